@@ -1,0 +1,259 @@
+//! The one place where errors become HTTP responses in the contract's shape:
+//! `{error_code, message, details, timestamp, request_id}`.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use carrel_store::StoreError;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+
+use super::context;
+
+/// Every `error_code` of the API contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    ValidationError,
+    PasswordPolicy,
+    Unauthorized,
+    InvalidCredentials,
+    EmailNotVerified,
+    Forbidden,
+    CsrfFailed,
+    ResourceNotFound,
+    MethodNotAllowed,
+    Conflict,
+    CopyUnavailable,
+    LoanLimitReached,
+    PatronBlocked,
+    RenewalLimitReached,
+    HoldPending,
+    HoldExists,
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimitExceeded,
+    InternalError,
+    ServiceUnavailable,
+}
+
+/// The body of every non-2xx response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error_code: ErrorCode,
+    pub message: String,
+    /// Structured context, e.g. `{"fields": {"email": "..."}}` for validation errors.
+    #[schema(value_type = Object)]
+    pub details: Value,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    pub request_id: String,
+}
+
+/// Marks a response whose body already has the contract's shape, so the
+/// normalising middleware leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ContractErrorBody;
+
+/// An API error: status, code, a safe message, details and extra headers.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    details: Map<String, Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    /// An error with an explicit status and code.
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds one entry to `details`.
+    pub fn with_detail(mut self, key: &str, value: Value) -> Self {
+        self.details.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Adds a response header (e.g. `Retry-After`, `Allow`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// 400: the request could not be parsed (malformed JSON, bad query string).
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::ValidationError, message)
+    }
+
+    /// 422: well-formed but invalid; `fields` maps each bad field to a reason.
+    pub fn invalid_fields(fields: impl IntoIterator<Item = (String, String)>) -> Self {
+        let fields: Map<String, Value> = fields
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ValidationError,
+            "one or more fields are invalid",
+        )
+        .with_detail("fields", Value::Object(fields))
+    }
+
+    /// 404 for anything missing or not visible to the caller.
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::ResourceNotFound,
+            "resource not found",
+        )
+    }
+
+    /// 503: a dependency (the database) is down or too slow.
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServiceUnavailable,
+            message,
+        )
+    }
+
+    /// 500. The cause is logged here with the request id; the client sees nothing of it.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %ErrorChain(cause), "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalError,
+            "internal server error",
+        )
+    }
+
+    /// The contract's default error for a bare status produced outside our handlers
+    /// (framework rejections, timeouts, panics).
+    pub fn from_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::BAD_REQUEST => (ErrorCode::ValidationError, "malformed request"),
+            StatusCode::UNAUTHORIZED => (ErrorCode::Unauthorized, "authentication required"),
+            StatusCode::FORBIDDEN => (ErrorCode::Forbidden, "forbidden"),
+            StatusCode::NOT_FOUND => (ErrorCode::ResourceNotFound, "resource not found"),
+            StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed"),
+            StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "request body too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                (ErrorCode::UnsupportedMediaType, "unsupported media type")
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => (ErrorCode::ValidationError, "invalid request"),
+            StatusCode::TOO_MANY_REQUESTS => (ErrorCode::RateLimitExceeded, "too many requests"),
+            StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+            | StatusCode::REQUEST_TIMEOUT => {
+                return Self::unavailable("the request could not be completed in time");
+            }
+            s if s.is_client_error() => (ErrorCode::ValidationError, "invalid request"),
+            _ => (ErrorCode::InternalError, "internal server error"),
+        };
+        let status = if status.is_server_error() && code == ErrorCode::InternalError {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            status
+        };
+        Self::new(status, code, message)
+    }
+
+    /// Replaces the status, keeping code, message and details.
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Replaces the message.
+    pub fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// One entry of `details`.
+    pub fn detail(&self, key: &str) -> Option<&Value> {
+        self.details.get(key)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict { constraint } => {
+                tracing::debug!(%constraint, "unique constraint refused a write");
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "conflicts with an existing resource",
+                )
+            }
+            StoreError::Unavailable(ref cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::unavailable("the database is unavailable")
+            }
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let ctx = context::current();
+        let body = ErrorBody {
+            error_code: self.code,
+            message: self.message.into_owned(),
+            details: Value::Object(self.details),
+            timestamp: ctx.started_at.format(&Rfc3339).unwrap_or_default(),
+            request_id: ctx.request_id.to_string(),
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response.extensions_mut().insert(ContractErrorBody);
+        response
+    }
+}
+
+/// Formats an error with its whole `source()` chain, for logs.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// A `details` helper for `{"fields": {name: reason}}` with one field.
+pub fn field_error(field: &str, reason: &str) -> ApiError {
+    ApiError::invalid_fields([(field.to_owned(), reason.to_owned())])
+}

@@ -1,0 +1,141 @@
+//! The HTTP layer: routing, extractors, middleware and the error mapping.
+//! Handlers translate between HTTP and the domain; they hold no business rules.
+
+pub mod context;
+pub mod error;
+pub mod extract;
+mod middleware;
+mod openapi;
+pub mod routes;
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::state::AppState;
+use error::{ApiError, ErrorCode};
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// Every route with its OpenAPI description, before state is attached.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(routes::ops::router())
+}
+
+/// The OpenAPI document (what `carrel openapi` prints and the server serves).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = documented_routes().into_openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+/// The complete application: routes, docs UI, fallback and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = documented_routes().split_for_parts();
+    let docs: Router<AppState> = Router::from(
+        SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi_document()),
+    )
+    .layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(middleware::DOCS_CSP),
+    ));
+    let config = &state.config;
+    // Outermost first. The request context comes first so everything below,
+    // error bodies from panics and timeouts included, carries the request id.
+    let stack = ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            context::establish,
+        ))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
+        .layer(axum::middleware::from_fn(middleware::normalize_errors))
+        .layer(cors(config))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::max(config.body_max_bytes))
+        .layer(CatchPanicLayer::custom(panic_response));
+    routes
+        .merge(docs)
+        .fallback(|| async { ApiError::not_found() })
+        .layer(stack)
+        .with_state(state)
+}
+
+/// Cross-origin access only for `CARREL_CORS_ORIGINS`; none when it is empty.
+fn cors(config: &Config) -> CorsLayer {
+    if config.cors_origins.is_empty() {
+        return CorsLayer::new();
+    }
+    let exposed = [
+        "x-request-id",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "retry-after",
+    ];
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-csrf-token"),
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers(exposed.map(HeaderName::from_static))
+        .max_age(std::time::Duration::from_secs(600));
+    if config.cors_origins.iter().any(|o| o == "*") {
+        // Any origin, but never with credentials (refused in production anyway).
+        return layer.allow_origin(AllowOrigin::any());
+    }
+    let origins = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect::<Vec<_>>();
+    layer
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+}
+
+/// A panicking handler yields a 500 in the contract's shape; the panic message
+/// goes to the log only.
+fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    tracing::error!(panic = %message, "handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::InternalError,
+        "internal server error",
+    )
+    .into_response()
+}

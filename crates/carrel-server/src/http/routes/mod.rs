@@ -1,0 +1,3 @@
+//! Route tables, one module per area of the API.
+
+pub mod ops;

@@ -1,0 +1,11 @@
+//! The Carrel server: configuration, HTTP API and start-up.
+//!
+//! Layout: [`http`] (routes, extractors, middleware, error mapping) calls the
+//! domain rules in `carrel-core` and the storage in `carrel-store`.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,95 @@
+//! `carrel`: the server binary.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use carrel_core::Clock;
+use carrel_server::cli::{Cli, Command, ConfigCommand};
+use carrel_server::config::Config;
+use carrel_server::{http, startup, telemetry};
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("carrel: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("carrel: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, with the cause chain: "cannot connect to the database: ...".
+            eprintln!("carrel: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            telemetry::init_logging(config.log_format);
+            let store = startup::connect_store(&config).await?;
+            store
+                .migrate()
+                .await
+                .context("cannot apply database migrations")?;
+            println!(
+                "migrations applied (schema version {})",
+                store.latest_migration()
+            );
+            Ok(())
+        }
+        Command::Config {
+            action: ConfigCommand::Check,
+        } => {
+            for (name, value) in config.redacted() {
+                println!("{name} = {value}");
+            }
+            println!("configuration OK");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&http::openapi_document())?
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    telemetry::init_logging(config.log_format);
+    let bind = config.bind;
+    let env = config.env;
+    let state = startup::build_state(config, Clock::system()).await?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind} (CARREL_BIND)"))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        env = env.as_str(),
+        database = state.store.backend().name(),
+        "carrel is serving"
+    );
+    let router = http::router(state.clone());
+    startup::serve(listener, router, startup::shutdown_signal()).await?;
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

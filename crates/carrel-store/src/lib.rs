@@ -1,0 +1,28 @@
+//! Carrel's storage: one [`Store`], two backends.
+//!
+//! Every store method is a whole use case that runs in its own transaction. The
+//! body of each method is written once and compiled once per backend (see
+//! [`on_pool!`]), so the SQLite and PostgreSQL implementations cannot drift apart;
+//! the few statements that genuinely differ (full-text search, locking) branch on
+//! [`Backend`] explicitly. The conformance tests run every method on both.
+
+mod audit;
+mod error;
+mod migrations;
+mod pool;
+
+pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
+pub use error::StoreError;
+pub use pool::{Backend, PoolStatus, Store, StoreOptions};
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend the
+/// store uses. The body is expanded (and type-checked) once per backend.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::pool::DbPool::Sqlite($pool) => $body,
+            $crate::pool::DbPool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;

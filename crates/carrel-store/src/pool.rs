@@ -1,0 +1,179 @@
+//! Connecting to either backend, applying migrations, and health checks.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::StoreError;
+use crate::migrations;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (bundled, WAL mode).
+    Sqlite,
+    /// PostgreSQL over the network.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `sqlite://` or `postgres://` URL selects, if any.
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// A short lower-case name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Pool settings taken from configuration.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Maximum number of pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before the store reports
+    /// [`StoreError::Unavailable`] (which the API turns into 503).
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum DbPool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A handle to the database; cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: DbPool,
+}
+
+/// A snapshot of the connection pool, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    /// Open connections (idle and in use).
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The configured maximum.
+    pub max: u32,
+}
+
+impl Store {
+    /// Opens a pool for `url` (`sqlite://…` or `postgres://…`). SQLite files and
+    /// their directory are created when missing.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(url).ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Configuration(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ))
+        })?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let connect = SqliteConnectOptions::from_str(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                if let Some(parent) = connect.get_filename().parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                DbPool::Sqlite(pool)
+            }
+            Backend::Postgres => {
+                let connect = PgConnectOptions::from_str(url)?.application_name("carrel");
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?;
+                DbPool::Postgres(pool)
+            }
+        };
+        Ok(Store { pool })
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            DbPool::Sqlite(_) => Backend::Sqlite,
+            DbPool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies every pending embedded migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = migrations::migrator(self.backend());
+        crate::on_pool!(self, pool => migrator.run(pool).await?);
+        Ok(())
+    }
+
+    /// The highest migration version this binary embeds.
+    pub fn latest_migration(&self) -> i64 {
+        migrations::latest_version(self.backend())
+    }
+
+    /// A round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        crate::on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// True when every migration this binary embeds has been applied successfully.
+    pub async fn schema_is_current(&self) -> Result<bool, StoreError> {
+        const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+        let applied: Vec<i64> =
+            crate::on_pool!(self, pool => sqlx::query_scalar(APPLIED).fetch_all(pool).await?);
+        Ok(migrations::versions(self.backend()).all(|v| applied.contains(&v)))
+    }
+
+    /// Connection-pool occupancy, for the metrics endpoint.
+    pub fn pool_status(&self) -> PoolStatus {
+        let (size, idle, max) = crate::on_pool!(self, pool => (
+            pool.size(),
+            u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            pool.options().get_max_connections(),
+        ));
+        PoolStatus { size, idle, max }
+    }
+
+    /// Closes every connection; pending acquisitions fail.
+    pub async fn close(&self) {
+        crate::on_pool!(self, pool => pool.close().await);
+    }
+}
