@@ -10,6 +10,8 @@ mod audit;
 mod error;
 mod migrations;
 mod pool;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use error::StoreError;

@@ -187,14 +187,14 @@ impl Reader<'_> {
         self.parse(var, default, parse::boolean)
     }
 
-    fn number<T: std::str::FromStr>(
+    fn number<T>(
         &self,
         var: &str,
         default: T,
         range: std::ops::RangeInclusive<T>,
     ) -> Result<T, ConfigError>
     where
-        T: PartialOrd + std::fmt::Display + Copy,
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     {
         let value = self.parse(var, default, |v| {
             v.parse::<T>()

@@ -106,11 +106,11 @@ pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_nanos() != 0 || secs == 0 && !d.is_zero() {
         format!("{}ms", d.as_millis())
-    } else if secs != 0 && secs % 86_400 == 0 {
+    } else if secs != 0 && secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)
-    } else if secs != 0 && secs % 3_600 == 0 {
+    } else if secs != 0 && secs.is_multiple_of(3_600) {
         format!("{}h", secs / 3_600)
-    } else if secs != 0 && secs % 60 == 0 {
+    } else if secs != 0 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")

@@ -88,6 +88,10 @@ fn field_rejection(path: &str, message: &str) -> ApiError {
     let parent = if path == "." || path == "?" { "" } else { path };
     let field = match (named, parent) {
         (Some(name), "") => name.to_owned(),
+        // An unknown field is already the last segment of the path.
+        (Some(name), parent) if parent == name || parent.ends_with(&format!(".{name}")) => {
+            parent.to_owned()
+        }
         (Some(name), parent) => format!("{parent}.{name}"),
         (None, "") => "body".to_owned(),
         (None, parent) => parent.to_owned(),

@@ -44,6 +44,12 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The complete application: routes, docs UI, fallback and the middleware stack.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes, which get the same middleware stack (for
+/// embedding, and for tests that need a deliberately slow or failing route).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let (routes, _) = documented_routes().split_for_parts();
     let docs: Router<AppState> = Router::from(
         SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi_document()),
@@ -75,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response));
     routes
         .merge(docs)
+        .merge(extra)
         .fallback(|| async { ApiError::not_found() })
         .layer(stack)
         .with_state(state)

@@ -1,0 +1,244 @@
+//! The test harness: a real Carrel server on an ephemeral port, backed by a
+//! fresh SQLite file or PostgreSQL schema, driven over HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use carrel_core::Clock;
+use carrel_server::config::Config;
+use carrel_server::state::AppState;
+use carrel_server::{http, startup};
+use carrel_store::Backend;
+use carrel_store::testing::TestDatabase;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Runs each named `async fn(TestApp)` once per backend, as
+/// `<name>::sqlite` and `<name>::postgres`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let Some(app) = $crate::helpers::TestApp::spawn(carrel_store::Backend::Sqlite).await else { return };
+                super::$name(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::spawn(carrel_store::Backend::Postgres).await else { return };
+                super::$name(app).await;
+            }
+        }
+    )*};
+}
+pub(crate) use backend_tests;
+
+/// Options for [`TestApp::spawn_with`].
+#[derive(Default)]
+pub struct Spawn<'a> {
+    /// Extra `CARREL_*` variables (override the test defaults).
+    pub env: Vec<(&'a str, String)>,
+    /// Routes mounted behind the real middleware stack.
+    pub extra_routes: Option<Router<AppState>>,
+    /// Replaces the database URL (e.g. to go through a proxy).
+    pub database_url: Option<String>,
+}
+
+/// A running server and what a test needs to drive and inspect it.
+#[allow(dead_code)] // not every test module uses every field
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<Clock>,
+    pub state: AppState,
+    pub db: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// A default test server, or `None` when the backend is unavailable (skipped).
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, Spawn::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, options: Spawn<'_>) -> Option<Self> {
+        let db = TestDatabase::create(backend).await?;
+        let data_dir = db.dir().join("data");
+        let database_url = options
+            .database_url
+            .clone()
+            .unwrap_or_else(|| db.url().to_owned());
+        let data_dir_text = data_dir.display().to_string();
+        let mut vars: Vec<(&str, String)> = vec![
+            ("CARREL_ENV", "test".into()),
+            ("CARREL_DATA_DIR", data_dir_text),
+            ("CARREL_DATABASE_URL", database_url),
+            ("CARREL_DATABASE_MAX_CONNECTIONS", "5".into()),
+            ("CARREL_DATABASE_ACQUIRE_TIMEOUT", "1s".into()),
+        ];
+        vars.extend(options.env);
+        let config = Config::from_pairs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .expect("valid test configuration");
+        let clock = Arc::new(Clock::default());
+        let state = startup::build_state(config, clock.clone())
+            .await
+            .expect("application state");
+        let router = http::router_with(state.clone(), options.extra_routes.unwrap_or_default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("local address");
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(startup::serve(listener, router, async {
+            let _ = rx.await;
+        }));
+        Some(Self {
+            address: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            clock,
+            state,
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signals shutdown without waiting; returns the server task.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.server.take().expect("server still running")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts the contract's error body and returns it.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("X-Request-Id on every response");
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["error_code"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["details"].is_object(), "{body}");
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    let timestamp = body["timestamp"].as_str().expect("timestamp");
+    time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 timestamp");
+    assert!(timestamp.ends_with('Z'), "UTC timestamp: {timestamp}");
+    body
+}
+
+/// Runs one statement directly against the test database (outside the app).
+pub async fn exec_sql(app: &TestApp, sql: &'static str) {
+    match app.state.store.backend() {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(app.db.url())
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect("statement");
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(app.db.url()).await.expect("connect");
+            sqlx::query(sql).execute(&pool).await.expect("statement");
+            pool.close().await;
+        }
+    }
+}
+
+/// A TCP proxy in front of a real database that can be cut and restored, to
+/// make the database genuinely unreachable from the server's point of view.
+pub struct CuttableProxy {
+    pub addr: SocketAddr,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    pub async fn start(upstream: String) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (up2, conns2) = (up.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound); // refuse while "down"
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().expect("lock").push(task.abort_handle());
+            }
+        });
+        Self {
+            addr,
+            up,
+            connections,
+            accept,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for handle in self.connections.lock().expect("lock").drain(..) {
+            handle.abort();
+        }
+    }
+
+    /// Accepts and forwards connections again.
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}

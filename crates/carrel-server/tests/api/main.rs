@@ -1,0 +1,9 @@
+//! API integration tests: one binary, a real server per test, every test on
+//! SQLite and (with `CARREL_TEST_POSTGRES_URL`) PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod platform;
+mod readiness;
+mod shutdown;
