@@ -1,0 +1,1 @@
+//! Carrel key material and token primitives.

@@ -1,0 +1,1 @@
+//! Carrel outgoing mail.
