@@ -3,6 +3,19 @@
 //! Everything here is plain Rust so it can be unit-tested without a server or a
 //! database, and shared by the storage and HTTP layers.
 
+// Security rules live here: a panic in an authentication path is a denial of
+// service at best, so non-test code must handle every case explicitly.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Every public item says what it is for; other crates code against these.
+#![warn(missing_docs)]
+
 pub mod clock;
+pub mod identity;
+pub mod lockout;
+pub mod password_policy;
+pub mod roles;
 
 pub use clock::Clock;
+pub use lockout::{AttemptDecision, LockoutPolicy, LockoutState};
+pub use password_policy::{PasswordPolicy, PasswordViolation};
+pub use roles::{Role, UnknownRole};

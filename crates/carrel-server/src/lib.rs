@@ -3,6 +3,9 @@
 //! Layout: [`http`] (routes, extractors, middleware, error mapping) calls the
 //! domain rules in `carrel-core` and the storage in `carrel-store`.
 
+pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -66,7 +66,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Openapi => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&http::openapi_document())?
+                serde_json::to_string_pretty(&http::openapi_document(config.env))?
             );
             Ok(())
         }
@@ -78,6 +78,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind;
     let env = config.env;
     let state = startup::build_state(config, Clock::system()).await?;
+    startup::ensure_admin(&state).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind} (CARREL_BIND)"))?;

@@ -11,7 +11,12 @@ use carrel_store::{Store, StoreOptions};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use carrel_core::roles::Role;
+use carrel_crypto::{JwtKeys, SecretsKey};
+use carrel_mail::Mailer;
+
+use crate::auth::passwords::PasswordHasher;
+use crate::config::{Config, Environment, TOKEN_AUDIENCE};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -33,7 +38,9 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
         .context("cannot connect to the database (check CARREL_DATABASE_URL)")
 }
 
-/// Everything the server needs, with migrations applied when configured.
+/// Everything the server needs, with migrations applied when configured: the
+/// database, key material (generated into the data directory outside
+/// production), the mailer and the password hasher.
 pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<AppState> {
     let store = connect_store(&config).await?;
     if config.auto_migrate {
@@ -42,12 +49,74 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
             .await
             .context("cannot apply database migrations")?;
     }
+    let generate = config.env != Environment::Production;
+    let jwt = JwtKeys::load_or_generate(
+        &config.jwt_private_key_file,
+        generate,
+        &config.jwt_previous_key_files,
+        &config.token_issuer(),
+        TOKEN_AUDIENCE,
+    )
+    .context("cannot load the JWT signing key (CARREL_JWT_PRIVATE_KEY_FILE)")?;
+    let secrets = SecretsKey::load_or_generate(&config.secrets_key_file, generate)
+        .context("cannot load the secrets key (CARREL_SECRETS_KEY_FILE)")?;
+    let mailer = Mailer::new(
+        config.smtp_url.as_ref(),
+        config.mail_outbox.clone(),
+        &config.mail_from,
+    )
+    .context("cannot set up mail (CARREL_SMTP_URL / CARREL_MAIL_FROM)")?;
+    let argon2 = config.argon2;
+    let concurrency = config.hash_concurrency;
+    // Computing the dummy hash takes one full hash: keep it off the runtime.
+    let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(argon2, concurrency))
+        .await?
+        .context("invalid CARREL_ARGON2_* parameters")?;
     Ok(AppState {
+        password_policy: Arc::new(config.password_policy()),
+        lockout: config.lockout_policy(),
         config: Arc::new(config),
         store,
         clock,
         metrics: telemetry::metrics_handle(),
+        hasher,
+        jwt: Arc::new(jwt),
+        secrets: Arc::new(secrets),
+        mailer,
     })
+}
+
+/// Makes sure an administrator can get in: creates the bootstrap admin from
+/// `CARREL_BOOTSTRAP_ADMIN_*` when no admin exists, or says how to create one.
+pub async fn ensure_admin(state: &AppState) -> anyhow::Result<()> {
+    if state.store.admin_exists().await? {
+        return Ok(());
+    }
+    let (Some(email), Some(password)) = (
+        &state.config.bootstrap_admin_email,
+        &state.config.bootstrap_admin_password,
+    ) else {
+        tracing::warn!(
+            "no admin account exists: create one with `carrel users create --role admin --email E --username U \
+             --password-stdin`, or set CARREL_BOOTSTRAP_ADMIN_EMAIL and CARREL_BOOTSTRAP_ADMIN_PASSWORD"
+        );
+        return Ok(());
+    };
+    let new = crate::accounts::NewAccount {
+        email: email.clone(),
+        username: "admin".to_owned(),
+        full_name: Some("Administrator".to_owned()),
+        role: Role::Admin,
+        password: Some(password.clone()),
+        email_verified: true,
+    };
+    crate::accounts::create_account(state, new)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("CARREL_BOOTSTRAP_ADMIN_*: cannot create the bootstrap admin: {e}")
+        })?;
+    tracing::info!(email = %email, "created the bootstrap admin account");
+    Ok(())
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting

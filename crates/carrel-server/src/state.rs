@@ -3,9 +3,14 @@
 use std::sync::Arc;
 
 use carrel_core::Clock;
+use carrel_core::lockout::LockoutPolicy;
+use carrel_core::password_policy::PasswordPolicy;
+use carrel_crypto::{JwtKeys, SecretsKey};
+use carrel_mail::Mailer;
 use carrel_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::auth::passwords::PasswordHasher;
 use crate::config::Config;
 
 /// Everything a handler may need; cheap to clone.
@@ -15,6 +20,12 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<Clock>,
     pub metrics: PrometheusHandle,
+    pub hasher: PasswordHasher,
+    pub jwt: Arc<JwtKeys>,
+    pub secrets: Arc<SecretsKey>,
+    pub mailer: Mailer,
+    pub password_policy: Arc<PasswordPolicy>,
+    pub lockout: LockoutPolicy,
 }
 
 impl std::fmt::Debug for AppState {

@@ -46,9 +46,11 @@ fn unique_constraint_name(db: &dyn sqlx::error::DatabaseError) -> Cow<'static, s
     if let Some(name) = db.constraint() {
         return Cow::Owned(name.to_owned());
     }
+    // SQLite names `table.column`; unique indexes are named `table_column`, so
+    // both backends report the same name.
     let message = db.message();
     match message.split_once("failed: ") {
-        Some((_, columns)) => Cow::Owned(columns.trim().to_owned()),
+        Some((_, columns)) => Cow::Owned(columns.trim().replace('.', "_").replace(", ", "+")),
         None => Cow::Borrowed("unknown"),
     }
 }

@@ -7,15 +7,21 @@
 //! [`Backend`] explicitly. The conformance tests run every method on both.
 
 mod audit;
+mod credentials;
 mod error;
 mod migrations;
 mod pool;
+mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod users;
 
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
+pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
+pub use sessions::{NewSession, Refresh, Session, SessionAuth};
+pub use users::{NewUser, User, UserChanges, UserQuery, UserStatus};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend the
 /// store uses. The body is expanded (and type-checked) once per backend.

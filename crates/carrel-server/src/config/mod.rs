@@ -110,6 +110,8 @@ pub struct Config {
     pub jobs_interval: Duration,
     pub jwt_private_key_file: PathBuf,
     pub jwt_private_key_file_configured: bool,
+    /// Retired signing keys still accepted for verification (key rotation).
+    pub jwt_previous_key_files: Vec<PathBuf>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub require_email_verification: bool,
@@ -341,6 +343,10 @@ impl Config {
             jwt_private_key_file_configured: jwt_private_key_file.is_some(),
             jwt_private_key_file: jwt_private_key_file
                 .unwrap_or_else(|| data_dir.join("jwt-ed25519.pem")),
+            jwt_previous_key_files: r
+                .raw("CARREL_JWT_PREVIOUS_KEY_FILES")
+                .map(|v| parse::list(v).into_iter().map(PathBuf::from).collect())
+                .unwrap_or_default(),
             access_token_ttl: r.duration("CARREL_ACCESS_TOKEN_TTL", "15m")?,
             refresh_token_ttl: r.duration("CARREL_REFRESH_TOKEN_TTL", "30d")?,
             require_email_verification: r.boolean("CARREL_REQUIRE_EMAIL_VERIFICATION", true)?,
@@ -494,6 +500,34 @@ impl Config {
         self.env != Environment::Development
     }
 
+    /// The password rules as the domain layer reads them.
+    pub fn password_policy(&self) -> carrel_core::password_policy::PasswordPolicy {
+        let p = &self.password;
+        carrel_core::password_policy::PasswordPolicy {
+            min_length: p.min_length,
+            max_length: p.max_length,
+            require_uppercase: p.require_uppercase,
+            require_lowercase: p.require_lowercase,
+            require_digit: p.require_digit,
+            require_symbol: p.require_symbol,
+            forbid_personal_info: p.forbid_personal_info,
+            min_strength: p.min_strength,
+        }
+    }
+
+    /// Lockout threshold and duration.
+    pub fn lockout_policy(&self) -> carrel_core::lockout::LockoutPolicy {
+        carrel_core::lockout::LockoutPolicy {
+            threshold: self.lockout_threshold,
+            duration: to_time(self.lockout_duration),
+        }
+    }
+
+    /// The `iss` claim of access tokens: the public origin.
+    pub fn token_issuer(&self) -> String {
+        self.own_origin()
+    }
+
     /// The server's own origin (`scheme://host[:port]`), always allowed for CSRF checks.
     pub fn own_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
@@ -569,6 +603,14 @@ impl Config {
             (
                 "CARREL_JWT_PRIVATE_KEY_FILE".into(),
                 self.jwt_private_key_file.display().to_string(),
+            ),
+            (
+                "CARREL_JWT_PREVIOUS_KEY_FILES".into(),
+                self.jwt_previous_key_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
             ),
             ("CARREL_ACCESS_TOKEN_TTL".into(), d(self.access_token_ttl)),
             ("CARREL_REFRESH_TOKEN_TTL".into(), d(self.refresh_token_ttl)),
@@ -678,6 +720,14 @@ impl Config {
         out
     }
 }
+
+/// Converts a configured duration for the `time` crate (saturating).
+pub fn to_time(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
+}
+
+/// The `aud` claim of access tokens.
+pub const TOKEN_AUDIENCE: &str = "carrel-api";
 
 /// `scheme://host[:port]` with nothing after it, or `*`.
 fn validate_origin(origin: String) -> Result<String, String> {

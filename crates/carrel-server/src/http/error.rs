@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 
 use super::context;
+use crate::accounts::AccountError;
 
 /// Every `error_code` of the API contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -235,6 +236,63 @@ impl IntoResponse for ApiError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response.extensions_mut().insert(ContractErrorBody);
         response
+    }
+}
+
+/// Maps account errors to the contract (the only place that does).
+pub fn account_error(error: AccountError) -> ApiError {
+    use StatusCode as S;
+    match error {
+        AccountError::InvalidFields(fields) => ApiError::invalid_fields(fields),
+        AccountError::PasswordPolicy(violations) => {
+            let list: Vec<Value> = violations
+                .iter()
+                .map(|v| serde_json::json!({"code": v.code(), "message": v.message()}))
+                .collect();
+            ApiError::new(
+                S::UNPROCESSABLE_ENTITY,
+                ErrorCode::PasswordPolicy,
+                "the password does not meet the password policy",
+            )
+            .with_detail("violations", Value::Array(list))
+        }
+        AccountError::InvalidCredentials => ApiError::new(
+            S::UNAUTHORIZED,
+            ErrorCode::InvalidCredentials,
+            "invalid credentials",
+        ),
+        AccountError::EmailNotVerified => ApiError::new(
+            S::FORBIDDEN,
+            ErrorCode::EmailNotVerified,
+            "verify your email address before signing in",
+        ),
+        AccountError::Unauthorized => crate::auth::principal::unauthorized(),
+        AccountError::Forbidden => crate::auth::principal::forbidden(),
+        AccountError::NotFound => ApiError::not_found(),
+        AccountError::Conflict(message) => ApiError::new(S::CONFLICT, ErrorCode::Conflict, message),
+        AccountError::InvalidToken => {
+            ApiError::bad_request("the token is invalid, expired or already used").with_detail(
+                "fields",
+                serde_json::json!({"token": "is invalid, expired or already used"}),
+            )
+        }
+        AccountError::Busy => ApiError::unavailable("the server is busy; try again shortly")
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+        AccountError::Store(error) => ApiError::from(error),
+        AccountError::Internal(message) => {
+            tracing::error!(error = %message, "internal error");
+            ApiError::new(
+                S::INTERNAL_SERVER_ERROR,
+                ErrorCode::InternalError,
+                "internal server error",
+            )
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        account_error(error)
     }
 }
 

@@ -1,11 +1,13 @@
 //! The HTTP layer: routing, extractors, middleware and the error mapping.
 //! Handlers translate between HTTP and the domain; they hold no business rules.
 
+pub mod client;
 pub mod context;
 pub mod error;
 pub mod extract;
 mod middleware;
 mod openapi;
+pub mod pagination;
 pub mod routes;
 
 use std::any::Any;
@@ -23,23 +25,40 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::state::AppState;
 use error::{ApiError, ErrorCode};
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-/// Every route with its OpenAPI description, before state is attached.
-fn documented_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(routes::ops::router())
+/// Every route with its OpenAPI description, before state is attached. The
+/// test-clock endpoint exists only in test mode (and so only in its document).
+fn documented_routes(env: Environment) -> OpenApiRouter<AppState> {
+    let mut v1 = OpenApiRouter::new()
+        .nest("/auth", routes::auth::router())
+        .nest("/users", routes::users::router())
+        .merge(routes::audit::router());
+    if env == Environment::Test {
+        v1 = v1.merge(routes::test_clock::router());
+    }
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(routes::ops::router())
+        .merge(routes::auth::well_known_router())
+        .nest("/api/v1", v1)
 }
 
 /// The OpenAPI document (what `carrel openapi` prints and the server serves).
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let mut doc = documented_routes().into_openapi();
+pub fn openapi_document(env: Environment) -> utoipa::openapi::OpenApi {
+    let mut doc = documented_routes(env).into_openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
+}
+
+/// RFC 3339 text of a UTC timestamp.
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The complete application: routes, docs UI, fallback and the middleware stack.
@@ -50,9 +69,10 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] plus `extra` routes, which get the same middleware stack (for
 /// embedding, and for tests that need a deliberately slow or failing route).
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
-    let (routes, _) = documented_routes().split_for_parts();
+    let env = state.config.env;
+    let (routes, _) = documented_routes(env).split_for_parts();
     let docs: Router<AppState> = Router::from(
-        SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi_document()),
+        SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi_document(env)),
     )
     .layer(SetResponseHeaderLayer::overriding(
         header::CONTENT_SECURITY_POLICY,

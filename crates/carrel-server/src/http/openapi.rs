@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the route definitions so it cannot drift.
 
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
 
 use super::error::{ErrorBody, ErrorCode};
 
@@ -15,6 +17,9 @@ use super::error::{ErrorBody, ErrorCode};
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&SecuritySchemes),
     tags(
+        (name = "auth", description = "Registration, login, sessions, passwords"),
+        (name = "users", description = "Your account, and staff management of accounts"),
+        (name = "audit", description = "The audit log (admin)"),
         (name = "operations", description = "Liveness, readiness, metrics"),
     ),
 )]
@@ -33,6 +38,14 @@ impl utoipa::Modify for SecuritySchemes {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        // Lets the docs UI's Authorize button log in with the form body of /auth/login.
+        components.add_security_scheme(
+            "password",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/api/v1/auth/login",
+                Scopes::new(),
+            ))])),
         );
     }
 }

@@ -78,6 +78,9 @@ impl TestApp {
             ("CARREL_DATABASE_URL", database_url),
             ("CARREL_DATABASE_MAX_CONNECTIONS", "5".into()),
             ("CARREL_DATABASE_ACQUIRE_TIMEOUT", "1s".into()),
+            // Cheap hashes: the suite hashes hundreds of passwords in a debug build.
+            ("CARREL_ARGON2_MEMORY_KIB", "64".into()),
+            ("CARREL_ARGON2_ITERATIONS", "1".into()),
         ];
         vars.extend(options.env);
         let config = Config::from_pairs(vars.iter().map(|(k, v)| (*k, v.as_str())))
@@ -99,6 +102,7 @@ impl TestApp {
             address: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .user_agent("carrel-tests/1.0")
                 .build()
                 .expect("client"),
             clock,
@@ -241,4 +245,130 @@ impl Drop for CuttableProxy {
         self.accept.abort();
         self.cut();
     }
+}
+
+/// A password every test user gets; strong enough for the default policy.
+pub const PASSWORD: &str = "Quiet-Lantern-Harbor-42";
+
+/// A user created directly through the accounts service.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: uuid::Uuid,
+    pub username: String,
+    pub email: String,
+}
+
+impl TestApp {
+    /// Creates an active, verified account with [`PASSWORD`].
+    pub async fn create_user(&self, username: &str, role: carrel_core::roles::Role) -> TestUser {
+        let email = format!("{username}@example.org");
+        let user = carrel_server::accounts::create_account(
+            &self.state,
+            carrel_server::accounts::NewAccount {
+                email: email.clone(),
+                username: username.to_owned(),
+                full_name: Some(format!("{username} Tester")),
+                role,
+                password: Some(secrecy::SecretString::from(PASSWORD.to_owned())),
+                email_verified: true,
+            },
+        )
+        .await
+        .expect("create test user");
+        TestUser {
+            id: user.id,
+            username: username.to_owned(),
+            email,
+        }
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    /// Logs in and returns the token response body.
+    pub async fn tokens(&self, username: &str, password: &str) -> Value {
+        let response = self.login(username, password).await;
+        assert_eq!(response.status(), 200, "login of {username} failed");
+        response.json().await.expect("token JSON")
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn access_token(&self, username: &str) -> String {
+        self.tokens(username, PASSWORD).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// A request with `Authorization: Bearer`.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// Every email sent so far (waits for the background queue first).
+    pub async fn outbox(&self) -> Vec<carrel_mail::OutboxMessage> {
+        assert!(
+            self.state
+                .mailer
+                .flush(std::time::Duration::from_secs(10))
+                .await,
+            "mail queue drained"
+        );
+        carrel_mail::read_outbox(&self.state.config.mail_outbox).unwrap_or_default()
+    }
+
+    /// The `token=` value of the newest email to `to` whose subject contains `subject`.
+    pub async fn mailed_token(&self, to: &str, subject: &str) -> String {
+        let mail = self
+            .outbox()
+            .await
+            .into_iter()
+            .rev()
+            .find(|m| m.to.contains(to) && m.subject.contains(subject))
+            .unwrap_or_else(|| panic!("no email to {to} about {subject:?}"));
+        let start = mail.body.find("token=").expect("a link with a token") + "token=".len();
+        mail.body[start..]
+            .split_whitespace()
+            .next()
+            .expect("token")
+            .to_owned()
+    }
+
+    /// Audit events of one type (via the store), newest first.
+    pub async fn audit_events(&self, event_type: &str) -> Vec<carrel_store::AuditEvent> {
+        self.state
+            .store
+            .list_audit_events(&carrel_store::AuditQuery {
+                event_type: Some(event_type.to_owned()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("audit events")
+    }
+}
+
+/// The body of an error response with the per-request parts removed, for
+/// byte-for-byte comparison of "identical" answers.
+pub async fn stable_error_body(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let mut body: Value = response.json().await.expect("JSON");
+    if let Some(o) = body.as_object_mut() {
+        o.remove("request_id");
+        o.remove("timestamp");
+    }
+    (status, body.to_string())
 }

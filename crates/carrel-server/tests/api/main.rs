@@ -3,7 +3,10 @@
 
 mod helpers;
 
+mod auth_flows;
 mod cli;
 mod platform;
 mod readiness;
+mod sessions;
 mod shutdown;
+mod users;

@@ -452,13 +452,26 @@ async fn cors_is_closed_by_default_and_open_to_configured_origins() {
 
 #[tokio::test]
 async fn production_adds_hsts() {
+    // Production never generates keys: provide real ones.
+    let keys = tempfile::tempdir().unwrap();
+    let jwt = keys.path().join("jwt.pem");
+    let secrets = keys.path().join("secrets.key");
+    carrel_crypto::JwtKeys::load_or_generate(
+        &jwt,
+        true,
+        &[],
+        "https://library.example",
+        "carrel-api",
+    )
+    .unwrap();
+    carrel_crypto::SecretsKey::load_or_generate(&secrets, true).unwrap();
     let app = TestApp::spawn_with(
         Backend::Sqlite,
         Spawn {
             env: vec![
                 ("CARREL_ENV", "production".into()),
-                ("CARREL_JWT_PRIVATE_KEY_FILE", "/nonexistent/jwt.pem".into()),
-                ("CARREL_SECRETS_KEY_FILE", "/nonexistent/secrets.key".into()),
+                ("CARREL_JWT_PRIVATE_KEY_FILE", jwt.display().to_string()),
+                ("CARREL_SECRETS_KEY_FILE", secrets.display().to_string()),
                 ("CARREL_SMTP_URL", "smtp://mail.example:587".into()),
                 ("CARREL_PUBLIC_URL", "https://library.example".into()),
             ],

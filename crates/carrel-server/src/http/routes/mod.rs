@@ -1,3 +1,7 @@
 //! Route tables, one module per area of the API.
 
+pub mod audit;
+pub mod auth;
 pub mod ops;
+pub mod test_clock;
+pub mod users;

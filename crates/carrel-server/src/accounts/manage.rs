@@ -1,0 +1,392 @@
+//! Profiles (self-service) and staff management of accounts.
+//!
+//! Who may manage whom is decided in one place, [`may_manage`]: staff manage
+//! patrons; only admins manage staff or change roles.
+
+use carrel_core::identity;
+use carrel_core::roles::Role;
+use carrel_store::{StoreError, User, UserChanges, UserQuery};
+use secrecy::SecretString;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{AccountError, NewAccount, create_account, role_of};
+use crate::audit;
+use crate::auth::principal::Principal;
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+
+/// Whether `actor` may change or delete `target`: admins may manage anyone;
+/// librarians only patrons; patrons nobody (they use `/users/me`).
+pub fn may_manage(actor: &Principal, target: &User) -> bool {
+    match actor.role {
+        Role::Admin => true,
+        Role::Librarian => role_of(target) == Role::Patron,
+        Role::Patron => false,
+    }
+}
+
+fn conflict_from(error: StoreError) -> AccountError {
+    match error {
+        StoreError::Conflict { constraint } if constraint.contains("username") => {
+            AccountError::Conflict("username is taken")
+        }
+        StoreError::Conflict { .. } => AccountError::Conflict("email is already registered"),
+        StoreError::NotFound => AccountError::NotFound,
+        other => AccountError::Store(other),
+    }
+}
+
+/// A live account visible to the caller.
+pub async fn me(state: &AppState, principal: &Principal) -> Result<User, AccountError> {
+    state
+        .store
+        .find_user(principal.user_id)
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+        .ok_or(AccountError::Unauthorized)
+}
+
+/// What a user may change about themselves.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub full_name: Option<Option<String>>,
+    pub username: Option<String>,
+    pub keep_loan_history: Option<bool>,
+}
+
+pub async fn update_me(
+    state: &AppState,
+    client: &ClientInfo,
+    principal: &Principal,
+    update: ProfileUpdate,
+) -> Result<User, AccountError> {
+    let mut bad = Vec::new();
+    let mut changes = UserChanges {
+        keep_loan_history: update.keep_loan_history,
+        ..Default::default()
+    };
+    if let Some(username) = update.username {
+        match identity::validate_username(&username) {
+            Ok(u) => changes.username = Some((identity::username_key(&u), u).swap()),
+            Err(e) => bad.push(("username".to_owned(), e.to_owned())),
+        }
+    }
+    if let Some(name) = update.full_name {
+        match name
+            .as_deref()
+            .map(identity::normalize_full_name)
+            .transpose()
+        {
+            Ok(n) => changes.full_name = Some(n.flatten()),
+            Err(e) => bad.push(("full_name".to_owned(), e.to_owned())),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(AccountError::InvalidFields(bad));
+    }
+    let user = state
+        .store
+        .update_user(principal.user_id, &changes, state.clock.now())
+        .await
+        .map_err(conflict_from)?;
+    audit::record(
+        state,
+        client,
+        "user.updated",
+        Some(principal.user_id),
+        Some(principal.user_id),
+        json!({"self": true}),
+    )
+    .await;
+    Ok(user)
+}
+
+/// `(a, b)` → `(b, a)`; keeps the tuple order of `UserChanges` (value, key) readable above.
+trait Swap<A, B> {
+    fn swap(self) -> (B, A);
+}
+impl<A, B> Swap<A, B> for (A, B) {
+    fn swap(self) -> (B, A) {
+        (self.1, self.0)
+    }
+}
+
+/// Soft-deletes the caller's own account after re-entering the password.
+pub async fn delete_me(
+    state: &AppState,
+    client: &ClientInfo,
+    principal: &Principal,
+    password: SecretString,
+) -> Result<(), AccountError> {
+    super::login::reauthenticate(state, client, principal.user_id, password).await?;
+    state
+        .store
+        .soft_delete_user(
+            principal.user_id,
+            Some(principal.user_id),
+            state.clock.now(),
+        )
+        .await
+        .map_err(conflict_from)?;
+    audit::record(
+        state,
+        client,
+        "user.deleted",
+        Some(principal.user_id),
+        Some(principal.user_id),
+        json!({"self": true}),
+    )
+    .await;
+    Ok(())
+}
+
+/// An account created by staff.
+#[derive(Debug)]
+pub struct StaffCreate {
+    pub email: String,
+    pub username: String,
+    pub full_name: Option<String>,
+    pub role: Option<Role>,
+    pub password: Option<SecretString>,
+}
+
+/// Staff create accounts: librarians patrons only, admins any role. Without a
+/// password the user is invited by email to set one.
+pub async fn create_by_staff(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: &Principal,
+    req: StaffCreate,
+) -> Result<User, AccountError> {
+    let role = req.role.unwrap_or(Role::Patron);
+    if role != Role::Patron && actor.role != Role::Admin {
+        return Err(AccountError::Forbidden);
+    }
+    let invite = req.password.is_none();
+    let new = NewAccount {
+        email: req.email,
+        username: req.username,
+        full_name: req.full_name,
+        role,
+        password: req.password,
+        email_verified: !invite,
+    };
+    let user = create_account(state, new).await?;
+    if invite {
+        super::recovery::send_invitation(state, &user).await?;
+    }
+    audit::record(
+        state,
+        client,
+        "user.registered",
+        Some(actor.user_id),
+        Some(user.id),
+        json!({"by_staff": true, "role": role.as_str(), "invited": invite}),
+    )
+    .await;
+    Ok(user)
+}
+
+/// A staff member's view of one account (deleted ones included).
+pub async fn get_by_staff(state: &AppState, id: Uuid) -> Result<User, AccountError> {
+    state
+        .store
+        .find_user(id)
+        .await?
+        .ok_or(AccountError::NotFound)
+}
+
+/// What staff may change.
+#[derive(Debug, Default)]
+pub struct StaffUpdate {
+    pub full_name: Option<Option<String>>,
+    pub email: Option<String>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
+pub async fn update_by_staff(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: &Principal,
+    id: Uuid,
+    update: StaffUpdate,
+) -> Result<User, AccountError> {
+    let target = state
+        .store
+        .find_user(id)
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+        .ok_or(AccountError::NotFound)?;
+    if !may_manage(actor, &target) || update.role.is_some() && actor.role != Role::Admin {
+        return Err(AccountError::Forbidden);
+    }
+    let mut bad = Vec::new();
+    let mut changes = UserChanges {
+        is_active: update.is_active,
+        role: update.role.map(|r| r.as_str().to_owned()),
+        ..Default::default()
+    };
+    if let Some(email) = update.email {
+        match identity::normalize_email(&email) {
+            Ok(e) => changes.email = Some((e.clone(), identity::email_key(&e))),
+            Err(reason) => bad.push(("email".to_owned(), reason.to_owned())),
+        }
+    }
+    if let Some(name) = update.full_name {
+        match name
+            .as_deref()
+            .map(identity::normalize_full_name)
+            .transpose()
+        {
+            Ok(n) => changes.full_name = Some(n.flatten()),
+            Err(reason) => bad.push(("full_name".to_owned(), reason.to_owned())),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(AccountError::InvalidFields(bad));
+    }
+    let user = state
+        .store
+        .update_user(id, &changes, state.clock.now())
+        .await
+        .map_err(conflict_from)?;
+    if let Some(role) = update.role.filter(|r| r.as_str() != target.role) {
+        audit::record(
+            state,
+            client,
+            "user.role_changed",
+            Some(actor.user_id),
+            Some(id),
+            json!({"from": target.role, "to": role.as_str()}),
+        )
+        .await;
+    }
+    let fields: Vec<&str> = [
+        changes.email.as_ref().map(|_| "email"),
+        changes.full_name.as_ref().map(|_| "full_name"),
+        changes.is_active.map(|_| "is_active"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !fields.is_empty() {
+        audit::record(
+            state,
+            client,
+            "user.updated",
+            Some(actor.user_id),
+            Some(id),
+            json!({"fields": fields}),
+        )
+        .await;
+    }
+    Ok(user)
+}
+
+pub async fn delete_by_staff(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<(), AccountError> {
+    let target = state
+        .store
+        .find_user(id)
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+        .ok_or(AccountError::NotFound)?;
+    if !may_manage(actor, &target) {
+        return Err(AccountError::Forbidden);
+    }
+    state
+        .store
+        .soft_delete_user(id, Some(actor.user_id), state.clock.now())
+        .await
+        .map_err(conflict_from)?;
+    audit::record(
+        state,
+        client,
+        "user.deleted",
+        Some(actor.user_id),
+        Some(id),
+        json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn restore_by_staff(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<User, AccountError> {
+    let target = state
+        .store
+        .find_user(id)
+        .await?
+        .ok_or(AccountError::NotFound)?;
+    if !may_manage(actor, &target) {
+        return Err(AccountError::Forbidden);
+    }
+    let user = state
+        .store
+        .restore_user(id, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => AccountError::Conflict("the account is not deleted"),
+            other => AccountError::Store(other),
+        })?;
+    audit::record(
+        state,
+        client,
+        "user.restored",
+        Some(actor.user_id),
+        Some(id),
+        json!({}),
+    )
+    .await;
+    Ok(user)
+}
+
+pub async fn unlock_by_staff(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: &Principal,
+    id: Uuid,
+) -> Result<User, AccountError> {
+    let target = state
+        .store
+        .find_user(id)
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+        .ok_or(AccountError::NotFound)?;
+    if !may_manage(actor, &target) {
+        return Err(AccountError::Forbidden);
+    }
+    state.store.unlock_user(id, state.clock.now()).await?;
+    audit::record(
+        state,
+        client,
+        "user.unlocked",
+        Some(actor.user_id),
+        Some(id),
+        json!({}),
+    )
+    .await;
+    state
+        .store
+        .find_user(id)
+        .await?
+        .ok_or(AccountError::NotFound)
+}
+
+pub async fn list_for_staff(
+    state: &AppState,
+    mut query: UserQuery,
+) -> Result<Vec<User>, AccountError> {
+    query.now = Some(state.clock.now());
+    Ok(state.store.list_users(&query).await?)
+}

@@ -1,0 +1,155 @@
+//! Accounts: registration, login, recovery, profiles and staff management.
+//! Plain Rust over the store; errors are [`AccountError`], which the HTTP
+//! layer maps to the contract in one place.
+
+mod error;
+pub mod login;
+pub mod manage;
+pub mod recovery;
+mod view;
+
+use carrel_core::identity;
+use carrel_core::password_policy::PasswordViolation;
+use carrel_core::roles::Role;
+use carrel_store::{NewUser, StoreError, User};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+pub use error::AccountError;
+pub use view::UserView;
+
+use crate::state::AppState;
+
+/// An account to create (registration, staff, CLI, bootstrap, import).
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: String,
+    pub username: String,
+    pub full_name: Option<String>,
+    pub role: Role,
+    /// `None`: the user sets one through an invitation link.
+    pub password: Option<SecretString>,
+    pub email_verified: bool,
+}
+
+/// Validated, normalised identity fields.
+pub(crate) struct Identity {
+    pub email: String,
+    pub username: String,
+    pub full_name: Option<String>,
+}
+
+/// Validates email, username and full name, collecting every bad field.
+pub(crate) fn validate_identity(
+    email: &str,
+    username: &str,
+    full_name: Option<&str>,
+) -> Result<Identity, AccountError> {
+    let mut bad = Vec::new();
+    let email = identity::normalize_email(email)
+        .map_err(|e| bad.push(("email".to_owned(), e.to_owned())))
+        .ok();
+    let username = identity::validate_username(username)
+        .map_err(|e| bad.push(("username".to_owned(), e.to_owned())))
+        .ok();
+    let full_name = match full_name.map(identity::normalize_full_name).transpose() {
+        Ok(name) => name.flatten(),
+        Err(e) => {
+            bad.push(("full_name".to_owned(), e.to_owned()));
+            None
+        }
+    };
+    match (email, username) {
+        (Some(email), Some(username)) if bad.is_empty() => Ok(Identity {
+            email,
+            username,
+            full_name,
+        }),
+        _ => Err(AccountError::InvalidFields(bad)),
+    }
+}
+
+/// Applies the password policy, and the history rule when `history_of` names an
+/// existing account (its last `CARREL_PASSWORD_HISTORY` hashes, current included).
+pub(crate) async fn check_new_password(
+    state: &AppState,
+    password: &SecretString,
+    username: &str,
+    email: &str,
+    history_of: Option<Uuid>,
+) -> Result<(), AccountError> {
+    let mut violations = state
+        .password_policy
+        .check(password.expose_secret(), &[username, email]);
+    let history = state.config.password.history;
+    if let Some(user_id) = history_of
+        && history > 0
+        && violations.is_empty()
+    {
+        let hashes = state.store.password_history(user_id, history).await?;
+        if !hashes.is_empty() && state.hasher.matches_any(password.clone(), hashes).await? {
+            violations.push(PasswordViolation::RecentlyUsed { history });
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(AccountError::PasswordPolicy(violations))
+    }
+}
+
+/// Creates an account after validating every field and the password policy.
+/// A taken email or username is [`AccountError::Conflict`].
+pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, AccountError> {
+    let id = validate_identity(&new.email, &new.username, new.full_name.as_deref())?;
+    let password_hash = match &new.password {
+        Some(password) => {
+            check_new_password(state, password, &id.username, &id.email, None).await?;
+            Some(state.hasher.hash(password.clone()).await?)
+        }
+        None => None,
+    };
+    insert_user(state, id, new.role, password_hash, new.email_verified).await
+}
+
+/// Inserts a validated account (used directly by the importer, which brings hashes).
+pub(crate) async fn insert_user(
+    state: &AppState,
+    id: Identity,
+    role: Role,
+    password_hash: Option<String>,
+    email_verified: bool,
+) -> Result<User, AccountError> {
+    let user = NewUser {
+        id: Uuid::now_v7(),
+        email_key: identity::email_key(&id.email),
+        username_key: identity::username_key(&id.username),
+        email: id.email,
+        username: id.username,
+        full_name: id.full_name,
+        role: role.as_str().to_owned(),
+        password_hash,
+        email_verified,
+        now: state.clock.now(),
+    };
+    state.store.create_user(&user).await.map_err(|e| match e {
+        StoreError::Conflict { constraint } if constraint.contains("username") => {
+            AccountError::Conflict("username is taken")
+        }
+        StoreError::Conflict { .. } => AccountError::Conflict("email is already registered"),
+        other => AccountError::Store(other),
+    })
+}
+
+/// The account's role (a CHECK constraint guarantees a valid value).
+pub fn role_of(user: &User) -> Role {
+    user.role.parse().unwrap_or(Role::Patron)
+}
+
+/// A link in an email: `{CARREL_PUBLIC_URL}/{path}?token=…`.
+pub(crate) fn link(state: &AppState, path: &str, token: &str) -> String {
+    format!(
+        "{}/{path}?token={token}",
+        state.config.public_url.as_str().trim_end_matches('/')
+    )
+}

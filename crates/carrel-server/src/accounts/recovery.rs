@@ -1,0 +1,323 @@
+//! Registration, email verification, password change, forgot and reset.
+//!
+//! Nothing here reveals whether an account exists: registration, resend and
+//! forgot answer the same way in every case and the mailbox owner learns the rest.
+
+use carrel_core::identity;
+use carrel_core::roles::Role;
+use carrel_crypto::{OpaqueToken, TokenHash};
+use carrel_store::{PasswordChange, TokenPurpose, User};
+use secrecy::SecretString;
+use serde_json::json;
+use time::Duration;
+use uuid::Uuid;
+
+use super::{
+    AccountError, NewAccount, check_new_password, create_account, link, validate_identity,
+};
+use crate::audit;
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+
+pub const VERIFY_EMAIL_TTL: Duration = Duration::hours(24);
+pub const RESET_TTL: Duration = Duration::minutes(30);
+pub const INVITATION_TTL: Duration = Duration::hours(72);
+
+/// Issues a single-use token for `user` and returns its plaintext (for the email only).
+async fn issue_token(
+    state: &AppState,
+    user: Uuid,
+    purpose: TokenPurpose,
+    ttl: Duration,
+) -> Result<OpaqueToken, AccountError> {
+    let token = OpaqueToken::generate();
+    let now = state.clock.now();
+    state
+        .store
+        .create_one_time_token(*token.hash().as_bytes(), purpose, user, now, now + ttl)
+        .await?;
+    Ok(token)
+}
+
+pub(crate) async fn send_verification(state: &AppState, user: &User) -> Result<(), AccountError> {
+    let token = issue_token(state, user.id, TokenPurpose::VerifyEmail, VERIFY_EMAIL_TTL).await?;
+    state.mailer.send_later(carrel_mail::messages::verify_email(
+        &user.email,
+        &link(state, "verify-email", token.as_str()),
+    ));
+    Ok(())
+}
+
+async fn send_reset(state: &AppState, user: &User) -> Result<(), AccountError> {
+    let token = issue_token(state, user.id, TokenPurpose::PasswordReset, RESET_TTL).await?;
+    let minutes = u32::try_from(RESET_TTL.whole_minutes()).unwrap_or(30);
+    state
+        .mailer
+        .send_later(carrel_mail::messages::password_reset(
+            &user.email,
+            &link(state, "reset-password", token.as_str()),
+            minutes,
+        ));
+    Ok(())
+}
+
+/// Sends an invitation (set-password link) to an account created without a password.
+pub(crate) async fn send_invitation(state: &AppState, user: &User) -> Result<(), AccountError> {
+    let token = issue_token(state, user.id, TokenPurpose::Invitation, INVITATION_TTL).await?;
+    let hours = u32::try_from(INVITATION_TTL.whole_hours()).unwrap_or(72);
+    state.mailer.send_later(carrel_mail::messages::invitation(
+        &user.email,
+        &link(state, "reset-password", token.as_str()),
+        hours,
+    ));
+    Ok(())
+}
+
+/// Self-registration. Validation and policy errors are reported (they concern
+/// what was typed, not who exists); a taken email or username is not: the
+/// request looks the same and the owner of the address is told by email.
+pub async fn register(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+    username: &str,
+    password: SecretString,
+    full_name: Option<&str>,
+) -> Result<(), AccountError> {
+    let id = validate_identity(email, username, full_name)?;
+    check_new_password(state, &password, &id.username, &id.email, None).await?;
+    let new = NewAccount {
+        email: id.email.clone(),
+        username: id.username.clone(),
+        full_name: id.full_name.clone(),
+        role: Role::Patron,
+        password: Some(password),
+        email_verified: false,
+    };
+    match create_account(state, new).await {
+        Ok(user) => {
+            send_verification(state, &user).await?;
+            audit::record(
+                state,
+                client,
+                "user.registered",
+                Some(user.id),
+                Some(user.id),
+                json!({"username": user.username}),
+            )
+            .await;
+            Ok(())
+        }
+        Err(AccountError::Conflict(_)) => {
+            match state.store.find_user_by_email(&identity::email_key(&id.email)).await? {
+                Some(owner) if owner.deleted_at.is_none() => {
+                    let token = issue_token(state, owner.id, TokenPurpose::PasswordReset, RESET_TTL).await?;
+                    state.mailer.send_later(carrel_mail::messages::registration_attempt(
+                        &owner.email,
+                        &link(state, "reset-password", token.as_str()),
+                    ));
+                }
+                Some(_) => {}
+                // The username was taken by someone else: tell the address that asked.
+                None => state.mailer.send_later(carrel_mail::Email {
+                    to: id.email.clone(),
+                    subject: "Your Carrel registration".to_owned(),
+                    body: format!(
+                        "Hello,\n\nthe username \"{}\" is already taken, so no account was created. \
+                         Please register again with another username.\n\n— Carrel\n",
+                        id.username
+                    ),
+                }),
+            }
+            audit::record(
+                state,
+                client,
+                "user.registration_refused",
+                None,
+                None,
+                json!({"reason": "taken"}),
+            )
+            .await;
+            Ok(())
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Confirms an email address with the token from the verification email.
+pub async fn verify_email(
+    state: &AppState,
+    client: &ClientInfo,
+    token: &str,
+) -> Result<(), AccountError> {
+    let now = state.clock.now();
+    let user = state
+        .store
+        .consume_one_time_token(
+            *TokenHash::of(token).as_bytes(),
+            TokenPurpose::VerifyEmail,
+            now,
+        )
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    state.store.mark_email_verified(user, now).await?;
+    audit::record(
+        state,
+        client,
+        "user.email_verified",
+        Some(user),
+        Some(user),
+        json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+/// Sends a new verification email if the address belongs to an unverified account.
+pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), AccountError> {
+    if let Some(user) = state
+        .store
+        .find_user_by_email(&identity::email_key(email.trim()))
+        .await?
+        && user.deleted_at.is_none()
+        && !user.email_verified
+    {
+        send_verification(state, &user).await?;
+    }
+    Ok(())
+}
+
+/// Emails a single-use reset link if the address belongs to a live account.
+pub async fn forgot_password(
+    state: &AppState,
+    client: &ClientInfo,
+    email: &str,
+) -> Result<(), AccountError> {
+    let user = state
+        .store
+        .find_user_by_email(&identity::email_key(email.trim()))
+        .await?
+        .filter(|u| u.deleted_at.is_none() && u.is_active);
+    if let Some(user) = &user {
+        send_reset(state, user).await?;
+    }
+    audit::record(
+        state,
+        client,
+        "auth.password_reset_requested",
+        None,
+        user.as_ref().map(|u| u.id),
+        json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+/// Sets a new password with a reset or invitation token: single use, expiring;
+/// every session is revoked, a lockout is lifted and the email counts as verified.
+pub async fn reset_password(
+    state: &AppState,
+    client: &ClientInfo,
+    token: &str,
+    new_password: SecretString,
+) -> Result<(), AccountError> {
+    let now = state.clock.now();
+    let hash = *TokenHash::of(token).as_bytes();
+    let mut found = None;
+    for purpose in [TokenPurpose::PasswordReset, TokenPurpose::Invitation] {
+        if let Some(user) = state.store.peek_one_time_token(hash, purpose, now).await? {
+            found = Some((user, purpose));
+            break;
+        }
+    }
+    let (user_id, purpose) = found.ok_or(AccountError::InvalidToken)?;
+    let user = state
+        .store
+        .find_user(user_id)
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+        .ok_or(AccountError::InvalidToken)?;
+    check_new_password(
+        state,
+        &new_password,
+        &user.username,
+        &user.email,
+        Some(user.id),
+    )
+    .await?;
+    let password_hash = state.hasher.hash(new_password).await?;
+    let change = PasswordChange {
+        user_id: user.id,
+        hash: &password_hash,
+        now: state.clock.now(),
+        history: state.config.password.history,
+        keep_session: None,
+        unlock: true,
+        verify_email: true,
+        token: Some((hash, purpose)),
+    };
+    state
+        .store
+        .change_password(&change)
+        .await
+        .map_err(|e| match e {
+            // Used by a concurrent request between the check and now.
+            carrel_store::StoreError::NotFound => AccountError::InvalidToken,
+            other => AccountError::Store(other),
+        })?;
+    audit::record(
+        state,
+        client,
+        "auth.password_reset",
+        Some(user.id),
+        Some(user.id),
+        json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+/// Changes the password of a signed-in user who re-enters the current one;
+/// every other session is revoked.
+pub async fn change_password(
+    state: &AppState,
+    client: &ClientInfo,
+    user_id: Uuid,
+    session_id: Uuid,
+    current: SecretString,
+    new_password: SecretString,
+) -> Result<(), AccountError> {
+    let user = super::login::reauthenticate(state, client, user_id, current).await?;
+    check_new_password(
+        state,
+        &new_password,
+        &user.username,
+        &user.email,
+        Some(user.id),
+    )
+    .await?;
+    let password_hash = state.hasher.hash(new_password).await?;
+    state
+        .store
+        .change_password(&PasswordChange {
+            user_id: user.id,
+            hash: &password_hash,
+            now: state.clock.now(),
+            history: state.config.password.history,
+            keep_session: Some(session_id),
+            unlock: false,
+            verify_email: false,
+            token: None,
+        })
+        .await?;
+    audit::record(
+        state,
+        client,
+        "auth.password_changed",
+        Some(user.id),
+        Some(user.id),
+        json!({}),
+    )
+    .await;
+    Ok(())
+}

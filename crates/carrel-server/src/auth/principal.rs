@@ -1,0 +1,214 @@
+//! The authenticated caller, as extractors: a handler that takes
+//! [`Authenticated`], [`RequireLibrarian`] or [`RequireAdmin`] cannot forget to
+//! check, and a handler without one is public.
+//!
+//! Every request re-checks the session in the database (one indexed lookup), so
+//! logout, password change, deactivation, deletion and role changes take effect
+//! for access tokens at once.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum_extra::extract::CookieJar;
+use carrel_core::roles::Role;
+use uuid::Uuid;
+
+use super::cookies::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// How stale `last_used_at` may get before a request refreshes it (a write).
+const TOUCH_AFTER: time::Duration = time::Duration::seconds(60);
+
+/// The caller behind a valid access token and a live session.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    /// From the database, not the token.
+    pub role: Role,
+    /// True when authenticated by the access cookie (CSRF rules apply).
+    pub via_cookie: bool,
+}
+
+impl Principal {
+    pub fn is_staff(&self) -> bool {
+        self.role.includes(Role::Librarian)
+    }
+}
+
+/// Any signed-in user.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+/// A librarian or an admin.
+#[derive(Debug, Clone)]
+pub struct RequireLibrarian(pub Principal);
+
+/// An admin.
+#[derive(Debug, Clone)]
+pub struct RequireAdmin(pub Principal);
+
+pub fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthorized,
+        "authentication required",
+    )
+    .with_header(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    )
+}
+
+pub fn forbidden() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::Forbidden,
+        "you are not allowed to do this",
+    )
+}
+
+pub fn csrf_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::CsrfFailed,
+        "missing or invalid CSRF token",
+    )
+}
+
+/// The bearer token, or the access cookie (then `true`).
+fn presented_token(headers: &HeaderMap, jar: &CookieJar) -> Option<(String, bool)> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| (token.trim().to_owned(), false));
+    }
+    jar.get(ACCESS_COOKIE).map(|c| (c.value().to_owned(), true))
+}
+
+/// Cookie-authenticated unsafe requests need `X-CSRF-Token` equal to the CSRF
+/// cookie and bound to the session, and a same-site `Origin` when one is sent.
+pub fn check_csrf(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    session_id: Uuid,
+) -> Result<(), ApiError> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let allowed = origin == state.config.own_origin()
+            || state.config.cors_origins.iter().any(|o| o == origin);
+        if !allowed {
+            return Err(csrf_failed());
+        }
+    }
+    let header_token = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let cookie_token = jar
+        .get(CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    let ok = !header_token.is_empty()
+        && carrel_crypto::constant_time_eq(header_token.as_bytes(), cookie_token.as_bytes())
+        && carrel_crypto::verify_csrf_token(&state.secrets, session_id, header_token);
+    if ok { Ok(()) } else { Err(csrf_failed()) }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Authenticated(principal.clone()));
+        }
+        let jar = CookieJar::from_headers(&parts.headers);
+        let (token, via_cookie) = presented_token(&parts.headers, &jar).ok_or_else(unauthorized)?;
+        let now = state.clock.now();
+        let claims = state
+            .jwt
+            .verify(&token, now.unix_timestamp())
+            .map_err(|_| unauthorized())?;
+        let session = state
+            .store
+            .session_auth(claims.sid)
+            .await?
+            .ok_or_else(unauthorized)?;
+        if session.user_id != claims.sub || !session.is_live(now) {
+            return Err(unauthorized());
+        }
+        if via_cookie {
+            check_csrf(
+                state,
+                &parts.method,
+                &parts.headers,
+                &jar,
+                session.session_id,
+            )?;
+        }
+        if now - session.last_used_at > TOUCH_AFTER {
+            state.store.touch_session(session.session_id, now).await?;
+        }
+        // A CHECK constraint guarantees the value; least privilege if it ever did not parse.
+        let role = session.role.parse().unwrap_or(Role::Patron);
+        let principal = Principal {
+            user_id: session.user_id,
+            session_id: session.session_id,
+            role,
+            via_cookie,
+        };
+        parts.extensions.insert(principal.clone());
+        Ok(Authenticated(principal))
+    }
+}
+
+/// The caller if a valid session is presented; `None` otherwise (no error).
+pub async fn optional(parts: &mut Parts, state: &AppState) -> Option<Principal> {
+    Authenticated::from_request_parts(parts, state)
+        .await
+        .ok()
+        .map(|Authenticated(p)| p)
+}
+
+impl FromRequestParts<AppState> for RequireLibrarian {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+        if principal.role.includes(Role::Librarian) {
+            Ok(RequireLibrarian(principal))
+        } else {
+            Err(forbidden())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for RequireAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+        if principal.role.includes(Role::Admin) {
+            Ok(RequireAdmin(principal))
+        } else {
+            Err(forbidden())
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Issuing access and refresh tokens for a session, and exchanging refresh tokens.
+
+use carrel_core::roles::Role;
+use carrel_crypto::{AccessClaims, OpaqueToken, TokenHash};
+use carrel_store::{NewSession, Refresh};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::accounts::AccountError;
+use crate::audit;
+use crate::config::{TOKEN_AUDIENCE, to_time};
+use crate::http::client::ClientInfo;
+use crate::state::AppState;
+
+/// A session's fresh credentials.
+#[derive(Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    /// Seconds.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    /// Seconds.
+    pub refresh_expires_in: i64,
+    pub session_id: Uuid,
+}
+
+impl std::fmt::Debug for IssuedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs an access token for a session.
+pub fn sign_access_token(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    role: Role,
+) -> Result<(String, i64), AccountError> {
+    let now = state.clock.now();
+    let ttl = to_time(state.config.access_token_ttl);
+    let claims = AccessClaims {
+        sub: user_id,
+        sid: session_id,
+        role: role.as_str().to_owned(),
+        iat: now.unix_timestamp(),
+        exp: (now + ttl).unix_timestamp(),
+        iss: state.config.token_issuer(),
+        aud: TOKEN_AUDIENCE.to_owned(),
+        scope: None,
+    };
+    let token = state
+        .jwt
+        .sign(&claims)
+        .map_err(|e| AccountError::Internal(format!("cannot sign an access token: {e}")))?;
+    Ok((token, ttl.whole_seconds()))
+}
+
+/// Opens a session for a user who has just proven who they are.
+pub async fn open_session(
+    state: &AppState,
+    user_id: Uuid,
+    role: Role,
+    client: &ClientInfo,
+    device_name: Option<String>,
+) -> Result<IssuedTokens, AccountError> {
+    let now = state.clock.now();
+    let refresh_ttl = to_time(state.config.refresh_token_ttl);
+    let session_id = Uuid::now_v7();
+    let refresh = OpaqueToken::generate();
+    state
+        .store
+        .create_session(&NewSession {
+            id: session_id,
+            user_id,
+            device_name,
+            user_agent: client.user_agent.clone(),
+            ip_address: client.ip_string(),
+            scope: None,
+            refresh_hash: *refresh.hash().as_bytes(),
+            now,
+            expires_at: now + refresh_ttl,
+        })
+        .await?;
+    let (access_token, expires_in) = sign_access_token(state, user_id, session_id, role)?;
+    Ok(IssuedTokens {
+        access_token,
+        expires_in,
+        refresh_token: refresh.as_str().to_owned(),
+        refresh_expires_in: refresh_ttl.whole_seconds(),
+        session_id,
+    })
+}
+
+/// Exchanges a refresh token. Reuse of an already-exchanged token revokes the
+/// whole session and is audited; every failure is the same 401.
+pub async fn exchange_refresh_token(
+    state: &AppState,
+    presented: &str,
+    client: &ClientInfo,
+) -> Result<IssuedTokens, AccountError> {
+    let now = state.clock.now();
+    let refresh_ttl = to_time(state.config.refresh_token_ttl);
+    let replacement = OpaqueToken::generate();
+    let outcome = state
+        .store
+        .rotate_refresh_token(
+            *TokenHash::of(presented).as_bytes(),
+            *replacement.hash().as_bytes(),
+            now,
+            to_time(state.config.refresh_reuse_grace),
+            now + refresh_ttl,
+        )
+        .await?;
+    match outcome {
+        Refresh::Rotated(session) => {
+            let role = session.role.parse().unwrap_or(Role::Patron);
+            let (access_token, expires_in) =
+                sign_access_token(state, session.user_id, session.session_id, role)?;
+            Ok(IssuedTokens {
+                access_token,
+                expires_in,
+                refresh_token: replacement.as_str().to_owned(),
+                refresh_expires_in: refresh_ttl.whole_seconds(),
+                session_id: session.session_id,
+            })
+        }
+        Refresh::ReuseDetected {
+            session_id,
+            user_id,
+        } => {
+            audit::record(
+                state,
+                client,
+                "auth.refresh_reuse_detected",
+                None,
+                Some(user_id),
+                json!({"session_id": session_id}),
+            )
+            .await;
+            Err(AccountError::Unauthorized)
+        }
+        Refresh::Invalid => Err(AccountError::Unauthorized),
+    }
+}

@@ -1,0 +1,316 @@
+//! `/api/v1/users`: the caller's own account, and staff management.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use carrel_core::roles::Role;
+use carrel_store::{AuditQuery, UserQuery, UserStatus};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::accounts::UserView;
+use crate::accounts::manage::{self, ProfileUpdate, StaffCreate, StaffUpdate};
+use crate::auth::principal::{Authenticated, RequireLibrarian};
+use crate::http::client::ClientInfo;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Json, Query};
+use crate::http::pagination::{self, Page};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_me, update_me, delete_me))
+        .routes(routes!(export_me))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(restore_user))
+        .routes(routes!(unlock_user))
+}
+
+/// Distinguishes an absent field from an explicit `null` (which clears it).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/me", tag = "users", security(("bearer" = [])), responses((status = 200, body = UserView), (status = 401, body = ErrorBody)))]
+async fn get_me(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = manage::me(&state, &me).await?;
+    Ok(axum::Json(UserView::new(user, state.clock.now())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+    pub username: Option<String>,
+    pub keep_loan_history: Option<bool>,
+}
+
+/// Updates the caller's profile: `full_name`, `username`, `keep_loan_history`
+/// only; anything else (`role`, `is_active`, …) is refused with 422.
+#[utoipa::path(patch, path = "/me", tag = "users", security(("bearer" = [])), request_body = UpdateMeRequest,
+    responses((status = 200, body = UserView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_me(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Authenticated(me): Authenticated,
+    Json(req): Json<UpdateMeRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let update = ProfileUpdate {
+        full_name: req.full_name,
+        username: req.username,
+        keep_loan_history: req.keep_loan_history,
+    };
+    let user = manage::update_me(&state, &client, &me, update).await?;
+    Ok(axum::Json(UserView::new(user, state.clock.now())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeRequest {
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+/// Deletes the caller's account (soft delete) after re-entering the password.
+#[utoipa::path(delete, path = "/me", tag = "users", security(("bearer" = [])), request_body = DeleteMeRequest,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_me(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Authenticated(me): Authenticated,
+    Json(req): Json<DeleteMeRequest>,
+) -> Result<StatusCode, ApiError> {
+    manage::delete_me(&state, &client, &me, req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Everything stored about the caller, as one JSON document (GDPR access).
+/// Never a password hash, token hash, TOTP secret or recovery-code hash.
+#[utoipa::path(get, path = "/me/export", tag = "users", security(("bearer" = [])), responses((status = 200, body = Object)))]
+async fn export_me(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+) -> Result<axum::Json<Value>, ApiError> {
+    let now = state.clock.now();
+    let user = manage::me(&state, &me).await?;
+    let sessions = state.store.list_sessions(me.user_id, now).await?;
+    let mut events = Vec::new();
+    for query in [
+        AuditQuery {
+            subject_id: Some(me.user_id),
+            limit: 10_000,
+            ..Default::default()
+        },
+        AuditQuery {
+            actor_id: Some(me.user_id),
+            limit: 10_000,
+            ..Default::default()
+        },
+    ] {
+        events.extend(state.store.list_audit_events(&query).await?);
+    }
+    events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
+    events.dedup_by_key(|e| e.id);
+    Ok(axum::Json(json!({
+        "exported_at": crate::http::rfc3339(now),
+        "profile": UserView::new(user, now),
+        "sessions": sessions.into_iter().map(|s| json!({
+            "id": s.id, "device_name": s.device_name, "user_agent": s.user_agent, "ip_address": s.ip_address,
+            "created_at": crate::http::rfc3339(s.created_at), "last_used_at": crate::http::rfc3339(s.last_used_at),
+        })).collect::<Vec<_>>(),
+        "audit_events": events.into_iter().map(super::audit::event_json).collect::<Vec<_>>(),
+        "loans": [], "holds": [], "fines": [], "payments": [],
+    })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListUsersParams {
+    /// Case-insensitive substring of email, username or full name.
+    pub q: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub role: Option<Role>,
+    /// `active`, `locked` or `deleted` (default: every account not deleted).
+    pub status: Option<StatusParam>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusParam {
+    Active,
+    Locked,
+    Deleted,
+}
+
+/// Lists accounts (librarian).
+#[utoipa::path(get, path = "/", tag = "users", security(("bearer" = [])), params(ListUsersParams),
+    responses((status = 200, body = Page<UserView>), (status = 403, body = ErrorBody)))]
+async fn list_users(
+    State(state): State<AppState>,
+    RequireLibrarian(_staff): RequireLibrarian,
+    Query(params): Query<ListUsersParams>,
+) -> Result<axum::Json<Page<UserView>>, ApiError> {
+    let limit = pagination::limit(params.limit)?;
+    let query = UserQuery {
+        q: params
+            .q
+            .map(|q| q.trim().chars().take(100).collect())
+            .filter(|q: &String| !q.is_empty()),
+        role: params.role.map(|r| r.as_str().to_owned()),
+        status: params.status.map(|s| match s {
+            StatusParam::Active => UserStatus::Active,
+            StatusParam::Locked => UserStatus::Locked,
+            StatusParam::Deleted => UserStatus::Deleted,
+        }),
+        before: pagination::decode_cursor(params.cursor.as_deref())?,
+        limit,
+        now: None,
+    };
+    let rows = manage::list_for_staff(&state, query).await?;
+    let now = state.clock.now();
+    Ok(axum::Json(pagination::paginate(
+        rows,
+        limit,
+        |u| (u.created_at, u.id),
+        |u| UserView::new(u, now),
+    )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub username: String,
+    pub full_name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+    /// Without a password the user gets an invitation email with a set-password link.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<SecretString>,
+}
+
+/// Creates an account (librarians: patrons only).
+#[utoipa::path(post, path = "/", tag = "users", security(("bearer" = [])), request_body = CreateUserRequest,
+    responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(actor): RequireLibrarian,
+    Json(req): Json<CreateUserRequest>,
+) -> Result<(StatusCode, axum::Json<UserView>), ApiError> {
+    let create = StaffCreate {
+        email: req.email,
+        username: req.username,
+        full_name: req.full_name,
+        role: req.role,
+        password: req.password,
+    };
+    let user = manage::create_by_staff(&state, &client, &actor, create).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UserView::new(user, state.clock.now())),
+    ))
+}
+
+/// One account (librarian).
+#[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+async fn get_user(
+    State(state): State<AppState>,
+    RequireLibrarian(_staff): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = manage::get_by_staff(&state, parse_id(&id)?).await?;
+    Ok(axum::Json(UserView::new(user, state.clock.now())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub full_name: Option<Option<String>>,
+    pub email: Option<String>,
+    /// Admins only.
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+}
+
+/// Updates an account (librarians: patrons only; roles: admins only).
+#[utoipa::path(patch, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateUserRequest,
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(actor): RequireLibrarian,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateUserRequest>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let update = StaffUpdate {
+        full_name: req.full_name,
+        email: req.email,
+        role: req.role,
+        is_active: req.is_active,
+    };
+    let user = manage::update_by_staff(&state, &client, &actor, parse_id(&id)?, update).await?;
+    Ok(axum::Json(UserView::new(user, state.clock.now())))
+}
+
+/// Soft-deletes an account and ends its sessions.
+#[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(actor): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    manage::delete_by_staff(&state, &client, &actor, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Restores a soft-deleted account.
+#[utoipa::path(post, path = "/{id}/restore", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+async fn restore_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(actor): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = manage::restore_by_staff(&state, &client, &actor, parse_id(&id)?).await?;
+    Ok(axum::Json(UserView::new(user, state.clock.now())))
+}
+
+/// Lifts a lockout.
+#[utoipa::path(post, path = "/{id}/unlock", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+async fn unlock_user(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(actor): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserView>, ApiError> {
+    let user = manage::unlock_by_staff(&state, &client, &actor, parse_id(&id)?).await?;
+    Ok(axum::Json(UserView::new(user, state.clock.now())))
+}

@@ -1,0 +1,234 @@
+//! Login sessions and their rotating refresh tokens.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::pool::BeginWrite as _;
+use crate::{Store, StoreError};
+
+/// Revokes every live session of a user except, optionally, one.
+/// Binds: user id, now, reason, kept session id (or NULL).
+pub(crate) const REVOKE_ALL: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+     WHERE user_id = $1 AND revoked_at IS NULL AND ($4 IS NULL OR id <> $4)";
+
+/// A stored session.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+    /// `None` for a full session; `mfa_setup` when it may only enrol MFA.
+    pub scope: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What each authenticated request needs, read in one indexed lookup.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionAuth {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub scope: Option<String>,
+    pub last_used_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub role: String,
+    pub is_active: bool,
+    pub deleted_at: Option<OffsetDateTime>,
+}
+
+impl SessionAuth {
+    /// Live: not revoked, not expired, and its account active and not deleted.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none()
+            && self.expires_at > now
+            && self.is_active
+            && self.deleted_at.is_none()
+    }
+}
+
+/// A session to open, with its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+    pub scope: Option<String>,
+    pub refresh_hash: [u8; 32],
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone)]
+pub enum Refresh {
+    /// Exchanged: the new token is stored, the presented one is dead.
+    Rotated(SessionAuth),
+    /// A token that was already exchanged came back outside the grace window:
+    /// the whole session has been revoked.
+    ReuseDetected { session_id: Uuid, user_id: Uuid },
+    /// Unknown token, or its session is revoked or expired.
+    Invalid,
+}
+
+const SESSION_AUTH: &str = "SELECT s.id AS session_id, s.user_id, s.scope, s.last_used_at, s.expires_at, s.revoked_at, \
+            u.role, u.is_active, u.deleted_at \
+     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1";
+
+impl Store {
+    /// Opens a session and stores its first refresh token (hashed).
+    pub async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
+        const INSERT: &str = "INSERT INTO sessions (id, user_id, device_name, user_agent, ip_address, scope, \
+             created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
+        const TOKEN: &str =
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(INSERT)
+                .bind(new.id)
+                .bind(new.user_id)
+                .bind(new.device_name.as_deref())
+                .bind(new.user_agent.as_deref())
+                .bind(new.ip_address.as_deref())
+                .bind(new.scope.as_deref())
+                .bind(new.now)
+                .bind(new.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(TOKEN).bind(&new.refresh_hash[..]).bind(new.id).bind(new.now).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The session behind an access token, with its account's state.
+    pub async fn session_auth(&self, session_id: Uuid) -> Result<Option<SessionAuth>, StoreError> {
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SESSION_AUTH).bind(session_id).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Records use of a session (callers throttle this: it is a write).
+    pub async fn touch_session(
+        &self,
+        session_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const UPDATE: &str =
+            "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $2";
+        crate::on_pool!(self, pool => {
+            sqlx::query(UPDATE).bind(session_id).bind(now).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Exchanges a refresh token for a new one, atomically: of two concurrent
+    /// requests with the same token only one can win the `rotated_at IS NULL`
+    /// update. A token rotated more than `grace` ago that comes back is reuse:
+    /// the session is revoked. Each exchange slides the session's expiry.
+    pub async fn rotate_refresh_token(
+        &self,
+        presented: [u8; 32],
+        replacement: [u8; 32],
+        now: OffsetDateTime,
+        grace: time::Duration,
+        expires_at: OffsetDateTime,
+    ) -> Result<Refresh, StoreError> {
+        const CLAIM: &str = "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL RETURNING session_id";
+        const LOOKUP: &str = "SELECT r.session_id, s.user_id, r.rotated_at FROM refresh_tokens r \
+             JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1";
+        const INSERT: &str =
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
+        const SLIDE: &str = "UPDATE sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1";
+        const REVOKE: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_reuse' \
+             WHERE id = $1 AND revoked_at IS NULL";
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let claimed: Option<Uuid> = sqlx::query_scalar(CLAIM).bind(&presented[..]).bind(now).fetch_optional(&mut *tx).await?;
+            let session_id = match claimed {
+                Some(id) => id,
+                None => {
+                    let known: Option<(Uuid, Uuid, Option<OffsetDateTime>)> =
+                        sqlx::query_as(LOOKUP).bind(&presented[..]).fetch_optional(&mut *tx).await?;
+                    match known {
+                        Some((session_id, _, Some(rotated_at))) if now - rotated_at <= grace && !grace.is_zero() => session_id,
+                        Some((session_id, user_id, _)) => {
+                            sqlx::query(REVOKE).bind(session_id).bind(now).execute(&mut *tx).await?;
+                            tx.commit().await?;
+                            return Ok(Refresh::ReuseDetected { session_id, user_id });
+                        }
+                        None => return Ok(Refresh::Invalid),
+                    }
+                }
+            };
+            let auth: SessionAuth = sqlx::query_as(SESSION_AUTH).bind(session_id).fetch_one(&mut *tx).await?;
+            if !auth.is_live(now) {
+                // Nothing to keep: the rotation of a dead session's token is rolled back.
+                return Ok(Refresh::Invalid);
+            }
+            sqlx::query(INSERT).bind(&replacement[..]).bind(session_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(SLIDE).bind(session_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Refresh::Rotated(SessionAuth { last_used_at: now, expires_at, ..auth }))
+        })
+    }
+
+    /// The session a refresh token belongs to, without spending the token (the
+    /// cookie-mode refresh checks CSRF against it first).
+    pub async fn refresh_token_session(
+        &self,
+        token_hash: [u8; 32],
+    ) -> Result<Option<Uuid>, StoreError> {
+        const SELECT: &str = "SELECT session_id FROM refresh_tokens WHERE token_hash = $1";
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_scalar(SELECT).bind(&token_hash[..]).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Revokes one session of `user_id`; false when it is not theirs or already revoked.
+    pub async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const UPDATE: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
+        let done = crate::on_pool!(self, pool => sqlx::query(UPDATE)
+            .bind(session_id).bind(user_id).bind(now).bind(reason).execute(pool).await?.rows_affected());
+        Ok(done > 0)
+    }
+
+    /// Revokes every session of `user_id`, except `keep` when given.
+    pub async fn revoke_all_sessions(
+        &self,
+        user_id: Uuid,
+        reason: &str,
+        now: OffsetDateTime,
+        keep: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        Ok(crate::on_pool!(self, pool => sqlx::query(REVOKE_ALL)
+            .bind(user_id).bind(now).bind(reason).bind(keep).execute(pool).await?.rows_affected()))
+    }
+
+    /// The live sessions of `user_id`, newest first.
+    pub async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        const LIST: &str = "SELECT id, user_id, device_name, user_agent, ip_address, scope, created_at, last_used_at, \
+             expires_at, revoked_at FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id DESC";
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(LIST).bind(user_id).bind(now).fetch_all(pool).await?),
+        )
+    }
+}

@@ -1,0 +1,341 @@
+//! User accounts: creation, lookup, profile changes, soft delete and restore.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::pool::BeginWrite as _;
+use crate::{Store, StoreError};
+
+/// The columns of [`User`], for `concat!` into static SQL.
+macro_rules! user_columns {
+    () => {
+        "id, email, username, full_name, role, password_hash, email_verified, is_active, mfa_enabled, \
+         keep_loan_history, failed_logins, locked_until, password_changed_at, created_at, updated_at, \
+         deleted_at, deleted_by"
+    };
+}
+
+/// A stored account.
+#[derive(Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub username: String,
+    pub full_name: Option<String>,
+    /// `patron`, `librarian` or `admin` (a CHECK constraint guarantees it).
+    pub role: String,
+    /// PHC string (argon2id, or a legacy bcrypt hash until the next login);
+    /// `None` for invited users who have not set a password yet.
+    pub password_hash: Option<String>,
+    pub email_verified: bool,
+    pub is_active: bool,
+    pub mfa_enabled: bool,
+    pub keep_loan_history: bool,
+    pub failed_logins: i32,
+    pub locked_until: Option<OffsetDateTime>,
+    pub password_changed_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub deleted_at: Option<OffsetDateTime>,
+    pub deleted_by: Option<Uuid>,
+}
+
+// The password hash never reaches a log.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("is_active", &self.is_active)
+            .field("deleted_at", &self.deleted_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new account. Keys are the lower-cased uniqueness keys.
+#[derive(Clone)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub email_key: String,
+    pub username: String,
+    pub username_key: String,
+    pub full_name: Option<String>,
+    pub role: String,
+    pub password_hash: Option<String>,
+    pub email_verified: bool,
+    pub now: OffsetDateTime,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fields a profile or staff update may change; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub email: Option<(String, String)>,
+    pub username: Option<(String, String)>,
+    pub full_name: Option<Option<String>>,
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+    pub keep_loan_history: Option<bool>,
+}
+
+impl UserChanges {
+    /// Role changes and deactivation end every session of the account.
+    fn revokes_sessions(&self, before: &User) -> bool {
+        self.role.as_deref().is_some_and(|r| r != before.role)
+            || self.is_active == Some(false) && before.is_active
+    }
+}
+
+/// Listing filter for staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Locked,
+    Deleted,
+}
+
+/// Staff listing query; every value is bound.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Case-insensitive substring of email, username or full name.
+    pub q: Option<String>,
+    pub role: Option<String>,
+    pub status: Option<UserStatus>,
+    /// Keyset cursor: users strictly before `(created_at, id)` in newest-first order.
+    pub before: Option<(OffsetDateTime, Uuid)>,
+    pub limit: u32,
+    pub now: Option<OffsetDateTime>,
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Store {
+    /// Inserts an account (and its first password-history entry).
+    /// Unique email or username → [`StoreError::Conflict`].
+    pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        const INSERT: &str = concat!(
+            "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, password_hash, \
+             email_verified, is_active, password_changed_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11) RETURNING ",
+            user_columns!()
+        );
+        const HISTORY: &str =
+            "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
+        let changed_at = user.password_hash.as_ref().map(|_| user.now);
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let created: User = sqlx::query_as(INSERT)
+                .bind(user.id)
+                .bind(&user.email)
+                .bind(&user.email_key)
+                .bind(&user.username)
+                .bind(&user.username_key)
+                .bind(user.full_name.as_deref())
+                .bind(&user.role)
+                .bind(user.password_hash.as_deref())
+                .bind(user.email_verified)
+                .bind(changed_at)
+                .bind(user.now)
+                .fetch_one(&mut *tx)
+                .await?;
+            if let Some(hash) = &user.password_hash {
+                sqlx::query(HISTORY).bind(user.id).bind(hash).bind(user.now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(created)
+        })
+    }
+
+    /// An account by id, deleted ones included (callers decide visibility).
+    pub async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        const SELECT: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(id).fetch_optional(pool).await?),
+        )
+    }
+
+    /// The account whose email key or username key equals `key` (login accepts either;
+    /// usernames cannot contain `@`, so the two never collide).
+    pub async fn find_user_by_login(&self, key: &str) -> Result<Option<User>, StoreError> {
+        const SELECT: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE email_key = $1 OR username_key = $1"
+        );
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(key).fetch_optional(pool).await?),
+        )
+    }
+
+    /// The account with this email key.
+    pub async fn find_user_by_email(&self, email_key: &str) -> Result<Option<User>, StoreError> {
+        const SELECT: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE email_key = $1"
+        );
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(email_key).fetch_optional(pool).await?),
+        )
+    }
+
+    /// True when a live admin account exists.
+    pub async fn admin_exists(&self) -> Result<bool, StoreError> {
+        const SELECT: &str =
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND deleted_at IS NULL";
+        let count: i64 =
+            crate::on_pool!(self, pool => sqlx::query_scalar(SELECT).fetch_one(pool).await?);
+        Ok(count > 0)
+    }
+
+    /// Applies `changes` to a live (not deleted) account in one transaction; a role
+    /// change or deactivation revokes every session of the account at the same time.
+    pub async fn update_user(
+        &self,
+        id: Uuid,
+        changes: &UserChanges,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError> {
+        const SELECT: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1 AND deleted_at IS NULL"
+        );
+        const UPDATE: &str = concat!(
+            "UPDATE users SET \
+               email = COALESCE($2, email), email_key = COALESCE($3, email_key), \
+               username = COALESCE($4, username), username_key = COALESCE($5, username_key), \
+               full_name = CASE WHEN $6 THEN $7 ELSE full_name END, \
+               role = COALESCE($8, role), is_active = COALESCE($9, is_active), \
+               keep_loan_history = COALESCE($10, keep_loan_history), updated_at = $11 \
+             WHERE id = $1 RETURNING ",
+            user_columns!()
+        );
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let before: User = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let after: User = sqlx::query_as(UPDATE)
+                .bind(id)
+                .bind(changes.email.as_ref().map(|(e, _)| e.as_str()))
+                .bind(changes.email.as_ref().map(|(_, k)| k.as_str()))
+                .bind(changes.username.as_ref().map(|(u, _)| u.as_str()))
+                .bind(changes.username.as_ref().map(|(_, k)| k.as_str()))
+                .bind(changes.full_name.is_some())
+                .bind(changes.full_name.clone().flatten())
+                .bind(changes.role.as_deref())
+                .bind(changes.is_active)
+                .bind(changes.keep_loan_history)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            if changes.revokes_sessions(&before) {
+                let reason = if changes.is_active == Some(false) { "deactivated" } else { "role_changed" };
+                sqlx::query(crate::sessions::REVOKE_ALL).bind(id).bind(now).bind(reason).bind(None::<Uuid>).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(after)
+        })
+    }
+
+    /// Soft-deletes a live account and revokes its sessions.
+    pub async fn soft_delete_user(
+        &self,
+        id: Uuid,
+        by: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const DELETE: &str = "UPDATE users SET deleted_at = $2, deleted_by = $3, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let done = sqlx::query(DELETE).bind(id).bind(now).bind(by).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(crate::sessions::REVOKE_ALL).bind(id).bind(now).bind("deleted").bind(None::<Uuid>).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Undoes a soft delete.
+    pub async fn restore_user(&self, id: Uuid, now: OffsetDateTime) -> Result<User, StoreError> {
+        const RESTORE: &str = concat!(
+            "UPDATE users SET deleted_at = NULL, deleted_by = NULL, updated_at = $2 \
+             WHERE id = $1 AND deleted_at IS NOT NULL RETURNING ",
+            user_columns!()
+        );
+        crate::on_pool!(self, pool => sqlx::query_as(RESTORE).bind(id).bind(now).fetch_optional(pool).await?)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Marks the email address as verified.
+    pub async fn mark_email_verified(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        const UPDATE: &str =
+            "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1";
+        crate::on_pool!(self, pool => {
+            sqlx::query(UPDATE).bind(id).bind(now).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Staff listing, newest first, `limit + 1` rows (the extra one signals another page).
+    pub async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        const LIST: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users \
+             WHERE ($1 IS NULL OR email_key LIKE $1 ESCAPE '\\' OR username_key LIKE $1 ESCAPE '\\' \
+                    OR LOWER(COALESCE(full_name, '')) LIKE $1 ESCAPE '\\') \
+               AND ($2 IS NULL OR role = $2) \
+               AND (CASE $3 \
+                      WHEN 'active' THEN deleted_at IS NULL AND is_active AND (locked_until IS NULL OR locked_until <= $4) \
+                      WHEN 'locked' THEN deleted_at IS NULL AND locked_until > $4 \
+                      WHEN 'deleted' THEN deleted_at IS NOT NULL \
+                      ELSE deleted_at IS NULL END) \
+               AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id < $6)) \
+             ORDER BY created_at DESC, id DESC LIMIT $7"
+        );
+        let status = query.status.map(|s| match s {
+            UserStatus::Active => "active",
+            UserStatus::Locked => "locked",
+            UserStatus::Deleted => "deleted",
+        });
+        let now = query.now.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
+            .bind(query.q.as_deref().map(like_pattern))
+            .bind(query.role.as_deref())
+            .bind(status.unwrap_or("default"))
+            .bind(now)
+            .bind(query.before.map(|(at, _)| at))
+            .bind(query.before.map(|(_, id)| id))
+            .bind(i64::from(query.limit) + 1)
+            .fetch_all(pool)
+            .await?))
+    }
+}
