@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use carrel_core::Clock;
-use carrel_server::cli::{Cli, Command, ConfigCommand};
+use carrel_server::cli::{Cli, Command, ConfigCommand, UsersCommand};
 use carrel_server::config::Config;
-use carrel_server::{http, startup, telemetry};
+use carrel_server::{cli, http, startup, telemetry};
 use clap::Parser as _;
 
 fn main() -> ExitCode {
@@ -62,6 +62,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             println!("configuration OK");
             Ok(())
+        }
+        Command::Users { action } => {
+            telemetry::init_logging(config.log_format);
+            let state = startup::build_state(config, Clock::system()).await?;
+            let result = match action {
+                UsersCommand::Create {
+                    email,
+                    username,
+                    role,
+                    full_name,
+                    password_stdin: _,
+                } => cli::users::create(&state, email, username, role.into(), full_name).await,
+                UsersCommand::Import { file } => {
+                    let report = cli::users::import(&state, &file).await?;
+                    for (line, reason) in &report.skipped {
+                        println!("line {line}: skipped: {reason}");
+                    }
+                    println!(
+                        "imported {} accounts, skipped {}",
+                        report.imported,
+                        report.skipped.len()
+                    );
+                    Ok(())
+                }
+            };
+            state.store.close().await;
+            result
         }
         Command::Openapi => {
             println!(

@@ -168,6 +168,44 @@ impl Store {
         })
     }
 
+    /// Inserts a batch of accounts in one transaction, skipping (not failing on)
+    /// rows whose email or username already exists. Returns, per row, whether
+    /// it was inserted.
+    pub async fn import_users(&self, users: &[NewUser]) -> Result<Vec<bool>, StoreError> {
+        const INSERT: &str = "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, \
+             password_hash, email_verified, is_active, password_changed_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10) ON CONFLICT DO NOTHING";
+        const HISTORY: &str =
+            "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut inserted = Vec::with_capacity(users.len());
+            for user in users {
+                let done = sqlx::query(INSERT)
+                    .bind(user.id)
+                    .bind(&user.email)
+                    .bind(&user.email_key)
+                    .bind(&user.username)
+                    .bind(&user.username_key)
+                    .bind(user.full_name.as_deref())
+                    .bind(&user.role)
+                    .bind(user.password_hash.as_deref())
+                    .bind(user.email_verified)
+                    .bind(user.now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if done && let Some(hash) = &user.password_hash {
+                    sqlx::query(HISTORY).bind(user.id).bind(hash).bind(user.now).execute(&mut *tx).await?;
+                }
+                inserted.push(done);
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        })
+    }
+
     /// An account by id, deleted ones included (callers decide visibility).
     pub async fn find_user(&self, id: Uuid) -> Result<Option<User>, StoreError> {
         const SELECT: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");

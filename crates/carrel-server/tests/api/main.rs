@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth_flows;
 mod cli;
+mod import;
 mod platform;
 mod readiness;
 mod sessions;

@@ -1,0 +1,91 @@
+//! The `carrel` command line: argument definitions here, account commands in
+//! [`users`].
+
+pub mod users;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Carrel: a library-management server (catalog, circulation, holds, fines, patrons).
+///
+/// Configuration comes from CARREL_* environment variables, an optional carrel.toml
+/// (path in CARREL_CONFIG) and a .env file; see `carrel config check`.
+#[derive(Debug, Parser)]
+#[command(name = "carrel", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default). Applies pending migrations first when
+    /// CARREL_AUTO_MIGRATE is true.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+    /// Print the OpenAPI document to standard output.
+    Openapi,
+    /// Manage accounts.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an active, email-verified account. The password is read from
+    /// standard input and checked against the password policy.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum, default_value_t = RoleArg::Patron)]
+        role: RoleArg,
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Import accounts from CSV with the columns email, username, full_name, role,
+    /// password_hash (bcrypt `$2b$…` or an argon2 PHC string, upgraded at the next
+    /// login). Invalid or duplicate rows are reported by line number and skipped.
+    Import {
+        /// The CSV file (with a header row).
+        file: PathBuf,
+    },
+}
+
+/// A role on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Patron,
+    Librarian,
+    Admin,
+}
+
+impl From<RoleArg> for carrel_core::roles::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Patron => Self::Patron,
+            RoleArg::Librarian => Self::Librarian,
+            RoleArg::Admin => Self::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration, print it with secrets redacted, and exit
+    /// non-zero on any problem.
+    Check,
+}
