@@ -11,6 +11,7 @@
 
 pub mod clock;
 pub mod identity;
+pub mod isbn;
 pub mod lockout;
 pub mod password_policy;
 pub mod roles;

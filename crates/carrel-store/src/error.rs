@@ -12,6 +12,10 @@ pub enum StoreError {
     /// backend-neutral way (`table.column` on both backends, or the index name).
     #[error("unique constraint violated: {constraint}")]
     Conflict { constraint: Cow<'static, str> },
+    /// A business rule checked inside the transaction refused the change
+    /// (e.g. deleting an item whose copies are on loan).
+    #[error("refused: {0}")]
+    Refused(&'static str),
     /// The database could not be reached in time (pool timeout, I/O, closed pool).
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),

@@ -7,6 +7,7 @@
 //! [`Backend`] explicitly. The conformance tests run every method on both.
 
 mod audit;
+mod catalog;
 mod credentials;
 mod error;
 mod migrations;
@@ -17,6 +18,10 @@ pub mod testing;
 mod users;
 
 pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
+pub use catalog::{
+    Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
+    NewCopy, SortKey,
+};
 pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};

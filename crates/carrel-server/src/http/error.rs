@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::context;
 use crate::accounts::AccountError;
+use crate::catalog::CatalogError;
 
 /// Every `error_code` of the API contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -286,6 +287,38 @@ pub fn account_error(error: AccountError) -> ApiError {
                 ErrorCode::InternalError,
                 "internal server error",
             )
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(error: CatalogError) -> Self {
+        use StatusCode as S;
+        match error {
+            CatalogError::InvalidFields(fields) => ApiError::invalid_fields(fields),
+            CatalogError::NotFound => ApiError::not_found(),
+            CatalogError::Conflict(message) => {
+                ApiError::new(S::CONFLICT, ErrorCode::Conflict, message)
+            }
+            CatalogError::UnsupportedImage => ApiError::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "the file is not a JPEG, PNG, GIF or WebP image",
+            ),
+            CatalogError::ImageTooLarge => ApiError::new(
+                S::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                "the image is too large",
+            ),
+            CatalogError::Store(error) => ApiError::from(error),
+            CatalogError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                ApiError::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    ErrorCode::InternalError,
+                    "internal server error",
+                )
+            }
         }
     }
 }

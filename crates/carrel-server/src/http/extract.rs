@@ -61,8 +61,37 @@ pub fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
+/// True if the JSON text contains an escaped NUL (`\u0000`) that is not itself
+/// an escaped backslash followed by `u0000`.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let needle = b"u0000";
+    let mut i = 0;
+    while let Some(pos) = bytes[i..].windows(needle.len()).position(|w| w == needle) {
+        let at = i + pos;
+        let backslashes = bytes[..at]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
+}
+
+/// NUL is refused everywhere: PostgreSQL cannot store it and C-string APIs
+/// (SQLite's LIKE among them) silently truncate at it.
+fn nul_refused() -> ApiError {
+    ApiError::bad_request("NUL characters are not allowed")
+}
+
 /// Deserialises JSON, classifying errors as 400 (syntax) or 422 (content).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_escaped_nul(bytes) {
+        return Err(nul_refused());
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -118,6 +147,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if form_urlencoded::parse(query.as_bytes())
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(nul_refused());
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -173,6 +207,31 @@ mod tests {
 
         let err = parse_json::<Body>(br#"{"name":"a","count":"many"}"#).unwrap_err();
         assert!(fields(&err).contains("\"count\""), "{}", fields(&err));
+    }
+
+    #[test]
+    fn nul_is_refused_but_an_escaped_backslash_is_not() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Name {
+            name: String,
+        }
+        assert_eq!(
+            parse_json::<Name>(br#"{"name":"a\u0000b"}"#)
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse_json::<Name>(br#"{"name":"a\\\u0000"}"#)
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert!(
+            parse_json::<Name>(br#"{"name":"a\\u0000"}"#).is_ok(),
+            "a literal backslash then u0000"
+        );
     }
 
     #[test]

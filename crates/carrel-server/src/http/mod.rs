@@ -38,6 +38,7 @@ fn documented_routes(env: Environment) -> OpenApiRouter<AppState> {
     let mut v1 = OpenApiRouter::new()
         .nest("/auth", routes::auth::router())
         .nest("/users", routes::users::router())
+        .merge(routes::catalog::router())
         .merge(routes::audit::router());
     if env == Environment::Test {
         v1 = v1.merge(routes::test_clock::router());

@@ -19,6 +19,7 @@ use super::error::{ErrorBody, ErrorCode};
     tags(
         (name = "auth", description = "Registration, login, sessions, passwords"),
         (name = "users", description = "Your account, and staff management of accounts"),
+        (name = "catalog", description = "Items, copies, search and covers (reading needs no login)"),
         (name = "audit", description = "The audit log (admin)"),
         (name = "operations", description = "Liveness, readiness, metrics"),
     ),

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth_flows;
+mod catalog;
 mod cli;
 mod import;
 mod logs;

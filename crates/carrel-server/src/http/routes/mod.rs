@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod ops;
 pub mod test_clock;
 pub mod users;

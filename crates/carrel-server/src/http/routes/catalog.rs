@@ -1,0 +1,661 @@
+//! `/api/v1/items` and `/api/v1/copies`: the public catalog (reading needs no
+//! login) and its maintenance by librarians.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use carrel_store::{Copy, ItemHit, ItemRow, ItemSearch, ItemSort, SortKey};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::principal::RequireLibrarian;
+use crate::catalog::fields::{self, ItemInput};
+use crate::catalog::{CatalogError, search};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Json, Query};
+use crate::http::pagination::{self, Page};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search_items, create_item))
+        .routes(routes!(get_item, update_item, delete_item))
+        .routes(routes!(restore_item))
+        .routes(routes!(item_events))
+        .routes(routes!(list_copies, add_copy))
+        .routes(routes!(update_copy, delete_copy))
+}
+
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
+}
+
+/// The public shape of an item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemView {
+    pub id: Uuid,
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub authors: Vec<String>,
+    /// ISBN-13.
+    pub isbn: Option<String>,
+    pub item_type: String,
+    pub publisher: Option<String>,
+    pub publication_year: Option<i32>,
+    pub language: Option<String>,
+    pub subjects: Vec<String>,
+    pub description: Option<String>,
+    /// Changes whenever a new cover is uploaded, so it may be cached forever.
+    pub cover_url: Option<String>,
+    pub copies_total: i64,
+    pub copies_available: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<ItemRow> for ItemView {
+    fn from(row: ItemRow) -> Self {
+        let cover_url = row.cover_name.as_deref().map(|name| {
+            let version = name.split('.').next().unwrap_or(name);
+            format!("/api/v1/items/{}/cover?v={version}", row.id)
+        });
+        Self {
+            id: row.id,
+            title: row.title,
+            subtitle: row.subtitle,
+            authors: row.authors.0,
+            isbn: row.isbn,
+            item_type: row.item_type,
+            publisher: row.publisher,
+            publication_year: row.publication_year,
+            language: row.language,
+            subjects: row.subjects.0,
+            description: row.description,
+            cover_url,
+            copies_total: row.copies_total,
+            copies_available: row.copies_available,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+pub enum SortParam {
+    #[serde(rename = "relevance")]
+    Relevance,
+    #[serde(rename = "title")]
+    Title,
+    #[serde(rename = "-title")]
+    TitleDesc,
+    #[serde(rename = "publication_year")]
+    Year,
+    #[serde(rename = "-publication_year")]
+    YearDesc,
+    #[serde(rename = "created_at")]
+    Created,
+    #[serde(rename = "-created_at")]
+    CreatedDesc,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemTypeParam {
+    Book,
+    Ebook,
+    Audiobook,
+    Dvd,
+    Magazine,
+    Other,
+}
+
+impl ItemTypeParam {
+    fn as_str(self) -> &'static str {
+        match self {
+            ItemTypeParam::Book => "book",
+            ItemTypeParam::Ebook => "ebook",
+            ItemTypeParam::Audiobook => "audiobook",
+            ItemTypeParam::Dvd => "dvd",
+            ItemTypeParam::Magazine => "magazine",
+            ItemTypeParam::Other => "other",
+        }
+    }
+}
+
+/// Every parameter of the search: anything else is a 400.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Full text over title, subtitle, authors, subjects and description.
+    pub q: Option<String>,
+    /// Case-insensitive substring of any author.
+    pub author: Option<String>,
+    pub item_type: Option<ItemTypeParam>,
+    /// Case-insensitive equality with any subject.
+    pub subject: Option<String>,
+    /// ISBN-10 or ISBN-13.
+    pub isbn: Option<String>,
+    pub year_from: Option<i32>,
+    pub year_to: Option<i32>,
+    /// `true`: only items with a copy on the shelf.
+    pub available: Option<bool>,
+    /// Default: `relevance` with `q`, else `title`.
+    pub sort: Option<SortParam>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+fn bad_query(field: &str, reason: &str) -> ApiError {
+    ApiError::bad_request("invalid query parameter").with_detail("fields", json!({ field: reason }))
+}
+
+fn sort_name(sort: ItemSort) -> &'static str {
+    match sort {
+        ItemSort::Relevance => "relevance",
+        ItemSort::Title { descending: false } => "title",
+        ItemSort::Title { descending: true } => "-title",
+        ItemSort::Year { descending: false } => "publication_year",
+        ItemSort::Year { descending: true } => "-publication_year",
+        ItemSort::Created { descending: false } => "created_at",
+        ItemSort::Created { descending: true } => "-created_at",
+    }
+}
+
+/// The cursor: the sort it belongs to, the last row's sort value and id.
+fn encode_cursor(sort: ItemSort, key: &SortKey, id: Uuid) -> String {
+    let value = match key {
+        SortKey::Relevance(score) => json!(score),
+        SortKey::Title(title) => json!(title),
+        SortKey::Year(year) => json!(year),
+        SortKey::Created(at) => json!(at.unix_timestamp()),
+    };
+    URL_SAFE_NO_PAD.encode(json!({"s": sort_name(sort), "k": value, "id": id}).to_string())
+}
+
+fn decode_cursor(sort: ItemSort, raw: &str) -> Result<(SortKey, Uuid), ApiError> {
+    let invalid = || bad_query("cursor", "is not a cursor of this search");
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if value["s"] != sort_name(sort) {
+        return Err(invalid());
+    }
+    let id = value["id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(invalid)?;
+    let k = &value["k"];
+    let key = match sort {
+        ItemSort::Relevance => SortKey::Relevance(k.as_i64().ok_or_else(invalid)?),
+        ItemSort::Title { .. } => SortKey::Title(
+            k.as_str()
+                .filter(|t| t.len() <= 2_000)
+                .ok_or_else(invalid)?
+                .to_owned(),
+        ),
+        ItemSort::Year { .. } => SortKey::Year(
+            k.as_i64()
+                .and_then(|y| i32::try_from(y).ok())
+                .ok_or_else(invalid)?,
+        ),
+        ItemSort::Created { .. } => SortKey::Created(
+            k.as_i64()
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+                .ok_or_else(invalid)?,
+        ),
+    };
+    Ok((key, id))
+}
+
+/// Searches the catalog (no login needed).
+#[utoipa::path(get, path = "/items", tag = "catalog", params(SearchParams),
+    responses((status = 200, body = Page<ItemView>), (status = 400, body = ErrorBody)))]
+async fn search_items(
+    State(state): State<AppState>,
+    Query(p): Query<SearchParams>,
+) -> Result<axum::Json<Page<ItemView>>, ApiError> {
+    let limit = pagination::limit(p.limit)?;
+    let terms = p.q.as_deref().map(search::terms).unwrap_or_default();
+    let has_text = p.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    if has_text && terms.is_empty() {
+        // Only stop words or punctuation: nothing can match.
+        return Ok(axum::Json(Page {
+            data: Vec::new(),
+            next_cursor: None,
+        }));
+    }
+    let sort = match p.sort.unwrap_or(if terms.is_empty() {
+        SortParam::Title
+    } else {
+        SortParam::Relevance
+    }) {
+        SortParam::Relevance if terms.is_empty() => {
+            return Err(bad_query("sort", "relevance needs q"));
+        }
+        SortParam::Relevance => ItemSort::Relevance,
+        SortParam::Title => ItemSort::Title { descending: false },
+        SortParam::TitleDesc => ItemSort::Title { descending: true },
+        SortParam::Year => ItemSort::Year { descending: false },
+        SortParam::YearDesc => ItemSort::Year { descending: true },
+        SortParam::Created => ItemSort::Created { descending: false },
+        SortParam::CreatedDesc => ItemSort::Created { descending: true },
+    };
+    let isbn = match p.isbn.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            carrel_core::isbn::normalize_isbn(raw)
+                .map_err(|e| bad_query("isbn", &e.to_string()))?,
+        ),
+        None => None,
+    };
+    if let (Some(from), Some(to)) = (p.year_from, p.year_to)
+        && from > to
+    {
+        return Err(bad_query("year_from", "must not be after year_to"));
+    }
+    let short = |field: &str, v: Option<String>| -> Result<Option<String>, ApiError> {
+        match v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+            Some(s) if s.chars().count() > 200 => {
+                Err(bad_query(field, "must be at most 200 characters"))
+            }
+            // `|` delimits list entries in the filter keys; no author or subject contains it.
+            Some(s) if s.contains('|') => Err(bad_query(field, "must not contain '|'")),
+            other => Ok(other),
+        }
+    };
+    let query = ItemSearch {
+        terms,
+        author: short("author", p.author)?,
+        item_type: p.item_type.map(|t| t.as_str().to_owned()),
+        subject: short("subject", p.subject)?,
+        isbn,
+        year_from: p.year_from,
+        year_to: p.year_to,
+        available_only: p.available.unwrap_or(false),
+        sort,
+        after: p
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(sort, c))
+            .transpose()?,
+        limit,
+    };
+    let mut hits: Vec<ItemHit> = state.store.search_items(&query).await?;
+    let more = hits.len() > limit as usize;
+    hits.truncate(limit as usize);
+    let next_cursor = if more {
+        hits.last()
+            .map(|h| encode_cursor(sort, &h.key(sort), h.item.id))
+    } else {
+        None
+    };
+    Ok(axum::Json(Page {
+        data: hits.into_iter().map(|h| ItemView::from(h.item)).collect(),
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    pub title: Option<String>,
+    pub subtitle: Option<String>,
+    pub authors: Option<Vec<String>>,
+    /// ISBN-10 or ISBN-13, hyphens allowed; stored as ISBN-13.
+    pub isbn: Option<String>,
+    pub item_type: Option<String>,
+    pub publisher: Option<String>,
+    pub publication_year: Option<i32>,
+    pub language: Option<String>,
+    pub subjects: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+fn max_year(state: &AppState) -> i32 {
+    state.clock.now().year() + 1
+}
+
+/// Adds an item to the catalog (librarian).
+#[utoipa::path(post, path = "/items", tag = "catalog", security(("bearer" = [])), request_body = ItemRequest,
+    responses((status = 201, body = ItemView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_item(
+    State(state): State<AppState>,
+    RequireLibrarian(staff): RequireLibrarian,
+    Json(req): Json<ItemRequest>,
+) -> Result<(StatusCode, axum::Json<ItemView>), ApiError> {
+    let input = ItemInput {
+        title: req.title,
+        subtitle: req.subtitle,
+        authors: req.authors,
+        isbn: req.isbn,
+        item_type: req.item_type,
+        publisher: req.publisher,
+        publication_year: req.publication_year,
+        language: req.language,
+        subjects: req.subjects,
+        description: req.description,
+    };
+    let fields = fields::validate_item(input, max_year(&state))?;
+    let row = state
+        .store
+        .create_item(&fields, Some(staff.user_id), state.clock.now())
+        .await
+        .map_err(CatalogError::from_write)?;
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+/// One item (no login needed).
+#[utoipa::path(get, path = "/items/{id}", tag = "catalog", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ItemView), (status = 404, body = ErrorBody)))]
+async fn get_item(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ItemView>, ApiError> {
+    let row = state
+        .store
+        .find_item(parse_id(&id)?, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(row.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPatch {
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub subtitle: Option<Option<String>>,
+    pub authors: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub isbn: Option<Option<String>>,
+    pub item_type: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub publisher: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>)]
+    pub publication_year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub language: Option<Option<String>>,
+    pub subjects: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+/// Changes an item (librarian); `null` clears an optional field.
+#[utoipa::path(patch, path = "/items/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = ItemPatch,
+    responses((status = 200, body = ItemView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_item(
+    State(state): State<AppState>,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+    Json(patch): Json<ItemPatch>,
+) -> Result<axum::Json<ItemView>, ApiError> {
+    let id = parse_id(&id)?;
+    let current = state
+        .store
+        .find_item(id, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let mut input = fields::input_from(&current);
+    let mut changed = Vec::new();
+    macro_rules! merge {
+        ($field:ident, $value:expr) => {
+            if let Some(v) = $value {
+                input.$field = v;
+                changed.push(stringify!($field));
+            }
+        };
+    }
+    merge!(title, patch.title.map(Some));
+    merge!(subtitle, patch.subtitle);
+    merge!(authors, patch.authors.map(Some));
+    merge!(isbn, patch.isbn);
+    merge!(item_type, patch.item_type.map(Some));
+    merge!(publisher, patch.publisher);
+    merge!(publication_year, patch.publication_year);
+    merge!(language, patch.language);
+    merge!(subjects, patch.subjects.map(Some));
+    merge!(description, patch.description);
+    let fields = fields::validate_item(input, max_year(&state))?;
+    let row = state
+        .store
+        .update_item(
+            id,
+            &fields,
+            &changed,
+            Some(staff.user_id),
+            state.clock.now(),
+        )
+        .await
+        .map_err(CatalogError::from_write)?;
+    Ok(axum::Json(row.into()))
+}
+
+/// Removes an item (soft delete, librarian); refused with 409 while copies are on loan.
+#[utoipa::path(delete, path = "/items/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_item(
+    State(state): State<AppState>,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .soft_delete_item(parse_id(&id)?, Some(staff.user_id), state.clock.now())
+        .await
+        .map_err(CatalogError::from_write)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Restores a removed item (librarian).
+#[utoipa::path(post, path = "/items/{id}/restore", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = ItemView), (status = 404, body = ErrorBody)))]
+async fn restore_item(
+    State(state): State<AppState>,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ItemView>, ApiError> {
+    let row = state
+        .store
+        .restore_item(parse_id(&id)?, Some(staff.user_id), state.clock.now())
+        .await
+        .map_err(CatalogError::from_write)?;
+    Ok(axum::Json(row.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemEventView {
+    pub id: Uuid,
+    pub event_type: String,
+    pub actor_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// An item's history, oldest first (librarian).
+#[utoipa::path(get, path = "/items/{id}/events", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path), PageParams),
+    responses((status = 200, body = Page<ItemEventView>), (status = 404, body = ErrorBody)))]
+async fn item_events(
+    State(state): State<AppState>,
+    RequireLibrarian(_staff): RequireLibrarian,
+    Path(id): Path<String>,
+    Query(p): Query<PageParams>,
+) -> Result<axum::Json<Page<ItemEventView>>, ApiError> {
+    let id = parse_id(&id)?;
+    state
+        .store
+        .find_item(id, true)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let limit = pagination::limit(p.limit)?;
+    let rows = state
+        .store
+        .item_events(id, pagination::decode_cursor(p.cursor.as_deref())?, limit)
+        .await?;
+    Ok(axum::Json(pagination::paginate(
+        rows,
+        limit,
+        |e| (e.at, e.id),
+        |e| ItemEventView {
+            id: e.id,
+            event_type: e.event_type,
+            actor_id: e.actor_id,
+            at: e.at,
+            details: e.details.0,
+        },
+    )))
+}
+
+/// The public shape of a copy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CopyView {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    pub barcode: String,
+    pub location: Option<String>,
+    pub call_number: Option<String>,
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Copy> for CopyView {
+    fn from(c: Copy) -> Self {
+        Self {
+            id: c.id,
+            item_id: c.item_id,
+            barcode: c.barcode,
+            location: c.location,
+            call_number: c.call_number,
+            status: c.status,
+            created_at: c.created_at,
+        }
+    }
+}
+
+/// The copies of an item (no login needed).
+#[utoipa::path(get, path = "/items/{id}/copies", tag = "catalog", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Page<CopyView>), (status = 404, body = ErrorBody)))]
+async fn list_copies(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Page<CopyView>>, ApiError> {
+    let id = parse_id(&id)?;
+    state
+        .store
+        .find_item(id, false)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let copies = state.store.list_copies(id).await?;
+    Ok(axum::Json(Page {
+        data: copies.into_iter().map(CopyView::from).collect(),
+        next_cursor: None,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCopyRequest {
+    pub barcode: String,
+    pub location: Option<String>,
+    pub call_number: Option<String>,
+}
+
+/// Adds a copy to an item (librarian); a taken barcode is 409.
+#[utoipa::path(post, path = "/items/{id}/copies", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = NewCopyRequest,
+    responses((status = 201, body = CopyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_copy(
+    State(state): State<AppState>,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+    Json(req): Json<NewCopyRequest>,
+) -> Result<(StatusCode, axum::Json<CopyView>), ApiError> {
+    let id = parse_id(&id)?;
+    let copy = fields::validate_new_copy(&req.barcode, req.location, req.call_number)?;
+    let created = state
+        .store
+        .add_copy(id, &copy, Some(staff.user_id), state.clock.now())
+        .await
+        .map_err(CatalogError::from_write)?;
+    Ok((StatusCode::CREATED, axum::Json(created.into())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CopyPatch {
+    pub barcode: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub location: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub call_number: Option<Option<String>>,
+    /// `available`, `lost`, `damaged` or `withdrawn`.
+    pub status: Option<String>,
+}
+
+/// Changes a copy (librarian).
+#[utoipa::path(patch, path = "/copies/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = CopyPatch,
+    responses((status = 200, body = CopyView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_copy(
+    State(state): State<AppState>,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+    Json(req): Json<CopyPatch>,
+) -> Result<axum::Json<CopyView>, ApiError> {
+    let changes =
+        fields::validate_copy_changes(req.barcode, req.location, req.call_number, req.status)?;
+    let copy = state
+        .store
+        .update_copy(
+            parse_id(&id)?,
+            &changes,
+            Some(staff.user_id),
+            state.clock.now(),
+        )
+        .await
+        .map_err(CatalogError::from_write)?;
+    Ok(axum::Json(copy.into()))
+}
+
+/// Removes a copy (librarian); refused with 409 while it is on loan or on the hold shelf.
+#[utoipa::path(delete, path = "/copies/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_copy(
+    State(state): State<AppState>,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .delete_copy(parse_id(&id)?, Some(staff.user_id), state.clock.now())
+        .await
+        .map_err(CatalogError::from_write)?;
+    Ok(StatusCode::NO_CONTENT)
+}
