@@ -90,6 +90,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             state.store.close().await;
             result
         }
+        Command::DemoData => {
+            telemetry::init_logging(config.log_format);
+            let state = startup::build_state(config, Clock::system()).await?;
+            let report = cli::demo::load(&state).await;
+            state.store.close().await;
+            let report = report?;
+            println!(
+                "loaded {} items with {} copies",
+                report.items, report.copies
+            );
+            for (username, password) in &report.patrons {
+                println!("patron {username}  password {password}   (shown once)");
+            }
+            Ok(())
+        }
         Command::Openapi => {
             println!(
                 "{}",

@@ -180,3 +180,77 @@ async fn audit_events_filter_and_paginate(store: Store) {
         "pages are newest first without gaps or repeats"
     );
 }
+
+backend_tests!(bulk_loaded_items_are_searchable_and_counted);
+
+async fn bulk_loaded_items_are_searchable_and_counted(store: Store) {
+    use carrel_store::{ItemFields, ItemSearch, ItemSort};
+    let items: Vec<ItemFields> = (0..450)
+        .map(|i| ItemFields {
+            title: format!(
+                "Volume {i:03} {}",
+                if i % 3 == 0 { "lighthouse" } else { "harbour" }
+            ),
+            subtitle: None,
+            authors: vec![format!("Author {}", i % 7)],
+            isbn: None,
+            item_type: if i % 2 == 0 {
+                "book".into()
+            } else {
+                "ebook".into()
+            },
+            publisher: None,
+            publication_year: Some(1800 + i % 100),
+            language: Some("en".into()),
+            subjects: vec!["fiction".into()],
+            description: Some("bulk".into()),
+        })
+        .collect();
+    let now = datetime!(2026-01-01 00:00:00 UTC);
+    let ids = store
+        .bulk_create_items(&items, 2, "BULK-", 0, now)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 450);
+    let search = |terms: Vec<&str>, item_type: Option<&str>| ItemSearch {
+        terms: terms.into_iter().map(str::to_owned).collect(),
+        author: None,
+        item_type: item_type.map(str::to_owned),
+        subject: None,
+        isbn: None,
+        year_from: None,
+        year_to: None,
+        available_only: true,
+        sort: ItemSort::Title { descending: false },
+        after: None,
+        limit: 1000,
+    };
+    let lighthouse = store
+        .search_items(&search(vec!["lighthouse"], None))
+        .await
+        .unwrap();
+    assert_eq!(lighthouse.len(), 150, "full text finds bulk-loaded items");
+    let ebooks = store
+        .search_items(&search(vec![], Some("ebook")))
+        .await
+        .unwrap();
+    assert_eq!(ebooks.len(), 225);
+    assert!(
+        ebooks
+            .iter()
+            .all(|h| h.item.copies_total == 2 && h.item.copies_available == 2)
+    );
+    // Barcodes are unique and continue from the given number.
+    let more = store
+        .bulk_create_items(&items[..1], 1, "BULK-", 900, now)
+        .await
+        .unwrap();
+    assert_eq!(more.len(), 1);
+    let clash = store
+        .bulk_create_items(&items[..1], 1, "BULK-", 0, now)
+        .await;
+    assert!(
+        matches!(clash, Err(carrel_store::StoreError::Conflict { .. })),
+        "duplicate barcodes are refused by the database"
+    );
+}

@@ -1,6 +1,7 @@
 //! The `carrel` command line: argument definitions here, account commands in
 //! [`users`].
 
+pub mod demo;
 pub mod users;
 
 use std::path::PathBuf;
@@ -32,6 +33,9 @@ pub enum Command {
     },
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Load a small sample catalog (public-domain titles) and a few patrons into
+    /// an empty database, for trying the system out.
+    DemoData,
     /// Manage accounts.
     Users {
         #[command(subcommand)]

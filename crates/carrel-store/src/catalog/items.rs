@@ -313,3 +313,93 @@ impl Store {
             .await?))
     }
 }
+
+impl Store {
+    /// Loads many items (and `copies_per_item` available copies each, barcodes
+    /// `{barcode_prefix}{n}`) in one transaction with multi-row inserts. For
+    /// benchmarks and bulk loads: no history entries are written.
+    pub async fn bulk_create_items(
+        &self,
+        items: &[ItemFields],
+        copies_per_item: u32,
+        barcode_prefix: &str,
+        first_barcode: u64,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        const BATCH: usize = 200;
+        let sqlite = self.backend() == Backend::Sqlite;
+        let ids: Vec<Uuid> = items.iter().map(|_| Uuid::now_v7()).collect();
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut barcode = first_barcode;
+            for (chunk, chunk_ids) in items.chunks(BATCH).zip(ids.chunks(BATCH)) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO items (id, title, subtitle, authors, isbn, item_type, publisher, publication_year, \
+                     language, subjects, description, title_key, authors_key, subjects_key, year_key, created_at, updated_at) ",
+                );
+                qb.push_values(chunk.iter().zip(chunk_ids), |mut row, (f, id)| {
+                    row.push_bind(*id)
+                        .push_bind(f.title.clone())
+                        .push_bind(f.subtitle.clone())
+                        .push_bind(Json(f.authors.clone()))
+                        .push_bind(f.isbn.clone())
+                        .push_bind(f.item_type.clone())
+                        .push_bind(f.publisher.clone())
+                        .push_bind(f.publication_year)
+                        .push_bind(f.language.clone())
+                        .push_bind(Json(f.subjects.clone()))
+                        .push_bind(f.description.clone())
+                        .push_bind(f.title_key())
+                        .push_bind(ItemFields::list_key(&f.authors))
+                        .push_bind(ItemFields::list_key(&f.subjects))
+                        .push_bind(f.publication_year.unwrap_or(UNKNOWN_YEAR))
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await?;
+                if sqlite {
+                    let mut fts = sqlx::QueryBuilder::new(
+                        "INSERT INTO items_fts (rowid, title, subtitle, authors, subjects, description) \
+                         SELECT rowid, title, subtitle, replace(authors_key, '|', ' '), replace(subjects_key, '|', ' '), description \
+                         FROM items WHERE id IN (",
+                    );
+                    let mut list = fts.separated(", ");
+                    for id in chunk_ids {
+                        list.push_bind(*id);
+                    }
+                    fts.push(")");
+                    fts.build().execute(&mut *tx).await?;
+                }
+                if copies_per_item > 0 {
+                    let rows: Vec<(Uuid, String)> = chunk_ids
+                        .iter()
+                        .flat_map(|id| (0..copies_per_item).map(move |_| *id))
+                        .map(|id| {
+                            barcode += 1;
+                            (id, format!("{barcode_prefix}{barcode}"))
+                        })
+                        .collect();
+                    // 8 values a row: 1,000 rows stay under every bind-parameter limit.
+                    for rows in rows.chunks(1_000) {
+                        let mut copies = sqlx::QueryBuilder::new(
+                            "INSERT INTO copies (id, item_id, barcode, location, call_number, status, created_at, updated_at) ",
+                        );
+                        copies.push_values(rows, |mut row, (item_id, code)| {
+                            row.push_bind(Uuid::now_v7())
+                                .push_bind(*item_id)
+                                .push_bind(code.clone())
+                                .push_bind(None::<String>)
+                                .push_bind(None::<String>)
+                                .push_bind("available")
+                                .push_bind(now)
+                                .push_bind(now);
+                        });
+                        copies.build().execute(&mut *tx).await?;
+                    }
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(ids)
+    }
+}
