@@ -336,7 +336,12 @@ if tomllib is None:
 else:
     with open("Cargo.toml", "rb") as fh:
         workspace = tomllib.load(fh)
-    members = workspace.get("workspace", {}).get("members", [])
+    import glob
+    # Members may be globs (`crates/*`): expand them to the crates that exist.
+    members = []
+    for pattern in workspace.get("workspace", {}).get("members", []):
+        matches = sorted(d for d in glob.glob(pattern) if os.path.isdir(d))
+        members.extend(matches or [pattern])
     for rel in ("Cargo.toml", "Cargo.lock"):
         check(covered(rel), f"Dockerfile: {rel} is copied before the dependency build")
     for member in members:
