@@ -56,7 +56,7 @@ fn ms(d: Duration) -> f64 {
 /// Nearest-rank percentile of sorted samples (`p` in 0..=100); the median of an
 /// even count is the mean of the two middle samples.
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if (p - 50.0).abs() < f64::EPSILON && sorted.len() % 2 == 0 {
+    if (p - 50.0).abs() < f64::EPSILON && sorted.len().is_multiple_of(2) {
         let mid = sorted.len() / 2;
         return (sorted[mid - 1] + sorted[mid]) / 2;
     }
