@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod limits;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -72,7 +72,9 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
     let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(argon2, concurrency))
         .await?
         .context("invalid CARREL_ARGON2_* parameters")?;
+    let limits = crate::limits::RateLimits::from_config(&config)?;
     Ok(AppState {
+        limits,
         password_policy: Arc::new(config.password_policy()),
         lockout: config.lockout_policy(),
         config: Arc::new(config),

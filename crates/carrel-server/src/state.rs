@@ -12,6 +12,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::passwords::PasswordHasher;
 use crate::config::Config;
+use crate::limits::RateLimits;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -26,6 +27,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub password_policy: Arc<PasswordPolicy>,
     pub lockout: LockoutPolicy,
+    pub limits: RateLimits,
 }
 
 impl std::fmt::Debug for AppState {

@@ -10,6 +10,7 @@ mod audit;
 mod catalog;
 mod credentials;
 mod error;
+mod mfa;
 mod migrations;
 mod pool;
 mod sessions;
@@ -24,6 +25,7 @@ pub use catalog::{
 };
 pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;
+pub use mfa::{MfaChallenge, TotpEnrolment};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use sessions::{NewSession, Refresh, Session, SessionAuth};
 pub use users::{NewUser, User, UserChanges, UserQuery, UserStatus};

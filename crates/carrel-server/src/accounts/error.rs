@@ -29,6 +29,9 @@ pub enum AccountError {
     InvalidToken,
     #[error("password hashing is saturated")]
     Busy,
+    /// A per-account limit (login attempts against one account from anywhere).
+    #[error("rate limited")]
+    RateLimited(crate::limits::RateLimited),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]

@@ -55,6 +55,55 @@ impl Failure {
     }
 }
 
+/// Counts an attempt at one of `user`'s secrets (password, MFA code) toward
+/// lockout *before* it is checked. `None`: the account is locked, refuse without
+/// checking. `Some(locks)`: go ahead; if the secret proves wrong and `locks` is
+/// true, this attempt is the one that locked the account.
+pub(crate) async fn reserve_attempt(
+    state: &AppState,
+    user: &User,
+) -> Result<Option<bool>, AccountError> {
+    let mut counter = FailureCounter {
+        failed_logins: user.failed_logins,
+        locked_until: user.locked_until,
+    };
+    for _ in 0..MAX_CAS_RETRIES {
+        match state
+            .lockout
+            .begin_attempt(&to_state(counter), state.clock.now())
+        {
+            AttemptDecision::Refused { .. } => return Ok(None),
+            AttemptDecision::Proceed {
+                reserved,
+                locks_on_failure,
+            } => {
+                if state
+                    .store
+                    .swap_failure_counter(user.id, counter, to_counter(reserved))
+                    .await?
+                {
+                    return Ok(Some(locks_on_failure));
+                }
+                counter = state.store.failure_counter(user.id).await?;
+            }
+        }
+    }
+    // An implausible storm of races: treat as locked.
+    Ok(None)
+}
+
+/// After a wrong secret: if this attempt locked the account, audit it and tell the owner.
+pub(crate) async fn after_failure(
+    state: &AppState,
+    client: &ClientInfo,
+    user: &User,
+    locks_on_failure: bool,
+) {
+    if locks_on_failure {
+        on_locked(state, client, user).await;
+    }
+}
+
 /// Checks `password` for `user`, counting the attempt toward lockout.
 /// On success the counter is cleared and an outdated hash is upgraded. When
 /// this attempt locks the account, `auth.locked` is audited and the owner emailed.
@@ -64,38 +113,11 @@ pub async fn check_password(
     user: &User,
     password: SecretString,
 ) -> Result<Result<(), Failure>, AccountError> {
-    let mut counter = FailureCounter {
-        failed_logins: user.failed_logins,
-        locked_until: user.locked_until,
-    };
-    let mut locks_on_failure = false;
-    let mut reserved = false;
-    for _ in 0..MAX_CAS_RETRIES {
-        let now = state.clock.now();
-        match state.lockout.begin_attempt(&to_state(counter), now) {
-            AttemptDecision::Refused { .. } => break,
-            AttemptDecision::Proceed {
-                reserved: next,
-                locks_on_failure: locks,
-            } => {
-                if state
-                    .store
-                    .swap_failure_counter(user.id, counter, to_counter(next))
-                    .await?
-                {
-                    reserved = true;
-                    locks_on_failure = locks;
-                    break;
-                }
-                counter = state.store.failure_counter(user.id).await?;
-            }
-        }
-    }
-    if !reserved {
-        // Locked (or an implausible storm of races): same work, same answer.
+    let Some(locks_on_failure) = reserve_attempt(state, user).await? else {
+        // Locked: same work, same answer.
         state.hasher.verify(password, None).await?;
         return Ok(Err(Failure::Locked));
-    }
+    };
     match state
         .hasher
         .verify(password.clone(), user.password_hash.clone())
@@ -115,9 +137,7 @@ pub async fn check_password(
             Ok(Ok(()))
         }
         Verification::Invalid => {
-            if locks_on_failure {
-                on_locked(state, client, user).await;
-            }
+            after_failure(state, client, user, locks_on_failure).await;
             Ok(Err(Failure::WrongPassword))
         }
     }
@@ -146,7 +166,14 @@ async fn on_locked(state: &AppState, client: &ClientInfo, user: &User) {
 /// What a successful password step leads to.
 #[derive(Debug)]
 pub enum LoginOutcome {
-    Tokens { tokens: IssuedTokens, user_id: Uuid },
+    Tokens {
+        tokens: IssuedTokens,
+        user_id: Uuid,
+    },
+    /// The account has MFA: the second step goes through `/auth/mfa/verify`.
+    MfaRequired {
+        mfa_token: String,
+    },
 }
 
 /// Logs in with a username or email and a password.
@@ -156,6 +183,7 @@ pub async fn login(
     identifier: &str,
     password: SecretString,
     device_name: Option<String>,
+    use_cookies: bool,
 ) -> Result<LoginOutcome, AccountError> {
     let typed: String = identifier.trim().chars().take(254).collect();
     let key = identity::email_key(&typed);
@@ -164,6 +192,26 @@ pub async fn login(
         fail(state, client, None, &typed, "unknown_user").await;
         return Err(AccountError::InvalidCredentials);
     };
+    // One account cannot be hammered from many addresses: a budget per target account too.
+    if let Err(refused) = crate::limits::enforce(
+        state,
+        crate::limits::Limit::Login,
+        &format!("account:{}", user.id),
+    )
+    .await
+    {
+        state.hasher.verify(password, None).await?;
+        audit::record(
+            state,
+            client,
+            "auth.login_rate_limited",
+            None,
+            Some(user.id),
+            json!({"identifier": typed, "limit": "login_per_account"}),
+        )
+        .await;
+        return Err(AccountError::RateLimited(refused));
+    }
     if let Err(failure) = check_password(state, client, &user, password).await? {
         fail(state, client, Some(user.id), &typed, failure.as_str()).await;
         return Err(AccountError::InvalidCredentials);
@@ -182,7 +230,29 @@ pub async fn login(
         fail(state, client, Some(user.id), &typed, "email_not_verified").await;
         return Err(AccountError::EmailNotVerified);
     }
-    let tokens = tokens::open_session(state, user.id, role_of(&user), client, device_name).await?;
+    if user.mfa_enabled {
+        let mfa_token =
+            super::mfa::challenge(state, &user, device_name.as_deref(), use_cookies).await?;
+        audit::record(
+            state,
+            client,
+            "auth.mfa_challenged",
+            None,
+            Some(user.id),
+            json!({"identifier": typed}),
+        )
+        .await;
+        return Ok(LoginOutcome::MfaRequired { mfa_token });
+    }
+    // Roles that must use MFA get a session that can only enrol until they do.
+    let role = role_of(&user);
+    let scope = state
+        .config
+        .mfa_required_roles
+        .iter()
+        .any(|r| r == role.as_str())
+        .then_some(super::mfa::SCOPE_MFA_SETUP);
+    let tokens = tokens::open_session(state, user.id, role, client, device_name, scope).await?;
     audit::record(
         state,
         client,

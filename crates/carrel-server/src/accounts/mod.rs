@@ -5,6 +5,7 @@
 mod error;
 pub mod login;
 pub mod manage;
+pub mod mfa;
 pub mod recovery;
 mod view;
 

@@ -17,6 +17,15 @@ use super::cookies::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
+/// What a session that must enrol in MFA may reach.
+const MFA_SETUP_PATHS: [&str; 5] = [
+    "/api/v1/auth/mfa/totp/setup",
+    "/api/v1/auth/mfa/totp/confirm",
+    "/api/v1/auth/logout",
+    "/api/v1/auth/logout-all",
+    "/api/v1/users/me",
+];
+
 /// How stale `last_used_at` may get before a request refreshes it (a write).
 const TOUCH_AFTER: time::Duration = time::Duration::seconds(60);
 
@@ -156,6 +165,22 @@ impl FromRequestParts<AppState> for Authenticated {
                 &jar,
                 session.session_id,
             )?;
+        }
+        // Users of a role that must use MFA may only enrol (or leave) until they have.
+        // Nested routers see a stripped path; the allow-list names full paths.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(parts.uri.path(), |u| u.path());
+        if session.scope.as_deref() == Some(crate::accounts::mfa::SCOPE_MFA_SETUP)
+            && !MFA_SETUP_PATHS.contains(&path)
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "set up multi-factor authentication first",
+            )
+            .with_detail("mfa_enrolment_required", serde_json::Value::Bool(true)));
         }
         if now - session.last_used_at > TOUCH_AFTER {
             state.store.touch_session(session.session_id, now).await?;

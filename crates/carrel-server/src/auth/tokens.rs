@@ -65,6 +65,7 @@ pub async fn open_session(
     role: Role,
     client: &ClientInfo,
     device_name: Option<String>,
+    scope: Option<&str>,
 ) -> Result<IssuedTokens, AccountError> {
     let now = state.clock.now();
     let refresh_ttl = to_time(state.config.refresh_token_ttl);
@@ -78,7 +79,7 @@ pub async fn open_session(
             device_name,
             user_agent: client.user_agent.clone(),
             ip_address: client.ip_string(),
-            scope: None,
+            scope: scope.map(str::to_owned),
             refresh_hash: *refresh.hash().as_bytes(),
             now,
             expires_at: now + refresh_ttl,

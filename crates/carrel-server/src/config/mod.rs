@@ -120,6 +120,8 @@ pub struct Config {
     pub lockout_threshold: u32,
     pub lockout_duration: Duration,
     pub rate_limits_enabled: bool,
+    /// What the limiter does while Redis is unreachable.
+    pub redis_failure: carrel_ratelimit::RedisFailure,
     pub rate_limits: BTreeMap<&'static str, Rate>,
     pub trusted_proxies: Vec<IpNet>,
     pub cors_origins: Vec<String>,
@@ -359,6 +361,16 @@ impl Config {
             lockout_threshold: r.number("CARREL_LOCKOUT_THRESHOLD", 5, 1..=1_000)?,
             lockout_duration: r.duration("CARREL_LOCKOUT_DURATION", "15m")?,
             rate_limits_enabled: r.boolean("CARREL_RATE_LIMITS_ENABLED", true)?,
+            redis_failure: r.parse(
+                "CARREL_RATE_LIMIT_REDIS_FAILURE",
+                carrel_ratelimit::RedisFailure::FallBackToMemory,
+                |v| match v {
+                    "fallback" => Ok(carrel_ratelimit::RedisFailure::FallBackToMemory),
+                    "allow" => Ok(carrel_ratelimit::RedisFailure::Allow),
+                    "deny" => Ok(carrel_ratelimit::RedisFailure::Deny),
+                    other => Err(format!("`{other}` is not fallback, allow or deny")),
+                },
+            )?,
             rate_limits,
             trusted_proxies: r.parse("CARREL_TRUSTED_PROXIES", Vec::new(), |v| {
                 parse::list(v)

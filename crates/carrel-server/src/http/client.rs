@@ -28,6 +28,12 @@ impl ClientInfo {
     pub fn ip_string(&self) -> Option<String> {
         self.ip.map(|ip| ip.to_string())
     }
+
+    /// The rate-limit subject for per-IP limits.
+    pub fn ip_key(&self) -> String {
+        self.ip
+            .map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"))
+    }
 }
 
 /// The client address for a peer and its headers.

@@ -279,6 +279,7 @@ pub fn account_error(error: AccountError) -> ApiError {
         }
         AccountError::Busy => ApiError::unavailable("the server is busy; try again shortly")
             .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+        AccountError::RateLimited(refused) => ApiError::from(refused),
         AccountError::Store(error) => ApiError::from(error),
         AccountError::Internal(message) => {
             tracing::error!(error = %message, "internal error");

@@ -93,6 +93,10 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
             middleware::security_headers,
         ))
         .layer(axum::middleware::from_fn(middleware::normalize_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::middleware,
+        ))
         .layer(cors(config))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -81,6 +81,8 @@ impl TestApp {
             // Cheap hashes: the suite hashes hundreds of passwords in a debug build.
             ("CARREL_ARGON2_MEMORY_KIB", "64".into()),
             ("CARREL_ARGON2_ITERATIONS", "1".into()),
+            // Busy tests would trip the 300/min catch-all; the limit tests turn limits on.
+            ("CARREL_RATE_LIMITS_ENABLED", "false".into()),
         ];
         vars.extend(options.env);
         let config = Config::from_pairs(vars.iter().map(|(k, v)| (*k, v.as_str())))

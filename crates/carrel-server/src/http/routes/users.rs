@@ -19,6 +19,7 @@ use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Query};
 use crate::http::pagination::{self, Page};
+use crate::limits::{self, Limit};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(restore_user))
         .routes(routes!(unlock_user))
+        .routes(routes!(reset_mfa))
 }
 
 /// Distinguishes an absent field from an explicit `null` (which clears it).
@@ -72,6 +74,12 @@ async fn update_me(
     Authenticated(me): Authenticated,
     Json(req): Json<UpdateMeRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
+    limits::enforce(
+        &state,
+        Limit::ProfileUpdate,
+        &format!("user:{}", me.user_id),
+    )
+    .await?;
     let update = ProfileUpdate {
         full_name: req.full_name,
         username: req.username,
@@ -97,6 +105,12 @@ async fn delete_me(
     Authenticated(me): Authenticated,
     Json(req): Json<DeleteMeRequest>,
 ) -> Result<StatusCode, ApiError> {
+    limits::enforce(
+        &state,
+        Limit::AccountDeletion,
+        &format!("user:{}", me.user_id),
+    )
+    .await?;
     manage::delete_me(&state, &client, &me, req.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -313,4 +327,17 @@ async fn unlock_user(
 ) -> Result<axum::Json<UserView>, ApiError> {
     let user = manage::unlock_by_staff(&state, &client, &actor, parse_id(&id)?).await?;
     Ok(axum::Json(UserView::new(user, state.clock.now())))
+}
+
+/// Removes a user's MFA (lost device) and ends their sessions (staff; audited).
+#[utoipa::path(post, path = "/{id}/mfa/reset", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn reset_mfa(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(actor): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    crate::accounts::mfa::reset_by_staff(&state, &client, &actor, parse_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

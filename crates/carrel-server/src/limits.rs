@@ -1,0 +1,244 @@
+//! Rate limits: the contract's named limits plus a catch-all per client IP.
+//!
+//! The catch-all runs as middleware on every route, including routes added
+//! later, so no handler can forget it. Named limits are checked where their key
+//! is known (client IP, user, or target account) with [`enforce`]. Every
+//! decision taken while handling a request is collected, and the tightest one
+//! becomes the `RateLimit-*` headers of the response. Time comes from the
+//! server clock, so tests move windows instead of sleeping.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use carrel_ratelimit::{Decision, Limiter, Quota};
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+use crate::http::client::client_ip;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// The configurable limits (`CARREL_RATE_LIMIT_<NAME>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    Login,
+    Register,
+    PasswordForgot,
+    MfaVerify,
+    Refresh,
+    ProfileUpdate,
+    CoverUpload,
+    Payments,
+    AccountDeletion,
+    Global,
+}
+
+impl Limit {
+    const ALL: [Limit; 10] = [
+        Limit::Login,
+        Limit::Register,
+        Limit::PasswordForgot,
+        Limit::MfaVerify,
+        Limit::Refresh,
+        Limit::ProfileUpdate,
+        Limit::CoverUpload,
+        Limit::Payments,
+        Limit::AccountDeletion,
+        Limit::Global,
+    ];
+
+    /// The `<NAME>` of its configuration variable.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Limit::Login => "LOGIN",
+            Limit::Register => "REGISTER",
+            Limit::PasswordForgot => "PASSWORD_FORGOT",
+            Limit::MfaVerify => "MFA_VERIFY",
+            Limit::Refresh => "REFRESH",
+            Limit::ProfileUpdate => "PROFILE_UPDATE",
+            Limit::CoverUpload => "COVER_UPLOAD",
+            Limit::Payments => "PAYMENTS",
+            Limit::AccountDeletion => "ACCOUNT_DELETION",
+            Limit::Global => "GLOBAL",
+        }
+    }
+
+    /// Label for metrics and bucket keys.
+    pub fn label(self) -> &'static str {
+        match self {
+            Limit::Login => "login",
+            Limit::Register => "register",
+            Limit::PasswordForgot => "password_forgot",
+            Limit::MfaVerify => "mfa_verify",
+            Limit::Refresh => "refresh",
+            Limit::ProfileUpdate => "profile_update",
+            Limit::CoverUpload => "cover_upload",
+            Limit::Payments => "payments",
+            Limit::AccountDeletion => "account_deletion",
+            Limit::Global => "global",
+        }
+    }
+}
+
+/// The limiter and the configured quotas; cheap to clone.
+#[derive(Clone)]
+pub struct RateLimits {
+    limiter: Limiter,
+    quotas: Arc<HashMap<Limit, Quota>>,
+    enabled: bool,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits")
+            .field("enabled", &self.enabled)
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimits {
+    /// In-process by default; shared through Redis when `CARREL_REDIS_URL` is set.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let limiter = match &config.redis_url {
+            Some(url) => {
+                Limiter::with_redis(url.expose_secret(), "carrel:rl:", config.redis_failure)
+                    .map_err(|e| anyhow::anyhow!("CARREL_REDIS_URL: {e}"))?
+            }
+            None => Limiter::in_memory(),
+        };
+        let quotas = Limit::ALL
+            .iter()
+            .filter_map(|limit| {
+                config.rate_limits.get(limit.config_name()).map(|rate| {
+                    (
+                        *limit,
+                        Quota {
+                            count: rate.count,
+                            period: rate.period,
+                        },
+                    )
+                })
+            })
+            .collect();
+        Ok(Self {
+            limiter,
+            quotas: Arc::new(quotas),
+            enabled: config.rate_limits_enabled,
+        })
+    }
+
+    /// Which store answered last: `memory`, `redis`, or `none` (Redis down and
+    /// `CARREL_RATE_LIMIT_REDIS_FAILURE` allow/deny decided alone).
+    pub fn backend(&self) -> &'static str {
+        self.limiter.last_backend()
+    }
+
+    async fn check(&self, limit: Limit, subject: &str, now_millis: i64) -> Option<Decision> {
+        if !self.enabled {
+            return None;
+        }
+        let quota = *self.quotas.get(&limit)?;
+        let key = format!("{}:{subject}", limit.label());
+        Some(self.limiter.check(&key, quota, now_millis).await)
+    }
+}
+
+tokio::task_local! {
+    /// Decisions taken while handling the current request.
+    static DECISIONS: RefCell<Vec<Decision>>;
+}
+
+/// A refused request: 429 with `Retry-After` and the `RateLimit-*` headers.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimited {
+    pub limit: Limit,
+    pub decision: Decision,
+}
+
+impl From<RateLimited> for ApiError {
+    fn from(refused: RateLimited) -> Self {
+        let retry = refused
+            .decision
+            .retry_after
+            .map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimitExceeded,
+            "too many requests; slow down",
+        )
+        .with_detail("limit", serde_json::json!(refused.limit.label()))
+        .with_detail("retry_after_seconds", serde_json::json!(retry))
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry));
+        for (name, value) in header_values(&refused.decision) {
+            error = error.with_header(header::HeaderName::from_static(name), value);
+        }
+        error
+    }
+}
+
+fn header_values(d: &Decision) -> [(&'static str, HeaderValue); 3] {
+    [
+        ("ratelimit-limit", HeaderValue::from(d.limit)),
+        ("ratelimit-remaining", HeaderValue::from(d.remaining)),
+        (
+            "ratelimit-reset",
+            HeaderValue::from(d.reset_after.as_secs_f64().ceil() as u64),
+        ),
+    ]
+}
+
+/// Checks a named limit for `subject` (e.g. `ip:203.0.113.7`, `user:<id>`,
+/// `account:<id>`) and records the decision for the response headers.
+pub async fn enforce(state: &AppState, limit: Limit, subject: &str) -> Result<(), RateLimited> {
+    let now = state.clock.now_precise();
+    let now_millis = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let Some(decision) = state.limits.check(limit, subject, now_millis).await else {
+        return Ok(());
+    };
+    let _ = DECISIONS.try_with(|d| d.borrow_mut().push(decision));
+    if decision.allowed {
+        Ok(())
+    } else {
+        metrics::counter!("rate_limit_rejections_total", "limit" => limit.label()).increment(1);
+        Err(RateLimited { limit, decision })
+    }
+}
+
+/// Middleware: the catch-all limit per client IP, then the headers of the
+/// tightest limit that applied.
+pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| {
+            client_ip(peer.ip(), request.headers(), &state.config.trusted_proxies)
+        });
+    let subject = ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"));
+    DECISIONS
+        .scope(RefCell::new(Vec::new()), async move {
+            if let Err(refused) = enforce(&state, Limit::Global, &subject).await {
+                return ApiError::from(refused).into_response();
+            }
+            let mut response = next.run(request).await;
+            let tightest = DECISIONS.with(|d| {
+                d.borrow()
+                    .iter()
+                    .min_by_key(|d| (d.remaining, std::cmp::Reverse(d.reset_after)))
+                    .copied()
+            });
+            if let Some(decision) = tightest {
+                for (name, value) in header_values(&decision) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        })
+        .await
+}
