@@ -22,6 +22,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates/carrel-core/Cargo.toml crates/carrel-core/
 COPY crates/carrel-crypto/Cargo.toml crates/carrel-crypto/
 COPY crates/carrel-mail/Cargo.toml crates/carrel-mail/
+COPY crates/carrel-media/Cargo.toml crates/carrel-media/
 COPY crates/carrel-ratelimit/Cargo.toml crates/carrel-ratelimit/
 COPY crates/carrel-server/Cargo.toml crates/carrel-server/
 COPY crates/carrel-store/Cargo.toml crates/carrel-store/build.rs crates/carrel-store/
@@ -30,9 +31,10 @@ COPY crates/carrel-store/Cargo.toml crates/carrel-store/build.rs crates/carrel-s
 COPY crates/carrel-store/migrations crates/carrel-store/migrations
 
 # 2. Stub targets: compiles every third-party dependency into its own layer.
-RUN mkdir -p crates/carrel-core/src crates/carrel-crypto/src crates/carrel-mail/src crates/carrel-ratelimit/src \
+RUN mkdir -p crates/carrel-core/src crates/carrel-crypto/src crates/carrel-mail/src crates/carrel-media/src crates/carrel-ratelimit/src \
           crates/carrel-store/src crates/carrel-server/src \
- && touch crates/carrel-core/src/lib.rs crates/carrel-crypto/src/lib.rs crates/carrel-mail/src/lib.rs crates/carrel-ratelimit/src/lib.rs \
+ && touch crates/carrel-core/src/lib.rs crates/carrel-crypto/src/lib.rs crates/carrel-mail/src/lib.rs \
+          crates/carrel-media/src/lib.rs crates/carrel-ratelimit/src/lib.rs \
           crates/carrel-store/src/lib.rs crates/carrel-server/src/lib.rs \
  && echo 'fn main() {}' > crates/carrel-server/src/main.rs \
  && cargo build --release --locked --bin carrel

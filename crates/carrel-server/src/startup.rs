@@ -73,8 +73,12 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
         .await?
         .context("invalid CARREL_ARGON2_* parameters")?;
     let limits = crate::limits::RateLimits::from_config(&config)?;
+    let covers = carrel_media::CoverStore::from_url(&config.storage_url)
+        .context("cannot set up cover storage (CARREL_STORAGE_URL)")?;
     Ok(AppState {
         limits,
+        covers,
+        image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
         password_policy: Arc::new(config.password_policy()),
         lockout: config.lockout_policy(),
         config: Arc::new(config),

@@ -28,6 +28,9 @@ pub struct AppState {
     pub password_policy: Arc<PasswordPolicy>,
     pub lockout: LockoutPolicy,
     pub limits: RateLimits,
+    pub covers: carrel_media::CoverStore,
+    /// Bounds concurrent image decoding (each can use a few hundred MB at the limit).
+    pub image_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -34,11 +34,12 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
 /// Every route with its OpenAPI description, before state is attached. The
 /// test-clock endpoint exists only in test mode (and so only in its document).
-fn documented_routes(env: Environment) -> OpenApiRouter<AppState> {
+fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter<AppState> {
     let mut v1 = OpenApiRouter::new()
         .nest("/auth", routes::auth::router())
         .nest("/users", routes::users::router())
         .merge(routes::catalog::router())
+        .merge(routes::covers::router(upload_max_bytes))
         .merge(routes::audit::router());
     if env == Environment::Test {
         v1 = v1.merge(routes::test_clock::router());
@@ -51,7 +52,7 @@ fn documented_routes(env: Environment) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document (what `carrel openapi` prints and the server serves).
 pub fn openapi_document(env: Environment) -> utoipa::openapi::OpenApi {
-    let mut doc = documented_routes(env).into_openapi();
+    let mut doc = documented_routes(env, 0).into_openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
 }
@@ -71,7 +72,7 @@ pub fn router(state: AppState) -> Router {
 /// embedding, and for tests that need a deliberately slow or failing route).
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let env = state.config.env;
-    let (routes, _) = documented_routes(env).split_for_parts();
+    let (routes, _) = documented_routes(env, state.config.upload_max_bytes).split_for_parts();
     let docs: Router<AppState> = Router::from(
         SwaggerUi::new("/docs").url(OPENAPI_PATH, openapi_document(env)),
     )

@@ -6,6 +6,7 @@ mod helpers;
 mod auth_flows;
 mod catalog;
 mod cli;
+mod covers;
 mod import;
 mod limits;
 mod logs;

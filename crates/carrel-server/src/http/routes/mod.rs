@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod covers;
 pub mod ops;
 pub mod test_clock;
 pub mod users;
