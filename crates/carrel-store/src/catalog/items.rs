@@ -89,6 +89,29 @@ impl ItemFields {
     }
 }
 
+/// Binds an item's editable fields and the keys derived from them, in the
+/// column order both the INSERT and the UPDATE use (`$2` … `$15`).
+macro_rules! bind_fields {
+    ($query:expr, $fields:expr) => {{
+        let f: &ItemFields = $fields;
+        $query
+            .bind(&f.title)
+            .bind(f.subtitle.as_deref())
+            .bind(Json(&f.authors))
+            .bind(f.isbn.as_deref())
+            .bind(&f.item_type)
+            .bind(f.publisher.as_deref())
+            .bind(f.publication_year)
+            .bind(f.language.as_deref())
+            .bind(Json(&f.subjects))
+            .bind(f.description.as_deref())
+            .bind(f.title_key())
+            .bind(ItemFields::list_key(&f.authors))
+            .bind(ItemFields::list_key(&f.subjects))
+            .bind(f.publication_year.unwrap_or(UNKNOWN_YEAR))
+    }};
+}
+
 /// One entry of an item's history.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ItemEvent {
@@ -122,22 +145,7 @@ impl Store {
         let sqlite = self.backend() == Backend::Sqlite;
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            sqlx::query(INSERT)
-                .bind(id)
-                .bind(&fields.title)
-                .bind(fields.subtitle.as_deref())
-                .bind(Json(&fields.authors))
-                .bind(fields.isbn.as_deref())
-                .bind(&fields.item_type)
-                .bind(fields.publisher.as_deref())
-                .bind(fields.publication_year)
-                .bind(fields.language.as_deref())
-                .bind(Json(&fields.subjects))
-                .bind(fields.description.as_deref())
-                .bind(fields.title_key())
-                .bind(ItemFields::list_key(&fields.authors))
-                .bind(ItemFields::list_key(&fields.subjects))
-                .bind(fields.publication_year.unwrap_or(UNKNOWN_YEAR))
+            bind_fields!(sqlx::query(INSERT).bind(id), fields)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -185,22 +193,7 @@ impl Store {
             if sqlite {
                 sqlx::query(FTS_DELETE).bind(id).execute(&mut *tx).await?;
             }
-            let done = sqlx::query(UPDATE)
-                .bind(id)
-                .bind(&fields.title)
-                .bind(fields.subtitle.as_deref())
-                .bind(Json(&fields.authors))
-                .bind(fields.isbn.as_deref())
-                .bind(&fields.item_type)
-                .bind(fields.publisher.as_deref())
-                .bind(fields.publication_year)
-                .bind(fields.language.as_deref())
-                .bind(Json(&fields.subjects))
-                .bind(fields.description.as_deref())
-                .bind(fields.title_key())
-                .bind(ItemFields::list_key(&fields.authors))
-                .bind(ItemFields::list_key(&fields.subjects))
-                .bind(fields.publication_year.unwrap_or(UNKNOWN_YEAR))
+            let done = bind_fields!(sqlx::query(UPDATE).bind(id), fields)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?
