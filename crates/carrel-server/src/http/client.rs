@@ -36,19 +36,48 @@ impl ClientInfo {
     }
 }
 
+/// The node of a `Forwarded` `for=` value, unquoted. `ip:port` and `[v6]:port`
+/// are left for the socket-address parse below; a bare `[v6]` loses its brackets.
+fn forwarded_node(value: &str) -> String {
+    let node = value.trim().trim_matches('"');
+    match node.strip_prefix('[').and_then(|v6| v6.strip_suffix(']')) {
+        Some(bare) => bare.to_owned(),
+        None => node.to_owned(),
+    }
+}
+
 /// The client address for a peer and its headers.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let forwarded = headers
+    // RFC 7239 `Forwarded: for=…` when present, else `X-Forwarded-For`.
+    let standard: Vec<String> = headers
+        .get_all(axum::http::header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.eq_ignore_ascii_case("for")
+                    .then(|| forwarded_node(value))
+            })
+        })
+        .collect();
+    let legacy: Vec<String> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
+        .map(|hop| hop.trim().to_owned())
+        .collect();
+    let forwarded = if standard.is_empty() {
+        legacy
+    } else {
+        standard
+    };
     let mut client = peer;
     for hop in forwarded.iter().rev() {
         match hop
@@ -115,6 +144,34 @@ mod tests {
         assert_eq!(client_ip(peer, &headers("1.2.3.4"), &[]), peer);
         let trusted = ["10.0.0.0/8".parse().unwrap()];
         assert_eq!(client_ip(peer, &headers("1.2.3.4"), &trusted), peer);
+    }
+
+    #[test]
+    fn the_standard_forwarded_header_is_honoured_too() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "forwarded",
+            "for=6.6.6.6, for=\"198.51.100.4:4711\";proto=https, for=10.0.0.9"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            client_ip(peer, &h, &trusted),
+            "198.51.100.4".parse::<IpAddr>().unwrap()
+        );
+        let mut h = HeaderMap::new();
+        h.insert("forwarded", "for=\"[2001:db8::1]:443\"".parse().unwrap());
+        assert_eq!(
+            client_ip(peer, &h, &trusted),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+        // Untrusted peers change nothing.
+        assert_eq!(
+            client_ip("203.0.113.7".parse().unwrap(), &h, &trusted),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
