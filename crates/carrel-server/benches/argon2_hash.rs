@@ -95,7 +95,7 @@ fn main() {
     let parallel = (cores * per_thread) as f64 / start.elapsed().as_secs_f64();
 
     println!(
-        "argon2id m={MEMORY_KIB} KiB t={ITERATIONS} p={PARALLELISM}: {runs} hashes on one thread after {warmup} warm-ups"
+        "argon2id m={MEMORY_KIB} KiB t={ITERATIONS} p={PARALLELISM}: {runs} hashes on one thread after {warmup} warm-up hashes"
     );
     println!("hash median:       {:.2} ms", ms(median));
     println!("hash p90:          {:.2} ms", ms(p90));
