@@ -65,8 +65,9 @@
 # directory (no .env / carrel.toml is picked up). Everything stays on 127.0.0.1; the
 # server is stopped, the scratch database dropped and the temp dir removed on exit,
 # including on error or Ctrl-C. wrk is installed with apt-get only if it is missing.
-# Disk: about 0.3 GB per 100,000 items (sqlite file or postgres database). Run time:
-# seeding (~10-20 s per 100,000 items) plus about 70 s.
+# Disk: about 0.12 GB (sqlite) / 0.15 GB (postgres) per 100,000 items. Run time: the
+# seeding (on 2 cores: sqlite ~6-15 s per 100,000 items; postgres over TCP ~50 s per
+# 100,000, see BENCH_PG_SOCKET_DIR) plus about 70-120 s.
 set -euo pipefail
 export LC_ALL=C
 
