@@ -173,24 +173,26 @@ macro_rules! build_search {
             ItemSort::Created { descending } => ("created_at", descending),
         };
         if let Some((key, id)) = &s.after {
-            sql(&mut $qb, if relevance { " WHERE (" } else { " AND (" });
-            push_column(&mut $qb, relevance, column);
-            // Relevance runs high to low with ties broken by ascending id.
-            let (past, tie) = match (relevance, descending) {
-                (true, _) => (" < ", " > "),
-                (false, false) => (" > ", " > "),
-                (false, true) => (" < ", " < "),
-            };
-            sql(&mut $qb, past);
-            bind_key!($qb, key);
-            sql(&mut $qb, " OR (");
-            push_column(&mut $qb, relevance, column);
-            sql(&mut $qb, " = ");
-            bind_key!($qb, key);
-            sql(&mut $qb, if relevance { " AND hits.id" } else { " AND i.id" });
-            sql(&mut $qb, tie);
-            $qb.push_bind(*id);
-            sql(&mut $qb, "))");
+            if relevance {
+                // Score high to low, ties by ascending id: mixed directions need the OR form.
+                sql(&mut $qb, " WHERE (hits.score < ");
+                bind_key!($qb, key);
+                sql(&mut $qb, " OR (hits.score = ");
+                bind_key!($qb, key);
+                sql(&mut $qb, " AND hits.id > ");
+                $qb.push_bind(*id);
+                sql(&mut $qb, "))");
+            } else {
+                // One direction: a row-value comparison the index can seek on, so a
+                // deep page costs the same as the first one.
+                sql(&mut $qb, " AND (");
+                push_column(&mut $qb, false, column);
+                sql(&mut $qb, if descending { ", i.id) < (" } else { ", i.id) > (" });
+                bind_key!($qb, key);
+                sql(&mut $qb, ", ");
+                $qb.push_bind(*id);
+                sql(&mut $qb, ")");
+            }
         }
         sql(&mut $qb, " ORDER BY ");
         push_column(&mut $qb, relevance, column);
