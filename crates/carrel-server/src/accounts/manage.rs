@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{AccountError, NewAccount, create_account, role_of};
+use super::{AccountError, NewAccount, conflict_from, create_account, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::http::client::ClientInfo;
@@ -23,17 +23,6 @@ pub fn may_manage(actor: &Principal, target: &User) -> bool {
         Role::Admin => true,
         Role::Librarian => role_of(target) == Role::Patron,
         Role::Patron => false,
-    }
-}
-
-fn conflict_from(error: StoreError) -> AccountError {
-    match error {
-        StoreError::Conflict { constraint } if constraint.contains("username") => {
-            AccountError::Conflict("username is taken")
-        }
-        StoreError::Conflict { .. } => AccountError::Conflict("email is already registered"),
-        StoreError::NotFound => AccountError::NotFound,
-        other => AccountError::Store(other),
     }
 }
 
@@ -68,7 +57,7 @@ pub async fn update_me(
     };
     if let Some(username) = update.username {
         match identity::validate_username(&username) {
-            Ok(u) => changes.username = Some((identity::username_key(&u), u).swap()),
+            Ok(u) => changes.username = Some((u.clone(), identity::username_key(&u))),
             Err(e) => bad.push(("username".to_owned(), e.to_owned())),
         }
     }
@@ -100,16 +89,6 @@ pub async fn update_me(
     )
     .await;
     Ok(user)
-}
-
-/// `(a, b)` → `(b, a)`; keeps the tuple order of `UserChanges` (value, key) readable above.
-trait Swap<A, B> {
-    fn swap(self) -> (B, A);
-}
-impl<A, B> Swap<A, B> for (A, B) {
-    fn swap(self) -> (B, A) {
-        (self.1, self.0)
-    }
 }
 
 /// Soft-deletes the caller's own account after re-entering the password.

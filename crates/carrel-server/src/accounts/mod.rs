@@ -133,13 +133,19 @@ pub(crate) async fn insert_user(
         email_verified,
         now: state.clock.now(),
     };
-    state.store.create_user(&user).await.map_err(|e| match e {
+    state.store.create_user(&user).await.map_err(conflict_from)
+}
+
+/// Store errors of account writes: which uniqueness rule refused it, or not found.
+pub(crate) fn conflict_from(error: StoreError) -> AccountError {
+    match error {
         StoreError::Conflict { constraint } if constraint.contains("username") => {
             AccountError::Conflict("username is taken")
         }
         StoreError::Conflict { .. } => AccountError::Conflict("email is already registered"),
+        StoreError::NotFound => AccountError::NotFound,
         other => AccountError::Store(other),
-    })
+    }
 }
 
 /// The account's role (a CHECK constraint guarantees a valid value).

@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ErrorCode};
@@ -131,6 +132,19 @@ fn field_rejection(path: &str, message: &str) -> ApiError {
         .unwrap_or(message)
         .to_owned();
     ApiError::invalid_fields([(field, reason)])
+}
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null`
+/// (`Some(None)`, which clears the field). Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A path id: anything that is not a UUID is simply not found.
+pub fn parse_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
 }
 
 /// A query string. Unknown parameters and unparseable values are 400

@@ -429,7 +429,7 @@ async fn relevance_puts_title_matches_first(app: TestApp) {
         found[0], "The Whaling Captain's Whaling Log",
         "title and subject beat title alone: {found:?}"
     );
-    // Stemming: "whales" finds "whaling"? Not necessarily; but "journal" finds "Journals".
+    // Both engines stem: "journal" finds "Journals".
     assert_eq!(titles(&search(&app, "?q=journal").await), ["Sea Journals"]);
     assert!(
         titles(&search(&app, "?q=the").await).is_empty(),

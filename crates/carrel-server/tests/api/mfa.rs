@@ -43,8 +43,11 @@ async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
     assert!(setup["otpauth_uri"].as_str().unwrap().contains(&secret));
     let svg = setup["qr_svg"].as_str().unwrap();
     assert!(
-        svg.starts_with("<svg") && !svg.contains("http://")
-            || svg.contains("xmlns=\"http://www.w3.org/2000/svg\"")
+        svg.starts_with("<svg")
+            && svg.contains("<path d=\"M")
+            && !svg.contains("<script")
+            && !svg.contains("href"),
+        "a self-contained SVG"
     );
     let response = app
         .authed(Method::POST, "/api/v1/auth/mfa/totp/confirm", token)

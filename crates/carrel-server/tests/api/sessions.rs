@@ -61,7 +61,7 @@ async fn forged_expired_and_foreign_tokens_are_refused(app: TestApp) {
     // Signed by us but for another audience.
     foreign_claims.aud = "someone-else".into();
     let wrong_audience = app.state.jwt.sign(&foreign_claims).unwrap();
-    for (name, bad) in [
+    for (_case, bad) in [
         ("none", none),
         ("tampered", tampered),
         ("foreign", foreign),
@@ -74,7 +74,6 @@ async fn forged_expired_and_foreign_tokens_are_refused(app: TestApp) {
             .await
             .unwrap();
         assert_error(response, 401, "UNAUTHORIZED").await;
-        assert!(!name.is_empty());
     }
     let response = app
         .client
@@ -175,7 +174,7 @@ async fn concurrent_refreshes_with_one_token_never_both_succeed(app: TestApp) {
 
 async fn logout_and_session_management(app: TestApp) {
     app.create_user("sessions", Role::Patron).await;
-    let other = app.create_user("other", Role::Patron).await;
+    app.create_user("other", Role::Patron).await;
     let a = app.tokens("sessions", PASSWORD).await;
     let b = app.tokens("sessions", PASSWORD).await;
     let c = app.tokens("sessions", PASSWORD).await;
@@ -269,7 +268,6 @@ async fn logout_and_session_management(app: TestApp) {
         "UNAUTHORIZED",
     )
     .await;
-    assert!(!other.username.is_empty());
 }
 
 fn cookie_header(response: &reqwest::Response) -> (String, Vec<String>) {

@@ -374,7 +374,7 @@ async fn staff_listing_filters_and_pages(app: TestApp) {
     for i in 0..5 {
         app.create_user(&format!("member{i}"), Role::Patron).await;
     }
-    let lib = app.create_user("desk", Role::Librarian).await;
+    app.create_user("desk", Role::Librarian).await;
     app.create_user("zed", Role::Admin).await;
     let staff = app.access_token("desk").await;
     let list = |query: &str| {
@@ -452,7 +452,6 @@ async fn staff_listing_filters_and_pages(app: TestApp) {
     ] {
         assert_error(list(bad).await.unwrap(), 400, "VALIDATION_ERROR").await;
     }
-    assert!(!lib.username.is_empty());
 }
 
 async fn export_contains_everything_but_secrets(app: TestApp) {

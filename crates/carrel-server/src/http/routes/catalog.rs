@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use carrel_store::{Copy, ItemHit, ItemRow, ItemSearch, ItemSort, SortKey};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -18,7 +18,7 @@ use crate::auth::principal::RequireLibrarian;
 use crate::catalog::fields::{self, ItemInput};
 use crate::catalog::{CatalogError, search};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
 use crate::state::AppState;
 
@@ -30,16 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(item_events))
         .routes(routes!(list_copies, add_copy))
         .routes(routes!(update_copy, delete_copy))
-}
-
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
 }
 
 /// The public shape of an item.

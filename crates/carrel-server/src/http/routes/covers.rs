@@ -16,10 +16,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::catalog::{ItemView, parse_id};
+use super::catalog::ItemView;
 use crate::auth::principal::RequireLibrarian;
 use crate::catalog::CatalogError;
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::parse_id;
 use crate::limits::{self, Limit};
 use crate::state::AppState;
 

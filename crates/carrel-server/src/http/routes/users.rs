@@ -5,19 +5,18 @@ use axum::http::StatusCode;
 use carrel_core::roles::Role;
 use carrel_store::{AuditQuery, UserQuery, UserStatus};
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::accounts::UserView;
 use crate::accounts::manage::{self, ProfileUpdate, StaffCreate, StaffUpdate};
 use crate::auth::principal::{Authenticated, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
 use crate::limits::{self, Limit};
 use crate::state::AppState;
@@ -31,17 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restore_user))
         .routes(routes!(unlock_user))
         .routes(routes!(reset_mfa))
-}
-
-/// Distinguishes an absent field from an explicit `null` (which clears it).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
 }
 
 /// The caller's account.
