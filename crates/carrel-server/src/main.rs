@@ -131,7 +131,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "carrel is serving"
     );
     let router = http::router(state.clone());
+    let jobs = carrel_server::circulation::jobs::spawn(state.clone());
     startup::serve(listener, router, startup::shutdown_signal()).await?;
+    jobs.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -11,6 +11,7 @@ use carrel_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::passwords::PasswordHasher;
+use crate::circulation::payments::{KeyLocks, PaymentProvider};
 use crate::config::Config;
 use crate::limits::RateLimits;
 
@@ -31,6 +32,12 @@ pub struct AppState {
     pub covers: carrel_media::CoverStore,
     /// Bounds concurrent image decoding (each can use a few hundred MB at the limit).
     pub image_slots: Arc<tokio::sync::Semaphore>,
+    /// Takes fine payments (manual until card processing is connected).
+    pub payments: Arc<dyn PaymentProvider>,
+    /// Serialises concurrent requests with one idempotency key in this process.
+    pub key_locks: KeyLocks,
+    /// This process, as the holder of the background-job lease.
+    pub instance_id: uuid::Uuid,
 }
 
 impl std::fmt::Debug for AppState {

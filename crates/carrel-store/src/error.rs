@@ -16,6 +16,9 @@ pub enum StoreError {
     /// (e.g. deleting an item whose copies are on loan).
     #[error("refused: {0}")]
     Refused(&'static str),
+    /// A circulation rule refused the request (each maps to its own error code).
+    #[error("refused: {0}")]
+    Circulation(crate::circulation::Refusal),
     /// The database could not be reached in time (pool timeout, I/O, closed pool).
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -25,6 +28,12 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<crate::circulation::Refusal> for StoreError {
+    fn from(refusal: crate::circulation::Refusal) -> Self {
+        StoreError::Circulation(refusal)
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

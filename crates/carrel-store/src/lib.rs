@@ -8,6 +8,7 @@
 
 mod audit;
 mod catalog;
+mod circulation;
 mod credentials;
 mod error;
 mod mfa;
@@ -22,6 +23,11 @@ pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
 pub use catalog::{
     Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
     NewCopy, SortKey,
+};
+pub use circulation::{
+    Checkout, CheckoutOutcome, Fine, FineQuery, Hold, HoldQuery, Loan, LoanQuery, NewFine, Notice,
+    NoticeKind, Payment, PaymentOutcome, PaymentRequest, PolicyRow, Refusal, ReturnOutcome, Waiver,
+    WaiverRequest,
 };
 pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;

@@ -297,7 +297,8 @@ impl Store {
         })
     }
 
-    /// Soft-deletes a live account and revokes its sessions.
+    /// Soft-deletes a live account and revokes its sessions. Refused
+    /// ([`StoreError::Refused`]) while the user has loans out or fines owed.
     pub async fn soft_delete_user(
         &self,
         id: Uuid,
@@ -305,8 +306,15 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         const DELETE: &str = "UPDATE users SET deleted_at = $2, deleted_by = $3, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+        // Checked inside the transaction, so a checkout cannot slip in between.
+        const OBLIGATIONS: &str = "SELECT (SELECT COUNT(*) FROM loans WHERE user_id = $1 AND status IN ('active', 'overdue')) \
+             + (SELECT COUNT(*) FROM fines WHERE user_id = $1 AND status = 'open')";
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            let owing: i64 = sqlx::query_scalar(OBLIGATIONS).bind(id).fetch_one(&mut *tx).await?;
+            if owing > 0 {
+                return Err(StoreError::Refused("the account has loans out or fines owed"));
+            }
             let done = sqlx::query(DELETE).bind(id).bind(now).bind(by).execute(&mut *tx).await?.rows_affected();
             if done == 0 {
                 return Err(StoreError::NotFound);

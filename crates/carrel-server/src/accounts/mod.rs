@@ -144,6 +144,7 @@ pub(crate) fn conflict_from(error: StoreError) -> AccountError {
         }
         StoreError::Conflict { .. } => AccountError::Conflict("email is already registered"),
         StoreError::NotFound => AccountError::NotFound,
+        StoreError::Refused(reason) => AccountError::Conflict(reason),
         other => AccountError::Store(other),
     }
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use carrel_store::StoreError;
+use carrel_store::{Refusal, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
@@ -210,6 +210,10 @@ impl From<StoreError> for ApiError {
                     "conflicts with an existing resource",
                 )
             }
+            StoreError::Refused(reason) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, reason)
+            }
+            StoreError::Circulation(refusal) => refusal_error(refusal),
             StoreError::Unavailable(ref cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable("the database is unavailable")
@@ -217,6 +221,27 @@ impl From<StoreError> for ApiError {
             other => ApiError::internal(&other),
         }
     }
+}
+
+/// Maps a circulation refusal to its error code (the only place that does).
+fn refusal_error(refusal: Refusal) -> ApiError {
+    let code = match refusal {
+        Refusal::CopyUnavailable => ErrorCode::CopyUnavailable,
+        Refusal::LoanLimitReached => ErrorCode::LoanLimitReached,
+        Refusal::PatronBlocked | Refusal::PatronInactive => ErrorCode::PatronBlocked,
+        Refusal::RenewalLimitReached => ErrorCode::RenewalLimitReached,
+        Refusal::HoldPending => ErrorCode::HoldPending,
+        Refusal::HoldExists => ErrorCode::HoldExists,
+        Refusal::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+        Refusal::ExceedsBalance => {
+            return field_error("amount_cents", "must not exceed the balance of the fine");
+        }
+        Refusal::AlreadyBorrowed
+        | Refusal::NotOnLoan
+        | Refusal::HoldClosed
+        | Refusal::FineSettled => ErrorCode::Conflict,
+    };
+    ApiError::new(StatusCode::CONFLICT, code, refusal.to_string())
 }
 
 impl IntoResponse for ApiError {

@@ -40,6 +40,10 @@ fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter
         .nest("/users", routes::users::router())
         .merge(routes::catalog::router())
         .merge(routes::covers::router(upload_max_bytes))
+        .merge(routes::loans::router())
+        .merge(routes::holds::router())
+        .merge(routes::fines::router())
+        .merge(routes::policies::router())
         .merge(routes::audit::router());
     if env == Environment::Test {
         v1 = v1.merge(routes::test_clock::router());

@@ -35,6 +35,28 @@ macro_rules! backend_tests {
 }
 pub(crate) use backend_tests;
 
+/// Like [`backend_tests!`], with extra `CARREL_*` variables for every test:
+/// `backend_tests_with!(vec![("CARREL_X", "1".into())] => name, ...)`.
+macro_rules! backend_tests_with {
+    ($env:expr => $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let spawn = $crate::helpers::Spawn { env: $env, ..Default::default() };
+                let Some(app) = $crate::helpers::TestApp::spawn_with(carrel_store::Backend::Sqlite, spawn).await else { return };
+                super::$name(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let spawn = $crate::helpers::Spawn { env: $env, ..Default::default() };
+                let Some(app) = $crate::helpers::TestApp::spawn_with(carrel_store::Backend::Postgres, spawn).await else { return };
+                super::$name(app).await;
+            }
+        }
+    )*};
+}
+pub(crate) use backend_tests_with;
+
 /// Options for [`TestApp::spawn_with`].
 #[derive(Default)]
 pub struct Spawn<'a> {
@@ -182,6 +204,31 @@ pub async fn exec_sql(app: &TestApp, sql: &'static str) {
             let pool = sqlx::PgPool::connect(app.db.url()).await.expect("connect");
             sqlx::query(sql).execute(&pool).await.expect("statement");
             pool.close().await;
+        }
+    }
+}
+
+/// Runs one statement directly against the test database and reports whether
+/// the database accepted it (the SQL may differ per backend).
+pub async fn try_sql(
+    app: &TestApp,
+    sqlite: &'static str,
+    postgres: &'static str,
+) -> Result<u64, String> {
+    match app.state.store.backend() {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(app.db.url())
+                .await
+                .expect("connect");
+            let result = sqlx::query(sqlite).execute(&pool).await;
+            pool.close().await;
+            result.map(|r| r.rows_affected()).map_err(|e| e.to_string())
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(app.db.url()).await.expect("connect");
+            let result = sqlx::query(postgres).execute(&pool).await;
+            pool.close().await;
+            result.map(|r| r.rows_affected()).map_err(|e| e.to_string())
         }
     }
 }

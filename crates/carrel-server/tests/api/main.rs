@@ -5,8 +5,11 @@ mod helpers;
 
 mod auth_flows;
 mod catalog;
+mod circulation;
 mod cli;
 mod covers;
+mod desk;
+mod fines;
 mod import;
 mod limits;
 mod logs;

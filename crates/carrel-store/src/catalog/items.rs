@@ -121,6 +121,8 @@ pub struct ItemEvent {
     pub actor_id: Option<Uuid>,
     pub at: OffsetDateTime,
     pub details: Json<Value>,
+    /// The patron of a circulation event (removed by anonymisation).
+    pub patron_id: Option<Uuid>,
 }
 
 const FTS_DELETE: &str =
@@ -295,7 +297,7 @@ impl Store {
         after: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<ItemEvent>, StoreError> {
-        const LIST: &str = "SELECT id, item_id, event_type, actor_id, at, details FROM item_events \
+        const LIST: &str = "SELECT id, item_id, event_type, actor_id, at, details, patron_id FROM item_events \
              WHERE item_id = $1 AND ($2 IS NULL OR at > $2 OR (at = $2 AND id > $3)) ORDER BY at, id LIMIT $4";
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(item_id)

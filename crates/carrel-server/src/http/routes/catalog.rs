@@ -479,6 +479,9 @@ pub struct ItemEventView {
     pub at: OffsetDateTime,
     #[schema(value_type = Object)]
     pub details: Value,
+    /// The patron of a circulation event; null for other events and once the
+    /// loan or hold has been anonymised.
+    pub user_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -518,6 +521,7 @@ async fn item_events(
             actor_id: e.actor_id,
             at: e.at,
             details: e.details.0,
+            user_id: e.patron_id,
         },
     )))
 }

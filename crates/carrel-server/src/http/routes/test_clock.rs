@@ -45,6 +45,8 @@ async fn advance_clock(
     state
         .clock
         .advance(time::Duration::seconds(req.advance_seconds));
+    // The background jobs see the new time at once, not a jobs interval later.
+    crate::circulation::jobs::run_once(&state, state.instance_id).await?;
     Ok(axum::Json(ClockNow {
         now: crate::http::rfc3339(state.clock.now()),
     }))

@@ -11,6 +11,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::fines::{FineStatusParam, FineView, PaymentView, fine_json, fine_page};
+use super::holds::{HoldStatusParam, HoldView, hold_page};
+use super::loans::{LoanStatusParam, LoanView, loan_page};
 use crate::accounts::UserView;
 use crate::accounts::manage::{self, ProfileUpdate, StaffCreate, StaffUpdate};
 use crate::auth::principal::{Authenticated, RequireLibrarian};
@@ -25,6 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_me, update_me, delete_me))
         .routes(routes!(export_me))
+        .routes(routes!(my_loans))
+        .routes(routes!(my_holds))
+        .routes(routes!(my_fines))
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(restore_user))
@@ -128,6 +134,11 @@ async fn export_me(
     ] {
         events.extend(state.store.list_audit_events(&query).await?);
     }
+    let loans = state.store.user_loans(me.user_id).await?;
+    let holds = state.store.user_holds(me.user_id).await?;
+    let fines = state.store.user_fines(me.user_id).await?;
+    let payments = state.store.user_payments(me.user_id).await?;
+    let currency = &state.config.currency;
     events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
     events.dedup_by_key(|e| e.id);
     Ok(axum::Json(json!({
@@ -138,8 +149,99 @@ async fn export_me(
             "created_at": crate::http::rfc3339(s.created_at), "last_used_at": crate::http::rfc3339(s.last_used_at),
         })).collect::<Vec<_>>(),
         "audit_events": events.into_iter().map(super::audit::event_json).collect::<Vec<_>>(),
-        "loans": [], "holds": [], "fines": [], "payments": [],
+        "loans": loans.into_iter().map(|l| LoanView::new(l, now)).collect::<Vec<_>>(),
+        "holds": holds.into_iter().map(HoldView::from).collect::<Vec<_>>(),
+        "fines": fines.into_iter().map(|f| fine_json(f, currency)).collect::<Vec<_>>(),
+        "payments": payments.iter().map(PaymentView::from).collect::<Vec<_>>(),
     })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MyLoansParams {
+    /// Default: the open loans (`active` and `overdue`).
+    pub status: Option<LoanStatusParam>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's loans, newest first (default: open ones).
+#[utoipa::path(get, path = "/me/loans", tag = "users", security(("bearer" = [])), params(MyLoansParams),
+    responses((status = 200, body = Page<LoanView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn my_loans(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Query(p): Query<MyLoansParams>,
+) -> Result<axum::Json<Page<LoanView>>, ApiError> {
+    Ok(axum::Json(
+        loan_page(
+            &state,
+            Some(me.user_id),
+            p.status,
+            p.limit,
+            p.cursor.as_deref(),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MyHoldsParams {
+    /// Default: the open holds (`waiting` and `ready`).
+    pub status: Option<HoldStatusParam>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's holds, newest first (default: waiting and ready).
+#[utoipa::path(get, path = "/me/holds", tag = "users", security(("bearer" = [])), params(MyHoldsParams),
+    responses((status = 200, body = Page<HoldView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn my_holds(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Query(p): Query<MyHoldsParams>,
+) -> Result<axum::Json<Page<HoldView>>, ApiError> {
+    Ok(axum::Json(
+        hold_page(
+            &state,
+            Some(me.user_id),
+            None,
+            p.status,
+            p.limit,
+            p.cursor.as_deref(),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MyFinesParams {
+    /// Default: `open`.
+    pub status: Option<FineStatusParam>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The caller's fines, newest first (default: open ones).
+#[utoipa::path(get, path = "/me/fines", tag = "users", security(("bearer" = [])), params(MyFinesParams),
+    responses((status = 200, body = Page<FineView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn my_fines(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Query(p): Query<MyFinesParams>,
+) -> Result<axum::Json<Page<FineView>>, ApiError> {
+    Ok(axum::Json(
+        fine_page(
+            &state,
+            Some(me.user_id),
+            p.status,
+            p.limit,
+            p.cursor.as_deref(),
+        )
+        .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -1,0 +1,606 @@
+//! `/api/v1/fines`: fines, payments under an `Idempotency-Key`, and waivers.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use carrel_store::{
+    Fine, FineQuery, NewFine, Payment, PaymentOutcome, PaymentRequest, WaiverRequest,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::audit;
+use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
+use crate::circulation::payments::{Charge, ProviderError};
+use crate::http::client::ClientInfo;
+use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
+use crate::http::extract::{Json, Query, parse_id};
+use crate::http::pagination::{self, Page};
+use crate::limits::{self, Limit};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_fines, create_fine))
+        .routes(routes!(get_fine))
+        .routes(routes!(pay_fine))
+        .routes(routes!(waive_fine))
+}
+
+/// The largest single fine or payment, in cents (a typo guard, not a policy).
+const MAX_CENTS: i64 = 10_000_000;
+
+/// A fine. Money is integer cents in `currency`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FineView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub loan_id: Option<Uuid>,
+    /// `overdue`, `lost`, `damage` or `manual`.
+    pub reason: String,
+    pub amount_cents: i64,
+    pub paid_cents: i64,
+    pub waived_cents: i64,
+    pub balance_cents: i64,
+    /// `open`, `paid` or `waived`.
+    pub status: String,
+    pub currency: String,
+    pub note: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl FineView {
+    pub fn new(f: Fine, currency: &str) -> Self {
+        Self {
+            balance_cents: f.balance_cents(),
+            id: f.id,
+            user_id: f.user_id,
+            loan_id: f.loan_id,
+            reason: f.reason,
+            amount_cents: f.amount_cents,
+            paid_cents: f.paid_cents,
+            waived_cents: f.waived_cents,
+            status: f.status,
+            currency: currency.to_owned(),
+            note: f.note,
+            created_at: f.created_at,
+        }
+    }
+}
+
+/// How an overdue fine's amount was reached.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Calculation {
+    /// Whole UTC days after the due day, up to the day of return.
+    pub days_late: i32,
+    pub grace_days: i32,
+    pub daily_fine_cents: i64,
+    /// The per-loan cap of the policy recorded at checkout.
+    pub max_fine_cents: i64,
+    /// Whether the cap cut the amount.
+    pub capped: bool,
+}
+
+fn calculation(f: &Fine) -> Option<Calculation> {
+    match (
+        f.days_late,
+        f.grace_days,
+        f.daily_fine_cents,
+        f.max_fine_cents,
+        f.capped,
+    ) {
+        (
+            Some(days_late),
+            Some(grace_days),
+            Some(daily_fine_cents),
+            Some(max_fine_cents),
+            Some(capped),
+        ) => Some(Calculation {
+            days_late,
+            grace_days,
+            daily_fine_cents,
+            max_fine_cents,
+            capped,
+        }),
+        _ => None,
+    }
+}
+
+/// A payment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub fine_id: Uuid,
+    pub amount_cents: i64,
+    /// `cash`, `card` or `online`.
+    pub method: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Payment> for PaymentView {
+    fn from(p: &Payment) -> Self {
+        Self {
+            id: p.id,
+            fine_id: p.fine_id,
+            amount_cents: p.amount_cents,
+            method: p.method.clone(),
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// A waiver.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaiverView {
+    pub id: Uuid,
+    pub amount_cents: i64,
+    pub reason: String,
+    pub waived_by: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A fine with the explanation of its amount and what has been paid or waived.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FineDetailView {
+    #[serde(flatten)]
+    pub fine: FineView,
+    /// For overdue fines; null otherwise.
+    pub calculation: Option<Calculation>,
+    pub payments: Vec<PaymentView>,
+    pub waivers: Vec<WaiverView>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FineStatusParam {
+    Open,
+    Paid,
+    Waived,
+}
+
+impl FineStatusParam {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FineStatusParam::Open => "open",
+            FineStatusParam::Paid => "paid",
+            FineStatusParam::Waived => "waived",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FineListParams {
+    pub user_id: Option<Uuid>,
+    /// Default: `open`.
+    pub status: Option<FineStatusParam>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// One page of fines, newest first.
+pub async fn fine_page(
+    state: &AppState,
+    user_id: Option<Uuid>,
+    status: Option<FineStatusParam>,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<Page<FineView>, ApiError> {
+    let limit = pagination::limit(limit)?;
+    let rows = state
+        .store
+        .list_fines(&FineQuery {
+            user_id,
+            status: status.map(FineStatusParam::as_str),
+            after: pagination::decode_cursor(cursor)?,
+            limit,
+        })
+        .await?;
+    let currency = &state.config.currency;
+    Ok(pagination::paginate(
+        rows,
+        limit,
+        |f| (f.created_at, f.id),
+        |f| FineView::new(f, currency),
+    ))
+}
+
+/// Fines, newest first (librarian; default: open).
+#[utoipa::path(get, path = "/fines", tag = "fines", security(("bearer" = [])), params(FineListParams),
+    responses((status = 200, body = Page<FineView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_fines(
+    State(state): State<AppState>,
+    RequireLibrarian(_staff): RequireLibrarian,
+    Query(p): Query<FineListParams>,
+) -> Result<axum::Json<Page<FineView>>, ApiError> {
+    Ok(axum::Json(
+        fine_page(&state, p.user_id, p.status, p.limit, p.cursor.as_deref()).await?,
+    ))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualReason {
+    Manual,
+    Damage,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFineRequest {
+    pub user_id: Uuid,
+    pub amount_cents: i64,
+    pub reason: ManualReason,
+    /// Why (shown to the patron), at most 500 characters.
+    pub note: Option<String>,
+}
+
+fn check_amount(amount: i64) -> Result<i64, ApiError> {
+    if (1..=MAX_CENTS).contains(&amount) {
+        Ok(amount)
+    } else {
+        Err(field_error(
+            "amount_cents",
+            "must be between 1 and 10000000",
+        ))
+    }
+}
+
+/// Trimmed text of at most 500 characters; `required` refuses empty text.
+fn short_text(
+    field: &str,
+    text: Option<String>,
+    required: bool,
+) -> Result<Option<String>, ApiError> {
+    match text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) {
+        Some(t) if t.chars().count() > 500 => {
+            Err(field_error(field, "must be at most 500 characters"))
+        }
+        Some(t) if t.chars().any(char::is_control) => {
+            Err(field_error(field, "must not contain control characters"))
+        }
+        None if required => Err(field_error(field, "is required")),
+        other => Ok(other),
+    }
+}
+
+/// Charges a manual or damage fine (librarian).
+#[utoipa::path(post, path = "/fines", tag = "fines", security(("bearer" = [])), request_body = NewFineRequest,
+    responses((status = 201, body = FineView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_fine(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(staff): RequireLibrarian,
+    Json(req): Json<NewFineRequest>,
+) -> Result<(StatusCode, axum::Json<FineView>), ApiError> {
+    let fine = state
+        .store
+        .create_fine(&NewFine {
+            user_id: req.user_id,
+            amount_cents: check_amount(req.amount_cents)?,
+            reason: match req.reason {
+                ManualReason::Manual => "manual",
+                ManualReason::Damage => "damage",
+            },
+            note: short_text("note", req.note, false)?,
+            actor: Some(staff.user_id),
+            now: state.clock.now(),
+        })
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        "fine.created",
+        Some(staff.user_id),
+        Some(fine.user_id),
+        json!({"fine_id": fine.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(FineView::new(fine, &state.config.currency)),
+    ))
+}
+
+/// The fine if the caller may see it: its owner or a librarian (404 otherwise).
+async fn visible_fine(state: &AppState, me: &Principal, id: Uuid) -> Result<Fine, ApiError> {
+    state
+        .store
+        .find_fine(id)
+        .await?
+        .filter(|f| me.is_staff() || f.user_id == me.user_id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// One fine with its `calculation`: its owner or a librarian.
+#[utoipa::path(get, path = "/fines/{id}", tag = "fines", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = FineDetailView), (status = 404, body = ErrorBody)))]
+async fn get_fine(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::Json<FineDetailView>, ApiError> {
+    let fine = visible_fine(&state, &me, parse_id(&id)?).await?;
+    let (payments, waivers) = state.store.fine_history(fine.id).await?;
+    Ok(axum::Json(FineDetailView {
+        calculation: calculation(&fine),
+        payments: payments.iter().map(PaymentView::from).collect(),
+        waivers: waivers
+            .into_iter()
+            .map(|w| WaiverView {
+                id: w.id,
+                amount_cents: w.amount_cents,
+                reason: w.reason,
+                waived_by: w.created_by,
+                created_at: w.created_at,
+            })
+            .collect(),
+        fine: FineView::new(fine, &state.config.currency),
+    }))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentMethod {
+    Cash,
+    Card,
+    Online,
+}
+
+impl PaymentMethod {
+    fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Cash => "cash",
+            PaymentMethod::Card => "card",
+            PaymentMethod::Online => "online",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentBody {
+    /// 0 < amount ≤ the fine's balance.
+    pub amount_cents: i64,
+    /// Patrons pay `online`; librarians also record `cash` and `card`.
+    pub method: PaymentMethod,
+}
+
+/// The response of a payment (also what a retry with the same key replays).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentResult {
+    pub payment: PaymentView,
+    pub fine: FineView,
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The `Idempotency-Key` header: 1–255 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let invalid = |reason: &str| {
+        ApiError::bad_request("a valid Idempotency-Key header is required")
+            .with_detail("fields", json!({"Idempotency-Key": reason}))
+    };
+    let value = headers
+        .get(IDEMPOTENCY_KEY)
+        .ok_or_else(|| invalid("is required"))?;
+    let key = value
+        .to_str()
+        .map_err(|_| invalid("must be printable ASCII"))?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(invalid("must be 1 to 255 printable ASCII characters"));
+    }
+    Ok(key)
+}
+
+fn stored_response(status: u16, body: String, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        "idempotent-replayed",
+        HeaderValue::from_static(if replayed { "true" } else { "false" }),
+    );
+    response
+}
+
+/// Pays (part of) a fine. Requires an `Idempotency-Key`: a retry with the same
+/// key and body gets the first response again; the same key with another body
+/// is refused. The owner pays `online`; librarians record any method.
+#[utoipa::path(post, path = "/fines/{id}/payments", tag = "fines", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1–255 printable characters, unique per payment")),
+    request_body = PaymentBody,
+    responses((status = 201, body = PaymentResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "IDEMPOTENCY_KEY_REUSED, or the fine is settled"),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn pay_fine(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Authenticated(me): Authenticated,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<PaymentBody>,
+) -> Result<Response, ApiError> {
+    let fine_id = parse_id(&id)?;
+    let key = idempotency_key(&headers)?;
+    let amount = check_amount(req.amount_cents)?;
+    let method = req.method;
+    if !me.is_staff() && method != PaymentMethod::Online {
+        return Err(
+            forbidden().with_message("patrons pay online; cash and card are recorded at the desk")
+        );
+    }
+    let request_hash = state.secrets.mac(
+        "idempotency-key",
+        format!(
+            "POST /fines/{fine_id}/payments|{amount}|{}",
+            method.as_str()
+        )
+        .as_bytes(),
+    );
+    // Duplicates from this instance queue here, then replay below.
+    let _serialised = state.key_locks.lock(me.user_id, key).await;
+    if let Some((hash, status, body)) = state.store.idempotent_response(me.user_id, key).await? {
+        if hash.as_slice() != request_hash {
+            return Err(carrel_store::StoreError::Circulation(
+                carrel_store::Refusal::IdempotencyKeyReused,
+            )
+            .into());
+        }
+        return Ok(stored_response(status, body, true));
+    }
+    let fine = visible_fine(&state, &me, fine_id).await?;
+    if fine.status != "open" {
+        return Err(
+            carrel_store::StoreError::Circulation(carrel_store::Refusal::FineSettled).into(),
+        );
+    }
+    if amount > fine.balance_cents() {
+        return Err(field_error(
+            "amount_cents",
+            "must not exceed the balance of the fine",
+        ));
+    }
+    limits::enforce(&state, Limit::Payments, &me.user_id.to_string()).await?;
+    let charge = Charge {
+        fine_id,
+        payer_id: fine.user_id,
+        amount_cents: amount,
+        currency: &state.config.currency,
+        method: method.as_str(),
+        idempotency_key: key,
+    };
+    let receipt = state.payments.charge(&charge).await.map_err(|e| match e {
+        ProviderError::Declined => ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            "the payment was declined",
+        ),
+        ProviderError::Unavailable => ApiError::unavailable("the payment provider is unavailable"),
+    })?;
+    let currency = state.config.currency.clone();
+    let outcome = state
+        .store
+        .pay_fine(
+            &PaymentRequest {
+                fine_id,
+                caller: me.user_id,
+                staff: me.is_staff(),
+                amount_cents: amount,
+                method: method.as_str(),
+                reference: Some(receipt.reference.clone()),
+                key,
+                request_hash: &request_hash,
+                now: state.clock.now(),
+            },
+            |payment, fine| {
+                serde_json::to_string(&PaymentResult {
+                    payment: payment.into(),
+                    fine: FineView::new(fine.clone(), &currency),
+                })
+                .unwrap_or_default()
+            },
+        )
+        .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            if let Err(refund) = state.payments.refund(&receipt).await {
+                tracing::error!(error = %refund, fine_id = %fine_id, "a charge that could not be recorded was not refunded");
+            }
+            return Err(error.into());
+        }
+    };
+    match outcome {
+        PaymentOutcome::Created {
+            payment,
+            fine,
+            response,
+        } => {
+            audit::record(
+                &state,
+                &client,
+                "fine.paid",
+                Some(me.user_id),
+                Some(fine.user_id),
+                json!({"fine_id": fine.id, "payment_id": payment.id, "amount_cents": payment.amount_cents,
+                    "method": payment.method, "balance_cents": fine.balance_cents()}),
+            )
+            .await;
+            Ok(stored_response(201, response, false))
+        }
+        PaymentOutcome::Replayed { status, response } => {
+            Ok(stored_response(status, response, true))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaiveRequest {
+    /// Why (kept with the waiver), 1–500 characters.
+    pub reason: String,
+    /// Default: the whole balance.
+    pub amount_cents: Option<i64>,
+}
+
+/// Waives (part of) a fine's balance (librarian).
+#[utoipa::path(post, path = "/fines/{id}/waive", tag = "fines", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    request_body = WaiveRequest,
+    responses((status = 200, body = FineView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn waive_fine(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+    Json(req): Json<WaiveRequest>,
+) -> Result<axum::Json<FineView>, ApiError> {
+    let fine_id = parse_id(&id)?;
+    let reason = short_text("reason", Some(req.reason), true)?.unwrap_or_default();
+    let amount = req.amount_cents.map(check_amount).transpose()?;
+    let fine = state
+        .store
+        .waive_fine(&WaiverRequest {
+            fine_id,
+            amount_cents: amount,
+            reason: reason.clone(),
+            actor: staff.user_id,
+            now: state.clock.now(),
+        })
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        "fine.waived",
+        Some(staff.user_id),
+        Some(fine.user_id),
+        json!({"fine_id": fine.id, "waived_cents": fine.waived_cents, "balance_cents": fine.balance_cents(), "reason": reason}),
+    )
+    .await;
+    Ok(axum::Json(FineView::new(fine, &state.config.currency)))
+}
+
+/// The fine's JSON for data exports.
+pub fn fine_json(fine: Fine, currency: &str) -> Value {
+    let calc = calculation(&fine);
+    let mut value = serde_json::to_value(FineView::new(fine, currency)).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert(
+            "calculation".into(),
+            serde_json::to_value(calc).unwrap_or(Value::Null),
+        );
+    }
+    value
+}

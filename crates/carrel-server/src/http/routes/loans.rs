@@ -1,0 +1,390 @@
+//! `/api/v1/loans`: checkout, return, renewal, loss, and the loan listing.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use carrel_store::{Checkout, Loan, LoanQuery};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::fines::FineView;
+use super::holds::HoldView;
+use crate::audit;
+use crate::auth::principal::{Authenticated, RequireLibrarian};
+use crate::circulation::notices;
+use crate::http::client::ClientInfo;
+use crate::http::error::{ApiError, ErrorBody, field_error};
+use crate::http::extract::{Json, Query, parse_id};
+use crate::http::pagination::{self, Page};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_loans, checkout))
+        .routes(routes!(return_copy))
+        .routes(routes!(get_loan))
+        .routes(routes!(renew_loan))
+        .routes(routes!(mark_lost))
+}
+
+/// A loan. `status` is `overdue` as soon as the due instant has passed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoanView {
+    pub id: Uuid,
+    pub copy_id: Uuid,
+    pub item_id: Uuid,
+    /// Null once the loan has been anonymised.
+    pub user_id: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_out_at: OffsetDateTime,
+    /// 23:59:59 UTC of the due day.
+    #[serde(with = "time::serde::rfc3339")]
+    pub due_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub returned_at: Option<OffsetDateTime>,
+    pub renewals: i32,
+    /// Renewals the policy recorded at checkout allows.
+    pub max_renewals: i32,
+    /// `active`, `overdue`, `returned` or `lost`.
+    pub status: String,
+}
+
+impl LoanView {
+    pub fn new(loan: Loan, now: OffsetDateTime) -> Self {
+        Self {
+            status: loan.status_at(now).to_owned(),
+            id: loan.id,
+            copy_id: loan.copy_id,
+            item_id: loan.item_id,
+            user_id: loan.user_id,
+            checked_out_at: loan.checked_out_at,
+            due_at: loan.due_at,
+            returned_at: loan.returned_at,
+            renewals: loan.renewals,
+            max_renewals: loan.max_renewals,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LoanStatusParam {
+    Active,
+    Overdue,
+    Returned,
+    Lost,
+}
+
+impl LoanStatusParam {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoanStatusParam::Active => "active",
+            LoanStatusParam::Overdue => "overdue",
+            LoanStatusParam::Returned => "returned",
+            LoanStatusParam::Lost => "lost",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LoanListParams {
+    pub user_id: Option<Uuid>,
+    /// Default: the open loans (`active` and `overdue`).
+    pub status: Option<LoanStatusParam>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// One page of loans, newest first.
+pub async fn loan_page(
+    state: &AppState,
+    user_id: Option<Uuid>,
+    status: Option<LoanStatusParam>,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<Page<LoanView>, ApiError> {
+    let limit = pagination::limit(limit)?;
+    let now = state.clock.now();
+    let rows = state
+        .store
+        .list_loans(&LoanQuery {
+            user_id,
+            status: status.map(LoanStatusParam::as_str),
+            after: pagination::decode_cursor(cursor)?,
+            limit,
+            now,
+        })
+        .await?;
+    Ok(pagination::paginate(
+        rows,
+        limit,
+        |l| (l.checked_out_at, l.id),
+        |l| LoanView::new(l, now),
+    ))
+}
+
+/// Loans, newest first (librarian; default: open loans).
+#[utoipa::path(get, path = "/loans", tag = "circulation", security(("bearer" = [])), params(LoanListParams),
+    responses((status = 200, body = Page<LoanView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_loans(
+    State(state): State<AppState>,
+    RequireLibrarian(_staff): RequireLibrarian,
+    Query(p): Query<LoanListParams>,
+) -> Result<axum::Json<Page<LoanView>>, ApiError> {
+    Ok(axum::Json(
+        loan_page(&state, p.user_id, p.status, p.limit, p.cursor.as_deref()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    pub copy_barcode: String,
+    pub user_id: Uuid,
+}
+
+/// A barcode as typed or scanned: trimmed, 1–64 characters.
+fn barcode(raw: &str) -> Result<&str, ApiError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 64 {
+        return Err(field_error("copy_barcode", "must be 1 to 64 characters"));
+    }
+    Ok(trimmed)
+}
+
+/// Checks a copy out to a patron (librarian).
+#[utoipa::path(post, path = "/loans", tag = "circulation", security(("bearer" = [])), request_body = CheckoutRequest,
+    responses((status = 201, body = LoanView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "COPY_UNAVAILABLE, LOAN_LIMIT_REACHED or PATRON_BLOCKED"),
+        (status = 422, body = ErrorBody)))]
+async fn checkout(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(staff): RequireLibrarian,
+    Json(req): Json<CheckoutRequest>,
+) -> Result<(StatusCode, axum::Json<LoanView>), ApiError> {
+    let now = state.clock.now();
+    let barcode = barcode(&req.copy_barcode)?;
+    let outcome = state
+        .store
+        .checkout(&Checkout {
+            copy_barcode: barcode,
+            user_id: req.user_id,
+            actor: Some(staff.user_id),
+            now,
+            max_active_loans: state.config.max_active_loans,
+            block_threshold_cents: state.config.fine_block_threshold_cents,
+        })
+        .await?;
+    let loan = &outcome.loan;
+    audit::record(
+        &state,
+        &client,
+        "loan.checked_out",
+        Some(staff.user_id),
+        Some(req.user_id),
+        json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
+            "due_at": crate::http::rfc3339(loan.due_at), "hold_id": outcome.fulfilled_hold}),
+    )
+    .await;
+    if let Some(hold_id) = outcome.fulfilled_hold {
+        audit::record(
+            &state,
+            &client,
+            "hold.fulfilled",
+            Some(staff.user_id),
+            Some(req.user_id),
+            json!({"hold_id": hold_id, "loan_id": loan.id}),
+        )
+        .await;
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(LoanView::new(outcome.loan, now)),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    pub copy_barcode: String,
+}
+
+/// The result of a return.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReturnView {
+    pub loan: LoanView,
+    /// The overdue fine this return created, if any.
+    pub fine: Option<FineView>,
+    /// The hold the copy now fills (the copy is on the hold shelf), if any.
+    pub hold: Option<HoldView>,
+}
+
+/// Returns a copy (librarian): closes its loan, charges any overdue fine, and
+/// passes the copy to the first waiting hold.
+#[utoipa::path(post, path = "/loans/return", tag = "circulation", security(("bearer" = [])), request_body = ReturnRequest,
+    responses((status = 200, body = ReturnView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the copy is not on loan"), (status = 422, body = ErrorBody)))]
+async fn return_copy(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(staff): RequireLibrarian,
+    Json(req): Json<ReturnRequest>,
+) -> Result<axum::Json<ReturnView>, ApiError> {
+    let now = state.clock.now();
+    let barcode = barcode(&req.copy_barcode)?;
+    let outcome = state
+        .store
+        .return_copy(
+            barcode,
+            Some(staff.user_id),
+            now,
+            state.config.hold_pickup_days,
+        )
+        .await?;
+    let loan = &outcome.loan;
+    audit::record(
+        &state,
+        &client,
+        "loan.returned",
+        Some(staff.user_id),
+        loan.user_id,
+        json!({"loan_id": loan.id, "copy_id": loan.copy_id, "barcode": barcode,
+            "fine_id": outcome.fine.as_ref().map(|f| f.id), "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
+    )
+    .await;
+    if let Some(fine) = &outcome.fine {
+        audit::record(
+            &state,
+            &client,
+            "fine.created",
+            Some(staff.user_id),
+            Some(fine.user_id),
+            json!({"fine_id": fine.id, "loan_id": loan.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
+        )
+        .await;
+    }
+    if let Some(hold) = &outcome.hold {
+        audit::record(
+            &state,
+            &client,
+            "hold.ready",
+            Some(staff.user_id),
+            hold.user_id,
+            json!({"hold_id": hold.id, "copy_id": hold.copy_id}),
+        )
+        .await;
+        notices::holds_ready(&state, &[hold.id]).await;
+    }
+    let currency = &state.config.currency;
+    Ok(axum::Json(ReturnView {
+        fine: outcome.fine.map(|f| FineView::new(f, currency)),
+        hold: outcome.hold.map(HoldView::from),
+        loan: LoanView::new(outcome.loan, now),
+    }))
+}
+
+/// One loan: its borrower or a librarian (404 for anyone else).
+#[utoipa::path(get, path = "/loans/{id}", tag = "circulation", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = LoanView), (status = 404, body = ErrorBody)))]
+async fn get_loan(
+    State(state): State<AppState>,
+    Authenticated(me): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::Json<LoanView>, ApiError> {
+    let loan = state
+        .store
+        .find_loan(parse_id(&id)?)
+        .await?
+        .filter(|l| me.is_staff() || l.user_id == Some(me.user_id))
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(LoanView::new(loan, state.clock.now())))
+}
+
+/// Renews a loan: its borrower or a librarian.
+#[utoipa::path(post, path = "/loans/{id}/renew", tag = "circulation", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = LoanView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "RENEWAL_LIMIT_REACHED, HOLD_PENDING, PATRON_BLOCKED, or the loan is closed or overdue")))]
+async fn renew_loan(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Authenticated(me): Authenticated,
+    Path(id): Path<String>,
+) -> Result<axum::Json<LoanView>, ApiError> {
+    let now = state.clock.now();
+    let borrower = (!me.is_staff()).then_some(me.user_id);
+    let loan = state
+        .store
+        .renew_loan(
+            parse_id(&id)?,
+            borrower,
+            Some(me.user_id),
+            now,
+            state.config.fine_block_threshold_cents,
+        )
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        "loan.renewed",
+        Some(me.user_id),
+        loan.user_id,
+        json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
+    )
+    .await;
+    Ok(axum::Json(LoanView::new(loan, now)))
+}
+
+/// The lost loan, with the replacement fine it created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LostView {
+    #[serde(flatten)]
+    pub loan: LoanView,
+    /// The replacement fine (none when the policy's replacement cost is 0).
+    pub fine: Option<FineView>,
+}
+
+/// Declares a loaned copy lost (librarian): a replacement fine is created.
+#[utoipa::path(post, path = "/loans/{id}/lost", tag = "circulation", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = LostView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn mark_lost(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(staff): RequireLibrarian,
+    Path(id): Path<String>,
+) -> Result<axum::Json<LostView>, ApiError> {
+    let now = state.clock.now();
+    let (loan, fine) = state
+        .store
+        .mark_lost(parse_id(&id)?, Some(staff.user_id), now)
+        .await?;
+    audit::record(
+        &state,
+        &client,
+        "loan.lost",
+        Some(staff.user_id),
+        loan.user_id,
+        json!({"loan_id": loan.id, "copy_id": loan.copy_id, "fine_id": fine.as_ref().map(|f| f.id)}),
+    )
+    .await;
+    if let Some(fine) = &fine {
+        audit::record(
+            &state,
+            &client,
+            "fine.created",
+            Some(staff.user_id),
+            Some(fine.user_id),
+            json!({"fine_id": fine.id, "loan_id": loan.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
+        )
+        .await;
+    }
+    Ok(axum::Json(LostView {
+        fine: fine.map(|f| FineView::new(f, &state.config.currency)),
+        loan: LoanView::new(loan, now),
+    }))
+}

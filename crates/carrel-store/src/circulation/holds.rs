@@ -1,0 +1,263 @@
+//! Holds: a first-come, first-served queue per item, and the hold shelf.
+
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{CirculationEvent, Refusal, circulation_event};
+use crate::pool::BeginWrite as _;
+use crate::{Store, StoreError};
+
+/// Hold columns plus `position`: 1-based among the item's waiting holds
+/// (first come, first served; ties on the second broken by id), NULL once the
+/// hold is no longer waiting.
+macro_rules! hold_select {
+    () => {
+        "SELECT h.id, h.item_id, h.user_id, h.status, h.created_at, h.ready_at, h.expires_at, h.copy_id, h.closed_at, \
+         CASE WHEN h.status = 'waiting' THEN (SELECT COUNT(*) FROM holds w WHERE w.item_id = h.item_id \
+              AND w.status = 'waiting' AND (w.created_at < h.created_at OR (w.created_at = h.created_at AND w.id <= h.id))) \
+         END AS position FROM holds h "
+    };
+}
+pub(crate) use hold_select;
+
+/// A stored hold.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Hold {
+    pub id: Uuid,
+    pub item_id: Uuid,
+    /// None once the hold has been anonymised.
+    pub user_id: Option<Uuid>,
+    /// `waiting`, `ready`, `fulfilled`, `cancelled` or `expired`.
+    pub status: String,
+    pub created_at: OffsetDateTime,
+    pub ready_at: Option<OffsetDateTime>,
+    /// The last moment a ready hold may be collected.
+    pub expires_at: Option<OffsetDateTime>,
+    /// The copy on the hold shelf for a ready hold (kept once fulfilled).
+    pub copy_id: Option<Uuid>,
+    /// When the hold was fulfilled, cancelled or expired.
+    pub closed_at: Option<OffsetDateTime>,
+    pub position: Option<i64>,
+}
+
+/// Filters of a hold listing.
+#[derive(Debug, Clone)]
+pub struct HoldQuery {
+    pub user_id: Option<Uuid>,
+    pub item_id: Option<Uuid>,
+    /// One status, or None for the open ones (`waiting` and `ready`).
+    pub status: Option<&'static str>,
+    /// Keyset position (created_at, id) of the last row of the previous page.
+    pub after: Option<(OffsetDateTime, Uuid)>,
+    pub limit: u32,
+}
+
+/// Gives available copies of `$item` to its waiting holds, first come first
+/// served, preferring `$prefer` (the copy just returned or released). Each
+/// claim is a compare-and-set, so concurrent transactions never hand one copy
+/// to two holds or one hold two copies. Evaluates to the ids of the holds made
+/// ready; their `hold_ready` notice is recorded here and sent by the caller.
+macro_rules! fill_waiting_holds {
+    ($tx:expr, $item:expr, $prefer:expr, $now:expr, $pickup_days:expr, $actor:expr) => {{
+        let item_id: uuid::Uuid = $item;
+        let prefer: Option<uuid::Uuid> = $prefer;
+        let now: time::OffsetDateTime = $now;
+        let expires_at = now + time::Duration::days(i64::from($pickup_days));
+        let mut made_ready: Vec<uuid::Uuid> = Vec::new();
+        // Bounded: each round either makes a hold ready or loses a race.
+        for _ in 0..32 {
+            let next: Option<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+                "SELECT id, user_id FROM holds WHERE item_id = $1 AND status = 'waiting' ORDER BY created_at, id LIMIT 1",
+            )
+            .bind(item_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some((hold_id, patron)) = next else { break };
+            let copy: Option<uuid::Uuid> = sqlx::query_scalar(
+                "SELECT id FROM copies WHERE item_id = $1 AND status = 'available' AND deleted_at IS NULL \
+                 ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END, barcode LIMIT 1",
+            )
+            .bind(item_id)
+            .bind(prefer)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some(copy_id) = copy else { break };
+            let shelved = sqlx::query(
+                "UPDATE copies SET status = 'on_hold_shelf', updated_at = $2 WHERE id = $1 AND status = 'available'",
+            )
+            .bind(copy_id)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if shelved == 0 {
+                continue;
+            }
+            let readied = sqlx::query(
+                "UPDATE holds SET status = 'ready', copy_id = $2, ready_at = $3, expires_at = $4 WHERE id = $1 AND status = 'waiting'",
+            )
+            .bind(hold_id)
+            .bind(copy_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if readied == 0 {
+                sqlx::query("UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1")
+                    .bind(copy_id)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+                continue;
+            }
+            sqlx::query("INSERT INTO notices_sent (kind, subject_id, sent_at) VALUES ('hold_ready', $1, $2) ON CONFLICT DO NOTHING")
+                .bind(hold_id)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+            let details = serde_json::json!({"hold_id": hold_id, "copy_id": copy_id, "expires_at": expires_at.unix_timestamp()});
+            $crate::circulation::circulation_event!($tx, $crate::circulation::CirculationEvent {
+                item_id, event_type: "hold_ready", actor_id: $actor, at: now, details: &details,
+                loan_id: None, hold_id: Some(hold_id), patron_id: Some(patron),
+            });
+            made_ready.push(hold_id);
+        }
+        made_ready
+    }};
+}
+pub(crate) use fill_waiting_holds;
+
+impl Store {
+    /// Places a hold for `user_id` on a live item. When a copy is on the shelf
+    /// and nobody is ahead in the queue, the hold is ready at once and that copy
+    /// goes to the hold shelf.
+    pub async fn place_hold(
+        &self,
+        item_id: Uuid,
+        user_id: Uuid,
+        actor: Option<Uuid>,
+        now: OffsetDateTime,
+        pickup_days: u32,
+    ) -> Result<Hold, StoreError> {
+        const ITEM: &str = "SELECT COUNT(*) FROM items WHERE id = $1 AND deleted_at IS NULL";
+        const PATRON: &str = "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL";
+        const BORROWED: &str = "SELECT COUNT(*) FROM loans WHERE item_id = $1 AND user_id = $2 AND status IN ('active', 'overdue')";
+        const INSERT: &str = "INSERT INTO holds (id, item_id, user_id, status, created_at) VALUES ($1, $2, $3, 'waiting', $4)";
+        const SELECT: &str = concat!(hold_select!(), "WHERE h.id = $1");
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let items: i64 = sqlx::query_scalar(ITEM).bind(item_id).fetch_one(&mut *tx).await?;
+            if items == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let active: bool = sqlx::query_scalar(PATRON).bind(user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            if !active {
+                return Err(Refusal::PatronInactive.into());
+            }
+            let borrowed: i64 = sqlx::query_scalar(BORROWED).bind(item_id).bind(user_id).fetch_one(&mut *tx).await?;
+            if borrowed > 0 {
+                return Err(Refusal::AlreadyBorrowed.into());
+            }
+            let id = Uuid::now_v7();
+            sqlx::query(INSERT).bind(id).bind(item_id).bind(user_id).bind(now).execute(&mut *tx).await
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict { .. } => StoreError::Circulation(Refusal::HoldExists),
+                    other => other,
+                })?;
+            circulation_event!(tx, CirculationEvent {
+                item_id, event_type: "hold_placed", actor_id: actor, at: now, details: &json!({"hold_id": id}),
+                loan_id: None, hold_id: Some(id), patron_id: Some(user_id),
+            });
+            fill_waiting_holds!(tx, item_id, None, now, pickup_days, actor);
+            let hold: Hold = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(hold)
+        })
+    }
+
+    /// A hold by id.
+    pub async fn find_hold(&self, id: Uuid) -> Result<Option<Hold>, StoreError> {
+        const SELECT: &str = concat!(hold_select!(), "WHERE h.id = $1");
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(id).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Holds by `id`, in the order given (for reporting the holds a change made ready).
+    pub async fn find_holds(&self, ids: &[Uuid]) -> Result<Vec<Hold>, StoreError> {
+        let mut holds = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(hold) = self.find_hold(*id).await? {
+                holds.push(hold);
+            }
+        }
+        Ok(holds)
+    }
+
+    /// Cancels an open hold. The positions behind a waiting hold move up; the
+    /// copy of a ready hold goes to the next in line, or back to the shelf.
+    /// Returns the holds that became ready.
+    pub async fn cancel_hold(
+        &self,
+        id: Uuid,
+        actor: Option<Uuid>,
+        now: OffsetDateTime,
+        pickup_days: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        const CANCEL: &str = "UPDATE holds SET status = 'cancelled', closed_at = $2 \
+             WHERE id = $1 AND status IN ('waiting', 'ready') RETURNING item_id, user_id, copy_id, status";
+        const EXISTS: &str = "SELECT COUNT(*) FROM holds WHERE id = $1";
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let cancelled: Option<(Uuid, Option<Uuid>, Option<Uuid>, String)> =
+                sqlx::query_as(CANCEL).bind(id).bind(now).fetch_optional(&mut *tx).await?;
+            let Some((item_id, patron, copy_id, _)) = cancelled else {
+                let exists: i64 = sqlx::query_scalar(EXISTS).bind(id).fetch_one(&mut *tx).await?;
+                return Err(if exists == 0 { StoreError::NotFound } else { Refusal::HoldClosed.into() });
+            };
+            circulation_event!(tx, CirculationEvent {
+                item_id, event_type: "hold_cancelled", actor_id: actor, at: now, details: &json!({"hold_id": id}),
+                loan_id: None, hold_id: Some(id), patron_id: patron,
+            });
+            let mut ready = Vec::new();
+            if let Some(copy_id) = copy_id {
+                sqlx::query("UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'")
+                    .bind(copy_id).bind(now).execute(&mut *tx).await?;
+                ready = fill_waiting_holds!(tx, item_id, Some(copy_id), now, pickup_days, actor);
+            }
+            tx.commit().await?;
+            Ok(ready)
+        })
+    }
+
+    /// Holds, newest first.
+    pub async fn list_holds(&self, query: &HoldQuery) -> Result<Vec<Hold>, StoreError> {
+        const LIST: &str = concat!(
+            hold_select!(),
+            "WHERE ($1 IS NULL OR h.user_id = $1) AND ($2 IS NULL OR h.item_id = $2) \
+               AND (CASE WHEN $3 IS NULL THEN h.status IN ('waiting', 'ready') ELSE h.status = $3 END) \
+               AND ($4 IS NULL OR h.created_at < $4 OR (h.created_at = $4 AND h.id < $5)) \
+             ORDER BY h.created_at DESC, h.id DESC LIMIT $6"
+        );
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
+            .bind(query.user_id)
+            .bind(query.item_id)
+            .bind(query.status)
+            .bind(query.after.map(|(at, _)| at))
+            .bind(query.after.map(|(_, id)| id))
+            .bind(i64::from(query.limit) + 1)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Every hold of a user (for the data export), oldest first.
+    pub async fn user_holds(&self, user_id: Uuid) -> Result<Vec<Hold>, StoreError> {
+        const LIST: &str = concat!(
+            hold_select!(),
+            "WHERE h.user_id = $1 ORDER BY h.created_at, h.id"
+        );
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST).bind(user_id).fetch_all(pool).await?))
+    }
+}

@@ -1,0 +1,230 @@
+//! The storage side of the background jobs: a lease so one instance runs them
+//! at a time, hold expiry, overdue marking, notices (each claimed once) and
+//! anonymisation of old loans.
+
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::holds::fill_waiting_holds;
+use super::{CirculationEvent, circulation_event};
+use crate::pool::BeginWrite as _;
+use crate::{Store, StoreError};
+
+/// How many rows one job step handles; the next run picks up the rest.
+const BATCH: i64 = 500;
+
+/// The kinds of notice mailed to patrons, each sent once per loan or hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    HoldReady,
+    DueSoon,
+    Overdue,
+}
+
+impl NoticeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::HoldReady => "hold_ready",
+            NoticeKind::DueSoon => "due_soon",
+            NoticeKind::Overdue => "overdue",
+        }
+    }
+}
+
+/// A notice to mail: the patron's address, the item's title and the moment it
+/// is about (the due date, or the end of the pickup window).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Notice {
+    pub subject_id: Uuid,
+    pub email: String,
+    pub title: String,
+    pub at: OffsetDateTime,
+}
+
+impl Store {
+    /// Takes (or renews) the named lease for `ttl` if nobody else holds a live
+    /// one. Only the holder runs the jobs; a crashed holder's lease runs out.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: Uuid,
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        const TAKE: &str = "UPDATE job_leases SET holder = $2, expires_at = $3 \
+             WHERE name = $1 AND (holder IS NULL OR holder = $2 OR expires_at < $4)";
+        let taken = crate::on_pool!(self, pool => sqlx::query(TAKE)
+            .bind(name).bind(holder).bind(now + ttl).bind(now)
+            .execute(pool).await?.rows_affected());
+        Ok(taken == 1)
+    }
+
+    /// Expires ready holds whose pickup window has passed; each copy goes to
+    /// the next in line or back to the shelf. Returns the holds made ready.
+    pub async fn expire_holds(
+        &self,
+        now: OffsetDateTime,
+        pickup_days: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        const DUE: &str = "SELECT id FROM holds WHERE status = 'ready' AND expires_at < $1 ORDER BY expires_at LIMIT $2";
+        const EXPIRE: &str = "UPDATE holds SET status = 'expired', closed_at = $2 WHERE id = $1 AND status = 'ready' \
+             RETURNING item_id, user_id, copy_id";
+        const RELEASE: &str = "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'";
+        let mut ready = Vec::new();
+        crate::on_pool!(self, pool => {
+            let due: Vec<Uuid> = sqlx::query_scalar(DUE).bind(now).bind(BATCH).fetch_all(pool).await?;
+            for hold_id in due {
+                let mut tx = pool.begin_write().await?;
+                let expired: Option<(Uuid, Option<Uuid>, Option<Uuid>)> =
+                    sqlx::query_as(EXPIRE).bind(hold_id).bind(now).fetch_optional(&mut *tx).await?;
+                if let Some((item_id, patron, copy_id)) = expired {
+                    circulation_event!(tx, CirculationEvent {
+                        item_id, event_type: "hold_expired", actor_id: None, at: now, details: &json!({"hold_id": hold_id, "copy_id": copy_id}),
+                        loan_id: None, hold_id: Some(hold_id), patron_id: patron,
+                    });
+                    if let Some(copy_id) = copy_id {
+                        sqlx::query(RELEASE).bind(copy_id).bind(now).execute(&mut *tx).await?;
+                    }
+                    ready.extend(fill_waiting_holds!(tx, item_id, copy_id, now, pickup_days, None));
+                }
+                tx.commit().await?;
+            }
+        });
+        Ok(ready)
+    }
+
+    /// Gives copies that are on the shelf while patrons wait for their item
+    /// (a copy added, or repaired and made available again) to those patrons.
+    pub async fn fill_available_copies(
+        &self,
+        now: OffsetDateTime,
+        pickup_days: u32,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        const ITEMS: &str = "SELECT DISTINCT h.item_id FROM holds h \
+             JOIN copies c ON c.item_id = h.item_id AND c.status = 'available' AND c.deleted_at IS NULL \
+             WHERE h.status = 'waiting' LIMIT $1";
+        let mut ready = Vec::new();
+        crate::on_pool!(self, pool => {
+            let items: Vec<Uuid> = sqlx::query_scalar(ITEMS).bind(BATCH).fetch_all(pool).await?;
+            for item_id in items {
+                let mut tx = pool.begin_write().await?;
+                ready.extend(fill_waiting_holds!(tx, item_id, None, now, pickup_days, None));
+                tx.commit().await?;
+            }
+        });
+        Ok(ready)
+    }
+
+    /// Marks active loans past their due instant as overdue; returns how many.
+    pub async fn mark_overdue(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        const MARK: &str =
+            "UPDATE loans SET status = 'overdue' WHERE status = 'active' AND due_at < $1";
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query(MARK).bind(now).execute(pool).await?.rows_affected()),
+        )
+    }
+
+    /// The hold-ready notices of `holds` (already claimed when they became ready).
+    pub async fn hold_ready_notices(&self, holds: &[Uuid]) -> Result<Vec<Notice>, StoreError> {
+        const SELECT: &str = "SELECT h.id AS subject_id, u.email, i.title, h.expires_at AS at FROM holds h \
+             JOIN users u ON u.id = h.user_id JOIN items i ON i.id = h.item_id \
+             WHERE h.id = $1 AND h.status = 'ready' AND u.deleted_at IS NULL";
+        let mut notices = Vec::with_capacity(holds.len());
+        crate::on_pool!(self, pool => {
+            for id in holds {
+                if let Some(notice) = sqlx::query_as::<_, Notice>(SELECT).bind(id).fetch_optional(pool).await? {
+                    notices.push(notice);
+                }
+            }
+        });
+        Ok(notices)
+    }
+
+    /// Claims the due-soon (due within `window`) or overdue notices not yet
+    /// sent: each is recorded in `notices_sent` before it is returned, so two
+    /// instances (or two runs) never send one twice.
+    pub async fn claim_loan_notices(
+        &self,
+        kind: NoticeKind,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> Result<Vec<Notice>, StoreError> {
+        const DUE_SOON: &str = "SELECT l.id AS subject_id, u.email, i.title, l.due_at AS at FROM loans l \
+             JOIN users u ON u.id = l.user_id JOIN items i ON i.id = l.item_id \
+             WHERE l.status = 'active' AND l.due_at >= $1 AND l.due_at <= $2 AND u.deleted_at IS NULL \
+               AND NOT EXISTS (SELECT 1 FROM notices_sent n WHERE n.kind = 'due_soon' AND n.subject_id = l.id) \
+             ORDER BY l.due_at LIMIT $3";
+        const OVERDUE: &str = "SELECT l.id AS subject_id, u.email, i.title, l.due_at AS at FROM loans l \
+             JOIN users u ON u.id = l.user_id JOIN items i ON i.id = l.item_id \
+             WHERE l.status IN ('active', 'overdue') AND l.due_at < $1 AND u.deleted_at IS NULL \
+               AND NOT EXISTS (SELECT 1 FROM notices_sent n WHERE n.kind = 'overdue' AND n.subject_id = l.id) \
+             ORDER BY l.due_at LIMIT $2";
+        const CLAIM: &str = "INSERT INTO notices_sent (kind, subject_id, sent_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        if kind == NoticeKind::HoldReady {
+            // Claimed in the transaction that made the hold ready.
+            return Ok(Vec::new());
+        }
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let candidates: Vec<Notice> = if kind == NoticeKind::DueSoon {
+                sqlx::query_as(DUE_SOON).bind(now).bind(now + window).bind(BATCH).fetch_all(&mut *tx).await?
+            } else {
+                sqlx::query_as(OVERDUE).bind(now).bind(BATCH).fetch_all(&mut *tx).await?
+            };
+            let mut claimed = Vec::with_capacity(candidates.len());
+            for notice in candidates {
+                let inserted = sqlx::query(CLAIM).bind(kind.as_str()).bind(notice.subject_id).bind(now)
+                    .execute(&mut *tx).await?.rows_affected();
+                if inserted == 1 {
+                    claimed.push(notice);
+                }
+            }
+            tx.commit().await?;
+            Ok(claimed)
+        })
+    }
+
+    /// Removes the patron from loans returned before `cutoff` (and from their
+    /// entries in the item history), and from holds closed before it. Kept:
+    /// loans with an unpaid fine, and everything of patrons who opted in to
+    /// keep their history. Statistics (item, copy, dates) stay. Returns the
+    /// number of loans anonymised.
+    pub async fn anonymise_history(
+        &self,
+        cutoff: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        const ELIGIBLE_LOANS: &str = "SELECT l.id FROM loans l WHERE l.user_id IS NOT NULL AND l.status = 'returned' AND l.returned_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM fines f WHERE f.loan_id = l.id AND f.status = 'open') \
+             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = l.user_id AND u.keep_loan_history) LIMIT $2";
+        const LOAN_EVENTS: &str = "UPDATE item_events SET actor_id = CASE WHEN actor_id = patron_id THEN NULL ELSE actor_id END, \
+             patron_id = NULL WHERE loan_id = $1";
+        // A settled fine keeps its amounts but no longer says which item it was for.
+        const FINES: &str =
+            "UPDATE fines SET loan_id = NULL WHERE loan_id = $1 AND status <> 'open'";
+        const LOAN: &str = "UPDATE loans SET user_id = NULL, anonymised_at = $2 WHERE id = $1";
+        const ELIGIBLE_HOLDS: &str = "SELECT h.id FROM holds h WHERE h.user_id IS NOT NULL \
+             AND h.status IN ('fulfilled', 'cancelled', 'expired') AND h.closed_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = h.user_id AND u.keep_loan_history) LIMIT $2";
+        const HOLD_EVENTS: &str = "UPDATE item_events SET actor_id = CASE WHEN actor_id = patron_id THEN NULL ELSE actor_id END, \
+             patron_id = NULL WHERE hold_id = $1";
+        const HOLD: &str = "UPDATE holds SET user_id = NULL WHERE id = $1";
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let loans: Vec<Uuid> = sqlx::query_scalar(ELIGIBLE_LOANS).bind(cutoff).bind(BATCH).fetch_all(&mut *tx).await?;
+            for id in &loans {
+                sqlx::query(LOAN_EVENTS).bind(id).execute(&mut *tx).await?;
+                sqlx::query(FINES).bind(id).execute(&mut *tx).await?;
+                sqlx::query(LOAN).bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            let holds: Vec<Uuid> = sqlx::query_scalar(ELIGIBLE_HOLDS).bind(cutoff).bind(BATCH).fetch_all(&mut *tx).await?;
+            for id in &holds {
+                sqlx::query(HOLD_EVENTS).bind(id).execute(&mut *tx).await?;
+                sqlx::query(HOLD).bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(loans.len() as u64)
+        })
+    }
+}

@@ -1,0 +1,454 @@
+//! Loans: checkout, return, renewal and loss.
+
+use carrel_core::circulation::{self, LoanPolicy};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::fines::{Fine, fine_select};
+use super::holds::{Hold, fill_waiting_holds, hold_select};
+use super::{CirculationEvent, Refusal, circulation_event};
+use crate::pool::BeginWrite as _;
+use crate::{Backend, Store, StoreError};
+
+macro_rules! loan_columns {
+    () => {
+        "id, copy_id, item_id, user_id, status, checked_out_at, due_at, returned_at, renewals, \
+         loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents"
+    };
+}
+
+/// What a patron owes in open fines (BIGINT on both backends).
+pub(crate) const BALANCE: &str = "SELECT CAST(COALESCE(SUM(amount_cents - paid_cents - waived_cents), 0) AS BIGINT) \
+     FROM fines WHERE user_id = $1 AND status = 'open'";
+
+/// A stored loan, with the policy recorded at checkout.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Loan {
+    pub id: Uuid,
+    pub copy_id: Uuid,
+    pub item_id: Uuid,
+    /// None once the loan has been anonymised.
+    pub user_id: Option<Uuid>,
+    /// `active`, `overdue`, `returned` or `lost` as stored; see [`Loan::status_at`].
+    pub status: String,
+    pub checked_out_at: OffsetDateTime,
+    pub due_at: OffsetDateTime,
+    pub returned_at: Option<OffsetDateTime>,
+    pub renewals: i32,
+    pub loan_days: i32,
+    pub max_renewals: i32,
+    pub daily_fine_cents: i64,
+    pub max_fine_cents: i64,
+    pub grace_days: i32,
+    pub replacement_cost_cents: i64,
+}
+
+impl Loan {
+    /// The policy in force when the loan was checked out.
+    pub fn policy(&self) -> LoanPolicy {
+        LoanPolicy {
+            loan_days: u32::try_from(self.loan_days).unwrap_or(0),
+            max_renewals: u32::try_from(self.max_renewals).unwrap_or(0),
+            daily_fine_cents: self.daily_fine_cents,
+            max_fine_cents: self.max_fine_cents,
+            grace_days: u32::try_from(self.grace_days).unwrap_or(0),
+            replacement_cost_cents: self.replacement_cost_cents,
+        }
+    }
+
+    /// The status at `now`: an active loan past its due instant is `overdue`
+    /// even before the background job has marked it.
+    pub fn status_at(&self, now: OffsetDateTime) -> &str {
+        if self.status == "active" && now > self.due_at {
+            "overdue"
+        } else {
+            &self.status
+        }
+    }
+
+    /// Whether the loan is out (active or overdue).
+    pub fn is_open(&self) -> bool {
+        matches!(self.status.as_str(), "active" | "overdue")
+    }
+}
+
+/// A checkout request, with the global limits from configuration.
+#[derive(Debug, Clone)]
+pub struct Checkout<'a> {
+    pub copy_barcode: &'a str,
+    pub user_id: Uuid,
+    pub actor: Option<Uuid>,
+    pub now: OffsetDateTime,
+    pub max_active_loans: u32,
+    pub block_threshold_cents: i64,
+}
+
+/// A completed checkout.
+#[derive(Debug, Clone)]
+pub struct CheckoutOutcome {
+    pub loan: Loan,
+    /// The patron's hold this checkout fulfilled, if any.
+    pub fulfilled_hold: Option<Uuid>,
+}
+
+/// A completed return.
+#[derive(Debug, Clone)]
+pub struct ReturnOutcome {
+    pub loan: Loan,
+    /// The overdue fine created by this return.
+    pub fine: Option<Fine>,
+    /// The hold the returned copy now fills (the copy is on the hold shelf).
+    pub hold: Option<Hold>,
+}
+
+/// Filters of a loan listing.
+#[derive(Debug, Clone)]
+pub struct LoanQuery {
+    pub user_id: Option<Uuid>,
+    /// `active`, `overdue`, `returned`, `lost`, or None for the open ones.
+    pub status: Option<&'static str>,
+    /// Keyset position (checked_out_at, id) of the last row of the previous page.
+    pub after: Option<(OffsetDateTime, Uuid)>,
+    pub limit: u32,
+    /// Decides which active loans are overdue.
+    pub now: OffsetDateTime,
+}
+
+/// The patron row, locked against concurrent checkouts on PostgreSQL so the
+/// loan limit cannot be overrun by two desks at once (SQLite serialises
+/// writers already).
+fn patron_lock_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL",
+        Backend::Postgres => {
+            "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+        }
+    }
+}
+
+/// The loan row, locked for a renewal or a loss on PostgreSQL.
+fn loan_lock_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => concat!("SELECT ", loan_columns!(), " FROM loans WHERE id = $1"),
+        Backend::Postgres => concat!(
+            "SELECT ",
+            loan_columns!(),
+            " FROM loans WHERE id = $1 FOR UPDATE"
+        ),
+    }
+}
+
+fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+impl Store {
+    /// Checks a copy out to a patron.
+    ///
+    /// Refusals: unknown barcode or patron ([`StoreError::NotFound`]); the
+    /// patron owes at least the block threshold, is at the loan limit, or is
+    /// deactivated; the copy is not on the shelf, or is on the hold shelf for
+    /// someone else. Checking out a held copy fulfils the holder's hold.
+    pub async fn checkout(&self, request: &Checkout<'_>) -> Result<CheckoutOutcome, StoreError> {
+        const COPY: &str = "SELECT c.id, c.item_id, c.status, i.item_type FROM copies c JOIN items i ON i.id = c.item_id \
+             WHERE c.barcode = $1 AND c.deleted_at IS NULL AND i.deleted_at IS NULL";
+        const OPEN_LOANS: &str =
+            "SELECT COUNT(*) FROM loans WHERE user_id = $1 AND status IN ('active', 'overdue')";
+        const TAKE_FROM_SHELF: &str = "UPDATE copies SET status = 'on_loan', updated_at = $2 WHERE id = $1 AND status = 'available'";
+        const TAKE_FROM_HOLD_SHELF: &str = "UPDATE copies SET status = 'on_loan', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'";
+        const FULFIL_READY: &str = "UPDATE holds SET status = 'fulfilled', closed_at = $3 \
+             WHERE copy_id = $1 AND status = 'ready' AND user_id = $2 RETURNING id";
+        // A patron who borrows an item they were queueing for no longer waits for it.
+        const FULFIL_WAITING: &str = "UPDATE holds SET status = 'fulfilled', closed_at = $3, copy_id = $4 \
+             WHERE item_id = $1 AND user_id = $2 AND status = 'waiting' RETURNING id";
+        const POLICY: &str = "SELECT loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents \
+             FROM circulation_policies WHERE item_type = $1";
+        const INSERT: &str = concat!(
+            "INSERT INTO loans (id, copy_id, item_id, user_id, status, checked_out_at, due_at, renewals, \
+             loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, 0, $7, $8, $9, $10, $11, $12) RETURNING ",
+            loan_columns!()
+        );
+        let lock_patron = patron_lock_sql(self.backend());
+        let r = request;
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let copy: Option<(Uuid, Uuid, String, String)> =
+                sqlx::query_as(COPY).bind(r.copy_barcode).fetch_optional(&mut *tx).await?;
+            let (copy_id, item_id, copy_status, item_type) = copy.ok_or(StoreError::NotFound)?;
+            let active: bool = sqlx::query_scalar(lock_patron).bind(r.user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            if !active {
+                return Err(Refusal::PatronInactive.into());
+            }
+            let balance: i64 = sqlx::query_scalar(BALANCE).bind(r.user_id).fetch_one(&mut *tx).await?;
+            if circulation::is_blocked(balance, r.block_threshold_cents) {
+                return Err(Refusal::PatronBlocked.into());
+            }
+            let open: i64 = sqlx::query_scalar(OPEN_LOANS).bind(r.user_id).fetch_one(&mut *tx).await?;
+            if open >= i64::from(r.max_active_loans) {
+                return Err(Refusal::LoanLimitReached.into());
+            }
+            let fulfilled_hold: Option<Uuid> = match copy_status.as_str() {
+                "available" => {
+                    if sqlx::query(TAKE_FROM_SHELF).bind(copy_id).bind(r.now).execute(&mut *tx).await?.rows_affected() == 0 {
+                        return Err(Refusal::CopyUnavailable.into());
+                    }
+                    sqlx::query_scalar(FULFIL_WAITING).bind(item_id).bind(r.user_id).bind(r.now).bind(copy_id)
+                        .fetch_optional(&mut *tx).await?
+                }
+                "on_hold_shelf" => {
+                    // Only the holder's ready hold on this very copy releases it.
+                    let hold: Option<Uuid> = sqlx::query_scalar(FULFIL_READY).bind(copy_id).bind(r.user_id).bind(r.now)
+                        .fetch_optional(&mut *tx).await?;
+                    if hold.is_none()
+                        || sqlx::query(TAKE_FROM_HOLD_SHELF).bind(copy_id).bind(r.now).execute(&mut *tx).await?.rows_affected() == 0
+                    {
+                        return Err(Refusal::CopyUnavailable.into());
+                    }
+                    hold
+                }
+                _ => return Err(Refusal::CopyUnavailable.into()),
+            };
+            let (loan_days, max_renewals, daily, cap, grace, replacement): (i32, i32, i64, i64, i32, i64) =
+                sqlx::query_as(POLICY).bind(&item_type).fetch_one(&mut *tx).await?;
+            let due_at = circulation::due_at(r.now, u32::try_from(loan_days).unwrap_or(0));
+            let loan: Loan = sqlx::query_as(INSERT)
+                .bind(Uuid::now_v7())
+                .bind(copy_id)
+                .bind(item_id)
+                .bind(r.user_id)
+                .bind(r.now)
+                .bind(due_at)
+                .bind(loan_days)
+                .bind(max_renewals)
+                .bind(daily)
+                .bind(cap)
+                .bind(grace)
+                .bind(replacement)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| match StoreError::from(e) {
+                    // The partial unique index: another desk won this copy.
+                    StoreError::Conflict { .. } => StoreError::Circulation(Refusal::CopyUnavailable),
+                    other => other,
+                })?;
+            let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": r.copy_barcode, "due_at": due_at.unix_timestamp(), "hold_id": fulfilled_hold});
+            circulation_event!(tx, CirculationEvent {
+                item_id, event_type: "checked_out", actor_id: r.actor, at: r.now, details: &details,
+                loan_id: Some(loan.id), hold_id: fulfilled_hold, patron_id: Some(r.user_id),
+            });
+            tx.commit().await?;
+            Ok(CheckoutOutcome { loan, fulfilled_hold })
+        })
+    }
+
+    /// Returns the copy with `barcode`: closes its open loan, creates the
+    /// overdue fine from the loan's recorded policy, and hands the copy to the
+    /// first waiting hold (hold shelf) or puts it back on the shelf.
+    pub async fn return_copy(
+        &self,
+        barcode: &str,
+        actor: Option<Uuid>,
+        now: OffsetDateTime,
+        pickup_days: u32,
+    ) -> Result<ReturnOutcome, StoreError> {
+        const COPY: &str = "SELECT id, item_id FROM copies WHERE barcode = $1";
+        const CLOSE: &str = concat!(
+            "UPDATE loans SET status = 'returned', returned_at = $2 WHERE copy_id = $1 AND status IN ('active', 'overdue') RETURNING ",
+            loan_columns!()
+        );
+        const SHELVE: &str = "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_loan'";
+        const HOLD: &str = concat!(hold_select!(), "WHERE h.id = $1");
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (copy_id, item_id): (Uuid, Uuid) = sqlx::query_as(COPY).bind(barcode).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let loan: Loan = sqlx::query_as(CLOSE).bind(copy_id).bind(now).fetch_optional(&mut *tx).await?
+                .ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
+            let mut fine = None;
+            if let (Some(patron), Some(calc)) = (loan.user_id, circulation::overdue_fine(&loan.policy(), loan.due_at, now)) {
+                let created: Fine = sqlx::query_as(super::fines::INSERT_OVERDUE)
+                    .bind(Uuid::now_v7())
+                    .bind(patron)
+                    .bind(loan.id)
+                    .bind(calc.amount_cents)
+                    .bind(i32::try_from(calc.days_late).unwrap_or(i32::MAX))
+                    .bind(to_i32(calc.grace_days))
+                    .bind(calc.daily_fine_cents)
+                    .bind(calc.max_fine_cents)
+                    .bind(calc.capped)
+                    .bind(actor)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                fine = Some(created);
+            }
+            sqlx::query(SHELVE).bind(copy_id).bind(now).execute(&mut *tx).await?;
+            let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": barcode, "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
+            circulation_event!(tx, CirculationEvent {
+                item_id, event_type: "returned", actor_id: actor, at: now, details: &details,
+                loan_id: Some(loan.id), hold_id: None, patron_id: loan.user_id,
+            });
+            let ready = fill_waiting_holds!(tx, item_id, Some(copy_id), now, pickup_days, actor);
+            let mut hold = None;
+            for id in ready {
+                let candidate: Hold = sqlx::query_as(HOLD).bind(id).fetch_one(&mut *tx).await?;
+                if candidate.copy_id == Some(copy_id) {
+                    hold = Some(candidate);
+                }
+            }
+            tx.commit().await?;
+            Ok(ReturnOutcome { loan, fine, hold })
+        })
+    }
+
+    /// Renews an open loan. `borrower`, when given, must be the loan's patron
+    /// (otherwise [`StoreError::NotFound`]: no existence leak).
+    ///
+    /// Refused: the renewal limit of the loan's policy is reached, another
+    /// patron waits for the item, the patron is blocked, or the loan is
+    /// already overdue (the lateness would otherwise be forgiven; return it).
+    pub async fn renew_loan(
+        &self,
+        id: Uuid,
+        borrower: Option<Uuid>,
+        actor: Option<Uuid>,
+        now: OffsetDateTime,
+        block_threshold_cents: i64,
+    ) -> Result<Loan, StoreError> {
+        const WAITING: &str =
+            "SELECT COUNT(*) FROM holds WHERE item_id = $1 AND status = 'waiting'";
+        const RENEW: &str = concat!(
+            "UPDATE loans SET due_at = $2, renewals = renewals + 1, status = 'active' \
+             WHERE id = $1 AND renewals = $3 AND status IN ('active', 'overdue') RETURNING ",
+            loan_columns!()
+        );
+        let lock_loan = loan_lock_sql(self.backend());
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let loan: Loan = sqlx::query_as(lock_loan).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            if borrower.is_some() && loan.user_id != borrower {
+                return Err(StoreError::NotFound);
+            }
+            let Some(patron) = loan.user_id.filter(|_| loan.is_open()) else {
+                return Err(Refusal::NotOnLoan.into());
+            };
+            if circulation::days_late(loan.due_at, now) > 0 {
+                return Err(StoreError::Refused("an overdue loan cannot be renewed; return it first"));
+            }
+            if loan.renewals >= loan.max_renewals {
+                return Err(Refusal::RenewalLimitReached.into());
+            }
+            let waiting: i64 = sqlx::query_scalar(WAITING).bind(loan.item_id).fetch_one(&mut *tx).await?;
+            if waiting > 0 {
+                return Err(Refusal::HoldPending.into());
+            }
+            let balance: i64 = sqlx::query_scalar(BALANCE).bind(patron).fetch_one(&mut *tx).await?;
+            if circulation::is_blocked(balance, block_threshold_cents) {
+                return Err(Refusal::PatronBlocked.into());
+            }
+            let due_at = circulation::renewed_due_at(loan.due_at, now, loan.policy().loan_days);
+            let renewed: Loan = sqlx::query_as(RENEW).bind(id).bind(due_at).bind(loan.renewals)
+                .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
+            let details = json!({"loan_id": id, "copy_id": loan.copy_id, "renewals": renewed.renewals, "due_at": due_at.unix_timestamp()});
+            circulation_event!(tx, CirculationEvent {
+                item_id: loan.item_id, event_type: "renewed", actor_id: actor, at: now, details: &details,
+                loan_id: Some(id), hold_id: None, patron_id: Some(patron),
+            });
+            tx.commit().await?;
+            Ok(renewed)
+        })
+    }
+
+    /// Declares an open loan's copy lost: the loan and the copy become `lost`
+    /// and the replacement cost recorded on the loan becomes a fine.
+    pub async fn mark_lost(
+        &self,
+        id: Uuid,
+        actor: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<(Loan, Option<Fine>), StoreError> {
+        const LOSE: &str = concat!(
+            "UPDATE loans SET status = 'lost' WHERE id = $1 AND status IN ('active', 'overdue') RETURNING ",
+            loan_columns!()
+        );
+        const COPY_LOST: &str = "UPDATE copies SET status = 'lost', updated_at = $2 WHERE id = $1";
+        const INSERT_FINE: &str = concat!(
+            "INSERT INTO fines (id, user_id, loan_id, reason, amount_cents, paid_cents, waived_cents, status, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'lost', $4, 0, 0, 'open', $5, $6, $6) RETURNING ",
+            fine_select!()
+        );
+        let lock_loan = loan_lock_sql(self.backend());
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let before: Loan = sqlx::query_as(lock_loan).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let loan: Loan = sqlx::query_as(LOSE).bind(id).fetch_optional(&mut *tx).await?
+                .ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
+            sqlx::query(COPY_LOST).bind(before.copy_id).bind(now).execute(&mut *tx).await?;
+            let mut fine = None;
+            if let Some(patron) = loan.user_id.filter(|_| loan.replacement_cost_cents > 0) {
+                let created: Fine = sqlx::query_as(INSERT_FINE).bind(Uuid::now_v7()).bind(patron).bind(id)
+                    .bind(loan.replacement_cost_cents).bind(actor).bind(now).fetch_one(&mut *tx).await?;
+                fine = Some(created);
+            }
+            let details = json!({"loan_id": id, "copy_id": loan.copy_id, "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
+            circulation_event!(tx, CirculationEvent {
+                item_id: loan.item_id, event_type: "lost", actor_id: actor, at: now, details: &details,
+                loan_id: Some(id), hold_id: None, patron_id: loan.user_id,
+            });
+            tx.commit().await?;
+            Ok((loan, fine))
+        })
+    }
+
+    /// A loan by id.
+    pub async fn find_loan(&self, id: Uuid) -> Result<Option<Loan>, StoreError> {
+        const SELECT: &str = concat!("SELECT ", loan_columns!(), " FROM loans WHERE id = $1");
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(id).fetch_optional(pool).await?),
+        )
+    }
+
+    /// Loans, newest first. `overdue` includes active loans already past due.
+    pub async fn list_loans(&self, query: &LoanQuery) -> Result<Vec<Loan>, StoreError> {
+        const LIST: &str = concat!(
+            "SELECT ",
+            loan_columns!(),
+            " FROM loans WHERE ($1 IS NULL OR user_id = $1) \
+               AND (CASE $2 \
+                      WHEN 'active' THEN status = 'active' AND due_at >= $3 \
+                      WHEN 'overdue' THEN status = 'overdue' OR (status = 'active' AND due_at < $3) \
+                      WHEN 'returned' THEN status = 'returned' \
+                      WHEN 'lost' THEN status = 'lost' \
+                      ELSE status IN ('active', 'overdue') END) \
+               AND ($4 IS NULL OR checked_out_at < $4 OR (checked_out_at = $4 AND id < $5)) \
+             ORDER BY checked_out_at DESC, id DESC LIMIT $6"
+        );
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
+            .bind(query.user_id)
+            .bind(query.status.unwrap_or("open"))
+            .bind(query.now)
+            .bind(query.after.map(|(at, _)| at))
+            .bind(query.after.map(|(_, id)| id))
+            .bind(i64::from(query.limit) + 1)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Every loan still linked to a user (for the data export), oldest first.
+    pub async fn user_loans(&self, user_id: Uuid) -> Result<Vec<Loan>, StoreError> {
+        const LIST: &str = concat!(
+            "SELECT ",
+            loan_columns!(),
+            " FROM loans WHERE user_id = $1 ORDER BY checked_out_at, id"
+        );
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST).bind(user_id).fetch_all(pool).await?))
+    }
+
+    /// What a user owes in open fines, in cents.
+    pub async fn balance(&self, user_id: Uuid) -> Result<i64, StoreError> {
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_scalar(BALANCE).bind(user_id).fetch_one(pool).await?),
+        )
+    }
+}

@@ -1,0 +1,81 @@
+//! Loan policies per item type, seeded by migration 0005 and edited by admins.
+
+use carrel_core::circulation::LoanPolicy;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// A stored policy.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyRow {
+    pub item_type: String,
+    pub loan_days: i32,
+    pub max_renewals: i32,
+    pub daily_fine_cents: i64,
+    pub max_fine_cents: i64,
+    pub grace_days: i32,
+    pub replacement_cost_cents: i64,
+    /// None until an admin first edits the seeded default.
+    pub updated_at: Option<OffsetDateTime>,
+    pub updated_by: Option<Uuid>,
+}
+
+impl PolicyRow {
+    /// The rules of this row. CHECK constraints keep every column in range.
+    pub fn policy(&self) -> LoanPolicy {
+        LoanPolicy {
+            loan_days: u32::try_from(self.loan_days).unwrap_or(0),
+            max_renewals: u32::try_from(self.max_renewals).unwrap_or(0),
+            daily_fine_cents: self.daily_fine_cents,
+            max_fine_cents: self.max_fine_cents,
+            grace_days: u32::try_from(self.grace_days).unwrap_or(0),
+            replacement_cost_cents: self.replacement_cost_cents,
+        }
+    }
+}
+
+fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+impl Store {
+    /// Every policy, in item-type order.
+    pub async fn list_policies(&self) -> Result<Vec<PolicyRow>, StoreError> {
+        const LIST: &str = "SELECT item_type, loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, \
+             replacement_cost_cents, updated_at, updated_by FROM circulation_policies ORDER BY item_type";
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST).fetch_all(pool).await?))
+    }
+
+    /// Replaces the policy of an item type. Loans already out keep the policy
+    /// recorded at their checkout.
+    pub async fn put_policy(
+        &self,
+        item_type: &str,
+        policy: &LoanPolicy,
+        actor: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Result<PolicyRow, StoreError> {
+        const UPSERT: &str = "INSERT INTO circulation_policies (item_type, loan_days, max_renewals, daily_fine_cents, \
+             max_fine_cents, grace_days, replacement_cost_cents, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (item_type) DO UPDATE SET loan_days = excluded.loan_days, max_renewals = excluded.max_renewals, \
+             daily_fine_cents = excluded.daily_fine_cents, max_fine_cents = excluded.max_fine_cents, \
+             grace_days = excluded.grace_days, replacement_cost_cents = excluded.replacement_cost_cents, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by \
+             RETURNING item_type, loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, \
+             replacement_cost_cents, updated_at, updated_by";
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(UPSERT)
+            .bind(item_type)
+            .bind(to_i32(policy.loan_days))
+            .bind(to_i32(policy.max_renewals))
+            .bind(policy.daily_fine_cents)
+            .bind(policy.max_fine_cents)
+            .bind(to_i32(policy.grace_days))
+            .bind(policy.replacement_cost_cents)
+            .bind(now)
+            .bind(actor)
+            .fetch_one(pool)
+            .await?))
+    }
+}
