@@ -29,6 +29,9 @@ COPY crates/carrel-store/Cargo.toml crates/carrel-store/build.rs crates/carrel-s
 # carrel-store's build.rs reads these at compile time, so they must exist even
 # for the stub build (they are small and rarely change).
 COPY crates/carrel-store/migrations crates/carrel-store/migrations
+# Declared bench targets must exist when cargo loads the manifests (small files).
+COPY crates/carrel-ratelimit/benches crates/carrel-ratelimit/benches
+COPY crates/carrel-server/benches crates/carrel-server/benches
 
 # 2. Stub targets: compiles every third-party dependency into its own layer.
 RUN mkdir -p crates/carrel-core/src crates/carrel-crypto/src crates/carrel-mail/src crates/carrel-media/src crates/carrel-ratelimit/src \

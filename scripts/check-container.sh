@@ -365,10 +365,16 @@ else:
             roots.append(manifest.get("lib", {}).get("path", "src/lib.rs"))
         if os.path.exists(f"{member}/src/main.rs"):
             roots.append("src/main.rs")
+        # Without a path, cargo looks for <dir>/<name>.rs or <dir>/<name>/main.rs.
+        default_dirs = {"bin": "src/bin", "test": "tests", "bench": "benches", "example": "examples"}
         for kind in ("bin", "test", "bench", "example"):
             for target in manifest.get(kind, []):
                 if "path" in target:
                     roots.append(target["path"])
+                elif os.path.exists(f"{member}/{default_dirs[kind]}/{target['name']}/main.rs"):
+                    roots.append(f"{default_dirs[kind]}/{target['name']}/main.rs")
+                else:
+                    roots.append(f"{default_dirs[kind]}/{target['name']}.rs")
         for root in sorted(set(roots)):
             full = f"{member}/{root}"
             check(full in stub_text or covered(full),

@@ -1,0 +1,268 @@
+//! The circulation benchmark (`bench/circulation.sh`): seeds patrons and
+//! copies, then drives checkout + return cycles against a running server.
+//!
+//! ```text
+//! circulation_load seed PATRON_FILE          # CARREL_DATABASE_URL must be set
+//! circulation_load load BASE_URL TOKEN PATRON_FILE
+//! ```
+//!
+//! `seed` migrates the database and loads `BENCH_PATRONS` (10,000) verified
+//! patrons and `BENCH_COPIES` (100,000) available copies (5 per item, barcodes
+//! `CIRC<n>`) directly through the store, and writes the patron ids, one per
+//! line, to `PATRON_FILE`.
+//!
+//! `load` runs `BENCH_CONCURRENCY` (8) workers for `BENCH_WARMUP` (2) seconds,
+//! discarded, then `BENCH_DURATION` (10) seconds, measured. A cycle is
+//! `POST /api/v1/loans` (a copy, a random patron) followed by
+//! `POST /api/v1/loans/return` of the same copy, as the librarian whose access
+//! `TOKEN` is given. Worker `w` walks its own slice of the copies, so workers
+//! never contend for a copy. It prints `label: value` lines: cycles/s, cycle
+//! p50/p99/max (ms), checkout and return p50/p99 (ms), and errors (any non-2xx
+//! response counts as one and is printed once per status).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use carrel_store::{ItemFields, NewUser, Store, StoreOptions};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const COPIES_PER_ITEM: u32 = 5;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["seed", file] => runtime.block_on(seed(file)),
+        ["load", url, token, file] => runtime.block_on(load(url, token, file)),
+        _ => {
+            Err("usage: circulation_load seed PATRON_FILE | load BASE_URL TOKEN PATRON_FILE".into())
+        }
+    }
+}
+
+async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("CARREL_DATABASE_URL")?;
+    let patrons = env_number("BENCH_PATRONS", 10_000);
+    let copies = env_number("BENCH_COPIES", 100_000);
+    let store = Store::connect(&url, &StoreOptions::default()).await?;
+    store.migrate().await?;
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    let started = Instant::now();
+
+    let mut ids = Vec::with_capacity(patrons as usize);
+    for chunk_start in (0..patrons).step_by(1_000) {
+        let chunk: Vec<NewUser> = (chunk_start..patrons.min(chunk_start + 1_000))
+            .map(|n| NewUser {
+                id: Uuid::now_v7(),
+                email: format!("patron{n}@bench.example"),
+                email_key: format!("patron{n}@bench.example"),
+                username: format!("patron{n}"),
+                username_key: format!("patron{n}"),
+                full_name: Some(format!("Patron {n}")),
+                role: "patron".into(),
+                password_hash: None,
+                email_verified: true,
+                now,
+            })
+            .collect();
+        store.import_users(&chunk).await?;
+        ids.extend(chunk.iter().map(|u| u.id));
+    }
+    let patrons_done = started.elapsed();
+
+    let items = copies.div_ceil(u64::from(COPIES_PER_ITEM));
+    for chunk_start in (0..items).step_by(5_000) {
+        let chunk: Vec<ItemFields> = (chunk_start..items.min(chunk_start + 5_000))
+            .map(|n| ItemFields {
+                title: format!("Circulation bench item {n}"),
+                subtitle: None,
+                authors: vec![format!("Author {}", n % 997)],
+                isbn: None,
+                item_type: ["book", "dvd", "audiobook", "magazine", "other"][(n % 5) as usize]
+                    .into(),
+                publisher: None,
+                publication_year: Some(1900 + (n % 125) as i32),
+                language: Some("en".into()),
+                subjects: vec![],
+                description: None,
+            })
+            .collect();
+        store
+            .bulk_create_items(
+                &chunk,
+                COPIES_PER_ITEM,
+                "CIRC",
+                chunk_start * u64::from(COPIES_PER_ITEM),
+                now,
+            )
+            .await?;
+    }
+    std::fs::write(
+        patron_file,
+        ids.iter()
+            .map(Uuid::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )?;
+    println!("seed patrons: {patrons}");
+    println!("seed copies: {}", items * u64::from(COPIES_PER_ITEM));
+    println!("seed patrons seconds: {:.1}", patrons_done.as_secs_f64());
+    println!("seed seconds: {:.1}", started.elapsed().as_secs_f64());
+    store.close().await;
+    Ok(())
+}
+
+#[derive(Default)]
+struct Samples {
+    cycles: Vec<Duration>,
+    checkouts: Vec<Duration>,
+    returns: Vec<Duration>,
+    errors: BTreeMap<String, u64>,
+}
+
+async fn load(
+    base: &str,
+    token: &str,
+    patron_file: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let patrons: Arc<Vec<String>> = Arc::new(
+        std::fs::read_to_string(patron_file)?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    );
+    let copies = env_number("BENCH_COPIES", 100_000);
+    let workers = env_number("BENCH_CONCURRENCY", 8);
+    let warmup = Duration::from_secs(env_number("BENCH_WARMUP", 2));
+    let duration = Duration::from_secs(env_number("BENCH_DURATION", 10));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(workers as usize)
+        .build()?;
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let stop = measure_from + duration;
+
+    let mut tasks = Vec::new();
+    for worker in 0..workers {
+        let client = client.clone();
+        let patrons = patrons.clone();
+        let loans = format!("{base}/api/v1/loans");
+        let returns = format!("{base}/api/v1/loans/return");
+        let auth = format!("Bearer {token}");
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::default();
+            let mut copy = worker;
+            let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (worker + 1);
+            while Instant::now() < stop {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let patron = &patrons[(rng % patrons.len() as u64) as usize];
+                let barcode = format!("CIRC{copy}");
+                copy = (copy + workers) % copies;
+                let began = Instant::now();
+                let out = client
+                    .post(&loans)
+                    .header("authorization", &auth)
+                    .json(&serde_json::json!({"copy_barcode": barcode, "user_id": patron}))
+                    .send()
+                    .await;
+                let checked_out = Instant::now();
+                let back = client
+                    .post(&returns)
+                    .header("authorization", &auth)
+                    .json(&serde_json::json!({"copy_barcode": barcode}))
+                    .send()
+                    .await;
+                let done = Instant::now();
+                if began < measure_from || done > stop {
+                    continue;
+                }
+                let mut ok = true;
+                for response in [out, back] {
+                    match response {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                        }
+                        Ok(r) => {
+                            ok = false;
+                            let status = r.status().as_u16();
+                            let body = r.text().await.unwrap_or_default();
+                            *samples
+                                .errors
+                                .entry(format!("{status} {body}"))
+                                .or_default() += 1;
+                        }
+                        Err(e) => {
+                            ok = false;
+                            *samples.errors.entry(e.to_string()).or_default() += 1;
+                        }
+                    }
+                }
+                if ok {
+                    samples.cycles.push(done - began);
+                    samples.checkouts.push(checked_out - began);
+                    samples.returns.push(done - checked_out);
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Samples::default();
+    for task in tasks {
+        let s = task.await?;
+        all.cycles.extend(s.cycles);
+        all.checkouts.extend(s.checkouts);
+        all.returns.extend(s.returns);
+        for (k, v) in s.errors {
+            *all.errors.entry(k).or_default() += v;
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pct = |v: &mut Vec<Duration>, p: f64| -> f64 {
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v.sort_unstable();
+        let index = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+        ms(v[index])
+    };
+    println!("concurrency: {workers}");
+    println!("measured seconds: {}", duration.as_secs());
+    println!("cycles: {}", all.cycles.len());
+    println!(
+        "cycles/s: {:.1}",
+        all.cycles.len() as f64 / duration.as_secs_f64()
+    );
+    println!("cycle p50 ms: {:.2}", pct(&mut all.cycles, 0.50));
+    println!("cycle p99 ms: {:.2}", pct(&mut all.cycles, 0.99));
+    println!("cycle max ms: {:.2}", pct(&mut all.cycles, 1.0));
+    println!("checkout p50 ms: {:.2}", pct(&mut all.checkouts, 0.50));
+    println!("checkout p99 ms: {:.2}", pct(&mut all.checkouts, 0.99));
+    println!("return p50 ms: {:.2}", pct(&mut all.returns, 0.50));
+    println!("return p99 ms: {:.2}", pct(&mut all.returns, 0.99));
+    let errors: u64 = all.errors.values().sum();
+    println!("errors: {errors}");
+    for (what, count) in &all.errors {
+        let what: String = what.chars().take(200).collect();
+        println!("error x{count}: {what}");
+    }
+    Ok(())
+}
