@@ -128,6 +128,7 @@ fn cors(config: &Config) -> CorsLayer {
         "ratelimit-remaining",
         "ratelimit-reset",
         "retry-after",
+        "idempotent-replayed",
     ];
     let layer = CorsLayer::new()
         .allow_methods([

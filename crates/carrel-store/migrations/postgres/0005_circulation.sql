@@ -106,8 +106,9 @@ CREATE TABLE fines (
     CHECK (paid_cents + waived_cents <= amount_cents),
     CHECK ((status = 'open') = (paid_cents + waived_cents < amount_cents))
 );
--- One overdue fine and one replacement fine per loan.
-CREATE UNIQUE INDEX fines_loan_reason ON fines (loan_id, reason) WHERE reason IN ('overdue', 'lost');
+-- One replacement fine per loan. (Overdue fines: one per due date, as renewing an
+-- overdue loan charges the lateness so far and the return charges any after it.)
+CREATE UNIQUE INDEX fines_loan_lost ON fines (loan_id) WHERE reason = 'lost';
 CREATE INDEX fines_user ON fines (user_id, status, created_at);
 CREATE INDEX fines_listing ON fines (created_at, id);
 

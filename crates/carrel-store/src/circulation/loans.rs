@@ -306,8 +306,9 @@ impl Store {
     /// (otherwise [`StoreError::NotFound`]: no existence leak).
     ///
     /// Refused: the renewal limit of the loan's policy is reached, another
-    /// patron waits for the item, the patron is blocked, or the loan is
-    /// already overdue (the lateness would otherwise be forgiven; return it).
+    /// patron waits for the item, or the patron is blocked. Renewing an
+    /// overdue loan charges the lateness so far (the new due date counts from
+    /// today, so it would otherwise be forgiven); that fine is returned.
     pub async fn renew_loan(
         &self,
         id: Uuid,
@@ -315,7 +316,7 @@ impl Store {
         actor: Option<Uuid>,
         now: OffsetDateTime,
         block_threshold_cents: i64,
-    ) -> Result<Loan, StoreError> {
+    ) -> Result<(Loan, Option<Fine>), StoreError> {
         const WAITING: &str =
             "SELECT COUNT(*) FROM holds WHERE item_id = $1 AND status = 'waiting'";
         const RENEW: &str = concat!(
@@ -333,9 +334,6 @@ impl Store {
             let Some(patron) = loan.user_id.filter(|_| loan.is_open()) else {
                 return Err(Refusal::NotOnLoan.into());
             };
-            if circulation::days_late(loan.due_at, now) > 0 {
-                return Err(StoreError::Refused("an overdue loan cannot be renewed; return it first"));
-            }
             if loan.renewals >= loan.max_renewals {
                 return Err(Refusal::RenewalLimitReached.into());
             }
@@ -350,13 +348,31 @@ impl Store {
             let due_at = circulation::renewed_due_at(loan.due_at, now, loan.policy().loan_days);
             let renewed: Loan = sqlx::query_as(RENEW).bind(id).bind(due_at).bind(loan.renewals)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
-            let details = json!({"loan_id": id, "copy_id": loan.copy_id, "renewals": renewed.renewals, "due_at": due_at.unix_timestamp()});
+            let mut fine = None;
+            if let Some(calc) = circulation::overdue_fine(&loan.policy(), loan.due_at, now) {
+                let created: Fine = sqlx::query_as(super::fines::INSERT_OVERDUE)
+                    .bind(Uuid::now_v7())
+                    .bind(patron)
+                    .bind(id)
+                    .bind(calc.amount_cents)
+                    .bind(i32::try_from(calc.days_late).unwrap_or(i32::MAX))
+                    .bind(to_i32(calc.grace_days))
+                    .bind(calc.daily_fine_cents)
+                    .bind(calc.max_fine_cents)
+                    .bind(calc.capped)
+                    .bind(actor)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                fine = Some(created);
+            }
+            let details = json!({"loan_id": id, "copy_id": loan.copy_id, "renewals": renewed.renewals, "due_at": due_at.unix_timestamp(), "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
             circulation_event!(tx, CirculationEvent {
                 item_id: loan.item_id, event_type: "renewed", actor_id: actor, at: now, details: &details,
                 loan_id: Some(id), hold_id: None, patron_id: Some(patron),
             });
             tx.commit().await?;
-            Ok(renewed)
+            Ok((renewed, fine))
         })
     }
 

@@ -306,10 +306,11 @@ async fn get_loan(
     Ok(axum::Json(LoanView::new(loan, state.clock.now())))
 }
 
-/// Renews a loan: its borrower or a librarian.
+/// Renews a loan: its borrower or a librarian. Renewing an overdue loan
+/// charges the lateness so far as an overdue fine (see `/users/me/fines`).
 #[utoipa::path(post, path = "/loans/{id}/renew", tag = "circulation", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = LoanView), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "RENEWAL_LIMIT_REACHED, HOLD_PENDING, PATRON_BLOCKED, or the loan is closed or overdue")))]
+        (status = 409, body = ErrorBody, description = "RENEWAL_LIMIT_REACHED, HOLD_PENDING, PATRON_BLOCKED, or the loan is closed")))]
 async fn renew_loan(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -318,7 +319,7 @@ async fn renew_loan(
 ) -> Result<axum::Json<LoanView>, ApiError> {
     let now = state.clock.now();
     let borrower = (!me.is_staff()).then_some(me.user_id);
-    let loan = state
+    let (loan, fine) = state
         .store
         .renew_loan(
             parse_id(&id)?,
@@ -337,6 +338,17 @@ async fn renew_loan(
         json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
     )
     .await;
+    if let Some(fine) = &fine {
+        audit::record(
+            &state,
+            &client,
+            "fine.created",
+            Some(me.user_id),
+            Some(fine.user_id),
+            json!({"fine_id": fine.id, "loan_id": loan.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
+        )
+        .await;
+    }
     Ok(axum::Json(LoanView::new(loan, now)))
 }
 
