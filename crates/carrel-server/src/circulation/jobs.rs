@@ -18,6 +18,9 @@ use crate::state::AppState;
 /// The lease row of the circulation jobs.
 const LEASE: &str = "circulation";
 
+/// How long a payment's `Idempotency-Key` is remembered.
+const IDEMPOTENCY_KEY_LIFETIME: Duration = Duration::days(7);
+
 /// "Due in 2 days" notices go out this long before the due instant.
 const DUE_SOON_WINDOW: Duration = Duration::days(2);
 
@@ -72,6 +75,10 @@ pub async fn run_once(state: &AppState, holder: Uuid) -> Result<Option<RunReport
         .checked_sub(retention)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     report.loans_anonymised = state.store.anonymise_history(cutoff, now).await?;
+    state
+        .store
+        .purge_idempotency_keys(now - IDEMPOTENCY_KEY_LIFETIME)
+        .await?;
     Ok(Some(report))
 }
 

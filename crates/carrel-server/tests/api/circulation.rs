@@ -567,6 +567,12 @@ async fn notices_are_sent_once(app: TestApp) {
     let desk = Desk::open(app).await;
     let ann = desk.patron("ann").await;
     desk.item("Kim", "book", &["KIM"]).await;
+    // Another instance does not run the jobs while this one holds the lease.
+    desk.run_jobs().await;
+    let other = carrel_server::circulation::jobs::run_once(&desk.app.state, uuid::Uuid::new_v4())
+        .await
+        .unwrap();
+    assert!(other.is_none(), "a second holder ran the jobs");
     let loan = desk.lend("KIM", ann.id).await;
     let due = at(&loan["due_at"]);
     let count = |mail: &[carrel_mail::OutboxMessage], needle: &str| {

@@ -116,6 +116,15 @@ impl Store {
         Ok(ready)
     }
 
+    /// Forgets idempotency keys used before `before`; returns how many. A retry
+    /// after that is a new payment.
+    pub async fn purge_idempotency_keys(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        const PURGE: &str = "DELETE FROM idempotency_keys WHERE created_at < $1";
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query(PURGE).bind(before).execute(pool).await?.rows_affected()),
+        )
+    }
+
     /// Marks active loans past their due instant as overdue; returns how many.
     pub async fn mark_overdue(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         const MARK: &str =
