@@ -56,7 +56,8 @@
 #   BENCH_PG_SOCKET_DIR (unset): postgres only; when set (e.g. /var/run/postgresql) the
 #   seeder and the server connect through the Unix socket in that directory instead of
 #   TCP to $PGHOST:$PGPORT (psql itself still uses PGHOST). For comparison runs: sqlx
-#   0.9.0 does not set TCP_NODELAY, which stalls large statements over TCP.
+#   0.9.0 does not set TCP_NODELAY, which stalls large statements over TCP (the
+#   PostgreSQL bulk load streams COPY data to avoid it).
 #
 # The server runs with CARREL_ENV=development, CARREL_LOG_FORMAT=json, RUST_LOG=warn and
 # CARREL_RATE_LIMITS_ENABLED=false (all the load comes from one address); everything
@@ -66,8 +67,8 @@
 # server is stopped, the scratch database dropped and the temp dir removed on exit,
 # including on error or Ctrl-C. wrk is installed with apt-get only if it is missing.
 # Disk: about 0.12 GB (sqlite) / 0.15 GB (postgres) per 100,000 items. Run time: the
-# seeding (on 2 cores: sqlite ~6-15 s per 100,000 items; postgres over TCP ~50 s per
-# 100,000, see BENCH_PG_SOCKET_DIR) plus about 70-120 s.
+# seeding (on 2 cores: sqlite ~6-15 s per 100,000 items; postgres with COPY ~16-18 s per
+# 100,000 on a busy machine) plus about 70-120 s.
 set -euo pipefail
 export LC_ALL=C
 

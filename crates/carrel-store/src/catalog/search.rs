@@ -2,19 +2,25 @@
 //! `tsvector` + GIN, SQLite FTS5), whitelisted filters, and keyset pagination.
 //!
 //! The SQL is assembled only from `&'static str` fragments chosen by typed
-//! enums; every value is a bound parameter. Relevance is a weighted count of
-//! the query terms found in each field (title 10, subtitle 4, authors 4,
-//! subjects 2, description 1): it depends on the item alone, not on corpus
-//! statistics, so an item's rank never changes while others are added and a
-//! cursor walk visits every match exactly once.
+//! enums; every value is a bound parameter. Relevance adds, for each query
+//! term, a weight for each field group the engine matches it in: title 10,
+//! subtitle or authors 4, subjects 2, description 1. It depends on the item
+//! alone, not on corpus statistics, so an item's rank never changes while
+//! others are added and a cursor walk visits every match exactly once.
+//!
+//! Both engines answer "does this term occur in that field group" from their
+//! own index data (PostgreSQL: tsquery weight labels against the weighted
+//! `tsvector`; SQLite: FTS5 column filters), and a relevance search ranks only
+//! ids and scores before it loads the columns and copy counts of one page.
 
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::items::{ItemRow, item_columns};
+use crate::pool::DbPool;
 use crate::users::like_pattern;
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// The sort orders of `GET /items`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,49 +85,49 @@ fn sql<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, text: &'static str) {
     qb.push(text);
 }
 
-/// Per-field weights of the relevance score.
-const WEIGHTS: [(&str, &str); 5] = [
-    ("10", "i.title_key"),
-    ("4", "LOWER(COALESCE(i.subtitle, ''))"),
-    ("4", "i.authors_key"),
-    ("2", "i.subjects_key"),
-    ("1", "LOWER(COALESCE(i.description, ''))"),
+/// Field groups of the relevance score: weight, FTS5 column filter, tsquery
+/// weight label (`search_vector` is built with the same groups as A–D).
+const FIELD_GROUPS: [(&str, &str, &str); 4] = [
+    ("10", "{title}", "A"),
+    ("4", "{subtitle authors}", "B"),
+    ("2", "{subjects}", "C"),
+    ("1", "{description}", "D"),
 ];
 
-macro_rules! build_search {
-    ($qb:ident, $search:expr, $sqlite:expr) => {{
-        let s = $search;
-        let relevance = s.sort == ItemSort::Relevance && !s.terms.is_empty();
-        if relevance {
-            sql(&mut $qb, "SELECT * FROM (");
+/// `term` as one FTS5 string (quoted, so operators are just characters).
+fn fts_string(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// `term` as one tsquery lexeme restricted to weight `label`.
+fn tsquery_lexeme(term: &str, label: &str) -> String {
+    format!(
+        "'{}':{label}",
+        term.replace('\\', "\\\\").replace('\'', "''")
+    )
+}
+
+macro_rules! bind_key {
+    ($qb:ident, $key:expr) => {
+        match $key {
+            SortKey::Relevance(score) => $qb.push_bind(*score),
+            SortKey::Title(title) => $qb.push_bind(title.clone()),
+            SortKey::Year(year) => $qb.push_bind(*year),
+            SortKey::Created(at) => $qb.push_bind(*at),
         }
-        sql(&mut $qb, concat!("SELECT ", item_columns!(), ", CAST("));
-        if relevance {
-            for (i, term) in s.terms.iter().enumerate() {
-                if i > 0 {
-                    sql(&mut $qb, " + ");
-                }
-                for (j, (weight, column)) in WEIGHTS.iter().enumerate() {
-                    if j > 0 {
-                        sql(&mut $qb, " + ");
-                    }
-                    sql(&mut $qb, if $sqlite { "CASE WHEN instr(" } else { "CASE WHEN strpos(" });
-                    sql(&mut $qb, column);
-                    sql(&mut $qb, ", ");
-                    $qb.push_bind(term.clone());
-                    sql(&mut $qb, ") > 0 THEN ");
-                    sql(&mut $qb, weight);
-                    sql(&mut $qb, " ELSE 0 END");
-                }
-            }
-        } else {
-            sql(&mut $qb, "0");
-        }
-        sql(&mut $qb, " AS BIGINT) AS score FROM items i WHERE i.deleted_at IS NULL");
-        if !s.terms.is_empty() {
+    };
+}
+
+/// The filters every search shares (the text match included), each starting with " AND".
+macro_rules! push_filters {
+    ($qb:ident, $s:expr, $sqlite:expr) => {
+        push_filters!($qb, $s, $sqlite, true)
+    };
+    ($qb:ident, $s:expr, $sqlite:expr, $text:expr) => {{
+        let s = $s;
+        if $text && !s.terms.is_empty() {
             if $sqlite {
-                // Each term quoted: FTS5 operators in the input are just words.
-                let fts: Vec<String> = s.terms.iter().map(|t| format!("\"{t}\"")).collect();
+                let fts: Vec<String> = s.terms.iter().map(|t| fts_string(t)).collect();
                 sql(&mut $qb, " AND i.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ");
                 $qb.push_bind(fts.join(" "));
                 sql(&mut $qb, ")");
@@ -162,78 +168,230 @@ macro_rules! build_search {
         if s.available_only {
             sql(&mut $qb, " AND EXISTS (SELECT 1 FROM copies c WHERE c.item_id = i.id AND c.status = 'available' AND c.deleted_at IS NULL)");
         }
-        if relevance {
-            sql(&mut $qb, ") hits");
+    }};
+}
+
+/// Relevance order on PostgreSQL: the page's ids and scores are found first,
+/// then only those rows are loaded with their copy counts.
+fn relevance_postgres(s: &ItemSearch) -> QueryBuilder<sqlx::Postgres> {
+    let mut qb = QueryBuilder::new(concat!(
+        "SELECT ",
+        item_columns!(),
+        ", hits.score AS score FROM (SELECT scored.id, scored.score FROM (SELECT i.id, CAST("
+    ));
+    for (i, term) in s.terms.iter().enumerate() {
+        for (j, (weight, _, label)) in FIELD_GROUPS.iter().enumerate() {
+            if i + j > 0 {
+                sql(&mut qb, " + ");
+            }
+            // A weight-labelled lexeme matches only positions of that field group;
+            // the scalar subquery is an InitPlan, so the tsquery is built once.
+            sql(
+                &mut qb,
+                "(CASE WHEN i.search_vector @@ (SELECT to_tsquery('english', ",
+            );
+            qb.push_bind(tsquery_lexeme(term, label));
+            sql(&mut qb, ")) THEN ");
+            sql(&mut qb, weight);
+            sql(&mut qb, " ELSE 0 END)");
         }
+    }
+    sql(
+        &mut qb,
+        " AS BIGINT) AS score FROM items i WHERE i.deleted_at IS NULL",
+    );
+    push_filters!(qb, s, false);
+    sql(&mut qb, ") scored");
+    if let Some((key, id)) = &s.after {
+        // Score high to low, ties by ascending id: mixed directions need the OR form.
+        sql(&mut qb, " WHERE scored.score < ");
+        bind_key!(qb, key);
+        sql(&mut qb, " OR (scored.score = ");
+        bind_key!(qb, key);
+        sql(&mut qb, " AND scored.id > ");
+        qb.push_bind(*id);
+        sql(&mut qb, ")");
+    }
+    sql(&mut qb, " ORDER BY scored.score DESC, scored.id ASC LIMIT ");
+    qb.push_bind(i64::from(s.limit) + 1);
+    sql(
+        &mut qb,
+        ") hits JOIN items i ON i.id = hits.id ORDER BY hits.score DESC, hits.id ASC",
+    );
+    qb
+}
+
+/// Relevance order on SQLite. Scores come from the FTS5 index alone: one
+/// column-filtered match per term and field group, each a pass over one doclist,
+/// summed per rowid (a row that lacks a term is dropped, as the full-text match
+/// would). With `floor`, only rows scoring at least the (limit + 1)-th best score
+/// are looked up in `items` (for their id, the tie-break, and the filters):
+/// those rows are a prefix of the full order, so if they fill the page the page
+/// is exact, and [`Store::search_items`] reruns without the floor otherwise.
+fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
+    let mut qb =
+        QueryBuilder::new("WITH scored AS MATERIALIZED (SELECT rowid, SUM(w) AS score FROM (");
+    for (i, term) in s.terms.iter().enumerate() {
+        for (j, (weight, columns, _)) in FIELD_GROUPS.iter().enumerate() {
+            if i + j > 0 {
+                sql(&mut qb, " UNION ALL ");
+            }
+            sql(&mut qb, "SELECT rowid, ");
+            sql(&mut qb, weight);
+            sql(&mut qb, " AS w, ");
+            qb.push_bind(i as i64);
+            sql(&mut qb, " AS term FROM items_fts WHERE items_fts MATCH ");
+            qb.push_bind(format!("{columns}: {}", fts_string(term)));
+        }
+    }
+    sql(&mut qb, ") GROUP BY rowid");
+    if s.terms.len() > 1 {
+        sql(&mut qb, " HAVING COUNT(DISTINCT term) = ");
+        qb.push_bind(s.terms.len() as i64);
+    }
+    sql(&mut qb, "), bound AS (SELECT ");
+    if floor {
+        sql(&mut qb, "COALESCE((SELECT score FROM scored");
+        if let Some((key, _)) = &s.after {
+            sql(&mut qb, " WHERE score <= ");
+            bind_key!(qb, key);
+        }
+        sql(&mut qb, " ORDER BY score DESC LIMIT 1 OFFSET ");
+        qb.push_bind(i64::from(s.limit));
+        sql(&mut qb, "), 0)");
+    } else {
+        sql(&mut qb, "0");
+    }
+    sql(
+        &mut qb,
+        concat!(
+            " AS floor) SELECT ",
+            item_columns!(),
+            ", hits.score AS score, hits.floor AS floor FROM (SELECT i.id, scored.score, bound.floor \
+             FROM bound CROSS JOIN scored CROSS JOIN items i \
+             WHERE i.rowid = scored.rowid AND scored.score >= bound.floor AND i.deleted_at IS NULL"
+        ),
+    );
+    push_filters!(qb, s, true, false);
+    if let Some((key, id)) = &s.after {
+        // Score high to low, ties by ascending id: mixed directions need the OR form.
+        sql(&mut qb, " AND (scored.score < ");
+        bind_key!(qb, key);
+        sql(&mut qb, " OR (scored.score = ");
+        bind_key!(qb, key);
+        sql(&mut qb, " AND i.id > ");
+        qb.push_bind(*id);
+        sql(&mut qb, "))");
+    }
+    sql(&mut qb, " ORDER BY scored.score DESC, i.id ASC LIMIT ");
+    qb.push_bind(i64::from(s.limit) + 1);
+    sql(
+        &mut qb,
+        ") hits JOIN items i ON i.id = hits.id ORDER BY hits.score DESC, hits.id ASC",
+    );
+    qb
+}
+
+/// A SQLite relevance row: the hit and the score floor its query applied.
+#[derive(sqlx::FromRow)]
+struct FlooredHit {
+    #[sqlx(flatten)]
+    hit: ItemHit,
+    floor: i64,
+}
+
+/// Every other order: one query that walks the sort key's index where it can.
+macro_rules! build_search {
+    ($qb:ident, $search:expr, $sqlite:expr) => {{
+        let s = $search;
+        sql(
+            &mut $qb,
+            concat!(
+                "SELECT ",
+                item_columns!(),
+                ", CAST(0 AS BIGINT) AS score FROM items i WHERE i.deleted_at IS NULL"
+            ),
+        );
+        push_filters!($qb, s, $sqlite);
         let (column, descending) = match s.sort {
-            ItemSort::Relevance if relevance => ("score", true),
             ItemSort::Relevance | ItemSort::Title { descending: false } => ("title_key", false),
             ItemSort::Title { descending: true } => ("title_key", true),
             ItemSort::Year { descending } => ("year_key", descending),
             ItemSort::Created { descending } => ("created_at", descending),
         };
         if let Some((key, id)) = &s.after {
-            if relevance {
-                // Score high to low, ties by ascending id: mixed directions need the OR form.
-                sql(&mut $qb, " WHERE (hits.score < ");
-                bind_key!($qb, key);
-                sql(&mut $qb, " OR (hits.score = ");
-                bind_key!($qb, key);
-                sql(&mut $qb, " AND hits.id > ");
-                $qb.push_bind(*id);
-                sql(&mut $qb, "))");
+            // One direction: a row-value comparison the index can seek on, so a
+            // deep page costs the same as the first one.
+            sql(&mut $qb, " AND (i.");
+            sql(&mut $qb, column);
+            sql(
+                &mut $qb,
+                if descending {
+                    ", i.id) < ("
+                } else {
+                    ", i.id) > ("
+                },
+            );
+            bind_key!($qb, key);
+            sql(&mut $qb, ", ");
+            $qb.push_bind(*id);
+            sql(&mut $qb, ")");
+        }
+        sql(&mut $qb, " ORDER BY i.");
+        sql(&mut $qb, column);
+        sql(
+            &mut $qb,
+            if descending {
+                " DESC, i.id DESC"
             } else {
-                // One direction: a row-value comparison the index can seek on, so a
-                // deep page costs the same as the first one.
-                sql(&mut $qb, " AND (");
-                push_column(&mut $qb, false, column);
-                sql(&mut $qb, if descending { ", i.id) < (" } else { ", i.id) > (" });
-                bind_key!($qb, key);
-                sql(&mut $qb, ", ");
-                $qb.push_bind(*id);
-                sql(&mut $qb, ")");
-            }
-        }
-        sql(&mut $qb, " ORDER BY ");
-        push_column(&mut $qb, relevance, column);
-        match (relevance, descending) {
-            (true, _) => sql(&mut $qb, " DESC, hits.id ASC"),
-            (false, false) => sql(&mut $qb, " ASC, i.id ASC"),
-            (false, true) => sql(&mut $qb, " DESC, i.id DESC"),
-        }
+                " ASC, i.id ASC"
+            },
+        );
         sql(&mut $qb, " LIMIT ");
         $qb.push_bind(i64::from(s.limit) + 1);
     }};
 }
 
-macro_rules! bind_key {
-    ($qb:ident, $key:expr) => {
-        match $key {
-            SortKey::Relevance(score) => $qb.push_bind(*score),
-            SortKey::Title(title) => $qb.push_bind(title.clone()),
-            SortKey::Year(year) => $qb.push_bind(*year),
-            SortKey::Created(at) => $qb.push_bind(*at),
-        }
-    };
-}
-
-fn push_column<DB: sqlx::Database>(
-    qb: &mut QueryBuilder<DB>,
-    relevance: bool,
-    column: &'static str,
-) {
-    sql(qb, if relevance { "hits." } else { "i." });
-    sql(qb, column);
-}
-
 impl Store {
     /// Runs a catalog search; returns `limit + 1` rows (the extra one signals a next page).
     pub async fn search_items(&self, search: &ItemSearch) -> Result<Vec<ItemHit>, StoreError> {
-        let sqlite = self.backend() == Backend::Sqlite;
-        Ok(crate::on_pool!(self, pool => {
-            let mut qb = QueryBuilder::new("");
-            build_search!(qb, search, sqlite);
-            qb.build_query_as::<ItemHit>().fetch_all(pool).await?
-        }))
+        let relevance = search.sort == ItemSort::Relevance && !search.terms.is_empty();
+        Ok(match &self.pool {
+            DbPool::Sqlite(pool) if relevance => {
+                let hits: Vec<FlooredHit> = relevance_sqlite(search, true)
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await?;
+                // A short page is exact only if the floor excluded nothing.
+                let short = hits.len() <= search.limit as usize;
+                if short && hits.first().is_none_or(|h| h.floor > 0) {
+                    relevance_sqlite(search, false)
+                        .build_query_as::<FlooredHit>()
+                        .fetch_all(pool)
+                        .await?
+                } else {
+                    hits
+                }
+                .into_iter()
+                .map(|h| h.hit)
+                .collect()
+            }
+            DbPool::Postgres(pool) if relevance => {
+                relevance_postgres(search)
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await?
+            }
+            DbPool::Sqlite(pool) => {
+                let mut qb = QueryBuilder::new("");
+                build_search!(qb, search, true);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+            DbPool::Postgres(pool) => {
+                let mut qb = QueryBuilder::new("");
+                build_search!(qb, search, false);
+                qb.build_query_as().fetch_all(pool).await?
+            }
+        })
     }
 }
