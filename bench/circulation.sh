@@ -108,7 +108,7 @@ printf '%-22s %s\n' "backend:" "$BACKEND" "binary:" "$BIN" "load generator:" "$L
 if [[ "$BACKEND" == postgres ]]; then
     psql -d "$PG_DB" -qtAc 'VACUUM (ANALYZE)' >/dev/null
 fi
-printf '%s' "$PASSWORD" | "$BIN" users create --email desk@bench.example --username desk \
+printf '%s' "$PASSWORD" | "$BIN" users create --email counter@bench.example --username counter \
     --role librarian --password-stdin >/dev/null
 
 "$BIN" serve >"$WORK/server.log" 2>&1 &
@@ -119,7 +119,7 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 TOKEN=$(curl -sf -H 'content-type: application/json' \
-    -d "{\"username\":\"desk\",\"password\":\"$PASSWORD\"}" "$BASE/api/v1/auth/login" \
+    -d "{\"username\":\"counter\",\"password\":\"$PASSWORD\"}" "$BASE/api/v1/auth/login" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
     || die "the librarian could not log in"
 

@@ -5,6 +5,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
 /// An event to append. Callers must never put a secret (password, token, code)
@@ -64,6 +65,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         let id = Uuid::now_v7();
         crate::on_pool!(self, pool => {
+            let _turn = pool.write_turn().await?;
             sqlx::query(INSERT)
             .bind(id)
             .bind(event.event_type)

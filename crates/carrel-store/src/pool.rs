@@ -1,12 +1,17 @@
 //! Connecting to either backend, applying migrations, and health checks.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::StoreError;
 use crate::migrations;
@@ -178,32 +183,99 @@ impl Store {
     }
 }
 
-/// Opens a transaction that will write. On SQLite it takes the write lock up
-/// front (`BEGIN IMMEDIATE`): a deferred transaction that later upgrades can
-/// fail with SQLITE_BUSY without waiting, even with a busy timeout.
+/// A write transaction. On SQLite it also holds this process's turn to write
+/// to that database file (see [`BeginWrite`]). Derefs to the connection, so
+/// `&mut *tx` is an executor, as with a plain transaction.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    // Released after the commit or rollback (fields drop in declaration order).
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// Opens a transaction that will write.
+///
+/// On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`): a deferred
+/// transaction that later upgrades can fail with SQLITE_BUSY without waiting,
+/// even with a busy timeout. And writers of one process queue for their turn
+/// here, first come first served, before they take a connection: SQLite admits
+/// one writer at a time, and its own busy handler makes the others poll with
+/// sleeps of up to 100 ms, which under contention costs far more than the
+/// writes themselves.
 pub(crate) trait BeginWrite {
     type Db: sqlx::Database;
-    fn begin_write(
+    fn begin_write(&self) -> impl Future<Output = Result<WriteTx<Self::Db>, sqlx::Error>> + Send;
+
+    /// The turn for a single write statement outside a transaction (SQLite);
+    /// hold it until the statement has run.
+    fn write_turn(
         &self,
-    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<OwnedSemaphorePermit>, sqlx::Error>> + Send;
+}
+
+/// One writer's turn per SQLite database file in this process.
+fn sqlite_turns(pool: &SqlitePool) -> Arc<Semaphore> {
+    static TURNS: LazyLock<Mutex<HashMap<PathBuf, Weak<Semaphore>>>> =
+        LazyLock::new(Default::default);
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let mut turns = TURNS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    turns.retain(|_, turn| turn.strong_count() > 0);
+    if let Some(turn) = turns.get(&file).and_then(Weak::upgrade) {
+        return turn;
+    }
+    let turn = Arc::new(Semaphore::new(1));
+    turns.insert(file, Arc::downgrade(&turn));
+    turn
 }
 
 impl BeginWrite for SqlitePool {
     type Db = sqlx::Sqlite;
-    fn begin_write(
-        &self,
-    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send
-    {
-        self.begin_with("BEGIN IMMEDIATE")
+    async fn begin_write(&self) -> Result<WriteTx<Self::Db>, sqlx::Error> {
+        let turn = self.write_turn().await?;
+        let tx = self.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    async fn write_turn(&self) -> Result<Option<OwnedSemaphorePermit>, sqlx::Error> {
+        let turn = sqlite_turns(self)
+            .acquire_owned()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        Ok(Some(turn))
     }
 }
 
 impl BeginWrite for PgPool {
     type Db = sqlx::Postgres;
-    fn begin_write(
-        &self,
-    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send
-    {
-        self.begin()
+    async fn begin_write(&self) -> Result<WriteTx<Self::Db>, sqlx::Error> {
+        Ok(WriteTx {
+            tx: self.begin().await?,
+            _turn: None,
+        })
+    }
+
+    async fn write_turn(&self) -> Result<Option<OwnedSemaphorePermit>, sqlx::Error> {
+        // PostgreSQL locks rows, not the database: writers need no turn.
+        Ok(None)
     }
 }

@@ -115,15 +115,24 @@ pub struct LoanQuery {
     pub now: OffsetDateTime,
 }
 
-/// The patron row, locked against concurrent checkouts on PostgreSQL so the
+/// The patron with their open-loan count and open-fine balance, in one round
+/// trip. The row is locked against concurrent checkouts on PostgreSQL so the
 /// loan limit cannot be overrun by two desks at once (SQLite serialises
 /// writers already).
+macro_rules! patron_standing {
+    () => {
+        "SELECT is_active, \
+         (SELECT COUNT(*) FROM loans WHERE user_id = $1 AND status IN ('active', 'overdue')), \
+         (SELECT CAST(COALESCE(SUM(amount_cents - paid_cents - waived_cents), 0) AS BIGINT) \
+            FROM fines WHERE user_id = $1 AND status = 'open') \
+         FROM users WHERE id = $1 AND deleted_at IS NULL"
+    };
+}
+
 fn patron_lock_sql(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL",
-        Backend::Postgres => {
-            "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
-        }
+        Backend::Sqlite => patron_standing!(),
+        Backend::Postgres => concat!(patron_standing!(), " FOR UPDATE"),
     }
 }
 
@@ -151,10 +160,11 @@ impl Store {
     /// deactivated; the copy is not on the shelf, or is on the hold shelf for
     /// someone else. Checking out a held copy fulfils the holder's hold.
     pub async fn checkout(&self, request: &Checkout<'_>) -> Result<CheckoutOutcome, StoreError> {
-        const COPY: &str = "SELECT c.id, c.item_id, c.status, i.item_type FROM copies c JOIN items i ON i.id = c.item_id \
+        // The copy with the policy of its item type.
+        const COPY: &str = "SELECT c.id, c.item_id, c.status, p.loan_days, p.max_renewals, p.daily_fine_cents, \
+             p.max_fine_cents, p.grace_days, p.replacement_cost_cents \
+             FROM copies c JOIN items i ON i.id = c.item_id JOIN circulation_policies p ON p.item_type = i.item_type \
              WHERE c.barcode = $1 AND c.deleted_at IS NULL AND i.deleted_at IS NULL";
-        const OPEN_LOANS: &str =
-            "SELECT COUNT(*) FROM loans WHERE user_id = $1 AND status IN ('active', 'overdue')";
         const TAKE_FROM_SHELF: &str = "UPDATE copies SET status = 'on_loan', updated_at = $2 WHERE id = $1 AND status = 'available'";
         const TAKE_FROM_HOLD_SHELF: &str = "UPDATE copies SET status = 'on_loan', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'";
         const FULFIL_READY: &str = "UPDATE holds SET status = 'fulfilled', closed_at = $3 \
@@ -162,8 +172,6 @@ impl Store {
         // A patron who borrows an item they were queueing for no longer waits for it.
         const FULFIL_WAITING: &str = "UPDATE holds SET status = 'fulfilled', closed_at = $3, copy_id = $4 \
              WHERE item_id = $1 AND user_id = $2 AND status = 'waiting' RETURNING id";
-        const POLICY: &str = "SELECT loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents \
-             FROM circulation_policies WHERE item_type = $1";
         const INSERT: &str = concat!(
             "INSERT INTO loans (id, copy_id, item_id, user_id, status, checked_out_at, due_at, renewals, \
              loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents) \
@@ -174,18 +182,19 @@ impl Store {
         let r = request;
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let copy: Option<(Uuid, Uuid, String, String)> =
+            #[allow(clippy::type_complexity)]
+            let copy: Option<(Uuid, Uuid, String, i32, i32, i64, i64, i32, i64)> =
                 sqlx::query_as(COPY).bind(r.copy_barcode).fetch_optional(&mut *tx).await?;
-            let (copy_id, item_id, copy_status, item_type) = copy.ok_or(StoreError::NotFound)?;
-            let active: bool = sqlx::query_scalar(lock_patron).bind(r.user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let (copy_id, item_id, copy_status, loan_days, max_renewals, daily, cap, grace, replacement) =
+                copy.ok_or(StoreError::NotFound)?;
+            let (active, open, balance): (bool, i64, i64) =
+                sqlx::query_as(lock_patron).bind(r.user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             if !active {
                 return Err(Refusal::PatronInactive.into());
             }
-            let balance: i64 = sqlx::query_scalar(BALANCE).bind(r.user_id).fetch_one(&mut *tx).await?;
             if circulation::is_blocked(balance, r.block_threshold_cents) {
                 return Err(Refusal::PatronBlocked.into());
             }
-            let open: i64 = sqlx::query_scalar(OPEN_LOANS).bind(r.user_id).fetch_one(&mut *tx).await?;
             if open >= i64::from(r.max_active_loans) {
                 return Err(Refusal::LoanLimitReached.into());
             }
@@ -210,8 +219,6 @@ impl Store {
                 }
                 _ => return Err(Refusal::CopyUnavailable.into()),
             };
-            let (loan_days, max_renewals, daily, cap, grace, replacement): (i32, i32, i64, i64, i32, i64) =
-                sqlx::query_as(POLICY).bind(&item_type).fetch_one(&mut *tx).await?;
             let due_at = circulation::due_at(r.now, u32::try_from(loan_days).unwrap_or(0));
             let loan: Loan = sqlx::query_as(INSERT)
                 .bind(Uuid::now_v7())
