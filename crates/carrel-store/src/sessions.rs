@@ -69,7 +69,7 @@ pub struct NewSession {
 #[derive(Debug, Clone)]
 pub enum Refresh {
     /// Exchanged: the new token is stored, the presented one is dead.
-    Rotated(SessionAuth),
+    Rotated(Box<SessionAuth>),
     /// A token that was already exchanged came back outside the grace window:
     /// the whole session has been revoked.
     ReuseDetected { session_id: Uuid, user_id: Uuid },
@@ -177,7 +177,7 @@ impl Store {
             sqlx::query(INSERT).bind(&replacement[..]).bind(session_id).bind(now).execute(&mut *tx).await?;
             sqlx::query(SLIDE).bind(session_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(Refresh::Rotated(SessionAuth { last_used_at: now, expires_at, ..auth }))
+            Ok(Refresh::Rotated(Box::new(SessionAuth { last_used_at: now, expires_at, ..auth })))
         })
     }
 
