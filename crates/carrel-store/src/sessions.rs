@@ -4,7 +4,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::pool::BeginWrite as _;
-use crate::{Store, StoreError};
+use crate::users::user_columns;
+use crate::{Store, StoreError, User};
 
 /// Revokes every live session of a user except, optionally, one.
 /// Binds: user id, now, reason, kept session id (or NULL).
@@ -27,18 +28,17 @@ pub struct Session {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-/// What each authenticated request needs, read in one indexed lookup.
+/// What each authenticated request needs, read in one indexed lookup: the
+/// session and its whole account, so handlers need not read the user again.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionAuth {
     pub session_id: Uuid,
-    pub user_id: Uuid,
     pub scope: Option<String>,
     pub last_used_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
-    pub role: String,
-    pub is_active: bool,
-    pub deleted_at: Option<OffsetDateTime>,
+    #[sqlx(flatten)]
+    pub user: User,
 }
 
 impl SessionAuth {
@@ -46,8 +46,8 @@ impl SessionAuth {
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
         self.revoked_at.is_none()
             && self.expires_at > now
-            && self.is_active
-            && self.deleted_at.is_none()
+            && self.user.is_active
+            && self.user.deleted_at.is_none()
     }
 }
 
@@ -69,7 +69,7 @@ pub struct NewSession {
 #[derive(Debug, Clone)]
 pub enum Refresh {
     /// Exchanged: the new token is stored, the presented one is dead.
-    Rotated(SessionAuth),
+    Rotated(Box<SessionAuth>),
     /// A token that was already exchanged came back outside the grace window:
     /// the whole session has been revoked.
     ReuseDetected { session_id: Uuid, user_id: Uuid },
@@ -77,9 +77,11 @@ pub enum Refresh {
     Invalid,
 }
 
-const SESSION_AUTH: &str = "SELECT s.id AS session_id, s.user_id, s.scope, s.last_used_at, s.expires_at, s.revoked_at, \
-            u.role, u.is_active, u.deleted_at \
-     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1";
+const SESSION_AUTH: &str = concat!(
+    "SELECT s.id AS session_id, s.scope, s.last_used_at, s.expires_at, s.revoked_at, ",
+    user_columns!("u."),
+    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+);
 
 impl Store {
     /// Opens a session and stores its first refresh token (hashed).
@@ -175,7 +177,7 @@ impl Store {
             sqlx::query(INSERT).bind(&replacement[..]).bind(session_id).bind(now).execute(&mut *tx).await?;
             sqlx::query(SLIDE).bind(session_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
             tx.commit().await?;
-            Ok(Refresh::Rotated(SessionAuth { last_used_at: now, expires_at, ..auth }))
+            Ok(Refresh::Rotated(Box::new(SessionAuth { last_used_at: now, expires_at, ..auth })))
         })
     }
 

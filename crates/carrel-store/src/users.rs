@@ -6,14 +6,52 @@ use uuid::Uuid;
 use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
-/// The columns of [`User`], for `concat!` into static SQL.
+/// The columns of [`User`], for `concat!` into static SQL; `user_columns!("u.")`
+/// qualifies each one (for joins).
 macro_rules! user_columns {
     () => {
-        "id, email, username, full_name, role, password_hash, email_verified, is_active, mfa_enabled, \
-         keep_loan_history, failed_logins, locked_until, password_changed_at, created_at, updated_at, \
-         deleted_at, deleted_by"
+        user_columns!("")
+    };
+    ($t:literal) => {
+        concat!(
+            $t,
+            "id, ",
+            $t,
+            "email, ",
+            $t,
+            "username, ",
+            $t,
+            "full_name, ",
+            $t,
+            "role, ",
+            $t,
+            "password_hash, ",
+            $t,
+            "email_verified, ",
+            $t,
+            "is_active, ",
+            $t,
+            "mfa_enabled, ",
+            $t,
+            "keep_loan_history, ",
+            $t,
+            "failed_logins, ",
+            $t,
+            "locked_until, ",
+            $t,
+            "password_changed_at, ",
+            $t,
+            "created_at, ",
+            $t,
+            "updated_at, ",
+            $t,
+            "deleted_at, ",
+            $t,
+            "deleted_by"
+        )
     };
 }
+pub(crate) use user_columns;
 
 /// A stored account.
 #[derive(Clone, sqlx::FromRow)]

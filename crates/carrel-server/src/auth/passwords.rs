@@ -1,21 +1,26 @@
-//! Password hashing: Argon2id on a bounded blocking pool.
+//! Password hashing: Argon2id on a small pool of dedicated hashing threads.
 //!
 //! Hashing never runs on the async runtime, and at most `CARREL_HASH_CONCURRENCY`
-//! hashes run at once (each takes ~19 MiB), so a login flood queues instead of
-//! exhausting memory; a request that waits too long gets 503. Unknown users are
-//! checked against a dummy hash with the same parameters so that timing does
-//! not reveal which accounts exist. Legacy bcrypt hashes (imported accounts)
-//! verify, and every hash that is not Argon2id with the configured parameters is
-//! flagged for an upgrade at the next successful login.
+//! hashes run at once (each needs ~19 MiB), so a login flood queues instead of
+//! exhausting memory; a request that waits too long gets 503. There is one
+//! hashing thread per slot, and each keeps its Argon2 working memory between
+//! hashes: no 19 MiB allocation, zeroing and page faults per hash, and the
+//! allocator cannot pile up freed buffers in per-thread arenas (resident memory
+//! stays at about `slots × m_cost`). Unknown users are checked against a dummy
+//! hash with the same parameters so that timing does not reveal which accounts
+//! exist. Legacy bcrypt hashes (imported accounts) verify, and every hash that
+//! is not Argon2id with the configured parameters is flagged for an upgrade at
+//! the next successful login.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::Argon2Config;
 
@@ -49,6 +54,9 @@ pub enum HashError {
     Failed(String),
 }
 
+/// Work for a hashing thread, given that thread's Argon2 memory.
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
 /// Cheap to clone; shared by every request.
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -57,8 +65,11 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
-    slots: Semaphore,
-    dummy_hash: String,
+    /// One permit per hashing thread; a permit travels with its job and is
+    /// released when the hash is done (not when a waiting request gives up).
+    slots: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
+    dummy_hash: Arc<str>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -75,9 +86,66 @@ fn argon2(params: Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// A hashing thread's Argon2 working memory, reused from one hash to the next.
+struct Memory {
+    blocks: Vec<Block>,
+    /// The size for the configured parameters; anything above it (a stored hash
+    /// with higher costs) is given back after that hash.
+    keep: usize,
+}
+
+impl Memory {
+    fn new(keep: usize) -> Self {
+        Self {
+            blocks: Vec::new(),
+            keep,
+        }
+    }
+
+    /// `count` blocks, allocated on first use. Argon2 overwrites every block
+    /// before reading it, so stale contents from the previous hash do not matter.
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::new());
+        }
+        &mut self.blocks[..count]
+    }
+
+    fn trim(&mut self) {
+        if self.blocks.len() > self.keep {
+            self.blocks.truncate(self.keep);
+            self.blocks.shrink_to_fit();
+        }
+    }
+}
+
+/// Starts `count` hashing threads that take jobs from `jobs` until every
+/// sender is gone (the hasher is dropped).
+fn spawn_workers(count: usize, keep: usize, jobs: mpsc::Receiver<Job>) -> Result<(), HashError> {
+    let jobs = Arc::new(Mutex::new(jobs));
+    for i in 0..count {
+        let jobs = jobs.clone();
+        std::thread::Builder::new()
+            .name(format!("carrel-hash-{i}"))
+            .spawn(move || {
+                let mut memory = Memory::new(keep);
+                loop {
+                    let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    let Ok(job) = job else { break };
+                    // A panicking job must not take the thread (and its slot) with it;
+                    // its caller sees the dropped reply as a failure.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                    memory.trim();
+                }
+            })
+            .map_err(|e| HashError::Failed(format!("cannot start a hashing thread: {e}")))?;
+    }
+    Ok(())
+}
+
 impl PasswordHasher {
-    /// Validates the parameters and computes the dummy hash (one hash, blocking:
-    /// call at start-up).
+    /// Validates the parameters, computes the dummy hash (one hash, blocking:
+    /// call at start-up) and starts `concurrency` hashing threads.
     pub fn new(config: Argon2Config, concurrency: usize) -> Result<Self, HashError> {
         let params = Params::new(
             config.memory_kib,
@@ -86,45 +154,55 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Failed(format!("invalid Argon2 parameters: {e}")))?;
-        let dummy_hash = argon2(params.clone())
-            .hash_password(b"carrel timing-equaliser, never a real password")
-            .map_err(|e| HashError::Failed(e.to_string()))?
-            .to_string();
+        let keep = params.block_count();
+        let dummy_hash = hash_password(
+            &params,
+            b"carrel timing-equaliser, never a real password",
+            &mut Memory::new(0),
+        )?;
+        let concurrency = concurrency.max(1);
+        let (jobs, receiver) = mpsc::channel();
+        spawn_workers(concurrency, keep, receiver)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
-                slots: Semaphore::new(concurrency.max(1)),
-                dummy_hash,
+                slots: Arc::new(Semaphore::new(concurrency)),
+                jobs,
+                dummy_hash: dummy_hash.into(),
             }),
         })
     }
 
-    /// Runs `work` on the blocking pool once a hashing slot is free.
+    /// Runs `work` on a hashing thread once a slot is free.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Inner) -> T + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = tokio::time::timeout(MAX_WAIT, self.inner.slots.acquire())
+        let permit: OwnedSemaphorePermit =
+            tokio::time::timeout(MAX_WAIT, self.inner.slots.clone().acquire_owned())
+                .await
+                .map_err(|_| HashError::Busy)?
+                .map_err(|_| HashError::Busy)?;
+        let (reply, result) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            let value = work(memory);
+            drop(permit);
+            let _ = reply.send(value);
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .map_err(|_| HashError::Failed("the hashing threads have stopped".into()))?;
+        result
             .await
-            .map_err(|_| HashError::Busy)?
-            .map_err(|_| HashError::Busy)?;
-        let inner = self.inner.clone();
-        let result = tokio::task::spawn_blocking(move || work(&inner))
-            .await
-            .map_err(|e| HashError::Failed(format!("hashing task failed: {e}")))?;
-        drop(permit);
-        Ok(result)
+            .map_err(|_| HashError::Failed("the hashing task failed".into()))
     }
 
     /// A new Argon2id PHC string for `password` with a fresh random salt.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
-        self.run(move |inner| {
-            argon2(inner.params.clone())
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Failed(e.to_string()))
-        })
-        .await?
+        let params = self.inner.params.clone();
+        self.run(move |memory| hash_password(&params, password.expose_secret().as_bytes(), memory))
+            .await?
     }
 
     /// Checks `password` against `stored`; with `None` (unknown user, or an
@@ -135,13 +213,14 @@ impl PasswordHasher {
         password: SecretString,
         stored: Option<String>,
     ) -> Result<Verification, HashError> {
-        self.run(move |inner| {
+        let params = self.inner.params.clone();
+        let dummy = self.inner.dummy_hash.clone();
+        self.run(move |memory| {
             let candidate = password.expose_secret().as_bytes();
             match stored {
-                Some(hash) => verify_stored(&inner.params, candidate, &hash),
+                Some(hash) => verify_stored(&params, candidate, &hash, memory),
                 None => {
-                    let _ = argon2(inner.params.clone())
-                        .verify_password(candidate, inner.dummy_hash.as_str());
+                    let _ = verify_stored(&params, candidate, &dummy, memory);
                     Verification::Invalid
                 }
             }
@@ -156,17 +235,79 @@ impl PasswordHasher {
         password: SecretString,
         hashes: Vec<String>,
     ) -> Result<bool, HashError> {
-        self.run(move |inner| {
+        let params = self.inner.params.clone();
+        self.run(move |memory| {
             let candidate = password.expose_secret().as_bytes();
             hashes.iter().fold(false, |found, hash| {
-                verify_stored(&inner.params, candidate, hash).is_valid() | found
+                verify_stored(&params, candidate, hash, memory).is_valid() | found
             })
         })
         .await
     }
 }
 
-fn verify_stored(current: &Params, password: &[u8], stored: &str) -> Verification {
+/// An Argon2id PHC string of `password` with a fresh random salt, computed in `memory`.
+fn hash_password(
+    params: &Params,
+    password: &[u8],
+    memory: &mut Memory,
+) -> Result<String, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError::Failed(e.to_string());
+    let salt = argon2::password_hash::generate_salt();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2(params.clone())
+        .hash_password_into_with_memory(
+            password,
+            &salt,
+            &mut out,
+            memory.blocks(params.block_count()),
+        )
+        .map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Recomputes an Argon2 PHC hash with the algorithm, version and costs it
+/// records, in `memory`, and compares the outputs in constant time.
+fn argon2_matches(parsed: &PasswordHash, password: &[u8], memory: &mut Memory) -> bool {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let blocks = memory.blocks(params.block_count());
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt.as_ref(), out, blocks)
+        .is_ok()
+        && carrel_crypto::constant_time_eq(out, expected.as_bytes())
+}
+
+fn verify_stored(
+    current: &Params,
+    password: &[u8],
+    stored: &str,
+    memory: &mut Memory,
+) -> Verification {
     if is_bcrypt(stored) {
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verification::Valid { rehash: true },
@@ -177,10 +318,7 @@ fn verify_stored(current: &Params, password: &[u8], stored: &str) -> Verificatio
         return Verification::Invalid;
     };
     // Verifies with the algorithm and costs recorded in the hash itself.
-    if Argon2::default()
-        .verify_password(password, &parsed)
-        .is_err()
-    {
+    if !argon2_matches(&parsed, password, memory) {
         return Verification::Invalid;
     }
     let same_params = Params::try_from(&parsed).is_ok_and(|p| {
@@ -321,6 +459,60 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn interoperates_with_the_argon2_crate() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
+        let hasher = cheap();
+        let ours = hasher.hash(secret("Interop-Pass-1!")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"Interop-Pass-1!", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"interop-pass-1!", &parsed)
+                .is_err()
+        );
+
+        // Hashes made by the crate itself (other costs, argon2i) verify here,
+        // through the reused memory, and ask for an upgrade.
+        for (algorithm, m_cost) in [(Algorithm::Argon2id, 64), (Algorithm::Argon2i, 256)] {
+            let params = Params::new(m_cost, 1, 1, None).unwrap();
+            let theirs = Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"Interop-Pass-2!")
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                hasher
+                    .verify(secret("Interop-Pass-2!"), Some(theirs.clone()))
+                    .await
+                    .unwrap(),
+                Verification::Valid {
+                    rehash: algorithm != Algorithm::Argon2id || m_cost != 64
+                }
+            );
+            assert_eq!(
+                hasher.verify(secret("nope"), Some(theirs)).await.unwrap(),
+                Verification::Invalid
+            );
+        }
+    }
+
+    #[test]
+    fn memory_is_reused_and_trimmed_back_to_the_configured_size() {
+        let mut memory = Memory::new(64);
+        assert_eq!(memory.blocks(64).len(), 64);
+        let first = memory.blocks.as_ptr();
+        memory.trim();
+        assert_eq!(memory.blocks(64).as_ptr(), first, "no new allocation");
+        assert_eq!(memory.blocks(256).len(), 256);
+        memory.trim();
+        assert_eq!(memory.blocks.capacity(), 64);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,15 +2,18 @@
 //! [`Authenticated`], [`RequireLibrarian`] or [`RequireAdmin`] cannot forget to
 //! check, and a handler without one is public.
 //!
-//! Every request re-checks the session in the database (one indexed lookup), so
-//! logout, password change, deactivation, deletion and role changes take effect
-//! for access tokens at once.
+//! Every request re-checks the session in the database (one indexed lookup that
+//! also reads the account), so logout, password change, deactivation, deletion
+//! and role changes take effect for access tokens at once.
+
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum_extra::extract::CookieJar;
 use carrel_core::roles::Role;
+use carrel_store::User;
 use uuid::Uuid;
 
 use super::cookies::{ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER};
@@ -38,6 +41,8 @@ pub struct Principal {
     pub role: Role,
     /// True when authenticated by the access cookie (CSRF rules apply).
     pub via_cookie: bool,
+    /// The account as read with the session on this request (live, not deleted).
+    pub user: Arc<User>,
 }
 
 impl Principal {
@@ -154,7 +159,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .session_auth(claims.sid)
             .await?
             .ok_or_else(unauthorized)?;
-        if session.user_id != claims.sub || !session.is_live(now) {
+        if session.user.id != claims.sub || !session.is_live(now) {
             return Err(unauthorized());
         }
         if via_cookie {
@@ -186,12 +191,13 @@ impl FromRequestParts<AppState> for Authenticated {
             state.store.touch_session(session.session_id, now).await?;
         }
         // A CHECK constraint guarantees the value; least privilege if it ever did not parse.
-        let role = session.role.parse().unwrap_or(Role::Patron);
+        let role = session.user.role.parse().unwrap_or(Role::Patron);
         let principal = Principal {
-            user_id: session.user_id,
+            user_id: session.user.id,
             session_id: session.session_id,
             role,
             via_cookie,
+            user: Arc::new(session.user),
         };
         parts.extensions.insert(principal.clone());
         Ok(Authenticated(principal))

@@ -6,7 +6,7 @@ use carrel_core::roles::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, backend_tests};
+use crate::helpers::{PASSWORD, TestApp, assert_error, backend_tests, exec_sql};
 
 backend_tests!(
     forged_expired_and_foreign_tokens_are_refused,
@@ -15,6 +15,7 @@ backend_tests!(
     logout_and_session_management,
     cookie_mode_with_csrf,
     jwks_publishes_the_signing_key,
+    account_state_is_read_on_every_request,
 );
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -512,4 +513,64 @@ async fn jwks_publishes_the_signing_key(app: TestApp) {
     assert_eq!(key["kty"], "OKP");
     assert_eq!(key["crv"], "Ed25519");
     assert!(key.get("d").is_none(), "no private key material");
+}
+
+async fn me_json(app: &TestApp, token: &str) -> (u16, Value) {
+    let response = app
+        .authed(Method::GET, "/api/v1/users/me", token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// The account comes from the database with the session on every request, not
+/// from the token or an earlier request: changes made behind the API's back
+/// (no session revoked) take effect for a still-valid access token at once.
+async fn account_state_is_read_on_every_request(app: TestApp) {
+    app.create_user("stale", Role::Patron).await;
+    let token = app.access_token("stale").await;
+    let (status, body) = me_json(&app, &token).await;
+    assert_eq!((status, &body["full_name"]), (200, &json!("stale Tester")));
+
+    exec_sql(
+        &app,
+        "UPDATE users SET full_name = 'Renamed' WHERE username = 'stale'",
+    )
+    .await;
+    assert_eq!(me_json(&app, &token).await.1["full_name"], "Renamed");
+
+    // Deactivated without revoking its sessions: refused, and back once reactivated.
+    exec_sql(
+        &app,
+        "UPDATE users SET is_active = FALSE WHERE username = 'stale'",
+    )
+    .await;
+    assert_error(
+        app.authed(Method::GET, "/api/v1/users/me", &token)
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    exec_sql(
+        &app,
+        "UPDATE users SET is_active = TRUE WHERE username = 'stale'",
+    )
+    .await;
+    assert_eq!(me_status(&app, &token).await, 200);
+
+    // The role is the database's, not the token's (which still says patron).
+    let staff_only = || app.authed(Method::GET, "/api/v1/users", &token).send();
+    assert_eq!(staff_only().await.unwrap().status(), 403);
+    exec_sql(
+        &app,
+        "UPDATE users SET role = 'librarian' WHERE username = 'stale'",
+    )
+    .await;
+    assert_eq!(me_json(&app, &token).await.1["role"], "librarian");
+    assert_eq!(staff_only().await.unwrap().status(), 200);
 }

@@ -44,7 +44,7 @@ async fn get_me(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    let user = manage::me(&state, &me).await?;
+    let user = manage::me(&me);
     Ok(axum::Json(UserView::new(user, state.clock.now())))
 }
 
@@ -117,7 +117,7 @@ async fn export_me(
     Authenticated(me): Authenticated,
 ) -> Result<axum::Json<Value>, ApiError> {
     let now = state.clock.now();
-    let user = manage::me(&state, &me).await?;
+    let user = manage::me(&me);
     let sessions = state.store.list_sessions(me.user_id, now).await?;
     let mut events = Vec::new();
     for query in [
