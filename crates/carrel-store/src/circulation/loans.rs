@@ -47,14 +47,14 @@ pub struct Loan {
 impl Loan {
     /// The policy in force when the loan was checked out.
     pub fn policy(&self) -> LoanPolicy {
-        LoanPolicy {
-            loan_days: u32::try_from(self.loan_days).unwrap_or(0),
-            max_renewals: u32::try_from(self.max_renewals).unwrap_or(0),
-            daily_fine_cents: self.daily_fine_cents,
-            max_fine_cents: self.max_fine_cents,
-            grace_days: u32::try_from(self.grace_days).unwrap_or(0),
-            replacement_cost_cents: self.replacement_cost_cents,
-        }
+        super::policies::stored_policy(
+            [self.loan_days, self.max_renewals, self.grace_days],
+            [
+                self.daily_fine_cents,
+                self.max_fine_cents,
+                self.replacement_cost_cents,
+            ],
+        )
     }
 
     /// The status at `now`: an active loan past its due instant is `overdue`
@@ -150,6 +150,29 @@ fn loan_lock_sql(backend: Backend) -> &'static str {
 
 fn to_i32(value: u32) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+/// Inserts the overdue fine of `$calc` (a `FineCalculation`) for a loan inside
+/// the caller's transaction; evaluates to the stored [`Fine`].
+macro_rules! insert_overdue_fine {
+    ($tx:expr, $patron:expr, $loan_id:expr, $calc:expr, $actor:expr, $now:expr) => {{
+        let calc = $calc;
+        let created: Fine = sqlx::query_as(super::fines::INSERT_OVERDUE)
+            .bind(Uuid::now_v7())
+            .bind($patron)
+            .bind($loan_id)
+            .bind(calc.amount_cents)
+            .bind(to_i32(calc.days_late))
+            .bind(to_i32(calc.grace_days))
+            .bind(calc.daily_fine_cents)
+            .bind(calc.max_fine_cents)
+            .bind(calc.capped)
+            .bind($actor)
+            .bind($now)
+            .fetch_one(&mut *$tx)
+            .await?;
+        created
+    }};
 }
 
 impl Store {
@@ -274,21 +297,7 @@ impl Store {
                 .ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
             let mut fine = None;
             if let (Some(patron), Some(calc)) = (loan.user_id, circulation::overdue_fine(&loan.policy(), loan.due_at, now)) {
-                let created: Fine = sqlx::query_as(super::fines::INSERT_OVERDUE)
-                    .bind(Uuid::now_v7())
-                    .bind(patron)
-                    .bind(loan.id)
-                    .bind(calc.amount_cents)
-                    .bind(i32::try_from(calc.days_late).unwrap_or(i32::MAX))
-                    .bind(to_i32(calc.grace_days))
-                    .bind(calc.daily_fine_cents)
-                    .bind(calc.max_fine_cents)
-                    .bind(calc.capped)
-                    .bind(actor)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                fine = Some(created);
+                fine = Some(insert_overdue_fine!(tx, patron, loan.id, calc, actor, now));
             }
             sqlx::query(SHELVE).bind(copy_id).bind(now).execute(&mut *tx).await?;
             let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": barcode, "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
@@ -357,21 +366,7 @@ impl Store {
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
             let mut fine = None;
             if let Some(calc) = circulation::overdue_fine(&loan.policy(), loan.due_at, now) {
-                let created: Fine = sqlx::query_as(super::fines::INSERT_OVERDUE)
-                    .bind(Uuid::now_v7())
-                    .bind(patron)
-                    .bind(id)
-                    .bind(calc.amount_cents)
-                    .bind(i32::try_from(calc.days_late).unwrap_or(i32::MAX))
-                    .bind(to_i32(calc.grace_days))
-                    .bind(calc.daily_fine_cents)
-                    .bind(calc.max_fine_cents)
-                    .bind(calc.capped)
-                    .bind(actor)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                fine = Some(created);
+                fine = Some(insert_overdue_fine!(tx, patron, id, calc, actor, now));
             }
             let details = json!({"loan_id": id, "copy_id": loan.copy_id, "renewals": renewed.renewals, "due_at": due_at.unix_timestamp(), "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
             circulation_event!(tx, CirculationEvent {

@@ -24,14 +24,30 @@ pub struct PolicyRow {
 impl PolicyRow {
     /// The rules of this row. CHECK constraints keep every column in range.
     pub fn policy(&self) -> LoanPolicy {
-        LoanPolicy {
-            loan_days: u32::try_from(self.loan_days).unwrap_or(0),
-            max_renewals: u32::try_from(self.max_renewals).unwrap_or(0),
-            daily_fine_cents: self.daily_fine_cents,
-            max_fine_cents: self.max_fine_cents,
-            grace_days: u32::try_from(self.grace_days).unwrap_or(0),
-            replacement_cost_cents: self.replacement_cost_cents,
-        }
+        stored_policy(
+            [self.loan_days, self.max_renewals, self.grace_days],
+            [
+                self.daily_fine_cents,
+                self.max_fine_cents,
+                self.replacement_cost_cents,
+            ],
+        )
+    }
+}
+
+/// A policy from its stored columns: `[loan_days, max_renewals, grace_days]`
+/// and `[daily_fine_cents, max_fine_cents, replacement_cost_cents]`. CHECK
+/// constraints keep the day counts non-negative.
+pub(crate) fn stored_policy(days: [i32; 3], cents: [i64; 3]) -> LoanPolicy {
+    let [loan_days, max_renewals, grace_days] = days.map(|d| u32::try_from(d).unwrap_or(0));
+    let [daily_fine_cents, max_fine_cents, replacement_cost_cents] = cents;
+    LoanPolicy {
+        loan_days,
+        max_renewals,
+        daily_fine_cents,
+        max_fine_cents,
+        grace_days,
+        replacement_cost_cents,
     }
 }
 

@@ -259,15 +259,7 @@ async fn return_copy(
     )
     .await;
     if let Some(fine) = &outcome.fine {
-        audit::record(
-            &state,
-            &client,
-            "fine.created",
-            Some(staff.user_id),
-            Some(fine.user_id),
-            json!({"fine_id": fine.id, "loan_id": loan.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
-        )
-        .await;
+        audit_fine_created(&state, &client, staff.user_id, fine).await;
     }
     if let Some(hold) = &outcome.hold {
         audit::record(
@@ -339,15 +331,7 @@ async fn renew_loan(
     )
     .await;
     if let Some(fine) = &fine {
-        audit::record(
-            &state,
-            &client,
-            "fine.created",
-            Some(me.user_id),
-            Some(fine.user_id),
-            json!({"fine_id": fine.id, "loan_id": loan.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
-        )
-        .await;
+        audit_fine_created(&state, &client, me.user_id, fine).await;
     }
     Ok(axum::Json(LoanView::new(loan, now)))
 }
@@ -385,18 +369,28 @@ async fn mark_lost(
     )
     .await;
     if let Some(fine) = &fine {
-        audit::record(
-            &state,
-            &client,
-            "fine.created",
-            Some(staff.user_id),
-            Some(fine.user_id),
-            json!({"fine_id": fine.id, "loan_id": loan.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
-        )
-        .await;
+        audit_fine_created(&state, &client, staff.user_id, fine).await;
     }
     Ok(axum::Json(LostView {
         fine: fine.map(|f| FineView::new(f, &state.config.currency)),
         loan: LoanView::new(loan, now),
     }))
+}
+
+/// Audits a fine that circulation created (overdue or replacement).
+async fn audit_fine_created(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: Uuid,
+    fine: &carrel_store::Fine,
+) {
+    audit::record(
+        state,
+        client,
+        "fine.created",
+        Some(actor),
+        Some(fine.user_id),
+        json!({"fine_id": fine.id, "loan_id": fine.loan_id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
+    )
+    .await;
 }
