@@ -131,7 +131,7 @@ async fn overdue_fines_at_the_boundaries_use_the_policy_recorded_at_checkout(app
     desk.item("Bleak House", "book", &["ON-TIME", "GRACE", "LATE"])
         .await;
     desk.item("Metropolis", "dvd", &["DVD"]).await;
-    let loans: Vec<Value> = futures_join(&desk, &["ON-TIME", "GRACE", "LATE", "DVD"], ann.id).await;
+    let loans: Vec<Value> = lend_all(&desk, &["ON-TIME", "GRACE", "LATE", "DVD"], ann.id).await;
     let due = at(&loans[0]["due_at"]);
 
     // A later policy edit must not change what these loans cost.
@@ -182,7 +182,7 @@ async fn overdue_fines_at_the_boundaries_use_the_policy_recorded_at_checkout(app
 }
 
 /// Lends each barcode to `user`, in order.
-async fn futures_join(desk: &Desk, barcodes: &[&str], user: uuid::Uuid) -> Vec<Value> {
+async fn lend_all(desk: &Desk, barcodes: &[&str], user: uuid::Uuid) -> Vec<Value> {
     let mut loans = Vec::new();
     for barcode in barcodes {
         loans.push(desk.lend(barcode, user).await);
@@ -195,7 +195,7 @@ async fn renewals(app: TestApp) {
     let ann = desk.patron("ann").await;
     desk.patron("bob").await;
     desk.item("Persuasion", "book", &["P-1"]).await;
-    let journal = desk.item("The Strand", "magazine", &["M-1"]).await;
+    desk.item("The Strand", "magazine", &["M-1"]).await;
     let loan = desk.lend("P-1", ann.id).await;
     let id = loan["id"].as_str().unwrap();
     let renew = |who: &'static str| {
@@ -253,7 +253,6 @@ async fn renewals(app: TestApp) {
 
     // Renewing an overdue loan charges the lateness so far, and the new due
     // date counts from today. Bob gives up his hold on P-1 first.
-    let _ = journal;
     let bobs = desk.get_json("bob", "/api/v1/users/me/holds").await;
     let cancel = format!("/api/v1/holds/{}", bobs["data"][0]["id"].as_str().unwrap());
     let cancelled = desk
@@ -296,7 +295,6 @@ async fn renewals(app: TestApp) {
         .await
         .unwrap();
     assert_error(response, 409, "CONFLICT").await;
-    let _ = mag_path;
 }
 
 fn desk_item_of(loan: &Value) -> uuid::Uuid {
@@ -356,7 +354,7 @@ async fn holds_queue_in_order_over_several_returns(app: TestApp) {
         assert_eq!(hold["status"], "waiting");
         holds.push(hold);
     }
-    let positions: Vec<Value> = futures_positions(&desk, &holds).await;
+    let positions: Vec<Value> = positions_of(&desk, &holds).await;
     assert_eq!(positions, [json!(1), json!(2), json!(3)]);
 
     // First return: Bob's hold is ready, the copy on the hold shelf.
@@ -367,10 +365,7 @@ async fn holds_queue_in_order_over_several_returns(app: TestApp) {
     let expires = at(&back["hold"]["expires_at"]);
     assert_eq!(expires, at(&back["hold"]["ready_at"]) + Duration::days(7));
     assert_eq!(desk.copy_status(item, "D-1").await, "on_hold_shelf");
-    assert_eq!(
-        futures_positions(&desk, &holds[1..]).await,
-        [json!(1), json!(2)]
-    );
+    assert_eq!(positions_of(&desk, &holds[1..]).await, [json!(1), json!(2)]);
     let mail = desk.app.outbox().await;
     assert!(
         mail.iter()
@@ -394,7 +389,7 @@ async fn holds_queue_in_order_over_several_returns(app: TestApp) {
     assert_eq!(desk.copy_status(item, "D-1").await, "available");
 }
 
-async fn futures_positions(desk: &Desk, holds: &[Value]) -> Vec<Value> {
+async fn positions_of(desk: &Desk, holds: &[Value]) -> Vec<Value> {
     let mut positions = Vec::new();
     for hold in holds {
         positions.push(desk.hold(&hold["id"]).await["position"].clone());

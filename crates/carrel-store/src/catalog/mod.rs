@@ -12,10 +12,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Appends to an item's history inside the caller's transaction.
-/// Binds: id, item id, event type, actor, at, details.
-pub(crate) const INSERT_EVENT: &str = "INSERT INTO item_events (id, item_id, event_type, actor_id, at, details) VALUES ($1, $2, $3, $4, $5, $6)";
-
 /// An entry of an item's history to append.
 #[derive(Debug, Clone)]
 pub(crate) struct EventRecord<'a> {
@@ -26,18 +22,24 @@ pub(crate) struct EventRecord<'a> {
     pub details: &'a Value,
 }
 
+/// Appends a catalog entry (no loan, hold or patron) to an item's history
+/// inside the caller's transaction.
 macro_rules! append_event {
     ($tx:expr, $event:expr) => {{
-        let e = $event;
-        sqlx::query($crate::catalog::INSERT_EVENT)
-            .bind(uuid::Uuid::now_v7())
-            .bind(e.item_id)
-            .bind(e.event_type)
-            .bind(e.actor_id)
-            .bind(e.at)
-            .bind(sqlx::types::Json(e.details))
-            .execute(&mut *$tx)
-            .await?;
+        let e: $crate::catalog::EventRecord<'_> = $event;
+        $crate::circulation::circulation_event!(
+            $tx,
+            $crate::circulation::CirculationEvent {
+                item_id: e.item_id,
+                event_type: e.event_type,
+                actor_id: e.actor_id,
+                at: e.at,
+                details: e.details,
+                loan_id: None,
+                hold_id: None,
+                patron_id: None,
+            }
+        );
     }};
 }
 pub(crate) use append_event;

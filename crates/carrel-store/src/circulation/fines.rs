@@ -275,48 +275,42 @@ impl Store {
              RETURNING id, fine_id, user_id, amount_cents, method, reference, created_by, created_at";
         const STORE_RESPONSE: &str = "UPDATE idempotency_keys SET response_status = 201, response_body = $3 WHERE caller_id = $1 AND key = $2";
         let r = request;
-        for _ in 0..2 {
-            if let Some(replay) = self.replay(r).await? {
-                return Ok(replay);
+        let attempt: Result<PaymentOutcome, StoreError> = crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(CLAIM_KEY).bind(r.caller).bind(r.key).bind(r.request_hash).bind(r.now).execute(&mut *tx).await?;
+            let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?
+                .filter(|f: &Fine| r.staff || f.user_id == r.caller)
+                .ok_or(StoreError::NotFound)?;
+            if before.status != "open" {
+                return Err(Refusal::FineSettled.into());
             }
-            let attempt: Result<PaymentOutcome, StoreError> = crate::on_pool!(self, pool => {
-                let mut tx = pool.begin_write().await?;
-                sqlx::query(CLAIM_KEY).bind(r.caller).bind(r.key).bind(r.request_hash).bind(r.now).execute(&mut *tx).await?;
-                let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?
-                    .filter(|f: &Fine| r.staff || f.user_id == r.caller)
-                    .ok_or(StoreError::NotFound)?;
-                if before.status != "open" {
-                    return Err(Refusal::FineSettled.into());
-                }
-                let fine: Fine = sqlx::query_as(PAY).bind(r.fine_id).bind(r.amount_cents).bind(r.now)
-                    .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
-                let payment: Payment = sqlx::query_as(INSERT)
-                    .bind(Uuid::now_v7())
-                    .bind(r.fine_id)
-                    .bind(fine.user_id)
-                    .bind(r.amount_cents)
-                    .bind(r.method)
-                    .bind(r.reference.as_deref())
-                    .bind(r.caller)
-                    .bind(r.now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let response = render(&payment, &fine);
-                sqlx::query(STORE_RESPONSE).bind(r.caller).bind(r.key).bind(&response).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(PaymentOutcome::Created { payment: Box::new(payment), fine: Box::new(fine), response })
-            });
-            match attempt {
-                // A concurrent duplicate committed the key first: replay it.
-                Err(StoreError::Conflict { constraint }) if constraint.contains("idempotency") => {
-                    continue;
-                }
-                other => return other,
-            }
+            let fine: Fine = sqlx::query_as(PAY).bind(r.fine_id).bind(r.amount_cents).bind(r.now)
+                .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
+            let payment: Payment = sqlx::query_as(INSERT)
+                .bind(Uuid::now_v7())
+                .bind(r.fine_id)
+                .bind(fine.user_id)
+                .bind(r.amount_cents)
+                .bind(r.method)
+                .bind(r.reference.as_deref())
+                .bind(r.caller)
+                .bind(r.now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let response = render(&payment, &fine);
+            sqlx::query(STORE_RESPONSE).bind(r.caller).bind(r.key).bind(&response).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(PaymentOutcome::Created { payment: Box::new(payment), fine: Box::new(fine), response })
+        });
+        match attempt {
+            // The key was used before, or a concurrent duplicate committed it
+            // while this insert waited on the primary key: replay that answer.
+            Err(StoreError::Conflict { constraint }) if constraint.contains("idempotency") => self
+                .replay(r)
+                .await?
+                .ok_or(StoreError::Conflict { constraint }),
+            other => other,
         }
-        self.replay(r).await?.ok_or(StoreError::Conflict {
-            constraint: "idempotency_keys".into(),
-        })
     }
 
     async fn replay(&self, r: &PaymentRequest<'_>) -> Result<Option<PaymentOutcome>, StoreError> {

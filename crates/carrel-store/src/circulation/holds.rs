@@ -185,17 +185,6 @@ impl Store {
         )
     }
 
-    /// Holds by `id`, in the order given (for reporting the holds a change made ready).
-    pub async fn find_holds(&self, ids: &[Uuid]) -> Result<Vec<Hold>, StoreError> {
-        let mut holds = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(hold) = self.find_hold(*id).await? {
-                holds.push(hold);
-            }
-        }
-        Ok(holds)
-    }
-
     /// Cancels an open hold. The positions behind a waiting hold move up; the
     /// copy of a ready hold goes to the next in line, or back to the shelf.
     /// Returns the holds that became ready.

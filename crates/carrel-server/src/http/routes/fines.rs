@@ -461,6 +461,8 @@ async fn pay_fine(
         }
         return Ok(stored_response(status, body, true));
     }
+    // The store checks these again atomically; checking first keeps the
+    // provider from charging for a payment the store would refuse.
     let fine = visible_fine(&state, &me, fine_id).await?;
     if fine.status != "open" {
         return Err(
