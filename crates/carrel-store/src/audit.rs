@@ -57,16 +57,23 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-impl Store {
-    /// Appends one event and returns its id.
-    pub async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<Uuid, StoreError> {
-        const INSERT: &str = "INSERT INTO audit_events \
-             (id, event_type, actor_id, subject_id, ip_address, user_agent, request_id, at, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        let id = Uuid::now_v7();
-        crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
-            sqlx::query(INSERT)
+/// Builds the audit events of a use case from its outcome. The store appends
+/// them inside the use case's own transaction, so an action and its audit
+/// entries are committed together or not at all (and cost no second write).
+pub trait AuditTrail<T>: FnOnce(&T) -> Vec<NewAuditEvent> + Send {}
+impl<T, F: FnOnce(&T) -> Vec<NewAuditEvent> + Send> AuditTrail<T> for F {}
+
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_events \
+     (id, event_type, actor_id, subject_id, ip_address, user_agent, request_id, at, details) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// Inserts one [`NewAuditEvent`] on `$executor`; evaluates to
+/// `Result<Uuid, sqlx::Error>` (the new event's id).
+macro_rules! insert_audit_event {
+    ($executor:expr, $event:expr) => {{
+        let event: &$crate::NewAuditEvent = $event;
+        let id = uuid::Uuid::now_v7();
+        sqlx::query($crate::audit::INSERT_AUDIT)
             .bind(id)
             .bind(event.event_type)
             .bind(event.actor_id)
@@ -75,10 +82,52 @@ impl Store {
             .bind(event.user_agent.as_deref())
             .bind(event.request_id.as_deref())
             .bind(carrel_core::clock::truncate_to_seconds(event.at))
-            .bind(Json(&event.details))
-            .execute(pool)
-            .await?;
+            .bind(sqlx::types::Json(&event.details))
+            .execute($executor)
+            .await
+            .map(|_| id)
+    }};
+}
+pub(crate) use insert_audit_event;
+
+/// Appends the events `$trail` builds from `$outcome` inside the transaction
+/// `$tx`; evaluates to the events, to be [`log`]ged once the commit succeeded.
+macro_rules! append_audit_trail {
+    ($tx:expr, $trail:expr, $outcome:expr) => {{
+        let events: Vec<$crate::NewAuditEvent> = ($trail)($outcome);
+        for event in &events {
+            $crate::audit::insert_audit_event!(&mut *$tx, event)?;
+        }
+        events
+    }};
+}
+pub(crate) use append_audit_trail;
+
+/// Emits stored events as structured log lines (target `audit`).
+pub fn log(events: &[NewAuditEvent]) {
+    for event in events {
+        tracing::info!(
+            target: "audit",
+            event_type = event.event_type,
+            actor_id = ?event.actor_id,
+            subject_id = ?event.subject_id,
+            ip = event.ip_address.as_deref().unwrap_or(""),
+            request_id = event.request_id.as_deref().unwrap_or(""),
+            details = %event.details,
+            "audit event"
+        );
+    }
+}
+
+impl Store {
+    /// Appends one event on its own (for actions that are not a store
+    /// transaction), logs it, and returns its id.
+    pub async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<Uuid, StoreError> {
+        let id = crate::on_pool!(self, pool => {
+            let _turn = pool.write_turn().await?;
+            insert_audit_event!(pool, event)?
         });
+        log(std::slice::from_ref(event));
         Ok(id)
     }
 

@@ -19,7 +19,7 @@ mod sessions;
 pub mod testing;
 mod users;
 
-pub use audit::{AuditEvent, AuditQuery, NewAuditEvent};
+pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_audit_events};
 pub use catalog::{
     Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
     NewCopy, SortKey,

@@ -23,6 +23,7 @@ backend_tests!(
     twenty_simultaneous_checkouts_of_one_copy_make_one_loan,
     test_clock_endpoint_runs_the_jobs,
     invariants_hold_in_the_database_itself,
+    a_desk_action_whose_audit_entry_fails_does_not_happen,
 );
 
 backend_tests_with!(
@@ -972,4 +973,57 @@ async fn invariants_hold_in_the_database_itself(app: TestApp) {
     )
     .await;
     assert!(twice.is_err(), "{twice:?}");
+}
+
+/// The audit entries of a checkout or a return are written in the same
+/// transaction as the loan: if the database refuses the entry, the loan is
+/// neither opened nor closed (and the desk sees an error, not a silent gap in
+/// the audit log).
+async fn a_desk_action_whose_audit_entry_fails_does_not_happen(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let item = desk.item("Persuasion", "book", &["A-1", "A-2"]).await;
+    desk.lend("A-2", ann.id).await;
+
+    try_sql(
+        &desk.app,
+        "CREATE TRIGGER refuse_loan_audit BEFORE INSERT ON audit_events \
+         WHEN NEW.event_type LIKE 'loan.%' BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+        "CREATE FUNCTION refuse_loan_audit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.event_type LIKE 'loan.%' THEN RAISE EXCEPTION 'audit refused'; END IF; RETURN NEW; END $$",
+    )
+    .await
+    .expect("trigger function");
+    try_sql(
+        &desk.app,
+        "SELECT 1",
+        "CREATE TRIGGER refuse_loan_audit BEFORE INSERT ON audit_events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_loan_audit()",
+    )
+    .await
+    .expect("trigger");
+
+    let refused = desk.checkout("A-1", ann.id).await;
+    assert_eq!(refused.status(), 500);
+    assert_eq!(desk.copy_status(item, "A-1").await, "available");
+    let refused = desk.give_back("A-2").await;
+    assert_eq!(refused.status(), 500);
+    assert_eq!(desk.copy_status(item, "A-2").await, "on_loan");
+    let open = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/loans?user_id={}", ann.id))
+        .await;
+    assert_eq!(open["data"].as_array().map(Vec::len), Some(1), "{open}");
+    assert!(desk.app.audit_events("loan.checked_out").await.len() == 1);
+
+    try_sql(
+        &desk.app,
+        "DROP TRIGGER refuse_loan_audit",
+        "DROP TRIGGER refuse_loan_audit ON audit_events",
+    )
+    .await
+    .expect("drop trigger");
+    desk.lend("A-1", ann.id).await;
+    desk.returned("A-2").await;
+    assert_eq!(desk.app.audit_events("loan.checked_out").await.len(), 2);
+    assert_eq!(desk.app.audit_events("loan.returned").await.len(), 1);
 }

@@ -8,8 +8,9 @@ use uuid::Uuid;
 use super::fines::{Fine, fine_select};
 use super::holds::{Hold, fill_waiting_holds, hold_select};
 use super::{CirculationEvent, Refusal, circulation_event};
+use crate::audit::append_audit_trail;
 use crate::pool::BeginWrite as _;
-use crate::{Backend, Store, StoreError};
+use crate::{AuditTrail, Backend, Store, StoreError};
 
 macro_rules! loan_columns {
     () => {
@@ -92,6 +93,14 @@ pub struct CheckoutOutcome {
     pub fulfilled_hold: Option<Uuid>,
 }
 
+/// A loan closed by a return, and whether anyone queues for its item.
+#[derive(sqlx::FromRow)]
+struct ClosedLoan {
+    #[sqlx(flatten)]
+    loan: Loan,
+    holds_waiting: bool,
+}
+
 /// A completed return.
 #[derive(Debug, Clone)]
 pub struct ReturnOutcome {
@@ -115,25 +124,52 @@ pub struct LoanQuery {
     pub now: OffsetDateTime,
 }
 
-/// The patron with their open-loan count and open-fine balance, in one round
-/// trip. The row is locked against concurrent checkouts on PostgreSQL so the
-/// loan limit cannot be overrun by two desks at once (SQLite serialises
-/// writers already).
-macro_rules! patron_standing {
+/// Everything a checkout decides on, in one round trip: the copy with the
+/// policy of its item type, and the patron with their open-loan count, their
+/// open-fine balance and whether they queue for this item. No row means an
+/// unknown (or deleted) copy or patron. On PostgreSQL the patron row is locked
+/// against concurrent checkouts so two desks cannot overrun the loan limit
+/// (SQLite serialises writers already).
+macro_rules! checkout_lookup {
     () => {
-        "SELECT is_active, \
-         (SELECT COUNT(*) FROM loans WHERE user_id = $1 AND status IN ('active', 'overdue')), \
-         (SELECT CAST(COALESCE(SUM(amount_cents - paid_cents - waived_cents), 0) AS BIGINT) \
-            FROM fines WHERE user_id = $1 AND status = 'open') \
-         FROM users WHERE id = $1 AND deleted_at IS NULL"
+        "SELECT c.id AS copy_id, c.item_id, c.status AS copy_status, p.loan_days, p.max_renewals, \
+         p.daily_fine_cents, p.max_fine_cents, p.grace_days, p.replacement_cost_cents, u.is_active AS patron_active, \
+         (SELECT COUNT(*) FROM loans l WHERE l.user_id = u.id AND l.status IN ('active', 'overdue')) AS open_loans, \
+         (SELECT CAST(COALESCE(SUM(f.amount_cents - f.paid_cents - f.waived_cents), 0) AS BIGINT) \
+            FROM fines f WHERE f.user_id = u.id AND f.status = 'open') AS balance_cents, \
+         EXISTS (SELECT 1 FROM holds h WHERE h.item_id = c.item_id AND h.user_id = u.id AND h.status = 'waiting') \
+           AS queues_for_item \
+         FROM copies c JOIN items i ON i.id = c.item_id \
+         JOIN circulation_policies p ON p.item_type = i.item_type \
+         CROSS JOIN users u \
+         WHERE c.barcode = $1 AND c.deleted_at IS NULL AND i.deleted_at IS NULL \
+           AND u.id = $2 AND u.deleted_at IS NULL"
     };
 }
 
-fn patron_lock_sql(backend: Backend) -> &'static str {
+fn checkout_lookup_sql(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => patron_standing!(),
-        Backend::Postgres => concat!(patron_standing!(), " FOR UPDATE"),
+        Backend::Sqlite => checkout_lookup!(),
+        Backend::Postgres => concat!(checkout_lookup!(), " FOR UPDATE OF u"),
     }
+}
+
+/// The columns [`checkout_lookup`] reads.
+#[derive(sqlx::FromRow)]
+struct CheckoutLookup {
+    copy_id: Uuid,
+    item_id: Uuid,
+    copy_status: String,
+    loan_days: i32,
+    max_renewals: i32,
+    daily_fine_cents: i64,
+    max_fine_cents: i64,
+    grace_days: i32,
+    replacement_cost_cents: i64,
+    patron_active: bool,
+    open_loans: i64,
+    balance_cents: i64,
+    queues_for_item: bool,
 }
 
 /// The loan row, locked for a renewal or a loss on PostgreSQL.
@@ -182,12 +218,11 @@ impl Store {
     /// patron owes at least the block threshold, is at the loan limit, or is
     /// deactivated; the copy is not on the shelf, or is on the hold shelf for
     /// someone else. Checking out a held copy fulfils the holder's hold.
-    pub async fn checkout(&self, request: &Checkout<'_>) -> Result<CheckoutOutcome, StoreError> {
-        // The copy with the policy of its item type.
-        const COPY: &str = "SELECT c.id, c.item_id, c.status, p.loan_days, p.max_renewals, p.daily_fine_cents, \
-             p.max_fine_cents, p.grace_days, p.replacement_cost_cents \
-             FROM copies c JOIN items i ON i.id = c.item_id JOIN circulation_policies p ON p.item_type = i.item_type \
-             WHERE c.barcode = $1 AND c.deleted_at IS NULL AND i.deleted_at IS NULL";
+    pub async fn checkout(
+        &self,
+        request: &Checkout<'_>,
+        audit: impl AuditTrail<CheckoutOutcome>,
+    ) -> Result<CheckoutOutcome, StoreError> {
         const TAKE_FROM_SHELF: &str = "UPDATE copies SET status = 'on_loan', updated_at = $2 WHERE id = $1 AND status = 'available'";
         const TAKE_FROM_HOLD_SHELF: &str = "UPDATE copies SET status = 'on_loan', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'";
         const FULFIL_READY: &str = "UPDATE holds SET status = 'fulfilled', closed_at = $3 \
@@ -201,33 +236,34 @@ impl Store {
              VALUES ($1, $2, $3, $4, 'active', $5, $6, 0, $7, $8, $9, $10, $11, $12) RETURNING ",
             loan_columns!()
         );
-        let lock_patron = patron_lock_sql(self.backend());
+        let lookup = checkout_lookup_sql(self.backend());
         let r = request;
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            #[allow(clippy::type_complexity)]
-            let copy: Option<(Uuid, Uuid, String, i32, i32, i64, i64, i32, i64)> =
-                sqlx::query_as(COPY).bind(r.copy_barcode).fetch_optional(&mut *tx).await?;
-            let (copy_id, item_id, copy_status, loan_days, max_renewals, daily, cap, grace, replacement) =
-                copy.ok_or(StoreError::NotFound)?;
-            let (active, open, balance): (bool, i64, i64) =
-                sqlx::query_as(lock_patron).bind(r.user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if !active {
+            let found: CheckoutLookup = sqlx::query_as(lookup).bind(r.copy_barcode).bind(r.user_id)
+                .fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let CheckoutLookup { copy_id, item_id, loan_days, max_renewals, grace_days: grace, .. } = found;
+            let (daily, cap, replacement) = (found.daily_fine_cents, found.max_fine_cents, found.replacement_cost_cents);
+            if !found.patron_active {
                 return Err(Refusal::PatronInactive.into());
             }
-            if circulation::is_blocked(balance, r.block_threshold_cents) {
+            if circulation::is_blocked(found.balance_cents, r.block_threshold_cents) {
                 return Err(Refusal::PatronBlocked.into());
             }
-            if open >= i64::from(r.max_active_loans) {
+            if found.open_loans >= i64::from(r.max_active_loans) {
                 return Err(Refusal::LoanLimitReached.into());
             }
-            let fulfilled_hold: Option<Uuid> = match copy_status.as_str() {
+            let fulfilled_hold: Option<Uuid> = match found.copy_status.as_str() {
                 "available" => {
                     if sqlx::query(TAKE_FROM_SHELF).bind(copy_id).bind(r.now).execute(&mut *tx).await?.rows_affected() == 0 {
                         return Err(Refusal::CopyUnavailable.into());
                     }
-                    sqlx::query_scalar(FULFIL_WAITING).bind(item_id).bind(r.user_id).bind(r.now).bind(copy_id)
-                        .fetch_optional(&mut *tx).await?
+                    if found.queues_for_item {
+                        sqlx::query_scalar(FULFIL_WAITING).bind(item_id).bind(r.user_id).bind(r.now).bind(copy_id)
+                            .fetch_optional(&mut *tx).await?
+                    } else {
+                        None
+                    }
                 }
                 "on_hold_shelf" => {
                     // Only the holder's ready hold on this very copy releases it.
@@ -268,8 +304,11 @@ impl Store {
                 item_id, event_type: "checked_out", actor_id: r.actor, at: r.now, details: &details,
                 loan_id: Some(loan.id), hold_id: fulfilled_hold, patron_id: Some(r.user_id),
             });
+            let outcome = CheckoutOutcome { loan, fulfilled_hold };
+            let events = append_audit_trail!(tx, audit, &outcome);
             tx.commit().await?;
-            Ok(CheckoutOutcome { loan, fulfilled_hold })
+            crate::audit::log(&events);
+            Ok(outcome)
         })
     }
 
@@ -282,19 +321,26 @@ impl Store {
         actor: Option<Uuid>,
         now: OffsetDateTime,
         pickup_days: u32,
+        audit: impl AuditTrail<ReturnOutcome>,
     ) -> Result<ReturnOutcome, StoreError> {
-        const COPY: &str = "SELECT id, item_id FROM copies WHERE barcode = $1";
+        const COPY: &str = "SELECT COUNT(*) FROM copies WHERE barcode = $1";
+        // Closes the open loan of the copy and tells whether anyone queues for the item.
         const CLOSE: &str = concat!(
-            "UPDATE loans SET status = 'returned', returned_at = $2 WHERE copy_id = $1 AND status IN ('active', 'overdue') RETURNING ",
-            loan_columns!()
+            "UPDATE loans SET status = 'returned', returned_at = $2 \
+             WHERE copy_id = (SELECT id FROM copies WHERE barcode = $1) AND status IN ('active', 'overdue') RETURNING ",
+            loan_columns!(),
+            ", EXISTS (SELECT 1 FROM holds h WHERE h.item_id = loans.item_id AND h.status = 'waiting') AS holds_waiting"
         );
         const SHELVE: &str = "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_loan'";
         const HOLD: &str = concat!(hold_select!(), "WHERE h.id = $1");
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let (copy_id, item_id): (Uuid, Uuid) = sqlx::query_as(COPY).bind(barcode).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            let loan: Loan = sqlx::query_as(CLOSE).bind(copy_id).bind(now).fetch_optional(&mut *tx).await?
-                .ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
+            let closed: Option<ClosedLoan> = sqlx::query_as(CLOSE).bind(barcode).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(ClosedLoan { loan, holds_waiting }) = closed else {
+                let copies: i64 = sqlx::query_scalar(COPY).bind(barcode).fetch_one(&mut *tx).await?;
+                return Err(if copies == 0 { StoreError::NotFound } else { Refusal::NotOnLoan.into() });
+            };
+            let (copy_id, item_id) = (loan.copy_id, loan.item_id);
             let mut fine = None;
             if let (Some(patron), Some(calc)) = (loan.user_id, circulation::overdue_fine(&loan.policy(), loan.due_at, now)) {
                 fine = Some(insert_overdue_fine!(tx, patron, loan.id, calc, actor, now));
@@ -305,7 +351,11 @@ impl Store {
                 item_id, event_type: "returned", actor_id: actor, at: now, details: &details,
                 loan_id: Some(loan.id), hold_id: None, patron_id: loan.user_id,
             });
-            let ready = fill_waiting_holds!(tx, item_id, Some(copy_id), now, pickup_days, actor);
+            let ready = if holds_waiting {
+                fill_waiting_holds!(tx, item_id, Some(copy_id), now, pickup_days, actor)
+            } else {
+                Vec::new()
+            };
             let mut hold = None;
             for id in ready {
                 let candidate: Hold = sqlx::query_as(HOLD).bind(id).fetch_one(&mut *tx).await?;
@@ -313,8 +363,11 @@ impl Store {
                     hold = Some(candidate);
                 }
             }
+            let outcome = ReturnOutcome { loan, fine, hold };
+            let events = append_audit_trail!(tx, audit, &outcome);
             tx.commit().await?;
-            Ok(ReturnOutcome { loan, fine, hold })
+            crate::audit::log(&events);
+            Ok(outcome)
         })
     }
 

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_store::{Checkout, Loan, LoanQuery};
+use carrel_store::{Checkout, CheckoutOutcome, Loan, LoanQuery, ReturnOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -172,37 +172,40 @@ async fn checkout(
     let barcode = barcode(&req.copy_barcode)?;
     let outcome = state
         .store
-        .checkout(&Checkout {
-            copy_barcode: barcode,
-            user_id: req.user_id,
-            actor: Some(staff.user_id),
-            now,
-            max_active_loans: state.config.max_active_loans,
-            block_threshold_cents: state.config.fine_block_threshold_cents,
-        })
-        .await?;
-    let loan = &outcome.loan;
-    audit::record(
-        &state,
-        &client,
-        "loan.checked_out",
-        Some(staff.user_id),
-        Some(req.user_id),
-        json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
-            "due_at": crate::http::rfc3339(loan.due_at), "hold_id": outcome.fulfilled_hold}),
-    )
-    .await;
-    if let Some(hold_id) = outcome.fulfilled_hold {
-        audit::record(
-            &state,
-            &client,
-            "hold.fulfilled",
-            Some(staff.user_id),
-            Some(req.user_id),
-            json!({"hold_id": hold_id, "loan_id": loan.id}),
+        .checkout(
+            &Checkout {
+                copy_barcode: barcode,
+                user_id: req.user_id,
+                actor: Some(staff.user_id),
+                now,
+                max_active_loans: state.config.max_active_loans,
+                block_threshold_cents: state.config.fine_block_threshold_cents,
+            },
+            |outcome: &CheckoutOutcome| {
+                let loan = &outcome.loan;
+                let mut events = vec![audit::event(
+                    &state,
+                    &client,
+                    "loan.checked_out",
+                    Some(staff.user_id),
+                    Some(req.user_id),
+                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
+                        "due_at": crate::http::rfc3339(loan.due_at), "hold_id": outcome.fulfilled_hold}),
+                )];
+                if let Some(hold_id) = outcome.fulfilled_hold {
+                    events.push(audit::event(
+                        &state,
+                        &client,
+                        "hold.fulfilled",
+                        Some(staff.user_id),
+                        Some(req.user_id),
+                        json!({"hold_id": hold_id, "loan_id": loan.id}),
+                    ));
+                }
+                events
+            },
         )
-        .await;
-    }
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(LoanView::new(outcome.loan, now)),
@@ -245,32 +248,35 @@ async fn return_copy(
             Some(staff.user_id),
             now,
             state.config.hold_pickup_days,
+            |outcome: &ReturnOutcome| {
+                let loan = &outcome.loan;
+                let mut events = vec![audit::event(
+                    &state,
+                    &client,
+                    "loan.returned",
+                    Some(staff.user_id),
+                    loan.user_id,
+                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "barcode": barcode,
+                        "fine_id": outcome.fine.as_ref().map(|f| f.id), "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
+                )];
+                if let Some(fine) = &outcome.fine {
+                    events.push(fine_created_event(&state, &client, staff.user_id, fine));
+                }
+                if let Some(hold) = &outcome.hold {
+                    events.push(audit::event(
+                        &state,
+                        &client,
+                        "hold.ready",
+                        Some(staff.user_id),
+                        hold.user_id,
+                        json!({"hold_id": hold.id, "copy_id": hold.copy_id}),
+                    ));
+                }
+                events
+            },
         )
         .await?;
-    let loan = &outcome.loan;
-    audit::record(
-        &state,
-        &client,
-        "loan.returned",
-        Some(staff.user_id),
-        loan.user_id,
-        json!({"loan_id": loan.id, "copy_id": loan.copy_id, "barcode": barcode,
-            "fine_id": outcome.fine.as_ref().map(|f| f.id), "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
-    )
-    .await;
-    if let Some(fine) = &outcome.fine {
-        audit_fine_created(&state, &client, staff.user_id, fine).await;
-    }
     if let Some(hold) = &outcome.hold {
-        audit::record(
-            &state,
-            &client,
-            "hold.ready",
-            Some(staff.user_id),
-            hold.user_id,
-            json!({"hold_id": hold.id, "copy_id": hold.copy_id}),
-        )
-        .await;
         notices::holds_ready(&state, &[hold.id]).await;
     }
     let currency = &state.config.currency;
@@ -378,13 +384,13 @@ async fn mark_lost(
 }
 
 /// Audits a fine that circulation created (overdue or replacement).
-async fn audit_fine_created(
+fn fine_created_event(
     state: &AppState,
     client: &ClientInfo,
     actor: Uuid,
     fine: &carrel_store::Fine,
-) {
-    audit::record(
+) -> carrel_store::NewAuditEvent {
+    audit::event(
         state,
         client,
         "fine.created",
@@ -392,5 +398,16 @@ async fn audit_fine_created(
         Some(fine.user_id),
         json!({"fine_id": fine.id, "loan_id": fine.loan_id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
     )
-    .await;
+}
+
+async fn audit_fine_created(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: Uuid,
+    fine: &carrel_store::Fine,
+) {
+    let event = fine_created_event(state, client, actor, fine);
+    if let Err(error) = state.store.record_audit_event(&event).await {
+        tracing::error!(%error, "could not store an audit event");
+    }
 }
