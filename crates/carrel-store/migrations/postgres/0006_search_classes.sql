@@ -1,0 +1,11 @@
+-- Single-term relevance pages (catalog/search.rs) read a term's matches one
+-- score class at a time: the exact set of field groups it occurs in. The GIN
+-- index on the weighted `search_vector` cannot tell the groups apart (it keeps
+-- lexemes, not weights, so a weight-labelled query rechecks every match in the
+-- heap). One GIN index per field group, over `ts_filter` of the same vector, answers
+-- "the term occurs in this group" from index data alone: the same lexemes,
+-- computed by the same configuration, split by weight label.
+CREATE INDEX items_search_a ON items USING GIN (ts_filter(search_vector, '{a}')) WHERE deleted_at IS NULL;
+CREATE INDEX items_search_b ON items USING GIN (ts_filter(search_vector, '{b}')) WHERE deleted_at IS NULL;
+CREATE INDEX items_search_c ON items USING GIN (ts_filter(search_vector, '{c}')) WHERE deleted_at IS NULL;
+CREATE INDEX items_search_d ON items USING GIN (ts_filter(search_vector, '{d}')) WHERE deleted_at IS NULL;
