@@ -110,15 +110,16 @@ fn class_score(mask: u8) -> i64 {
 }
 
 /// The SQLite full-text query of one class: the term in every group of `mask`
-/// and in no other (FTS5 column filters; `NOT` is FTS5's binary operator).
-fn class_match(term: &str, mask: u8) -> String {
+/// and in none of the other groups of `present` (FTS5 column filters; `NOT` is
+/// FTS5's binary operator). Groups outside `present` hold no match at all.
+fn class_match(term: &str, mask: u8, present: u8) -> String {
     let phrase = fts_string(term);
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for (g, (_, columns, _)) in FIELD_GROUPS.iter().enumerate() {
         let filter = format!("{columns}: {phrase}");
         if mask & (8 >> g) != 0 {
             with.push(filter);
-        } else {
+        } else if present & (8 >> g) != 0 {
             without.push(filter);
         }
     }
@@ -129,25 +130,39 @@ fn class_match(term: &str, mask: u8) -> String {
     }
 }
 
-/// The PostgreSQL condition of one class, for each group: the term occurs in
-/// it (a GIN expression index of migration 0006 per group answers this) or not.
-const CLASS_GROUPS_PG: [(&str, &str); 4] = [
-    (
-        " AND ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
-        " AND NOT (ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
-    ),
-    (
-        " AND ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
-        " AND NOT (ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
-    ),
-    (
-        " AND ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
-        " AND NOT (ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
-    ),
-    (
-        " AND ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
-        " AND NOT (ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
-    ),
+/// The PostgreSQL query of one class, as above: weight-labelled lexemes
+/// against the weighted `search_vector` (`'t':A & 't':D & !'t':B`).
+fn class_tsquery(term: &str, mask: u8, present: u8) -> String {
+    let mut parts = Vec::new();
+    for (g, (_, _, label)) in FIELD_GROUPS.iter().enumerate() {
+        if mask & (8 >> g) != 0 {
+            parts.push(tsquery_lexeme(term, label));
+        } else if present & (8 >> g) != 0 {
+            parts.push(format!("!{}", tsquery_lexeme(term, label)));
+        }
+    }
+    parts.join(" & ")
+}
+
+/// Does the term occur in field group `g` of any item? SQLite: an FTS5 column
+/// filter (stops at the first hit; a full pass over the term's doclist only
+/// when the group holds none). PostgreSQL: the group's GIN index of migration
+/// 0006 (`ts_filter` of the weighted vector to one weight label).
+const GROUP_PROBES_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ";
+const GROUP_PROBES_PG: [&str; 4] = [
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
+];
+
+/// The index condition of a group the class requires (PostgreSQL), so a class
+/// is read through the GIN indexes of its groups.
+const CLASS_GROUPS_PG: [&str; 4] = [
+    " AND ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
+    " AND ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
+    " AND ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
+    " AND ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
 ];
 
 /// `term` as one FTS5 string (quoted, so operators are just characters).
@@ -352,7 +367,7 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
 /// items whose field groups for the term are exactly `mask`, matching the
 /// filters, in id order (after `after_id` within the cursor's own class).
 macro_rules! class_query {
-    ($qb:ident, $s:expr, $term:expr, $mask:expr, $after_id:expr, $take:expr, $sqlite:expr) => {{
+    ($qb:ident, $s:expr, $term:expr, $mask:expr, $present:expr, $after_id:expr, $take:expr, $sqlite:expr) => {{
         let (s, term, mask): (&ItemSearch, &str, u8) = ($s, $term, $mask);
         if $sqlite {
             // The FTS5 query finds the class's rowids; only those rows are read.
@@ -361,18 +376,22 @@ macro_rules! class_query {
                 "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid \
                  WHERE items_fts MATCH ",
             );
-            $qb.push_bind(class_match(term, mask));
+            $qb.push_bind(class_match(term, mask, $present));
             sql(&mut $qb, " AND i.deleted_at IS NULL");
         } else {
+            // The cheap exact test first, then the groups' index conditions.
             sql(
                 &mut $qb,
-                "SELECT i.id FROM items i WHERE i.deleted_at IS NULL",
+                "SELECT i.id FROM items i WHERE i.deleted_at IS NULL AND i.search_vector @@ to_tsquery('english', ",
             );
-            for (g, (with, without)) in CLASS_GROUPS_PG.iter().enumerate() {
-                let present = mask & (8 >> g) != 0;
-                sql(&mut $qb, if present { with } else { without });
-                $qb.push_bind(term.to_owned());
-                sql(&mut $qb, if present { ")" } else { "))" });
+            $qb.push_bind(class_tsquery(term, mask, $present));
+            sql(&mut $qb, ")");
+            for (g, with) in CLASS_GROUPS_PG.iter().enumerate() {
+                if mask & (8 >> g) != 0 {
+                    sql(&mut $qb, with);
+                    $qb.push_bind(term.to_owned());
+                    sql(&mut $qb, ")");
+                }
             }
         }
         push_filters!($qb, s, $sqlite, false);
@@ -394,8 +413,30 @@ macro_rules! single_term_page {
         let (s, term): (&ItemSearch, &str) = ($s, $term);
         let want = s.limit as usize + 1;
         let mut tx = $pool.begin_with($begin).await?;
+        // Which field groups hold the term at all: classes needing another
+        // group are empty and skipped, and the others need not exclude it.
+        let mut qb = QueryBuilder::new("SELECT ");
+        for g in 0..4 {
+            if g > 0 {
+                sql(&mut qb, ", ");
+            }
+            if $sqlite {
+                sql(&mut qb, GROUP_PROBES_SQLITE);
+                qb.push_bind(format!("{}: {}", FIELD_GROUPS[g].1, fts_string(term)));
+            } else {
+                sql(&mut qb, GROUP_PROBES_PG[g]);
+                qb.push_bind(term.to_owned());
+                sql(&mut qb, ")");
+            }
+            sql(&mut qb, ")");
+        }
+        let probes: (bool, bool, bool, bool) = qb.build_query_as().fetch_one(&mut *tx).await?;
+        let present = u8::from(probes.0) << 3
+            | u8::from(probes.1) << 2
+            | u8::from(probes.2) << 1
+            | u8::from(probes.3);
         let mut ranked: Vec<(i64, Uuid)> = Vec::with_capacity(want);
-        for mask in (1..16u8).rev() {
+        for mask in (1..16u8).rev().filter(|m| m & !present == 0) {
             let score = class_score(mask);
             let after_id = match &s.after {
                 Some((SortKey::Relevance(key), _)) if score > *key => continue,
@@ -403,7 +444,16 @@ macro_rules! single_term_page {
                 _ => None,
             };
             let mut qb = QueryBuilder::new("");
-            class_query!(qb, s, term, mask, after_id, want - ranked.len(), $sqlite);
+            class_query!(
+                qb,
+                s,
+                term,
+                mask,
+                present,
+                after_id,
+                want - ranked.len(),
+                $sqlite
+            );
             let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
             ranked.extend(ids.into_iter().map(|id| (score, id)));
             if ranked.len() >= want {
