@@ -728,7 +728,7 @@ fn lantern_item(mask: u8, n: usize, item_type: &str) -> (Value, i64) {
     let mut item = json!({"title": title, "item_type": item_type, "subjects": ["Reference"]});
     if has(4) {
         // Alternately the subtitle and an author name: the same field group.
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             item["subtitle"] = json!("by lantern light");
         } else {
             item["authors"] = json!(["Ada Lantern"]);
