@@ -420,16 +420,6 @@ async fn bulk_copy_postgres(
     const FLUSH: usize = 1 << 20;
     let now = copy_timestamp(now);
     let mut tx = pool.begin().await?;
-    // New GIN entries go to each index's pending list first. A larger list and
-    // more memory to merge it make fewer, larger merges (about 10-25 % less
-    // time per load here); every list is merged before the commit (below), so
-    // searches never scan a long pending list after a bulk load.
-    sqlx::query("SET LOCAL work_mem = '64MB'")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("SET LOCAL gin_pending_list_limit = '64MB'")
-        .execute(&mut *tx)
-        .await?;
 
     let mut copy = tx
         .copy_in_raw(
@@ -501,15 +491,6 @@ async fn bulk_copy_postgres(
     }
     copy.send(buf.as_bytes()).await?;
     copy.finish().await?;
-    sqlx::query(
-        "SELECT gin_clean_pending_list('items_search'::regclass), \
-         gin_clean_pending_list('items_search_a'::regclass), \
-         gin_clean_pending_list('items_search_b'::regclass), \
-         gin_clean_pending_list('items_search_c'::regclass), \
-         gin_clean_pending_list('items_search_d'::regclass)",
-    )
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(())
 }
