@@ -15,6 +15,8 @@ backend_tests!(
     every_filter_and_sort,
     pagination_visits_every_item_exactly_once_while_items_are_added,
     injection_shaped_input_never_errors_or_leaks,
+    single_term_relevance_ranks_every_field_group_combination,
+    single_term_pages_cross_classes_exactly_once_while_items_are_added,
 );
 
 async fn staff(app: &TestApp) -> String {
@@ -712,4 +714,190 @@ async fn injection_shaped_input_never_errors_or_leaks(app: TestApp) {
         titles(&search(&app, "?sort=title").await),
         ["Public Park", "Secret Garden"]
     );
+}
+
+/// An item whose field groups contain "lantern" exactly as `mask` says (bit 3
+/// title, 2 subtitle/authors, 1 subjects, 0 description), with its score.
+fn lantern_item(mask: u8, n: usize, item_type: &str) -> (Value, i64) {
+    let has = |bit: u8| mask & bit != 0;
+    let title = if has(8) {
+        format!("Lanterns {n}")
+    } else {
+        format!("Volume {n}")
+    };
+    let mut item = json!({"title": title, "item_type": item_type, "subjects": ["Reference"]});
+    if has(4) {
+        // Alternately the subtitle and an author name: the same field group.
+        if n.is_multiple_of(2) {
+            item["subtitle"] = json!("by lantern light");
+        } else {
+            item["authors"] = json!(["Ada Lantern"]);
+        }
+    }
+    if has(2) {
+        item["subjects"] = json!(["Lantern making", "Reference"]);
+    }
+    if has(1) {
+        item["description"] = json!("Notes about a lantern.");
+    }
+    let score = [(8, 10), (4, 4), (2, 2), (1, 1)]
+        .iter()
+        .filter(|(bit, _)| has(*bit))
+        .map(|(_, w)| w)
+        .sum();
+    (item, score)
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn single_term_relevance_ranks_every_field_group_combination(app: TestApp) {
+    let token = staff(&app).await;
+    // Two items of every non-empty combination (one book, one ebook), created in
+    // an order unrelated to their scores, plus items that do not match.
+    let mut expected: Vec<(i64, String, String)> = Vec::new();
+    for round in 0..2 {
+        for mask in [5u8, 12, 1, 15, 8, 3, 10, 6, 13, 2, 9, 14, 4, 11, 7] {
+            let item_type = if round == 0 { "book" } else { "ebook" };
+            let (body, score) = lantern_item(mask, expected.len(), item_type);
+            let id = create(&app, &token, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            expected.push((score, id, item_type.to_owned()));
+        }
+    }
+    create(
+        &app,
+        &token,
+        json!({"title": "Candles", "description": "No lamps here."}),
+    )
+    .await;
+    let order = |rows: &[(i64, String, String)]| -> Vec<String> {
+        let mut rows = rows.to_vec();
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        rows.into_iter().map(|r| r.1).collect()
+    };
+
+    // One page: score high to low, ties by id; stemmed forms count.
+    assert_eq!(
+        ids(&search(&app, "?q=lantern&limit=100").await),
+        order(&expected)
+    );
+    assert_eq!(
+        ids(&search(&app, "?q=LANTERNS&limit=100").await),
+        order(&expected)
+    );
+
+    // Small pages give the same sequence, across class boundaries.
+    for limit in [1, 2, 3, 7] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = format!("?q=lantern&limit={limit}");
+            if let Some(c) = &cursor {
+                query.push_str(&format!("&cursor={c}"));
+            }
+            let page = search(&app, &query).await;
+            seen.extend(ids(&page));
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, order(&expected), "limit {limit}");
+    }
+
+    // Filters combine with the text; a soft-deleted item is gone from every class.
+    let ebooks: Vec<_> = expected
+        .iter()
+        .filter(|r| r.2 == "ebook")
+        .cloned()
+        .collect();
+    assert_eq!(
+        ids(&search(&app, "?q=lantern&item_type=ebook&limit=100").await),
+        order(&ebooks)
+    );
+    let top = order(&expected)[0].clone();
+    let deleted = app
+        .authed(Method::DELETE, &format!("/api/v1/items/{top}"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let live: Vec<_> = expected.iter().filter(|r| r.1 != top).cloned().collect();
+    assert_eq!(
+        ids(&search(&app, "?q=lantern&limit=100").await),
+        order(&live)
+    );
+    let subject = search(&app, "?q=lantern&subject=lantern%20making&limit=100").await;
+    let with_subject: Vec<_> = live
+        .iter()
+        .filter(|r| {
+            // The subjects group is in the score if 2 is left after the larger weights.
+            let rest = r.0 % 10;
+            rest % 4 >= 2
+        })
+        .cloned()
+        .collect();
+    assert_eq!(ids(&subject), order(&with_subject));
+
+    // Several terms keep their own path: every term must match, scores add up.
+    let both = titles(&search(&app, "?q=lantern%20notes&limit=100").await);
+    assert_eq!(both.len(), live.iter().filter(|r| r.0 % 2 == 1).count());
+    // A term that matches nothing, or a filter that excludes every match: an empty page.
+    assert!(ids(&search(&app, "?q=zzyzx").await).is_empty());
+    assert!(ids(&search(&app, "?q=lantern&item_type=dvd").await).is_empty());
+}
+
+async fn single_term_pages_cross_classes_exactly_once_while_items_are_added(app: TestApp) {
+    let token = staff(&app).await;
+    let masks = [1u8, 8, 9, 2, 12, 4, 1, 8, 15, 3, 11, 1];
+    let mut before = Vec::new();
+    for (n, mask) in masks.iter().enumerate() {
+        let (body, _) = lantern_item(*mask, n, "book");
+        before.push(
+            create(&app, &token, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut round = 0;
+    loop {
+        let mut query = "?q=lantern&limit=2".to_owned();
+        if let Some(c) = &cursor {
+            query.push_str(&format!("&cursor={c}"));
+        }
+        let page = search(&app, &query).await;
+        seen.extend(ids(&page));
+        // New matches land in the best class, the worst, and the page's own.
+        let mask = [15u8, 1, 8, 11][round % 4];
+        let (body, _) = lantern_item(mask, 100 + round, "book");
+        create(&app, &token, body).await;
+        round += 1;
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "an item was returned twice: {seen:?}"
+    );
+    for id in &before {
+        assert!(seen.contains(id), "item {id} was skipped");
+    }
 }

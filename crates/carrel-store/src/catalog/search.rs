@@ -94,6 +94,77 @@ const FIELD_GROUPS: [(&str, &str, &str); 4] = [
     ("1", "{description}", "D"),
 ];
 
+/// The numeric weights of [`FIELD_GROUPS`], in the same order.
+const WEIGHTS: [i64; 4] = [10, 4, 2, 1];
+
+/// A score class of one term: the set of field groups it occurs in, as a bit
+/// mask (bit 3 = title … bit 0 = description, the order of [`FIELD_GROUPS`]).
+/// The weights are superincreasing (10 > 4 + 2 + 1, 4 > 2 + 1, 2 > 1), so every
+/// set has its own score and a larger mask always scores higher: walking the
+/// masks from 15 down to 1 walks the scores from high to low.
+fn class_score(mask: u8) -> i64 {
+    (0..4)
+        .filter(|g| mask & (8 >> g) != 0)
+        .map(|g| WEIGHTS[g])
+        .sum()
+}
+
+/// The SQLite full-text query of one class: the term in every group of `mask`
+/// and in none of the other groups of `present` (FTS5 column filters; `NOT` is
+/// FTS5's binary operator). Groups outside `present` hold no match at all.
+fn class_match(term: &str, mask: u8, present: u8) -> String {
+    let phrase = fts_string(term);
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for (g, (_, columns, _)) in FIELD_GROUPS.iter().enumerate() {
+        let filter = format!("{columns}: {phrase}");
+        if mask & (8 >> g) != 0 {
+            with.push(filter);
+        } else if present & (8 >> g) != 0 {
+            without.push(filter);
+        }
+    }
+    if without.is_empty() {
+        with.join(" AND ")
+    } else {
+        format!("({}) NOT ({})", with.join(" AND "), without.join(" OR "))
+    }
+}
+
+/// The PostgreSQL query of one class, as above: weight-labelled lexemes
+/// against the weighted `search_vector` (`'t':A & 't':D & !'t':B`).
+fn class_tsquery(term: &str, mask: u8, present: u8) -> String {
+    let mut parts = Vec::new();
+    for (g, (_, _, label)) in FIELD_GROUPS.iter().enumerate() {
+        if mask & (8 >> g) != 0 {
+            parts.push(tsquery_lexeme(term, label));
+        } else if present & (8 >> g) != 0 {
+            parts.push(format!("!{}", tsquery_lexeme(term, label)));
+        }
+    }
+    parts.join(" & ")
+}
+
+/// Does the term occur in field group `g` of any item? SQLite: an FTS5 column
+/// filter (stops at the first hit; a full pass over the term's doclist only
+/// when the group holds none). PostgreSQL: the group's GIN index of migration
+/// 0006 (`ts_filter` of the weighted vector to one weight label).
+const GROUP_PROBES_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ";
+const GROUP_PROBES_PG: [&str; 4] = [
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
+    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
+];
+
+/// The index condition of a group the class requires (PostgreSQL), so a class
+/// is read through the GIN indexes of its groups.
+const CLASS_GROUPS_PG: [&str; 4] = [
+    " AND ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
+    " AND ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
+    " AND ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
+    " AND ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
+];
+
 /// `term` as one FTS5 string (quoted, so operators are just characters).
 fn fts_string(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
@@ -292,6 +363,130 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
     qb
 }
 
+/// One class of a single-term relevance search: the ids of up to `take` live
+/// items whose field groups for the term are exactly `mask`, matching the
+/// filters, in id order (after `after_id` within the cursor's own class).
+macro_rules! class_query {
+    ($qb:ident, $s:expr, $term:expr, $mask:expr, $present:expr, $after_id:expr, $take:expr, $sqlite:expr) => {{
+        let (s, term, mask): (&ItemSearch, &str, u8) = ($s, $term, $mask);
+        if $sqlite {
+            // The FTS5 query finds the class's rowids; only those rows are read.
+            sql(
+                &mut $qb,
+                "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid \
+                 WHERE items_fts MATCH ",
+            );
+            $qb.push_bind(class_match(term, mask, $present));
+            sql(&mut $qb, " AND i.deleted_at IS NULL");
+        } else {
+            // The cheap exact test first, then the groups' index conditions.
+            sql(
+                &mut $qb,
+                "SELECT i.id FROM items i WHERE i.deleted_at IS NULL AND i.search_vector @@ to_tsquery('english', ",
+            );
+            $qb.push_bind(class_tsquery(term, mask, $present));
+            sql(&mut $qb, ")");
+            for (g, with) in CLASS_GROUPS_PG.iter().enumerate() {
+                if mask & (8 >> g) != 0 {
+                    sql(&mut $qb, with);
+                    $qb.push_bind(term.to_owned());
+                    sql(&mut $qb, ")");
+                }
+            }
+        }
+        push_filters!($qb, s, $sqlite, false);
+        if let Some(id) = $after_id {
+            sql(&mut $qb, " AND i.id > ");
+            $qb.push_bind(id);
+        }
+        sql(&mut $qb, " ORDER BY i.id LIMIT ");
+        $qb.push_bind($take as i64);
+    }};
+}
+
+/// A single-term relevance page, class by class from the best score down, in
+/// one read snapshot (so an item edited meanwhile cannot show up in two
+/// classes): a class is read only while the page still has room, in id order
+/// with a limit, so a page costs the classes it reaches, not every match.
+macro_rules! single_term_page {
+    ($pool:expr, $s:expr, $term:expr, $sqlite:expr, $begin:expr) => {{
+        let (s, term): (&ItemSearch, &str) = ($s, $term);
+        let want = s.limit as usize + 1;
+        let mut tx = $pool.begin_with($begin).await?;
+        // Which field groups hold the term at all: classes needing another
+        // group are empty and skipped, and the others need not exclude it.
+        let mut qb = QueryBuilder::new("SELECT ");
+        for g in 0..4 {
+            if g > 0 {
+                sql(&mut qb, ", ");
+            }
+            if $sqlite {
+                sql(&mut qb, GROUP_PROBES_SQLITE);
+                qb.push_bind(format!("{}: {}", FIELD_GROUPS[g].1, fts_string(term)));
+            } else {
+                sql(&mut qb, GROUP_PROBES_PG[g]);
+                qb.push_bind(term.to_owned());
+                sql(&mut qb, ")");
+            }
+            sql(&mut qb, ")");
+        }
+        let probes: (bool, bool, bool, bool) = qb.build_query_as().fetch_one(&mut *tx).await?;
+        let present = u8::from(probes.0) << 3
+            | u8::from(probes.1) << 2
+            | u8::from(probes.2) << 1
+            | u8::from(probes.3);
+        let mut ranked: Vec<(i64, Uuid)> = Vec::with_capacity(want);
+        for mask in (1..16u8).rev().filter(|m| m & !present == 0) {
+            let score = class_score(mask);
+            let after_id = match &s.after {
+                Some((SortKey::Relevance(key), _)) if score > *key => continue,
+                Some((SortKey::Relevance(key), id)) if score == *key => Some(*id),
+                _ => None,
+            };
+            let mut qb = QueryBuilder::new("");
+            class_query!(
+                qb,
+                s,
+                term,
+                mask,
+                present,
+                after_id,
+                want - ranked.len(),
+                $sqlite
+            );
+            let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+            ranked.extend(ids.into_iter().map(|id| (score, id)));
+            if ranked.len() >= want {
+                break;
+            }
+        }
+        let mut hits: Vec<ItemHit> = if ranked.is_empty() {
+            Vec::new()
+        } else {
+            let mut qb = QueryBuilder::new(concat!(
+                "SELECT ",
+                item_columns!(),
+                ", CAST(0 AS BIGINT) AS score FROM items i WHERE i.id IN ("
+            ));
+            let mut list = qb.separated(", ");
+            for (_, id) in &ranked {
+                list.push_bind(*id);
+            }
+            sql(&mut qb, ")");
+            qb.build_query_as().fetch_all(&mut *tx).await?
+        };
+        tx.commit().await?;
+        for hit in &mut hits {
+            hit.score = ranked
+                .iter()
+                .find(|(_, id)| *id == hit.item.id)
+                .map_or(0, |(score, _)| *score);
+        }
+        hits.sort_by(|a, b| b.score.cmp(&a.score).then(a.item.id.cmp(&b.item.id)));
+        hits
+    }};
+}
+
 /// A SQLite relevance row: the hit and the score floor its query applied.
 #[derive(sqlx::FromRow)]
 struct FlooredHit {
@@ -356,8 +551,15 @@ impl Store {
     /// Runs a catalog search; returns `limit + 1` rows (the extra one signals a next page).
     pub async fn search_items(&self, search: &ItemSearch) -> Result<Vec<ItemHit>, StoreError> {
         let relevance = search.sort == ItemSort::Relevance && !search.terms.is_empty();
-        Ok(match &self.pool {
-            DbPool::Sqlite(pool) if relevance => {
+        let single_term = match search.terms.as_slice() {
+            [term] if relevance => Some(term.as_str()),
+            _ => None,
+        };
+        Ok(match (&self.pool, single_term) {
+            (DbPool::Sqlite(pool), Some(term)) => {
+                single_term_page!(pool, search, term, true, "BEGIN DEFERRED")
+            }
+            (DbPool::Sqlite(pool), None) if relevance => {
                 let hits: Vec<FlooredHit> = relevance_sqlite(search, true)
                     .build_query_as()
                     .fetch_all(pool)
@@ -376,18 +578,20 @@ impl Store {
                 .map(|h| h.hit)
                 .collect()
             }
-            DbPool::Postgres(pool) if relevance => {
+            // PostgreSQL scores every match: the class walk below (with per-group
+            // GIN indexes) measured slower there in the benchmark, see bench/README.
+            (DbPool::Postgres(pool), _) if relevance => {
                 relevance_postgres(search)
                     .build_query_as()
                     .fetch_all(pool)
                     .await?
             }
-            DbPool::Sqlite(pool) => {
+            (DbPool::Sqlite(pool), _) => {
                 let mut qb = QueryBuilder::new("");
                 build_search!(qb, search, true);
                 qb.build_query_as().fetch_all(pool).await?
             }
-            DbPool::Postgres(pool) => {
+            (DbPool::Postgres(pool), _) => {
                 let mut qb = QueryBuilder::new("");
                 build_search!(qb, search, false);
                 qb.build_query_as().fetch_all(pool).await?
