@@ -13,6 +13,11 @@
 //! `tsvector`; SQLite: FTS5 column filters), and a relevance search ranks only
 //! ids and scores before it loads the columns and copy counts of one page.
 
+//!
+//! `items_fts` is keyed by the implicit `items.rowid` (items has no INTEGER
+//! PRIMARY KEY), and SQLite's `VACUUM` may renumber such rowids. Carrel never
+//! runs VACUUM; an operator who does must rebuild the FTS rows afterwards.
+
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -146,8 +151,9 @@ fn class_tsquery(term: &str, mask: u8, present: u8) -> String {
 
 /// Does the term occur in field group `g` of any item? SQLite: an FTS5 column
 /// filter (stops at the first hit; a full pass over the term's doclist only
-/// when the group holds none). PostgreSQL: the group's GIN index of migration
-/// 0006 (`ts_filter` of the weighted vector to one weight label).
+/// when the group holds none). PostgreSQL (not wired up: scoring every match
+/// measured faster there, see bench/README): `ts_filter` of the weighted
+/// vector to one weight label.
 const GROUP_PROBES_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ";
 const GROUP_PROBES_PG: [&str; 4] = [
     "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
