@@ -135,42 +135,11 @@ fn class_match(term: &str, mask: u8, present: u8) -> String {
     }
 }
 
-/// The PostgreSQL query of one class, as above: weight-labelled lexemes
-/// against the weighted `search_vector` (`'t':A & 't':D & !'t':B`).
-fn class_tsquery(term: &str, mask: u8, present: u8) -> String {
-    let mut parts = Vec::new();
-    for (g, (_, _, label)) in FIELD_GROUPS.iter().enumerate() {
-        if mask & (8 >> g) != 0 {
-            parts.push(tsquery_lexeme(term, label));
-        } else if present & (8 >> g) != 0 {
-            parts.push(format!("!{}", tsquery_lexeme(term, label)));
-        }
-    }
-    parts.join(" & ")
-}
-
 /// Does the term occur in field group `g` of any item? SQLite: an FTS5 column
 /// filter (stops at the first hit; a full pass over the term's doclist only
-/// when the group holds none). PostgreSQL (not wired up: scoring every match
-/// measured faster there, see bench/README): `ts_filter` of the weighted
-/// vector to one weight label.
+/// when the group holds none). The class walk is SQLite's only: on PostgreSQL
+/// it measured slower than scoring every match (see bench/README).
 const GROUP_PROBES_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ";
-const GROUP_PROBES_PG: [&str; 4] = [
-    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
-    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
-    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
-    "EXISTS (SELECT 1 FROM items i WHERE ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
-];
-
-/// The index condition of a group the class requires (PostgreSQL), so a class
-/// is read through the GIN indexes of its groups.
-const CLASS_GROUPS_PG: [&str; 4] = [
-    " AND ts_filter(i.search_vector, '{a}') @@ plainto_tsquery('english', ",
-    " AND ts_filter(i.search_vector, '{b}') @@ plainto_tsquery('english', ",
-    " AND ts_filter(i.search_vector, '{c}') @@ plainto_tsquery('english', ",
-    " AND ts_filter(i.search_vector, '{d}') @@ plainto_tsquery('english', ",
-];
-
 /// `term` as one FTS5 string (quoted, so operators are just characters).
 fn fts_string(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
@@ -373,34 +342,17 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
 /// items whose field groups for the term are exactly `mask`, matching the
 /// filters, in id order (after `after_id` within the cursor's own class).
 macro_rules! class_query {
-    ($qb:ident, $s:expr, $term:expr, $mask:expr, $present:expr, $after_id:expr, $take:expr, $sqlite:expr) => {{
+    ($qb:ident, $s:expr, $term:expr, $mask:expr, $present:expr, $after_id:expr, $take:expr) => {{
         let (s, term, mask): (&ItemSearch, &str, u8) = ($s, $term, $mask);
-        if $sqlite {
-            // The FTS5 query finds the class's rowids; only those rows are read.
-            sql(
-                &mut $qb,
-                "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid \
-                 WHERE items_fts MATCH ",
-            );
-            $qb.push_bind(class_match(term, mask, $present));
-            sql(&mut $qb, " AND i.deleted_at IS NULL");
-        } else {
-            // The cheap exact test first, then the groups' index conditions.
-            sql(
-                &mut $qb,
-                "SELECT i.id FROM items i WHERE i.deleted_at IS NULL AND i.search_vector @@ to_tsquery('english', ",
-            );
-            $qb.push_bind(class_tsquery(term, mask, $present));
-            sql(&mut $qb, ")");
-            for (g, with) in CLASS_GROUPS_PG.iter().enumerate() {
-                if mask & (8 >> g) != 0 {
-                    sql(&mut $qb, with);
-                    $qb.push_bind(term.to_owned());
-                    sql(&mut $qb, ")");
-                }
-            }
-        }
-        push_filters!($qb, s, $sqlite, false);
+        // The FTS5 query finds the class's rowids; only those rows are read.
+        sql(
+            &mut $qb,
+            "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid \
+             WHERE items_fts MATCH ",
+        );
+        $qb.push_bind(class_match(term, mask, $present));
+        sql(&mut $qb, " AND i.deleted_at IS NULL");
+        push_filters!($qb, s, true, false);
         if let Some(id) = $after_id {
             sql(&mut $qb, " AND i.id > ");
             $qb.push_bind(id);
@@ -415,7 +367,7 @@ macro_rules! class_query {
 /// classes): a class is read only while the page still has room, in id order
 /// with a limit, so a page costs the classes it reaches, not every match.
 macro_rules! single_term_page {
-    ($pool:expr, $s:expr, $term:expr, $sqlite:expr, $begin:expr) => {{
+    ($pool:expr, $s:expr, $term:expr, $begin:expr) => {{
         let (s, term): (&ItemSearch, &str) = ($s, $term);
         let want = s.limit as usize + 1;
         let mut tx = $pool.begin_with($begin).await?;
@@ -426,14 +378,8 @@ macro_rules! single_term_page {
             if g > 0 {
                 sql(&mut qb, ", ");
             }
-            if $sqlite {
-                sql(&mut qb, GROUP_PROBES_SQLITE);
-                qb.push_bind(format!("{}: {}", FIELD_GROUPS[g].1, fts_string(term)));
-            } else {
-                sql(&mut qb, GROUP_PROBES_PG[g]);
-                qb.push_bind(term.to_owned());
-                sql(&mut qb, ")");
-            }
+            sql(&mut qb, GROUP_PROBES_SQLITE);
+            qb.push_bind(format!("{}: {}", FIELD_GROUPS[g].1, fts_string(term)));
             sql(&mut qb, ")");
         }
         let probes: (bool, bool, bool, bool) = qb.build_query_as().fetch_one(&mut *tx).await?;
@@ -450,16 +396,7 @@ macro_rules! single_term_page {
                 _ => None,
             };
             let mut qb = QueryBuilder::new("");
-            class_query!(
-                qb,
-                s,
-                term,
-                mask,
-                present,
-                after_id,
-                want - ranked.len(),
-                $sqlite
-            );
+            class_query!(qb, s, term, mask, present, after_id, want - ranked.len());
             let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
             ranked.extend(ids.into_iter().map(|id| (score, id)));
             if ranked.len() >= want {
@@ -563,7 +500,7 @@ impl Store {
         };
         Ok(match (&self.pool, single_term) {
             (DbPool::Sqlite(pool), Some(term)) => {
-                single_term_page!(pool, search, term, true, "BEGIN DEFERRED")
+                single_term_page!(pool, search, term, "BEGIN DEFERRED")
             }
             (DbPool::Sqlite(pool), None) if relevance => {
                 let hits: Vec<FlooredHit> = relevance_sqlite(search, true)
