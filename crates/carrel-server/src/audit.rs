@@ -42,9 +42,17 @@ pub async fn record(
     subject_id: Option<Uuid>,
     details: Value,
 ) {
-    let event = event(state, client, event_type, actor_id, subject_id, details);
-    if let Err(error) = state.store.record_audit_event(&event).await {
-        carrel_store::log_audit_events(std::slice::from_ref(&event));
-        tracing::error!(%error, event_type, "could not store an audit event");
+    record_event(
+        state,
+        &event(state, client, event_type, actor_id, subject_id, details),
+    )
+    .await;
+}
+
+/// Records one event built with [`event`], as [`record`] does.
+pub async fn record_event(state: &AppState, event: &carrel_store::NewAuditEvent) {
+    if let Err(error) = state.store.record_audit_event(event).await {
+        carrel_store::log_audit_events(std::slice::from_ref(event));
+        tracing::error!(%error, event_type = event.event_type, "could not store an audit event");
     }
 }

@@ -542,3 +542,20 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_weights_are_those_of_the_field_groups() {
+        let from_sql: Vec<i64> = FIELD_GROUPS
+            .iter()
+            .map(|(w, _, _)| w.parse().expect("a number"))
+            .collect();
+        assert_eq!(from_sql, WEIGHTS);
+        // Superincreasing: each weight beats the sum of the smaller ones.
+        assert!((0..4).all(|g| WEIGHTS[g] > WEIGHTS[g + 1..].iter().sum::<i64>()));
+        assert_eq!(class_score(0b1001), 11);
+    }
+}

@@ -242,8 +242,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let found: CheckoutLookup = sqlx::query_as(lookup).bind(r.copy_barcode).bind(r.user_id)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            let CheckoutLookup { copy_id, item_id, loan_days, max_renewals, grace_days: grace, .. } = found;
-            let (daily, cap, replacement) = (found.daily_fine_cents, found.max_fine_cents, found.replacement_cost_cents);
+            let (copy_id, item_id) = (found.copy_id, found.item_id);
             if !found.patron_active {
                 return Err(Refusal::PatronInactive.into());
             }
@@ -278,7 +277,7 @@ impl Store {
                 }
                 _ => return Err(Refusal::CopyUnavailable.into()),
             };
-            let due_at = circulation::due_at(r.now, u32::try_from(loan_days).unwrap_or(0));
+            let due_at = circulation::due_at(r.now, u32::try_from(found.loan_days).unwrap_or(0));
             let loan: Loan = sqlx::query_as(INSERT)
                 .bind(Uuid::now_v7())
                 .bind(copy_id)
@@ -286,12 +285,12 @@ impl Store {
                 .bind(r.user_id)
                 .bind(r.now)
                 .bind(due_at)
-                .bind(loan_days)
-                .bind(max_renewals)
-                .bind(daily)
-                .bind(cap)
-                .bind(grace)
-                .bind(replacement)
+                .bind(found.loan_days)
+                .bind(found.max_renewals)
+                .bind(found.daily_fine_cents)
+                .bind(found.max_fine_cents)
+                .bind(found.grace_days)
+                .bind(found.replacement_cost_cents)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| match StoreError::from(e) {

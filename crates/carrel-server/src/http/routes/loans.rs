@@ -406,8 +406,5 @@ async fn audit_fine_created(
     actor: Uuid,
     fine: &carrel_store::Fine,
 ) {
-    let event = fine_created_event(state, client, actor, fine);
-    if let Err(error) = state.store.record_audit_event(&event).await {
-        tracing::error!(%error, "could not store an audit event");
-    }
+    audit::record_event(state, &fine_created_event(state, client, actor, fine)).await;
 }
