@@ -1,5 +1,6 @@
-//! Catalog search: full text through each backend's own engine (PostgreSQL
-//! `tsvector` + GIN, SQLite FTS5), whitelisted filters, and keyset pagination.
+//! Catalog search: full text through each backend's own engine (PostgreSQL's
+//! text-search parser and 'english' configuration with a GIN index, SQLite
+//! FTS5), whitelisted filters, and keyset pagination.
 //!
 //! The SQL is assembled only from `&'static str` fragments chosen by typed
 //! enums; every value is a bound parameter. Relevance adds, for each query
@@ -9,10 +10,16 @@
 //! others are added and a cursor walk visits every match exactly once.
 //!
 //! Both engines answer "does this term occur in that field group" from their
-//! own index data (PostgreSQL: tsquery weight labels against the weighted
-//! `tsvector`; SQLite: FTS5 column filters), and a relevance search ranks only
-//! ids and scores before it loads the columns and copy counts of one page.
-
+//! own index data (PostgreSQL: the field-group keys `a:<lexeme>` … `d:<lexeme>`
+//! of `search_keys`, made from the weighted `tsvector` of the 'english'
+//! configuration, see migration 0006; SQLite: FTS5 column filters), and a
+//! relevance search ranks only ids and scores before it loads the columns and
+//! copy counts of one page. A one-word relevance page reads score classes best
+//! first and stops when it is full (see [`class_score`]).
+//!
+//! PostgreSQL searches with words are planned for their actual values (unnamed
+//! statements): how many rows a key matches decides between walking an index in
+//! order and reading the key's GIN posting list, and a generic plan cannot know.
 //!
 //! `items_fts` is keyed by the implicit `items.rowid` (items has no INTEGER
 //! PRIMARY KEY), and SQLite's `VACUUM` may renumber such rowids. Carrel never
@@ -90,13 +97,13 @@ fn sql<DB: sqlx::Database>(qb: &mut QueryBuilder<DB>, text: &'static str) {
     qb.push(text);
 }
 
-/// Field groups of the relevance score: weight, FTS5 column filter, tsquery
-/// weight label (`search_vector` is built with the same groups as A–D).
+/// Field groups of the relevance score: weight, FTS5 column filter, and the
+/// prefix of the group's keys in PostgreSQL's `search_keys`.
 const FIELD_GROUPS: [(&str, &str, &str); 4] = [
-    ("10", "{title}", "A"),
-    ("4", "{subtitle authors}", "B"),
-    ("2", "{subjects}", "C"),
-    ("1", "{description}", "D"),
+    ("10", "{title}", "a:"),
+    ("4", "{subtitle authors}", "b:"),
+    ("2", "{subjects}", "c:"),
+    ("1", "{description}", "d:"),
 ];
 
 /// The numeric weights of [`FIELD_GROUPS`], in the same order.
@@ -135,22 +142,53 @@ fn class_match(term: &str, mask: u8, present: u8) -> String {
     }
 }
 
-/// Does the term occur in field group `g` of any item? SQLite: an FTS5 column
-/// filter (stops at the first hit; a full pass over the term's doclist only
-/// when the group holds none). The class walk is SQLite's only: on PostgreSQL
-/// it measured slower than scoring every match (see bench/README).
-const GROUP_PROBES_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ";
+/// Does the term occur in a field group of any item? An FTS5 column filter
+/// (stops at the first hit; a full pass over the term's doclist only when the
+/// group holds none).
+const GROUP_PROBE_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ";
 /// `term` as one FTS5 string (quoted, so operators are just characters).
 fn fts_string(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
 }
 
-/// `term` as one tsquery lexeme restricted to weight `label`.
-fn tsquery_lexeme(term: &str, label: &str) -> String {
-    format!(
-        "'{}':{label}",
-        term.replace('\\', "\\\\").replace('\'', "''")
-    )
+/// PostgreSQL: the `search_keys` entries of `lexemes` in the field groups of
+/// `mask` (bit 3 = title … bit 0 = description).
+fn group_keys(lexemes: &[String], mask: u8) -> Vec<String> {
+    let mut keys = Vec::with_capacity(lexemes.len() * 4);
+    for (g, (_, _, prefix)) in FIELD_GROUPS.iter().enumerate() {
+        if mask & (8 >> g) != 0 {
+            keys.extend(lexemes.iter().map(|l| format!("{prefix}{l}")));
+        }
+    }
+    keys
+}
+
+/// PostgreSQL: the lexemes the 'english' configuration makes of each term, in
+/// term order (none for its stop words, several for e.g. "e-mail").
+const TERM_LEXEMES: &str = "SELECT tsvector_to_array(to_tsvector('english', t)) \
+     FROM unnest(CAST($1 AS TEXT[])) WITH ORDINALITY AS u(t, n) ORDER BY n";
+
+/// SQLite: all the words in one FTS5 match.
+fn push_fts_match(qb: &mut QueryBuilder<sqlx::Sqlite>, s: &ItemSearch) {
+    if s.terms.is_empty() {
+        return;
+    }
+    let fts: Vec<String> = s.terms.iter().map(|t| fts_string(t)).collect();
+    sql(
+        qb,
+        " AND i.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ",
+    );
+    qb.push_bind(fts.join(" "));
+    sql(qb, ")");
+}
+
+/// PostgreSQL: every lexeme of every term occurs in some field group, one
+/// GIN-indexed condition each.
+fn push_key_match(qb: &mut QueryBuilder<sqlx::Postgres>, lexemes: &[Vec<String>]) {
+    for lexeme in lexemes.iter().flatten() {
+        sql(qb, " AND i.search_keys && ");
+        qb.push_bind(group_keys(std::slice::from_ref(lexeme), 0b1111));
+    }
 }
 
 macro_rules! bind_key {
@@ -164,25 +202,10 @@ macro_rules! bind_key {
     };
 }
 
-/// The filters every search shares (the text match included), each starting with " AND".
+/// The filters every search shares apart from the words, each starting with " AND".
 macro_rules! push_filters {
-    ($qb:ident, $s:expr, $sqlite:expr) => {
-        push_filters!($qb, $s, $sqlite, true)
-    };
-    ($qb:ident, $s:expr, $sqlite:expr, $text:expr) => {{
-        let s = $s;
-        if $text && !s.terms.is_empty() {
-            if $sqlite {
-                let fts: Vec<String> = s.terms.iter().map(|t| fts_string(t)).collect();
-                sql(&mut $qb, " AND i.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ");
-                $qb.push_bind(fts.join(" "));
-                sql(&mut $qb, ")");
-            } else {
-                sql(&mut $qb, " AND i.search_vector @@ plainto_tsquery('english', ");
-                $qb.push_bind(s.terms.join(" "));
-                sql(&mut $qb, ")");
-            }
-        }
+    ($qb:ident, $s:expr) => {{
+        let s: &ItemSearch = $s;
         if let Some(author) = &s.author {
             sql(&mut $qb, " AND i.authors_key LIKE ");
             $qb.push_bind(like_pattern(author));
@@ -217,27 +240,22 @@ macro_rules! push_filters {
     }};
 }
 
-/// Relevance order on PostgreSQL: the page's ids and scores are found first,
-/// then only those rows are loaded with their copy counts.
-fn relevance_postgres(s: &ItemSearch) -> QueryBuilder<sqlx::Postgres> {
+/// Relevance order on PostgreSQL, scoring every match: the page's ids and
+/// scores are found first, then only those rows are loaded with their copy
+/// counts. A term without lexemes (a stop word of the configuration) adds nothing.
+fn relevance_postgres(s: &ItemSearch, lexemes: &[Vec<String>]) -> QueryBuilder<sqlx::Postgres> {
     let mut qb = QueryBuilder::new(concat!(
         "SELECT ",
         item_columns!(),
-        ", hits.score AS score FROM (SELECT scored.id, scored.score FROM (SELECT i.id, CAST("
+        ", hits.score AS score FROM (SELECT scored.id, scored.score FROM (SELECT i.id, CAST(0"
     ));
-    for (i, term) in s.terms.iter().enumerate() {
-        for (j, (weight, _, label)) in FIELD_GROUPS.iter().enumerate() {
-            if i + j > 0 {
-                sql(&mut qb, " + ");
-            }
-            // A weight-labelled lexeme matches only positions of that field group;
-            // the scalar subquery is an InitPlan, so the tsquery is built once.
-            sql(
-                &mut qb,
-                "(CASE WHEN i.search_vector @@ (SELECT to_tsquery('english', ",
-            );
-            qb.push_bind(tsquery_lexeme(term, label));
-            sql(&mut qb, ")) THEN ");
+    for term in lexemes.iter().filter(|l| !l.is_empty()) {
+        for (g, (weight, _, _)) in FIELD_GROUPS.iter().enumerate() {
+            // A term is in a group when all its lexemes are (as a weight-labelled
+            // tsquery of the term would say).
+            sql(&mut qb, " + (CASE WHEN i.search_keys @> ");
+            qb.push_bind(group_keys(term, 8 >> g));
+            sql(&mut qb, " THEN ");
             sql(&mut qb, weight);
             sql(&mut qb, " ELSE 0 END)");
         }
@@ -246,7 +264,8 @@ fn relevance_postgres(s: &ItemSearch) -> QueryBuilder<sqlx::Postgres> {
         &mut qb,
         " AS BIGINT) AS score FROM items i WHERE i.deleted_at IS NULL",
     );
-    push_filters!(qb, s, false);
+    push_key_match(&mut qb, lexemes);
+    push_filters!(qb, s);
     sql(&mut qb, ") scored");
     if let Some((key, id)) = &s.after {
         // Score high to low, ties by ascending id: mixed directions need the OR form.
@@ -264,6 +283,66 @@ fn relevance_postgres(s: &ItemSearch) -> QueryBuilder<sqlx::Postgres> {
         &mut qb,
         ") hits JOIN items i ON i.id = hits.id ORDER BY hits.score DESC, hits.id ASC",
     );
+    qb
+}
+
+/// The score classes a relevance page walks, best first: each class's mask, its
+/// score, and the id to continue after within the cursor's own class (classes
+/// scoring above the cursor were visited by earlier pages).
+fn classes_after(after: &Option<(SortKey, Uuid)>) -> impl Iterator<Item = (u8, i64, Option<Uuid>)> {
+    (1..16u8).rev().filter_map(move |mask| {
+        let score = class_score(mask);
+        match after {
+            Some((SortKey::Relevance(key), _)) if score > *key => None,
+            Some((SortKey::Relevance(key), id)) if score == *key => Some((mask, score, Some(*id))),
+            _ => Some((mask, score, None)),
+        }
+    })
+}
+
+/// PostgreSQL: which field groups hold `lexeme` in any item, one GIN lookup each.
+fn probe_postgres(lexeme: &[String]) -> QueryBuilder<sqlx::Postgres> {
+    let mut qb = QueryBuilder::new("SELECT ");
+    for g in 0..4 {
+        if g > 0 {
+            sql(&mut qb, ", ");
+        }
+        sql(
+            &mut qb,
+            "EXISTS (SELECT 1 FROM items i WHERE i.search_keys @> ",
+        );
+        qb.push_bind(group_keys(lexeme, 8 >> g));
+        sql(&mut qb, ")");
+    }
+    qb
+}
+
+/// PostgreSQL: one class of a one-lexeme relevance page (see
+/// [`class_query_sqlite`]): the keys hold the lexeme in exactly the groups of
+/// `mask` (groups outside `present` hold it nowhere). The planner walks the
+/// primary key for a populous class and reads the keys' posting lists for a
+/// sparse one, so either costs about a page.
+fn class_query_postgres(
+    s: &ItemSearch,
+    lexeme: &[String],
+    (mask, present): (u8, u8),
+    after_id: Option<Uuid>,
+    take: usize,
+) -> QueryBuilder<sqlx::Postgres> {
+    let mut qb = QueryBuilder::new("SELECT i.id FROM items i WHERE i.search_keys @> ");
+    qb.push_bind(group_keys(lexeme, mask));
+    if present & !mask != 0 {
+        sql(&mut qb, " AND NOT i.search_keys && ");
+        qb.push_bind(group_keys(lexeme, present & !mask));
+    }
+    sql(&mut qb, " AND i.deleted_at IS NULL");
+    push_filters!(qb, s);
+    if let Some(id) = after_id {
+        sql(&mut qb, " AND i.id > ");
+        qb.push_bind(id);
+    }
+    sql(&mut qb, " ORDER BY i.id LIMIT ");
+    qb.push_bind(take as i64);
     qb
 }
 
@@ -318,7 +397,7 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
              WHERE i.rowid = scored.rowid AND scored.score >= bound.floor AND i.deleted_at IS NULL"
         ),
     );
-    push_filters!(qb, s, true, false);
+    push_filters!(qb, s);
     if let Some((key, id)) = &s.after {
         // Score high to low, ties by ascending id: mixed directions need the OR form.
         sql(&mut qb, " AND (scored.score < ");
@@ -338,66 +417,76 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
     qb
 }
 
-/// One class of a single-term relevance search: the ids of up to `take` live
-/// items whose field groups for the term are exactly `mask`, matching the
-/// filters, in id order (after `after_id` within the cursor's own class).
-macro_rules! class_query {
-    ($qb:ident, $s:expr, $term:expr, $mask:expr, $present:expr, $after_id:expr, $take:expr) => {{
-        let (s, term, mask): (&ItemSearch, &str, u8) = ($s, $term, $mask);
-        // The FTS5 query finds the class's rowids; only those rows are read.
-        sql(
-            &mut $qb,
-            "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid \
-             WHERE items_fts MATCH ",
-        );
-        $qb.push_bind(class_match(term, mask, $present));
-        sql(&mut $qb, " AND i.deleted_at IS NULL");
-        push_filters!($qb, s, true, false);
-        if let Some(id) = $after_id {
-            sql(&mut $qb, " AND i.id > ");
-            $qb.push_bind(id);
+/// One class of a single-term relevance search on SQLite: the ids of up to
+/// `take` live items whose field groups for the term are exactly `mask`,
+/// matching the filters, in id order (after `after_id` within the cursor's own
+/// class). The FTS5 query finds the class's rowids; only those rows are read.
+fn class_query_sqlite(
+    s: &ItemSearch,
+    term: &str,
+    (mask, present): (u8, u8),
+    after_id: Option<Uuid>,
+    take: usize,
+) -> QueryBuilder<sqlx::Sqlite> {
+    let mut qb = QueryBuilder::new(
+        "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid WHERE items_fts MATCH ",
+    );
+    qb.push_bind(class_match(term, mask, present));
+    sql(&mut qb, " AND i.deleted_at IS NULL");
+    push_filters!(qb, s);
+    if let Some(id) = after_id {
+        sql(&mut qb, " AND i.id > ");
+        qb.push_bind(id);
+    }
+    sql(&mut qb, " ORDER BY i.id LIMIT ");
+    qb.push_bind(take as i64);
+    qb
+}
+
+/// SQLite: which field groups hold `term` in any item (FTS5 column filters).
+fn probe_sqlite(term: &str) -> QueryBuilder<sqlx::Sqlite> {
+    let mut qb = QueryBuilder::new("SELECT ");
+    for (g, (_, columns, _)) in FIELD_GROUPS.iter().enumerate() {
+        if g > 0 {
+            sql(&mut qb, ", ");
         }
-        sql(&mut $qb, " ORDER BY i.id LIMIT ");
-        $qb.push_bind($take as i64);
-    }};
+        sql(&mut qb, GROUP_PROBE_SQLITE);
+        qb.push_bind(format!("{columns}: {}", fts_string(term)));
+        sql(&mut qb, ")");
+    }
+    qb
 }
 
 /// A single-term relevance page, class by class from the best score down, in
 /// one read snapshot (so an item edited meanwhile cannot show up in two
-/// classes): a class is read only while the page still has room, in id order
-/// with a limit, so a page costs the classes it reaches, not every match.
+/// classes). A probe first finds the field groups that hold the term at all:
+/// classes needing another group are empty and skipped, and the others need
+/// not exclude it. A class is read only while the page still has room, in id
+/// order with a limit, so a page costs the classes it reaches, not every match.
+/// `$probe` and `$class` build the backend's queries ([`probe_sqlite`],
+/// [`class_query_sqlite`] and their PostgreSQL twins); `$persistent` says
+/// whether to keep them as prepared statements.
 macro_rules! single_term_page {
-    ($pool:expr, $s:expr, $term:expr, $begin:expr) => {{
-        let (s, term): (&ItemSearch, &str) = ($s, $term);
+    ($tx:expr, $s:expr, $probe:expr, $class:expr, $persistent:expr) => {{
+        let (mut tx, s): (_, &ItemSearch) = ($tx, $s);
         let want = s.limit as usize + 1;
-        let mut tx = $pool.begin_with($begin).await?;
-        // Which field groups hold the term at all: classes needing another
-        // group are empty and skipped, and the others need not exclude it.
-        let mut qb = QueryBuilder::new("SELECT ");
-        for g in 0..4 {
-            if g > 0 {
-                sql(&mut qb, ", ");
-            }
-            sql(&mut qb, GROUP_PROBES_SQLITE);
-            qb.push_bind(format!("{}: {}", FIELD_GROUPS[g].1, fts_string(term)));
-            sql(&mut qb, ")");
-        }
-        let probes: (bool, bool, bool, bool) = qb.build_query_as().fetch_one(&mut *tx).await?;
+        let probes: (bool, bool, bool, bool) = $probe
+            .build_query_as()
+            .persistent($persistent)
+            .fetch_one(&mut *tx)
+            .await?;
         let present = u8::from(probes.0) << 3
             | u8::from(probes.1) << 2
             | u8::from(probes.2) << 1
             | u8::from(probes.3);
         let mut ranked: Vec<(i64, Uuid)> = Vec::with_capacity(want);
-        for mask in (1..16u8).rev().filter(|m| m & !present == 0) {
-            let score = class_score(mask);
-            let after_id = match &s.after {
-                Some((SortKey::Relevance(key), _)) if score > *key => continue,
-                Some((SortKey::Relevance(key), id)) if score == *key => Some(*id),
-                _ => None,
-            };
-            let mut qb = QueryBuilder::new("");
-            class_query!(qb, s, term, mask, present, after_id, want - ranked.len());
-            let ids: Vec<Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+        for (mask, score, after_id) in classes_after(&s.after).filter(|(m, _, _)| m & !present == 0)
+        {
+            let ids: Vec<Uuid> = $class((mask, present), after_id, want - ranked.len())
+                .build_query_scalar()
+                .persistent($persistent)
+                .fetch_all(&mut *tx)
+                .await?;
             ranked.extend(ids.into_iter().map(|id| (score, id)));
             if ranked.len() >= want {
                 break;
@@ -440,7 +529,7 @@ struct FlooredHit {
 
 /// Every other order: one query that walks the sort key's index where it can.
 macro_rules! build_search {
-    ($qb:ident, $search:expr, $sqlite:expr) => {{
+    ($qb:ident, $search:expr, $push_text:expr) => {{
         let s = $search;
         sql(
             &mut $qb,
@@ -450,7 +539,8 @@ macro_rules! build_search {
                 ", CAST(0 AS BIGINT) AS score FROM items i WHERE i.deleted_at IS NULL"
             ),
         );
-        push_filters!($qb, s, $sqlite);
+        ($push_text)(&mut $qb);
+        push_filters!($qb, s);
         let (column, descending) = match s.sort {
             ItemSort::Relevance | ItemSort::Title { descending: false } => ("title_key", false),
             ItemSort::Title { descending: true } => ("title_key", true),
@@ -498,49 +588,101 @@ impl Store {
             [term] if relevance => Some(term.as_str()),
             _ => None,
         };
-        Ok(match (&self.pool, single_term) {
-            (DbPool::Sqlite(pool), Some(term)) => {
-                single_term_page!(pool, search, term, "BEGIN DEFERRED")
+        let pool = match &self.pool {
+            DbPool::Sqlite(pool) => {
+                return sqlite_search(pool, search, relevance, single_term).await;
             }
-            (DbPool::Sqlite(pool), None) if relevance => {
-                let hits: Vec<FlooredHit> = relevance_sqlite(search, true)
-                    .build_query_as()
-                    .fetch_all(pool)
+            DbPool::Postgres(pool) => pool,
+        };
+        let lexemes: Vec<Vec<String>> = if search.terms.is_empty() {
+            Vec::new()
+        } else {
+            let lexemes: Vec<Vec<String>> = sqlx::query_scalar(TERM_LEXEMES)
+                .bind(&search.terms)
+                .fetch_all(pool)
+                .await?;
+            if lexemes.iter().all(Vec::is_empty) {
+                // Only stop words: nothing matches, as with an empty tsquery.
+                return Ok(Vec::new());
+            }
+            lexemes
+        };
+        // Searches with words are planned for their values (see the module docs).
+        let persistent = lexemes.is_empty();
+        let mut qb = match (relevance, lexemes.as_slice()) {
+            (true, [lexeme]) if lexeme.len() == 1 => {
+                let tx = pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?;
-                // A short page is exact only if the floor excluded nothing.
-                let short = hits.len() <= search.limit as usize;
-                if short && hits.first().is_none_or(|h| h.floor > 0) {
-                    relevance_sqlite(search, false)
-                        .build_query_as::<FlooredHit>()
-                        .fetch_all(pool)
-                        .await?
-                } else {
-                    hits
-                }
-                .into_iter()
-                .map(|h| h.hit)
-                .collect()
+                return Ok(single_term_page!(
+                    tx,
+                    search,
+                    probe_postgres(lexeme),
+                    |classes, after_id, take| {
+                        class_query_postgres(search, lexeme, classes, after_id, take)
+                    },
+                    false
+                ));
             }
-            // PostgreSQL scores every match: the class walk below (with per-group
-            // GIN indexes) measured slower there in the benchmark, see bench/README.
-            (DbPool::Postgres(pool), _) if relevance => {
-                relevance_postgres(search)
-                    .build_query_as()
+            (true, _) => relevance_postgres(search, &lexemes),
+            (false, _) => {
+                let mut qb = QueryBuilder::new("");
+                build_search!(qb, search, |qb: &mut QueryBuilder<sqlx::Postgres>| {
+                    push_key_match(qb, &lexemes)
+                });
+                qb
+            }
+        };
+        Ok(qb
+            .build_query_as()
+            .persistent(persistent)
+            .fetch_all(pool)
+            .await?)
+    }
+}
+
+/// [`Store::search_items`] on SQLite.
+async fn sqlite_search(
+    pool: &sqlx::SqlitePool,
+    search: &ItemSearch,
+    relevance: bool,
+    single_term: Option<&str>,
+) -> Result<Vec<ItemHit>, StoreError> {
+    Ok(match single_term {
+        Some(term) => single_term_page!(
+            pool.begin_with("BEGIN DEFERRED").await?,
+            search,
+            probe_sqlite(term),
+            |classes, after_id, take| class_query_sqlite(search, term, classes, after_id, take),
+            true
+        ),
+        None if relevance => {
+            let hits: Vec<FlooredHit> = relevance_sqlite(search, true)
+                .build_query_as()
+                .fetch_all(pool)
+                .await?;
+            // A short page is exact only if the floor excluded nothing.
+            let short = hits.len() <= search.limit as usize;
+            if short && hits.first().is_none_or(|h| h.floor > 0) {
+                relevance_sqlite(search, false)
+                    .build_query_as::<FlooredHit>()
                     .fetch_all(pool)
                     .await?
+            } else {
+                hits
             }
-            (DbPool::Sqlite(pool), _) => {
-                let mut qb = QueryBuilder::new("");
-                build_search!(qb, search, true);
-                qb.build_query_as().fetch_all(pool).await?
-            }
-            (DbPool::Postgres(pool), _) => {
-                let mut qb = QueryBuilder::new("");
-                build_search!(qb, search, false);
-                qb.build_query_as().fetch_all(pool).await?
-            }
-        })
-    }
+            .into_iter()
+            .map(|h| h.hit)
+            .collect()
+        }
+        None => {
+            let mut qb = QueryBuilder::new("");
+            build_search!(qb, search, |qb: &mut QueryBuilder<sqlx::Sqlite>| {
+                push_fts_match(qb, search)
+            });
+            qb.build_query_as().fetch_all(pool).await?
+        }
+    })
 }
 
 #[cfg(test)]
