@@ -420,16 +420,6 @@ async fn bulk_copy_postgres(
     const FLUSH: usize = 1 << 20;
     let now = copy_timestamp(now);
     let mut tx = pool.begin().await?;
-    // New GIN entries go to the index's pending list first. A larger list, and
-    // more memory to merge it, make fewer and larger merges; the list is merged
-    // before the commit (below), so no search scans a long pending list after a
-    // bulk load.
-    for setting in [
-        "SET LOCAL work_mem = '64MB'",
-        "SET LOCAL gin_pending_list_limit = '64MB'",
-    ] {
-        sqlx::query(setting).execute(&mut *tx).await?;
-    }
 
     let mut copy = tx
         .copy_in_raw(
@@ -501,9 +491,6 @@ async fn bulk_copy_postgres(
     }
     copy.send(buf.as_bytes()).await?;
     copy.finish().await?;
-    sqlx::query("SELECT gin_clean_pending_list('items_search_keys'::regclass)")
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(())
 }
