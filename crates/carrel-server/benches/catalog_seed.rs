@@ -57,7 +57,7 @@ const COMMON_WORD: &str = "history";
 const RARE_WORD: &str = "zeppelin";
 const RARE_ITEMS: u64 = 10;
 
-/// PostgreSQL's `english` stop words (a superset of the server's list): a
+/// PostgreSQL's `english` stop words (the server drops the same list): a
 /// synthetic word must not be one, or one backend would silently drop it.
 const STOP_WORDS: &str = "\
     i me my myself we our ours ourselves you your yours yourself yourselves he him his \
