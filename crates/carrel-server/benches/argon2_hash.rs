@@ -26,11 +26,7 @@ use carrel_server::auth::passwords::PasswordHasher;
 use carrel_server::config::Argon2Config;
 use secrecy::SecretString;
 
-const DEFAULTS: Argon2Config = Argon2Config {
-    memory_kib: 19_456,
-    iterations: 2,
-    parallelism: 1,
-};
+const DEFAULTS: Argon2Config = Argon2Config::DEFAULT;
 const PASSWORD: &str = "Bench-Pass-Phrase-2026";
 
 fn env_usize(name: &str, default: usize) -> usize {

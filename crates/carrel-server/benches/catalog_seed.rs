@@ -45,6 +45,7 @@
 use std::sync::mpsc;
 use std::time::Instant;
 
+use carrel_server::catalog::search::is_stop_word;
 use carrel_store::{ItemFields, Store, StoreOptions};
 use time::OffsetDateTime;
 
@@ -56,18 +57,6 @@ const PUBLISHERS: usize = 500;
 const COMMON_WORD: &str = "history";
 const RARE_WORD: &str = "zeppelin";
 const RARE_ITEMS: u64 = 10;
-
-/// PostgreSQL's `english` stop words (the server drops the same list): a
-/// synthetic word must not be one, or one backend would silently drop it.
-const STOP_WORDS: &str = "\
-    i me my myself we our ours ourselves you your yours yourself yourselves he him his \
-    himself she her hers herself it its itself they them their theirs themselves what \
-    which who whom this that these those am is are was were be been being have has had \
-    having do does did doing a an the and but if or because as until while of at by for \
-    with about against between into through during before after above below to from up \
-    down in out on off over under again further then once here there when where why how \
-    all any both each few more most other some such no nor not only own same so than \
-    too very s t can will just don should now";
 
 /// xorshift64* — tiny, fast, good enough for synthetic data.
 #[derive(Debug, Clone)]
@@ -127,7 +116,8 @@ fn pseudo_words(
         if rng.chance(0.3) {
             word.push(FINALS[rng.range(0, FINALS.len() - 1)] as char);
         }
-        if STOP_WORDS.split_whitespace().any(|w| w == word)
+        // A stop word would be dropped from every query by the server.
+        if is_stop_word(&word)
             || word.starts_with("histor")
             || word.starts_with("zeppel")
             || !taken.insert(word.clone())

@@ -69,6 +69,15 @@ pub struct Argon2Config {
     pub parallelism: u32,
 }
 
+impl Argon2Config {
+    /// The defaults of CONFIG.md (OWASP's Argon2id recommendation).
+    pub const DEFAULT: Self = Self {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+    };
+}
+
 /// The names of the configurable rate limits (`CARREL_RATE_LIMIT_<NAME>`), with
 /// the defaults of the API contract.
 pub const RATE_LIMIT_DEFAULTS: &[(&str, &str)] = &[
@@ -354,9 +363,21 @@ impl Config {
             require_email_verification: r.boolean("CARREL_REQUIRE_EMAIL_VERIFICATION", true)?,
             password,
             argon2: Argon2Config {
-                memory_kib: r.number("CARREL_ARGON2_MEMORY_KIB", 19_456, 8..=4_194_304)?,
-                iterations: r.number("CARREL_ARGON2_ITERATIONS", 2, 1..=100)?,
-                parallelism: r.number("CARREL_ARGON2_PARALLELISM", 1, 1..=64)?,
+                memory_kib: r.number(
+                    "CARREL_ARGON2_MEMORY_KIB",
+                    Argon2Config::DEFAULT.memory_kib,
+                    8..=4_194_304,
+                )?,
+                iterations: r.number(
+                    "CARREL_ARGON2_ITERATIONS",
+                    Argon2Config::DEFAULT.iterations,
+                    1..=100,
+                )?,
+                parallelism: r.number(
+                    "CARREL_ARGON2_PARALLELISM",
+                    Argon2Config::DEFAULT.parallelism,
+                    1..=64,
+                )?,
             },
             lockout_threshold: r.number("CARREL_LOCKOUT_THRESHOLD", 5, 1..=1_000)?,
             lockout_duration: r.duration("CARREL_LOCKOUT_DURATION", "15m")?,

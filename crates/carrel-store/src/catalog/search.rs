@@ -300,6 +300,21 @@ fn classes_after(after: &Option<(SortKey, Uuid)>) -> impl Iterator<Item = (u8, i
     })
 }
 
+/// What every class query of a one-word page adds after its text condition:
+/// live items matching the filters, in id order after `after_id`, at most `take`.
+macro_rules! push_class_rest {
+    ($qb:ident, $s:expr, $after_id:expr, $take:expr) => {{
+        sql(&mut $qb, " AND i.deleted_at IS NULL");
+        push_filters!($qb, $s);
+        if let Some(id) = $after_id {
+            sql(&mut $qb, " AND i.id > ");
+            $qb.push_bind(id);
+        }
+        sql(&mut $qb, " ORDER BY i.id LIMIT ");
+        $qb.push_bind($take as i64);
+    }};
+}
+
 /// PostgreSQL: which field groups hold `lexeme` in any item, one GIN lookup each.
 fn probe_postgres(lexeme: &[String]) -> QueryBuilder<sqlx::Postgres> {
     let mut qb = QueryBuilder::new("SELECT ");
@@ -335,14 +350,7 @@ fn class_query_postgres(
         sql(&mut qb, " AND NOT i.search_keys && ");
         qb.push_bind(group_keys(lexeme, present & !mask));
     }
-    sql(&mut qb, " AND i.deleted_at IS NULL");
-    push_filters!(qb, s);
-    if let Some(id) = after_id {
-        sql(&mut qb, " AND i.id > ");
-        qb.push_bind(id);
-    }
-    sql(&mut qb, " ORDER BY i.id LIMIT ");
-    qb.push_bind(take as i64);
+    push_class_rest!(qb, s, after_id, take);
     qb
 }
 
@@ -432,14 +440,7 @@ fn class_query_sqlite(
         "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid WHERE items_fts MATCH ",
     );
     qb.push_bind(class_match(term, mask, present));
-    sql(&mut qb, " AND i.deleted_at IS NULL");
-    push_filters!(qb, s);
-    if let Some(id) = after_id {
-        sql(&mut qb, " AND i.id > ");
-        qb.push_bind(id);
-    }
-    sql(&mut qb, " ORDER BY i.id LIMIT ");
-    qb.push_bind(take as i64);
+    push_class_rest!(qb, s, after_id, take);
     qb
 }
 
