@@ -1,7 +1,7 @@
 //! Whole messages on the wire: character encoding, error detection (`AY`/`AZ`) and
 //! the CR terminator around a typed [`Request`] or [`Response`].
 
-use crate::checksum::{checksum_hex, verify};
+use crate::checksum::{checksum_hex, verify_lenient};
 use crate::encoding::Encoding;
 use crate::messages::{Request, Response};
 
@@ -85,21 +85,34 @@ fn strip_terminator(frame: &[u8]) -> &[u8] {
     frame.strip_suffix(b"\r").unwrap_or(frame)
 }
 
-/// Splits `…AYnAZxxxx` into the message and its trailer. A checksum is recognised
-/// by `AZ` followed by four characters at the very end; a sequence number without a
-/// checksum only after a `|`, so a last field lacking its `|` is not misread.
+/// Splits `…AYnAZxxxx` into the message and its trailer. A checksum is `AZ` and
+/// four characters at the very end, or `AZ` and one to three hex digits (a checksum
+/// written without leading zeros) after `AYn` or `|`. A sequence number without a
+/// checksum is only recognised after a `|`, so a last field lacking its `|` is not
+/// misread. Returns the message, the trailer and where the checksum digits start.
 fn split_trailer(frame: &[u8]) -> (&[u8], ErrorDetection, Option<usize>) {
     let n = frame.len();
+    let ends_with_sequence =
+        |b: &[u8]| b.len() >= 3 && &b[b.len() - 3..b.len() - 1] == b"AY" && b[b.len() - 1].is_ascii_digit();
     let mut body = frame;
     let mut detection = ErrorDetection::NONE;
     let mut checksum_at = None;
-    if n >= 6 && &frame[n - 6..n - 4] == b"AZ" {
-        detection.checksum = true;
-        checksum_at = Some(n - 4);
-        body = &frame[..n - 6];
+    for digits in (1..=4).rev() {
+        if n < digits + 2 || &frame[n - digits - 2..n - digits] != b"AZ" {
+            continue;
+        }
+        let before = &frame[..n - digits - 2];
+        let short_ok = frame[n - digits..].iter().all(u8::is_ascii_hexdigit)
+            && (before.ends_with(b"|") || ends_with_sequence(before));
+        if digits == 4 || short_ok {
+            detection.checksum = true;
+            checksum_at = Some(n - digits);
+            body = before;
+            break;
+        }
     }
     let m = body.len();
-    if m >= 3 && &body[m - 3..m - 1] == b"AY" && body[m - 1].is_ascii_digit() {
+    if ends_with_sequence(body) {
         let anchored = detection.checksum || (m >= 4 && body[m - 4] == b'|');
         if anchored {
             detection.sequence = Some(body[m - 1] - b'0');
@@ -109,14 +122,15 @@ fn split_trailer(frame: &[u8]) -> (&[u8], ErrorDetection, Option<usize>) {
     (body, detection, checksum_at)
 }
 
-/// Verifies the trailer and decodes the text, returning `(code, rest, detection)`.
+/// Verifies the trailer and decodes the text, returning it with its detection.
 fn open_frame(frame: &[u8], encoding: Encoding) -> Result<(String, ErrorDetection), DecodeError> {
     let frame = strip_terminator(frame);
     let (body, detection, checksum_at) = split_trailer(frame);
-    if let Some(at) = checksum_at
-        && !verify(&frame[..at], &frame[at..])
-    {
-        return Err(DecodeError::BadChecksum);
+    if let Some(at) = checksum_at {
+        let prefix = &frame[..at];
+        if !verify_lenient(prefix, &encoding.decode(prefix), &frame[at..]) {
+            return Err(DecodeError::BadChecksum);
+        }
     }
     let text = encoding.decode(body);
     let code_ok = text.len() >= 2 && text.as_bytes()[..2].iter().all(u8::is_ascii_digit);
