@@ -12,7 +12,11 @@ pub fn parse_amount(text: &str) -> Option<i64> {
     if fraction.len() > 2 || whole.len() > 16 {
         return None;
     }
-    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let cents: i64 = match fraction.len() {
         0 => 0,
         1 => fraction.parse::<i64>().ok()? * 10,
@@ -39,7 +43,16 @@ mod tests {
         assert_eq!(parse_amount("12"), Some(1200));
         assert_eq!(parse_amount(" 0.05 "), Some(5));
         assert_eq!(parse_amount(".5"), Some(50));
-        for bad in ["", ".", "-1.00", "1.005", "1,00", "abc", "1.2.3", "99999999999999999"] {
+        for bad in [
+            "",
+            ".",
+            "-1.00",
+            "1.005",
+            "1,00",
+            "abc",
+            "1.2.3",
+            "99999999999999999",
+        ] {
             assert_eq!(parse_amount(bad), None, "{bad:?}");
         }
     }

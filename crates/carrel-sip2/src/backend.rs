@@ -45,8 +45,7 @@ pub trait Sip2Backend: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 
     /// Login (93): `Some` logs the connection in, `None` refuses (94 with ok 0).
-    fn login(&self, request: &LoginRequest)
-    -> impl Future<Output = Option<Self::Terminal>> + Send;
+    fn login(&self, request: &LoginRequest) -> impl Future<Output = Option<Self::Terminal>> + Send;
 
     /// SC status (99), allowed before login (then `terminal` is `None`).
     fn sc_status(

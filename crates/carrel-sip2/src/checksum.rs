@@ -88,7 +88,9 @@ mod tests {
         let hex = format!("{:X}", sum.wrapping_neg());
         assert!(verify_lenient(&prefix, "", hex.as_bytes()));
         let short = [0x10u8; 0xF544 / 0x10];
-        let sum: u16 = short.iter().fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
+        let sum: u16 = short
+            .iter()
+            .fold(0u16, |s, &b| s.wrapping_add(u16::from(b)));
         let hex = format!("{:X}", sum.wrapping_neg());
         assert!(hex.len() < 4, "{hex}");
         assert!(verify_lenient(&short, "", hex.as_bytes()));

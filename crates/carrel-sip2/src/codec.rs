@@ -92,8 +92,9 @@ fn strip_terminator(frame: &[u8]) -> &[u8] {
 /// misread. Returns the message, the trailer and where the checksum digits start.
 fn split_trailer(frame: &[u8]) -> (&[u8], ErrorDetection, Option<usize>) {
     let n = frame.len();
-    let ends_with_sequence =
-        |b: &[u8]| b.len() >= 3 && &b[b.len() - 3..b.len() - 1] == b"AY" && b[b.len() - 1].is_ascii_digit();
+    let ends_with_sequence = |b: &[u8]| {
+        b.len() >= 3 && &b[b.len() - 3..b.len() - 1] == b"AY" && b[b.len() - 1].is_ascii_digit()
+    };
     let mut body = frame;
     let mut detection = ErrorDetection::NONE;
     let mut checksum_at = None;
@@ -194,7 +195,11 @@ fn seal(body: &str, encoding: Encoding, detection: ErrorDetection) -> Vec<u8> {
 
 /// Encodes a response, CR included. Pass the request's [`ErrorDetection`] to answer
 /// with the same sequence number and a checksum.
-pub fn encode_response(response: &Response, encoding: Encoding, detection: ErrorDetection) -> Vec<u8> {
+pub fn encode_response(
+    response: &Response,
+    encoding: Encoding,
+    detection: ErrorDetection,
+) -> Vec<u8> {
     seal(&response.to_body(), encoding, detection)
 }
 

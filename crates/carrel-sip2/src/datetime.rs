@@ -156,7 +156,10 @@ mod tests {
     fn parses_zones() {
         let t = SipDateTime::parse("20240305   Z130709").unwrap();
         assert_eq!(t.zone, Zone::Utc);
-        assert_eq!(t.to_offset(UtcOffset::UTC), datetime!(2024-03-05 13:07:09 UTC));
+        assert_eq!(
+            t.to_offset(UtcOffset::UTC),
+            datetime!(2024-03-05 13:07:09 UTC)
+        );
         let t = SipDateTime::parse("20240305    130709").unwrap();
         assert_eq!(t.zone, Zone::Local);
         let off = UtcOffset::from_hms(2, 0, 0).unwrap();

@@ -238,7 +238,11 @@ impl FixedCodec<Summary> for SummaryField {
     const WIDTH: usize = Summary::WIDTH;
     fn write(value: &Summary, out: &mut String) {
         for i in 0..Summary::WIDTH {
-            out.push(if value.position() == Some(i) { 'Y' } else { ' ' });
+            out.push(if value.position() == Some(i) {
+                'Y'
+            } else {
+                ' '
+            });
         }
     }
     fn read(text: &str) -> Result<Summary, String> {
@@ -259,7 +263,10 @@ impl<'a> Cursor<'a> {
         Cursor { rest: text }
     }
 
-    pub(crate) fn fixed<T, C: FixedCodec<T>>(&mut self, name: &'static str) -> Result<T, FieldError> {
+    pub(crate) fn fixed<T, C: FixedCodec<T>>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<T, FieldError> {
         let end = self
             .rest
             .char_indices()
@@ -273,7 +280,10 @@ impl<'a> Cursor<'a> {
             });
         }
         self.rest = &self.rest[end..];
-        C::read(piece).map_err(|reason| FieldError { field: name, reason })
+        C::read(piece).map_err(|reason| FieldError {
+            field: name,
+            reason,
+        })
     }
 
     pub(crate) fn rest(&self) -> &'a str {
@@ -338,7 +348,8 @@ impl FieldValue for u32 {
         if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!("expected a number, got {text:?}"));
         }
-        t.parse().map_err(|_| format!("number out of range: {text:?}"))
+        t.parse()
+            .map_err(|_| format!("number out of range: {text:?}"))
     }
 }
 

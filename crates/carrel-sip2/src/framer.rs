@@ -60,47 +60,48 @@ impl Decoder for Sip2Framer {
     type Error = io::Error;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, io::Error> {
-        loop {
-            if self.discarding {
-                match buf.iter().position(|&b| b == b'\r') {
-                    Some(i) => {
-                        buf.advance(i + 1);
-                        self.discarding = false;
-                    }
-                    None => {
-                        buf.clear();
-                        return Ok(None);
-                    }
-                }
-            }
-            if self.scanned == 0 {
-                // Between messages: skip the LF after a CR, and empty lines.
-                let skip = buf.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
-                buf.advance(skip);
-            }
-            let start = self.scanned.min(buf.len());
-            match buf[start..].iter().position(|&b| b == b'\r') {
-                Some(offset) => {
-                    let end = start + offset;
-                    self.scanned = 0;
-                    if end > self.max_message_bytes {
-                        buf.advance(end + 1);
-                        return Ok(Some(Frame::Oversized));
-                    }
-                    let mut message = buf.split_to(end + 1);
-                    message.truncate(end);
-                    return Ok(Some(Frame::Message(message)));
-                }
-                None if buf.len() > self.max_message_bytes => {
-                    buf.clear();
-                    self.scanned = 0;
-                    self.discarding = true;
-                    return Ok(Some(Frame::Oversized));
+        if self.discarding {
+            match buf.iter().position(|&b| b == b'\r') {
+                Some(i) => {
+                    buf.advance(i + 1);
+                    self.discarding = false;
                 }
                 None => {
-                    self.scanned = buf.len();
+                    buf.clear();
                     return Ok(None);
                 }
+            }
+        }
+        if self.scanned == 0 {
+            // Between messages: skip the LF after a CR, and empty lines.
+            let skip = buf
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            buf.advance(skip);
+        }
+        let start = self.scanned.min(buf.len());
+        match buf[start..].iter().position(|&b| b == b'\r') {
+            Some(offset) => {
+                let end = start + offset;
+                self.scanned = 0;
+                if end > self.max_message_bytes {
+                    buf.advance(end + 1);
+                    return Ok(Some(Frame::Oversized));
+                }
+                let mut message = buf.split_to(end + 1);
+                message.truncate(end);
+                Ok(Some(Frame::Message(message)))
+            }
+            None if buf.len() > self.max_message_bytes => {
+                buf.clear();
+                self.scanned = 0;
+                self.discarding = true;
+                Ok(Some(Frame::Oversized))
+            }
+            None => {
+                self.scanned = buf.len();
+                Ok(None)
             }
         }
     }
@@ -154,7 +155,10 @@ mod tests {
     fn splits_on_cr_and_skips_lf() {
         let mut f = Sip2Framer::default();
         let mut buf = BytesMut::from("9900302.00\r\n9300CNa|COb|\r\r\n97");
-        assert_eq!(frames(&mut f, &mut buf), vec![msg("9900302.00"), msg("9300CNa|COb|")]);
+        assert_eq!(
+            frames(&mut f, &mut buf),
+            vec![msg("9900302.00"), msg("9300CNa|COb|")]
+        );
         assert_eq!(&buf[..], b"97");
         buf.extend_from_slice(b"\r");
         assert_eq!(frames(&mut f, &mut buf), vec![msg("97")]);

@@ -24,9 +24,9 @@ mod session;
 
 pub use amount::{format_amount, parse_amount};
 pub use backend::{
-    AcsStatusOutcome, CheckinOutcome, Context, EndSessionOutcome, FeePaidOutcome,
-    ItemCounts, ItemInformationOutcome, LoanOutcome, PatronInformationOutcome,
-    PatronStatusOutcome, RenewAllOutcome, Sip2Backend,
+    AcsStatusOutcome, CheckinOutcome, Context, EndSessionOutcome, FeePaidOutcome, ItemCounts,
+    ItemInformationOutcome, LoanOutcome, PatronInformationOutcome, PatronStatusOutcome,
+    RenewAllOutcome, Sip2Backend,
 };
 pub use codec::{
     DecodeError, Decoded, ErrorDetection, decode_request, decode_response, encode_request,
@@ -44,8 +44,8 @@ pub use messages::{
     AcsStatusResponse, CheckinRequest, CheckinResponse, CheckoutRequest, CheckoutResponse,
     EndPatronSessionRequest, EndSessionResponse, FeePaidRequest, FeePaidResponse,
     ItemInformationRequest, ItemInformationResponse, ItemLimit, LoginRequest, LoginResponse,
-    PatronInformationRequest, PatronInformationResponse, PatronStatusRequest,
-    PatronStatusResponse, RenewAllRequest, RenewAllResponse, RenewRequest, RenewResponse,
-    Request, RequestAcsResend, RequestScResend, Response, ScStatusRequest,
+    PatronInformationRequest, PatronInformationResponse, PatronStatusRequest, PatronStatusResponse,
+    RenewAllRequest, RenewAllResponse, RenewRequest, RenewResponse, Request, RequestAcsResend,
+    RequestScResend, Response, ScStatusRequest,
 };
 pub use session::{PROTOCOL_VERSION, SUPPORTED_MESSAGES, Session, SessionAction, item_window};

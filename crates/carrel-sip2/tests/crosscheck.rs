@@ -41,7 +41,10 @@ fn sip2_client_login() {
     let (r, ed) = req(SIP2_LOGIN, Encoding::Utf8);
     assert_eq!(ed, seq(0));
     let Request::Login(r) = r else { panic!() };
-    assert_eq!((r.uid_algorithm.as_str(), r.pwd_algorithm.as_str()), ("0", "0"));
+    assert_eq!(
+        (r.uid_algorithm.as_str(), r.pwd_algorithm.as_str()),
+        ("0", "0")
+    );
     assert_eq!(r.login_user_id, "term1");
     assert_eq!(r.login_password.expose(), "secret");
     assert_eq!(r.location_code.as_deref(), Some("desk1"));
@@ -62,7 +65,9 @@ fn sip2_client_sc_status() {
 fn sip2_client_patron_status() {
     let (r, ed) = req(SIP2_PATRON_STATUS, Encoding::Utf8);
     assert_eq!(ed, seq(2));
-    let Request::PatronStatus(r) = r else { panic!() };
+    let Request::PatronStatus(r) = r else {
+        panic!()
+    };
     assert_eq!(r.language, Language::English);
     assert_eq!(r.language.bcp47(), Some("en"));
     assert_eq!(r.transaction_date, Some(date(NOW)));
@@ -75,7 +80,9 @@ fn sip2_client_patron_status() {
 #[test]
 fn sip2_client_patron_information() {
     let (r, _) = req(SIP2_PATRON_INFO, Encoding::Utf8);
-    let Request::PatronInformation(r) = r else { panic!() };
+    let Request::PatronInformation(r) = r else {
+        panic!()
+    };
     assert_eq!(r.summary, Summary::ChargedItems);
     assert_eq!((r.start_item, r.end_item), (Some(1), Some(5)));
     assert_eq!(r.patron_password, pw("1234"));
@@ -107,7 +114,9 @@ fn sip2_client_checkin() {
 #[test]
 fn sip2_client_item_information() {
     let (r, _) = req(SIP2_ITEM_INFO, Encoding::Utf8);
-    let Request::ItemInformation(r) = r else { panic!() };
+    let Request::ItemInformation(r) = r else {
+        panic!()
+    };
     assert_eq!(r.item_identifier, "39001");
     assert_eq!(r.terminal_password, pw("tp"));
 }
@@ -137,7 +146,9 @@ fn sip2_client_renew_all_lacks_its_date() {
 fn sip2_client_end_session() {
     let (r, ed) = req(SIP2_END_SESSION, Encoding::Utf8);
     assert_eq!(ed, seq(9));
-    let Request::EndPatronSession(r) = r else { panic!() };
+    let Request::EndPatronSession(r) = r else {
+        panic!()
+    };
     assert_eq!(r.patron_identifier, "2000123");
     assert_eq!(r.patron_password, pw("1234"));
 }
@@ -184,14 +195,25 @@ fn pysip2_requests() {
     assert_eq!(r.max_print_width, 40);
 
     let (r, _) = req(PY_PATRON_STATUS, Encoding::Utf8);
-    let Request::PatronStatus(r) = r else { panic!() };
+    let Request::PatronStatus(r) = r else {
+        panic!()
+    };
     assert_eq!(r.language, Language::French);
-    assert_eq!(r.transaction_date.as_ref().map(|d| &d.zone), Some(&Zone::Utc));
+    assert_eq!(
+        r.transaction_date.as_ref().map(|d| &d.zone),
+        Some(&Zone::Utc)
+    );
     assert_eq!(r.terminal_password, pw(""));
-    assert_eq!(r.patron_password, pw(""), "an empty PIN is present and empty");
+    assert_eq!(
+        r.patron_password,
+        pw(""),
+        "an empty PIN is present and empty"
+    );
 
     let (r, _) = req(PY_PATRON_INFO, Encoding::Utf8);
-    let Request::PatronInformation(r) = r else { panic!() };
+    let Request::PatronInformation(r) = r else {
+        panic!()
+    };
     assert_eq!(r.summary, Summary::HoldItems);
     assert_eq!((r.start_item, r.end_item), (Some(2), Some(4)));
 
@@ -208,7 +230,9 @@ fn pysip2_requests() {
     assert_eq!(r.current_location, "Bibliothèque Émile");
 
     let (r, _) = req(PY_ITEM_INFO, Encoding::Utf8);
-    let Request::ItemInformation(r) = r else { panic!() };
+    let Request::ItemInformation(r) = r else {
+        panic!()
+    };
     assert_eq!(r.terminal_password, None);
 
     let (r, ed) = req(PY_RENEW, Encoding::Latin1);
@@ -222,7 +246,9 @@ fn pysip2_requests() {
     assert_eq!(r.patron_password, pw("1234"));
 
     let (r, _) = req(PY_END_SESSION, Encoding::Utf8);
-    let Request::EndPatronSession(r) = r else { panic!() };
+    let Request::EndPatronSession(r) = r else {
+        panic!()
+    };
     assert_eq!(r.patron_password, None);
 
     let (r, ed) = req(PY_FEE_PAID, Encoding::Utf8);
@@ -261,7 +287,10 @@ fn request_encoding_matches_pysip2() {
     ] {
         let d = decode_request(bytes, encoding).unwrap();
         let again = encode_request(&d.message, encoding, d.error_detection);
-        assert_eq!(String::from_utf8_lossy(&again), String::from_utf8_lossy(bytes));
+        assert_eq!(
+            String::from_utf8_lossy(&again),
+            String::from_utf8_lossy(bytes)
+        );
         assert_eq!(again, bytes);
     }
 }
@@ -288,9 +317,20 @@ fn strings(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn login_responses() {
-    check(LoginResponse { ok: true, extra: vec![] }, Encoding::Utf8, seq(3), PY_LOGIN_OK);
     check(
-        LoginResponse { ok: false, extra: vec![] },
+        LoginResponse {
+            ok: true,
+            extra: vec![],
+        },
+        Encoding::Utf8,
+        seq(3),
+        PY_LOGIN_OK,
+    );
+    check(
+        LoginResponse {
+            ok: false,
+            extra: vec![],
+        },
         Encoding::Utf8,
         ErrorDetection::NONE,
         PY_LOGIN_FAIL,
@@ -350,7 +390,12 @@ fn patron_status(name: &str) -> PatronStatusResponse {
 fn patron_status_response_in_three_encodings() {
     let name = "Zoë Brontë-Łukasiewicz";
     let none = ErrorDetection::NONE;
-    check(patron_status(name), Encoding::Utf8, none, PY_PATRON_STATUS_UTF8);
+    check(
+        patron_status(name),
+        Encoding::Utf8,
+        none,
+        PY_PATRON_STATUS_UTF8,
+    );
     // "Ł" is in neither CP850 nor Latin-1: it becomes "?"; ë survives.
     let lossy = "Zoë Brontë-?ukasiewicz";
     for (encoding, expected) in [

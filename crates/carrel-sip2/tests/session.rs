@@ -48,7 +48,11 @@ impl Sip2Backend for Fake {
         })
     }
 
-    async fn sc_status(&self, terminal: Option<&Terminal>, _: &ScStatusRequest) -> AcsStatusOutcome {
+    async fn sc_status(
+        &self,
+        terminal: Option<&Terminal>,
+        _: &ScStatusRequest,
+    ) -> AcsStatusOutcome {
         self.record(format!("status {}", terminal.is_some()));
         AcsStatusOutcome {
             online: true,
@@ -62,9 +66,19 @@ impl Sip2Backend for Fake {
         }
     }
 
-    async fn patron_status(&self, c: Context<'_, Terminal>, r: &PatronStatusRequest) -> PatronStatusOutcome {
-        self.record(format!("patron_status {} {:?}", c.terminal.login, c.language));
-        let pin_ok = r.patron_password.as_ref().is_some_and(|p| p.expose() == "1234");
+    async fn patron_status(
+        &self,
+        c: Context<'_, Terminal>,
+        r: &PatronStatusRequest,
+    ) -> PatronStatusOutcome {
+        self.record(format!(
+            "patron_status {} {:?}",
+            c.terminal.login, c.language
+        ));
+        let pin_ok = r
+            .patron_password
+            .as_ref()
+            .is_some_and(|p| p.expose() == "1234");
         PatronStatusOutcome {
             personal_name: "Zoë".into(),
             valid_patron: Some(true),
@@ -82,7 +96,10 @@ impl Sip2Backend for Fake {
         c: Context<'_, Terminal>,
         r: &PatronInformationRequest,
     ) -> PatronInformationOutcome {
-        self.record(format!("patron_information {:?} {:?}", r.summary, c.language));
+        self.record(format!(
+            "patron_information {:?} {:?}",
+            r.summary, c.language
+        ));
         PatronInformationOutcome {
             patron: PatronStatusOutcome {
                 personal_name: "Zoë".into(),
@@ -98,7 +115,10 @@ impl Sip2Backend for Fake {
     }
 
     async fn checkout(&self, c: Context<'_, Terminal>, r: &CheckoutRequest) -> LoanOutcome {
-        self.record(format!("checkout {} {} {:?}", r.item_identifier, c.terminal.branch, c.language));
+        self.record(format!(
+            "checkout {} {} {:?}",
+            r.item_identifier, c.terminal.branch, c.language
+        ));
         LoanOutcome {
             ok: true,
             title_identifier: "Les Misérables".into(),
@@ -117,7 +137,11 @@ impl Sip2Backend for Fake {
         }
     }
 
-    async fn item_information(&self, _: Context<'_, Terminal>, r: &ItemInformationRequest) -> ItemInformationOutcome {
+    async fn item_information(
+        &self,
+        _: Context<'_, Terminal>,
+        r: &ItemInformationRequest,
+    ) -> ItemInformationOutcome {
         self.record(format!("item_information {}", r.item_identifier));
         ItemInformationOutcome {
             circulation_status: CirculationStatus::Available,
@@ -145,7 +169,11 @@ impl Sip2Backend for Fake {
         }
     }
 
-    async fn end_patron_session(&self, _: Context<'_, Terminal>, _: &EndPatronSessionRequest) -> EndSessionOutcome {
+    async fn end_patron_session(
+        &self,
+        _: Context<'_, Terminal>,
+        _: &EndPatronSessionRequest,
+    ) -> EndSessionOutcome {
         self.record("end_patron_session");
         EndSessionOutcome {
             end_session: true,
@@ -154,7 +182,11 @@ impl Sip2Backend for Fake {
     }
 
     async fn fee_paid(&self, _: Context<'_, Terminal>, r: &FeePaidRequest) -> FeePaidOutcome {
-        self.record(format!("fee_paid {:?} {:?}", parse_amount(&r.fee_amount), r.payment_type));
+        self.record(format!(
+            "fee_paid {:?} {:?}",
+            parse_amount(&r.fee_amount),
+            r.payment_type
+        ));
         FeePaidOutcome {
             payment_accepted: true,
             transaction_id: Some("pay-1".into()),
@@ -203,7 +235,11 @@ async fn only_login_and_status_before_login() {
         b"1720240305    1407\r",
     ] {
         let (mut s, _) = session();
-        assert_eq!(s.handle_message(frame).await, SessionAction::Close, "{frame:?}");
+        assert_eq!(
+            s.handle_message(frame).await,
+            SessionAction::Close,
+            "{frame:?}"
+        );
     }
     let (mut s2, _) = session();
     assert_eq!(s2.handle(Frame::Oversized).await, SessionAction::Close);
@@ -217,7 +253,8 @@ async fn failed_login_keeps_the_connection_logged_out() {
     assert_eq!(reply(&mut s, b"9300CNterm1|COwrong|\r").await, "940\r");
     assert!(!s.is_logged_in());
     assert_eq!(
-        s.handle_message(b"1720240305    140709AOCARREL|AB1|\r").await,
+        s.handle_message(b"1720240305    140709AOCARREL|AB1|\r")
+            .await,
         SessionAction::Close
     );
     assert_eq!(fake.calls(), ["login term1"]);
@@ -244,7 +281,13 @@ async fn bad_checksum_gets_96_even_before_login() {
     let frame = sealed(b"9300CNterm1|COright|AY1");
     let out = reply(&mut s, &frame).await;
     assert!(out.starts_with("941AY1AZ"), "{out}");
-    assert_eq!(decode_response(out.as_bytes(), Encoding::Utf8).unwrap().error_detection.sequence, Some(1));
+    assert_eq!(
+        decode_response(out.as_bytes(), Encoding::Utf8)
+            .unwrap()
+            .error_detection
+            .sequence,
+        Some(1)
+    );
 }
 
 #[tokio::test]
@@ -253,10 +296,19 @@ async fn after_login_unknown_malformed_and_oversized_get_96_and_97_resends() {
     reply(&mut s, LOGIN).await;
     let info = reply(&mut s, b"1720240305    140709AOCARREL|AB39001|\r").await;
     assert!(info.starts_with("18030001"), "{info}");
-    assert_eq!(reply(&mut s, b"01N20240305    140709AOx|ALy|AAz|\r").await, "96\r");
-    assert_eq!(reply(&mut s, b"1720241399    140709AOCARREL|AB39001|\r").await, "96\r");
+    assert_eq!(
+        reply(&mut s, b"01N20240305    140709AOx|ALy|AAz|\r").await,
+        "96\r"
+    );
+    assert_eq!(
+        reply(&mut s, b"1720241399    140709AOCARREL|AB39001|\r").await,
+        "96\r"
+    );
     assert_eq!(reply(&mut s, b"hello\r").await, "96\r");
-    assert_eq!(s.handle(Frame::Oversized).await, SessionAction::Reply(b"96\r".to_vec()));
+    assert_eq!(
+        s.handle(Frame::Oversized).await,
+        SessionAction::Reply(b"96\r".to_vec())
+    );
     // 97 replays the last real response, not the 96s.
     assert_eq!(reply(&mut s, b"97\r").await, info);
     assert_eq!(reply(&mut s, &sealed(b"97")).await, info);
@@ -284,21 +336,37 @@ async fn every_transaction_is_dispatched_and_answered() {
     let (mut s, fake) = session();
     reply(&mut s, LOGIN).await;
     assert_eq!(
-        reply(&mut s, b"2300220240305    140709AOCARREL|AA2000123|AC|AD1234|\r").await,
+        reply(
+            &mut s,
+            b"2300220240305    140709AOCARREL|AA2000123|AC|AD1234|\r"
+        )
+        .await,
         format!("24              002{NOW}AOCARREL|AA2000123|AEZoë|BLY|CQY|AFBonjour|\r")
     );
     assert_eq!(
-        reply(&mut s, b"6300220240305    140709  Y       AOCARREL|AA2000123|BP2|BQ3|\r").await,
+        reply(
+            &mut s,
+            b"6300220240305    140709  Y       AOCARREL|AA2000123|BP2|BQ3|\r"
+        )
+        .await,
         format!(
             "64              002{NOW}000000000005000000000000AOCARREL|AA2000123|AEZoë|AUitem2|AUitem3|\r"
         )
     );
     assert_eq!(
-        reply(&mut s, b"11NN20240305    140709                  AOCARREL|AA2000123|AB39001|AD1234|\r").await,
+        reply(
+            &mut s,
+            b"11NN20240305    140709                  AOCARREL|AA2000123|AB39001|AD1234|\r"
+        )
+        .await,
         format!("121NUU{NOW}AOCARREL|AA2000123|AB39001|AJLes Misérables|AH20240402    235900|\r")
     );
     assert_eq!(
-        reply(&mut s, b"09N20240305    14070920240305    140709APdesk|AOCARREL|AB39001|\r").await,
+        reply(
+            &mut s,
+            b"09N20240305    14070920240305    140709APdesk|AOCARREL|AB39001|\r"
+        )
+        .await,
         format!("101NUY{NOW}AOCARREL|AB39001|AQMAIN|CV01|\r")
     );
     assert_eq!(
@@ -306,7 +374,11 @@ async fn every_transaction_is_dispatched_and_answered() {
         format!("18030001{NOW}AB39001|AJLes Misérables|\r")
     );
     assert_eq!(
-        reply(&mut s, b"29NN20240305    140709                  AOCARREL|AA2000123|AB39001|\r").await,
+        reply(
+            &mut s,
+            b"29NN20240305    140709                  AOCARREL|AA2000123|AB39001|\r"
+        )
+        .await,
         format!("300NUU{NOW}AOCARREL|AA2000123|AB39001|AJ|AH|AFOn hold|\r")
     );
     assert_eq!(
@@ -314,7 +386,11 @@ async fn every_transaction_is_dispatched_and_answered() {
         format!("6610002000120240305   Z140709AOCARREL|BMa|BMb|BNc|\r")
     );
     assert_eq!(
-        reply(&mut s, b"3720240305    1407090400EURBV2.50|AOCARREL|AA2000123|\r").await,
+        reply(
+            &mut s,
+            b"3720240305    1407090400EURBV2.50|AOCARREL|AA2000123|\r"
+        )
+        .await,
         format!("38Y{NOW}AOCARREL|AA2000123|BKpay-1|\r")
     );
     assert_eq!(
@@ -322,7 +398,11 @@ async fn every_transaction_is_dispatched_and_answered() {
         format!("36Y{NOW}AOCARREL|AA2000123|\r")
     );
     // After the patron session ended the language is unknown again.
-    reply(&mut s, b"11NN20240305    140709                  AOCARREL|AA2|AB3|\r").await;
+    reply(
+        &mut s,
+        b"11NN20240305    140709                  AOCARREL|AA2|AB3|\r",
+    )
+    .await;
     assert_eq!(
         fake.calls(),
         [
