@@ -90,7 +90,8 @@ impl<R: Read> Iso2709Reader<R> {
     }
 
     /// Reads up to and including the next record terminator into `self.buf`.
-    /// Returns `Ok(false)` when the input ended first.
+    /// Returns (terminator found, record longer than ISO 2709 allows); an
+    /// over-long record is skipped without being kept in memory.
     fn read_to_terminator(&mut self) -> io::Result<(bool, bool)> {
         self.buf.clear();
         let mut overflow = false;
@@ -256,7 +257,9 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
             reason: reason.to_owned(),
         };
         let Some((&FIELD_TERMINATOR, content)) = raw.split_last() else {
-            return Err(field_error("does not end with a field terminator"));
+            return Err(field_error(
+                "does not end with a field terminator (the directory's length or start is wrong)",
+            ));
         };
         if content.contains(&FIELD_TERMINATOR) {
             return Err(field_error(
@@ -297,8 +300,11 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
             });
             continue;
         }
-        let [i1, i2, rest @ ..] = content else {
-            return Err(field_error("has no indicators"));
+        // A data field that starts with a delimiter lost its indicators: read them as blanks.
+        let (i1, i2, rest) = match content {
+            [SUBFIELD_DELIMITER, ..] => (&b' ', &b' ', content),
+            [i1, i2, rest @ ..] => (i1, i2, rest),
+            _ => return Err(field_error("has no indicators")),
         };
         let indicator = |b: u8| {
             if (0x20..0x7F).contains(&b) && b != b'\x1F' {
@@ -309,7 +315,10 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
         };
         let indicators = [indicator(*i1)?, indicator(*i2)?];
         let mut subfields = Vec::new();
-        match rest.split_first() {
+        // Stray bytes between the indicators and the first delimiter (a third
+        // "indicator" some editors write) are dropped, as other readers do.
+        let first_delimiter = rest.iter().position(|&b| b == SUBFIELD_DELIMITER);
+        match first_delimiter.map(|p| &rest[p..]).unwrap_or(rest).split_first() {
             None => {}
             Some((&SUBFIELD_DELIMITER, after)) => {
                 for piece in after.split(|&b| b == SUBFIELD_DELIMITER) {
@@ -325,7 +334,7 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
                     });
                 }
             }
-            Some(_) => return Err(field_error("data does not start with a subfield delimiter")),
+            Some(_) => return Err(field_error("has data but no subfield delimiter")),
         }
         fields.push(Field::Data {
             tag,

@@ -11,8 +11,10 @@
 pub mod error;
 pub mod iso2709;
 pub mod marc8;
+pub mod marcxml;
 pub mod record;
 
 pub use error::{ReadError, ReadErrorKind, WriteError};
 pub use iso2709::{Iso2709Reader, Iso2709Writer, ReaderOptions};
+pub use marcxml::{MarcXmlReader, MarcXmlWriter};
 pub use record::{Field, Leader, Record, RecordError, Subfield, Tag};

@@ -13,8 +13,8 @@ pub enum RecordError {
     /// A leader must be 24 printable ASCII characters.
     #[error("leader must be 24 printable ASCII characters, got {0:?}")]
     Leader(String),
-    /// A tag must be three ASCII letters or digits.
-    #[error("tag must be three ASCII letters or digits, got {0:?}")]
+    /// A tag must be three printable ASCII characters.
+    #[error("tag must be three printable ASCII characters, got {0:?}")]
     Tag(String),
 }
 
@@ -91,12 +91,14 @@ impl fmt::Display for Leader {
     }
 }
 
-/// A three-character field tag (`245`; MARC allows ASCII letters too, as in `FMT`).
+/// A three-character field tag (`245`; MARC allows letters too, as in `FMT`).
+/// Any printable ASCII is accepted, so that records with a damaged tag (`0 2`)
+/// are still read and written back unchanged.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tag([u8; 3]);
 
 impl Tag {
-    /// Parses a tag: exactly three ASCII letters or digits.
+    /// Parses a tag: exactly three printable ASCII characters.
     pub fn new(tag: &str) -> Result<Self, RecordError> {
         Self::from_bytes(tag.as_bytes())
     }
@@ -104,7 +106,7 @@ impl Tag {
     /// Parses a tag from raw bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         match <[u8; 3]>::try_from(bytes) {
-            Ok(array) if array.iter().all(u8::is_ascii_alphanumeric) => Ok(Tag(array)),
+            Ok(array) if array.iter().all(|b| (0x20..0x7F).contains(b)) => Ok(Tag(array)),
             _ => Err(RecordError::Tag(String::from_utf8_lossy(bytes).into_owned())),
         }
     }
