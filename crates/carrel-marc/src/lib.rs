@@ -9,11 +9,15 @@
 //! Records are always held as UTF-8 ([`Record`]); both writers write UTF-8.
 
 pub mod error;
+pub mod export;
 pub mod iso2709;
 pub mod marc8;
+pub mod mapping;
 pub mod marcxml;
 pub mod record;
 
+pub use export::export_record;
+pub use mapping::{CatalogRecord, Holding, Limits, MapError, Mapped, MappingNote, map_record};
 pub use error::{ReadError, ReadErrorKind, WriteError};
 pub use iso2709::{Iso2709Reader, Iso2709Writer, ReaderOptions};
 pub use marcxml::{MarcXmlReader, MarcXmlWriter};

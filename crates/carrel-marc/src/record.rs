@@ -103,6 +103,11 @@ impl Tag {
         Self::from_bytes(tag.as_bytes())
     }
 
+    /// A tag from three bytes known to be printable ASCII (for literals).
+    pub(crate) const fn literal(bytes: [u8; 3]) -> Self {
+        Tag(bytes)
+    }
+
     /// Parses a tag from raw bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         match <[u8; 3]>::try_from(bytes) {
