@@ -105,6 +105,18 @@ impl Marc8Decoder {
                 }
                 continue;
             }
+            if self.g0 == EACC
+                && (0x21..=0x7F).contains(&b)
+                && let Some(triple) = input.get(i..i + 3)
+            {
+                // Besides the LC table, some vendors' EACC triples contain 0x20 or 0x7F.
+                let key = (u32::from(triple[0]) << 16) | (u32::from(triple[1]) << 8) | u32::from(triple[2]);
+                if let Some(cp) = lookup_eacc(key) {
+                    emit(cp, false, &mut out, &mut pending);
+                    i += 3;
+                    continue;
+                }
+            }
             if b < 0x20 {
                 // C0 controls other than ESC pass through (they are rare and harmless).
                 emit(b as u32, false, &mut out, &mut pending);
