@@ -183,36 +183,64 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 fn set_authors(record: &mut Record, authors: &[String]) {
-    // Keep the fields of authors still listed (with their dates and relator
-    // terms); drop the others; add the new names.
-    let mut kept: Vec<String> = Vec::new();
+    // Fields of authors still listed are kept (with their dates and relator
+    // terms); the first author becomes the main entry (1XX), the others added
+    // entries (7XX), in Carrel's order; new names get 100 / 700 fields.
+    let mut existing: Vec<(String, Field)> = Vec::new();
+    let mut first_7xx: Option<usize> = None;
+    let mut index = 0;
     record.fields.retain(|f| {
-        if !AUTHOR_TAGS.contains(&f.tag().as_str()) {
-            return true;
-        }
-        let name = f.first('a').map(|a| trim_isbd(&clean(a)).to_owned());
-        match name {
-            Some(n)
-                if authors.iter().any(|a| same_name(a, &n))
-                    && !kept.iter().any(|k| same_name(k, &n)) =>
-            {
-                kept.push(n);
-                true
+        let t = f.tag();
+        let keep = !AUTHOR_TAGS.contains(&t.as_str());
+        if !keep {
+            if t.as_str().starts_with('7') && first_7xx.is_none() {
+                first_7xx = Some(index);
             }
-            _ => false,
+            if let Some(a) = f.first('a') {
+                existing.push((trim_isbd(&clean(a)).to_owned(), f.clone()));
+            }
+        } else {
+            index += 1;
         }
+        keep
     });
-    for name in authors {
-        if kept.iter().any(|k| same_name(k, name)) {
-            continue;
+    let mut added: Vec<Field> = Vec::new();
+    for (i, name) in authors.iter().enumerate() {
+        let found = existing
+            .iter()
+            .position(|(n, _)| same_name(n, name))
+            .map(|p| existing.remove(p).1);
+        let mut field = found
+            .unwrap_or_else(|| Field::data(tag("700"), '1', ' ', vec![Subfield::new('a', name)]));
+        let entry = field.tag().as_bytes()[1..].to_owned();
+        let t = match (i == 0, entry.as_slice()) {
+            (true, b"10") => "110",
+            (true, b"11") => "111",
+            (true, _) => "100",
+            (false, b"10") => "710",
+            (false, b"11") => "711",
+            (false, _) => "700",
+        };
+        if let Field::Data { tag: ft, .. } = &mut field {
+            *ft = tag(t);
         }
-        let has_main = record
+        added.push(field);
+    }
+    let mut added = added.into_iter();
+    let main = added.next();
+    // Added entries go where the old ones were, or in tag order; then the main entry.
+    let at = first_7xx.unwrap_or_else(|| {
+        record
             .fields
             .iter()
-            .any(|f| matches!(f.tag().as_str(), "100" | "110" | "111"));
-        let t = if has_main { "700" } else { "100" };
-        record.insert_in_order(Field::data(tag(t), '1', ' ', vec![Subfield::new('a', name)]));
-        kept.push(name.clone());
+            .rposition(|f| f.tag().as_str() <= "700")
+            .map_or(0, |i| i + 1)
+    });
+    for (k, f) in added.enumerate() {
+        record.fields.insert((at + k).min(record.fields.len()), f);
+    }
+    if let Some(main) = main {
+        record.insert_in_order(main);
     }
 }
 
@@ -384,34 +412,52 @@ fn subject_of(field: &Field) -> Option<String> {
 }
 
 fn set_subjects(record: &mut Record, subjects: &[String]) {
-    let mut kept: Vec<String> = Vec::new();
+    // Fields of subjects still listed are kept (with their other subfields) and
+    // put in Carrel's order where the first subject field was; new ones are 650 _4.
+    let mut existing: Vec<(String, Field)> = Vec::new();
+    let mut first: Option<usize> = None;
+    let mut index = 0;
     record.fields.retain(|f| {
-        if !SUBJECT_TAGS.contains(&f.tag().as_str()) {
-            return true;
-        }
-        match subject_of(f) {
-            Some(s)
-                if subjects.iter().any(|c| same_name(c, &s))
-                    && !kept.iter().any(|k| same_name(k, &s)) =>
-            {
-                kept.push(s);
+        let subject = SUBJECT_TAGS
+            .contains(&f.tag().as_str())
+            .then(|| subject_of(f))
+            .flatten();
+        match subject {
+            Some(s) => {
+                first.get_or_insert(index);
+                existing.push((s, f.clone()));
+                false
+            }
+            // Not a subject, or a subject field without $a (maps to nothing): kept.
+            None => {
+                index += 1;
                 true
             }
-            // A subject field without $a maps to nothing; keep it.
-            None => true,
-            Some(_) => false,
         }
     });
+    let mut fields: Vec<Field> = Vec::new();
     for subject in subjects {
-        if kept.iter().any(|k| same_name(k, subject)) {
-            continue;
-        }
-        let mut parts = subject.split(" -- ");
-        let mut subfields = vec![Subfield::new('a', parts.next().unwrap_or(subject))];
-        subfields.extend(parts.map(|p| Subfield::new('x', p)));
-        // Second indicator 4: source not specified.
-        record.insert_in_order(Field::data(tag("650"), ' ', '4', subfields));
-        kept.push(subject.clone());
+        let found = existing
+            .iter()
+            .position(|(s, _)| same_name(s, subject))
+            .map(|p| existing.remove(p).1);
+        fields.push(found.unwrap_or_else(|| {
+            let mut parts = subject.split(" -- ");
+            let mut subfields = vec![Subfield::new('a', parts.next().unwrap_or(subject))];
+            subfields.extend(parts.map(|p| Subfield::new('x', p)));
+            // Second indicator 4: source not specified.
+            Field::data(tag("650"), ' ', '4', subfields)
+        }));
+    }
+    let at = first.unwrap_or_else(|| {
+        record
+            .fields
+            .iter()
+            .rposition(|f| f.tag().as_str() <= "650")
+            .map_or(0, |i| i + 1)
+    });
+    for (k, f) in fields.into_iter().enumerate() {
+        record.fields.insert((at + k).min(record.fields.len()), f);
     }
 }
 
