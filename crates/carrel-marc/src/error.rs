@@ -54,7 +54,9 @@ pub enum ReadErrorKind {
     #[error("invalid leader: {0}")]
     Leader(String),
     /// The record length in the leader disagrees with where the record terminator is.
-    #[error("record length {declared} in the leader, but the record terminator is at byte {actual}")]
+    #[error(
+        "record length {declared} in the leader, but the record terminator is at byte {actual}"
+    )]
     RecordLength {
         /// Length in the leader.
         declared: usize,

@@ -37,7 +37,11 @@ pub fn export_record(stored: Option<&Record>, current: &CatalogRecord, limits: &
     if current.control_number_identifier.is_some()
         && current.control_number_identifier != before.control_number_identifier
     {
-        set_control(&mut record, "003", current.control_number_identifier.as_deref());
+        set_control(
+            &mut record,
+            "003",
+            current.control_number_identifier.as_deref(),
+        );
     }
     if current.item_type != before.item_type {
         set_item_type(&mut record.leader, &current.item_type);
@@ -162,10 +166,7 @@ fn isbn_of(field: &Field) -> Option<String> {
 fn set_isbn(record: &mut Record, isbn: Option<&str>) {
     // Every 020 with a valid ISBN goes (another one would be read back first);
     // 020s with only invalid or cancelled numbers stay.
-    let first_020 = record
-        .fields
-        .iter()
-        .position(|f| f.tag().as_str() == "020");
+    let first_020 = record.fields.iter().position(|f| f.tag().as_str() == "020");
     record
         .fields
         .retain(|f| !(f.tag().as_str() == "020" && isbn_of(f).is_some()));
@@ -252,10 +253,7 @@ fn set_title(
     subtitle: Option<Option<&str>>,
     has_author: bool,
 ) {
-    let position = record
-        .fields
-        .iter()
-        .position(|f| f.tag().as_str() == "245");
+    let position = record.fields.iter().position(|f| f.tag().as_str() == "245");
     let (indicators, mut subfields) = match position.map(|i| &record.fields[i]) {
         Some(Field::Data {
             indicators,
@@ -304,7 +302,11 @@ fn set_title(
 }
 
 /// The first 264 (2nd indicator 1), else the first 260, else a new 264 _1.
-fn set_publication(record: &mut Record, publisher: Option<Option<&str>>, year: Option<Option<i32>>) {
+fn set_publication(
+    record: &mut Record,
+    publisher: Option<Option<&str>>,
+    year: Option<Option<i32>>,
+) {
     let is_pub = |f: &Field| {
         (f.tag().as_str() == "264" && f.indicators()[1] == '1') || f.tag().as_str() == "260"
     };
@@ -350,7 +352,12 @@ fn set_publication(record: &mut Record, publisher: Option<Option<&str>>, year: O
             subfields.retain(|s| s.code != 'b');
             if let Some(p) = publisher {
                 let at = at
-                    .unwrap_or_else(|| subfields.iter().position(|s| s.code == 'c').unwrap_or(subfields.len()))
+                    .unwrap_or_else(|| {
+                        subfields
+                            .iter()
+                            .position(|s| s.code == 'c')
+                            .unwrap_or(subfields.len())
+                    })
                     .min(subfields.len());
                 subfields.insert(at, Subfield::new('b', p));
             }
@@ -383,10 +390,8 @@ fn set_description(record: &mut Record, description: Option<&str>) {
         record.fields.retain(|f| f.tag().as_str() != "520");
         return;
     };
-    if let Some(Field::Data { subfields, .. }) = record
-        .fields
-        .iter_mut()
-        .find(|f| f.tag().as_str() == "520")
+    if let Some(Field::Data { subfields, .. }) =
+        record.fields.iter_mut().find(|f| f.tag().as_str() == "520")
     {
         match subfields.iter_mut().find(|s| s.code == 'a') {
             Some(a) => a.value = text.to_owned(),
@@ -394,7 +399,12 @@ fn set_description(record: &mut Record, description: Option<&str>) {
         }
         return;
     }
-    record.insert_in_order(Field::data(tag("520"), ' ', ' ', vec![Subfield::new('a', text)]));
+    record.insert_in_order(Field::data(
+        tag("520"),
+        ' ',
+        ' ',
+        vec![Subfield::new('a', text)],
+    ));
 }
 
 fn subject_of(field: &Field) -> Option<String> {

@@ -221,7 +221,7 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
         )));
     }
     let directory = &bytes[24..base - 1];
-    if directory.len() % 12 != 0 {
+    if !directory.len().is_multiple_of(12) {
         return Err(ReadErrorKind::Directory(format!(
             "{} bytes is not a whole number of 12-byte entries",
             directory.len()
@@ -270,12 +270,12 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
         let mut decode = |bytes: &[u8]| -> Result<String, ReadErrorKind> {
             if unicode {
                 if options.strict_encoding {
-                    std::str::from_utf8(bytes)
-                        .map(str::to_owned)
-                        .map_err(|e| ReadErrorKind::Encoding {
+                    std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| {
+                        ReadErrorKind::Encoding {
                             tag: tag.to_string(),
                             reason: format!("invalid UTF-8: {e}"),
-                        })
+                        }
+                    })
                 } else {
                     Ok(String::from_utf8_lossy(bytes).into_owned())
                 }
@@ -291,13 +291,19 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
             }
         };
         if tag.is_control() {
-            if content.contains(&SUBFIELD_DELIMITER) {
-                return Err(field_error("control field contains a subfield delimiter"));
-            }
-            fields.push(Field::Control {
-                tag,
-                value: decode(content)?,
-            });
+            // A stray delimiter in a control field (LC's own files have `001` values
+            // ending in 0x1F) carries nothing and no format could write it back: dropped.
+            let value = if content.contains(&SUBFIELD_DELIMITER) {
+                let cleaned: Vec<u8> = content
+                    .iter()
+                    .copied()
+                    .filter(|&b| b != SUBFIELD_DELIMITER)
+                    .collect();
+                decode(&cleaned)?
+            } else {
+                decode(content)?
+            };
+            fields.push(Field::Control { tag, value });
             continue;
         }
         // A data field that starts with a delimiter lost its indicators: read them as blanks.
@@ -318,7 +324,11 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
         // Stray bytes between the indicators and the first delimiter (a third
         // "indicator" some editors write) are dropped, as other readers do.
         let first_delimiter = rest.iter().position(|&b| b == SUBFIELD_DELIMITER);
-        match first_delimiter.map(|p| &rest[p..]).unwrap_or(rest).split_first() {
+        match first_delimiter
+            .map(|p| &rest[p..])
+            .unwrap_or(rest)
+            .split_first()
+        {
             None => {}
             Some((&SUBFIELD_DELIMITER, after)) => {
                 for piece in after.split(|&b| b == SUBFIELD_DELIMITER) {
@@ -326,7 +336,9 @@ pub fn parse_record(bytes: &[u8], options: ReaderOptions) -> Result<Record, Read
                         return Err(field_error("empty subfield (no code)"));
                     };
                     if !(0x21..0x7F).contains(&code) {
-                        return Err(field_error(&format!("invalid subfield code byte 0x{code:02X}")));
+                        return Err(field_error(&format!(
+                            "invalid subfield code byte 0x{code:02X}"
+                        )));
                     }
                     subfields.push(Subfield {
                         code: char::from(code),

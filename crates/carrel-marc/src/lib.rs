@@ -11,14 +11,14 @@
 pub mod error;
 pub mod export;
 pub mod iso2709;
-pub mod marc8;
 pub mod mapping;
+pub mod marc8;
 pub mod marcxml;
 pub mod record;
 
-pub use export::export_record;
-pub use mapping::{CatalogRecord, Holding, Limits, MapError, Mapped, MappingNote, map_record};
 pub use error::{ReadError, ReadErrorKind, WriteError};
+pub use export::export_record;
 pub use iso2709::{Iso2709Reader, Iso2709Writer, ReaderOptions};
+pub use mapping::{CatalogRecord, Holding, Limits, MapError, Mapped, MappingNote, map_record};
 pub use marcxml::{MarcXmlReader, MarcXmlWriter};
 pub use record::{Field, Leader, Record, RecordError, Subfield, Tag};

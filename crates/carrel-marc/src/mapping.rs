@@ -138,7 +138,10 @@ impl fmt::Display for MappingNote {
                 dropped,
             } => write!(f, "{field}: kept the first {kept}, left out {dropped}"),
             MappingNote::NoValidIsbn { first } => {
-                write!(f, "no valid ISBN in 020 $a (first: {first:?}); imported without one")
+                write!(
+                    f,
+                    "no valid ISBN in 020 $a (first: {first:?}); imported without one"
+                )
             }
         }
     }
@@ -183,7 +186,9 @@ pub fn map_record(record: &Record, limits: &Limits) -> Result<Mapped, MapError> 
         .into_iter()
         .map(|a| cut("authors", a, limits.author))
         .collect();
-    let publisher = full.publisher.map(|s| cut("publisher", s, limits.publisher));
+    let publisher = full
+        .publisher
+        .map(|s| cut("publisher", s, limits.publisher));
     let subjects: Vec<String> = full
         .subjects
         .into_iter()
@@ -196,7 +201,9 @@ pub fn map_record(record: &Record, limits: &Limits) -> Result<Mapped, MapError> 
         .holdings
         .into_iter()
         .map(|h| Holding {
-            call_number: h.call_number.map(|c| cut("call_number", c, limits.call_number)),
+            call_number: h
+                .call_number
+                .map(|c| cut("call_number", c, limits.call_number)),
             ..h
         })
         .collect();
@@ -257,7 +264,8 @@ pub fn cut_at_word(text: String, limit: usize) -> (String, Option<usize>) {
             _ => head,
         }
     };
-    let cut = cut.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '/' | '='));
+    let cut = cut
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '/' | '='));
     let cut = if cut.is_empty() { head } else { cut };
     (cut.to_owned(), Some(chars))
 }
@@ -289,7 +297,9 @@ fn map_unlimited(record: &Record, notes: &mut Vec<MappingNote>) -> Result<Catalo
             .field("520")
             .and_then(|f| f.first('a'))
             .and_then(|d| non_empty(clean(d))),
-        control_number: record.control_value("001").and_then(|v| non_empty(clean(v))),
+        control_number: record
+            .control_value("001")
+            .and_then(|v| non_empty(clean(v))),
         control_number_identifier: record
             .control_value("003")
             .and_then(|v| non_empty(clean(v))),
@@ -303,9 +313,19 @@ fn non_empty(s: String) -> Option<String> {
 
 /// NFC, no control characters, whitespace runs collapsed, ends trimmed.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        return clean_chars(text.chars(), text.len());
+    }
+    match unicode_normalization::is_nfc_quick(text.chars()) {
+        unicode_normalization::IsNormalized::Yes => clean_chars(text.chars(), text.len()),
+        _ => clean_chars(text.nfc(), text.len()),
+    }
+}
+
+fn clean_chars(chars: impl Iterator<Item = char>, len: usize) -> String {
+    let mut out = String::with_capacity(len);
     let mut space = false;
-    for c in text.nfc() {
+    for c in chars {
         if c.is_whitespace() {
             space = true;
         } else if c.is_control() {
@@ -388,7 +408,11 @@ fn title(record: &Record) -> Option<String> {
 fn authors(record: &Record) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for group in [["100", "110", "111"], ["700", "710", "711"]] {
-        for field in record.fields.iter().filter(|f| group.contains(&f.tag().as_str())) {
+        for field in record
+            .fields
+            .iter()
+            .filter(|f| group.contains(&f.tag().as_str()))
+        {
             if let Some(a) = field.first('a') {
                 push_unique(&mut out, trim_isbd(&clean(a)));
             }
@@ -583,8 +607,14 @@ mod tests {
 
     #[test]
     fn isbd_punctuation_is_trimmed_but_initials_keep_their_period() {
-        assert_eq!(trim_isbd("The pragmatic programmer :"), "The pragmatic programmer");
-        assert_eq!(trim_isbd("from journeyman to master /"), "from journeyman to master");
+        assert_eq!(
+            trim_isbd("The pragmatic programmer :"),
+            "The pragmatic programmer"
+        );
+        assert_eq!(
+            trim_isbd("from journeyman to master /"),
+            "from journeyman to master"
+        );
         assert_eq!(trim_isbd("Hunt, Andrew,"), "Hunt, Andrew");
         assert_eq!(trim_isbd("New York ;"), "New York");
         assert_eq!(trim_isbd("Wiley."), "Wiley");
@@ -594,10 +624,22 @@ mod tests {
 
     #[test]
     fn cut_at_word_boundary() {
-        assert_eq!(cut_at_word("abc def ghi".into(), 20), ("abc def ghi".into(), None));
-        assert_eq!(cut_at_word("abc def ghi".into(), 9), ("abc def".into(), Some(11)));
-        assert_eq!(cut_at_word("abc def ghi".into(), 7), ("abc def".into(), Some(11)));
-        assert_eq!(cut_at_word("abcdefghij".into(), 4), ("abcd".into(), Some(10)));
+        assert_eq!(
+            cut_at_word("abc def ghi".into(), 20),
+            ("abc def ghi".into(), None)
+        );
+        assert_eq!(
+            cut_at_word("abc def ghi".into(), 9),
+            ("abc def".into(), Some(11))
+        );
+        assert_eq!(
+            cut_at_word("abc def ghi".into(), 7),
+            ("abc def".into(), Some(11))
+        );
+        assert_eq!(
+            cut_at_word("abcdefghij".into(), 4),
+            ("abcd".into(), Some(10))
+        );
         assert_eq!(cut_at_word("ab, cd".into(), 5), ("ab".into(), Some(6)));
         assert_eq!(cut_at_word("éèà ùü".into(), 4), ("éèà".into(), Some(6)));
     }

@@ -262,50 +262,37 @@ impl<R: BufRead> Iterator for MarcXmlReader<R> {
                         _ => {}
                     }
                 }
-                Event::Text(ref t) => {
-                    if capture != Capture::None {
-                        match t.xml10_content() {
-                            Ok(s) => self.text.push_str(&s),
-                            Err(e) => {
-                                if let Some(b) = record.as_mut() {
-                                    b.fail(e.to_string());
-                                }
-                            }
+                Event::Text(ref t) if capture != Capture::None => match t.xml10_content() {
+                    Ok(s) => self.text.push_str(&s),
+                    Err(e) => {
+                        if let Some(b) = record.as_mut() {
+                            b.fail(e.to_string());
                         }
                     }
-                }
-                Event::CData(ref t) => {
-                    if capture != Capture::None {
-                        match t.decode() {
-                            Ok(s) => self.text.push_str(&s),
-                            Err(e) => {
-                                if let Some(b) = record.as_mut() {
-                                    b.fail(e.to_string());
-                                }
-                            }
+                },
+                Event::CData(ref t) if capture != Capture::None => match t.decode() {
+                    Ok(s) => self.text.push_str(&s),
+                    Err(e) => {
+                        if let Some(b) = record.as_mut() {
+                            b.fail(e.to_string());
                         }
                     }
-                }
-                Event::GeneralRef(ref r) => {
-                    if capture != Capture::None {
-                        let resolved = match r.resolve_char_ref() {
-                            Ok(Some(c)) => Some(c.to_string()),
-                            Ok(None) => r
-                                .decode()
-                                .ok()
-                                .and_then(|name| resolve_predefined_entity(&name))
-                                .map(str::to_owned),
-                            Err(_) => None,
-                        };
-                        match resolved {
-                            Some(s) => self.text.push_str(&s),
-                            None => {
-                                if let Some(b) = record.as_mut() {
-                                    b.fail(format!(
-                                        "unknown entity &{};",
-                                        String::from_utf8_lossy(r)
-                                    ));
-                                }
+                },
+                Event::GeneralRef(ref r) if capture != Capture::None => {
+                    let resolved = match r.resolve_char_ref() {
+                        Ok(Some(c)) => Some(c.to_string()),
+                        Ok(None) => r
+                            .decode()
+                            .ok()
+                            .and_then(|name| resolve_predefined_entity(&name))
+                            .map(str::to_owned),
+                        Err(_) => None,
+                    };
+                    match resolved {
+                        Some(s) => self.text.push_str(&s),
+                        None => {
+                            if let Some(b) = record.as_mut() {
+                                b.fail(format!("unknown entity &{};", String::from_utf8_lossy(r)));
                             }
                         }
                     }
@@ -413,10 +400,9 @@ fn finish_subfield(b: &mut Builder, text: String) {
 
 /// Escapes text for XML 1.0; characters XML 1.0 cannot carry at all are refused.
 fn push_escaped(out: &mut String, text: &str, tag: Tag) -> Result<(), WriteError> {
-    if let Some(c) = text
-        .chars()
-        .find(|c| (*c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}'))
-    {
+    if let Some(c) = text.chars().find(|c| {
+        (*c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    }) {
         return Err(WriteError::Invalid {
             tag: tag.to_string(),
             reason: format!("character U+{:04X} cannot be written in XML", u32::from(c)),

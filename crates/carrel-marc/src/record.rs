@@ -112,7 +112,9 @@ impl Tag {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RecordError> {
         match <[u8; 3]>::try_from(bytes) {
             Ok(array) if array.iter().all(|b| (0x20..0x7F).contains(b)) => Ok(Tag(array)),
-            _ => Err(RecordError::Tag(String::from_utf8_lossy(bytes).into_owned())),
+            _ => Err(RecordError::Tag(
+                String::from_utf8_lossy(bytes).into_owned(),
+            )),
         }
     }
 
@@ -268,9 +270,7 @@ impl Record {
 
     /// Every field tagged `tag` (such as `"650"`), in order.
     pub fn fields_tagged<'a>(&'a self, tag: &'a str) -> impl Iterator<Item = &'a Field> + 'a {
-        self.fields
-            .iter()
-            .filter(move |f| f.tag().as_str() == tag)
+        self.fields.iter().filter(move |f| f.tag().as_str() == tag)
     }
 
     /// The first field tagged `tag`.

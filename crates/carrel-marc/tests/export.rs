@@ -10,7 +10,15 @@ use common::read_fixture;
 
 fn all_fixture_records() -> Vec<Record> {
     let mut out: Vec<Record> = Vec::new();
-    for name in ["one.dat", "test.dat", "marc.dat", "marc8.dat", "diacritic.dat", "multi_isbn.dat", "regression45.dat"] {
+    for name in [
+        "one.dat",
+        "test.dat",
+        "marc.dat",
+        "marc8.dat",
+        "diacritic.dat",
+        "multi_isbn.dat",
+        "regression45.dat",
+    ] {
         out.extend(Iso2709Reader::new(&read_fixture(name)[..]).map(Result::unwrap));
     }
     out.extend(MarcXmlReader::new(&read_fixture("batch.xml")[..]).map(Result::unwrap));
@@ -23,17 +31,30 @@ fn map(record: &Record, limits: &Limits) -> CatalogRecord {
 
 #[test]
 fn an_unchanged_item_exports_its_stored_record_unchanged() {
-    let limits = Limits { subtitle: 20, ..Limits::UNLIMITED };
+    let limits = Limits {
+        subtitle: 20,
+        ..Limits::UNLIMITED
+    };
     for record in all_fixture_records() {
         let current = map(&record, &limits);
         let exported = export_record(Some(&record), &current, &limits);
         if record.control_value("008").is_some() {
             assert_eq!(exported.leader, record.leader);
             // Only 952 may differ (the copies); none of these records has one.
-            assert_eq!(exported.fields, record.fields, "{:?}", record.control_value("001"));
+            assert_eq!(
+                exported.fields,
+                record.fields,
+                "{:?}",
+                record.control_value("001")
+            );
         }
         // Whatever happened, importing the export gives the same fields back.
-        assert_eq!(map(&exported, &limits), current, "{:?}", record.control_value("001"));
+        assert_eq!(
+            map(&exported, &limits),
+            current,
+            "{:?}",
+            record.control_value("001")
+        );
     }
 }
 
@@ -53,12 +74,23 @@ fn edited_fields_and_copies_are_written_and_read_back() {
         current.publisher = Some("New Publisher".into());
         current.publication_year = Some(2021);
         current.language = Some("fre".into());
-        current.subjects = vec!["Cats -- Behavior".into(), current.subjects.first().cloned().unwrap_or("Dogs".into())];
+        current.subjects = vec![
+            "Cats -- Behavior".into(),
+            current.subjects.first().cloned().unwrap_or("Dogs".into()),
+        ];
         current.subjects.dedup();
         current.description = Some("Now described.".into());
         current.holdings = vec![
-            Holding { barcode: Some("B1".into()), call_number: Some("823 ABC".into()), branch_code: Some("MAIN".into()) },
-            Holding { barcode: Some("B2".into()), call_number: None, branch_code: None },
+            Holding {
+                barcode: Some("B1".into()),
+                call_number: Some("823 ABC".into()),
+                branch_code: Some("MAIN".into()),
+            },
+            Holding {
+                barcode: Some("B2".into()),
+                call_number: None,
+                branch_code: None,
+            },
         ];
         let exported = export_record(Some(&record), &current, &limits);
         let back = map(&exported, &limits);
@@ -97,7 +129,12 @@ fn cleared_fields_stay_cleared_on_reimport() {
         current.subjects.clear();
         current.authors.clear();
         let exported = export_record(Some(&record), &current, &limits);
-        assert_eq!(map(&exported, &limits), current, "{:?}", record.control_value("001"));
+        assert_eq!(
+            map(&exported, &limits),
+            current,
+            "{:?}",
+            record.control_value("001")
+        );
     }
 }
 
@@ -116,16 +153,30 @@ fn an_item_without_a_stored_record_gets_a_new_one() {
         description: Some("Un conte.".into()),
         control_number: Some("carrel-0001".into()),
         control_number_identifier: Some("Carrel".into()),
-        holdings: vec![Holding { barcode: Some("B1".into()), call_number: None, branch_code: Some("MAIN".into()) }],
+        holdings: vec![Holding {
+            barcode: Some("B1".into()),
+            call_number: None,
+            branch_code: Some("MAIN".into()),
+        }],
     };
     let exported = export_record(None, &current, &Limits::UNLIMITED);
     assert_eq!(map(&exported, &Limits::UNLIMITED), current);
-    let tags: Vec<String> = exported.fields.iter().map(|f| f.tag().to_string()).collect();
+    let tags: Vec<String> = exported
+        .fields
+        .iter()
+        .map(|f| f.tag().to_string())
+        .collect();
     let mut sorted = tags.clone();
     sorted.sort();
     assert_eq!(tags, sorted, "fields are in tag order");
     assert_eq!(
-        exported.field("245").unwrap().subfields().iter().map(|s| s.value.as_str()).collect::<Vec<_>>(),
+        exported
+            .field("245")
+            .unwrap()
+            .subfields()
+            .iter()
+            .map(|s| s.value.as_str())
+            .collect::<Vec<_>>(),
         vec!["Le petit prince :", "avec des aquarelles de l'auteur"]
     );
     assert_eq!(exported.leader.as_str()[5..10].to_owned(), "nam a");

@@ -17,7 +17,8 @@ fn read_all(bytes: &[u8]) -> Vec<Result<Record, carrel_marc::ReadError>> {
 
 fn sample() -> Record {
     let mut r = Record::new(Leader::new_book());
-    r.fields.push(Field::control(Tag::new("001").unwrap(), "ocm123"));
+    r.fields
+        .push(Field::control(Tag::new("001").unwrap(), "ocm123"));
     r.fields.push(Field::data(
         Tag::new("245").unwrap(),
         '1',
@@ -46,20 +47,53 @@ fn pymarc_bad_records_are_reported_with_their_reason_and_skipped() {
     assert_eq!(results.len(), 9, "{kinds:?}");
     assert!(results[0].is_ok());
     let err = |i: usize| results[i].as_ref().unwrap_err();
-    assert!(matches!(err(1).kind, ReadErrorKind::BaseAddress(_)), "{}", err(1));
-    assert!(matches!(err(2).kind, ReadErrorKind::BaseAddress(_)), "{}", err(2));
-    assert!(matches!(err(3).kind, ReadErrorKind::Directory(_)), "{}", err(3));
-    assert!(matches!(err(4).kind, ReadErrorKind::Directory(_)), "{}", err(4));
-    assert!(matches!(err(5).kind, ReadErrorKind::Leader(_)), "{}", err(5));
+    assert!(
+        matches!(err(1).kind, ReadErrorKind::BaseAddress(_)),
+        "{}",
+        err(1)
+    );
+    assert!(
+        matches!(err(2).kind, ReadErrorKind::BaseAddress(_)),
+        "{}",
+        err(2)
+    );
+    assert!(
+        matches!(err(3).kind, ReadErrorKind::Directory(_)),
+        "{}",
+        err(3)
+    );
+    assert!(
+        matches!(err(4).kind, ReadErrorKind::Directory(_)),
+        "{}",
+        err(4)
+    );
+    assert!(
+        matches!(err(5).kind, ReadErrorKind::Leader(_)),
+        "{}",
+        err(5)
+    );
     // A record with no fields at all is structurally valid (pymarc refuses it; mapping will, for want of a title).
     assert!(results[6].as_ref().unwrap().fields.is_empty());
     assert_eq!(
-        results[7].as_ref().unwrap().field("245").unwrap().first('a'),
+        results[7]
+            .as_ref()
+            .unwrap()
+            .field("245")
+            .unwrap()
+            .first('a'),
         Some("The pragmatic programmer : ")
     );
-    assert!(matches!(err(8).kind, ReadErrorKind::Truncated(100)), "{}", err(8));
+    assert!(
+        matches!(err(8).kind, ReadErrorKind::Truncated(100)),
+        "{}",
+        err(8)
+    );
     assert_eq!(err(8).index, 9);
-    assert!(results.iter().all(|r| r.as_ref().err().is_none_or(|e| !e.is_fatal())));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().err().is_none_or(|e| !e.is_fatal()))
+    );
 }
 
 #[test]
@@ -72,7 +106,9 @@ fn a_wrong_record_length_is_reported_and_the_next_record_read() {
     assert_eq!(results.len(), 3);
     assert!(results[0].is_ok() && results[2].is_ok());
     let e = results[1].as_ref().unwrap_err();
-    assert!(matches!(e.kind, ReadErrorKind::RecordLength { declared: 999, actual } if actual == good.len()));
+    assert!(
+        matches!(e.kind, ReadErrorKind::RecordLength { declared: 999, actual } if actual == good.len())
+    );
     assert_eq!(e.index, 2);
     assert_eq!(e.offset, good.len() as u64);
     assert_eq!(e.control_number.as_deref(), Some("ocm123"));
@@ -88,7 +124,10 @@ fn a_truncated_record_in_the_middle_swallows_only_itself() {
     let results = read_all(&input);
     assert_eq!(results.len(), 3);
     assert!(results[0].is_ok());
-    assert!(matches!(results[1].as_ref().unwrap_err().kind, ReadErrorKind::RecordLength { .. }));
+    assert!(matches!(
+        results[1].as_ref().unwrap_err().kind,
+        ReadErrorKind::RecordLength { .. }
+    ));
     assert!(results[2].is_ok());
 }
 
@@ -99,7 +138,10 @@ fn a_directory_entry_pointing_outside_the_data_is_reported() {
     // Second directory entry (245): start 00099.
     bad[24 + 12 + 7..24 + 12 + 12].copy_from_slice(b"00099");
     let results = read_all(&[bad, good].concat());
-    assert!(matches!(results[0].as_ref().unwrap_err().kind, ReadErrorKind::Directory(_)));
+    assert!(matches!(
+        results[0].as_ref().unwrap_err().kind,
+        ReadErrorKind::Directory(_)
+    ));
     assert!(results[1].is_ok());
 }
 
@@ -111,7 +153,10 @@ fn a_field_without_its_terminator_is_reported() {
     bad[24 + 3..24 + 7].copy_from_slice(b"0006");
     let results = read_all(&bad);
     let e = results[0].as_ref().unwrap_err();
-    assert!(matches!(&e.kind, ReadErrorKind::Field { tag, .. } if tag == "001"), "{e}");
+    assert!(
+        matches!(&e.kind, ReadErrorKind::Field { tag, .. } if tag == "001"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -122,10 +167,17 @@ fn garbage_longer_than_a_record_is_skipped_without_buffering_it() {
     input.extend_from_slice(&good);
     let results = read_all(&input);
     assert_eq!(results.len(), 2);
-    assert!(matches!(results[0].as_ref().unwrap_err().kind, ReadErrorKind::TooLong));
+    assert!(matches!(
+        results[0].as_ref().unwrap_err().kind,
+        ReadErrorKind::TooLong
+    ));
     assert_eq!(results[1].as_ref().unwrap(), &{
         let mut r = sample();
-        r.leader = Iso2709Reader::new(&good[..]).next().unwrap().unwrap().leader;
+        r.leader = Iso2709Reader::new(&good[..])
+            .next()
+            .unwrap()
+            .unwrap()
+            .leader;
         r
     });
 }
@@ -142,21 +194,40 @@ fn line_breaks_between_records_are_ignored() {
 #[test]
 fn strict_encoding_refuses_invalid_utf8_and_lossy_replaces_it() {
     let mut record = sample();
-    record.fields[1] = Field::data(Tag::new("245").unwrap(), '1', '0', vec![Subfield::new('a', "abc")]);
+    record.fields[1] = Field::data(
+        Tag::new("245").unwrap(),
+        '1',
+        '0',
+        vec![Subfield::new('a', "abc")],
+    );
     let mut bytes = encoded(&record);
     let at = bytes.windows(3).position(|w| w == b"abc").unwrap();
     bytes[at + 1] = 0xFF;
     let lossy = Iso2709Reader::new(&bytes[..]).next().unwrap().unwrap();
     assert_eq!(lossy.field("245").unwrap().first('a'), Some("a\u{fffd}c"));
-    let strict = Iso2709Reader::with_options(&bytes[..], ReaderOptions { strict_encoding: true })
-        .next()
-        .unwrap();
-    assert!(matches!(strict.unwrap_err().kind, ReadErrorKind::Encoding { .. }));
+    let strict = Iso2709Reader::with_options(
+        &bytes[..],
+        ReaderOptions {
+            strict_encoding: true,
+        },
+    )
+    .next()
+    .unwrap();
+    assert!(matches!(
+        strict.unwrap_err().kind,
+        ReadErrorKind::Encoding { .. }
+    ));
 }
 
 #[test]
 fn utf8_fixtures_are_rewritten_byte_for_byte() {
-    for name in ["one.dat", "diacritic.dat", "utf8_with_leader_flag.dat", "multi_isbn.dat", "alphatag.dat"] {
+    for name in [
+        "one.dat",
+        "diacritic.dat",
+        "utf8_with_leader_flag.dat",
+        "multi_isbn.dat",
+        "alphatag.dat",
+    ] {
         let input = read_fixture(name);
         let mut writer = Iso2709Writer::new(Vec::new());
         for record in Iso2709Reader::new(&input[..]) {
@@ -169,8 +240,21 @@ fn utf8_fixtures_are_rewritten_byte_for_byte() {
 
 #[test]
 fn every_fixture_round_trips_read_write_read() {
-    for name in ["one.dat", "test.dat", "marc.dat", "marc8.dat", "diacritic.dat", "regression45.dat", "bad_indicator.dat", "multi_isbn.dat", "bad_marc8_escape.dat", "bad_eacc_encoding.dat"] {
-        let first: Vec<Record> = Iso2709Reader::new(&read_fixture(name)[..]).map(Result::unwrap).collect();
+    for name in [
+        "one.dat",
+        "test.dat",
+        "marc.dat",
+        "marc8.dat",
+        "diacritic.dat",
+        "regression45.dat",
+        "bad_indicator.dat",
+        "multi_isbn.dat",
+        "bad_marc8_escape.dat",
+        "bad_eacc_encoding.dat",
+    ] {
+        let first: Vec<Record> = Iso2709Reader::new(&read_fixture(name)[..])
+            .map(Result::unwrap)
+            .collect();
         let mut writer = Iso2709Writer::new(Vec::new());
         for r in &first {
             writer.write(r).unwrap();
@@ -181,8 +265,16 @@ fn every_fixture_round_trips_read_write_read() {
         for (a, b) in first.iter().zip(&second) {
             // MARC-8 input changes length once in UTF-8; everything else is equal.
             assert_eq!(a.fields, b.fields, "{name}");
-            assert_eq!(a.leader.as_bytes()[5..12], b.leader.as_bytes()[5..12], "{name}");
-            assert_eq!(a.leader.as_bytes()[17..], b.leader.as_bytes()[17..], "{name}");
+            assert_eq!(
+                a.leader.as_bytes()[5..12],
+                b.leader.as_bytes()[5..12],
+                "{name}"
+            );
+            assert_eq!(
+                a.leader.as_bytes()[17..],
+                b.leader.as_bytes()[17..],
+                "{name}"
+            );
         }
         // And a second write is identical to the first.
         let mut again = Iso2709Writer::new(Vec::new());
@@ -204,10 +296,17 @@ fn the_writer_refuses_what_iso2709_cannot_hold() {
     ));
     assert!(write_record(&record, &mut Vec::new()).is_err());
     let mut record = sample();
-    record.fields.push(Field::data(Tag::new("500").unwrap(), ' ', ' ', vec![Subfield::new('a', "a\u{1e}b")]));
+    record.fields.push(Field::data(
+        Tag::new("500").unwrap(),
+        ' ',
+        ' ',
+        vec![Subfield::new('a', "a\u{1e}b")],
+    ));
     assert!(write_record(&record, &mut Vec::new()).is_err());
     let mut record = sample();
-    record.fields.push(Field::data(Tag::new("500").unwrap(), 'é', ' ', vec![]));
+    record
+        .fields
+        .push(Field::data(Tag::new("500").unwrap(), 'é', ' ', vec![]));
     assert!(write_record(&record, &mut Vec::new()).is_err());
 }
 
@@ -222,4 +321,15 @@ fn the_writer_sets_exact_lengths() {
     assert_eq!(&leader[20..24], "4500");
     assert_eq!(&bytes[24..36], b"001000700000");
     assert_eq!(*bytes.last().unwrap(), 0x1D);
+}
+
+#[test]
+fn a_stray_delimiter_in_a_control_field_is_dropped() {
+    // As in LC's BooksAll file: 001 "   00038361\x1F".
+    let bytes = encoded(&sample());
+    let at = bytes.windows(6).position(|w| w == b"ocm123").unwrap();
+    let mut bad = bytes.clone();
+    bad[at + 5] = 0x1F;
+    let record = Iso2709Reader::new(&bad[..]).next().unwrap().unwrap();
+    assert_eq!(record.control_value("001"), Some("ocm12"));
 }

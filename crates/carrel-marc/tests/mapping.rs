@@ -10,7 +10,9 @@ use carrel_marc::{Field, Iso2709Reader, Leader, MapError, MarcXmlReader, Record,
 use common::read_fixture;
 
 fn iso(name: &str) -> Vec<Record> {
-    Iso2709Reader::new(&read_fixture(name)[..]).map(Result::unwrap).collect()
+    Iso2709Reader::new(&read_fixture(name)[..])
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn map(record: &Record) -> CatalogRecord {
@@ -58,7 +60,15 @@ fn marc8_dat() {
     assert_eq!(m.publisher.as_deref(), Some("Westminster Press"));
     assert_eq!(m.publication_year, Some(1962));
     assert_eq!(m.language.as_deref(), Some("eng"));
-    assert_eq!(m.subjects, vec!["Loneliness", "Self", "Social psychology", "Social Isolation"]);
+    assert_eq!(
+        m.subjects,
+        vec![
+            "Loneliness",
+            "Self",
+            "Social psychology",
+            "Social Isolation"
+        ]
+    );
     assert_eq!(m.control_number.as_deref(), Some("2"));
     assert_eq!(m.control_number_identifier, None);
     assert_eq!(m.isbn, None);
@@ -70,12 +80,19 @@ fn subtitle_subdivisions_and_the_first_valid_isbn() {
     // 020 '9780415782654 (hardback)', '9780203112021 (ebook)'; 650 'Social media' $x 'Law and legislation.'.
     let m = map(&iso("diacritic.dat")[0]);
     assert_eq!(m.title, "Amateur media");
-    assert_eq!(m.subtitle.as_deref(), Some("social, cultural and legal perspectives"));
+    assert_eq!(
+        m.subtitle.as_deref(),
+        Some("social, cultural and legal perspectives")
+    );
     assert_eq!(m.isbn.as_deref(), Some("9780415782654"));
     assert_eq!(m.publisher.as_deref(), Some("Routledge"));
     assert_eq!(
         m.subjects,
-        vec!["Social media -- Law and legislation", "User-generated content", "Internet -- Law and legislation"]
+        vec![
+            "Social media -- Law and legislation",
+            "User-generated content",
+            "Internet -- Law and legislation"
+        ]
     );
     assert_eq!(m.authors[0], "Hunter, Dan");
     // multi_isbn.dat: three 020s, the first '0914378287 (v. 1)'.
@@ -85,28 +102,49 @@ fn subtitle_subdivisions_and_the_first_valid_isbn() {
     // test.dat #4: 'Brown, Martin C.' keeps the period of its initial; 'Perl :' / 'the complete reference /'.
     let m = map(&iso("test.dat")[3]);
     assert_eq!(m.authors, vec!["Brown, Martin C."]);
-    assert_eq!((m.title.as_str(), m.subtitle.as_deref()), ("Perl", Some("the complete reference")));
+    assert_eq!(
+        (m.title.as_str(), m.subtitle.as_deref()),
+        ("Perl", Some("the complete reference"))
+    );
     assert_eq!(m.publisher.as_deref(), Some("Osborne/McGraw-Hill"));
     assert_eq!(m.publication_year, Some(1999));
 }
 
 #[test]
 fn marcxml_types_years_and_description() {
-    let records: Vec<Record> = MarcXmlReader::new(&read_fixture("batch.xml")[..]).map(Result::unwrap).collect();
+    let records: Vec<Record> = MarcXmlReader::new(&read_fixture("batch.xml")[..])
+        .map(Result::unwrap)
+        .collect();
     // Leader 'jm' (musical sound recording) → other; 260 $c '[1957?]'; 700 'Charles, Ray,' $d $4.
     let m = map(&records[0]);
     assert_eq!(m.item_type, "other");
     assert_eq!(m.publication_year, Some(1957));
     assert_eq!(m.authors, vec!["Charles, Ray"]);
-    assert_eq!(m.subjects, vec!["Jazz -- 1951-1960", "Piano with jazz ensemble"]);
+    assert_eq!(
+        m.subjects,
+        vec!["Jazz -- 1951-1960", "Piano with jazz ensemble"]
+    );
     assert_eq!(m.title, "The Great Ray Charles");
     // Leader 'mm' (computer file) → ebook; 260 $c '1994-'; 520 $a; 610 'United States.' three times → once.
     let m = map(&records[1]);
     assert_eq!(m.item_type, "ebook");
     assert_eq!(m.publication_year, Some(1994));
-    assert!(m.description.as_deref().unwrap().starts_with("Features the White House. Highlights"));
-    assert!(m.description.as_deref().unwrap().ends_with("Links to White House for Kids."));
-    assert_eq!(m.subjects, vec!["White House (Washington, D.C.)", "United States"]);
+    assert!(
+        m.description
+            .as_deref()
+            .unwrap()
+            .starts_with("Features the White House. Highlights")
+    );
+    assert!(
+        m.description
+            .as_deref()
+            .unwrap()
+            .ends_with("Links to White House for Kids.")
+    );
+    assert_eq!(
+        m.subjects,
+        vec!["White House (Washington, D.C.)", "United States"]
+    );
     assert_eq!(m.authors, vec!["White House Web Team"]);
 }
 
@@ -117,26 +155,71 @@ fn tag(t: &str) -> Tag {
 fn synthetic() -> Record {
     let mut r = Record::new(Leader::from_bytes(b"00000cgm a2200000 i 4500").unwrap());
     let f = |t: &str, i1: char, i2: char, subs: &[(char, &str)]| {
-        Field::data(tag(t), i1, i2, subs.iter().map(|(c, v)| Subfield::new(*c, *v)).collect())
+        Field::data(
+            tag(t),
+            i1,
+            i2,
+            subs.iter().map(|(c, v)| Subfield::new(*c, *v)).collect(),
+        )
     };
     r.fields = vec![
         Field::control(tag("001"), " 123 "),
         Field::control(tag("008"), "150101s2014    xxu---        v   vleng d"),
         f("020", ' ', ' ', &[('a', "not-an-isbn")]),
-        f("020", ' ', ' ', &[('a', "978-0-306-40615-7 :"), ('c', "$20")]),
+        f(
+            "020",
+            ' ',
+            ' ',
+            &[('a', "978-0-306-40615-7 :"), ('c', "$20")],
+        ),
         f("041", '1', ' ', &[('a', "fre")]),
         f("100", '1', ' ', &[('a', "Doe, Jane,"), ('e', "director.")]),
-        f("245", '1', '0', &[('a', "Star wars."), ('n', "Episode IV,"), ('p', "A new hope :"), ('b', "the film /"), ('c', "Lucas.")]),
+        f(
+            "245",
+            '1',
+            '0',
+            &[
+                ('a', "Star wars."),
+                ('n', "Episode IV,"),
+                ('p', "A new hope :"),
+                ('b', "the film /"),
+                ('c', "Lucas."),
+            ],
+        ),
         f("260", ' ', ' ', &[('b', "Old Press,"), ('c', "1977.")]),
         f("264", ' ', '4', &[('c', "©2010")]),
-        f("264", ' ', '1', &[('a', "Burbank :"), ('b', "Fox,"), ('c', "[2014]")]),
+        f(
+            "264",
+            ' ',
+            '1',
+            &[('a', "Burbank :"), ('b', "Fox,"), ('c', "[2014]")],
+        ),
         f("520", ' ', ' ', &[('a', "  A   long\ttime ago. ")]),
-        f("651", ' ', '0', &[('a', "Tatooine (Imaginary place)"), ('v', "Drama."), ('z', "Mos Eisley.")]),
+        f(
+            "651",
+            ' ',
+            '0',
+            &[
+                ('a', "Tatooine (Imaginary place)"),
+                ('v', "Drama."),
+                ('z', "Mos Eisley."),
+            ],
+        ),
         f("700", '1', ' ', &[('a', "DOE, JANE.")]),
         f("700", '1', ' ', &[('a', "Roe, R. J.")]),
         f("710", '2', ' ', &[('a', "Lucasfilm, ltd.")]),
-        f("852", ' ', ' ', &[('h', "791.43"), ('i', "S79"), ('p', "B852")]),
-        f("952", ' ', ' ', &[('a', "MAIN"), ('o', "DVD STA"), ('p', "31234000001")]),
+        f(
+            "852",
+            ' ',
+            ' ',
+            &[('h', "791.43"), ('i', "S79"), ('p', "B852")],
+        ),
+        f(
+            "952",
+            ' ',
+            ' ',
+            &[('a', "MAIN"), ('o', "DVD STA"), ('p', "31234000001")],
+        ),
         f("952", ' ', ' ', &[('a', "EAST"), ('p', "31234000002")]),
     ];
     r
@@ -164,8 +247,16 @@ fn every_rule_on_one_synthetic_record() {
     assert_eq!(
         m.holdings,
         vec![
-            Holding { barcode: Some("31234000001".into()), call_number: Some("DVD STA".into()), branch_code: Some("MAIN".into()) },
-            Holding { barcode: Some("31234000002".into()), call_number: None, branch_code: Some("EAST".into()) },
+            Holding {
+                barcode: Some("31234000001".into()),
+                call_number: Some("DVD STA".into()),
+                branch_code: Some("MAIN".into())
+            },
+            Holding {
+                barcode: Some("31234000002".into()),
+                call_number: None,
+                branch_code: Some("EAST".into())
+            },
         ]
     );
 }
@@ -173,7 +264,8 @@ fn every_rule_on_one_synthetic_record() {
 #[test]
 fn fallbacks_260_008_041_and_852() {
     let mut r = synthetic();
-    r.fields.retain(|f| !matches!(f.tag().as_str(), "264" | "952"));
+    r.fields
+        .retain(|f| !matches!(f.tag().as_str(), "264" | "952"));
     // No usable 008 language or date: 041 and 260.
     r.fields[1] = Field::control(tag("008"), "150101suuuu    xxu---        v   v|||d");
     let m = map(&r);
@@ -182,7 +274,11 @@ fn fallbacks_260_008_041_and_852() {
     assert_eq!(m.language.as_deref(), Some("fre"));
     assert_eq!(
         m.holdings,
-        vec![Holding { barcode: Some("B852".into()), call_number: Some("791.43 S79".into()), branch_code: None }]
+        vec![Holding {
+            barcode: Some("B852".into()),
+            call_number: Some("791.43 S79".into()),
+            branch_code: None
+        }]
     );
     // No 260 $c either: 008/07-10.
     r.fields.retain(|f| f.tag().as_str() != "260");
@@ -197,7 +293,11 @@ fn long_texts_are_cut_at_a_word_with_a_note_and_lists_capped() {
     if let Field::Data { subfields, .. } = &mut r.fields[6] {
         subfields[3].value = long_b.clone();
     }
-    let limits = Limits { subtitle: 500, max_authors: 2, ..Limits::UNLIMITED };
+    let limits = Limits {
+        subtitle: 500,
+        max_authors: 2,
+        ..Limits::UNLIMITED
+    };
     let mapped = map_record(&r, &limits).unwrap();
     let subtitle = mapped.record.subtitle.unwrap();
     assert!(subtitle.chars().count() <= 500);
@@ -206,8 +306,16 @@ fn long_texts_are_cut_at_a_word_with_a_note_and_lists_capped() {
     assert_eq!(
         mapped.notes,
         vec![
-            MappingNote::Truncated { field: "subtitle", original_chars: 603, limit: 500 },
-            MappingNote::EntriesDropped { field: "authors", kept: 2, dropped: 1 },
+            MappingNote::Truncated {
+                field: "subtitle",
+                original_chars: 603,
+                limit: 500
+            },
+            MappingNote::EntriesDropped {
+                field: "authors",
+                kept: 2,
+                dropped: 1
+            },
         ]
     );
     assert_eq!(
@@ -224,14 +332,22 @@ fn no_valid_isbn_is_noted() {
     r.fields.remove(3);
     let mapped = map_record(&r, &Limits::UNLIMITED).unwrap();
     assert_eq!(mapped.record.isbn, None);
-    assert_eq!(mapped.notes, vec![MappingNote::NoValidIsbn { first: "not-an-isbn".into() }]);
+    assert_eq!(
+        mapped.notes,
+        vec![MappingNote::NoValidIsbn {
+            first: "not-an-isbn".into()
+        }]
+    );
 }
 
 #[test]
 fn no_title_is_an_error_and_marc8_non_sort_markers_are_dropped() {
     let mut r = synthetic();
     r.fields.retain(|f| f.tag().as_str() != "245");
-    assert_eq!(map_record(&r, &Limits::UNLIMITED).unwrap_err(), MapError::MissingTitle);
+    assert_eq!(
+        map_record(&r, &Limits::UNLIMITED).unwrap_err(),
+        MapError::MissingTitle
+    );
     let mut r = synthetic();
     if let Field::Data { subfields, .. } = &mut r.fields[6] {
         subfields[0].value = "\u{98}The \u{9c}end.".into();

@@ -56,7 +56,9 @@ fn text() -> impl Strategy<Value = String> {
 
 fn tag_strategy(control: bool) -> impl Strategy<Value = Tag> {
     if control {
-        (1u8..=9).prop_map(|d| Tag::new(&format!("00{d}")).unwrap()).boxed()
+        (1u8..=9)
+            .prop_map(|d| Tag::new(&format!("00{d}")).unwrap())
+            .boxed()
     } else {
         "[0-9A-Za-z]{3}"
             .prop_filter("not a control tag", |t| !t.starts_with("00"))

@@ -14,22 +14,38 @@ fn parity(name: &str) {
     let expected = std::fs::read_to_string(fixture(&format!("expected/{name}.txt"))).unwrap();
     let file = std::fs::File::open(fixture(name)).unwrap();
     let blocks: Vec<String> = if name.ends_with(".xml") {
-        MarcXmlReader::new(file).map(|r| dump(&r.unwrap())).collect()
+        MarcXmlReader::new(file)
+            .map(|r| dump(&r.unwrap()))
+            .collect()
     } else {
-        Iso2709Reader::new(file).map(|r| dump(&r.unwrap())).collect()
+        Iso2709Reader::new(file)
+            .map(|r| dump(&r.unwrap()))
+            .collect()
     };
     let actual = blocks.join("\n\n") + "\n";
     if actual != expected {
         for (n, (a, e)) in actual.lines().zip(expected.lines()).enumerate() {
             assert_eq!(a, e, "{name}: first difference at line {}", n + 1);
         }
-        assert_eq!(actual.lines().count(), expected.lines().count(), "{name}: line count");
+        assert_eq!(
+            actual.lines().count(),
+            expected.lines().count(),
+            "{name}: line count"
+        );
     }
 }
 
 #[test]
 fn utf8_and_ascii_iso2709_fixtures_match_pymarc() {
-    for name in ["one.dat", "test.dat", "marc.dat", "multi_isbn.dat", "diacritic.dat", "utf8_with_leader_flag.dat", "alphatag.dat"] {
+    for name in [
+        "one.dat",
+        "test.dat",
+        "marc.dat",
+        "multi_isbn.dat",
+        "diacritic.dat",
+        "utf8_with_leader_flag.dat",
+        "alphatag.dat",
+    ] {
         parity(name);
     }
 }
@@ -60,7 +76,10 @@ fn marc8_diacritics_are_moved_after_their_letter_and_composed() {
     let title = record.field("240").unwrap().first('a').unwrap();
     // In the file: "De la solitude \xE1a la communaut\xE2e." (grave, acute before the letter).
     assert_eq!(title, "De la solitude \u{e0} la communaut\u{e9}.");
-    assert!(record.leader.is_unicode(), "leader/09 becomes 'a' once decoded");
+    assert!(
+        record.leader.is_unicode(),
+        "leader/09 becomes 'a' once decoded"
+    );
 }
 
 #[test]
@@ -74,7 +93,11 @@ fn marc8_lines_match_pymarc_conversion() {
         }
         let expected: String = expected.nfc().collect();
         assert_eq!(
-            decode_marc8(line).unwrap_or_else(|e| panic!("line {}: {e}: {:?}", count + 1, String::from_utf8_lossy(line))),
+            decode_marc8(line).unwrap_or_else(|e| panic!(
+                "line {}: {e}: {:?}",
+                count + 1,
+                String::from_utf8_lossy(line)
+            )),
             expected,
             "line {}",
             count + 1
@@ -90,7 +113,11 @@ fn bad_marc8_is_replaced_not_dropped() {
     assert_eq!(decode_marc8_lossy(b"Soci\x1bt\xe2e"), "Soci\u{fffd}t\u{e9}");
     assert!(decode_marc8(b"Soci\x1bt\xe2e").is_err());
     // The record still reads (lossy by default) and its 260 $b keeps everything readable.
-    let mut records = Iso2709Reader::new(std::fs::File::open(fixture("bad_marc8_escape.dat")).unwrap());
+    let mut records =
+        Iso2709Reader::new(std::fs::File::open(fixture("bad_marc8_escape.dat")).unwrap());
     let record = records.next().unwrap().unwrap();
-    assert_eq!(record.field("260").unwrap().first('b').unwrap(), "La Soci\u{e9}t\u{fffd},");
+    assert_eq!(
+        record.field("260").unwrap().first('b').unwrap(),
+        "La Soci\u{e9}t\u{fffd},"
+    );
 }

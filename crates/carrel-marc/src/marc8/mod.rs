@@ -110,7 +110,9 @@ impl Marc8Decoder {
                 && let Some(triple) = input.get(i..i + 3)
             {
                 // Besides the LC table, some vendors' EACC triples contain 0x20 or 0x7F.
-                let key = (u32::from(triple[0]) << 16) | (u32::from(triple[1]) << 8) | u32::from(triple[2]);
+                let key = (u32::from(triple[0]) << 16)
+                    | (u32::from(triple[1]) << 8)
+                    | u32::from(triple[2]);
                 if let Some(cp) = lookup_eacc(key) {
                     emit(cp, false, &mut out, &mut pending);
                     i += 3;
@@ -285,7 +287,13 @@ fn lookup_single(set: u8, byte: u8) -> Option<(u32, bool)> {
             .ok()
             .map(|i| (table::SINGLE_BYTE[i].2, table::SINGLE_BYTE[i].3))
     };
-    find(byte).or_else(|| if byte >= 0x21 { find(byte ^ 0x80) } else { None })
+    find(byte).or_else(|| {
+        if byte >= 0x21 {
+            find(byte ^ 0x80)
+        } else {
+            None
+        }
+    })
 }
 
 fn lookup_eacc(key: u32) -> Option<u32> {
@@ -324,7 +332,10 @@ mod tests {
 
     #[test]
     fn subscripts_and_greek_by_technique_one() {
-        assert_eq!(decode_marc8(b"CO\x1bb2\x1bs is a gas").unwrap(), "CO\u{2082} is a gas");
+        assert_eq!(
+            decode_marc8(b"CO\x1bb2\x1bs is a gas").unwrap(),
+            "CO\u{2082} is a gas"
+        );
         assert_eq!(decode_marc8(b"\x1bga\x1bs").unwrap(), "\u{3b1}");
     }
 
