@@ -131,7 +131,11 @@ mod tests {
         /// Nine digits and the mod-11 check (10 is written `X`).
         fn isbn10() -> impl Strategy<Value = Vec<u32>> {
             prop::collection::vec(0u32..10, 9).prop_map(|mut digits| {
-                let sum: u32 = digits.iter().enumerate().map(|(i, d)| (10 - i as u32) * d).sum();
+                let sum: u32 = digits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (10 - i as u32) * d)
+                    .sum();
                 digits.push((11 - sum % 11) % 11);
                 digits
             })
@@ -161,7 +165,13 @@ mod tests {
         }
 
         fn separators() -> impl Strategy<Value = Vec<(usize, &'static str)>> {
-            prop::collection::vec((0usize..15, prop::sample::select(vec!["-", " ", "--", " - "])), 0..6)
+            prop::collection::vec(
+                (
+                    0usize..15,
+                    prop::sample::select(vec!["-", " ", "--", " - "]),
+                ),
+                0..6,
+            )
         }
 
         fn digits13(digits: &[u32]) -> String {

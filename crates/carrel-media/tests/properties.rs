@@ -41,7 +41,9 @@ fn encode(image: &RgbaImage, format: ImageFormat) -> Vec<u8> {
             .to_rgb8()
             .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 90))
             .unwrap(),
-        ImageFormat::Png => dynamic.write_with_encoder(PngEncoder::new(&mut out)).unwrap(),
+        ImageFormat::Png => dynamic
+            .write_with_encoder(PngEncoder::new(&mut out))
+            .unwrap(),
         ImageFormat::Gif => GifEncoder::new(&mut out)
             .encode_frames([Frame::new(image.clone())])
             .unwrap(),
@@ -82,7 +84,10 @@ fn check_any(bytes: &[u8]) -> Result<(), TestCaseError> {
             prop_assert_eq!(ImageFormat::sniff(&cover.thumb), Some(expected));
             // What was stored is itself a valid upload of the same size.
             let again = process_cover(&cover.full, &SMALL).unwrap();
-            prop_assert_eq!((again.format, again.width, again.height), (expected, cover.width, cover.height));
+            prop_assert_eq!(
+                (again.format, again.width, again.height),
+                (expected, cover.width, cover.height)
+            );
         }
         Err(CoverError::Unsupported) => prop_assert!(sniffed.is_none()),
         Err(CoverError::TooLarge) => {

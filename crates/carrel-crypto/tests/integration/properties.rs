@@ -118,7 +118,8 @@ fn typed(code: &str, upper: &[bool], seps: &[(usize, &'static str)]) -> String {
 }
 
 fn code12() -> impl Strategy<Value = String> {
-    "[23456789abcdefghjkmnpqrstuvwxyz]{12}".prop_map(|c| format!("{}-{}-{}", &c[..4], &c[4..8], &c[8..]))
+    "[23456789abcdefghjkmnpqrstuvwxyz]{12}"
+        .prop_map(|c| format!("{}-{}-{}", &c[..4], &c[4..8], &c[8..]))
 }
 
 fn separators() -> impl Strategy<Value = Vec<(usize, &'static str)>> {

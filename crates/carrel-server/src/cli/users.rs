@@ -301,13 +301,20 @@ mod tests {
 
     fn hash() -> impl Strategy<Value = String> {
         prop_oneof![
-            (prop::sample::select(vec!["argon2id", "argon2i", "argon2d"]), any::<[u8; 16]>(), any::<[u8; 32]>())
+            (
+                prop::sample::select(vec!["argon2id", "argon2i", "argon2d"]),
+                any::<[u8; 16]>(),
+                any::<[u8; 32]>()
+            )
                 .prop_map(|(alg, salt, out)| format!(
                     "${alg}$v=19$m=19456,t=2,p=1${}${}",
                     STANDARD_NO_PAD.encode(salt),
                     STANDARD_NO_PAD.encode(out)
                 )),
-            (prop::sample::select(vec!["2a", "2b", "2y"]), "[./A-Za-z0-9]{53}")
+            (
+                prop::sample::select(vec!["2a", "2b", "2y"]),
+                "[./A-Za-z0-9]{53}"
+            )
                 .prop_map(|(v, rest)| format!("${v}$12${rest}")),
         ]
     }

@@ -151,7 +151,12 @@ mod tests {
     /// made every login panic adding it to the current time.
     #[test]
     fn durations_past_a_century_are_refused() {
-        for bad in ["100000000d", "36501d", "18446744073709551615s", "18446744073709551615ms"] {
+        for bad in [
+            "100000000d",
+            "36501d",
+            "18446744073709551615s",
+            "18446744073709551615ms",
+        ] {
             assert!(duration(bad).unwrap_err().contains("too long"), "{bad}");
         }
         assert_eq!(duration("36500d"), Ok(MAX_DURATION));

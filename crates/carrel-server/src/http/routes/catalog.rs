@@ -672,8 +672,14 @@ mod tests {
     /// A title as stored (at most 500 characters) lower-cased into its sort key; biased
     /// towards 4-byte letters (Deseret), the longest a character can be once lower-cased.
     fn title_key() -> impl Strategy<Value = String> {
-        prop::collection::vec(prop_oneof![any::<char>(), proptest::char::range('\u{10400}', '\u{10427}')], 0..=500)
-            .prop_map(|chars| chars.into_iter().collect::<String>().to_lowercase())
+        prop::collection::vec(
+            prop_oneof![
+                any::<char>(),
+                proptest::char::range('\u{10400}', '\u{10427}')
+            ],
+            0..=500,
+        )
+        .prop_map(|chars| chars.into_iter().collect::<String>().to_lowercase())
     }
 
     /// A sort and a key of the kind rows under that sort have.
