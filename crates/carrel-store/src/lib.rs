@@ -26,8 +26,8 @@ pub use catalog::{
 };
 pub use circulation::{
     Checkout, CheckoutOutcome, Fine, FineQuery, Hold, HoldQuery, Loan, LoanQuery, NewFine, Notice,
-    NoticeKind, Payment, PaymentOutcome, PaymentRequest, PolicyRow, Refusal, ReturnOutcome, Waiver,
-    WaiverRequest,
+    NoticeKind, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow, Refusal,
+    ReturnOutcome, Waiver, WaiverRequest,
 };
 pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;

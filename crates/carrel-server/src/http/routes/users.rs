@@ -110,7 +110,8 @@ async fn delete_me(
 }
 
 /// Everything stored about the caller, as one JSON document (GDPR access).
-/// Never a password hash, token hash, TOTP secret or recovery-code hash.
+/// Never a password hash, token hash, TOTP secret or recovery-code hash, and
+/// never another person's IP address or user agent.
 #[utoipa::path(get, path = "/me/export", tag = "users", security(("bearer" = [])), responses((status = 200, body = Object)))]
 async fn export_me(
     State(state): State<AppState>,
@@ -141,6 +142,15 @@ async fn export_me(
     let currency = &state.config.currency;
     events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
     events.dedup_by_key(|e| e.id);
+    // The network details of an event belong to whoever caused it: events
+    // that staff (or anyone else, or nobody signed in) caused keep their
+    // actor_id and lose the IP address and user agent.
+    for event in &mut events {
+        if event.actor_id != Some(me.user_id) {
+            event.ip_address = None;
+            event.user_agent = None;
+        }
+    }
     Ok(axum::Json(json!({
         "exported_at": crate::http::rfc3339(now),
         "profile": UserView::new(user, now),
