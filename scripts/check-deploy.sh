@@ -16,7 +16,10 @@
 #    read-only root file system with /tmp on an emptyDir, no capabilities,
 #    seccomp RuntimeDefault, probes, resources, secrets only by reference,
 #    CARREL_* names that the server knows, port and bind address as in the image.
-# 4. Negative checks: deliberately broken copies must fail steps 2 and 3, so a
+# 4. Runs `carrel config check` (production rules included) on the settings each
+#    rendering gives the server, when a built binary is found (CARREL_BIN, else
+#    $CARGO_TARGET_DIR/debug/carrel; .ci/run builds it before this step).
+# 5. Negative checks: deliberately broken copies must fail steps 2 to 4, so a
 #    validator that silently accepts everything fails this script.
 #
 # Installs kubernetes-validate (pinned) into a venv under /var/tmp on first use.
@@ -322,6 +325,49 @@ for target in targets:
     check(not errs, f"{target}: deployment policy ({'production' if production else 'base'})")
     for e in errs:
         print(f"       {e}")
+
+# The settings each rendering gives the server pass `carrel config check` (which
+# applies the production rules), when a built binary is at hand.
+carrel_bin = os.environ.get("CARREL_BIN") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", "target"), "debug", "carrel")
+DUMMY_SECRETS = {
+    "CARREL_DATABASE_URL": "postgres://carrel:dummy@db.internal:5432/carrel",
+    "CARREL_SMTP_URL": "smtps://mailer:dummy@smtp.example.org:465",
+    "CARREL_REDIS_URL": "redis://redis.internal:6379",
+    "CARREL_BOOTSTRAP_ADMIN_PASSWORD": "dummy",
+}
+
+
+def server_env(objects):
+    cm = next(o for o in objects if o["kind"] == "ConfigMap")
+    dep = next(o for o in objects if o["kind"] == "Deployment")
+    env = {k: str(v) for k, v in (cm.get("data") or {}).items()}
+    for e in pod_spec(dep)["containers"][0].get("env") or []:
+        env[e["name"]] = e["value"] if "value" in e else DUMMY_SECRETS.get(e["name"], "dummy")
+    return env
+
+
+def config_check(env):
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as cwd:
+        run = subprocess.run([carrel_bin, "config", "check"], cwd=cwd, capture_output=True, text=True,
+                             env={"PATH": os.environ.get("PATH", ""), **env})
+    return run.returncode, (run.stderr or run.stdout).strip().splitlines()[-1:] or [""]
+
+
+if os.access(carrel_bin, os.X_OK):
+    for target in targets:
+        code, last = config_check(server_env(rendered[target]))
+        check(code == 0, f"{target}: the server's settings pass `carrel config check` ({last[0][:120]})")
+    prod = next((t for t in targets if t.endswith("/production")), None)
+    if prod:
+        env = server_env(rendered[prod])
+        env["CARREL_PUBLIC_URL"] = "http://library.example.org"
+        code, last = config_check(env)
+        check(code != 0, f"negative: `carrel config check` refuses production with an http public URL ({last[0][:120]})")
+else:
+    print(f"--   no carrel binary at {carrel_bin} (set CARREL_BIN); skipped `carrel config check` of the settings")
 
 # Negative checks: each broken copy must be caught, or the checks prove nothing.
 base = rendered[targets[0]]

@@ -142,9 +142,10 @@ async fn applied_migrations(
     if integrity != ["ok"] {
         return Err(BackupError::Corrupt(integrity.join("; ")));
     }
-    let dangling: Vec<String> = sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
-        .fetch_all(&mut *connection)
-        .await?;
+    let dangling: Vec<String> =
+        sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
+            .fetch_all(&mut *connection)
+            .await?;
     if let Some(first) = dangling.first() {
         return Err(BackupError::Corrupt(format!(
             "{} foreign key violation(s), first in table {first}",

@@ -20,10 +20,10 @@ mod sessions;
 pub mod testing;
 mod users;
 
+pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_audit_events};
 pub use backup::{
     BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
 };
-pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_audit_events};
 pub use catalog::{
     Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
     NewCopy, SortKey,

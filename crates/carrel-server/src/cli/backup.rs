@@ -162,7 +162,10 @@ fn move_no_replace(from: &Path, to: &Path) -> anyhow::Result<()> {
 pub async fn backup(config: &Config, clock: &Clock, file: &Path) -> anyhow::Result<BackupReport> {
     let database = sqlite_database(config, "backup")?;
     if fs::symlink_metadata(file).is_ok() {
-        bail!("{} already exists; refusing to overwrite it", file.display());
+        bail!(
+            "{} already exists; refusing to overwrite it",
+            file.display()
+        );
     }
     // Everything is written next to FILE (same file system), then moved into place.
     let parent = parent_or_dot(file);
@@ -360,7 +363,10 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<RestoreRepo
             || name == SECRETS_KEY
             || name.strip_prefix(UPLOADS).is_some_and(is_upload_name);
         if !allowed || entry.header().entry_type() != tar::EntryType::Regular {
-            bail!("{}: unexpected entry {name:?} in the backup", file.display());
+            bail!(
+                "{}: unexpected entry {name:?} in the backup",
+                file.display()
+            );
         }
         let path = work.path().join(format!("{}", staged.len()));
         let mut out = create_private(&path)?;
@@ -379,7 +385,10 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<RestoreRepo
         .iter()
         .find(|e| !e.starts_with(UPLOADS) && !staged.iter().any(|(name, _)| name == *e))
     {
-        bail!("{}: the backup is incomplete ({missing} is missing)", file.display());
+        bail!(
+            "{}: the backup is incomplete ({missing} is missing)",
+            file.display()
+        );
     }
 
     // 2. Verify the database before anything is put in place.

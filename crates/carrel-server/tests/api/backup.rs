@@ -87,7 +87,11 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for (w, patron) in patrons.iter().copied().enumerate() {
-        let (client, base, token) = (desk.app.client.clone(), desk.app.address.clone(), token.clone());
+        let (client, base, token) = (
+            desk.app.client.clone(),
+            desk.app.address.clone(),
+            token.clone(),
+        );
         let (acks, stop) = (acks.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             // Round r lends copy r % COPIES and takes back the one lent in round
@@ -136,7 +140,12 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
     ];
     let before: Vec<Ack> = acks.lock().unwrap().clone();
     let started = Instant::now();
-    let output = carrel(&["backup", bundle.to_str().unwrap()], &env, backup_dir.path()).await;
+    let output = carrel(
+        &["backup", bundle.to_str().unwrap()],
+        &env,
+        backup_dir.path(),
+    )
+    .await;
     let took = started.elapsed();
     let during = acks.lock().unwrap().len() - before.len();
     assert!(output.status.success(), "backup: {}", text(&output.stderr));
@@ -170,7 +179,12 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
         ("CARREL_ENV", "test".to_owned()),
         ("CARREL_DATA_DIR", data.display().to_string()),
     ];
-    let output = carrel(&["restore", bundle.to_str().unwrap()], &restore_env, target.path()).await;
+    let output = carrel(
+        &["restore", bundle.to_str().unwrap()],
+        &restore_env,
+        target.path(),
+    )
+    .await;
     assert!(output.status.success(), "restore: {}", text(&output.stderr));
     for key in ["jwt-ed25519.pem", "secrets.key"] {
         assert_eq!(
@@ -184,7 +198,12 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
         b"not really a jpeg"
     );
     // A second restore into the same dir is refused.
-    let again = carrel(&["restore", bundle.to_str().unwrap()], &restore_env, target.path()).await;
+    let again = carrel(
+        &["restore", bundle.to_str().unwrap()],
+        &restore_env,
+        target.path(),
+    )
+    .await;
     assert_refused(&again, "already holds a database");
 
     // The restored database on its own: sound, invariants hold, nothing
@@ -196,15 +215,18 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
         .await
         .unwrap();
     assert_eq!(integrity, "ok");
-    let loans: HashMap<Uuid, String> = sqlx::query_as::<_, (Uuid, String)>("SELECT id, status FROM loans")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect();
+    let loans: HashMap<Uuid, String> =
+        sqlx::query_as::<_, (Uuid, String)>("SELECT id, status FROM loans")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
     for ack in &before {
         match ack {
-            Ack::CheckedOut(id) => assert!(loans.contains_key(id), "acknowledged loan {id} is missing"),
+            Ack::CheckedOut(id) => {
+                assert!(loans.contains_key(id), "acknowledged loan {id} is missing")
+            }
             Ack::Returned(id) => assert_eq!(
                 loans.get(id).map(String::as_str),
                 Some("returned"),
@@ -227,7 +249,10 @@ async fn a_backup_taken_under_write_load_restores_every_acknowledged_write() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(mismatched, 0, "a copy is on loan exactly when it has an open loan");
+    assert_eq!(
+        mismatched, 0,
+        "a copy is on loan exactly when it has an open loan"
+    );
     pool.close().await;
 
     // A server on the restored data dir: ready, the old access token still
@@ -321,15 +346,28 @@ async fn backup_never_overwrites_and_restore_verifies_first() {
     let target = tempfile::tempdir().unwrap();
     let target_env = vec![
         ("CARREL_ENV", "test".to_owned()),
-        ("CARREL_DATA_DIR", target.path().join("data").display().to_string()),
+        (
+            "CARREL_DATA_DIR",
+            target.path().join("data").display().to_string(),
+        ),
     ];
-    let output = carrel(&["restore", damaged_file.to_str().unwrap()], &target_env, target.path()).await;
+    let output = carrel(
+        &["restore", damaged_file.to_str().unwrap()],
+        &target_env,
+        target.path(),
+    )
+    .await;
     assert_refused(&output, "failed verification");
     assert!(!target.path().join("data/carrel.db").exists());
     assert!(!target.path().join("data/secrets.key").exists());
 
     // Not a backup at all.
-    let output = carrel(&["restore", env!("CARGO_BIN_EXE_carrel")], &target_env, target.path()).await;
+    let output = carrel(
+        &["restore", env!("CARGO_BIN_EXE_carrel")],
+        &target_env,
+        target.path(),
+    )
+    .await;
     assert_refused(&output, "not a carrel backup");
 
     // A schema newer than this binary knows: backed up, but not restored.
@@ -345,7 +383,12 @@ async fn backup_never_overwrites_and_restore_verifies_first() {
     let newer = source.path().join("newer.tar");
     let output = carrel(&["backup", newer.to_str().unwrap()], &env, source.path()).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let output = carrel(&["restore", newer.to_str().unwrap()], &target_env, target.path()).await;
+    let output = carrel(
+        &["restore", newer.to_str().unwrap()],
+        &target_env,
+        target.path(),
+    )
+    .await;
     assert_refused(&output, "newer than this binary knows");
     assert!(!target.path().join("data/carrel.db").exists());
 
