@@ -18,12 +18,17 @@
 #
 # Operations that end the fuzzer's own login run in their own short pass at
 # the end (POST /auth/logout, /auth/logout-all) and so does the test clock
-# (jumping years ahead would expire the tokens mid-run).
+# (jumping years ahead would expire the tokens mid-run); scripts/lib/fuzz_hooks.py
+# skips cases that would delete or demote the fuzz user itself or revoke its
+# own session (schemathesis learns those ids from responses).
 #
 # Env: CARREL_FUZZ_POSTGRES_URL (server URL without a database, default
 # postgres://postgres@127.0.0.1:5432), CARREL_FUZZ_MAX_EXAMPLES (default 8),
-# CARREL_FUZZ_MAX_TIME (seconds per schemathesis run, default 45),
-# CARREL_FUZZ_SEED, CARREL_FUZZ_VENV, CARGO_TARGET_DIR.
+# CARREL_FUZZ_MAX_TIME (seconds of each main pass, default 35),
+# CARREL_FUZZ_SHORT_TIME (the clock and logout passes, default 5),
+# CARREL_FUZZ_SEED, CARREL_FUZZ_VENV, CARGO_TARGET_DIR, CARREL_BIN (a carrel
+# binary to use instead of building one), CARREL_FUZZ_KEEP=1 (keep the logs,
+# reports and data dirs).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,7 +44,8 @@ case "$backends" in
 esac
 pg_server="${CARREL_FUZZ_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
 max_examples="${CARREL_FUZZ_MAX_EXAMPLES:-8}"
-max_time="${CARREL_FUZZ_MAX_TIME:-45}"
+max_time="${CARREL_FUZZ_MAX_TIME:-35}"
+short_time="${CARREL_FUZZ_SHORT_TIME:-5}"
 fuzz_seed="${CARREL_FUZZ_SEED:-$RANDOM}"
 venv="${CARREL_FUZZ_VENV:-/var/tmp/carrel-fuzz-venv}"
 
@@ -59,7 +65,11 @@ cleanup() {
     if [[ -n "$pg_db" ]]; then
         psql -w -q "$pg_server/postgres" -c "DROP DATABASE IF EXISTS \"$pg_db\" WITH (FORCE)" >/dev/null 2>&1 || true
     fi
-    rm -rf "$work"
+    if [[ -n "${CARREL_FUZZ_KEEP:-}" ]]; then
+        echo "kept $work"
+    else
+        rm -rf "$work"
+    fi
 }
 trap cleanup EXIT
 
@@ -72,7 +82,7 @@ server_env() {
     export CARREL_ENV=test
     export CARREL_LOG_FORMAT=json
     export CARREL_ARGON2_MEMORY_KIB=256 CARREL_ARGON2_ITERATIONS=1 CARREL_ARGON2_PARALLELISM=1
-    export CARREL_LOCKOUT_THRESHOLD=1000000
+    export CARREL_LOCKOUT_THRESHOLD=1000
     export CARREL_JOBS_INTERVAL=1h
     # On, but far above what the fuzzer sends in a run.
     local name
@@ -82,30 +92,34 @@ server_env() {
     done
 }
 
-# schemathesis against the running server. $1: label, $2: token file, then
-# extra arguments (a config file and operation filters).
+# schemathesis against the running server. $1: label, $2: who (staff or
+# patron: its token, config and own ids), $3: time budget in seconds, then
+# operation filters.
 run_schemathesis() {
-    local label="$1" token_file="$2"
-    shift 2
+    local label="$1" who="$2" budget="$3"
+    shift 3
     local before="$run_dir/$label.before.json" after="$run_dir/$label.after.json"
     "$py" "$helper" metrics "$base" "$before"
     local status=0
-    # A hard bound on top of --max-time, so a hung run cannot stall CI.
-    timeout --kill-after=10 $((max_time + 60)) \
-        "$venv/bin/schemathesis" "$@" run "$base/api/v1/openapi.json" \
+    # --max-time bounds the run (fuzzing repeats until it is spent); `timeout`
+    # is the backstop should schemathesis hang.
+    CARREL_FUZZ_OWN_IDS="$(cat "$run_dir/$who.own")" SCHEMATHESIS_HOOKS=fuzz_hooks \
+        PYTHONPATH="$repo_root/scripts/lib" \
+        timeout --kill-after=10 $((budget + 60)) \
+        "$venv/bin/schemathesis" --config-file "$run_dir/$who.toml" run "$base/api/v1/openapi.json" \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-        --header "Authorization: Bearer $(cat "$token_file")" \
-        --max-examples "$max_examples" --max-time "$max_time" --seed "$fuzz_seed" \
-        --workers 2 --request-timeout 20 --generation-database none \
+        --header "Authorization: Bearer $(cat "$run_dir/$who.token")" \
+        --max-examples "$max_examples" --max-time "$budget" --seed "$fuzz_seed" \
+        --workers 1 --request-timeout 20 --generation-database none \
         --suppress-health-check all --no-color --warnings off \
         --report junit --report-dir "$run_dir/report-$label" \
-        "${operation_filters[@]}" >"$run_dir/$label.log" 2>&1 || status=$?
+        "$@" >"$run_dir/$label.log" 2>&1 || status=$?
     "$py" "$helper" metrics "$base" "$after"
     "$py" "$helper" summary "$doc" "$before" "$after" "$backend/$label" | tee -a "$work/summary.txt"
     if [[ "$status" != 0 ]]; then
         echo "FAIL schemathesis ($backend, $label) exited $status; its report:"
-        # The failures section and the summary (the progress lines before them carry nothing).
-        sed -n '/FAILURES\|ERRORS\|Failures\|Errors/,$p' "$run_dir/$label.log" | head -n 400
+        # From the failures (or errors) section on; the progress lines before carry nothing.
+        awk '/^=+ (FAILURES|ERRORS) =+$/ {p = 1} p' "$run_dir/$label.log" | cut -c1-400 | head -n 300
         failed=1
     fi
 }
@@ -149,15 +163,14 @@ for backend in $backends; do
     "$py" "$helper" seed "$base" "$run_dir"
 
     # The patron first: the staff pass may delete or deactivate the patron.
-    session_enders=(--exclude-path /api/v1/auth/logout --exclude-path /api/v1/auth/logout-all
-        --exclude-path /api/v1/test/clock)
-    operation_filters=("${session_enders[@]}")
-    run_schemathesis patron "$run_dir/patron.token" --config-file "$run_dir/patron.toml"
-    run_schemathesis staff "$run_dir/staff.token" --config-file "$run_dir/staff.toml"
-    operation_filters=(--include-path /api/v1/test/clock)
-    run_schemathesis clock "$run_dir/staff.token" --config-file "$run_dir/staff.toml"
-    operation_filters=(--include-path /api/v1/auth/logout --include-path /api/v1/auth/logout-all)
-    run_schemathesis logout "$run_dir/patron.token" --config-file "$run_dir/patron.toml"
+    # Logout, then the test clock (which expires every token), get short passes of their own.
+    run_schemathesis patron patron "$max_time" --exclude-path /api/v1/auth/logout \
+        --exclude-path /api/v1/auth/logout-all --exclude-path /api/v1/test/clock
+    run_schemathesis staff staff "$max_time" --exclude-path /api/v1/auth/logout \
+        --exclude-path /api/v1/auth/logout-all --exclude-path /api/v1/test/clock
+    run_schemathesis logout patron "$short_time" --include-path /api/v1/auth/logout \
+        --include-path /api/v1/auth/logout-all
+    run_schemathesis clock staff "$short_time" --include-path /api/v1/test/clock
 
     if grep -q '"level":"ERROR"' "$run_dir/server.log"; then
         echo "server errors logged on $backend:"

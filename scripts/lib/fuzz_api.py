@@ -98,6 +98,10 @@ def seed(base: str, out: str) -> None:
     }
     with open(f"{out}/seed.json", "w") as f:
         json.dump(ids | {"staff": me_staff, "patron": me_patron, "other": other}, f, indent=1)
+    # What the hooks keep the fuzzer from deleting, deactivating or revoking.
+    for name, own in [("staff.own", [me_staff, staff_session]), ("patron.own", [me_patron, patron_session])]:
+        with open(f"{out}/{name}", "w") as f:
+            f.write(",".join(own))
     # Each caller may act on everyone but itself: a fuzzed PATCH or DELETE of
     # its own account, or of its own session, would end the run's login.
     write_config(f"{out}/staff.toml", ids | {"user_ids": [me_patron, other], "session_ids": [spare_staff]})
@@ -146,7 +150,7 @@ def write_config(path: str, ids: dict) -> None:
         f.write("\n".join(lines))
 
 
-LINE = re.compile(r'^http_requests_total\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.e+]+)$')
+LINE = re.compile(r'^http_requests_total\{(?P<labels>.*)\}\s+(?P<value>\S+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 

@@ -75,7 +75,7 @@ impl utoipa::Modify for SecuritySchemes {
 /// a kind, so the document lists every status the server can answer with:
 /// the rate limit, timeouts and internal errors everywhere; 401 (and 403 for a
 /// cookie request without its CSRF token) where a login is needed; 400, 413,
-/// 415 and 422 where there is a JSON body; 400 for a bad query string; 404 for
+/// 415 and 422 where there is a request body; 400 for a bad query string; 404 for
 /// an id in the path. An operation's own description of a status is kept; a
 /// response without one gets its status's reason phrase.
 pub(crate) fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
@@ -92,10 +92,7 @@ pub(crate) fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
                 })
             };
             let (query, path) = (has(ParameterIn::Query), has(ParameterIn::Path));
-            let json_body = operation.request_body.as_ref().is_some_and(|b| match b {
-                RefOr::T(b) => b.content.keys().any(|c| c == "application/json"),
-                RefOr::Ref(_) => false,
-            });
+            let body = operation.request_body.is_some();
             let mut add = |status: &str, description: &str| {
                 operation
                     .responses
@@ -103,8 +100,8 @@ pub(crate) fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
                     .entry(status.to_owned())
                     .or_insert_with(|| error_response(description));
             };
-            if query || json_body {
-                add("400", "VALIDATION_ERROR: malformed JSON, or an unknown or invalid query parameter");
+            if query || body {
+                add("400", "VALIDATION_ERROR: a malformed body, or an unknown or invalid query parameter");
             }
             if secured {
                 add("401", "UNAUTHORIZED: missing, expired or revoked token or session");
@@ -115,10 +112,10 @@ pub(crate) fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
             if path {
                 add("404", "RESOURCE_NOT_FOUND: no such resource, or not visible to the caller");
             }
-            if json_body {
+            if body {
                 add("413", "PAYLOAD_TOO_LARGE: the body is over the limit");
-                add("415", "UNSUPPORTED_MEDIA_TYPE: the body is not application/json");
-                add("422", "VALIDATION_ERROR: invalid or unknown fields (`details.fields`)");
+                add("415", "UNSUPPORTED_MEDIA_TYPE: the body is not of the declared type");
+                add("422", "VALIDATION_ERROR: invalid, missing or unknown fields (`details.fields`)");
             }
             add("429", "RATE_LIMIT_EXCEEDED, with Retry-After");
             add("500", "INTERNAL_ERROR");
