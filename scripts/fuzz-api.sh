@@ -103,7 +103,8 @@ run_schemathesis() {
     local status=0
     # --max-time bounds the run (fuzzing repeats until it is spent); `timeout`
     # is the backstop should schemathesis hang.
-    CARREL_FUZZ_OWN_IDS="$(cat "$run_dir/$who.own")" SCHEMATHESIS_HOOKS=fuzz_hooks \
+    # From the run's own directory, so nothing lands in the checkout.
+    (cd "$run_dir" && CARREL_FUZZ_OWN_IDS="$(cat "$run_dir/$who.own")" SCHEMATHESIS_HOOKS=fuzz_hooks \
         PYTHONPATH="$repo_root/scripts/lib" \
         timeout --kill-after=10 $((budget + 60)) \
         "$venv/bin/schemathesis" --config-file "$run_dir/$who.toml" run "$base/api/v1/openapi.json" \
@@ -113,7 +114,7 @@ run_schemathesis() {
         --workers 1 --request-timeout 20 --generation-database none \
         --suppress-health-check all --no-color --warnings off \
         --report junit --report-dir "$run_dir/report-$label" \
-        "$@" >"$run_dir/$label.log" 2>&1 || status=$?
+        "$@" >"$run_dir/$label.log" 2>&1) || status=$?
     "$py" "$helper" metrics "$base" "$after"
     "$py" "$helper" summary "$doc" "$before" "$after" "$backend/$label" | tee -a "$work/summary.txt"
     if [[ "$status" != 0 ]]; then

@@ -133,7 +133,8 @@ def toml_list(values) -> str:
 
 
 def write_config(path: str, ids: dict) -> None:
-    lines = []
+    # No state kept between runs (and nothing written into the checkout).
+    lines = ["[cache]", "enabled = false", ""]
     for name, values in ids.items():
         lines += [f"[dictionaries.{name}]", f"values = {toml_list(values)}", ""]
     lines += ["[parameters]"]

@@ -81,10 +81,7 @@ impl utoipa::Modify for SecuritySchemes {
 pub(crate) fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
         for (safe, operation) in operations_mut(item) {
-            let secured = operation
-                .security
-                .as_ref()
-                .is_some_and(|s| !s.is_empty());
+            let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let has = |place: ParameterIn| {
                 operation.parameters.iter().flatten().any(|p| match p {
                     RefOr::T(p) => p.parameter_in == place,
@@ -101,25 +98,43 @@ pub(crate) fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
                     .or_insert_with(|| error_response(description));
             };
             if query || body {
-                add("400", "VALIDATION_ERROR: a malformed body, or an unknown or invalid query parameter");
+                add(
+                    "400",
+                    "VALIDATION_ERROR: a malformed body, or an unknown or invalid query parameter",
+                );
             }
             if secured {
-                add("401", "UNAUTHORIZED: missing, expired or revoked token or session");
+                add(
+                    "401",
+                    "UNAUTHORIZED: missing, expired or revoked token or session",
+                );
                 if !safe {
                     add("403", "FORBIDDEN or CSRF_FAILED");
                 }
             }
             if path {
-                add("404", "RESOURCE_NOT_FOUND: no such resource, or not visible to the caller");
+                add(
+                    "404",
+                    "RESOURCE_NOT_FOUND: no such resource, or not visible to the caller",
+                );
             }
             if body {
                 add("413", "PAYLOAD_TOO_LARGE: the body is over the limit");
-                add("415", "UNSUPPORTED_MEDIA_TYPE: the body is not of the declared type");
-                add("422", "VALIDATION_ERROR: invalid, missing or unknown fields (`details.fields`)");
+                add(
+                    "415",
+                    "UNSUPPORTED_MEDIA_TYPE: the body is not of the declared type",
+                );
+                add(
+                    "422",
+                    "VALIDATION_ERROR: invalid, missing or unknown fields (`details.fields`)",
+                );
             }
             add("429", "RATE_LIMIT_EXCEEDED, with Retry-After");
             add("500", "INTERNAL_ERROR");
-            add("503", "SERVICE_UNAVAILABLE: the database is unavailable or the request timed out");
+            add(
+                "503",
+                "SERVICE_UNAVAILABLE: the database is unavailable or the request timed out",
+            );
             // OpenAPI 3.1 requires a description on every response.
             for (status, response) in &mut operation.responses.responses {
                 if let RefOr::T(response) = response
@@ -243,7 +258,10 @@ mod tests {
             .unwrap_or_else(|| panic!("{sort}"));
         let schema = resolve(&doc, reference).unwrap();
         let values = schema["enum"].as_array().unwrap();
-        assert!(values.contains(&Value::from("-publication_year")), "{schema}");
+        assert!(
+            values.contains(&Value::from("-publication_year")),
+            "{schema}"
+        );
     }
 
     #[test]
@@ -251,7 +269,9 @@ mod tests {
         let (_, doc) = documents().remove(1);
         let responses = |path: &str, method: &str| doc["paths"][path][method]["responses"].clone();
         let create_item = responses("/api/v1/items", "post");
-        for status in ["400", "401", "403", "413", "415", "422", "429", "500", "503"] {
+        for status in [
+            "400", "401", "403", "413", "415", "422", "429", "500", "503",
+        ] {
             assert_eq!(
                 create_item[status]["content"]["application/json"]["schema"]["$ref"],
                 "#/components/schemas/ErrorBody",

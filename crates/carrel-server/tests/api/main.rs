@@ -14,6 +14,7 @@ mod import;
 mod limits;
 mod logs;
 mod mfa;
+mod openapi;
 mod platform;
 mod readiness;
 mod sessions;
