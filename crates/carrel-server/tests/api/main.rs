@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod mail_flooding;
 mod mfa;
+mod openapi;
 mod platform;
 mod readiness;
 mod sessions;

@@ -347,7 +347,7 @@ async fn create_user(
 
 /// One account (librarian).
 #[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_user(
     State(state): State<AppState>,
     RequireLibrarian(_staff): RequireLibrarian,
@@ -372,7 +372,8 @@ pub struct UpdateUserRequest {
 
 /// Updates an account (librarians: patrons only; roles: admins only).
 #[utoipa::path(patch, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateUserRequest,
-    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the email or username is taken")))]
 async fn update_user(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -392,7 +393,8 @@ async fn update_user(
 
 /// Soft-deletes an account and ends its sessions.
 #[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the account has loans out or fines owed")))]
 async fn delete_user(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -405,7 +407,8 @@ async fn delete_user(
 
 /// Restores a soft-deleted account.
 #[utoipa::path(post, path = "/{id}/restore", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the account is not deleted")))]
 async fn restore_user(
     State(state): State<AppState>,
     client: ClientInfo,
