@@ -8,6 +8,8 @@
 //! the same hash against a dummy, and every failure cause returns the same
 //! [`AccountError::InvalidCredentials`].
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration as StdDuration;
 
 use carrel_core::identity;
@@ -16,6 +18,7 @@ use carrel_store::{AttemptResult, Reservation, User};
 use secrecy::SecretString;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::{AccountError, role_of};
@@ -33,6 +36,25 @@ const LONGEST_PAUSE: StdDuration = StdDuration::from_millis(100);
 /// A reservation whose instance died is forgotten after this (server clock);
 /// longer than any check takes (a hashing slot is waited for at most 10 s).
 const RESERVATION_TTL: time::Duration = time::Duration::seconds(60);
+
+/// In this process, at most `threshold` attempts per account go to the database
+/// at once; the others queue here (fairly, without polling the database). The
+/// database reservation stays the rule across instances.
+fn local_gate(user_id: Uuid, threshold: u32) -> Arc<Semaphore> {
+    static GATES: LazyLock<Mutex<HashMap<Uuid, Weak<Semaphore>>>> =
+        LazyLock::new(Default::default);
+    let mut gates = GATES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(gate) = gates.get(&user_id).and_then(Weak::upgrade) {
+        return gate;
+    }
+    gates.retain(|_, gate| gate.strong_count() > 0);
+    let permits = usize::try_from(threshold.max(1))
+        .unwrap_or(Semaphore::MAX_PERMITS)
+        .min(Semaphore::MAX_PERMITS);
+    let gate = Arc::new(Semaphore::new(permits));
+    gates.insert(user_id, Arc::downgrade(&gate));
+    gate
+}
 
 /// Why a password check failed (for the audit log only; callers all answer the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +82,7 @@ pub(crate) struct Attempt {
     user: User,
     id: Uuid,
     finished: bool,
+    _turn: Option<OwnedSemaphorePermit>,
 }
 
 impl Attempt {
@@ -72,6 +95,16 @@ impl Attempt {
         user: &User,
     ) -> Result<Option<Attempt>, AccountError> {
         let started = std::time::Instant::now();
+        let turn = if state.lockout.threshold > 0 {
+            let gate = local_gate(user.id, state.lockout.threshold);
+            let permit = tokio::time::timeout(MAX_WAIT, gate.acquire_owned())
+                .await
+                .map_err(|_| AccountError::Busy)?
+                .map_err(|_| AccountError::Busy)?;
+            Some(permit)
+        } else {
+            None
+        };
         let mut pause = FIRST_PAUSE;
         loop {
             let now = state.clock.now();
@@ -87,6 +120,7 @@ impl Attempt {
                         user: user.clone(),
                         id,
                         finished: false,
+                        _turn: turn,
                     }));
                 }
                 Reservation::Locked => return Ok(None),

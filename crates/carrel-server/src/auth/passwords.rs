@@ -638,6 +638,60 @@ mod tests {
     }
 
     #[test]
+    fn hash_kinds_name_the_parameters() {
+        assert_eq!(hash_kind("$2b$12$abcdefghijklmnopqrstuv"), "$2b$12$");
+        assert_eq!(
+            hash_kind("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"),
+            "$argon2id$v=19$m=64,t=1,p=1"
+        );
+        assert_eq!(hash_kind("garbage"), "garbage");
+    }
+
+    #[tokio::test]
+    async fn failed_checks_are_padded_to_the_slowest_legacy_kind() {
+        let hasher = cheap();
+        assert_eq!(hasher.failure_floor(), Duration::ZERO, "nothing to pad to");
+        let native = hasher.hash(secret("native-Pass-1!")).await.unwrap();
+        // Native hashes are not a legacy kind: calibrating with one changes nothing.
+        hasher.calibrate(vec![native.clone()]).await.unwrap();
+        assert_eq!(hasher.failure_floor(), Duration::ZERO);
+
+        let legacy = bcrypt::hash("legacy-Pass-1!", 6).unwrap();
+        hasher.calibrate(vec![legacy.clone(), native.clone()]).await.unwrap();
+        let floor = hasher.failure_floor();
+        assert!(floor > Duration::ZERO);
+        let start = Instant::now();
+        let legacy_check = hasher.verify(secret("wrong"), Some(legacy.clone())).await.unwrap();
+        let legacy_took = start.elapsed();
+        assert_eq!(legacy_check, Verification::Invalid);
+        // Unknown names and native accounts fail no faster than the legacy kind.
+        for stored in [None, Some(native.clone())] {
+            let start = Instant::now();
+            assert_eq!(
+                hasher.verify(secret("wrong"), stored).await.unwrap(),
+                Verification::Invalid
+            );
+            let took = start.elapsed();
+            let floor_now = hasher.failure_floor();
+            assert!(took >= floor_now, "{took:?} < {floor_now:?}");
+            assert!(took * 2 >= legacy_took, "{took:?} vs legacy {legacy_took:?}");
+        }
+        // Right passwords are not padded.
+        let start = Instant::now();
+        assert!(
+            hasher
+                .verify(secret("native-Pass-1!"), Some(native))
+                .await
+                .unwrap()
+                .is_valid()
+        );
+        assert!(start.elapsed() < floor);
+        // Once the legacy kind is gone, nothing is padded.
+        hasher.calibrate(Vec::new()).await.unwrap();
+        assert_eq!(hasher.failure_floor(), Duration::ZERO);
+    }
+
+    #[test]
     fn memory_is_reused_and_trimmed_back_to_the_configured_size() {
         let mut memory = Memory::new(64);
         assert_eq!(memory.blocks(64).len(), 64);
