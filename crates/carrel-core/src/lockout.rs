@@ -214,7 +214,10 @@ mod tests {
         assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: true });
         assert_eq!(row.0.locked_until, Some(T0 + Duration::minutes(15)));
         let before = row.0;
-        assert_eq!(row.login(&p, T0 + Duration::minutes(14), true), Outcome::Refused);
+        assert_eq!(
+            row.login(&p, T0 + Duration::minutes(14), true),
+            Outcome::Refused
+        );
         assert_eq!(row.0, before, "a refusal writes nothing");
     }
 
@@ -270,14 +273,20 @@ mod tests {
         // Twenty parallel attempts: five reserve, fifteen wait.
         let decisions: Vec<_> = (0..20).map(|_| row.reserve(&p, T0)).collect();
         assert_eq!(
-            decisions.iter().filter(|d| **d == AttemptDecision::Proceed).count(),
+            decisions
+                .iter()
+                .filter(|d| **d == AttemptDecision::Proceed)
+                .count(),
             5
         );
         assert!(decisions[5..].iter().all(|d| *d == AttemptDecision::Wait));
         // All five prove wrong: the last one locks, and the waiters are refused.
         let locks: Vec<bool> = (0..5).map(|_| row.fail(&p, T0)).collect();
         assert_eq!(locks, [false, false, false, false, true]);
-        assert!(matches!(row.reserve(&p, T0), AttemptDecision::Refused { .. }));
+        assert!(matches!(
+            row.reserve(&p, T0),
+            AttemptDecision::Refused { .. }
+        ));
         assert_eq!(row.0.in_flight, 0);
     }
 

@@ -95,7 +95,10 @@ async fn main() {
     let bcrypt_hash = bcrypt::hash(PASSWORD, 12).expect("bcrypt");
     let argon_hash = legacy_argon2();
     assert!(PasswordHash::new(&argon_hash).is_ok());
-    for (name, hash) in [("imported_bcrypt", bcrypt_hash), ("imported_argon2", argon_hash)] {
+    for (name, hash) in [
+        ("imported_bcrypt", bcrypt_hash),
+        ("imported_argon2", argon_hash),
+    ] {
         state
             .store
             .create_user(&NewUser {
@@ -108,7 +111,9 @@ async fn main() {
                 role: "patron".into(),
                 password_hash: Some(hash),
                 email_verified: true,
-                now: time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("ns"),
+                now: time::OffsetDateTime::now_utc()
+                    .replace_nanosecond(0)
+                    .expect("ns"),
             })
             .await
             .expect("imported account");
@@ -125,7 +130,12 @@ async fn main() {
 
     let client = reqwest::Client::new();
     let url = format!("http://{address}/api/v1/auth/login");
-    let kinds = ["unknown_name", "native", "imported_bcrypt", "imported_argon2"];
+    let kinds = [
+        "unknown_name",
+        "native",
+        "imported_bcrypt",
+        "imported_argon2",
+    ];
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
     for round in 0..warmup + runs {
         for (i, kind) in kinds.iter().enumerate() {

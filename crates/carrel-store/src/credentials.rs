@@ -223,7 +223,8 @@ impl Store {
              ORDER BY id LIMIT 1000";
         let current = format!("{current_kind}$");
         let length = i32::try_from(current.chars().count()).unwrap_or(i32::MAX);
-        let mut samples: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut samples: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
         let mut after = Uuid::nil();
         loop {
             let rows: Vec<(Uuid, String)> = crate::on_pool!(self, pool => sqlx::query_as(PAGE)

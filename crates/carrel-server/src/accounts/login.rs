@@ -41,8 +41,7 @@ const RESERVATION_TTL: time::Duration = time::Duration::seconds(60);
 /// at once; the others queue here (fairly, without polling the database). The
 /// database reservation stays the rule across instances.
 fn local_gate(user_id: Uuid, threshold: u32) -> Arc<Semaphore> {
-    static GATES: LazyLock<Mutex<HashMap<Uuid, Weak<Semaphore>>>> =
-        LazyLock::new(Default::default);
+    static GATES: LazyLock<Mutex<HashMap<Uuid, Weak<Semaphore>>>> = LazyLock::new(Default::default);
     let mut gates = GATES.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(gate) = gates.get(&user_id).and_then(Weak::upgrade) {
         return gate;
@@ -346,7 +345,7 @@ pub async fn login(
     };
     let usable = user.deleted_at.is_none()
         && user.is_active
-        && !(state.config.require_email_verification && !user.email_verified);
+        && (user.email_verified || !state.config.require_email_verification);
     // A right password completes the sign-in only when no second factor follows.
     let completes = usable && !user.mfa_enabled;
     if let Err(failure) = check_password(state, client, &user, password, completes).await? {

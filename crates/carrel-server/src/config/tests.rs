@@ -31,7 +31,10 @@ fn the_client_ip_header_and_metrics_bind_are_read() {
     ])
     .expect("valid");
     assert_eq!(c.client_ip_header, ClientIpHeader::Forwarded);
-    assert_eq!(c.metrics_bind.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:9090"));
+    assert_eq!(
+        c.metrics_bind.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:9090")
+    );
     let c = config(&[("CARREL_CLIENT_IP_HEADER", "x-real-ip")]).expect("valid");
     assert_eq!(c.client_ip_header, ClientIpHeader::XRealIp);
 }

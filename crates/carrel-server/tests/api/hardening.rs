@@ -68,7 +68,11 @@ async fn wrong_codes_after_right_passwords_lock_the_account(app: TestApp) {
             "INVALID_CREDENTIALS",
         )
         .await;
-        assert_eq!(failed_logins(&app, "twofactor").await, round, "round {round}");
+        assert_eq!(
+            failed_logins(&app, "twofactor").await,
+            round,
+            "round {round}"
+        );
     }
     // Locked: even the right password is refused now.
     assert_error(
@@ -237,9 +241,20 @@ async fn session_list_accepts_only_limit_and_cursor(app: TestApp) {
         // Distinct creation times, so the order is certain.
         app.clock.advance(time::Duration::seconds(1));
     }
-    for query in ["?foo=1", "?limit=2&status=all", "?user_id=x", "?limit=0", "?limit=101", "?cursor=nope"] {
+    for query in [
+        "?foo=1",
+        "?limit=2&status=all",
+        "?user_id=x",
+        "?limit=0",
+        "?limit=101",
+        "?cursor=nope",
+    ] {
         let response = app
-            .authed(Method::GET, &format!("/api/v1/auth/sessions{query}"), &token)
+            .authed(
+                Method::GET,
+                &format!("/api/v1/auth/sessions{query}"),
+                &token,
+            )
             .send()
             .await
             .unwrap();
@@ -306,7 +321,9 @@ async fn a_reset_link_dies_with_a_password_change(app: TestApp) {
     .await;
     assert_error(reset, 400, "VALIDATION_ERROR").await;
     assert_eq!(
-        app.login("changer", "Fresh-Meadow-Tundra-77").await.status(),
+        app.login("changer", "Fresh-Meadow-Tundra-77")
+            .await
+            .status(),
         200
     );
 }
@@ -348,7 +365,9 @@ async fn an_older_link_dies_with_a_reset(app: TestApp) {
     .await;
     assert_error(late, 400, "VALIDATION_ERROR").await;
     assert_eq!(
-        app.login("invited", "Fresh-Meadow-Tundra-77").await.status(),
+        app.login("invited", "Fresh-Meadow-Tundra-77")
+            .await
+            .status(),
         200
     );
 }
@@ -459,21 +478,29 @@ async fn only_the_configured_header_is_believed() {
             } else {
                 real.clone()
             };
-            vec![
-                (believed, believed_value),
-                ("x-forwarded-for", client_ip()),
-            ]
+            vec![(believed, believed_value), ("x-forwarded-for", client_ip())]
         })
         .await;
         assert_eq!(n, 10, "{header}: X-Forwarded-For is ignored");
         let other = app
             .client
             .get(app.url("/health"))
-            .header(believed, if believed == "forwarded" { format!("for={}", client_ip()) } else { client_ip() })
+            .header(
+                believed,
+                if believed == "forwarded" {
+                    format!("for={}", client_ip())
+                } else {
+                    client_ip()
+                },
+            )
             .send()
             .await
             .unwrap();
-        assert_eq!(other.status(), 200, "{header}: another client is not affected");
+        assert_eq!(
+            other.status(),
+            200,
+            "{header}: another client is not affected"
+        );
     }
 }
 
@@ -563,6 +590,10 @@ async fn metrics_can_move_to_their_own_listener() {
         .send()
         .await
         .unwrap();
-    assert_eq!(other.status(), 404, "the metrics listener serves nothing else");
+    assert_eq!(
+        other.status(),
+        404,
+        "the metrics listener serves nothing else"
+    );
     task.abort();
 }
