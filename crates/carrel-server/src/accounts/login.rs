@@ -150,6 +150,11 @@ impl Attempt {
         settle_failure(&self.state, &self.client, &self.user, self.id).await
     }
 
+    /// Nothing was checked: release the reservation, counting nothing.
+    pub(crate) async fn release(self) -> Result<(), AccountError> {
+        self.passed(false, None).await
+    }
+
     /// The secret was right. `signed_in`: this completes a sign-in with every
     /// factor (the count goes back to zero); otherwise the count is unchanged.
     pub(crate) async fn passed(
@@ -234,15 +239,32 @@ pub async fn check_password(
         state.hasher.verify(password, None).await?;
         return Ok(Err(Failure::Locked));
     };
-    match state
+    let verification = match state
         .hasher
         .verify(password.clone(), user.password_hash.clone())
-        .await?
+        .await
     {
+        Ok(verification) => verification,
+        Err(error) => {
+            // Nothing was checked (no hashing slot, or the hash failed): no guess
+            // was evaluated, so the reservation is released without a failure.
+            attempt.release().await?;
+            return Err(error.into());
+        }
+    };
+    match verification {
         Verification::Valid { rehash } => {
-            // Legacy bcrypt or outdated Argon2 costs: store a current hash of the same password.
+            // Legacy bcrypt or outdated Argon2 costs: store a current hash of the
+            // same password (if that fails, the next login tries again).
             let upgraded = if rehash {
-                Some(state.hasher.hash(password).await?)
+                state
+                    .hasher
+                    .hash(password)
+                    .await
+                    .inspect_err(
+                        |error| tracing::warn!(%error, "could not upgrade a password hash"),
+                    )
+                    .ok()
             } else {
                 None
             };
