@@ -25,6 +25,7 @@ backend_tests!(
     session_list_accepts_only_limit_and_cursor,
     a_reset_link_dies_with_a_password_change,
     an_older_link_dies_with_a_reset,
+    failed_checks_are_padded_to_the_legacy_hashes_stored,
 );
 
 backend_tests_with!(
@@ -596,4 +597,54 @@ async fn metrics_can_move_to_their_own_listener() {
         "the metrics listener serves nothing else"
     );
     task.abort();
+}
+
+/// The server finds the legacy hash kinds in the database and pads failed
+/// checks to them; once those accounts are upgraded, nothing is padded.
+async fn failed_checks_are_padded_to_the_legacy_hashes_stored(app: TestApp) {
+    use carrel_server::auth::passwords::calibrate_from_store;
+    app.create_user("native", Role::Patron).await;
+    calibrate_from_store(&app.state).await.unwrap();
+    assert_eq!(app.state.hasher.failure_floor(), std::time::Duration::ZERO);
+    for (name, hash) in [
+        ("legacy_b", bcrypt::hash(PASSWORD, 6).unwrap()),
+        ("legacy_c", bcrypt::hash(PASSWORD, 5).unwrap()),
+    ] {
+        app.state
+            .store
+            .create_user(&carrel_store::NewUser {
+                id: uuid::Uuid::now_v7(),
+                email: format!("{name}@example.org"),
+                email_key: format!("{name}@example.org"),
+                username: name.into(),
+                username_key: name.into(),
+                full_name: None,
+                role: "patron".into(),
+                password_hash: Some(hash),
+                email_verified: true,
+                now: app.clock.now(),
+            })
+            .await
+            .unwrap();
+    }
+    calibrate_from_store(&app.state).await.unwrap();
+    let floor = app.state.hasher.failure_floor();
+    assert!(floor > std::time::Duration::ZERO);
+    let start = std::time::Instant::now();
+    assert_error(
+        app.login("nobody-at-all", WRONG).await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    assert!(
+        start.elapsed() >= floor,
+        "an unknown name fails no faster than the floor"
+    );
+    // Logging in upgrades both accounts; the next calibration forgets bcrypt.
+    for name in ["legacy_b", "legacy_c"] {
+        assert_eq!(app.login(name, PASSWORD).await.status(), 200);
+    }
+    calibrate_from_store(&app.state).await.unwrap();
+    assert_eq!(app.state.hasher.failure_floor(), std::time::Duration::ZERO);
 }
