@@ -157,10 +157,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         database = state.store.backend().name(),
         "carrel is serving"
     );
+    let metrics = startup::spawn_metrics_listener(&state, startup::shutdown_signal()).await?;
+    if let Some((address, _)) = &metrics {
+        tracing::info!(%address, "metrics are served on CARREL_METRICS_BIND only");
+    }
     let router = http::router(state.clone());
     let jobs = carrel_server::circulation::jobs::spawn(state.clone());
+    let timing = carrel_server::auth::passwords::spawn_calibration(state.clone());
     startup::serve(listener, router, startup::shutdown_signal()).await?;
     jobs.abort();
+    timing.abort();
+    if let Some((_, task)) = metrics {
+        task.abort();
+    }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -33,7 +33,7 @@ pub use circulation::{
     NoticeKind, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow, Refusal,
     ReturnOutcome, Waiver, WaiverRequest,
 };
-pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
+pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};

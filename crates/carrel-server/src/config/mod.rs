@@ -114,6 +114,28 @@ pub const RATE_LIMIT_DEFAULTS: &[(&str, &str)] = &[
     ("GLOBAL", "300/min"),
 ];
 
+/// Which forwarding header names the client when the peer is a trusted proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, …`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1;proto=https, …`
+    Forwarded,
+    /// `X-Real-IP: client`
+    XRealIp,
+}
+
+impl ClientIpHeader {
+    /// The header name (and the configuration value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientIpHeader::XForwardedFor => "x-forwarded-for",
+            ClientIpHeader::Forwarded => "forwarded",
+            ClientIpHeader::XRealIp => "x-real-ip",
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -157,6 +179,10 @@ pub struct Config {
     pub redis_failure: carrel_ratelimit::RedisFailure,
     pub rate_limits: BTreeMap<&'static str, Rate>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one forwarding header believed from a trusted proxy.
+    pub client_ip_header: ClientIpHeader,
+    /// When set, `/metrics` is served on this address only (404 on `bind`).
+    pub metrics_bind: Option<SocketAddr>,
     pub cors_origins: Vec<String>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
@@ -436,6 +462,23 @@ impl Config {
                             .map_err(|_| format!("`{cidr}` is not a CIDR like 10.0.0.0/8"))
                     })
                     .collect()
+            })?,
+            client_ip_header: r.parse(
+                "CARREL_CLIENT_IP_HEADER",
+                ClientIpHeader::XForwardedFor,
+                |v| match v.to_ascii_lowercase().as_str() {
+                    "x-forwarded-for" => Ok(ClientIpHeader::XForwardedFor),
+                    "forwarded" => Ok(ClientIpHeader::Forwarded),
+                    "x-real-ip" => Ok(ClientIpHeader::XRealIp),
+                    _ => Err(format!(
+                        "`{v}` is not one of x-forwarded-for, forwarded, x-real-ip"
+                    )),
+                },
+            )?,
+            metrics_bind: r.parse("CARREL_METRICS_BIND", None, |v| {
+                v.parse()
+                    .map(Some)
+                    .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:9090"))
             })?,
             cors_origins: r.parse("CARREL_CORS_ORIGINS", Vec::new(), |v| {
                 parse::list(v).into_iter().map(validate_origin).collect()
@@ -767,6 +810,15 @@ impl Config {
             .collect();
         out.extend([
             ("CARREL_TRUSTED_PROXIES".into(), proxies.join(",")),
+            (
+                "CARREL_CLIENT_IP_HEADER".into(),
+                self.client_ip_header.as_str().into(),
+            ),
+            (
+                "CARREL_METRICS_BIND".into(),
+                self.metrics_bind
+                    .map_or_else(|| "(unset)".to_owned(), |a| a.to_string()),
+            ),
             ("CARREL_CORS_ORIGINS".into(), self.cors_origins.join(",")),
             ("CARREL_SMTP_URL".into(), secret(&self.smtp_url)),
             ("CARREL_MAIL_FROM".into(), self.mail_from.clone()),

@@ -11,6 +11,7 @@ mod cli;
 mod covers;
 mod desk;
 mod fines;
+mod hardening;
 mod import;
 mod limits;
 mod logs;
