@@ -21,8 +21,9 @@ mod users;
 
 pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_audit_events};
 pub use catalog::{
-    Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
-    NewCopy, SortKey,
+    Copy, CopyChanges, ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue,
+    ImportLookup, ImportProgress, ImportRow, ImportWrite, ImportedItem, ItemEvent, ItemFields,
+    ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
 };
 pub use circulation::{
     Checkout, CheckoutOutcome, Fine, FineQuery, Hold, HoldQuery, Loan, LoanQuery, NewFine, Notice,

@@ -1,6 +1,7 @@
 //! The `carrel` command line: argument definitions here, account commands in
 //! [`users`].
 
+pub mod catalog;
 pub mod demo;
 pub mod users;
 
@@ -36,6 +37,11 @@ pub enum Command {
     /// Load a small sample catalog (public-domain titles) and a few patrons into
     /// an empty database, for trying the system out.
     DemoData,
+    /// Move a catalog in and out as MARC 21 (ISO 2709 or MARCXML).
+    Catalog {
+        #[command(subcommand)]
+        action: catalog::CatalogCommand,
+    },
     /// Manage accounts.
     Users {
         #[command(subcommand)]
