@@ -13,6 +13,7 @@ mod fines;
 mod import;
 mod limits;
 mod logs;
+mod marc;
 mod mfa;
 mod platform;
 mod readiness;

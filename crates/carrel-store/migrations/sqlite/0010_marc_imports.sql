@@ -12,10 +12,14 @@ CREATE TABLE item_marc (
     -- 001 and 003, for --match control-number ('' when the record has no 003).
     control_number            TEXT,
     control_number_identifier TEXT NOT NULL DEFAULT '',
+    -- SHA-256 of the record's bytes (hex, first 32 digits): how a record with
+    -- neither ISBN nor 001 finds its item again on a re-run.
+    fingerprint               TEXT NOT NULL,
     updated_at                TEXT NOT NULL
 ) STRICT;
 CREATE INDEX item_marc_control_number ON item_marc (control_number, control_number_identifier)
     WHERE control_number IS NOT NULL;
+CREATE INDEX item_marc_fingerprint ON item_marc (fingerprint);
 
 -- An import job (`POST /api/v1/imports`; the CLI runs without one). `processed`
 -- is the index of the last record whose result is committed, written in the

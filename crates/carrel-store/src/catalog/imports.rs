@@ -34,6 +34,8 @@ pub struct StoredRecord {
     pub control_number: Option<String>,
     /// 003, `""` when the record has none.
     pub control_number_identifier: String,
+    /// A hash of `record` (SHA-256, hex, 32 digits).
+    pub fingerprint: String,
 }
 
 /// What an import needs to know about the catalog to decide each record of a
@@ -46,6 +48,8 @@ pub struct ImportLookup {
     pub items: Vec<ItemRow>,
     /// `(001, 003 or "", item id)` of the stored records with those control numbers.
     pub control_numbers: Vec<(String, String, Uuid)>,
+    /// `(fingerprint, item id)` of the stored records with those fingerprints.
+    pub fingerprints: Vec<(String, Uuid)>,
     /// The stored records of the items found.
     pub records: Vec<(Uuid, StoredRecord)>,
     /// The live copies of the items found.
@@ -221,9 +225,19 @@ impl Store {
         control_numbers: &[String],
         ids: &[Uuid],
         barcodes: &[String],
+        fingerprints: &[String],
     ) -> Result<ImportLookup, StoreError> {
         let mut lookup = ImportLookup::default();
         crate::on_pool!(self, pool => {
+            if !fingerprints.is_empty() {
+                let mut qb = sqlx::QueryBuilder::new("SELECT fingerprint, item_id FROM item_marc WHERE fingerprint IN (");
+                let mut list = qb.separated(", ");
+                for f in fingerprints {
+                    list.push_bind(f.as_str());
+                }
+                qb.push(") ORDER BY item_id");
+                lookup.fingerprints = qb.build_query_as().fetch_all(pool).await?;
+            }
             if !control_numbers.is_empty() {
                 let mut qb = sqlx::QueryBuilder::new(
                     "SELECT control_number, control_number_identifier, item_id FROM item_marc WHERE control_number IN (",
@@ -237,6 +251,7 @@ impl Store {
             }
             let mut item_ids: Vec<Uuid> = ids.to_vec();
             item_ids.extend(lookup.control_numbers.iter().map(|(_, _, id)| *id));
+            item_ids.extend(lookup.fingerprints.iter().map(|(_, id)| *id));
             if !isbns.is_empty() || !item_ids.is_empty() {
                 let mut qb = sqlx::QueryBuilder::new(concat!("SELECT ", item_columns!(), " FROM items i WHERE i.isbn IN ("));
                 let mut list = qb.separated(", ");
@@ -256,19 +271,19 @@ impl Store {
             }
             if !lookup.items.is_empty() {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT item_id, format, record, control_number, control_number_identifier FROM item_marc WHERE item_id IN (",
+                    "SELECT item_id, format, record, control_number, control_number_identifier, fingerprint FROM item_marc WHERE item_id IN (",
                 );
                 let mut list = qb.separated(", ");
                 for item in &lookup.items {
                     list.push_bind(item.id);
                 }
                 qb.push(")");
-                let rows: Vec<(Uuid, String, Vec<u8>, Option<String>, String)> =
+                let rows: Vec<(Uuid, String, Vec<u8>, Option<String>, String, String)> =
                     qb.build_query_as().fetch_all(pool).await?;
                 lookup.records = rows
                     .into_iter()
-                    .map(|(id, format, record, control_number, control_number_identifier)| {
-                        (id, StoredRecord { format, record, control_number, control_number_identifier })
+                    .map(|(id, format, record, control_number, control_number_identifier, fingerprint)| {
+                        (id, StoredRecord { format, record, control_number, control_number_identifier, fingerprint })
                     })
                     .collect();
                 let mut qb = sqlx::QueryBuilder::new(format!(
@@ -428,7 +443,7 @@ impl Store {
             }
             for chunk in records.chunks(ROWS_PER_INSERT) {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO item_marc (item_id, format, record, control_number, control_number_identifier, updated_at) ",
+                    "INSERT INTO item_marc (item_id, format, record, control_number, control_number_identifier, fingerprint, updated_at) ",
                 );
                 qb.push_values(chunk, |mut row, (id, r)| {
                     row.push_bind(*id)
@@ -436,12 +451,13 @@ impl Store {
                         .push_bind(r.record.as_slice())
                         .push_bind(r.control_number.as_deref())
                         .push_bind(r.control_number_identifier.as_str())
+                        .push_bind(r.fingerprint.as_str())
                         .push_bind(now);
                 });
                 qb.push(
                     " ON CONFLICT (item_id) DO UPDATE SET format = excluded.format, record = excluded.record, \
                      control_number = excluded.control_number, control_number_identifier = excluded.control_number_identifier, \
-                     updated_at = excluded.updated_at",
+                     fingerprint = excluded.fingerprint, updated_at = excluded.updated_at",
                 );
                 qb.build().execute(&mut *tx).await?;
             }
@@ -503,7 +519,7 @@ impl Store {
 
     /// The stored original record of an item.
     pub async fn find_item_record(&self, item_id: Uuid) -> Result<Option<StoredRecord>, StoreError> {
-        const SELECT: &str = "SELECT format, record, control_number, control_number_identifier FROM item_marc WHERE item_id = $1";
+        const SELECT: &str = "SELECT format, record, control_number, control_number_identifier, fingerprint FROM item_marc WHERE item_id = $1";
         Ok(crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(item_id).fetch_optional(pool).await?))
     }
 
@@ -526,8 +542,8 @@ impl Store {
                 "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at FROM copies \
                  WHERE deleted_at IS NULL AND item_id >= $1 AND item_id <= $2 ORDER BY item_id, barcode"
             ).bind(first).bind(last).fetch_all(pool).await?;
-            let records: Vec<(Uuid, String, Vec<u8>, Option<String>, String)> = sqlx::query_as(
-                "SELECT item_id, format, record, control_number, control_number_identifier FROM item_marc \
+            let records: Vec<(Uuid, String, Vec<u8>, Option<String>, String, String)> = sqlx::query_as(
+                "SELECT item_id, format, record, control_number, control_number_identifier, fingerprint FROM item_marc \
                  WHERE item_id >= $1 AND item_id <= $2 ORDER BY item_id",
             ).bind(first).bind(last).fetch_all(pool).await?;
             let mut copies = copies.into_iter().peekable();
@@ -542,9 +558,9 @@ impl Store {
                         entry.copies.push(copy);
                     }
                 }
-                while let Some((item_id, format, record, control_number, control_number_identifier)) = records.next_if(|r| r.0 <= id) {
+                while let Some((item_id, format, record, control_number, control_number_identifier, fingerprint)) = records.next_if(|r| r.0 <= id) {
                     if item_id == id {
-                        entry.record = Some(StoredRecord { format, record, control_number, control_number_identifier });
+                        entry.record = Some(StoredRecord { format, record, control_number, control_number_identifier, fingerprint });
                     }
                 }
                 page.push(entry);

@@ -187,15 +187,27 @@ pub fn count_records(path: &std::path::Path, format: Format) -> std::io::Result<
                 }
             }
         }
-        _ => loop {
-            let buf = input.fill_buf()?;
-            if buf.is_empty() {
-                break;
+        _ => {
+            // A truncated last record (data after the last terminator) counts too.
+            let mut tail = false;
+            loop {
+                let buf = input.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                for &b in buf {
+                    if b == 0x1D {
+                        count += 1;
+                        tail = false;
+                    } else if !b.is_ascii_whitespace() && b != 0 && b != 0x1A {
+                        tail = true;
+                    }
+                }
+                let n = buf.len();
+                input.consume(n);
             }
-            count += buf.iter().filter(|&&b| b == 0x1D).count() as u64;
-            let n = buf.len();
-            input.consume(n);
-        },
+            count += u64::from(tail);
+        }
     }
     Ok(count)
 }
@@ -437,8 +449,9 @@ fn split_on_repeats(batch: Vec<Prepared>) -> Vec<Vec<Prepared>> {
             if let Some(isbn) = &m.fields.isbn {
                 own.push(format!("i:{isbn}"));
             }
-            if let Some(cn) = &m.stored.control_number {
-                own.push(format!("c:{cn}\u{1f}{}", m.stored.control_number_identifier));
+            match &m.stored.control_number {
+                Some(cn) => own.push(format!("c:{cn}\u{1f}{}", m.stored.control_number_identifier)),
+                None => own.push(format!("f:{}", m.stored.fingerprint)),
             }
             own.extend(m.copies.iter().map(|c| format!("b:{}", c.barcode)));
         }
@@ -466,6 +479,7 @@ struct Seen<'a> {
     by_isbn: HashMap<&'a str, &'a ItemRow>,
     by_id: HashMap<Uuid, &'a ItemRow>,
     by_control: HashMap<(&'a str, &'a str), Uuid>,
+    by_fingerprint: HashMap<&'a str, Uuid>,
     records: HashMap<Uuid, &'a StoredRecord>,
     copies: HashMap<Uuid, Vec<&'a Copy>>,
     barcodes: HashMap<&'a str, Uuid>,
@@ -491,6 +505,12 @@ impl<'a> Seen<'a> {
                 .collect(),
             by_id: lookup.items.iter().map(|i| (i.id, i)).collect(),
             by_control,
+            by_fingerprint: lookup
+                .fingerprints
+                .iter()
+                .rev()
+                .map(|(f, id)| (f.as_str(), *id))
+                .collect(),
             records: lookup.records.iter().map(|(id, r)| (*id, r)).collect(),
             copies,
             barcodes: lookup
@@ -501,20 +521,25 @@ impl<'a> Seen<'a> {
         }
     }
 
+    /// By 001 (+003); a record without 001 by its exact bytes.
     fn by_control_number(&self, stored: &StoredRecord) -> Option<&'a ItemRow> {
-        let cn = stored.control_number.as_deref()?;
+        let Some(cn) = stored.control_number.as_deref() else {
+            let id = self.by_fingerprint.get(stored.fingerprint.as_str())?;
+            return self.by_id.get(id).copied();
+        };
         if let Some(id) = self
             .by_control
             .get(&(cn, stored.control_number_identifier.as_str()))
         {
             return self.by_id.get(id).copied();
         }
-        // Items created through the API export their id as 001.
+        // Items created through the API, or imported without 001, export their id as 001.
         let id = Uuid::parse_str(cn).ok()?;
-        self.by_id
-            .get(&id)
-            .copied()
-            .filter(|item| !self.records.contains_key(&item.id))
+        self.by_id.get(&id).copied().filter(|item| {
+            self.records
+                .get(&item.id)
+                .is_none_or(|r| r.control_number.is_none())
+        })
     }
 }
 
@@ -659,7 +684,11 @@ async fn plan(store: &Store, mode: MatchMode, group: &[Prepared]) -> Result<Vec<
     let mut control_numbers = Vec::new();
     let mut ids = Vec::new();
     let mut barcodes = Vec::new();
+    let mut fingerprints = Vec::new();
     for m in group.iter().filter_map(|p| p.body.as_ref().ok()) {
+        if m.stored.control_number.is_none() {
+            fingerprints.push(m.stored.fingerprint.clone());
+        }
         isbns.extend(m.fields.isbn.clone());
         if let Some(cn) = &m.stored.control_number {
             control_numbers.push(cn.clone());
@@ -668,7 +697,7 @@ async fn plan(store: &Store, mode: MatchMode, group: &[Prepared]) -> Result<Vec<
         barcodes.extend(m.copies.iter().map(|c| c.barcode.clone()));
     }
     let lookup = store
-        .import_lookup(&isbns, &control_numbers, &ids, &barcodes)
+        .import_lookup(&isbns, &control_numbers, &ids, &barcodes, &fingerprints)
         .await?;
     let seen = Seen::new(&lookup);
     Ok(group
@@ -827,5 +856,7 @@ mod tests {
         let mrc = dir.path().join("a.mrc");
         std::fs::write(&mrc, b"00000\x1d00000\x1d\n").unwrap();
         assert_eq!(count_records(&mrc, Format::Auto).unwrap(), 2);
+        std::fs::write(&mrc, b"00000\x1d00000\x1d00012").unwrap();
+        assert_eq!(count_records(&mrc, Format::Auto).unwrap(), 3);
     }
 }

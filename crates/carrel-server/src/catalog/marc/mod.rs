@@ -100,10 +100,21 @@ pub fn stored_record(record: &Record) -> Result<StoredRecord, String> {
     };
     Ok(StoredRecord {
         format: format.to_owned(),
+        fingerprint: fingerprint(&bytes),
         record: bytes,
         control_number: control_value(record, "001"),
         control_number_identifier: control_value(record, "003").unwrap_or_default(),
     })
+}
+
+/// The hash a record without ISBN or 001 is found again by (SHA-256, 32 hex digits).
+pub fn fingerprint(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A record as ISO 2709 bytes (None when it does not fit).
@@ -135,8 +146,8 @@ pub fn parse_stored(stored: &StoredRecord) -> Result<Record, String> {
 }
 
 /// The item's current fields and copies in the mapping's terms. `stored` names
-/// the control number; an item without a stored record gets its id as 001, so
-/// its export can be matched again.
+/// the control number; an item whose record has none (or that has no record)
+/// gets its id as 001, so its export can be matched again.
 pub fn current_fields(
     item: &ItemRow,
     copies: &[Copy],
@@ -165,7 +176,7 @@ pub fn current_fields(
             Some(meta.control_number_identifier.clone()).filter(|s| !s.is_empty()),
         ),
         Some(meta) => (
-            None,
+            Some(item.id.to_string()),
             Some(meta.control_number_identifier.clone()).filter(|s| !s.is_empty()),
         ),
         None => (Some(item.id.to_string()), None),
