@@ -111,12 +111,19 @@ pub async fn main(action: CatalogCommand, config: Config) -> ExitCode {
                 };
                 let mut settings = Settings::new(format, match_mode);
                 settings.dry_run = dry_run;
-                let counts = import_files(&store, &Clock::system(), &files, &settings, errors.as_deref()).await;
+                let counts = import_files(
+                    &store,
+                    &Clock::system(),
+                    &files,
+                    &settings,
+                    errors.as_deref(),
+                )
+                .await;
                 counts.map(|c| c.failed > 0)
             }
-            CatalogCommand::Export { format, output } => {
-                export(&store, format, output.as_deref()).await.map(|failed| failed > 0)
-            }
+            CatalogCommand::Export { format, output } => export(&store, format, output.as_deref())
+                .await
+                .map(|failed| failed > 0),
         };
         store.close().await;
         outcome
@@ -173,8 +180,15 @@ impl Observer for Console {
                 .as_deref()
                 .map(|c| format!(" (001 {c})"))
                 .unwrap_or_default();
-            let file = self.file.as_deref().map(|f| format!("{f}: ")).unwrap_or_default();
-            self.say(&format!("{file}record {}{cn}: {}", issue.index, issue.reason));
+            let file = self
+                .file
+                .as_deref()
+                .map(|f| format!("{f}: "))
+                .unwrap_or_default();
+            self.say(&format!(
+                "{file}record {}{cn}: {}",
+                issue.index, issue.reason
+            ));
         }
     }
 
@@ -191,7 +205,10 @@ impl Observer for Console {
                 if self.last_line.elapsed() >= Duration::from_secs(5) {
                     self.last_line = Instant::now();
                     let percent = if self.file_bytes > 0 {
-                        format!(", {:.0}% of the file", bytes_read as f64 * 100.0 / self.file_bytes as f64)
+                        format!(
+                            ", {:.0}% of the file",
+                            bytes_read as f64 * 100.0 / self.file_bytes as f64
+                        )
                     } else {
                         String::new()
                     };
@@ -282,15 +299,20 @@ pub async fn import_files(
         result = result.and(Err(anyhow::anyhow!("cannot write the report: {e}")));
     }
     if !settings.dry_run {
-        audit(store, clock, "catalog.import_finished", json!({
-            "files": files,
-            "error": result.as_ref().err().map(|e| format!("{e:#}")),
-            "processed": total.processed,
-            "created": total.created,
-            "updated": total.updated,
-            "skipped": total.skipped,
-            "failed": total.failed,
-        }))
+        audit(
+            store,
+            clock,
+            "catalog.import_finished",
+            json!({
+                "files": files,
+                "error": result.as_ref().err().map(|e| format!("{e:#}")),
+                "processed": total.processed,
+                "created": total.created,
+                "updated": total.updated,
+                "skipped": total.skipped,
+                "failed": total.failed,
+            }),
+        )
         .await;
     }
     if settings.dry_run {
@@ -343,13 +365,21 @@ impl Sink {
 
 /// Streams the whole catalog, page by page. Returns how many items could not
 /// be written (reported on standard error).
-pub async fn export(store: &Store, format: ExportFormat, output: Option<&Path>) -> anyhow::Result<u64> {
+pub async fn export(
+    store: &Store,
+    format: ExportFormat,
+    output: Option<&Path>,
+) -> anyhow::Result<u64> {
     let out: Box<dyn Write> = match output {
         Some(path) => Box::new(std::io::BufWriter::with_capacity(
             1 << 20,
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
         )),
-        None => Box::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout())),
+        None => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        )),
     };
     let mut sink = match format {
         ExportFormat::Marcxml => Sink::Xml(MarcXmlWriter::new(out)),

@@ -64,7 +64,12 @@ fn holding(barcode: &str, call_number: &str, branch: &str) -> Field {
     )
 }
 
-async fn import(app: &TestApp, files: &[PathBuf], mode: MatchMode, report: Option<&Path>) -> ImportCounts {
+async fn import(
+    app: &TestApp,
+    files: &[PathBuf],
+    mode: MatchMode,
+    report: Option<&Path>,
+) -> ImportCounts {
     import_files(
         &app.state.store,
         &app.clock,
@@ -113,9 +118,18 @@ fn activeperl() -> Record {
             subfields.insert(1, Subfield::new('b', long.trim_end()));
         }
     }
-    record.fields.push(holding("AP-0002", "QA76.73.P22 M33 2000 c.2", "MAIN"));
-    record.fields.push(holding("AP-0001", "QA76.73.P22 M33 2000", "MAIN"));
-    record.fields.push(Field::data(tag("952"), ' ', ' ', vec![Subfield::new('o', "no barcode")]));
+    record
+        .fields
+        .push(holding("AP-0002", "QA76.73.P22 M33 2000 c.2", "MAIN"));
+    record
+        .fields
+        .push(holding("AP-0001", "QA76.73.P22 M33 2000", "MAIN"));
+    record.fields.push(Field::data(
+        tag("952"),
+        ' ',
+        ' ',
+        vec![Subfield::new('o', "no barcode")],
+    ));
     record
 }
 
@@ -129,8 +143,14 @@ async fn import_maps_every_field_and_copy(app: TestApp) {
     let item = item_by_isbn(&app, "0471383147").await;
     assert_eq!(item["title"], "ActivePerl with ASP and ADO");
     let subtitle = item["subtitle"].as_str().unwrap();
-    assert!(subtitle.chars().count() <= 500 && subtitle.starts_with("word word"), "{subtitle}");
-    assert!(subtitle.ends_with("word"), "cut at a word boundary: {subtitle:?}");
+    assert!(
+        subtitle.chars().count() <= 500 && subtitle.starts_with("word word"),
+        "{subtitle}"
+    );
+    assert!(
+        subtitle.ends_with("word"),
+        "cut at a word boundary: {subtitle:?}"
+    );
     assert_eq!(item["authors"], serde_json::json!(["Martinsson, Tobias"]));
     assert_eq!(item["isbn"], "9780471383147");
     assert_eq!(item["item_type"], "book");
@@ -139,7 +159,11 @@ async fn import_maps_every_field_and_copy(app: TestApp) {
     assert_eq!(item["language"], "eng");
     assert_eq!(
         item["subjects"],
-        serde_json::json!(["Perl (Computer program language)", "Active server pages", "ActiveX"])
+        serde_json::json!([
+            "Perl (Computer program language)",
+            "Active server pages",
+            "ActiveX"
+        ])
     );
     assert_eq!(item["description"], Value::Null);
     assert_eq!(item["copies_total"], 2);
@@ -166,8 +190,16 @@ async fn import_maps_every_field_and_copy(app: TestApp) {
     assert_eq!(
         copies,
         [
-            ("AP-0001".into(), "QA76.73.P22 M33 2000".into(), "available".into()),
-            ("AP-0002".into(), "QA76.73.P22 M33 2000 c.2".into(), "available".into()),
+            (
+                "AP-0001".into(),
+                "QA76.73.P22 M33 2000".into(),
+                "available".into()
+            ),
+            (
+                "AP-0002".into(),
+                "QA76.73.P22 M33 2000 c.2".into(),
+                "available".into()
+            ),
         ]
     );
 
@@ -175,7 +207,11 @@ async fn import_maps_every_field_and_copy(app: TestApp) {
     let librarian = app.create_user("cataloguer", Role::Librarian).await;
     let token = app.access_token(&librarian.username).await;
     let events: Value = app
-        .authed(reqwest::Method::GET, &format!("/api/v1/items/{id}/events"), &token)
+        .authed(
+            reqwest::Method::GET,
+            &format!("/api/v1/items/{id}/events"),
+            &token,
+        )
         .send()
         .await
         .unwrap()
@@ -197,9 +233,25 @@ async fn import_maps_every_field_and_copy(app: TestApp) {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines.iter().all(|l| l["index"] == 1 && l["control_number"] == "fol05731351"));
-    assert!(lines[0]["reason"].as_str().unwrap().contains("subtitle cut to 500"), "{lines:?}");
-    assert!(lines[1]["reason"].as_str().unwrap().contains("without a barcode"), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["index"] == 1 && l["control_number"] == "fol05731351")
+    );
+    assert!(
+        lines[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("subtitle cut to 500"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("without a barcode"),
+        "{lines:?}"
+    );
 
     // The stored record keeps the whole subtitle.
     let xml = app
@@ -240,7 +292,10 @@ async fn marc8_diacritics_arrive_exactly(app: TestApp) {
     assert_eq!(item["language"], "rus");
     assert_eq!(item["item_type"], "other");
     assert!(
-        item["description"].as_str().unwrap().contains("(1863\u{2013}1944)"),
+        item["description"]
+            .as_str()
+            .unwrap()
+            .contains("(1863\u{2013}1944)"),
         "{item}"
     );
 }
@@ -272,13 +327,22 @@ async fn bad_records_are_reported_and_skipped_and_reruns_change_nothing(app: Tes
     let report = app.db.dir().join("errors.jsonl");
     let output = carrel(
         &app,
-        &["catalog", "import", file.to_str().unwrap(), "--errors", report.to_str().unwrap()],
+        &[
+            "catalog",
+            "import",
+            file.to_str().unwrap(),
+            "--errors",
+            report.to_str().unwrap(),
+        ],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     let summary = last_line(&output.stdout);
     // The second good record is the same as the first (no ISBN, no 001): found by its bytes.
-    assert!(summary.starts_with("imported 1, updated 0, skipped 1, failed "), "{summary}");
+    assert!(
+        summary.starts_with("imported 1, updated 0, skipped 1, failed "),
+        "{summary}"
+    );
     let failed: usize = summary.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(failed >= 5, "{summary}");
     let lines: Vec<Value> = std::fs::read_to_string(&report)
@@ -288,8 +352,15 @@ async fn bad_records_are_reported_and_skipped_and_reruns_change_nothing(app: Tes
         .collect();
     assert_eq!(lines.len(), failed, "{lines:?}");
     let indexes: Vec<u64> = lines.iter().map(|l| l["index"].as_u64().unwrap()).collect();
-    assert!(indexes.windows(2).all(|w| w[0] < w[1]) && !indexes.contains(&1), "{indexes:?}");
-    assert!(lines.iter().all(|l| !l["reason"].as_str().unwrap().is_empty()));
+    assert!(
+        indexes.windows(2).all(|w| w[0] < w[1]) && !indexes.contains(&1),
+        "{indexes:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l["reason"].as_str().unwrap().is_empty())
+    );
     assert_eq!(all_items(&app).await.len(), 1);
 
     // Running it again changes nothing: the good records match themselves.
@@ -304,18 +375,37 @@ async fn bad_records_are_reported_and_skipped_and_reruns_change_nothing(app: Tes
     // A clean file exits 0; --dry-run writes nothing.
     let output = carrel(
         &app,
-        &["catalog", "import", "--dry-run", fixture("test.dat").to_str().unwrap()],
+        &[
+            "catalog",
+            "import",
+            "--dry-run",
+            fixture("test.dat").to_str().unwrap(),
+        ],
     );
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(last_line(&output.stdout), "imported 10, updated 0, skipped 0, failed 0");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        last_line(&output.stdout),
+        "imported 10, updated 0, skipped 0, failed 0"
+    );
     assert_eq!(all_items(&app).await.len(), 1);
 }
 
 async fn matching_updates_and_skips(app: TestApp) {
     let test_dat = fixture("test.dat");
-    assert_eq!(counts(&import(&app, &[test_dat.clone()], MatchMode::Isbn, None).await), [10, 0, 0, 0]);
+    assert_eq!(
+        counts(&import(&app, &[test_dat.clone()], MatchMode::Isbn, None).await),
+        [10, 0, 0, 0]
+    );
     // Idempotent, with every mode that matches.
-    assert_eq!(counts(&import(&app, &[test_dat.clone()], MatchMode::Isbn, None).await), [0, 0, 10, 0]);
+    assert_eq!(
+        counts(&import(&app, &[test_dat.clone()], MatchMode::Isbn, None).await),
+        [0, 0, 10, 0]
+    );
     assert_eq!(
         counts(&import(&app, &[test_dat.clone()], MatchMode::ControlNumber, None).await),
         [0, 0, 10, 0]
@@ -342,11 +432,17 @@ async fn matching_updates_and_skips(app: TestApp) {
     record.fields.push(holding("AP-9", "QA76", "MAIN"));
     let file = app.db.dir().join("changed.mrc");
     write_records(&file, &[record]);
-    assert_eq!(counts(&import(&app, &[file.clone()], MatchMode::Isbn, None).await), [0, 1, 0, 0]);
+    assert_eq!(
+        counts(&import(&app, &[file.clone()], MatchMode::Isbn, None).await),
+        [0, 1, 0, 0]
+    );
     let item = item_by_isbn(&app, "0471383147").await;
     assert_eq!(item["title"], "ActivePerl, second edition");
     assert_eq!(item["copies_total"], 1);
-    assert_eq!(counts(&import(&app, &[file], MatchMode::Isbn, None).await), [0, 0, 1, 0]);
+    assert_eq!(
+        counts(&import(&app, &[file], MatchMode::Isbn, None).await),
+        [0, 0, 1, 0]
+    );
 }
 
 async fn export_round_trips_with_control_number_matching(app: TestApp) {
@@ -354,7 +450,13 @@ async fn export_round_trips_with_control_number_matching(app: TestApp) {
     let token = app.access_token(&librarian.username).await;
     let file = app.db.dir().join("activeperl.mrc");
     write_records(&file, &[activeperl()]);
-    import(&app, &[file, fixture("test.dat"), fixture("regression45.dat")], MatchMode::Isbn, None).await;
+    import(
+        &app,
+        &[file, fixture("test.dat"), fixture("regression45.dat")],
+        MatchMode::Isbn,
+        None,
+    )
+    .await;
     // An item made through the JSON API, with a copy, and an edited imported item.
     let created: Value = app
         .authed(reqwest::Method::POST, "/api/v1/items", &token)
@@ -367,7 +469,11 @@ async fn export_round_trips_with_control_number_matching(app: TestApp) {
         .unwrap();
     let hand_id = created["id"].as_str().unwrap().to_owned();
     let response = app
-        .authed(reqwest::Method::POST, &format!("/api/v1/items/{hand_id}/copies"), &token)
+        .authed(
+            reqwest::Method::POST,
+            &format!("/api/v1/items/{hand_id}/copies"),
+            &token,
+        )
         .json(&serde_json::json!({"barcode": "HAND-1", "call_number": "X 1"}))
         .send()
         .await
@@ -375,7 +481,11 @@ async fn export_round_trips_with_control_number_matching(app: TestApp) {
     assert_eq!(response.status(), 201);
     let perl = item_by_isbn(&app, "1565926994").await;
     let response = app
-        .authed(reqwest::Method::PATCH, &format!("/api/v1/items/{}", perl["id"].as_str().unwrap()), &token)
+        .authed(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/items/{}", perl["id"].as_str().unwrap()),
+            &token,
+        )
         .json(&serde_json::json!({"description": "Edited in Carrel", "publication_year": 2001}))
         .send()
         .await
@@ -391,8 +501,16 @@ async fn export_round_trips_with_control_number_matching(app: TestApp) {
         .unwrap();
     assert_eq!(xml.headers()["content-type"], "application/marcxml+xml");
     let xml = xml.text().await.unwrap();
-    assert!(xml.contains(&format!("<controlfield tag=\"001\">{hand_id}</controlfield>")), "{xml}");
-    assert!(xml.contains("HAND-1") && xml.contains("Made by hand"), "{xml}");
+    assert!(
+        xml.contains(&format!(
+            "<controlfield tag=\"001\">{hand_id}</controlfield>"
+        )),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("HAND-1") && xml.contains("Made by hand"),
+        "{xml}"
+    );
     let iso = app
         .client
         .get(app.url(&format!("/api/v1/items/{hand_id}/marc")))
@@ -402,15 +520,25 @@ async fn export_round_trips_with_control_number_matching(app: TestApp) {
         .unwrap();
     assert_eq!(iso.headers()["content-type"], "application/marc");
     let bytes = iso.bytes().await.unwrap();
-    let parsed: Vec<Record> = Iso2709Reader::new(&bytes[..]).filter_map(Result::ok).collect();
+    let parsed: Vec<Record> = Iso2709Reader::new(&bytes[..])
+        .filter_map(Result::ok)
+        .collect();
     assert_eq!(parsed.len(), 1);
     assert_eq!(parsed[0].control_value("001"), Some(hand_id.as_str()));
-    assert_eq!(app.get("/api/v1/items/00000000-0000-0000-0000-000000000000/marc").await.status(), 404);
+    assert_eq!(
+        app.get("/api/v1/items/00000000-0000-0000-0000-000000000000/marc")
+            .await
+            .status(),
+        404
+    );
 
     let before = all_items(&app).await;
     for format in [ExportFormat::Marcxml, ExportFormat::Marc] {
         let out = app.db.dir().join("export.out");
-        assert_eq!(export(&app.state.store, format, Some(&out)).await.unwrap(), 0);
+        assert_eq!(
+            export(&app.state.store, format, Some(&out)).await.unwrap(),
+            0
+        );
         let c = import(&app, &[out], MatchMode::ControlNumber, None).await;
         assert_eq!(counts(&c), [0, 0, before.len() as i64, 0], "{format:?}");
     }
@@ -426,13 +554,20 @@ async fn export_round_trips_with_control_number_matching(app: TestApp) {
             .collect()
     };
     assert_eq!(strip(&before), strip(&after));
-    assert_eq!(item_by_isbn(&app, "1565926994").await["description"], "Edited in Carrel");
+    assert_eq!(
+        item_by_isbn(&app, "1565926994").await["description"],
+        "Edited in Carrel"
+    );
 }
 
 async fn wait_until_finished(app: &TestApp, token: &str, id: &str) -> Value {
     for _ in 0..300 {
         let job: Value = app
-            .authed(reqwest::Method::GET, &format!("/api/v1/imports/{id}"), token)
+            .authed(
+                reqwest::Method::GET,
+                &format!("/api/v1/imports/{id}"),
+                token,
+            )
             .send()
             .await
             .unwrap()
@@ -450,7 +585,10 @@ async fn wait_until_finished(app: &TestApp, token: &str, id: &str) -> Value {
 fn upload(bytes: Vec<u8>, name: &str, mode: &str) -> reqwest::multipart::Form {
     reqwest::multipart::Form::new()
         .text("match", mode.to_owned())
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        )
 }
 
 async fn an_api_import_runs_to_done_with_its_report(app: TestApp) {
@@ -491,7 +629,15 @@ async fn an_api_import_runs_to_done_with_its_report(app: TestApp) {
         .unwrap();
     assert_eq!(response.status(), 202);
     let job: Value = response.json().await.unwrap();
-    for key in ["id", "status", "total", "processed", "created", "updated", "failed"] {
+    for key in [
+        "id",
+        "status",
+        "total",
+        "processed",
+        "created",
+        "updated",
+        "failed",
+    ] {
         assert!(job.get(key).is_some(), "{key} in {job}");
     }
     let id = job["id"].as_str().unwrap().to_owned();
@@ -509,7 +655,11 @@ async fn an_api_import_runs_to_done_with_its_report(app: TestApp) {
 
     // The report, paginated.
     let first: Value = app
-        .authed(reqwest::Method::GET, &format!("/api/v1/imports/{id}/errors?limit=2"), &token)
+        .authed(
+            reqwest::Method::GET,
+            &format!("/api/v1/imports/{id}/errors?limit=2"),
+            &token,
+        )
         .send()
         .await
         .unwrap()
@@ -521,7 +671,11 @@ async fn an_api_import_runs_to_done_with_its_report(app: TestApp) {
     let mut cursor = first["next_cursor"].as_str().map(str::to_owned);
     while let Some(c) = cursor {
         let page: Value = app
-            .authed(reqwest::Method::GET, &format!("/api/v1/imports/{id}/errors?limit=2&cursor={c}"), &token)
+            .authed(
+                reqwest::Method::GET,
+                &format!("/api/v1/imports/{id}/errors?limit=2&cursor={c}"),
+                &token,
+            )
             .send()
             .await
             .unwrap()
@@ -532,9 +686,17 @@ async fn an_api_import_runs_to_done_with_its_report(app: TestApp) {
         cursor = page["next_cursor"].as_str().map(str::to_owned);
     }
     assert_eq!(entries.len() as i64, failed);
-    assert!(entries.iter().all(|e| e["index"].as_i64().unwrap() > 1 && e["reason"].is_string()));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["index"].as_i64().unwrap() > 1 && e["reason"].is_string())
+    );
     let patron_view = app
-        .authed(reqwest::Method::GET, &format!("/api/v1/imports/{id}"), &patron_token)
+        .authed(
+            reqwest::Method::GET,
+            &format!("/api/v1/imports/{id}"),
+            &patron_token,
+        )
         .send()
         .await
         .unwrap();
@@ -547,7 +709,9 @@ async fn an_api_import_runs_to_done_with_its_report(app: TestApp) {
     let finished = app.audit_events("catalog.import_finished").await;
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].details.0["created"], 1);
-    let uploads = std::fs::read_dir(app.state.config.data_dir.join("imports")).unwrap().count();
+    let uploads = std::fs::read_dir(app.state.config.data_dir.join("imports"))
+        .unwrap()
+        .count();
     assert_eq!(uploads, 0);
 }
 
@@ -565,7 +729,8 @@ async fn uploads_over_the_import_limit_are_413(app: TestApp) {
     assert_error(response, 413, "PAYLOAD_TOO_LARGE").await;
     // Streamed without a declared length: cut off while reading, nothing kept.
     let stream = futures::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 1024])));
-    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream)).file_name("big.mrc");
+    let part =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream)).file_name("big.mrc");
     let response = app
         .authed(reqwest::Method::POST, "/api/v1/imports", &token)
         .multipart(reqwest::multipart::Form::new().part("file", part))
@@ -584,7 +749,10 @@ async fn uploads_over_the_import_limit_are_413(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(wait_until_finished(&app, &token, &id).await["created"], 1);
 }
 
@@ -613,9 +781,17 @@ async fn an_interrupted_job_is_resumed_or_failed_after_a_restart(app: TestApp) {
         file_bytes: 1,
         created_by: Some(librarian.id),
     };
-    store.create_import(&new(resumable, &path), app.clock.now()).await.unwrap();
     store
-        .claim_import(resumable, dead_instance, app.clock.now(), time::Duration::minutes(2))
+        .create_import(&new(resumable, &path), app.clock.now())
+        .await
+        .unwrap();
+    store
+        .claim_import(
+            resumable,
+            dead_instance,
+            app.clock.now(),
+            time::Duration::minutes(2),
+        )
         .await
         .unwrap()
         .expect("claimed by the instance that dies");
@@ -626,7 +802,11 @@ async fn an_interrupted_job_is_resumed_or_failed_after_a_restart(app: TestApp) {
             progress: Some(carrel_store::ImportProgress {
                 import_id: resumable,
                 holder: dead_instance,
-                counts: ImportCounts { processed: 4, created: 4, ..Default::default() },
+                counts: ImportCounts {
+                    processed: 4,
+                    created: 4,
+                    ..Default::default()
+                },
                 lease_until: app.clock.now() + time::Duration::minutes(2),
             }),
             import_id: Some(resumable),
@@ -637,16 +817,25 @@ async fn an_interrupted_job_is_resumed_or_failed_after_a_restart(app: TestApp) {
         .unwrap();
     // A queued job whose file was lost with the old instance's disk.
     let orphan = uuid::Uuid::now_v7();
-    store.create_import(&new(orphan, &dir.join("gone.upload")), app.clock.now()).await.unwrap();
+    store
+        .create_import(&new(orphan, &dir.join("gone.upload")), app.clock.now())
+        .await
+        .unwrap();
 
     // While the dead instance's lease is live, nobody else runs its job.
     assert_eq!(
-        carrel_server::catalog::marc::jobs::resume_orphans(&app.state).await.unwrap(),
+        carrel_server::catalog::marc::jobs::resume_orphans(&app.state)
+            .await
+            .unwrap(),
         1,
         "only the queued job is free"
     );
     let job: Value = app
-        .authed(reqwest::Method::GET, &format!("/api/v1/imports/{resumable}"), &token)
+        .authed(
+            reqwest::Method::GET,
+            &format!("/api/v1/imports/{resumable}"),
+            &token,
+        )
         .send()
         .await
         .unwrap()
@@ -658,17 +847,28 @@ async fn an_interrupted_job_is_resumed_or_failed_after_a_restart(app: TestApp) {
 
     // After the lease runs out, start-up picks it up and carries on after record 4.
     app.clock.advance(time::Duration::minutes(3));
-    carrel_server::catalog::marc::jobs::resume_orphans(&app.state).await.unwrap();
+    carrel_server::catalog::marc::jobs::resume_orphans(&app.state)
+        .await
+        .unwrap();
     let job = wait_until_finished(&app, &token, &resumable.to_string()).await;
     assert_eq!(job["status"], "done", "{job}");
     assert_eq!(job["processed"], 10);
     assert_eq!(job["total"], 10);
-    assert_eq!(job["created"], 10, "4 before the restart, 6 after: none done twice");
+    assert_eq!(
+        job["created"], 10,
+        "4 before the restart, 6 after: none done twice"
+    );
     assert_eq!(job["skipped"], 0);
     assert_eq!(all_items(&app).await.len(), 10);
 
     let failed = wait_until_finished(&app, &token, &orphan.to_string()).await;
     assert_eq!(failed["status"], "failed");
-    assert!(failed["error"].as_str().unwrap().contains("upload it again"), "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("upload it again"),
+        "{failed}"
+    );
     assert!(failed["finished_at"].is_string());
 }

@@ -330,12 +330,23 @@ impl Store {
         // (item, record) to insert or replace.
         let mut records: Vec<(Uuid, &StoredRecord)> = Vec::new();
         for (id, item) in &creates {
-            events.push((*id, "created", json!({"title": item.fields.title, "import_id": batch.import_id})));
+            events.push((
+                *id,
+                "created",
+                json!({"title": item.fields.title, "import_id": batch.import_id}),
+            ));
             records.push((*id, &item.record));
             copies.extend(item.copies.iter().map(|c| (Uuid::now_v7(), *id, c)));
         }
         for write in batch.writes {
-            if let ImportWrite::Update { item_id, fields, copies: new_copies, record, .. } = write {
+            if let ImportWrite::Update {
+                item_id,
+                fields,
+                copies: new_copies,
+                record,
+                ..
+            } = write
+            {
                 if fields.is_some() || record.is_some() {
                     let names: &[&str] = fields.as_ref().map_or(&[], |(_, names)| names.as_slice());
                     events.push((*item_id, "updated", json!({"fields": names, "marc_record": record.is_some(), "import_id": batch.import_id})));
@@ -347,7 +358,11 @@ impl Store {
             }
         }
         for (copy_id, item_id, copy) in &copies {
-            events.push((*item_id, "copy_added", json!({"copy_id": copy_id, "barcode": copy.barcode, "import_id": batch.import_id})));
+            events.push((
+                *item_id,
+                "copy_added",
+                json!({"copy_id": copy_id, "barcode": copy.barcode, "import_id": batch.import_id}),
+            ));
         }
 
         crate::on_pool!(self, pool => {
@@ -518,9 +533,14 @@ impl Store {
     }
 
     /// The stored original record of an item.
-    pub async fn find_item_record(&self, item_id: Uuid) -> Result<Option<StoredRecord>, StoreError> {
+    pub async fn find_item_record(
+        &self,
+        item_id: Uuid,
+    ) -> Result<Option<StoredRecord>, StoreError> {
         const SELECT: &str = "SELECT format, record, control_number, control_number_identifier, fingerprint FROM item_marc WHERE item_id = $1";
-        Ok(crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(item_id).fetch_optional(pool).await?))
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(item_id).fetch_optional(pool).await?),
+        )
     }
 
     /// Up to `limit` live items after `after` in id order, with their live
@@ -531,7 +551,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ExportEntry>, StoreError> {
         const ITEMS: &str = concat!(
-            "SELECT ", item_columns!(),
+            "SELECT ",
+            item_columns!(),
             " FROM items i WHERE i.deleted_at IS NULL AND ($1 IS NULL OR i.id > $1) ORDER BY i.id LIMIT $2"
         );
         crate::on_pool!(self, pool => {
@@ -577,7 +598,8 @@ impl Store {
     ) -> Result<ImportRow, StoreError> {
         const INSERT: &str = concat!(
             "INSERT INTO imports (id, status, format, match_mode, file_name, file_path, file_bytes, created_by, created_at, updated_at) \
-             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ", import_columns!()
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
+            import_columns!()
         );
         Ok(crate::on_pool!(self, pool => {
             let _turn = pool.write_turn().await?;
@@ -598,7 +620,9 @@ impl Store {
     /// An import job.
     pub async fn find_import(&self, id: Uuid) -> Result<Option<ImportRow>, StoreError> {
         const SELECT: &str = concat!("SELECT ", import_columns!(), " FROM imports WHERE id = $1");
-        Ok(crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(id).fetch_optional(pool).await?))
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(id).fetch_optional(pool).await?),
+        )
     }
 
     /// Takes the lease of a queued or running job for `ttl`, unless another
@@ -615,7 +639,8 @@ impl Store {
             "UPDATE imports SET status = 'running', lease_holder = $2, lease_expires_at = $3, \
              started_at = COALESCE(started_at, $4), updated_at = $4 \
              WHERE id = $1 AND status IN ('queued', 'running') AND (lease_holder IS NULL OR lease_expires_at < $4) \
-             RETURNING ", import_columns!()
+             RETURNING ",
+            import_columns!()
         );
         Ok(crate::on_pool!(self, pool => {
             let _turn = pool.write_turn().await?;
@@ -627,7 +652,9 @@ impl Store {
     pub async fn orphaned_imports(&self, now: OffsetDateTime) -> Result<Vec<Uuid>, StoreError> {
         const SELECT: &str = "SELECT id FROM imports WHERE status IN ('queued', 'running') \
              AND (lease_holder IS NULL OR lease_expires_at < $1) ORDER BY created_at, id";
-        Ok(crate::on_pool!(self, pool => sqlx::query_scalar(SELECT).bind(now).fetch_all(pool).await?))
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_scalar(SELECT).bind(now).fetch_all(pool).await?),
+        )
     }
 
     /// Records the number of records in the job's file.
@@ -659,7 +686,11 @@ impl Store {
         const UPDATE: &str = "UPDATE imports SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
              lease_holder = NULL, lease_expires_at = NULL \
              WHERE id = $1 AND status IN ('queued', 'running') AND ($2 IS NULL OR lease_holder = $2)";
-        let status = if failed_with.is_some() { "failed" } else { "done" };
+        let status = if failed_with.is_some() {
+            "failed"
+        } else {
+            "done"
+        };
         let done = crate::on_pool!(self, pool => {
             let _turn = pool.write_turn().await?;
             sqlx::query(UPDATE).bind(id).bind(holder).bind(status).bind(failed_with).bind(now).execute(pool).await?.rows_affected()

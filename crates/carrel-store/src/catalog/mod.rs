@@ -7,8 +7,8 @@ mod search;
 
 pub use copies::{Copy, CopyChanges, NewCopy};
 pub use imports::{
-    ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue, ImportLookup, ImportProgress,
-    ImportRow, ImportWrite, ImportedItem, NewImport, StoredRecord,
+    ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue, ImportLookup,
+    ImportProgress, ImportRow, ImportWrite, ImportedItem, NewImport, StoredRecord,
 };
 pub use items::{ItemEvent, ItemFields, ItemRow};
 pub use search::{ItemHit, ItemSearch, ItemSort, MAX_TERMS, SortKey};

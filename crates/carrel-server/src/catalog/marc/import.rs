@@ -137,12 +137,10 @@ impl<R: Read> Read for Counting<R> {
 fn detect(input: &mut impl BufRead) -> std::io::Result<Format> {
     let head = input.fill_buf()?;
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    Ok(
-        match head.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'<') => Format::MarcXml,
-            _ => Format::Marc,
-        },
-    )
+    Ok(match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Format::MarcXml,
+        _ => Format::Marc,
+    })
 }
 
 /// Counts the records of a file quickly, without parsing them (ISO 2709: record
@@ -222,13 +220,7 @@ fn read_records(
     read: Arc<AtomicU64>,
     tx: mpsc::Sender<Message>,
 ) {
-    let mut input = BufReader::with_capacity(
-        256 * 1024,
-        Counting {
-            inner: input,
-            read,
-        },
-    );
+    let mut input = BufReader::with_capacity(256 * 1024, Counting { inner: input, read });
     let format = match format {
         Format::Auto => match detect(&mut input) {
             Ok(f) => f,
@@ -335,7 +327,9 @@ fn prepare(index: u64, record: Record, max_year: i32) -> Prepared {
     let language = match m.language {
         Some(l) if l.len() == 3 && l.chars().all(|c| c.is_ascii_alphabetic()) => Some(l),
         Some(l) => {
-            notes.push(format!("language {l:?} is not a MARC language code; left out"));
+            notes.push(format!(
+                "language {l:?} is not a MARC language code; left out"
+            ));
             None
         }
         None => None,
@@ -450,7 +444,10 @@ fn split_on_repeats(batch: Vec<Prepared>) -> Vec<Vec<Prepared>> {
                 own.push(format!("i:{isbn}"));
             }
             match &m.stored.control_number {
-                Some(cn) => own.push(format!("c:{cn}\u{1f}{}", m.stored.control_number_identifier)),
+                Some(cn) => own.push(format!(
+                    "c:{cn}\u{1f}{}",
+                    m.stored.control_number_identifier
+                )),
                 None => own.push(format!("f:{}", m.stored.fingerprint)),
             }
             own.extend(m.copies.iter().map(|c| format!("b:{}", c.barcode)));
@@ -489,9 +486,7 @@ impl<'a> Seen<'a> {
     fn new(lookup: &'a ImportLookup) -> Self {
         let mut by_control = HashMap::new();
         for (cn, cni, id) in &lookup.control_numbers {
-            by_control
-                .entry((cn.as_str(), cni.as_str()))
-                .or_insert(*id);
+            by_control.entry((cn.as_str(), cni.as_str())).or_insert(*id);
         }
         let mut copies: HashMap<Uuid, Vec<&Copy>> = HashMap::new();
         for c in &lookup.copies {
@@ -543,7 +538,13 @@ impl<'a> Seen<'a> {
     }
 }
 
-fn decide(mode: MatchMode, seen: &Seen<'_>, index: u64, m: &Mapped, notes: &mut Vec<String>) -> Decision {
+fn decide(
+    mode: MatchMode,
+    seen: &Seen<'_>,
+    index: u64,
+    m: &Mapped,
+    notes: &mut Vec<String>,
+) -> Decision {
     let matched = match mode {
         MatchMode::Isbn => match &m.fields.isbn {
             Some(isbn) => seen.by_isbn.get(isbn.as_str()).copied(),
@@ -647,7 +648,10 @@ fn changed_fields(f: &ItemFields, item: &ItemRow) -> Vec<&'static str> {
     check("isbn", f.isbn == item.isbn);
     check("item_type", f.item_type == item.item_type);
     check("publisher", f.publisher == item.publisher);
-    check("publication_year", f.publication_year == item.publication_year);
+    check(
+        "publication_year",
+        f.publication_year == item.publication_year,
+    );
     check("language", f.language == item.language);
     check("subjects", f.subjects == item.subjects.0);
     check("description", f.description == item.description);
@@ -679,7 +683,11 @@ fn add(counts: &mut ImportCounts, index: u64, kind: Kind) {
     }
 }
 
-async fn plan(store: &Store, mode: MatchMode, group: &[Prepared]) -> Result<Vec<Outcome>, StoreError> {
+async fn plan(
+    store: &Store,
+    mode: MatchMode,
+    group: &[Prepared],
+) -> Result<Vec<Outcome>, StoreError> {
     let mut isbns = Vec::new();
     let mut control_numbers = Vec::new();
     let mut ids = Vec::new();
@@ -707,7 +715,9 @@ async fn plan(store: &Store, mode: MatchMode, group: &[Prepared]) -> Result<Vec<
             let (write, kind, reason) = match &p.body {
                 Err(reason) => (None, Kind::Failed, Some(reason.clone())),
                 Ok(m) => match decide(mode, &seen, p.index, m, &mut notes) {
-                    Decision::Write(w @ ImportWrite::Create { .. }) => (Some(w), Kind::Created, None),
+                    Decision::Write(w @ ImportWrite::Create { .. }) => {
+                        (Some(w), Kind::Created, None)
+                    }
                     Decision::Write(w) => (Some(w), Kind::Updated, None),
                     Decision::Skip(reason) => (None, Kind::Skipped, reason),
                 },
@@ -721,7 +731,11 @@ async fn plan(store: &Store, mode: MatchMode, group: &[Prepared]) -> Result<Vec<
                     reason,
                 })
                 .collect();
-            Outcome { write, issues, kind }
+            Outcome {
+                write,
+                issues,
+                kind,
+            }
         })
         .collect())
 }

@@ -114,7 +114,12 @@ async fn execute(state: &AppState, row: &ImportRow, holder: Uuid) -> Result<(), 
         if let Ok(Ok(total)) = counted {
             state
                 .store
-                .set_import_total(row.id, holder, i64::try_from(total).unwrap_or(i64::MAX), state.clock.now())
+                .set_import_total(
+                    row.id,
+                    holder,
+                    i64::try_from(total).unwrap_or(i64::MAX),
+                    state.clock.now(),
+                )
                 .await?;
         }
     }
@@ -131,11 +136,23 @@ async fn execute(state: &AppState, row: &ImportRow, holder: Uuid) -> Result<(), 
     if row.processed > 0 {
         tracing::info!(import_id = %row.id, after = row.processed, "resuming an interrupted import");
     }
-    import::run(&state.store, &state.clock, Box::new(file), &settings, &mut Quiet).await?;
+    import::run(
+        &state.store,
+        &state.clock,
+        Box::new(file),
+        &settings,
+        &mut Quiet,
+    )
+    .await?;
     Ok(())
 }
 
-async fn audit(state: &AppState, row: &ImportRow, event_type: &'static str, details: serde_json::Value) {
+async fn audit(
+    state: &AppState,
+    row: &ImportRow,
+    event_type: &'static str,
+    details: serde_json::Value,
+) {
     let event = carrel_store::NewAuditEvent {
         event_type,
         actor_id: row.created_by,

@@ -238,20 +238,52 @@ mod tests {
         assert!(ok(ItemInput {
             title: Some(text(LIMITS.title)),
             subtitle: Some(text(LIMITS.subtitle)),
-            authors: Some((0..LIMITS.max_authors).map(|i| format!("{i}{}", text(LIMITS.author - 2))).collect()),
+            authors: Some(
+                (0..LIMITS.max_authors)
+                    .map(|i| format!("{i}{}", text(LIMITS.author - 2)))
+                    .collect()
+            ),
             publisher: Some(text(LIMITS.publisher)),
-            subjects: Some((0..LIMITS.max_subjects).map(|i| format!("{i}{}", text(LIMITS.subject - 2))).collect()),
+            subjects: Some(
+                (0..LIMITS.max_subjects)
+                    .map(|i| format!("{i}{}", text(LIMITS.subject - 2)))
+                    .collect()
+            ),
             description: Some(text(LIMITS.description)),
             ..Default::default()
         }));
-        assert!(!ok(ItemInput { title: Some(text(LIMITS.title + 1)), ..base() }));
-        assert!(!ok(ItemInput { subtitle: Some(text(LIMITS.subtitle + 1)), ..base() }));
-        assert!(!ok(ItemInput { authors: Some(vec![text(LIMITS.author + 1)]), ..base() }));
-        assert!(!ok(ItemInput { authors: Some((0..=LIMITS.max_authors).map(|i| i.to_string()).collect()), ..base() }));
-        assert!(!ok(ItemInput { publisher: Some(text(LIMITS.publisher + 1)), ..base() }));
-        assert!(!ok(ItemInput { subjects: Some(vec![text(LIMITS.subject + 1)]), ..base() }));
-        assert!(!ok(ItemInput { subjects: Some((0..=LIMITS.max_subjects).map(|i| i.to_string()).collect()), ..base() }));
-        assert!(!ok(ItemInput { description: Some(text(LIMITS.description + 1)), ..base() }));
+        assert!(!ok(ItemInput {
+            title: Some(text(LIMITS.title + 1)),
+            ..base()
+        }));
+        assert!(!ok(ItemInput {
+            subtitle: Some(text(LIMITS.subtitle + 1)),
+            ..base()
+        }));
+        assert!(!ok(ItemInput {
+            authors: Some(vec![text(LIMITS.author + 1)]),
+            ..base()
+        }));
+        assert!(!ok(ItemInput {
+            authors: Some((0..=LIMITS.max_authors).map(|i| i.to_string()).collect()),
+            ..base()
+        }));
+        assert!(!ok(ItemInput {
+            publisher: Some(text(LIMITS.publisher + 1)),
+            ..base()
+        }));
+        assert!(!ok(ItemInput {
+            subjects: Some(vec![text(LIMITS.subject + 1)]),
+            ..base()
+        }));
+        assert!(!ok(ItemInput {
+            subjects: Some((0..=LIMITS.max_subjects).map(|i| i.to_string()).collect()),
+            ..base()
+        }));
+        assert!(!ok(ItemInput {
+            description: Some(text(LIMITS.description + 1)),
+            ..base()
+        }));
         assert!(validate_new_copy("B1", None, Some(text(LIMITS.call_number))).is_ok());
         assert!(validate_new_copy("B1", None, Some(text(LIMITS.call_number + 1))).is_err());
     }

@@ -169,9 +169,8 @@ async fn create_import(
             }
             Some("format") => {
                 let text = field.text().await.map_err(multipart_error)?;
-                format = Format::parse(text.trim()).ok_or_else(|| {
-                    field_error("format", "must be one of auto, marc, marcxml")
-                })?;
+                format = Format::parse(text.trim())
+                    .ok_or_else(|| field_error("format", "must be one of auto, marc, marcxml"))?;
             }
             Some("match") => {
                 let text = field.text().await.map_err(multipart_error)?;
@@ -183,7 +182,10 @@ async fn create_import(
         }
     }
     let Some((file_name, file_bytes)) = file else {
-        return Err(field_error("file", "a multipart field named file is required"));
+        return Err(field_error(
+            "file",
+            "a multipart field named file is required",
+        ));
     };
     let row = state
         .store
@@ -328,7 +330,11 @@ fn wants_iso2709(headers: &HeaderMap) -> bool {
         let mut parts = entry.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
             .next()
             .unwrap_or(1.0);
         let iso = match media.as_str() {
@@ -400,8 +406,12 @@ mod tests {
         assert!(!wants_iso2709(&accept("application/marcxml+xml")));
         assert!(!wants_iso2709(&accept("*/*")));
         assert!(!wants_iso2709(&accept("text/html")));
-        assert!(wants_iso2709(&accept("application/marcxml+xml;q=0.5, application/marc")));
-        assert!(!wants_iso2709(&accept("application/marc;q=0.2, application/xml;q=0.9")));
+        assert!(wants_iso2709(&accept(
+            "application/marcxml+xml;q=0.5, application/marc"
+        )));
+        assert!(!wants_iso2709(&accept(
+            "application/marc;q=0.2, application/xml;q=0.9"
+        )));
         assert!(!wants_iso2709(&accept("application/marc;q=0")));
     }
 }
