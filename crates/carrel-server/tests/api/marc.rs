@@ -398,16 +398,24 @@ async fn bad_records_are_reported_and_skipped_and_reruns_change_nothing(app: Tes
 async fn matching_updates_and_skips(app: TestApp) {
     let test_dat = fixture("test.dat");
     assert_eq!(
-        counts(&import(&app, &[test_dat.clone()], MatchMode::Isbn, None).await),
+        counts(&import(&app, std::slice::from_ref(&test_dat), MatchMode::Isbn, None).await),
         [10, 0, 0, 0]
     );
     // Idempotent, with every mode that matches.
     assert_eq!(
-        counts(&import(&app, &[test_dat.clone()], MatchMode::Isbn, None).await),
+        counts(&import(&app, std::slice::from_ref(&test_dat), MatchMode::Isbn, None).await),
         [0, 0, 10, 0]
     );
     assert_eq!(
-        counts(&import(&app, &[test_dat.clone()], MatchMode::ControlNumber, None).await),
+        counts(
+            &import(
+                &app,
+                std::slice::from_ref(&test_dat),
+                MatchMode::ControlNumber,
+                None
+            )
+            .await
+        ),
         [0, 0, 10, 0]
     );
     // `none` creates, but never a second item with a taken ISBN.
@@ -417,7 +425,7 @@ async fn matching_updates_and_skips(app: TestApp) {
         .filter(|i| i["isbn"].is_null())
         .count() as i64;
     assert!(without_isbn > 0);
-    let c = import(&app, &[test_dat.clone()], MatchMode::None, None).await;
+    let c = import(&app, std::slice::from_ref(&test_dat), MatchMode::None, None).await;
     assert_eq!(counts(&c), [without_isbn, 0, 10 - without_isbn, 0]);
 
     // A changed record updates its item (title and a new copy) in place.
@@ -433,7 +441,7 @@ async fn matching_updates_and_skips(app: TestApp) {
     let file = app.db.dir().join("changed.mrc");
     write_records(&file, &[record]);
     assert_eq!(
-        counts(&import(&app, &[file.clone()], MatchMode::Isbn, None).await),
+        counts(&import(&app, std::slice::from_ref(&file), MatchMode::Isbn, None).await),
         [0, 1, 0, 0]
     );
     let item = item_by_isbn(&app, "0471383147").await;

@@ -38,6 +38,14 @@ pub struct StoredRecord {
     pub fingerprint: String,
 }
 
+/// A stored record with its item.
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    item_id: Uuid,
+    #[sqlx(flatten)]
+    stored: StoredRecord,
+}
+
 /// What an import needs to know about the catalog to decide each record of a
 /// batch: the items its keys match, their copies and records, and who holds
 /// its barcodes.
@@ -278,14 +286,8 @@ impl Store {
                     list.push_bind(item.id);
                 }
                 qb.push(")");
-                let rows: Vec<(Uuid, String, Vec<u8>, Option<String>, String, String)> =
-                    qb.build_query_as().fetch_all(pool).await?;
-                lookup.records = rows
-                    .into_iter()
-                    .map(|(id, format, record, control_number, control_number_identifier, fingerprint)| {
-                        (id, StoredRecord { format, record, control_number, control_number_identifier, fingerprint })
-                    })
-                    .collect();
+                let rows: Vec<RecordRow> = qb.build_query_as().fetch_all(pool).await?;
+                lookup.records = rows.into_iter().map(|r| (r.item_id, r.stored)).collect();
                 let mut qb = sqlx::QueryBuilder::new(format!(
                     "SELECT {COPY_COLUMNS} FROM copies WHERE deleted_at IS NULL AND item_id IN ("
                 ));
@@ -563,7 +565,7 @@ impl Store {
                 "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at FROM copies \
                  WHERE deleted_at IS NULL AND item_id >= $1 AND item_id <= $2 ORDER BY item_id, barcode"
             ).bind(first).bind(last).fetch_all(pool).await?;
-            let records: Vec<(Uuid, String, Vec<u8>, Option<String>, String, String)> = sqlx::query_as(
+            let records: Vec<RecordRow> = sqlx::query_as(
                 "SELECT item_id, format, record, control_number, control_number_identifier, fingerprint FROM item_marc \
                  WHERE item_id >= $1 AND item_id <= $2 ORDER BY item_id",
             ).bind(first).bind(last).fetch_all(pool).await?;
@@ -579,9 +581,9 @@ impl Store {
                         entry.copies.push(copy);
                     }
                 }
-                while let Some((item_id, format, record, control_number, control_number_identifier, fingerprint)) = records.next_if(|r| r.0 <= id) {
-                    if item_id == id {
-                        entry.record = Some(StoredRecord { format, record, control_number, control_number_identifier, fingerprint });
+                while let Some(row) = records.next_if(|r| r.item_id <= id) {
+                    if row.item_id == id {
+                        entry.record = Some(row.stored);
                     }
                 }
                 page.push(entry);

@@ -467,7 +467,7 @@ fn split_on_repeats(batch: Vec<Prepared>) -> Vec<Vec<Prepared>> {
 
 /// What happens to one record.
 enum Decision {
-    Write(ImportWrite),
+    Write(Box<ImportWrite>),
     Skip(Option<String>),
 }
 
@@ -562,14 +562,14 @@ fn decide(
             )));
         }
         let copies = new_copies(seen, None, &m.copies, notes);
-        return Decision::Write(ImportWrite::Create {
+        return Decision::Write(Box::new(ImportWrite::Create {
             index,
             item: ImportedItem {
                 fields: m.fields.clone(),
                 copies,
                 record: m.stored.clone(),
             },
-        });
+        }));
     };
     if item.deleted_at.is_some() {
         return Decision::Skip(Some(format!(
@@ -601,13 +601,13 @@ fn decide(
     if changed.is_empty() && copies.is_empty() && same_record {
         return Decision::Skip(None);
     }
-    Decision::Write(ImportWrite::Update {
+    Decision::Write(Box::new(ImportWrite::Update {
         index,
         item_id: item.id,
         fields: (!changed.is_empty()).then(|| (m.fields.clone(), changed)),
         copies,
         record: (!same_record).then(|| m.stored.clone()),
-    })
+    }))
 }
 
 /// The copies of a record that are not there yet. A barcode of another item
@@ -715,10 +715,13 @@ async fn plan(
             let (write, kind, reason) = match &p.body {
                 Err(reason) => (None, Kind::Failed, Some(reason.clone())),
                 Ok(m) => match decide(mode, &seen, p.index, m, &mut notes) {
-                    Decision::Write(w @ ImportWrite::Create { .. }) => {
-                        (Some(w), Kind::Created, None)
+                    Decision::Write(w) => {
+                        let kind = match *w {
+                            ImportWrite::Create { .. } => Kind::Created,
+                            ImportWrite::Update { .. } => Kind::Updated,
+                        };
+                        (Some(*w), kind, None)
                     }
-                    Decision::Write(w) => (Some(w), Kind::Updated, None),
                     Decision::Skip(reason) => (None, Kind::Skipped, reason),
                 },
             };

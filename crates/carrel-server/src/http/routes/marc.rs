@@ -368,7 +368,7 @@ async fn item_marc(
     let copies = state.store.list_copies(id).await?;
     let stored = state.store.find_item_record(id).await?;
     let record = marc::export_item(&item, &copies, stored.as_ref())
-        .map_err(|reason| crate::catalog::CatalogError::Internal(reason))?;
+        .map_err(crate::catalog::CatalogError::Internal)?;
     let (content_type, body) = if wants_iso2709(&headers) {
         let mut out = Vec::new();
         carrel_marc::iso2709::write_record(&record, &mut out)
