@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth_flows;
+mod backup;
 mod catalog;
 mod circulation;
 mod cli;
@@ -13,8 +14,10 @@ mod fines;
 mod import;
 mod limits;
 mod logs;
+mod mail_flooding;
 mod marc;
 mod mfa;
+mod openapi;
 mod platform;
 mod readiness;
 mod sessions;
