@@ -28,6 +28,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Catalog { action }) = cli.command {
+        // Import has its own exit statuses (3: some records failed).
+        return runtime.block_on(cli::catalog::main(action, config));
+    }
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -105,6 +109,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Catalog { .. } => Ok(()),
         Command::Backup { file } => {
             let started = std::time::Instant::now();
             let report = cli::backup::backup(&config, &Clock::system(), &file).await?;
@@ -164,9 +169,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let router = http::router(state.clone());
     let jobs = carrel_server::circulation::jobs::spawn(state.clone());
     let timing = carrel_server::auth::passwords::spawn_calibration(state.clone());
+    let imports = carrel_server::catalog::marc::jobs::spawn_watcher(state.clone());
     startup::serve(listener, router, startup::shutdown_signal()).await?;
     jobs.abort();
     timing.abort();
+    imports.abort();
     if let Some((_, task)) = metrics {
         task.abort();
     }

@@ -25,8 +25,9 @@ pub use backup::{
     BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
 };
 pub use catalog::{
-    Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
-    NewCopy, SortKey,
+    Copy, CopyChanges, ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue,
+    ImportLookup, ImportProgress, ImportRow, ImportWrite, ImportedItem, ItemEvent, ItemFields,
+    ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
 };
 pub use circulation::{
     Checkout, CheckoutOutcome, Fine, FineQuery, Hold, HoldQuery, Loan, LoanQuery, NewFine, Notice,

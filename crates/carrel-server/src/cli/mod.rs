@@ -2,6 +2,7 @@
 //! [`users`], backups in [`backup`].
 
 pub mod backup;
+pub mod catalog;
 pub mod demo;
 pub mod users;
 
@@ -37,6 +38,11 @@ pub enum Command {
     /// Load a small sample catalog (public-domain titles) and a few patrons into
     /// an empty database, for trying the system out.
     DemoData,
+    /// Move a catalog in and out as MARC 21 (ISO 2709 or MARCXML).
+    Catalog {
+        #[command(subcommand)]
+        action: catalog::CatalogCommand,
+    },
     /// Write a consistent backup of a SQLite deployment to FILE while the server
     /// runs: the database (VACUUM INTO), the keys generated into the data dir and
     /// file-stored covers, as one tar file (mode 0600: it may hold keys). Refuses

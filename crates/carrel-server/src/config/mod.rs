@@ -188,6 +188,8 @@ pub struct Config {
     pub mail_from: String,
     pub mail_outbox: PathBuf,
     pub upload_max_bytes: usize,
+    /// Upload limit for catalog imports (`POST /api/v1/imports`).
+    pub import_max_bytes: u64,
     pub storage_url: String,
     pub currency: String,
     pub log_format: LogFormat,
@@ -502,6 +504,11 @@ impl Config {
                 "CARREL_UPLOAD_MAX_BYTES",
                 5_242_880,
                 1_024..=1_073_741_824,
+            )?,
+            import_max_bytes: r.number(
+                "CARREL_IMPORT_MAX_BYTES",
+                536_870_912,
+                1_024..=1_099_511_627_776,
             )?,
             storage_url: r.parse(
                 "CARREL_STORAGE_URL",
@@ -829,6 +836,10 @@ impl Config {
             (
                 "CARREL_UPLOAD_MAX_BYTES".into(),
                 self.upload_max_bytes.to_string(),
+            ),
+            (
+                "CARREL_IMPORT_MAX_BYTES".into(),
+                self.import_max_bytes.to_string(),
             ),
             (
                 "CARREL_STORAGE_URL".into(),

@@ -16,6 +16,7 @@ mod import;
 mod limits;
 mod logs;
 mod mail_flooding;
+mod marc;
 mod mfa;
 mod openapi;
 mod platform;
