@@ -62,7 +62,8 @@ pub enum UsersCommand {
     },
     /// Import accounts from CSV with the columns email, username, full_name, role,
     /// password_hash (bcrypt `$2b$…` or an argon2 PHC string, upgraded at the next
-    /// login). Invalid or duplicate rows are reported by line number and skipped.
+    /// login) and optionally card_number. Invalid or duplicate rows are reported by
+    /// line number and skipped.
     Import {
         /// The CSV file (with a header row).
         file: PathBuf,

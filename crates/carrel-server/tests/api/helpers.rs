@@ -320,6 +320,7 @@ impl TestApp {
                 role,
                 password: Some(secrecy::SecretString::from(PASSWORD.to_owned())),
                 email_verified: true,
+                card_number: None,
             },
         )
         .await

@@ -3,9 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use carrel_store::{
-    Fine, FineQuery, NewFine, Payment, PaymentOutcome, PaymentRequest, WaiverRequest,
-};
+use carrel_store::{Fine, FineQuery, NewFine, Payment, PaymentOutcome, WaiverRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -16,7 +14,9 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
-use crate::circulation::payments::{Charge, ProviderError};
+use crate::app::Actor;
+use crate::app::circulation::{PaymentError, PaymentInput, record_payment};
+use crate::circulation::payments::ProviderError;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
 use crate::http::extract::{Json, Query, parse_id};
@@ -476,73 +476,37 @@ async fn pay_fine(
         ));
     }
     limits::enforce(&state, Limit::Payments, &me.user_id.to_string()).await?;
-    let charge = Charge {
-        fine_id,
-        payer_id: fine.user_id,
+    let currency = state.config.currency.clone();
+    let actor = Actor::api(me.user_id, &client);
+    let input = PaymentInput {
+        fine: &fine,
         amount_cents: amount,
-        currency: &state.config.currency,
         method: method.as_str(),
-        idempotency_key: key,
+        key,
+        request_hash: &request_hash,
+        staff: me.is_staff(),
     };
-    let receipt = state.payments.charge(&charge).await.map_err(|e| match e {
-        ProviderError::Declined => ApiError::new(
+    let outcome = record_payment(&state, &actor, input, |payment, fine| {
+        serde_json::to_string(&PaymentResult {
+            payment: payment.into(),
+            fine: FineView::new(fine.clone(), &currency),
+        })
+        .unwrap_or_default()
+    })
+    .await
+    .map_err(|e| match e {
+        PaymentError::Provider(ProviderError::Declined) => ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::Conflict,
             "the payment was declined",
         ),
-        ProviderError::Unavailable => ApiError::unavailable("the payment provider is unavailable"),
+        PaymentError::Provider(ProviderError::Unavailable) => {
+            ApiError::unavailable("the payment provider is unavailable")
+        }
+        PaymentError::Store(error) => error.into(),
     })?;
-    let currency = state.config.currency.clone();
-    let outcome = state
-        .store
-        .pay_fine(
-            &PaymentRequest {
-                fine_id,
-                caller: me.user_id,
-                staff: me.is_staff(),
-                amount_cents: amount,
-                method: method.as_str(),
-                reference: Some(receipt.reference.clone()),
-                key,
-                request_hash: &request_hash,
-                now: state.clock.now(),
-            },
-            |payment, fine| {
-                serde_json::to_string(&PaymentResult {
-                    payment: payment.into(),
-                    fine: FineView::new(fine.clone(), &currency),
-                })
-                .unwrap_or_default()
-            },
-        )
-        .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            if let Err(refund) = state.payments.refund(&receipt).await {
-                tracing::error!(error = %refund, fine_id = %fine_id, "a charge that could not be recorded was not refunded");
-            }
-            return Err(error.into());
-        }
-    };
     match outcome {
-        PaymentOutcome::Created {
-            payment,
-            fine,
-            response,
-        } => {
-            audit::record(
-                &state,
-                &client,
-                "fine.paid",
-                Some(me.user_id),
-                Some(fine.user_id),
-                json!({"fine_id": fine.id, "payment_id": payment.id, "amount_cents": payment.amount_cents,
-                    "method": payment.method, "balance_cents": fine.balance_cents()}),
-            )
-            .await;
-            Ok(stored_response(201, response, false))
-        }
+        PaymentOutcome::Created { response, .. } => Ok(stored_response(201, response, false)),
         PaymentOutcome::Replayed { status, response } => {
             Ok(stored_response(status, response, true))
         }
