@@ -90,6 +90,7 @@ pub const RATE_LIMIT_DEFAULTS: &[(&str, &str)] = &[
     ("COVER_UPLOAD", "10/hour"),
     ("PAYMENTS", "3/min"),
     ("ACCOUNT_DELETION", "3/hour"),
+    ("SIP2_LOGIN", "5/min"),
     ("GLOBAL", "300/min"),
 ];
 

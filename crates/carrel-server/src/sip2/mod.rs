@@ -40,7 +40,7 @@ pub use backend::{Sip2Library, Terminal};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Failed logins (93) per peer address: each failure spends one unit of the
-/// login rate limit (`CARREL_RATE_LIMIT_LOGIN`, keyed `sip2:ip:<addr>`); once a
+/// `CARREL_RATE_LIMIT_SIP2_LOGIN` limit (default 5/min, keyed by address); once a
 /// failure is refused by the limiter, logins from that address are refused
 /// unchecked until the limiter's retry time. Successful logins cost nothing.
 #[derive(Debug, Default)]
@@ -56,7 +56,7 @@ impl LoginGuard {
     }
 
     async fn failed(&self, state: &AppState, ip: IpAddr) {
-        if let Err(refused) = limits::enforce(state, Limit::Login, &format!("sip2:ip:{ip}")).await {
+        if let Err(refused) = limits::enforce(state, Limit::Sip2Login, &format!("ip:{ip}")).await {
             let retry = refused.decision.retry_after.unwrap_or(Duration::from_secs(1));
             let until = state.clock.now() + crate::config::to_time(retry);
             self.blocked

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth_flows;
+mod cards;
 mod catalog;
 mod circulation;
 mod cli;
@@ -18,5 +19,6 @@ mod platform;
 mod readiness;
 mod sessions;
 mod shutdown;
+mod sip2;
 mod test_mode;
 mod users;

@@ -275,7 +275,9 @@ impl Store {
              RETURNING id, fine_id, user_id, amount_cents, method, reference, created_by, created_at";
         const STORE_RESPONSE: &str = "UPDATE idempotency_keys SET response_status = 201, response_body = $3 WHERE caller_id = $1 AND key = $2";
         let r = request;
-        let attempt: Result<PaymentOutcome, StoreError> = crate::on_pool!(self, pool => {
+        // An async block, so that `?` inside ends the attempt (and reaches the
+        // replay below) instead of returning from this method.
+        let attempt: Result<PaymentOutcome, StoreError> = async { crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(CLAIM_KEY).bind(r.caller).bind(r.key).bind(r.request_hash).bind(r.now).execute(&mut *tx).await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?
@@ -301,7 +303,7 @@ impl Store {
             sqlx::query(STORE_RESPONSE).bind(r.caller).bind(r.key).bind(&response).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(PaymentOutcome::Created { payment: Box::new(payment), fine: Box::new(fine), response })
-        });
+        }) }.await;
         match attempt {
             // The key was used before, or a concurrent duplicate committed it
             // while this insert waited on the primary key: replay that answer.
