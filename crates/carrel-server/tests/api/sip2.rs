@@ -38,6 +38,8 @@ sip2_tests!(Vec::new() =>
     checkin_that_fills_a_hold_alerts,
     fee_paid_records_a_desk_payment,
     garbage_oversized_and_half_sent_messages_leave_the_server_healthy,
+    shutdown_finishes_and_closes_connections,
+    pypi_client_interop,
 );
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "cp850".to_owned())] => diacritics_in_cp850);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "latin1".to_owned())] => diacritics_in_latin1);
@@ -529,4 +531,58 @@ async fn diacritics_in_latin1(desk: Desk) {
 async fn diacritics_in_utf8(desk: Desk) {
     assert_eq!(desk.app.state.config.sip2.encoding, Encoding::Utf8);
     diacritics(desk).await;
+}
+
+async fn shutdown_finishes_and_closes_connections(mut desk: Desk) {
+    let mut c = Sip2Client::connect(&desk.app).await;
+    c.login().await;
+    desk.app.sip2_stop.cancel();
+    let task = desk.app.sip2_task.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(15), task)
+        .await
+        .expect("the listener stops")
+        .unwrap();
+    assert!(c.closed().await);
+    let address = desk.app.sip2_address.unwrap();
+    assert!(TcpStream::connect(address).await.is_err(), "no longer accepting");
+}
+
+/// The PyPI `sip2` client (an independent implementation) against the real
+/// listener: login, SC status, patron information, checkout, checkin. Runs when
+/// its virtualenv exists (`CARREL_SIP2_PYTHON`, default /var/tmp/sip2-venv;
+/// see crates/carrel-sip2/tools/README.md), otherwise says SKIPPED.
+async fn pypi_client_interop(desk: Desk) {
+    let python = std::env::var("CARREL_SIP2_PYTHON")
+        .unwrap_or_else(|_| "/var/tmp/sip2-venv/bin/python".to_owned());
+    if !std::path::Path::new(&python).exists() {
+        eprintln!("NOTE: {python} not found: the PyPI sip2 interop test is SKIPPED");
+        return;
+    }
+    // The PyPI client sums code points for its checksum check, so an ASCII patron.
+    patron(&desk, "pyclient", "PY-1", "8642", "Python Tester").await;
+    let address = desk.app.sip2_address.unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/sip2_pypi_client.py");
+    let output = tokio::process::Command::new(python)
+        .args([
+            script,
+            &address.ip().to_string(),
+            &address.port().to_string(),
+            TERMINAL,
+            TERMINAL_PASSWORD,
+            "PY-1",
+            "8642",
+            "C-3",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    // The client logs to standard output too: the report is its own line.
+    let line = stdout.lines().find_map(|l| l.strip_prefix("REPORT ")).unwrap_or_else(|| panic!("{stdout}"));
+    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(report["patron_name"], "Python Tester");
+    assert_eq!(report["title"], "Éloïse à Paris");
+    assert_eq!(report["wrong_pin_refused"], true);
+    assert_eq!(desk.app.audit_events("loan.returned").await.len(), 1);
 }
