@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use carrel_core::Clock;
-use carrel_server::cli::{Cli, Command, ConfigCommand, Sip2AccountsCommand, Sip2Command, UsersCommand};
+use carrel_server::cli::{
+    Cli, Command, ConfigCommand, Sip2AccountsCommand, Sip2Command, UsersCommand,
+};
 use carrel_server::config::Config;
 use carrel_server::{cli, http, startup, telemetry};
 use clap::Parser as _;

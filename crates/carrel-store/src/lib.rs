@@ -27,9 +27,9 @@ pub use catalog::{
     NewCopy, SortKey,
 };
 pub use circulation::{
-    Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery, Loan, LoanQuery, NewFine, Notice,
-    NoticeKind, PatronSummary, Payment, PaymentOutcome, PaymentRequest, PolicyRow, Refusal, ReturnOutcome, Waiver,
-    WaiverRequest,
+    Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery,
+    Loan, LoanQuery, NewFine, Notice, NoticeKind, PatronSummary, Payment, PaymentOutcome,
+    PaymentRequest, PolicyRow, Refusal, ReturnOutcome, Waiver, WaiverRequest,
 };
 pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;

@@ -41,7 +41,10 @@ struct PinRow {
 
 impl Store {
     /// The live account holding `card_number` (normalised), with its PIN state.
-    pub async fn find_pin_holder(&self, card_number: &str) -> Result<Option<PinHolder>, StoreError> {
+    pub async fn find_pin_holder(
+        &self,
+        card_number: &str,
+    ) -> Result<Option<PinHolder>, StoreError> {
         const SELECT: &str = concat!(
             "SELECT ",
             user_columns!(),
@@ -59,20 +62,33 @@ impl Store {
     }
 
     /// Stores a new PIN hash and clears the PIN's failure counter and lock.
-    pub async fn set_pin(&self, user_id: Uuid, hash: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+    pub async fn set_pin(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         const SET: &str = "UPDATE users SET pin_hash = $2, pin_failed_attempts = 0, pin_locked_until = NULL, updated_at = $3 \
              WHERE id = $1 AND deleted_at IS NULL";
         let done = crate::on_pool!(self, pool => sqlx::query(SET).bind(user_id).bind(hash).bind(now).execute(pool).await?.rows_affected());
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// The stored PIN failure counter.
     pub async fn pin_failure_counter(&self, user_id: Uuid) -> Result<FailureCounter, StoreError> {
-        const SELECT: &str = "SELECT pin_failed_attempts, pin_locked_until FROM users WHERE id = $1";
+        const SELECT: &str =
+            "SELECT pin_failed_attempts, pin_locked_until FROM users WHERE id = $1";
         let (failed_logins, locked_until): (i32, Option<OffsetDateTime>) =
             crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(user_id).fetch_optional(pool).await?)
                 .ok_or(StoreError::NotFound)?;
-        Ok(FailureCounter { failed_logins, locked_until })
+        Ok(FailureCounter {
+            failed_logins,
+            locked_until,
+        })
     }
 
     /// Compare-and-swap of the PIN failure counter: writes `next` only if the

@@ -56,16 +56,25 @@ impl Store {
     }
 
     /// The terminal account with this login.
-    pub async fn find_sip2_terminal(&self, login: &str) -> Result<Option<Sip2Terminal>, StoreError> {
+    pub async fn find_sip2_terminal(
+        &self,
+        login: &str,
+    ) -> Result<Option<Sip2Terminal>, StoreError> {
         const SELECT: &str = "SELECT id, login, password_hash, institution, branch_code, created_at \
              FROM sip2_terminals WHERE login = $1";
-        Ok(crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(login).fetch_optional(pool).await?))
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(login).fetch_optional(pool).await?),
+        )
     }
 
     /// Removes a terminal account; unknown login is [`StoreError::NotFound`].
     pub async fn delete_sip2_terminal(&self, login: &str) -> Result<(), StoreError> {
         const DELETE: &str = "DELETE FROM sip2_terminals WHERE login = $1";
         let done = crate::on_pool!(self, pool => sqlx::query(DELETE).bind(login).execute(pool).await?.rows_affected());
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }

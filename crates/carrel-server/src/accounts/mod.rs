@@ -4,9 +4,9 @@
 
 mod error;
 pub mod login;
-pub mod pins;
 pub mod manage;
 pub mod mfa;
+pub mod pins;
 pub mod recovery;
 mod view;
 
@@ -107,11 +107,7 @@ pub(crate) async fn check_new_password(
 /// A taken email or username is [`AccountError::Conflict`].
 pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, AccountError> {
     let id = validate_identity(&new.email, &new.username, new.full_name.as_deref())?;
-    let card_number = new
-        .card_number
-        .as_deref()
-        .map(normalize_card)
-        .transpose()?;
+    let card_number = new.card_number.as_deref().map(normalize_card).transpose()?;
     let password_hash = match &new.password {
         Some(password) => {
             check_new_password(state, password, &id.username, &id.email, None).await?;

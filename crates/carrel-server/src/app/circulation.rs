@@ -2,8 +2,7 @@
 //! the audit entries committed alongside (or recorded right after) the change.
 
 use carrel_store::{
-    CheckoutOutcome, Fine, Loan, Payment, PaymentOutcome, PaymentRequest, ReturnOutcome,
-    StoreError,
+    CheckoutOutcome, Fine, Loan, Payment, PaymentOutcome, PaymentRequest, ReturnOutcome, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -26,8 +25,8 @@ pub async fn resolve_patron(state: &AppState, patron: PatronRef<'_>) -> Result<U
     match patron {
         PatronRef::Id(id) => Ok(id),
         PatronRef::Card(card) => {
-            let card =
-                carrel_core::cards::normalize_card_number(card).map_err(|_| StoreError::NotFound)?;
+            let card = carrel_core::cards::normalize_card_number(card)
+                .map_err(|_| StoreError::NotFound)?;
             state
                 .store
                 .find_user_by_card(&card)

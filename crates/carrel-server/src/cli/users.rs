@@ -87,7 +87,8 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
     else {
         bail!("the header must name the columns email, username, full_name, role, password_hash");
     };
-    let (name_col, role_col, card_col) = (column("full_name"), column("role"), column("card_number"));
+    let (name_col, role_col, card_col) =
+        (column("full_name"), column("role"), column("card_number"));
 
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let progress = std::io::stdout().is_terminal().then(|| {

@@ -481,7 +481,9 @@ impl Config {
                 if v.len() <= 20 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                     Ok(Some(v.to_ascii_uppercase()))
                 } else {
-                    Err(format!("`{v}` must be at most 20 characters of A-Z, 0-9 and -"))
+                    Err(format!(
+                        "`{v}` must be at most 20 characters of A-Z, 0-9 and -"
+                    ))
                 }
             })?,
             sip2: Sip2Config {

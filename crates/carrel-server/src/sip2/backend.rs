@@ -11,7 +11,7 @@ use carrel_sip2::{
     ItemCounts, ItemInformationOutcome, ItemInformationRequest, LoanOutcome, LoginRequest,
     MediaType, Password, PatronInformationOutcome, PatronInformationRequest, PatronStatusFlags,
     PatronStatusOutcome, PatronStatusRequest, PaymentType, RenewAllOutcome, RenewAllRequest,
-    RenewRequest, ScStatusRequest, SecurityMarker, SipDateTime, Sip2Backend, Summary,
+    RenewRequest, ScStatusRequest, SecurityMarker, Sip2Backend, SipDateTime, Summary,
     format_amount, parse_amount,
 };
 use carrel_store::{CopyState, PatronSummary, PaymentOutcome, Sip2Terminal, StoreError, User};
@@ -65,7 +65,9 @@ impl From<Sip2Terminal> for Terminal {
 enum Patron {
     Valid(Box<User>),
     /// Unknown card, or a wrong, empty, unset or locked PIN (one answer for all).
-    Invalid { card_known: bool },
+    Invalid {
+        card_known: bool,
+    },
     /// The check itself failed (database down, hashing saturated).
     Failed,
 }
@@ -133,9 +135,13 @@ impl Sip2Library {
             StoreError::NotFound => lang.unknown_item(),
             StoreError::Circulation(refusal) => {
                 let owed = match (refusal, patron) {
-                    (carrel_store::Refusal::PatronBlocked, Some(id)) => {
-                        self.state.store.balance(id).await.ok().map(|c| self.money(c))
-                    }
+                    (carrel_store::Refusal::PatronBlocked, Some(id)) => self
+                        .state
+                        .store
+                        .balance(id)
+                        .await
+                        .ok()
+                        .map(|c| self.money(c)),
                     _ => None,
                 };
                 lang.refusal(*refusal, owed.as_deref())
@@ -171,14 +177,29 @@ impl Sip2Library {
         // Without AD the terminal only asks whether the card exists.
         let Some(pin) = pin else {
             let known = match carrel_core::cards::normalize_card_number(card) {
-                Ok(card) => self.state.store.find_user_by_card(&card).await.ok().flatten().is_some(),
+                Ok(card) => self
+                    .state
+                    .store
+                    .find_user_by_card(&card)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some(),
                 Err(_) => false,
             };
             return (
                 PatronStatusOutcome {
-                    flags: if known { PatronStatusFlags::default() } else { denied },
+                    flags: if known {
+                        PatronStatusFlags::default()
+                    } else {
+                        denied
+                    },
                     valid_patron: Some(known),
-                    screen_message: if known { Vec::new() } else { vec![lang.invalid_patron()] },
+                    screen_message: if known {
+                        Vec::new()
+                    } else {
+                        vec![lang.invalid_patron()]
+                    },
                     ..Default::default()
                 },
                 None,
@@ -218,11 +239,17 @@ impl Sip2Library {
             }
         };
         let owed: i64 = summary.fines.iter().map(|f| f.balance_cents()).sum();
-        let blocked = carrel_core::circulation::is_blocked(owed, self.state.config.fine_block_threshold_cents);
+        let blocked = carrel_core::circulation::is_blocked(
+            owed,
+            self.state.config.fine_block_threshold_cents,
+        );
         let at_limit = summary.loans.len() >= self.state.config.max_active_loans as usize;
         let mut screen_message = Vec::new();
         if blocked {
-            screen_message.push(lang.refusal(carrel_store::Refusal::PatronBlocked, Some(&self.money(owed))));
+            screen_message.push(lang.refusal(
+                carrel_store::Refusal::PatronBlocked,
+                Some(&self.money(owed)),
+            ));
         } else if !user.is_active {
             screen_message.push(lang.refusal(carrel_store::Refusal::PatronInactive, None));
         }
@@ -235,7 +262,10 @@ impl Sip2Library {
                 excessive_outstanding_fines: blocked,
                 ..Default::default()
             },
-            personal_name: user.full_name.clone().unwrap_or_else(|| user.username.clone()),
+            personal_name: user
+                .full_name
+                .clone()
+                .unwrap_or_else(|| user.username.clone()),
             valid_patron: Some(true),
             valid_patron_password: Some(true),
             currency_type: Some(self.state.config.currency.clone()),
@@ -314,7 +344,8 @@ impl Sip2Backend for Sip2Library {
             retries_allowed: 999,
             institution_id: terminal.map(|t| t.institution.clone()).unwrap_or_default(),
             library_name: Some("Carrel".to_owned()),
-            terminal_location: terminal.map(|t| t.branch_code.clone().unwrap_or_else(|| t.login.clone())),
+            terminal_location: terminal
+                .map(|t| t.branch_code.clone().unwrap_or_else(|| t.login.clone())),
             screen_message: Vec::new(),
             print_line: Vec::new(),
         }
@@ -326,9 +357,14 @@ impl Sip2Backend for Sip2Library {
         request: &PatronStatusRequest,
     ) -> PatronStatusOutcome {
         let lang = Lang::of(context.language);
-        self.standing(context.terminal, lang, &request.patron_identifier, request.patron_password.as_ref())
-            .await
-            .0
+        self.standing(
+            context.terminal,
+            lang,
+            &request.patron_identifier,
+            request.patron_password.as_ref(),
+        )
+        .await
+        .0
     }
 
     async fn patron_information(
@@ -338,7 +374,12 @@ impl Sip2Backend for Sip2Library {
     ) -> PatronInformationOutcome {
         let lang = Lang::of(context.language);
         let (patron, details) = self
-            .standing(context.terminal, lang, &request.patron_identifier, request.patron_password.as_ref())
+            .standing(
+                context.terminal,
+                lang,
+                &request.patron_identifier,
+                request.patron_password.as_ref(),
+            )
             .await;
         let Some((user, summary)) = details else {
             return PatronInformationOutcome {
@@ -353,8 +394,18 @@ impl Sip2Backend for Sip2Library {
             .filter(|l| l.due_at < now)
             .map(|l| l.barcode.clone())
             .collect();
-        let ready: Vec<String> = summary.holds.iter().filter(|h| h.status == "ready").map(|h| h.title.clone()).collect();
-        let waiting: Vec<String> = summary.holds.iter().filter(|h| h.status == "waiting").map(|h| h.title.clone()).collect();
+        let ready: Vec<String> = summary
+            .holds
+            .iter()
+            .filter(|h| h.status == "ready")
+            .map(|h| h.title.clone())
+            .collect();
+        let waiting: Vec<String> = summary
+            .holds
+            .iter()
+            .filter(|h| h.status == "waiting")
+            .map(|h| h.title.clone())
+            .collect();
         let counts = ItemCounts {
             hold_items: count(ready.len()),
             overdue_items: count(overdue.len()),
@@ -386,7 +437,11 @@ impl Sip2Backend for Sip2Library {
         }
     }
 
-    async fn checkout(&self, context: Context<'_, Terminal>, request: &CheckoutRequest) -> LoanOutcome {
+    async fn checkout(
+        &self,
+        context: Context<'_, Terminal>,
+        request: &CheckoutRequest,
+    ) -> LoanOutcome {
         let lang = Lang::of(context.language);
         let barcode = request.item_identifier.trim();
         let copy = self.copy(barcode).await;
@@ -394,7 +449,14 @@ impl Sip2Backend for Sip2Library {
             return refused_loan(lang.unsupported(), copy.as_ref());
         }
         let actor = self.actor(context.terminal);
-        let user = match self.patron(&actor, &request.patron_identifier, request.patron_password.as_ref()).await {
+        let user = match self
+            .patron(
+                &actor,
+                &request.patron_identifier,
+                request.patron_password.as_ref(),
+            )
+            .await
+        {
             Patron::Valid(user) => user,
             other => return refused_loan(Self::patron_refused(lang, &other), copy.as_ref()),
         };
@@ -420,7 +482,11 @@ impl Sip2Backend for Sip2Library {
         }
     }
 
-    async fn checkin(&self, context: Context<'_, Terminal>, request: &CheckinRequest) -> CheckinOutcome {
+    async fn checkin(
+        &self,
+        context: Context<'_, Terminal>,
+        request: &CheckinRequest,
+    ) -> CheckinOutcome {
         let lang = Lang::of(context.language);
         let barcode = request.item_identifier.trim();
         let actor = self.actor(context.terminal);
@@ -431,7 +497,10 @@ impl Sip2Backend for Sip2Library {
         };
         let copy = self.copy(barcode).await;
         let mut outcome = CheckinOutcome {
-            permanent_location: copy.as_ref().and_then(|c| c.location.clone()).unwrap_or_default(),
+            permanent_location: copy
+                .as_ref()
+                .and_then(|c| c.location.clone())
+                .unwrap_or_default(),
             title_identifier: copy.as_ref().map(|c| c.title.clone()),
             media_type: copy.as_ref().map(|c| media_type(&c.item_type)),
             call_number: copy.as_ref().and_then(|c| c.call_number.clone()),
@@ -448,7 +517,9 @@ impl Sip2Backend for Sip2Library {
                     outcome.patron_identifier = user.card_number;
                 }
                 if let Some(fine) = &returned.fine {
-                    outcome.screen_message.push(lang.fine_charged(&self.money(fine.amount_cents)));
+                    outcome
+                        .screen_message
+                        .push(lang.fine_charged(&self.money(fine.amount_cents)));
                 }
                 if let Some(hold) = &returned.hold {
                     // No branches yet: every hold is filled here.
@@ -465,7 +536,9 @@ impl Sip2Backend for Sip2Library {
             Err(error) => {
                 outcome.ok = false;
                 outcome.resensitize = false;
-                outcome.screen_message.push(self.refusal_text(lang, &error, None).await);
+                outcome
+                    .screen_message
+                    .push(self.refusal_text(lang, &error, None).await);
             }
         }
         outcome
@@ -498,7 +571,10 @@ impl Sip2Backend for Sip2Library {
             fee_type: FeeType::OtherUnknown,
             hold_queue_length: Some(u32::try_from(copy.holds_waiting).unwrap_or(u32::MAX)),
             due_date: copy.due_at.map(SipDateTime::from_offset),
-            hold_pickup_date: copy.hold_expires_at.filter(|at| *at > now).map(SipDateTime::from_offset),
+            hold_pickup_date: copy
+                .hold_expires_at
+                .filter(|at| *at > now)
+                .map(SipDateTime::from_offset),
             title_identifier: copy.title.clone(),
             media_type: Some(media_type(&copy.item_type)),
             permanent_location: copy.location.clone(),
@@ -509,19 +585,35 @@ impl Sip2Backend for Sip2Library {
 
     async fn renew(&self, context: Context<'_, Terminal>, request: &RenewRequest) -> LoanOutcome {
         let lang = Lang::of(context.language);
-        let barcode = request.item_identifier.as_deref().unwrap_or_default().trim();
+        let barcode = request
+            .item_identifier
+            .as_deref()
+            .unwrap_or_default()
+            .trim();
         let copy = self.copy(barcode).await;
         let actor = self.actor(context.terminal);
-        let user = match self.patron(&actor, &request.patron_identifier, request.patron_password.as_ref()).await {
+        let user = match self
+            .patron(
+                &actor,
+                &request.patron_identifier,
+                request.patron_password.as_ref(),
+            )
+            .await
+        {
             Patron::Valid(user) => user,
             other => return refused_loan(Self::patron_refused(lang, &other), copy.as_ref()),
         };
         let loan = match self.state.store.patron_summary(user.id).await {
             Ok(summary) => summary.loans.into_iter().find(|l| l.barcode == barcode),
-            Err(error) => return refused_loan(self.refusal_text(lang, &error, None).await, copy.as_ref()),
+            Err(error) => {
+                return refused_loan(self.refusal_text(lang, &error, None).await, copy.as_ref());
+            }
         };
         let Some(loan) = loan else {
-            return refused_loan(lang.refusal(carrel_store::Refusal::NotOnLoan, None), copy.as_ref());
+            return refused_loan(
+                lang.refusal(carrel_store::Refusal::NotOnLoan, None),
+                copy.as_ref(),
+            );
         };
         match circulation::renew(&self.state, &actor, loan.loan_id, Some(user.id)).await {
             Ok((renewed, fine)) => {
@@ -551,10 +643,21 @@ impl Sip2Backend for Sip2Library {
         }
     }
 
-    async fn renew_all(&self, context: Context<'_, Terminal>, request: &RenewAllRequest) -> RenewAllOutcome {
+    async fn renew_all(
+        &self,
+        context: Context<'_, Terminal>,
+        request: &RenewAllRequest,
+    ) -> RenewAllOutcome {
         let lang = Lang::of(context.language);
         let actor = self.actor(context.terminal);
-        let user = match self.patron(&actor, &request.patron_identifier, request.patron_password.as_ref()).await {
+        let user = match self
+            .patron(
+                &actor,
+                &request.patron_identifier,
+                request.patron_password.as_ref(),
+            )
+            .await
+        {
             Patron::Valid(user) => user,
             other => {
                 return RenewAllOutcome {
@@ -599,7 +702,11 @@ impl Sip2Backend for Sip2Library {
         }
     }
 
-    async fn fee_paid(&self, context: Context<'_, Terminal>, request: &FeePaidRequest) -> FeePaidOutcome {
+    async fn fee_paid(
+        &self,
+        context: Context<'_, Terminal>,
+        request: &FeePaidRequest,
+    ) -> FeePaidOutcome {
         let lang = Lang::of(context.language);
         let refused = |message: String| FeePaidOutcome {
             payment_accepted: false,
@@ -607,7 +714,14 @@ impl Sip2Backend for Sip2Library {
             ..Default::default()
         };
         let actor = self.actor(context.terminal);
-        let user = match self.patron(&actor, &request.patron_identifier, request.patron_password.as_ref()).await {
+        let user = match self
+            .patron(
+                &actor,
+                &request.patron_identifier,
+                request.patron_password.as_ref(),
+            )
+            .await
+        {
             Patron::Valid(user) => user,
             other => return refused(Self::patron_refused(lang, &other)),
         };
@@ -618,15 +732,24 @@ impl Sip2Backend for Sip2Library {
         };
         let currency = request.currency_type.trim();
         let amount = parse_amount(&request.fee_amount).filter(|a| *a > 0);
-        let Some(amount) = amount.filter(|_| currency.is_empty() || currency == self.state.config.currency) else {
+        let Some(amount) =
+            amount.filter(|_| currency.is_empty() || currency == self.state.config.currency)
+        else {
             return refused(lang.bad_amount());
         };
         let open = match self.state.store.patron_summary(user.id).await {
             Ok(summary) => summary.fines,
             Err(error) => return refused(self.refusal_text(lang, &error, None).await),
         };
-        let fine = match request.fee_identifier.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(id) => open.iter().find(|f| f.id.to_string().eq_ignore_ascii_case(id)),
+        let fine = match request
+            .fee_identifier
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(id) => open
+                .iter()
+                .find(|f| f.id.to_string().eq_ignore_ascii_case(id)),
             None if open.len() == 1 => open.first(),
             None if open.is_empty() => None,
             None => return refused(lang.fee_ambiguous()),
@@ -638,7 +761,12 @@ impl Sip2Backend for Sip2Library {
             return refused(lang.refusal(carrel_store::Refusal::ExceedsBalance, None));
         }
         // A terminal's retry of the same transaction (BK) records one payment.
-        let key = match request.transaction_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let key = match request
+            .transaction_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(bk) => format!("sip2:{}", bk.chars().take(200).collect::<String>()),
             None => format!("sip2:{}", Uuid::now_v7()),
         };
@@ -654,15 +782,20 @@ impl Sip2Backend for Sip2Library {
             request_hash: &request_hash,
             staff: true,
         };
-        match circulation::record_payment(&self.state, &actor, input, |payment, _| payment.id.to_string()).await {
-            Ok(PaymentOutcome::Created { response, .. } | PaymentOutcome::Replayed { response, .. }) => {
-                FeePaidOutcome {
-                    payment_accepted: true,
-                    transaction_id: Some(response),
-                    screen_message: vec![lang.payment_received(&self.money(amount))],
-                    print_line: Vec::new(),
-                }
-            }
+        match circulation::record_payment(&self.state, &actor, input, |payment, _| {
+            payment.id.to_string()
+        })
+        .await
+        {
+            Ok(
+                PaymentOutcome::Created { response, .. }
+                | PaymentOutcome::Replayed { response, .. },
+            ) => FeePaidOutcome {
+                payment_accepted: true,
+                transaction_id: Some(response),
+                screen_message: vec![lang.payment_received(&self.money(amount))],
+                print_line: Vec::new(),
+            },
             Err(PaymentError::Store(error)) => refused(self.refusal_text(lang, &error, None).await),
             Err(PaymentError::Provider(error)) => {
                 tracing::warn!(target: "sip2", %error, "desk payment refused by the provider");

@@ -57,7 +57,10 @@ impl LoginGuard {
 
     async fn failed(&self, state: &AppState, ip: IpAddr) {
         if let Err(refused) = limits::enforce(state, Limit::Sip2Login, &format!("ip:{ip}")).await {
-            let retry = refused.decision.retry_after.unwrap_or(Duration::from_secs(1));
+            let retry = refused
+                .decision
+                .retry_after
+                .unwrap_or(Duration::from_secs(1));
             let until = state.clock.now() + crate::config::to_time(retry);
             self.blocked
                 .lock()
@@ -122,7 +125,10 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("cannot read CARREL_SIP2_TLS_CERT_FILE {}", cert.display()))?;
     if certs.is_empty() {
-        anyhow::bail!("CARREL_SIP2_TLS_CERT_FILE {} holds no certificate", cert.display());
+        anyhow::bail!(
+            "CARREL_SIP2_TLS_CERT_FILE {} holds no certificate",
+            cert.display()
+        );
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("cannot read CARREL_SIP2_TLS_KEY_FILE {}", key.display()))?;
@@ -181,8 +187,12 @@ pub async fn serve(state: AppState, listener: Sip2Listener, shutdown: Cancellati
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (state, guard, shutdown, tls) =
-            (state.clone(), guard.clone(), shutdown.clone(), listener.tls.clone());
+        let (state, guard, shutdown, tls) = (
+            state.clone(),
+            guard.clone(),
+            shutdown.clone(),
+            listener.tls.clone(),
+        );
         connections.spawn(async move {
             let _permit = permit;
             let _gauge = ConnectionGauge::open();
@@ -250,11 +260,7 @@ async fn run_connection<S>(
     let idle = state.config.sip2.idle_timeout;
     let encoding = state.config.sip2.encoding;
     let mut framed = Framed::new(stream, Sip2Framer::default());
-    let library = Sip2Library {
-        state,
-        peer,
-        guard,
-    };
+    let library = Sip2Library { state, peer, guard };
     let mut session = Session::new(library, encoding);
     loop {
         let frame = tokio::select! {
@@ -281,8 +287,10 @@ async fn run_connection<S>(
             SessionAction::Close => "closed",
         };
         let elapsed = started.elapsed();
-        metrics::counter!("sip2_messages_total", "command" => command, "outcome" => outcome).increment(1);
-        metrics::histogram!("sip2_message_duration_seconds", "command" => command).record(elapsed.as_secs_f64());
+        metrics::counter!("sip2_messages_total", "command" => command, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("sip2_message_duration_seconds", "command" => command)
+            .record(elapsed.as_secs_f64());
         tracing::info!(
             target: "sip2",
             command,

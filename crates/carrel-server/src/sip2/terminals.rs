@@ -35,7 +35,11 @@ impl From<StoreError> for TerminalError {
 
 /// 1..=max printable ASCII characters without `|` (the SIP2 field separator).
 fn field(value: &str, max: usize) -> bool {
-    !value.is_empty() && value.len() <= max && value.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'|')
+    !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'|')
 }
 
 /// Adds a terminal account (password hashed like user passwords).
@@ -47,17 +51,25 @@ pub async fn add(
     password: SecretString,
 ) -> Result<Sip2Terminal, TerminalError> {
     if !field(login, 64) {
-        return Err(TerminalError::Invalid("the login must be 1 to 64 printable characters without spaces or |"));
+        return Err(TerminalError::Invalid(
+            "the login must be 1 to 64 printable characters without spaces or |",
+        ));
     }
     if !field(institution, 64) {
-        return Err(TerminalError::Invalid("the institution must be 1 to 64 printable characters without spaces or |"));
+        return Err(TerminalError::Invalid(
+            "the institution must be 1 to 64 printable characters without spaces or |",
+        ));
     }
     if branch_code.is_some_and(|b| !field(b, 32)) {
-        return Err(TerminalError::Invalid("the branch code must be 1 to 32 printable characters without spaces or |"));
+        return Err(TerminalError::Invalid(
+            "the branch code must be 1 to 32 printable characters without spaces or |",
+        ));
     }
     let length = password.expose_secret().chars().count();
     if !(8..=128).contains(&length) || password.expose_secret().contains('|') {
-        return Err(TerminalError::Invalid("the password must be 8 to 128 characters without |"));
+        return Err(TerminalError::Invalid(
+            "the password must be 8 to 128 characters without |",
+        ));
     }
     let terminal = Sip2Terminal {
         id: Uuid::now_v7(),

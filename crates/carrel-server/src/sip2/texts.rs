@@ -29,10 +29,7 @@ impl Lang {
 
     /// Unknown card, wrong, empty or locked PIN, no PIN set: one text for all.
     pub fn invalid_patron(self) -> String {
-        self.pick(
-            "Card or PIN not recognised.",
-            "Carte ou NIP non reconnu.",
-        )
+        self.pick("Card or PIN not recognised.", "Carte ou NIP non reconnu.")
     }
 
     pub fn unknown_item(self) -> String {
@@ -66,7 +63,9 @@ impl Lang {
             ),
             Refusal::PatronBlocked => match owed {
                 Some(owed) => match self {
-                    Lang::En => format!("Your account is blocked: you owe {owed}. Please see staff."),
+                    Lang::En => {
+                        format!("Your account is blocked: you owe {owed}. Please see staff.")
+                    }
                     Lang::Fr => format!(
                         "Votre compte est bloqué : vous devez {owed}. Adressez-vous au personnel."
                     ),
@@ -88,8 +87,13 @@ impl Lang {
                 "Another patron is waiting for this item.",
                 "Un autre usager attend ce document.",
             ),
-            Refusal::NotOnLoan => self.pick("This item is not on loan.", "Ce document n'est pas en prêt."),
-            Refusal::FineSettled => self.pick("This fee is already paid.", "Ces frais sont déjà réglés."),
+            Refusal::NotOnLoan => self.pick(
+                "This item is not on loan.",
+                "Ce document n'est pas en prêt.",
+            ),
+            Refusal::FineSettled => {
+                self.pick("This fee is already paid.", "Ces frais sont déjà réglés.")
+            }
             Refusal::ExceedsBalance => self.pick(
                 "The amount is more than what is owed.",
                 "Le montant dépasse la somme due.",
@@ -174,6 +178,10 @@ mod tests {
         assert_eq!(Lang::of(&Language::English), Lang::En);
         assert_eq!(Lang::of(&Language::Unknown), Lang::En);
         assert_eq!(Lang::of(&Language::German), Lang::En);
-        assert!(Lang::Fr.refusal(Refusal::PatronBlocked, Some("USD 12.00")).contains("USD 12.00"));
+        assert!(
+            Lang::Fr
+                .refusal(Refusal::PatronBlocked, Some("USD 12.00"))
+                .contains("USD 12.00")
+        );
     }
 }

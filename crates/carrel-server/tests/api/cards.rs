@@ -55,7 +55,10 @@ async fn cards_are_set_by_staff_and_name_the_borrower(app: TestApp) {
             "VALIDATION_ERROR",
         )
         .await;
-        assert!(body["details"]["fields"]["card_number"].is_string(), "{body}");
+        assert!(
+            body["details"]["fields"]["card_number"].is_string(),
+            "{body}"
+        );
     }
     // Staff change it; the listing finds it by card.
     let patched = desk
@@ -66,20 +69,31 @@ async fn cards_are_set_by_staff_and_name_the_borrower(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(json_of(patched, 200).await["card_number"], "CARD-2");
-    let found = desk.get_json(LIBRARIAN, "/api/v1/users?card_number=Card-2").await;
+    let found = desk
+        .get_json(LIBRARIAN, "/api/v1/users?card_number=Card-2")
+        .await;
     let found = found["data"].as_array().unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["id"], ann_id.as_str());
-    let none = desk.get_json(LIBRARIAN, "/api/v1/users?card_number=NOPE").await;
+    let none = desk
+        .get_json(LIBRARIAN, "/api/v1/users?card_number=NOPE")
+        .await;
     assert!(none["data"].as_array().unwrap().is_empty());
     assert_error(
-        desk.staff(Method::GET, "/api/v1/users?card_number=no%20pe").await.send().await.unwrap(),
+        desk.staff(Method::GET, "/api/v1/users?card_number=no%20pe")
+            .await
+            .send()
+            .await
+            .unwrap(),
         400,
         "VALIDATION_ERROR",
     )
     .await;
     // The owner sees their card; a patron may not set one.
-    assert_eq!(desk.get_json("ann", "/api/v1/users/me").await["card_number"], "CARD-2");
+    assert_eq!(
+        desk.get_json("ann", "/api/v1/users/me").await["card_number"],
+        "CARD-2"
+    );
     let refused = desk
         .as_user("ann", Method::PATCH, "/api/v1/users/me")
         .await
@@ -99,7 +113,11 @@ async fn cards_are_set_by_staff_and_name_the_borrower(app: TestApp) {
             .await
             .unwrap()
     };
-    let loan = json_of(checkout(json!({"copy_barcode": "E-1", "card_number": "card-2"})).await, 201).await;
+    let loan = json_of(
+        checkout(json!({"copy_barcode": "E-1", "card_number": "card-2"})).await,
+        201,
+    )
+    .await;
     assert_eq!(loan["user_id"], ann_id.as_str());
     assert_error(
         checkout(json!({"copy_barcode": "E-2", "card_number": "CARD-2", "user_id": ann_id})).await,
@@ -107,7 +125,12 @@ async fn cards_are_set_by_staff_and_name_the_borrower(app: TestApp) {
         "VALIDATION_ERROR",
     )
     .await;
-    assert_error(checkout(json!({"copy_barcode": "E-2"})).await, 422, "VALIDATION_ERROR").await;
+    assert_error(
+        checkout(json!({"copy_barcode": "E-2"})).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
     assert_error(
         checkout(json!({"copy_barcode": "E-2", "card_number": "NO-SUCH-CARD"})).await,
         404,
@@ -144,7 +167,10 @@ async fn new_patrons_get_generated_cards(app: TestApp) {
         .send()
         .await
         .unwrap();
-    let card = json_of(created, 201).await["card_number"].as_str().unwrap().to_owned();
+    let card = json_of(created, 201).await["card_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(card.starts_with("LIB-") && card.len() == 14, "{card}");
     assert!(card[4..].bytes().all(|b| b.is_ascii_digit()), "{card}");
     // An explicit card wins; staff accounts get none.
@@ -181,28 +207,69 @@ async fn pins_are_set_hashed_and_audited(app: TestApp) {
     let other_librarian = desk.app.create_user("desk2", Role::Librarian).await;
     // The owner: password required (a wrong one is INVALID_CREDENTIALS), 4–12 digits.
     assert_error(
-        set_pin(&desk, "ann", "/api/v1/users/me/pin", json!({"password": "wrong", "pin": "1234"})).await,
+        set_pin(
+            &desk,
+            "ann",
+            "/api/v1/users/me/pin",
+            json!({"password": "wrong", "pin": "1234"}),
+        )
+        .await,
         401,
         "INVALID_CREDENTIALS",
     )
     .await;
-    for bad in [json!("123"), json!("12a4"), json!("1234567890123"), json!(1234)] {
-        let response = set_pin(&desk, "ann", "/api/v1/users/me/pin", json!({"password": PASSWORD, "pin": bad})).await;
+    for bad in [
+        json!("123"),
+        json!("12a4"),
+        json!("1234567890123"),
+        json!(1234),
+    ] {
+        let response = set_pin(
+            &desk,
+            "ann",
+            "/api/v1/users/me/pin",
+            json!({"password": PASSWORD, "pin": bad}),
+        )
+        .await;
         assert_eq!(response.status(), 422, "{bad}");
     }
-    let ok = set_pin(&desk, "ann", "/api/v1/users/me/pin", json!({"password": PASSWORD, "pin": "2468"})).await;
+    let ok = set_pin(
+        &desk,
+        "ann",
+        "/api/v1/users/me/pin",
+        json!({"password": PASSWORD, "pin": "2468"}),
+    )
+    .await;
     assert_eq!(ok.status(), 204);
     // Staff: librarians for patrons only.
-    let ok = set_pin(&desk, LIBRARIAN, &format!("/api/v1/users/{}/pin", ann.id), json!({"pin": "13579"})).await;
+    let ok = set_pin(
+        &desk,
+        LIBRARIAN,
+        &format!("/api/v1/users/{}/pin", ann.id),
+        json!({"pin": "13579"}),
+    )
+    .await;
     assert_eq!(ok.status(), 204);
     assert_error(
-        set_pin(&desk, LIBRARIAN, &format!("/api/v1/users/{}/pin", other_librarian.id), json!({"pin": "1357"})).await,
+        set_pin(
+            &desk,
+            LIBRARIAN,
+            &format!("/api/v1/users/{}/pin", other_librarian.id),
+            json!({"pin": "1357"}),
+        )
+        .await,
         403,
         "FORBIDDEN",
     )
     .await;
     assert_error(
-        set_pin(&desk, "ann", &format!("/api/v1/users/{}/pin", ann.id), json!({"pin": "1357"})).await,
+        set_pin(
+            &desk,
+            "ann",
+            &format!("/api/v1/users/{}/pin", ann.id),
+            json!({"pin": "1357"}),
+        )
+        .await,
         403,
         "FORBIDDEN",
     )
@@ -219,11 +286,17 @@ async fn pins_are_set_hashed_and_audited(app: TestApp) {
     let stored: Option<String> = match desk.app.state.store.backend() {
         carrel_store::Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(desk.app.db.url()).await.unwrap();
-            sqlx::query_scalar("SELECT pin_hash FROM users WHERE username = 'ann'").fetch_one(&pool).await.unwrap()
+            sqlx::query_scalar("SELECT pin_hash FROM users WHERE username = 'ann'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
         }
         carrel_store::Backend::Postgres => {
             let pool = sqlx::PgPool::connect(desk.app.db.url()).await.unwrap();
-            sqlx::query_scalar("SELECT pin_hash FROM users WHERE username = 'ann'").fetch_one(&pool).await.unwrap()
+            sqlx::query_scalar("SELECT pin_hash FROM users WHERE username = 'ann'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
         }
     };
     assert!(stored.unwrap().starts_with("$argon2id$"));
@@ -246,7 +319,13 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let r = set_pin(&desk, LIBRARIAN, &format!("/api/v1/users/{}/pin", user.id), json!({"pin": "4321"})).await;
+        let r = set_pin(
+            &desk,
+            LIBRARIAN,
+            &format!("/api/v1/users/{}/pin", user.id),
+            json!({"pin": "4321"}),
+        )
+        .await;
         assert_eq!(r.status(), 204);
     }
     let client = carrel_server::http::client::ClientInfo {
@@ -259,7 +338,9 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
             let (state, client) = (state.clone(), client.clone());
             tokio::spawn(async move {
                 let pin = format!("{:04}", 1000 + i);
-                check_pin(&state, &client, None, "ann-1", Some(&pin)).await.unwrap()
+                check_pin(&state, &client, None, "ann-1", Some(&pin))
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -273,15 +354,30 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
     assert_eq!(counter.failed_logins, i32::try_from(threshold).unwrap());
     assert!(counter.locked_until.is_some_and(|t| t > state.clock.now()));
     // Locked: even the right PIN is refused, exactly like a wrong one.
-    assert!(!check_pin(&state, &client, None, "ANN-1", Some("4321")).await.unwrap().valid);
+    assert!(
+        !check_pin(&state, &client, None, "ANN-1", Some("4321"))
+            .await
+            .unwrap()
+            .valid
+    );
     // The password account is untouched.
     let password = state.store.failure_counter(ann.id).await.unwrap();
     assert_eq!((password.failed_logins, password.locked_until), (0, None));
     assert_eq!(desk.app.login("ann", PASSWORD).await.status(), 200);
     assert_eq!(desk.app.audit_events("auth.pin_locked").await.len(), 1);
     // Unknown card, empty and missing PIN: the same answer.
-    for (card, pin) in [("NOPE-1", Some("4321")), ("BOB-1", Some("")), ("BOB-1", None), ("bad card", Some("4321"))] {
-        assert!(!check_pin(&state, &client, None, card, pin).await.unwrap().valid);
+    for (card, pin) in [
+        ("NOPE-1", Some("4321")),
+        ("BOB-1", Some("")),
+        ("BOB-1", None),
+        ("bad card", Some("4321")),
+    ] {
+        assert!(
+            !check_pin(&state, &client, None, card, pin)
+                .await
+                .unwrap()
+                .valid
+        );
     }
     // Staff unlock clears the PIN lock too.
     let unlocked = desk
@@ -291,14 +387,29 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(unlocked.status(), 200);
-    assert!(check_pin(&state, &client, None, "ANN-1", Some("4321")).await.unwrap().valid);
+    assert!(
+        check_pin(&state, &client, None, "ANN-1", Some("4321"))
+            .await
+            .unwrap()
+            .valid
+    );
 
     // Vice versa: a password lockout leaves Bob's PIN working.
     for _ in 0..threshold {
         assert_eq!(desk.app.login("bob", "wrong-password").await.status(), 401);
     }
-    assert!(state.store.failure_counter(bob.id).await.unwrap().locked_until.is_some());
-    let bob_pin = check_pin(&state, &client, None, "BOB-1", Some("4321")).await.unwrap();
+    assert!(
+        state
+            .store
+            .failure_counter(bob.id)
+            .await
+            .unwrap()
+            .locked_until
+            .is_some()
+    );
+    let bob_pin = check_pin(&state, &client, None, "BOB-1", Some("4321"))
+        .await
+        .unwrap();
     assert!(bob_pin.valid);
     let bob_counter = state.store.pin_failure_counter(bob.id).await.unwrap();
     assert_eq!(bob_counter.failed_logins, 0);
@@ -319,11 +430,25 @@ async fn import_takes_an_optional_card_column(app: TestApp) {
         ),
     )
     .unwrap();
-    let report = carrel_server::cli::users::import(&app.state, &path).await.unwrap();
+    let report = carrel_server::cli::users::import(&app.state, &path)
+        .await
+        .unwrap();
     assert_eq!(report.imported, 2, "{report:?}");
     let reasons: Vec<&str> = report.skipped.iter().map(|(_, r)| r.as_str()).collect();
-    assert!(reasons.iter().any(|r| r.contains("duplicate")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.starts_with("card_number")), "{reasons:?}");
-    let a = app.state.store.find_user_by_card("C-1").await.unwrap().unwrap();
+    assert!(
+        reasons.iter().any(|r| r.contains("duplicate")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.starts_with("card_number")),
+        "{reasons:?}"
+    );
+    let a = app
+        .state
+        .store
+        .find_user_by_card("C-1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(a.username, "aaa");
 }

@@ -60,7 +60,15 @@ pub const DATE: &str = "20260301    120000";
 async fn open(backend: carrel_store::Backend, env: Vec<(&'static str, String)>) -> Option<Desk> {
     let mut env = env;
     env.push(("CARREL_SIP2_BIND", "127.0.0.1:0".to_owned()));
-    let app = TestApp::spawn_with(backend, Spawn { env, sip2: true, ..Default::default() }).await?;
+    let app = TestApp::spawn_with(
+        backend,
+        Spawn {
+            env,
+            sip2: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     carrel_server::sip2::terminals::add(
         &app.state,
         TERMINAL,
@@ -72,7 +80,8 @@ async fn open(backend: carrel_store::Backend, env: Vec<(&'static str, String)>) 
     .expect("terminal account");
     let desk = Desk::open(app).await;
     patron(&desk, "ann", "ANN-1", "2468", "Zoë Ñúñez").await;
-    desk.item("Éloïse à Paris", "book", &["C-1", "C-2", "C-3"]).await;
+    desk.item("Éloïse à Paris", "book", &["C-1", "C-2", "C-3"])
+        .await;
     Some(desk)
 }
 
@@ -173,7 +182,11 @@ pub fn field<'a>(message: &'a str, id: &str) -> Option<&'a str> {
 }
 
 fn fields<'a>(message: &'a str, id: &str) -> Vec<&'a str> {
-    message.split('|').skip(1).filter_map(|part| part.strip_prefix(id)).collect()
+    message
+        .split('|')
+        .skip(1)
+        .filter_map(|part| part.strip_prefix(id))
+        .collect()
 }
 
 fn checkout(card: &str, pin: &str, barcode: &str) -> String {
@@ -215,7 +228,9 @@ async fn every_message_pair(desk: Desk) {
     let mut c = Sip2Client::connect(&desk.app).await;
     c.login().await;
     // 23/24: patron status.
-    let status = c.call(&format!("23001{DATE}AOmain-lib|AAANN-1|AC|AD2468|")).await;
+    let status = c
+        .call(&format!("23001{DATE}AOmain-lib|AAANN-1|AC|AD2468|"))
+        .await;
     assert!(status.starts_with("24"), "{status}");
     assert_eq!(field(&status, "BL"), Some("Y"));
     assert_eq!(field(&status, "CQ"), Some("Y"));
@@ -227,11 +242,16 @@ async fn every_message_pair(desk: Desk) {
     assert_eq!(field(&out, "AJ"), Some("Éloïse à Paris"));
     assert_eq!(field(&out, "AB"), Some("C-1"));
     assert!(field(&out, "AH").is_some_and(|d| d.len() == 18), "{out}");
-    assert!(field(&out, "AF").unwrap().starts_with("Checked out. Due "), "{out}");
+    assert!(
+        field(&out, "AF").unwrap().starts_with("Checked out. Due "),
+        "{out}"
+    );
     // 97/96: resend gives the last answer byte for byte.
     assert_eq!(c.call("97").await, out);
     // 63/64: patron information with the charged items.
-    let info = c.call(&patron_information("001", "ANN-1", "2468", "  Y       ")).await;
+    let info = c
+        .call(&patron_information("001", "ANN-1", "2468", "  Y       "))
+        .await;
     assert!(info.starts_with("64"), "{info}");
     assert_eq!(&info[45..49], "0001", "charged items count: {info}");
     assert_eq!(fields(&info, "AU"), vec!["C-1"]);
@@ -244,7 +264,9 @@ async fn every_message_pair(desk: Desk) {
     let unknown = c.call(&format!("17{DATE}AOmain-lib|ABNOPE|AC|")).await;
     assert!(unknown.starts_with("1801"), "{unknown}");
     // 29/30: renew.
-    let renew = c.call(&format!("29NN{DATE}{DATE}AOmain-lib|AAANN-1|AD2468|ABC-1|")).await;
+    let renew = c
+        .call(&format!("29NN{DATE}{DATE}AOmain-lib|AAANN-1|AD2468|ABC-1|"))
+        .await;
     assert!(renew.starts_with("301Y"), "{renew}");
     // 65/66: renew all (C-1 again, within its limit of 3).
     let all = c.call(&format!("65{DATE}AOmain-lib|AAANN-1|AD2468|")).await;
@@ -259,14 +281,23 @@ async fn every_message_pair(desk: Desk) {
     assert!(again.starts_with("100"), "{again}");
     assert_eq!(field(&again, "AF"), Some("This item is not on loan."));
     // 35/36: end patron session.
-    let end = c.call(&format!("35{DATE}AOmain-lib|AAANN-1|AC|AD2468|")).await;
+    let end = c
+        .call(&format!("35{DATE}AOmain-lib|AAANN-1|AC|AD2468|"))
+        .await;
     assert!(end.starts_with("36Y"), "{end}");
     // Unknown and malformed messages after login: 96.
     assert_eq!(c.call("XX123").await, "96");
     assert_eq!(c.call("11").await, "96");
 
     // Audit: the terminal is the actor, over the sip2 channel.
-    let terminal = desk.app.state.store.find_sip2_terminal(TERMINAL).await.unwrap().unwrap();
+    let terminal = desk
+        .app
+        .state
+        .store
+        .find_sip2_terminal(TERMINAL)
+        .await
+        .unwrap()
+        .unwrap();
     for kind in ["loan.checked_out", "loan.renewed", "loan.returned"] {
         let events = desk.app.audit_events(kind).await;
         assert!(!events.is_empty(), "{kind}");
@@ -278,7 +309,10 @@ async fn every_message_pair(desk: Desk) {
     }
     // Metrics.
     let metrics = desk.app.state.metrics.render();
-    assert!(metrics.contains("sip2_messages_total{command=\"11\",outcome=\"ok\"}"), "{metrics}");
+    assert!(
+        metrics.contains("sip2_messages_total{command=\"11\",outcome=\"ok\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("sip2_connections"), "{metrics}");
 }
 
@@ -299,8 +333,13 @@ async fn checksums_are_checked_and_echoed(desk: Desk) {
     let reply = c.call(&login).await;
     assert!(reply.starts_with("941AY3AZ"), "{reply}");
     let (prefix, sum) = reply.split_at(reply.len() - 4);
-    assert!(carrel_sip2::checksum::verify(prefix.as_bytes(), sum.as_bytes()));
-    let out = c.call(&with_checksum(&checkout("ANN-1", "2468", "C-2"))).await;
+    assert!(carrel_sip2::checksum::verify(
+        prefix.as_bytes(),
+        sum.as_bytes()
+    ));
+    let out = c
+        .call(&with_checksum(&checkout("ANN-1", "2468", "C-2")))
+        .await;
     assert!(out.starts_with("121") && out.contains("|AY3AZ"), "{out}");
 }
 
@@ -311,37 +350,93 @@ async fn empty_and_wrong_pins_are_refused_and_lock_the_pin(desk: Desk) {
     let out = c.call(&checkout("ANN-1", "", "C-1")).await;
     assert!(out.starts_with("120"), "{out}");
     assert_eq!(field(&out, "AF"), Some("Card or PIN not recognised."));
-    let info = c.call(&patron_information("001", "ANN-1", "", "          ")).await;
-    assert_eq!((field(&info, "BL"), field(&info, "CQ")), (Some("Y"), Some("N")));
-    assert_eq!(field(&info, "AE"), Some(""), "no personal data without the PIN");
+    let info = c
+        .call(&patron_information("001", "ANN-1", "", "          "))
+        .await;
+    assert_eq!(
+        (field(&info, "BL"), field(&info, "CQ")),
+        (Some("Y"), Some("N"))
+    );
+    assert_eq!(
+        field(&info, "AE"),
+        Some(""),
+        "no personal data without the PIN"
+    );
     // An unknown card looks the same apart from BL.
-    let unknown = c.call(&patron_information("001", "NOPE-9", "2468", "          ")).await;
-    assert_eq!((field(&unknown, "BL"), field(&unknown, "CQ")), (Some("N"), Some("N")));
+    let unknown = c
+        .call(&patron_information("001", "NOPE-9", "2468", "          "))
+        .await;
+    assert_eq!(
+        (field(&unknown, "BL"), field(&unknown, "CQ")),
+        (Some("N"), Some("N"))
+    );
     assert_eq!(field(&unknown, "AF"), field(&info, "AF"));
     // Two empty PINs so far; three more wrong ones reach the threshold (5).
     for pin in ["0000", "1111", "2222"] {
-        assert!(c.call(&checkout("ANN-1", pin, "C-1")).await.starts_with("120"));
+        assert!(
+            c.call(&checkout("ANN-1", pin, "C-1"))
+                .await
+                .starts_with("120")
+        );
     }
     // Now locked: even the right PIN is refused.
     let locked = c.call(&checkout("ANN-1", "2468", "C-1")).await;
     assert!(locked.starts_with("120"), "{locked}");
     assert_eq!(field(&locked, "AF"), Some("Card or PIN not recognised."));
-    let ann = desk.app.state.store.find_user_by_card("ANN-1").await.unwrap().unwrap();
-    let pin = desk.app.state.store.pin_failure_counter(ann.id).await.unwrap();
+    let ann = desk
+        .app
+        .state
+        .store
+        .find_user_by_card("ANN-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let pin = desk
+        .app
+        .state
+        .store
+        .pin_failure_counter(ann.id)
+        .await
+        .unwrap();
     assert_eq!(pin.failed_logins, 5);
     // The web account is not locked.
-    assert_eq!(desk.app.login("ann", crate::helpers::PASSWORD).await.status(), 200);
+    assert_eq!(
+        desk.app
+            .login("ann", crate::helpers::PASSWORD)
+            .await
+            .status(),
+        200
+    );
     assert!(desk.app.audit_events("loan.checked_out").await.is_empty());
     // Neither PINs nor the terminal password reach the audit log.
-    let all = desk.app.state.store.list_audit_events(&carrel_store::AuditQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    let all = desk
+        .app
+        .state
+        .store
+        .list_audit_events(&carrel_store::AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     for event in all {
         let text = event.details.to_string();
-        assert!(!text.contains("2468") && !text.contains(TERMINAL_PASSWORD), "{text}");
+        assert!(
+            !text.contains("2468") && !text.contains(TERMINAL_PASSWORD),
+            "{text}"
+        );
     }
 }
 
 async fn blocked_patron_is_refused_with_the_reason(desk: Desk) {
-    let ann = desk.app.state.store.find_user_by_card("ANN-1").await.unwrap().unwrap();
+    let ann = desk
+        .app
+        .state
+        .store
+        .find_user_by_card("ANN-1")
+        .await
+        .unwrap()
+        .unwrap();
     desk.charge(ann.id, 1_250).await;
     let mut c = Sip2Client::connect(&desk.app).await;
     c.login().await;
@@ -352,8 +447,13 @@ async fn blocked_patron_is_refused_with_the_reason(desk: Desk) {
         Some("Your account is blocked: you owe USD 12.50. Please see staff.")
     );
     // In French when the patron's language is French.
-    let info = c.call(&patron_information("002", "ANN-1", "2468", "   Y      ")).await;
-    assert!(info.starts_with("64YY Y"), "charge and hold privileges denied: {info}");
+    let info = c
+        .call(&patron_information("002", "ANN-1", "2468", "   Y      "))
+        .await;
+    assert!(
+        info.starts_with("64YY Y"),
+        "charge and hold privileges denied: {info}"
+    );
     assert_eq!(field(&info, "BV"), Some("12.50"));
     assert_eq!(fields(&info, "AV").len(), 1);
     let out = c.call(&checkout("ANN-1", "2468", "C-1")).await;
@@ -361,7 +461,10 @@ async fn blocked_patron_is_refused_with_the_reason(desk: Desk) {
         field(&out, "AF"),
         Some("Votre compte est bloqué : vous devez USD 12.50. Adressez-vous au personnel.")
     );
-    assert_eq!(desk.copy_status(desk_item(&desk).await, "C-1").await, "available");
+    assert_eq!(
+        desk.copy_status(desk_item(&desk).await, "C-1").await,
+        "available"
+    );
 }
 
 async fn desk_item(desk: &Desk) -> uuid::Uuid {
@@ -375,7 +478,11 @@ async fn checkin_that_fills_a_hold_alerts(desk: Desk) {
     let mut c = Sip2Client::connect(&desk.app).await;
     c.login().await;
     for barcode in ["C-1", "C-2", "C-3"] {
-        assert!(c.call(&checkout("ANN-1", "2468", barcode)).await.starts_with("121"));
+        assert!(
+            c.call(&checkout("ANN-1", "2468", barcode))
+                .await
+                .starts_with("121")
+        );
     }
     assert_eq!(desk.place_hold("bea", item).await.status(), 201);
     let back = c.call(&checkin("C-2")).await;
@@ -388,44 +495,99 @@ async fn checkin_that_fills_a_hold_alerts(desk: Desk) {
     assert_eq!(ready[0].details["channel"], "sip2");
     // The held copy goes only to Bea.
     let refused = c.call(&checkout("ANN-1", "2468", "C-2")).await;
-    assert_eq!(field(&refused, "AF"), Some("This item cannot be borrowed now."));
-    assert!(c.call(&checkout("BEA-7", "1357", "C-2")).await.starts_with("121"));
+    assert_eq!(
+        field(&refused, "AF"),
+        Some("This item cannot be borrowed now.")
+    );
+    assert!(
+        c.call(&checkout("BEA-7", "1357", "C-2"))
+            .await
+            .starts_with("121")
+    );
     // An ordinary checkin has no alert.
     let plain = c.call(&checkin("C-3")).await;
-    assert!(plain.starts_with("101YUN") && field(&plain, "CV").is_none(), "{plain}");
+    assert!(
+        plain.starts_with("101YUN") && field(&plain, "CV").is_none(),
+        "{plain}"
+    );
 }
 
 async fn fee_paid_records_a_desk_payment(desk: Desk) {
-    let ann = desk.app.state.store.find_user_by_card("ANN-1").await.unwrap().unwrap();
+    let ann = desk
+        .app
+        .state
+        .store
+        .find_user_by_card("ANN-1")
+        .await
+        .unwrap()
+        .unwrap();
     let fine = desk.charge(ann.id, 300).await;
     let fine_id = fine["id"].as_str().unwrap();
     let mut c = Sip2Client::connect(&desk.app).await;
     c.login().await;
     // Wrong PIN: no payment.
-    let refused = c.call(&format!("37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD9999|")).await;
+    let refused = c
+        .call(&format!("37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD9999|"))
+        .await;
     assert!(refused.starts_with("38N"), "{refused}");
     // Without CG the only open fine; cash.
-    let paid = c.call(&format!("37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD2468|BKT-1|")).await;
+    let paid = c
+        .call(&format!(
+            "37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD2468|BKT-1|"
+        ))
+        .await;
     assert!(paid.starts_with("38Y"), "{paid}");
     let payment_id = field(&paid, "BK").unwrap().to_owned();
     // A retry of the same transaction (BK) records nothing more.
-    let again = c.call(&format!("37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD2468|BKT-1|")).await;
+    let again = c
+        .call(&format!(
+            "37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD2468|BKT-1|"
+        ))
+        .await;
     assert_eq!(field(&again, "BK"), Some(payment_id.as_str()), "{again}");
     // With CG, by card; more than the balance is refused.
-    let too_much = c.call(&format!("37{DATE}0102USDBV5.00|AOmain-lib|AAANN-1|AD2468|CG{fine_id}|")).await;
+    let too_much = c
+        .call(&format!(
+            "37{DATE}0102USDBV5.00|AOmain-lib|AAANN-1|AD2468|CG{fine_id}|"
+        ))
+        .await;
     assert!(too_much.starts_with("38N"), "{too_much}");
-    let rest = c.call(&format!("37{DATE}0102USDBV2.00|AOmain-lib|AAANN-1|AD2468|CG{fine_id}|")).await;
+    let rest = c
+        .call(&format!(
+            "37{DATE}0102USDBV2.00|AOmain-lib|AAANN-1|AD2468|CG{fine_id}|"
+        ))
+        .await;
     assert!(rest.starts_with("38Y"), "{rest}");
-    let detail = desk.get_json(LIBRARIAN, &format!("/api/v1/fines/{fine_id}")).await;
+    let detail = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/fines/{fine_id}"))
+        .await;
     assert_eq!(detail["status"], "paid");
-    let methods: Vec<&str> = detail["payments"].as_array().unwrap().iter().map(|p| p["method"].as_str().unwrap()).collect();
+    let methods: Vec<&str> = detail["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["method"].as_str().unwrap())
+        .collect();
     assert_eq!(methods, vec!["cash", "card"]);
-    let terminal = desk.app.state.store.find_sip2_terminal(TERMINAL).await.unwrap().unwrap();
+    let terminal = desk
+        .app
+        .state
+        .store
+        .find_sip2_terminal(TERMINAL)
+        .await
+        .unwrap()
+        .unwrap();
     let events = desk.app.audit_events("fine.paid").await;
     assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e.actor_id == Some(terminal.id) && e.details["channel"] == "sip2"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor_id == Some(terminal.id) && e.details["channel"] == "sip2")
+    );
     // No open fine left: refused.
-    let none = c.call(&format!("37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD2468|")).await;
+    let none = c
+        .call(&format!("37{DATE}0100USDBV1.00|AOmain-lib|AAANN-1|AD2468|"))
+        .await;
     assert!(none.starts_with("38N"), "{none}");
 }
 
@@ -452,7 +614,11 @@ async fn garbage_oversized_and_half_sent_messages_leave_the_server_healthy(desk:
     // A following connection works.
     let mut c = Sip2Client::connect(&desk.app).await;
     c.login().await;
-    assert!(c.call(&checkout("ANN-1", "2468", "C-1")).await.starts_with("121"));
+    assert!(
+        c.call(&checkout("ANN-1", "2468", "C-1"))
+            .await
+            .starts_with("121")
+    );
 }
 
 async fn idle_connections_are_closed(desk: Desk) {
@@ -497,7 +663,11 @@ async fn failed_logins_are_rate_limited_per_address(desk: Desk) {
         assert_eq!(c.call(&format!("9300CN{TERMINAL}|COwrong|")).await, "940");
     }
     // …and from then on even the right password is refused from this address.
-    assert_eq!(c.call(&format!("9300CN{TERMINAL}|CO{TERMINAL_PASSWORD}|")).await, "940");
+    assert_eq!(
+        c.call(&format!("9300CN{TERMINAL}|CO{TERMINAL_PASSWORD}|"))
+            .await,
+        "940"
+    );
     // After the window, it works again.
     desk.app.clock.advance(time::Duration::minutes(2));
     let mut c = Sip2Client::connect(&desk.app).await;
@@ -507,15 +677,22 @@ async fn failed_logins_are_rate_limited_per_address(desk: Desk) {
 async fn diacritics(desk: Desk) {
     let mut c = Sip2Client::connect(&desk.app).await;
     c.login().await;
-    let status = c.call(&format!("23001{DATE}AOmain-lib|AAANN-1|AC|AD2468|")).await;
+    let status = c
+        .call(&format!("23001{DATE}AOmain-lib|AAANN-1|AC|AD2468|"))
+        .await;
     assert_eq!(field(&status, "AE"), Some("Zoë Ñúñez"));
     let out = c.call(&checkout("ANN-1", "2468", "C-1")).await;
     assert_eq!(field(&out, "AJ"), Some("Éloïse à Paris"));
     // French screen messages survive the encoding too.
-    let info = c.call(&patron_information("002", "ANN-1", "2468", "          ")).await;
+    let info = c
+        .call(&patron_information("002", "ANN-1", "2468", "          "))
+        .await;
     assert_eq!(field(&info, "AE"), Some("Zoë Ñúñez"));
     let again = c.call(&checkout("ANN-1", "2468", "C-1")).await;
-    assert_eq!(field(&again, "AF"), Some("Ce document ne peut pas être emprunté pour l'instant."));
+    assert_eq!(
+        field(&again, "AF"),
+        Some("Ce document ne peut pas être emprunté pour l'instant.")
+    );
 }
 
 async fn diacritics_in_cp850(desk: Desk) {
@@ -544,7 +721,10 @@ async fn shutdown_finishes_and_closes_connections(mut desk: Desk) {
         .unwrap();
     assert!(c.closed().await);
     let address = desk.app.sip2_address.unwrap();
-    assert!(TcpStream::connect(address).await.is_err(), "no longer accepting");
+    assert!(
+        TcpStream::connect(address).await.is_err(),
+        "no longer accepting"
+    );
 }
 
 /// The PyPI `sip2` client (an independent implementation) against the real
@@ -561,7 +741,10 @@ async fn pypi_client_interop(desk: Desk) {
     // The PyPI client sums code points for its checksum check, so an ASCII patron.
     patron(&desk, "pyclient", "PY-1", "8642", "Python Tester").await;
     let address = desk.app.sip2_address.unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/sip2_pypi_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/sip2_pypi_client.py"
+    );
     let output = tokio::process::Command::new(python)
         .args([
             script,
@@ -577,9 +760,16 @@ async fn pypi_client_interop(desk: Desk) {
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // The client logs to standard output too: the report is its own line.
-    let line = stdout.lines().find_map(|l| l.strip_prefix("REPORT ")).unwrap_or_else(|| panic!("{stdout}"));
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("REPORT "))
+        .unwrap_or_else(|| panic!("{stdout}"));
     let report: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(report["patron_name"], "Python Tester");
     assert_eq!(report["title"], "Éloïse à Paris");

@@ -64,7 +64,9 @@ impl Store {
              FROM copies c JOIN items i ON i.id = c.item_id \
              LEFT JOIN loans l ON l.copy_id = c.id AND l.status IN ('active', 'overdue') \
              WHERE c.barcode = $1 AND c.deleted_at IS NULL";
-        Ok(crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(barcode).fetch_optional(pool).await?))
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(barcode).fetch_optional(pool).await?),
+        )
     }
 
     /// The open loans (with barcode and title), open holds and open fines of a patron.

@@ -12,10 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::audit;
-use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
 use crate::app::Actor;
 use crate::app::circulation::{PaymentError, PaymentInput, record_payment};
+use crate::audit;
+use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
 use crate::circulation::payments::ProviderError;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
