@@ -7,6 +7,7 @@
 //! [`Backend`] explicitly. The conformance tests run every method on both.
 
 mod audit;
+mod backup;
 mod catalog;
 mod circulation;
 mod credentials;
@@ -22,6 +23,9 @@ pub mod testing;
 mod users;
 
 pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_audit_events};
+pub use backup::{
+    BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
+};
 pub use catalog::{
     Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
     NewCopy, SortKey,
@@ -29,7 +33,7 @@ pub use catalog::{
 pub use circulation::{
     Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery,
     Loan, LoanQuery, NewFine, Notice, NoticeKind, PatronSummary, Payment, PaymentOutcome,
-    PaymentRequest, PolicyRow, Refusal, ReturnOutcome, Waiver, WaiverRequest,
+    PaymentRequest, PlaceHold, PolicyRow, Refusal, ReturnOutcome, Waiver, WaiverRequest,
 };
 pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;

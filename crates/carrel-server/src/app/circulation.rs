@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::Actor;
 use crate::circulation::notices;
-use crate::circulation::payments::{Charge, ProviderError};
+use crate::circulation::payments::{PaymentProvider, Receipt};
 use crate::state::AppState;
 
 /// The patron a desk names: by id or by card number (as typed).
@@ -183,34 +183,18 @@ pub struct PaymentInput<'a> {
     pub staff: bool,
 }
 
-/// Why a payment was not recorded.
-#[derive(Debug, thiserror::Error)]
-pub enum PaymentError {
-    #[error(transparent)]
-    Provider(#[from] ProviderError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Takes the money through the configured provider, then records it under the
-/// idempotency key (refunding if it cannot be recorded) and audits `fine.paid`.
+/// Records a payment under its idempotency key and audits `fine.paid`. Money
+/// already taken by a provider (`charged`: online payments) is refunded if the
+/// payment cannot be recorded; desk payments (cash, card) pass `None`.
 /// `render` makes the response body stored with the key and replayed.
 pub async fn record_payment(
     state: &AppState,
     actor: &Actor,
     input: PaymentInput<'_>,
+    charged: Option<(&dyn PaymentProvider, &Receipt)>,
     render: impl Fn(&Payment, &Fine) -> String,
-) -> Result<PaymentOutcome, PaymentError> {
+) -> Result<PaymentOutcome, StoreError> {
     let fine_id = input.fine.id;
-    let charge = Charge {
-        fine_id,
-        payer_id: input.fine.user_id,
-        amount_cents: input.amount_cents,
-        currency: &state.config.currency,
-        method: input.method,
-        idempotency_key: input.key,
-    };
-    let receipt = state.payments.charge(&charge).await?;
     let outcome = state
         .store
         .pay_fine(
@@ -220,7 +204,7 @@ pub async fn record_payment(
                 staff: input.staff,
                 amount_cents: input.amount_cents,
                 method: input.method,
-                reference: Some(receipt.reference.clone()),
+                reference: charged.map(|(_, receipt)| receipt.reference.clone()),
                 key: input.key,
                 request_hash: input.request_hash,
                 now: state.clock.now(),
@@ -231,10 +215,12 @@ pub async fn record_payment(
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
-            if let Err(refund) = state.payments.refund(&receipt).await {
+            if let Some((provider, receipt)) = charged
+                && let Err(refund) = provider.refund(receipt).await
+            {
                 tracing::error!(error = %refund, fine_id = %fine_id, "a charge that could not be recorded was not refunded");
             }
-            return Err(error.into());
+            return Err(error);
         }
     };
     if let PaymentOutcome::Created { payment, fine, .. } = &outcome {

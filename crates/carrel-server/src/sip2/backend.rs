@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::texts::Lang;
 use super::{LoginGuard, terminals};
 use crate::accounts::pins;
-use crate::app::circulation::{self, PaymentError, PaymentInput};
+use crate::app::circulation::{self, PaymentInput};
 use crate::app::{Actor, Channel};
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
@@ -782,7 +782,7 @@ impl Sip2Backend for Sip2Library {
             request_hash: &request_hash,
             staff: true,
         };
-        match circulation::record_payment(&self.state, &actor, input, |payment, _| {
+        match circulation::record_payment(&self.state, &actor, input, None, |payment, _| {
             payment.id.to_string()
         })
         .await
@@ -796,11 +796,7 @@ impl Sip2Backend for Sip2Library {
                 screen_message: vec![lang.payment_received(&self.money(amount))],
                 print_line: Vec::new(),
             },
-            Err(PaymentError::Store(error)) => refused(self.refusal_text(lang, &error, None).await),
-            Err(PaymentError::Provider(error)) => {
-                tracing::warn!(target: "sip2", %error, "desk payment refused by the provider");
-                refused(lang.system_error())
-            }
+            Err(error) => refused(self.refusal_text(lang, &error, None).await),
         }
     }
 }

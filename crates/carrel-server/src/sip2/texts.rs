@@ -99,6 +99,8 @@ impl Lang {
                 "Le montant dépasse la somme due.",
             ),
             Refusal::HoldExists
+            | Refusal::HoldLimitReached
+            | Refusal::OwnFine
             | Refusal::AlreadyBorrowed
             | Refusal::HoldClosed
             | Refusal::IdempotencyKeyReused => self.pick(

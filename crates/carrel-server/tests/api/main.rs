@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth_flows;
+mod backup;
 mod cards;
 mod catalog;
 mod circulation;
@@ -14,7 +15,9 @@ mod fines;
 mod import;
 mod limits;
 mod logs;
+mod mail_flooding;
 mod mfa;
+mod openapi;
 mod platform;
 mod readiness;
 mod sessions;
