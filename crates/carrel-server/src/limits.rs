@@ -36,11 +36,13 @@ pub enum Limit {
     CoverUpload,
     Payments,
     AccountDeletion,
+    /// Failed SIP2 terminal logins (93), per peer address.
+    Sip2Login,
     Global,
 }
 
 impl Limit {
-    const ALL: [Limit; 11] = [
+    const ALL: [Limit; 12] = [
         Limit::Login,
         Limit::Register,
         Limit::PasswordForgot,
@@ -51,6 +53,7 @@ impl Limit {
         Limit::CoverUpload,
         Limit::Payments,
         Limit::AccountDeletion,
+        Limit::Sip2Login,
         Limit::Global,
     ];
 
@@ -67,6 +70,7 @@ impl Limit {
             Limit::CoverUpload => "COVER_UPLOAD",
             Limit::Payments => "PAYMENTS",
             Limit::AccountDeletion => "ACCOUNT_DELETION",
+            Limit::Sip2Login => "SIP2_LOGIN",
             Limit::Global => "GLOBAL",
         }
     }
@@ -84,6 +88,7 @@ impl Limit {
             Limit::CoverUpload => "cover_upload",
             Limit::Payments => "payments",
             Limit::AccountDeletion => "account_deletion",
+            Limit::Sip2Login => "sip2_login",
             Limit::Global => "global",
         }
     }

@@ -131,6 +131,7 @@ pub async fn ensure_admin(state: &AppState) -> anyhow::Result<()> {
         role: Role::Admin,
         password: Some(password.clone()),
         email_verified: true,
+        card_number: None,
     };
     crate::accounts::create_account(state, new)
         .await

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth_flows;
 mod backup;
+mod cards;
 mod catalog;
 mod circulation;
 mod cli;
@@ -23,5 +24,6 @@ mod platform;
 mod readiness;
 mod sessions;
 mod shutdown;
+mod sip2;
 mod test_mode;
 mod users;
