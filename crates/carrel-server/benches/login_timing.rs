@@ -88,6 +88,7 @@ async fn main() {
             role: Role::Patron,
             password: Some(SecretString::from(PASSWORD)),
             email_verified: true,
+            card_number: None,
         },
     )
     .await
@@ -111,6 +112,7 @@ async fn main() {
                 role: "patron".into(),
                 password_hash: Some(hash),
                 email_verified: true,
+                card_number: None,
                 now: time::OffsetDateTime::now_utc()
                     .replace_nanosecond(0)
                     .expect("ns"),

@@ -39,7 +39,7 @@ pub use circulation::{
 pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
-pub use pins::PinHolder;
+pub use pins::{PinCounter, PinHolder};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use sessions::{NewSession, Refresh, Session, SessionAuth};
 pub use sip2_terminals::Sip2Terminal;

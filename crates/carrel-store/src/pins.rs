@@ -3,13 +3,21 @@
 //! guessing a PIN at a kiosk never locks the web account and vice versa.
 //!
 //! The counter is updated by compare-and-swap exactly like the password's
-//! ([`Store::swap_failure_counter`]); `carrel_core::lockout` decides.
+//! ([`Store::swap_pin_failure_counter`]); `carrel_core::lockout` decides.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::users::user_columns;
-use crate::{FailureCounter, Store, StoreError, User};
+use crate::{Store, StoreError, User};
+
+/// The PIN's failure counter and lock as stored (`pin_failed_attempts`,
+/// `pin_locked_until`), swapped by compare-and-swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinCounter {
+    pub failed_attempts: i32,
+    pub locked_until: Option<OffsetDateTime>,
+}
 
 /// A live account found by card number, with what a PIN check needs.
 #[derive(Clone)]
@@ -17,7 +25,7 @@ pub struct PinHolder {
     pub user: User,
     /// `None`: no PIN set (every PIN is wrong).
     pub pin_hash: Option<String>,
-    pub counter: FailureCounter,
+    pub counter: PinCounter,
 }
 
 impl std::fmt::Debug for PinHolder {
@@ -54,8 +62,8 @@ impl Store {
         Ok(row.map(|r| PinHolder {
             user: r.user,
             pin_hash: r.pin_hash,
-            counter: FailureCounter {
-                failed_logins: r.pin_failed_attempts,
+            counter: PinCounter {
+                failed_attempts: r.pin_failed_attempts,
                 locked_until: r.pin_locked_until,
             },
         }))
@@ -79,14 +87,14 @@ impl Store {
     }
 
     /// The stored PIN failure counter.
-    pub async fn pin_failure_counter(&self, user_id: Uuid) -> Result<FailureCounter, StoreError> {
+    pub async fn pin_failure_counter(&self, user_id: Uuid) -> Result<PinCounter, StoreError> {
         const SELECT: &str =
             "SELECT pin_failed_attempts, pin_locked_until FROM users WHERE id = $1";
-        let (failed_logins, locked_until): (i32, Option<OffsetDateTime>) =
+        let (failed_attempts, locked_until): (i32, Option<OffsetDateTime>) =
             crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(user_id).fetch_optional(pool).await?)
                 .ok_or(StoreError::NotFound)?;
-        Ok(FailureCounter {
-            failed_logins,
+        Ok(PinCounter {
+            failed_attempts,
             locked_until,
         })
     }
@@ -96,17 +104,17 @@ impl Store {
     pub async fn swap_pin_failure_counter(
         &self,
         user_id: Uuid,
-        expected: FailureCounter,
-        next: FailureCounter,
+        expected: PinCounter,
+        next: PinCounter,
     ) -> Result<bool, StoreError> {
         const SWAP: &str = "UPDATE users SET pin_failed_attempts = $2, pin_locked_until = $3 \
              WHERE id = $1 AND pin_failed_attempts = $4 \
                AND (pin_locked_until = $5 OR (pin_locked_until IS NULL AND $5 IS NULL))";
         let done = crate::on_pool!(self, pool => sqlx::query(SWAP)
             .bind(user_id)
-            .bind(next.failed_logins)
+            .bind(next.failed_attempts)
             .bind(next.locked_until)
-            .bind(expected.failed_logins)
+            .bind(expected.failed_attempts)
             .bind(expected.locked_until)
             .execute(pool)
             .await?

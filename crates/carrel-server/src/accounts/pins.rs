@@ -10,7 +10,7 @@
 //! the same work (a dummy hash stands in where there is nothing to check).
 
 use carrel_core::lockout::{AttemptDecision, LockoutState};
-use carrel_store::{FailureCounter, PinHolder, User};
+use carrel_store::{PinCounter, PinHolder, User};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -111,16 +111,17 @@ pub struct PinCheck {
     pub valid: bool,
 }
 
-fn to_state(counter: FailureCounter) -> LockoutState {
+fn to_state(counter: PinCounter) -> LockoutState {
     LockoutState {
-        failed_attempts: u32::try_from(counter.failed_logins).unwrap_or(0),
+        failed_attempts: u32::try_from(counter.failed_attempts).unwrap_or(0),
+        in_flight: 0,
         locked_until: counter.locked_until,
     }
 }
 
-fn to_counter(state: LockoutState) -> FailureCounter {
-    FailureCounter {
-        failed_logins: i32::try_from(state.failed_attempts).unwrap_or(i32::MAX),
+fn to_counter(state: LockoutState) -> PinCounter {
+    PinCounter {
+        failed_attempts: i32::try_from(state.failed_attempts).unwrap_or(i32::MAX),
         locked_until: state.locked_until,
     }
 }
@@ -137,11 +138,14 @@ async fn reserve_pin_attempt(
             .lockout
             .begin_attempt(&to_state(counter), state.clock.now())
         {
-            AttemptDecision::Refused { .. } => return Ok(None),
-            AttemptDecision::Proceed {
-                reserved,
-                locks_on_failure,
-            } => {
+            // PINs count each attempt as a failure before checking it (no
+            // in-flight reservations), so the budget is never taken by attempts
+            // in flight and `Wait` cannot arise; refuse it all the same.
+            AttemptDecision::Refused { .. } | AttemptDecision::Wait => return Ok(None),
+            AttemptDecision::Proceed => {
+                let (reserved, locks_on_failure) = state
+                    .lockout
+                    .after_failure(&to_state(counter), state.clock.now());
                 if state
                     .store
                     .swap_pin_failure_counter(holder.user.id, counter, to_counter(reserved))

@@ -351,7 +351,7 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
     }
     let threshold = state.config.lockout_threshold;
     let counter = state.store.pin_failure_counter(ann.id).await.unwrap();
-    assert_eq!(counter.failed_logins, i32::try_from(threshold).unwrap());
+    assert_eq!(counter.failed_attempts, i32::try_from(threshold).unwrap());
     assert!(counter.locked_until.is_some_and(|t| t > state.clock.now()));
     // Locked: even the right PIN is refused, exactly like a wrong one.
     assert!(
@@ -361,7 +361,7 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
             .valid
     );
     // The password account is untouched.
-    let password = state.store.failure_counter(ann.id).await.unwrap();
+    let password = state.store.find_user(ann.id).await.unwrap().unwrap();
     assert_eq!((password.failed_logins, password.locked_until), (0, None));
     assert_eq!(desk.app.login("ann", PASSWORD).await.status(), 200);
     assert_eq!(desk.app.audit_events("auth.pin_locked").await.len(), 1);
@@ -401,8 +401,9 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
     assert!(
         state
             .store
-            .failure_counter(bob.id)
+            .find_user(bob.id)
             .await
+            .unwrap()
             .unwrap()
             .locked_until
             .is_some()
@@ -412,7 +413,7 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
         .unwrap();
     assert!(bob_pin.valid);
     let bob_counter = state.store.pin_failure_counter(bob.id).await.unwrap();
-    assert_eq!(bob_counter.failed_logins, 0);
+    assert_eq!(bob_counter.failed_attempts, 0);
 }
 
 async fn import_takes_an_optional_card_column(app: TestApp) {

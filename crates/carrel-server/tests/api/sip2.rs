@@ -398,7 +398,7 @@ async fn empty_and_wrong_pins_are_refused_and_lock_the_pin(desk: Desk) {
         .pin_failure_counter(ann.id)
         .await
         .unwrap();
-    assert_eq!(pin.failed_logins, 5);
+    assert_eq!(pin.failed_attempts, 5);
     // The web account is not locked.
     assert_eq!(
         desk.app
