@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod jwt;
+mod properties;
 mod secrets;
 mod tokens;
 

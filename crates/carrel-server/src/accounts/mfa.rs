@@ -399,3 +399,64 @@ pub async fn reset_by_staff(
     .await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The codes `check` may accept at `time`: the previous, current and next step.
+    fn window(totp: &Totp, time: u64) -> Vec<(u64, String)> {
+        let step = time / 30;
+        (step.saturating_sub(1)..=step + 1)
+            .map(|s| (s, totp.generate(s * 30).to_string()))
+            .collect()
+    }
+
+    /// A typed code: anything, six digits, or the current code slightly changed.
+    fn typed_code() -> impl Strategy<Value = (u8, String)> {
+        prop_oneof![
+            "\\PC{0,12}".prop_map(|s| (0, s)),
+            "[0-9]{6}".prop_map(|s| (0, s)),
+            "[ \t]{0,2}[+-]?[0-9 ]{5,7}[ \t\n]{0,2}".prop_map(|s| (0, s)),
+            (0u8..=6).prop_map(|edit| (edit + 1, String::new())),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A typed code is accepted exactly when, trimmed, it is the code of the previous,
+        /// current or next 30-second step, and the step it matched is the one claimed
+        /// (so it cannot be used twice); anything else is refused, never a panic.
+        #[test]
+        fn only_a_current_code_is_accepted(
+            secret in any::<[u8; 20]>(),
+            time in 0u64..=1u64 << 40,
+            (edit, raw) in typed_code(),
+            digit in 0u32..10,
+            step in 0usize..3,
+            pad in "[ \t]{0,2}",
+        ) {
+            let totp = totp(secret.to_vec(), "reader@example.org").unwrap();
+            let window = window(&totp, time);
+            let step = step % window.len();
+            let typed = match edit {
+                0 => raw,
+                // One of the accepted codes, padded, and with one digit replaced (edit 1..=6)
+                // or as it is (edit 7).
+                _ => {
+                    let mut code: Vec<char> = window[step].1.chars().collect();
+                    if let Some(c) = code.get_mut(usize::from(edit - 1)) {
+                        *c = char::from_digit(digit, 10).unwrap();
+                    }
+                    format!("{pad}{}{pad}", code.into_iter().collect::<String>())
+                }
+            };
+            let candidate = typed.trim();
+            let expected = window.iter().find(|(_, code)| code == candidate).map(|(s, _)| *s);
+            prop_assert_eq!(totp.check(candidate, time), expected);
+            prop_assert_eq!(window[step].1.len(), 6);
+        }
+    }
+}

@@ -69,24 +69,14 @@ pub struct ImportReport {
 
 /// Imports accounts from a CSV file; see [`super::UsersCommand::Import`].
 pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportReport> {
-    // Flexible: an unquoted argon2 hash (`m=19456,t=2,p=1`) spills its commas
-    // into extra fields; when the hash is the last column they are joined back.
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
+    let mut reader = csv_reader()
         .from_path(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let headers = reader
         .headers()
         .context("cannot read the header row")?
         .clone();
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(email_col), Some(username_col), Some(hash_col)) =
-        (column("email"), column("username"), column("password_hash"))
-    else {
-        bail!("the header must name the columns email, username, full_name, role, password_hash");
-    };
-    let (name_col, role_col) = (column("full_name"), column("role"));
+    let columns = Columns::from_headers(&headers)?;
 
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let progress = std::io::stdout().is_terminal().then(|| {
@@ -115,26 +105,7 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
             }
         };
         let line = record.position().map_or(0, |p| p.line());
-        let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("");
-        let hash = if hash_col + 1 == headers.len() && record.len() > headers.len() {
-            record.iter().skip(hash_col).collect::<Vec<_>>().join(",")
-        } else if record.len() != headers.len() {
-            report.skipped.push((
-                line,
-                format!("expected {} columns, found {}", headers.len(), record.len()),
-            ));
-            continue;
-        } else {
-            field(Some(hash_col)).to_owned()
-        };
-        match parse_row(
-            field(Some(email_col)),
-            field(Some(username_col)),
-            field(name_col),
-            field(role_col),
-            &hash,
-            now,
-        ) {
+        match read_row(&columns, &record, now) {
             Ok(user) => {
                 if !seen_emails.insert(user.email_key.clone())
                     || !seen_usernames.insert(user.username_key.clone())
@@ -191,6 +162,79 @@ async fn flush(
     Ok(())
 }
 
+/// How import files are read. Flexible: an unquoted argon2 hash (`m=19456,t=2,p=1`)
+/// spills its commas into extra fields; when the hash is the last column they are
+/// joined back ([`read_row`]).
+fn csv_reader() -> csv::ReaderBuilder {
+    let mut builder = csv::ReaderBuilder::new();
+    builder.flexible(true).trim(csv::Trim::All);
+    builder
+}
+
+/// Where each column of an import file is, from its header row (any order, any case).
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    count: usize,
+    email: usize,
+    username: usize,
+    full_name: Option<usize>,
+    role: Option<usize>,
+    password_hash: usize,
+}
+
+impl Columns {
+    fn from_headers(headers: &csv::StringRecord) -> anyhow::Result<Self> {
+        let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let (Some(email), Some(username), Some(password_hash)) =
+            (column("email"), column("username"), column("password_hash"))
+        else {
+            bail!(
+                "the header must name the columns email, username, full_name, role, password_hash"
+            );
+        };
+        Ok(Self {
+            count: headers.len(),
+            email,
+            username,
+            full_name: column("full_name"),
+            role: column("role"),
+            password_hash,
+        })
+    }
+}
+
+/// One data row as an account, or why it is skipped.
+fn read_row(
+    columns: &Columns,
+    record: &csv::StringRecord,
+    now: time::OffsetDateTime,
+) -> Result<NewUser, String> {
+    let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("");
+    let hash = if columns.password_hash + 1 == columns.count && record.len() > columns.count {
+        record
+            .iter()
+            .skip(columns.password_hash)
+            .collect::<Vec<_>>()
+            .join(",")
+    } else if record.len() != columns.count {
+        return Err(format!(
+            "expected {} columns, found {}",
+            columns.count,
+            record.len()
+        ));
+    } else {
+        field(Some(columns.password_hash)).to_owned()
+    };
+    parse_row(
+        field(Some(columns.email)),
+        field(Some(columns.username)),
+        field(columns.full_name),
+        field(columns.role),
+        &hash,
+        now,
+    )
+}
+
 fn parse_row(
     email: &str,
     username: &str,
@@ -226,4 +270,165 @@ fn parse_row(
         email_verified: true,
         now,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use proptest::prelude::*;
+
+    const NOW: time::OffsetDateTime = time::macros::datetime!(2026-01-01 00:00 UTC);
+
+    /// The columns of a file, in one of the orders an export might use.
+    const LAYOUTS: [&[&str]; 4] = [
+        &["email", "username", "full_name", "role", "password_hash"],
+        &["password_hash", "Email", "USERNAME", "full_name", "role"],
+        &["email", "password_hash", "role", "username", "full_name"],
+        &["email", "username", "password_hash"],
+    ];
+
+    /// An account as exported: fields as typed, and the password hash.
+    #[derive(Debug, Clone)]
+    struct Exported {
+        email: String,
+        username: String,
+        full_name: String,
+        role: &'static str,
+        hash: String,
+    }
+
+    fn hash() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (
+                prop::sample::select(vec!["argon2id", "argon2i", "argon2d"]),
+                any::<[u8; 16]>(),
+                any::<[u8; 32]>()
+            )
+                .prop_map(|(alg, salt, out)| format!(
+                    "${alg}$v=19$m=19456,t=2,p=1${}${}",
+                    STANDARD_NO_PAD.encode(salt),
+                    STANDARD_NO_PAD.encode(out)
+                )),
+            (
+                prop::sample::select(vec!["2a", "2b", "2y"]),
+                "[./A-Za-z0-9]{53}"
+            )
+                .prop_map(|(v, rest)| format!("${v}$12${rest}")),
+        ]
+    }
+
+    fn exported() -> impl Strategy<Value = Exported> {
+        (
+            "[a-zA-Z0-9+_-]{1,12}(\\.[a-z0-9]{1,5})?@[a-zA-Z0-9]{1,10}\\.[a-zA-Z]{2,6}",
+            "[A-Za-z0-9_.-]{3,32}",
+            "[\\p{L} ,'\"-]{0,30}",
+            prop::sample::select(vec!["", "patron", "Librarian", "ADMIN"]),
+            hash(),
+        )
+            .prop_map(|(email, username, full_name, role, hash)| Exported {
+                email,
+                username,
+                full_name,
+                role,
+                hash,
+            })
+    }
+
+    /// `rows` under the header `layout`: through a CSV writer (quoting what needs it), or
+    /// joined by hand with the hash unquoted when it is the last column (its commas then
+    /// spill into extra fields).
+    fn file(layout: &[&str], rows: &[Exported], by_hand: bool) -> String {
+        let value = |row: &Exported, column: &str| match column.to_ascii_lowercase().as_str() {
+            "email" => row.email.clone(),
+            "username" => row.username.clone(),
+            "full_name" => row.full_name.clone(),
+            "role" => row.role.to_owned(),
+            _ => row.hash.clone(),
+        };
+        let plain = |s: &str| !s.contains([',', '"', '\n', '\r']);
+        let hash_last = layout.last().is_some_and(|c| *c == "password_hash");
+        if by_hand && hash_last {
+            let mut out = layout.join(",") + "\n";
+            for row in rows {
+                let fields: Vec<String> = layout.iter().map(|c| value(row, c)).collect();
+                if fields[..fields.len() - 1].iter().all(|f| plain(f)) {
+                    out += &(fields.join(",") + "\n");
+                } else {
+                    let mut writer = csv::Writer::from_writer(Vec::new());
+                    writer.write_record(&fields).unwrap();
+                    out += std::str::from_utf8(&writer.into_inner().unwrap()).unwrap();
+                }
+            }
+            return out;
+        }
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(layout).unwrap();
+        for row in rows {
+            writer
+                .write_record(layout.iter().map(|c| value(row, c)))
+                .unwrap();
+        }
+        String::from_utf8(writer.into_inner().unwrap()).unwrap()
+    }
+
+    /// Every row of `text` through the import's own reader and row parser.
+    fn read_all(text: &str) -> anyhow::Result<Vec<Result<NewUser, String>>> {
+        let mut reader = csv_reader().from_reader(text.as_bytes());
+        let columns = Columns::from_headers(&reader.headers()?.clone())?;
+        Ok(reader
+            .records()
+            .map(|record| match record {
+                Ok(record) => read_row(&columns, &record, NOW),
+                Err(e) => Err(format!("unreadable row: {e}")),
+            })
+            .collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Exported accounts, written in any column order, quoted or not, import as
+        /// themselves (email domain lower-cased, names trimmed, roles any case).
+        #[test]
+        fn exported_accounts_round_trip(
+            layout in 0..LAYOUTS.len(),
+            rows in prop::collection::vec(exported(), 1..6),
+            by_hand in any::<bool>(),
+        ) {
+            let layout = LAYOUTS[layout];
+            let read = read_all(&file(layout, &rows, by_hand)).unwrap();
+            prop_assert_eq!(read.len(), rows.len());
+            for (row, user) in rows.iter().zip(read) {
+                let user = user.unwrap();
+                let has = |c: &str| layout.contains(&c);
+                prop_assert_eq!(user.email, identity::normalize_email(&row.email).unwrap());
+                prop_assert_eq!(user.username, row.username.trim());
+                let name = if has("full_name") { identity::normalize_full_name(&row.full_name).unwrap() } else { None };
+                prop_assert_eq!(user.full_name, name);
+                let role = if has("role") && !row.role.is_empty() { row.role.to_ascii_lowercase() } else { "patron".into() };
+                prop_assert_eq!(user.role, role);
+                prop_assert_eq!(user.password_hash.as_deref(), Some(row.hash.as_str()));
+            }
+        }
+
+        /// Any file text is read row by row without a panic; whatever is accepted
+        /// passes every field check again.
+        #[test]
+        fn any_file_is_read_without_panic(
+            header in prop::sample::select(LAYOUTS.to_vec()),
+            body in "(\\PC|[,\"\n\r ]){0,300}",
+            valid in prop::collection::vec(exported(), 0..3),
+        ) {
+            let text = format!("{}\n{body}\n{}", header.join(","), file(header, &valid, false).split_once('\n').unwrap().1);
+            for user in read_all(&text).unwrap().into_iter().flatten() {
+                prop_assert_eq!(identity::normalize_email(&user.email), Ok(user.email.clone()));
+                prop_assert_eq!(identity::validate_username(&user.username), Ok(user.username.clone()));
+                prop_assert!(identity::normalize_full_name(user.full_name.as_deref().unwrap_or("")).is_ok());
+                prop_assert!(["patron", "librarian", "admin"].contains(&user.role.as_str()));
+                prop_assert!(is_supported_hash(user.password_hash.as_deref().unwrap_or("")));
+            }
+        }
+    }
 }

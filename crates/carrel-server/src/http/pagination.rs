@@ -101,6 +101,61 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Unix seconds of the first and last instants `time` can represent (years ±9999).
+        fn whole_seconds() -> impl Strategy<Value = OffsetDateTime> {
+            let min = time::PrimitiveDateTime::MIN.assume_utc().unix_timestamp();
+            let max = time::PrimitiveDateTime::MAX.assume_utc().unix_timestamp();
+            (min..=max).prop_map(|s| OffsetDateTime::from_unix_timestamp(s).unwrap())
+        }
+
+        fn uuid() -> impl Strategy<Value = Uuid> {
+            any::<u128>().prop_map(Uuid::from_u128)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Every cursor this API hands out reads back as the same position.
+            #[test]
+            fn cursor_round_trip(at in whole_seconds(), id in uuid()) {
+                prop_assert_eq!(decode_cursor(Some(&encode_cursor(at, id))).unwrap(), Some((at, id)));
+            }
+
+            /// Any `?cursor=` text is an answer (a position or a 400), never a panic, and
+            /// whatever is accepted is a position the API could have written itself.
+            #[test]
+            fn any_text_is_refused_or_a_position(raw in "\\PC{0,64}|[A-Za-z0-9_-]{0,64}") {
+                if let Ok(Some((at, id))) = decode_cursor(Some(&raw)) {
+                    prop_assert_eq!(decode_cursor(Some(&encode_cursor(at, id))).unwrap(), Some((at, id)));
+                }
+            }
+
+            /// The same for well-formed base64 of arbitrary bytes and of near-misses
+            /// (`<number>:<text>`), which reach the timestamp and UUID parsers.
+            #[test]
+            fn any_payload_is_refused_or_a_position(
+                bytes in prop::collection::vec(any::<u8>(), 0..80),
+                secs in prop_oneof![any::<i64>(), 0i64..4_000_000_000],
+                tail in prop_oneof![
+                    "\\PC{0,40}",
+                    uuid().prop_map(|u| u.simple().to_string()),
+                    uuid().prop_map(|u| u.hyphenated().to_string()),
+                ],
+                near_miss in any::<bool>(),
+            ) {
+                let payload = if near_miss { format!("{secs}:{tail}").into_bytes() } else { bytes };
+                let raw = URL_SAFE_NO_PAD.encode(payload);
+                if let Ok(Some((at, id))) = decode_cursor(Some(&raw)) {
+                    prop_assert_eq!(decode_cursor(Some(&encode_cursor(at, id))).unwrap(), Some((at, id)));
+                }
+            }
+        }
+    }
+
     #[test]
     fn limits() {
         assert_eq!(limit(None).unwrap(), 20);
