@@ -77,6 +77,8 @@ rm -f "$REPORT_DIR/lcov.info" "$REPORT_DIR/tarpaulin-report.json"
 cargo tarpaulin --workspace --engine llvm --locked --skip-clean \
   --target-dir "$COVERAGE_TARGET_DIR" --output-dir "$REPORT_DIR" --out Json Lcov \
   --timeout 900 "${exclude_args[@]}"
+# Instrumented build scripts leave their profile in the working directory.
+rm -f build_rs_cov.profraw
 
 # Summary from the LCOV report (per source file: SF: path, LF: lines found, LH: lines hit).
 auth_list=$(printf '%s\n' "${AUTH_FILES[@]}")
