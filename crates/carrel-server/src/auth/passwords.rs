@@ -181,11 +181,13 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit: OwnedSemaphorePermit =
-            tokio::time::timeout(self.inner.max_wait, self.inner.slots.clone().acquire_owned())
-                .await
-                .map_err(|_| HashError::Busy)?
-                .map_err(|_| HashError::Busy)?;
+        let permit: OwnedSemaphorePermit = tokio::time::timeout(
+            self.inner.max_wait,
+            self.inner.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| HashError::Busy)?
+        .map_err(|_| HashError::Busy)?;
         let (reply, result) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
             let value = work(memory);
@@ -641,7 +643,10 @@ mod tests {
     #[test]
     fn debug_shows_costs_only() {
         let text = format!("{:?}", cheap());
-        assert!(text.contains("m_cost: 64") && text.contains("t_cost: 1"), "{text}");
+        assert!(
+            text.contains("m_cost: 64") && text.contains("t_cost: 1"),
+            "{text}"
+        );
         assert!(!text.contains("dummy"), "{text}");
     }
 

@@ -1,14 +1,18 @@
 //! Refusals and edge paths of sign-in: how credentials are presented, CSRF and
 //! allowed origins, refresh without a usable token, session revocation, the
 //! throttled last-use record, MFA steps out of order, sealed TOTP secrets that
-//! do not open, MFA in cookie mode, and who may reset someone's MFA.
+//! do not open, MFA in cookie mode, who may reset someone's MFA, MFA on a
+//! locked account, concurrent answers to one challenge, re-sent verification
+//! mail, and a reset token spent twice at once.
 
 use carrel_core::roles::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use totp_rs::{Algorithm, Builder};
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, backend_tests, backend_tests_with, exec_sql};
+use crate::helpers::{
+    PASSWORD, TestApp, assert_error, backend_tests, backend_tests_with, exec_sql,
+};
 
 backend_tests!(
     credentials_are_read_only_from_a_bearer_header_or_the_access_cookie,
@@ -19,6 +23,10 @@ backend_tests!(
     a_sealed_secret_moved_to_another_account_does_not_open,
     mfa_login_in_cookie_mode_sets_the_session_cookies,
     staff_mfa_reset_follows_who_may_manage_whom,
+    a_locked_account_cannot_pass_the_second_step,
+    one_challenge_yields_one_session_under_concurrent_answers,
+    resend_verification_mails_only_unverified_live_accounts,
+    a_reset_token_spent_concurrently_works_once,
 );
 
 backend_tests_with!(vec![("CARREL_CORS_ORIGINS", "https://app.example".into())] =>
@@ -145,7 +153,10 @@ async fn credentials_are_read_only_from_a_bearer_header_or_the_access_cookie(app
     };
     // The scheme is case-insensitive and the token is trimmed.
     assert_eq!(me(format!("bearer {token}")).await.unwrap().status(), 200);
-    assert_eq!(me(format!("BEARER   {token} ")).await.unwrap().status(), 200);
+    assert_eq!(
+        me(format!("BEARER   {token} ")).await.unwrap().status(),
+        200
+    );
     for refused in [
         format!("Basic {token}"),
         format!("Token {token}"),
@@ -155,7 +166,8 @@ async fn credentials_are_read_only_from_a_bearer_header_or_the_access_cookie(app
     ] {
         let response = me(refused.clone()).await.unwrap();
         assert_eq!(
-            response.headers()["www-authenticate"], "Bearer",
+            response.headers()["www-authenticate"],
+            "Bearer",
             "{refused}"
         );
         assert_error(response, 401, "UNAUTHORIZED").await;
@@ -239,7 +251,10 @@ async fn csrf_endpoint_and_configured_origins(app: TestApp) {
         .patch(app.url("/api/v1/users/me"))
         .header(
             "cookie",
-            jar.replace(&format!("carrel_csrf={csrf}"), &format!("carrel_csrf={}", anonymous[0])),
+            jar.replace(
+                &format!("carrel_csrf={csrf}"),
+                &format!("carrel_csrf={}", anonymous[0]),
+            ),
         )
         .header("x-csrf-token", &anonymous[0])
         .json(&json!({"full_name": "Forged"}))
@@ -326,7 +341,10 @@ async fn refresh_without_a_usable_token_is_refused(app: TestApp) {
         "VALIDATION_ERROR",
     )
     .await;
-    assert!(body["details"]["fields"]["refresh_token"].is_string(), "{body}");
+    assert!(
+        body["details"]["fields"]["refresh_token"].is_string(),
+        "{body}"
+    );
     assert_error(
         refresh(r#"{"refresh_token": "x", "extra": 1}"#, None)
             .await
@@ -336,7 +354,9 @@ async fn refresh_without_a_usable_token_is_refused(app: TestApp) {
     )
     .await;
     assert_error(
-        refresh(r#"{"refresh_token": "unknown"}"#, None).await.unwrap(),
+        refresh(r#"{"refresh_token": "unknown"}"#, None)
+            .await
+            .unwrap(),
         401,
         "UNAUTHORIZED",
     )
@@ -602,6 +622,26 @@ async fn a_sealed_secret_moved_to_another_account_does_not_open(app: TestApp) {
             "internals stay in the log: {body}"
         );
     }
+    // The stored enrolment's Debug output shows no secret material.
+    let bob = app
+        .state
+        .store
+        .find_user_by_login("bob")
+        .await
+        .unwrap()
+        .unwrap();
+    let enrolment = app
+        .state
+        .store
+        .totp_enrolment(bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let shown = format!("{enrolment:?}");
+    assert!(
+        !shown.contains("secret") && shown.contains("confirmed_at"),
+        "{shown}"
+    );
     // Alice is unaffected.
     let challenge = mfa_challenge(&app, "alice", false).await;
     assert_eq!(
@@ -709,4 +749,224 @@ async fn staff_mfa_reset_follows_who_may_manage_whom(app: TestApp) {
             .unwrap()
             .mfa_enabled
     );
+}
+
+async fn lock(app: &TestApp, username: &str) {
+    for _ in 0..5 {
+        assert_error(
+            app.login(username, "Wrong-Password-1!").await,
+            401,
+            "INVALID_CREDENTIALS",
+        )
+        .await;
+    }
+}
+
+async fn a_locked_account_cannot_pass_the_second_step(app: TestApp) {
+    // A challenge obtained before the lock, answered with the right code after it.
+    app.create_user("guarded", Role::Patron).await;
+    let secret = enrol(&app, &app.access_token("guarded").await).await;
+    let challenge = mfa_challenge(&app, "guarded", false).await;
+    lock(&app, "guarded").await;
+    assert_error(
+        mfa_verify(&app, &challenge, &totp_code(&secret, &app)).await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    // Confirming an enrolment is refused the same way while locked.
+    app.create_user("pending", Role::Patron).await;
+    let token = app.access_token("pending").await;
+    let pending = setup_secret(&app, &token).await;
+    lock(&app, "pending").await;
+    assert_error(
+        post(
+            &app,
+            "/api/v1/auth/mfa/totp/confirm",
+            &token,
+            json!({"code": totp_code(&pending, &app)}),
+        )
+        .await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    let user = app
+        .state
+        .store
+        .find_user_by_login("pending")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!user.mfa_enabled, "nothing was enabled");
+}
+
+async fn one_challenge_yields_one_session_under_concurrent_answers(app: TestApp) {
+    app.create_user("twins", Role::Patron).await;
+    let token = app.access_token("twins").await;
+    let secret = setup_secret(&app, &token).await;
+    let code = totp_code(&secret, &app);
+    // Two confirmations with the same code at once: one enables MFA.
+    let confirm = || {
+        post(
+            &app,
+            "/api/v1/auth/mfa/totp/confirm",
+            &token,
+            json!({"code": code}),
+        )
+    };
+    let (a, b) = tokio::join!(confirm(), confirm());
+    let (winner, loser) = if a.status() == 200 { (a, b) } else { (b, a) };
+    assert_eq!(winner.status(), 200, "one confirmation wins");
+    // The loser either lost the step (401) or found nothing pending any more (409).
+    assert!(
+        [401, 409].contains(&loser.status().as_u16()),
+        "{}",
+        loser.status()
+    );
+    let codes: Vec<String> = winner.json::<Value>().await.unwrap()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    app.clock.advance(time::Duration::seconds(30));
+
+    // A TOTP code and a recovery code for the same challenge at once: one session.
+    let user = app
+        .state
+        .store
+        .find_user_by_login("twins")
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions_before = app
+        .state
+        .store
+        .list_sessions(user.id, app.clock.now())
+        .await
+        .unwrap()
+        .len();
+    let challenge = mfa_challenge(&app, "twins", false).await;
+    let by_code = mfa_verify(&app, &challenge, &totp_code(&secret, &app));
+    let by_recovery = app
+        .client
+        .post(app.url("/api/v1/auth/mfa/verify"))
+        .json(&json!({"mfa_token": challenge, "recovery_code": codes[0]}))
+        .send();
+    let (a, b) = tokio::join!(by_code, by_recovery);
+    let b = b.unwrap();
+    let ok = [a.status(), b.status()]
+        .iter()
+        .filter(|s| s.as_u16() == 200)
+        .count();
+    assert_eq!(ok, 1, "{} and {}", a.status(), b.status());
+    let loser = if a.status() == 200 { b } else { a };
+    assert_error(loser, 401, "UNAUTHORIZED").await;
+    assert_eq!(
+        app.state
+            .store
+            .list_sessions(user.id, app.clock.now())
+            .await
+            .unwrap()
+            .len(),
+        sessions_before + 1
+    );
+}
+
+async fn resend_verification_mails_only_unverified_live_accounts(app: TestApp) {
+    let resend = |email: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/resend-verification"))
+            .json(&json!({"email": email}))
+            .send()
+    };
+    let register = app
+        .client
+        .post(app.url("/api/v1/auth/register"))
+        .json(&json!({"email": "late@example.org", "username": "late", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 202);
+    let first = app
+        .mailed_token("late@example.org", "Confirm your email")
+        .await;
+    // Same answer for an unverified, a verified and an unknown address.
+    app.create_user("settled", Role::Patron).await;
+    for email in [
+        "  LATE@example.org ",
+        "settled@example.org",
+        "nobody@example.org",
+    ] {
+        let response = resend(email).await.unwrap();
+        assert_eq!(response.status(), 202);
+        assert!(response.json::<Value>().await.unwrap()["message"].is_string());
+    }
+    let mails = app.outbox().await;
+    let count = |to: &str| mails.iter().filter(|m| m.to.contains(to)).count();
+    assert_eq!(count("late@example.org"), 2, "a second verification mail");
+    assert_eq!(count("settled@example.org"), 0);
+    assert_eq!(count("nobody@example.org"), 0);
+    // The new token verifies, once.
+    let second = app
+        .mailed_token("late@example.org", "Confirm your email")
+        .await;
+    assert_ne!(first, second);
+    let verify = |token: String| {
+        app.client
+            .post(app.url("/api/v1/auth/verify-email"))
+            .json(&json!({"token": token}))
+            .send()
+    };
+    assert_eq!(verify(second.clone()).await.unwrap().status(), 200);
+    assert_error(verify(second).await.unwrap(), 400, "VALIDATION_ERROR").await;
+    // Once verified, no more mail.
+    assert_eq!(resend("late@example.org").await.unwrap().status(), 202);
+    assert_eq!(
+        app.outbox()
+            .await
+            .iter()
+            .filter(|m| m.to.contains("late@example.org"))
+            .count(),
+        2
+    );
+}
+
+async fn a_reset_token_spent_concurrently_works_once(app: TestApp) {
+    app.create_user("forgetful", Role::Patron).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/password/forgot"))
+        .json(&json!({"email": "forgetful@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let token = app
+        .mailed_token("forgetful@example.org", "Reset your password")
+        .await;
+    let reset = |password: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/password/reset"))
+            .json(&json!({"token": token, "new_password": password}))
+            .send()
+    };
+    let (a, b) = tokio::join!(
+        reset("Second-Harbor-Lantern-77"),
+        reset("Third-Quiet-Meadow-88")
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [204, 400], "the token is spent once");
+    let winner = if a.status() == 204 {
+        "Second-Harbor-Lantern-77"
+    } else {
+        "Third-Quiet-Meadow-88"
+    };
+    let loser = if a.status() == 204 { b } else { a };
+    assert_error(loser, 400, "VALIDATION_ERROR").await;
+    assert_eq!(app.login("forgetful", winner).await.status(), 200);
+    assert_eq!(app.audit_events("auth.password_reset").await.len(), 1);
 }
