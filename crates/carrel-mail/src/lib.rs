@@ -4,7 +4,9 @@
 //! rustls) or into a file *outbox* directory of RFC 5322 `.eml` files (development and
 //! tests; [`read_outbox`] reads it back). [`Mailer::send_later`] queues a message for a
 //! background task that retries failed deliveries with backoff, so the request that
-//! triggers a mail never waits for it or fails because of it.
+//! triggers a mail never waits for it or fails because of it. Security mail (password
+//! resets, invitations, lockout notices; [`Priority::Security`]) has a queue lane of its
+//! own that is served first, so a flood of other mail can neither drop nor delay it.
 //!
 //! Ready-made message texts live in [`messages`].
 //!
@@ -32,9 +34,23 @@ mod smtp;
 
 use std::fmt;
 
-pub use mailer::{DEFAULT_RETRY_DELAYS, Mailer, QUEUE_CAPACITY, Transport};
+pub use mailer::{
+    DEFAULT_RETRY_DELAYS, Mailer, QUEUE_CAPACITY, SECURITY_QUEUE_CAPACITY, Transport,
+};
 pub use outbox::{OutboxMessage, read_outbox};
 pub use smtp::{SmtpRelay, SmtpSecurity};
+
+/// Which lane of the background queue a message takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// Verification mail, notices and everything else.
+    #[default]
+    Normal,
+    /// Account security (password reset, invitation, lockout notice): a lane of its own
+    /// ([`SECURITY_QUEUE_CAPACITY`]) that is served first, so no flood of normal mail can
+    /// push these out of the queue or hold them up behind it.
+    Security,
+}
 
 /// One plain-text message.
 ///
@@ -46,15 +62,25 @@ pub struct Email {
     pub subject: String,
     /// Plain-text UTF-8 body (LF line endings).
     pub body: String,
+    /// The queue lane; [`Priority::Normal`] unless the message is about account security.
+    pub priority: Priority,
 }
 
 impl Email {
+    /// A message of [`Priority::Normal`].
     pub fn new(to: impl Into<String>, subject: impl Into<String>, body: impl Into<String>) -> Self {
         Self {
             to: to.into(),
             subject: subject.into(),
             body: body.into(),
+            priority: Priority::Normal,
         }
+    }
+
+    /// The same message in the [`Priority::Security`] lane.
+    pub fn security(mut self) -> Self {
+        self.priority = Priority::Security;
+        self
     }
 }
 
@@ -63,6 +89,7 @@ impl fmt::Debug for Email {
         f.debug_struct("Email")
             .field("to", &self.to)
             .field("subject", &self.subject)
+            .field("priority", &self.priority)
             .finish_non_exhaustive()
     }
 }

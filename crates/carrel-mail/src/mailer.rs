@@ -12,10 +12,14 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use uuid::Uuid;
 
 use crate::smtp::{Failure, SmtpRelay};
-use crate::{Email, MailError, outbox};
+use crate::{Email, MailError, Priority, outbox};
 
-/// Capacity of the background queue; [`Mailer::send_later`] drops (and logs) beyond it.
+/// Capacity of the background queue's normal lane; [`Mailer::send_later`] drops (and logs)
+/// beyond it.
 pub const QUEUE_CAPACITY: usize = 1024;
+
+/// Capacity of the lane for [`Priority::Security`] mail, reserved for it alone.
+pub const SECURITY_QUEUE_CAPACITY: usize = 256;
 
 /// Waits before the 2nd, 3rd and 4th delivery attempt of a queued message.
 pub const DEFAULT_RETRY_DELAYS: [Duration; 3] = [
@@ -56,9 +60,9 @@ pub struct Mailer {
 
 struct Inner {
     core: Arc<Core>,
-    /// Sender of the background queue; created (with its worker task) on first
-    /// `send_later`, and re-created if the worker's runtime went away.
-    queue: Mutex<Option<mpsc::Sender<Queued>>>,
+    /// Senders of the background queue's lanes; created (with their worker task) on
+    /// first `send_later`, and re-created if the worker's runtime went away.
+    queue: Mutex<Option<Lanes>>,
     /// Number of queued or in-flight background messages.
     pending: Arc<watch::Sender<usize>>,
 }
@@ -70,6 +74,18 @@ struct Core {
     from: Mailbox,
     from_domain: String,
     retry_delays: Vec<Duration>,
+}
+
+/// The two lanes of the background queue.
+struct Lanes {
+    normal: mpsc::Sender<Queued>,
+    security: mpsc::Sender<Queued>,
+}
+
+impl Lanes {
+    fn is_closed(&self) -> bool {
+        self.normal.is_closed() || self.security.is_closed()
+    }
 }
 
 /// A queued message; the guard keeps it counted in `pending` until it is delivered, given
@@ -198,9 +214,11 @@ impl Mailer {
 
     /// Queues for background delivery and returns at once; never fails or panics.
     ///
-    /// The background task is spawned on the current tokio runtime at first use. Outside a
-    /// runtime, or when the queue ([`QUEUE_CAPACITY`]) is full, the message is dropped with
-    /// a warning. Failed deliveries are retried after each of the retry delays; the final
+    /// The background task is spawned on the current tokio runtime at first use. Messages
+    /// take the lane of their [`Priority`]: the security lane
+    /// ([`SECURITY_QUEUE_CAPACITY`]) is served before the normal one
+    /// ([`QUEUE_CAPACITY`]), and a full normal lane never takes its room. Outside a runtime,
+    /// or when the message's lane is full, the message is dropped with a warning. Failed deliveries are retried after each of the retry delays; the final
     /// failure is logged with `tracing::warn!` (recipient domain and subject, never the body).
     pub fn send_later(&self, email: Email) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -220,13 +238,18 @@ impl Mailer {
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let sender = match queue.as_ref() {
-            Some(sender) if !sender.is_closed() => sender,
+        let lanes = match queue.as_ref() {
+            Some(lanes) if !lanes.is_closed() => lanes,
             _ => {
-                let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-                runtime.spawn(worker(Arc::clone(&self.inner.core), receiver));
-                queue.insert(sender)
+                let (normal, normal_rx) = mpsc::channel(QUEUE_CAPACITY);
+                let (security, security_rx) = mpsc::channel(SECURITY_QUEUE_CAPACITY);
+                runtime.spawn(worker(Arc::clone(&self.inner.core), security_rx, normal_rx));
+                queue.insert(Lanes { normal, security })
             }
+        };
+        let sender = match item.email.priority {
+            Priority::Normal => &lanes.normal,
+            Priority::Security => &lanes.security,
         };
         if let Err(e) = sender.try_send(item) {
             let (reason, item) = match e {
@@ -342,16 +365,28 @@ fn recipient_domain(to: &str) -> &str {
         .unwrap_or("(invalid address)")
 }
 
-async fn worker(core: Arc<Core>, mut queue: mpsc::Receiver<Queued>) {
+async fn worker(
+    core: Arc<Core>,
+    mut security: mpsc::Receiver<Queued>,
+    mut normal: mpsc::Receiver<Queued>,
+) {
     let concurrency = match core.transport {
         Transport::Smtp(_) => SMTP_CONCURRENCY,
         Transport::Outbox(_) => 1,
     };
     let slots = Arc::new(Semaphore::new(concurrency));
-    while let Some(item) = queue.recv().await {
-        // Taking the slot before spawning keeps first attempts in queue order.
+    loop {
+        // The slot comes first and the security lane is asked first, so each free slot
+        // goes to security mail whenever some is waiting, however long the normal lane.
+        // Taking the slot before spawning keeps first attempts in queue order per lane.
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             break;
+        };
+        let item = tokio::select! {
+            biased;
+            Some(item) = security.recv() => item,
+            Some(item) = normal.recv() => item,
+            else => break,
         };
         tokio::spawn(deliver_with_retries(
             Arc::clone(&core),

@@ -16,11 +16,7 @@ fn email(to: &str, subject: &str, paragraphs: &[&str]) -> Email {
     }
     body.push_str(SIGNATURE);
     body.push('\n');
-    Email {
-        to: to.to_owned(),
-        subject: subject.to_owned(),
-        body,
-    }
+    Email::new(to, subject, body)
 }
 
 fn count(n: u32, unit: &str) -> String {
@@ -44,7 +40,7 @@ pub fn verify_email(to: &str, link: &str) -> Email {
     )
 }
 
-/// Subject "Reset your password".
+/// Subject "Reset your password" ([`Priority::Security`](crate::Priority::Security)).
 pub fn password_reset(to: &str, link: &str, valid_minutes: u32) -> Email {
     let expiry = format!(
         "The link expires in {} and works only once. If you did not ask for this, you can \
@@ -61,9 +57,10 @@ pub fn password_reset(to: &str, link: &str, valid_minutes: u32) -> Email {
             &expiry,
         ],
     )
+    .security()
 }
 
-/// Subject "You have been invited to Carrel".
+/// Subject "You have been invited to Carrel" ([`Priority::Security`](crate::Priority::Security)).
 pub fn invitation(to: &str, link: &str, valid_hours: u32) -> Email {
     let expiry = format!(
         "The invitation expires in {}. If you were not expecting it, you can ignore this email.",
@@ -79,9 +76,10 @@ pub fn invitation(to: &str, link: &str, valid_hours: u32) -> Email {
             &expiry,
         ],
     )
+    .security()
 }
 
-/// Subject "Your account was locked".
+/// Subject "Your account was locked" ([`Priority::Security`](crate::Priority::Security)).
 pub fn account_locked(to: &str, until_rfc3339: &str) -> Email {
     let locked = format!(
         "your Carrel account was locked after too many failed sign-in attempts. \
@@ -97,6 +95,7 @@ pub fn account_locked(to: &str, until_rfc3339: &str) -> Email {
              unlocks your account straight away.",
         ],
     )
+    .security()
 }
 
 /// Subject "Someone tried to register with your email" — for the owner of an address that

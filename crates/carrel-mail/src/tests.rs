@@ -612,3 +612,64 @@ async fn starttls_is_required_with_credentials_even_on_loopback() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(delivered.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn security_mail_is_neither_dropped_nor_delayed_by_a_flood() {
+    let logs = Logs::default();
+    let _guard = logs.install();
+    let dir = tempfile::tempdir().unwrap();
+    let mailer = outbox_mailer(dir.path());
+    // On a current-thread runtime the worker cannot run before we yield: the
+    // normal lane fills up and drops the rest of the flood.
+    for i in 0..crate::QUEUE_CAPACITY + 5 {
+        mailer.send_later(Email::new("a@example.org", format!("flood {i}"), "b"));
+    }
+    mailer.send_later(messages::password_reset(
+        "victim@example.org",
+        LONG_LINK,
+        30,
+    ));
+    mailer.send_later(messages::account_locked(
+        "victim@example.org",
+        "2030-01-01T00:00:00Z",
+    ));
+    assert_eq!(mailer.pending(), crate::QUEUE_CAPACITY + 2);
+    let dropped = logs
+        .at("WARN")
+        .into_iter()
+        .filter(|l| l.contains("queue is full"))
+        .collect::<Vec<_>>();
+    assert_eq!(dropped.len(), 5, "only the flood overflowed: {dropped:?}");
+    assert!(dropped.iter().all(|l| l.contains("flood")), "{dropped:?}");
+    assert!(mailer.flush(Duration::from_secs(60)).await);
+    let read = read_outbox(dir.path()).unwrap();
+    assert_eq!(read.len(), crate::QUEUE_CAPACITY + 2);
+    // Served first, ahead of the whole flood.
+    assert_eq!(read[0].subject, "Reset your password");
+    assert_eq!(read[1].subject, "Your account was locked");
+}
+
+#[test]
+fn security_messages_take_the_security_lane() {
+    use crate::Priority;
+    assert_eq!(
+        messages::password_reset("a@example.org", LONG_LINK, 30).priority,
+        Priority::Security
+    );
+    assert_eq!(
+        messages::invitation("a@example.org", LONG_LINK, 1).priority,
+        Priority::Security
+    );
+    assert_eq!(
+        messages::account_locked("a@example.org", "2030-01-01T00:00:00Z").priority,
+        Priority::Security
+    );
+    assert_eq!(
+        messages::verify_email("a@example.org", LONG_LINK).priority,
+        Priority::Normal
+    );
+    assert_eq!(
+        messages::hold_ready("a@example.org", "T", "2030-01-01").priority,
+        Priority::Normal
+    );
+}

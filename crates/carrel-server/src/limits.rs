@@ -30,6 +30,7 @@ pub enum Limit {
     Login,
     Register,
     PasswordForgot,
+    ResendVerification,
     MfaVerify,
     Refresh,
     ProfileUpdate,
@@ -40,10 +41,11 @@ pub enum Limit {
 }
 
 impl Limit {
-    const ALL: [Limit; 10] = [
+    const ALL: [Limit; 11] = [
         Limit::Login,
         Limit::Register,
         Limit::PasswordForgot,
+        Limit::ResendVerification,
         Limit::MfaVerify,
         Limit::Refresh,
         Limit::ProfileUpdate,
@@ -59,6 +61,7 @@ impl Limit {
             Limit::Login => "LOGIN",
             Limit::Register => "REGISTER",
             Limit::PasswordForgot => "PASSWORD_FORGOT",
+            Limit::ResendVerification => "RESEND_VERIFICATION",
             Limit::MfaVerify => "MFA_VERIFY",
             Limit::Refresh => "REFRESH",
             Limit::ProfileUpdate => "PROFILE_UPDATE",
@@ -75,6 +78,7 @@ impl Limit {
             Limit::Login => "login",
             Limit::Register => "register",
             Limit::PasswordForgot => "password_forgot",
+            Limit::ResendVerification => "resend_verification",
             Limit::MfaVerify => "mfa_verify",
             Limit::Refresh => "refresh",
             Limit::ProfileUpdate => "profile_update",

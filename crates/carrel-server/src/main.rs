@@ -105,6 +105,33 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { file } => {
+            let started = std::time::Instant::now();
+            let report = cli::backup::backup(&config, &Clock::system(), &file).await?;
+            cli::backup::print_notes(&report.notes);
+            println!(
+                "backup written to {} ({} bytes, schema version {}, {} entries: {}) in {:.2}s",
+                report.file.display(),
+                report.bytes,
+                report.schema_version,
+                report.entries.len(),
+                summarise(&report.entries),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let report = cli::backup::restore(&config, &file).await?;
+            cli::backup::print_notes(&report.notes);
+            println!(
+                "restored {} (schema version {}, backup of {}; {}); start the server to apply newer migrations",
+                report.database.display(),
+                report.schema_version,
+                report.created_at,
+                summarise(&report.restored),
+            );
+            Ok(())
+        }
         Command::Openapi => {
             println!(
                 "{}",
@@ -137,4 +164,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `carrel.db, keys/secrets.key, 12 uploads` for a list of bundle entries.
+fn summarise(entries: &[String]) -> String {
+    let uploads = entries.iter().filter(|e| e.starts_with("uploads/")).count();
+    let mut parts: Vec<String> = entries
+        .iter()
+        .filter(|e| !e.starts_with("uploads/"))
+        .cloned()
+        .collect();
+    if uploads > 0 {
+        parts.push(format!("{uploads} uploads"));
+    }
+    parts.join(", ")
 }

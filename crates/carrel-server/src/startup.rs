@@ -16,7 +16,7 @@ use carrel_crypto::{JwtKeys, SecretsKey};
 use carrel_mail::Mailer;
 
 use crate::auth::passwords::PasswordHasher;
-use crate::config::{Config, Environment, TOKEN_AUDIENCE};
+use crate::config::{Config, Environment, PaymentProviderKind, TOKEN_AUDIENCE};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -79,7 +79,7 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
         limits,
         covers,
         image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
-        payments: Arc::new(crate::circulation::payments::ManualProvider),
+        payments: payment_provider(config.payment_provider),
         key_locks: crate::circulation::payments::KeyLocks::default(),
         instance_id: uuid::Uuid::new_v4(),
         password_policy: Arc::new(config.password_policy()),
@@ -93,6 +93,19 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
         secrets: Arc::new(secrets),
         mailer,
     })
+}
+
+/// The provider that takes online payments, if one is configured.
+fn payment_provider(
+    kind: PaymentProviderKind,
+) -> Option<Arc<dyn crate::circulation::payments::PaymentProvider>> {
+    match kind {
+        PaymentProviderKind::None => None,
+        // Config validation allows it only with CARREL_ENV=test.
+        PaymentProviderKind::Test => Some(Arc::new(
+            crate::circulation::payments::TestPaymentProvider::default(),
+        )),
+    }
 }
 
 /// Makes sure an administrator can get in: creates the bootstrap admin from

@@ -32,8 +32,9 @@ pub struct AppState {
     pub covers: carrel_media::CoverStore,
     /// Bounds concurrent image decoding (each can use a few hundred MB at the limit).
     pub image_slots: Arc<tokio::sync::Semaphore>,
-    /// Takes fine payments (manual until card processing is connected).
-    pub payments: Arc<dyn PaymentProvider>,
+    /// Takes online fine payments (`CARREL_PAYMENT_PROVIDER`); None refuses
+    /// them. Desk payments (cash, card) never go through it.
+    pub payments: Option<Arc<dyn PaymentProvider>>,
     /// Serialises concurrent requests with one idempotency key in this process.
     pub key_locks: KeyLocks,
     /// This process, as the holder of the background-job lease.

@@ -7,6 +7,7 @@
 //! [`Backend`] explicitly. The conformance tests run every method on both.
 
 mod audit;
+mod backup;
 mod catalog;
 mod circulation;
 mod credentials;
@@ -20,14 +21,17 @@ pub mod testing;
 mod users;
 
 pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_audit_events};
+pub use backup::{
+    BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
+};
 pub use catalog::{
     Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
     NewCopy, SortKey,
 };
 pub use circulation::{
     Checkout, CheckoutOutcome, Fine, FineQuery, Hold, HoldQuery, Loan, LoanQuery, NewFine, Notice,
-    NoticeKind, Payment, PaymentOutcome, PaymentRequest, PolicyRow, Refusal, ReturnOutcome, Waiver,
-    WaiverRequest,
+    NoticeKind, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow, Refusal,
+    ReturnOutcome, Waiver, WaiverRequest,
 };
 pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
 pub use error::StoreError;

@@ -347,8 +347,19 @@ impl Store {
         // Checked inside the transaction, so a checkout cannot slip in between.
         const OBLIGATIONS: &str = "SELECT (SELECT COUNT(*) FROM loans WHERE user_id = $1 AND status IN ('active', 'overdue')) \
              + (SELECT COUNT(*) FROM fines WHERE user_id = $1 AND status = 'open')";
+        // PostgreSQL: lock the user row first, as checkout does, so a checkout
+        // either commits before the obligations are counted or finds the user
+        // deleted (SQLite serialises writers already).
+        const LOCK: &str = "SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+        let lock = self.backend() == crate::Backend::Postgres;
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
+            if lock {
+                let live: Option<Uuid> = sqlx::query_scalar(LOCK).bind(id).fetch_optional(&mut *tx).await?;
+                if live.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+            }
             let owing: i64 = sqlx::query_scalar(OBLIGATIONS).bind(id).fetch_one(&mut *tx).await?;
             if owing > 0 {
                 return Err(StoreError::Refused("the account has loans out or fines owed"));

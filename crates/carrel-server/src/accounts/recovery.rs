@@ -119,15 +119,15 @@ pub async fn register(
                 }
                 Some(_) => {}
                 // The username was taken by someone else: tell the address that asked.
-                None => state.mailer.send_later(carrel_mail::Email {
-                    to: id.email.clone(),
-                    subject: "Your Carrel registration".to_owned(),
-                    body: format!(
+                None => state.mailer.send_later(carrel_mail::Email::new(
+                    id.email.clone(),
+                    "Your Carrel registration",
+                    format!(
                         "Hello,\n\nthe username \"{}\" is already taken, so no account was created. \
                          Please register again with another username.\n\n— Carrel\n",
                         id.username
                     ),
-                }),
+                )),
             }
             audit::record(
                 state,

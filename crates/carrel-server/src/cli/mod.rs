@@ -1,6 +1,7 @@
 //! The `carrel` command line: argument definitions here, account commands in
-//! [`users`].
+//! [`users`], backups in [`backup`].
 
+pub mod backup;
 pub mod demo;
 pub mod users;
 
@@ -36,6 +37,21 @@ pub enum Command {
     /// Load a small sample catalog (public-domain titles) and a few patrons into
     /// an empty database, for trying the system out.
     DemoData,
+    /// Write a consistent backup of a SQLite deployment to FILE while the server
+    /// runs: the database (VACUUM INTO), the keys generated into the data dir and
+    /// file-stored covers, as one tar file (mode 0600: it may hold keys). Refuses
+    /// to overwrite FILE. PostgreSQL: use pg_dump or base backups with WAL archiving.
+    Backup {
+        /// The backup file to create (must not exist).
+        file: PathBuf,
+    },
+    /// Restore a backup made by `carrel backup` into the configured data dir,
+    /// which must hold no database. The backup is verified first (integrity check,
+    /// schema not newer than this binary).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Manage accounts.
     Users {
         #[command(subcommand)]

@@ -38,6 +38,25 @@ impl Environment {
     }
 }
 
+/// Which [`crate::circulation::payments::PaymentProvider`] takes online payments
+/// (`CARREL_PAYMENT_PROVIDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentProviderKind {
+    /// No provider: online payments are refused (403 ONLINE_PAYMENTS_DISABLED).
+    None,
+    /// Approves fixed test tokens; only with `CARREL_ENV=test`.
+    Test,
+}
+
+impl PaymentProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentProviderKind::None => "none",
+            PaymentProviderKind::Test => "test",
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -84,6 +103,8 @@ pub const RATE_LIMIT_DEFAULTS: &[(&str, &str)] = &[
     ("LOGIN", "5/min"),
     ("REGISTER", "10/hour"),
     ("PASSWORD_FORGOT", "3/hour"),
+    // Per client IP and, separately, per email address typed.
+    ("RESEND_VERIFICATION", "3/hour"),
     ("MFA_VERIFY", "5/min"),
     ("REFRESH", "30/min"),
     ("PROFILE_UPDATE", "5/min"),
@@ -115,6 +136,9 @@ pub struct Config {
     pub max_active_loans: u32,
     pub hold_pickup_days: u32,
     pub fine_block_threshold_cents: i64,
+    /// Waiting plus ready holds one patron may have.
+    pub max_active_holds: u32,
+    pub payment_provider: PaymentProviderKind,
     pub loan_history_retention: Duration,
     pub jobs_interval: Duration,
     pub jwt_private_key_file: PathBuf,
@@ -349,6 +373,16 @@ impl Config {
                 1_000,
                 0..=i64::from(i32::MAX),
             )?,
+            max_active_holds: r.number("CARREL_MAX_ACTIVE_HOLDS", 20, 0..=10_000)?,
+            payment_provider: r.parse(
+                "CARREL_PAYMENT_PROVIDER",
+                PaymentProviderKind::None,
+                |v| match v {
+                    "none" => Ok(PaymentProviderKind::None),
+                    "test" => Ok(PaymentProviderKind::Test),
+                    other => Err(format!("`{other}` is not none or test")),
+                },
+            )?,
             loan_history_retention: r.duration("CARREL_LOAN_HISTORY_RETENTION", "30d")?,
             jobs_interval: r.duration("CARREL_JOBS_INTERVAL", "60s")?,
             jwt_private_key_file_configured: jwt_private_key_file.is_some(),
@@ -498,6 +532,12 @@ impl Config {
                 "must be at least 1s",
             ));
         }
+        if self.payment_provider == PaymentProviderKind::Test && self.env != Environment::Test {
+            return Err(ConfigError::new(
+                "CARREL_PAYMENT_PROVIDER",
+                "`test` approves fixed test tokens without taking money; it is allowed only with CARREL_ENV=test",
+            ));
+        }
         if self.env != Environment::Production {
             return Ok(());
         }
@@ -627,6 +667,14 @@ impl Config {
             (
                 "CARREL_FINE_BLOCK_THRESHOLD_CENTS".into(),
                 self.fine_block_threshold_cents.to_string(),
+            ),
+            (
+                "CARREL_MAX_ACTIVE_HOLDS".into(),
+                self.max_active_holds.to_string(),
+            ),
+            (
+                "CARREL_PAYMENT_PROVIDER".into(),
+                self.payment_provider.as_str().into(),
             ),
             (
                 "CARREL_LOAN_HISTORY_RETENTION".into(),

@@ -151,3 +151,22 @@ fn a_missing_config_file_is_an_error_naming_carrel_config() {
     let err = Sources::layered(Path::new("/nonexistent/.env"), env).unwrap_err();
     assert_eq!(err.variable, "CARREL_CONFIG");
 }
+
+#[test]
+fn the_test_payment_provider_is_refused_outside_test_mode() {
+    let c = config(&[]).expect("defaults");
+    assert_eq!(c.payment_provider, PaymentProviderKind::None);
+    assert_eq!(c.max_active_holds, 20);
+    for env in ["development", "production"] {
+        let err =
+            config(&[("CARREL_ENV", env), ("CARREL_PAYMENT_PROVIDER", "test")]).expect_err(env);
+        assert_eq!(err.variable, "CARREL_PAYMENT_PROVIDER", "{err}");
+    }
+    let c = config(&[("CARREL_ENV", "test"), ("CARREL_PAYMENT_PROVIDER", "test")])
+        .expect("test provider in test mode");
+    assert_eq!(c.payment_provider, PaymentProviderKind::Test);
+    let err = config(&[("CARREL_PAYMENT_PROVIDER", "stripe")]).unwrap_err();
+    assert_eq!(err.variable, "CARREL_PAYMENT_PROVIDER");
+    let err = config(&[("CARREL_MAX_ACTIVE_HOLDS", "-1")]).unwrap_err();
+    assert_eq!(err.variable, "CARREL_MAX_ACTIVE_HOLDS");
+}

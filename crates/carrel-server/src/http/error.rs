@@ -34,6 +34,9 @@ pub enum ErrorCode {
     RenewalLimitReached,
     HoldPending,
     HoldExists,
+    HoldLimitReached,
+    PaymentDeclined,
+    OnlinePaymentsDisabled,
     IdempotencyKeyReused,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -232,6 +235,10 @@ fn refusal_error(refusal: Refusal) -> ApiError {
         Refusal::RenewalLimitReached => ErrorCode::RenewalLimitReached,
         Refusal::HoldPending => ErrorCode::HoldPending,
         Refusal::HoldExists => ErrorCode::HoldExists,
+        Refusal::HoldLimitReached => ErrorCode::HoldLimitReached,
+        Refusal::OwnFine => {
+            return crate::auth::principal::forbidden().with_message(refusal.to_string());
+        }
         Refusal::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
         Refusal::ExceedsBalance => {
             return field_error("amount_cents", "must not exceed the balance of the fine");

@@ -58,6 +58,7 @@ fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter
 pub fn openapi_document(env: Environment) -> utoipa::openapi::OpenApi {
     let mut doc = documented_routes(env, 0).into_openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    openapi::add_common_responses(&mut doc);
     doc
 }
 

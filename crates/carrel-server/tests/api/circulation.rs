@@ -31,6 +31,18 @@ backend_tests_with!(
         => loan_limit_and_patron_block
 );
 
+backend_tests_with!(
+    vec![("CARREL_MAX_ACTIVE_HOLDS", "2".to_owned()), ("CARREL_FINE_BLOCK_THRESHOLD_CENTS", "500".to_owned())]
+        => hold_limit_and_blocked_patrons
+);
+
+backend_tests_with!(
+    vec![("CARREL_MAX_ACTIVE_HOLDS", "3".to_owned())]
+        => parallel_hold_placements_never_exceed_the_limit
+);
+
+backend_tests!(deleting_an_account_never_races_a_checkout);
+
 async fn checkout_and_return_round_trip(app: TestApp) {
     let desk = Desk::open(app).await;
     let ann = desk.patron("ann").await;
@@ -1026,4 +1038,181 @@ async fn a_desk_action_whose_audit_entry_fails_does_not_happen(app: TestApp) {
     desk.returned("A-2").await;
     assert_eq!(desk.app.audit_events("loan.checked_out").await.len(), 2);
     assert_eq!(desk.app.audit_events("loan.returned").await.len(), 1);
+}
+
+async fn hold_limit_and_blocked_patrons(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let bob = desk.patron("bob").await;
+    // One item with a copy on the shelf (the hold is ready at once), two without.
+    let shelved = desk.item("Persuasion", "book", &["P-1"]).await;
+    let waiting = desk.item("Emma", "book", &[]).await;
+    let third = desk.item("Sanditon", "book", &[]).await;
+    assert_eq!(desk.place_hold("ann", shelved).await.status(), 201);
+    let emma: Value = desk.place_hold("ann", waiting).await.json().await.unwrap();
+    assert_eq!(emma["status"], "waiting");
+    // Ready and waiting holds both count, whoever places the next one.
+    assert_error(
+        desk.place_hold("ann", third).await,
+        409,
+        "HOLD_LIMIT_REACHED",
+    )
+    .await;
+    let by_staff = desk
+        .staff(Method::POST, "/api/v1/holds")
+        .await
+        .json(&json!({"item_id": third, "user_id": ann.id}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(by_staff, 409, "HOLD_LIMIT_REACHED").await;
+    // Cancelling one makes room again.
+    let cancelled = desk
+        .as_user(
+            "ann",
+            Method::DELETE,
+            &format!("/api/v1/holds/{}", emma["id"].as_str().unwrap()),
+        )
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 204);
+    assert_eq!(desk.place_hold("ann", third).await.status(), 201);
+
+    // A patron owing the block threshold places no holds, not even through staff.
+    desk.charge(bob.id, 500).await;
+    assert_error(desk.place_hold("bob", waiting).await, 409, "PATRON_BLOCKED").await;
+    let by_staff = desk
+        .staff(Method::POST, "/api/v1/holds")
+        .await
+        .json(&json!({"item_id": waiting, "user_id": bob.id}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(by_staff, 409, "PATRON_BLOCKED").await;
+    let open: Value = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/holds?user_id={}", bob.id))
+        .await;
+    assert!(open["data"].as_array().unwrap().is_empty());
+}
+
+async fn parallel_hold_placements_never_exceed_the_limit(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let mut items = Vec::new();
+    for n in 0..12 {
+        items.push(desk.item(&format!("Volume {n}"), "book", &[]).await);
+    }
+    let patron = desk.app.access_token("ann").await;
+    let staff = desk.app.access_token(LIBRARIAN).await;
+    for round in 0..3 {
+        // The patron and the desk at once, each for several items.
+        let requests = items.iter().enumerate().map(|(n, item)| {
+            let request = if n % 2 == 0 {
+                desk.app
+                    .authed(Method::POST, "/api/v1/holds", &patron)
+                    .json(&json!({"item_id": item}))
+            } else {
+                desk.app
+                    .authed(Method::POST, "/api/v1/holds", &staff)
+                    .json(&json!({"item_id": item, "user_id": ann.id}))
+            };
+            request.send()
+        });
+        let mut placed = Vec::new();
+        for response in futures::future::join_all(requests).await {
+            let response = response.unwrap();
+            match response.status().as_u16() {
+                201 => placed.push(response.json::<Value>().await.unwrap()),
+                409 => {
+                    let body: Value = response.json().await.unwrap();
+                    assert_eq!(body["error_code"], "HOLD_LIMIT_REACHED", "{body}");
+                }
+                other => panic!("unexpected status {other}"),
+            }
+        }
+        assert_eq!(placed.len(), 3, "round {round}: exactly the limit");
+        let open: Value = desk
+            .get_json(
+                LIBRARIAN,
+                &format!("/api/v1/holds?user_id={}&limit=100", ann.id),
+            )
+            .await;
+        assert_eq!(open["data"].as_array().unwrap().len(), 3, "round {round}");
+        // Start the next round from zero.
+        for hold in placed {
+            let response = desk
+                .app
+                .authed(
+                    Method::DELETE,
+                    &format!("/api/v1/holds/{}", hold["id"].as_str().unwrap()),
+                    &staff,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 204);
+        }
+    }
+}
+
+async fn deleting_an_account_never_races_a_checkout(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let staff = desk.app.access_token(LIBRARIAN).await;
+    let mut barcodes = Vec::new();
+    for n in 0..30 {
+        barcodes.push(format!("RACE-{n}"));
+    }
+    let refs: Vec<&str> = barcodes.iter().map(String::as_str).collect();
+    desk.item("Race Conditions", "book", &refs).await;
+    let (mut loans, mut deletions) = (0, 0);
+    for (n, barcode) in barcodes.iter().enumerate() {
+        let patron = desk.patron(&format!("racer{n}")).await;
+        let checkout = desk
+            .app
+            .authed(Method::POST, "/api/v1/loans", &staff)
+            .json(&json!({"copy_barcode": barcode, "user_id": patron.id}))
+            .send();
+        let delete = desk
+            .app
+            .authed(
+                Method::DELETE,
+                &format!("/api/v1/users/{}", patron.id),
+                &staff,
+            )
+            .send();
+        let (checkout, delete) = tokio::join!(checkout, delete);
+        let (checkout, delete) = (checkout.unwrap().status(), delete.unwrap().status());
+        // Either the loan came first (the deletion is refused) or the
+        // deletion did (the checkout finds no patron): never both.
+        match (checkout.as_u16(), delete.as_u16()) {
+            (201, 409) => loans += 1,
+            (404, 204) => deletions += 1,
+            other => panic!("round {n}: checkout and deletion gave {other:?}"),
+        }
+        let user = desk
+            .app
+            .state
+            .store
+            .find_user(patron.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let open = desk
+            .app
+            .state
+            .store
+            .user_loans(patron.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|l| l.is_open())
+            .count();
+        assert!(
+            user.deleted_at.is_none() || open == 0,
+            "round {n}: a deleted user with an open loan"
+        );
+    }
+    eprintln!("{loans} checkouts won, {deletions} deletions won");
 }

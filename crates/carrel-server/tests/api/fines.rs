@@ -4,21 +4,33 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use carrel_server::circulation::payments::{TestCharge, TestPaymentProvider};
+
 use crate::desk::{ADMIN, Desk, LIBRARIAN};
 use crate::helpers::{TestApp, assert_error, backend_tests, backend_tests_with};
 
 backend_tests!(
     manual_fines_and_validation,
-    payments_partial_full_and_refused,
-    idempotency_keys_replay_and_refuse_reuse,
-    twenty_simultaneous_payments_with_one_key_make_one_payment,
     parallel_payments_never_take_the_balance_below_zero,
     waivers,
     policies_are_read_by_staff_and_written_by_admins,
+    online_payments_are_refused_without_a_provider,
+    staff_never_pay_or_waive_their_own_fines,
+);
+
+// Online payments go through the `test` payment provider.
+backend_tests_with!(
+    vec![("CARREL_PAYMENT_PROVIDER", "test".to_owned())]
+        => payments_partial_full_and_refused,
+        idempotency_keys_replay_and_refuse_reuse,
+        twenty_simultaneous_payments_with_one_key_make_one_payment,
+        online_payments_are_charged_before_anything_is_recorded,
+        duplicates_on_two_instances_are_charged_once,
 );
 
 backend_tests_with!(
     vec![
+        ("CARREL_PAYMENT_PROVIDER", "test".to_owned()),
         ("CARREL_RATE_LIMITS_ENABLED", "true".to_owned()),
         ("CARREL_RATE_LIMIT_GLOBAL", "10000/min".to_owned()),
         // The desk logs in before every request.
@@ -26,6 +38,18 @@ backend_tests_with!(
     ]
         => payments_are_rate_limited_per_user_but_replays_are_not
 );
+
+/// The approving token of the `test` payment provider.
+const OK: &str = "tok_test_ok";
+
+/// The charges the `test` payment provider took.
+fn provider_charges(app: &TestApp) -> Vec<TestCharge> {
+    let provider = app.state.payments.as_ref().expect("a payment provider");
+    let any: &dyn std::any::Any = provider.as_ref();
+    any.downcast_ref::<TestPaymentProvider>()
+        .expect("the test provider")
+        .charges()
+}
 
 async fn pay(
     desk: &Desk,
@@ -142,7 +166,7 @@ async fn payments_partial_full_and_refused(app: TestApp) {
         "ann",
         &fine,
         Some("ann-1"),
-        json!({"amount_cents": 400, "method": "online"}),
+        json!({"amount_cents": 400, "method": "online", "payment_token": OK}),
     )
     .await;
     assert_eq!(response.status(), 201);
@@ -151,6 +175,9 @@ async fn payments_partial_full_and_refused(app: TestApp) {
     assert_eq!(paid["payment"]["method"], "online");
     assert_eq!(paid["fine"]["balance_cents"], 600);
     assert_eq!(paid["fine"]["status"], "open");
+    let charges = provider_charges(&desk.app);
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].amount_cents, 400);
 
     // Refusals: no key, a bad key, cash from a patron, someone else's fine,
     // nothing, more than the balance, an unknown method.
@@ -160,7 +187,7 @@ async fn payments_partial_full_and_refused(app: TestApp) {
             "ann",
             &fine,
             None,
-            json!({"amount_cents": 1, "method": "online"}),
+            json!({"amount_cents": 1, "method": "online", "payment_token": OK}),
         )
         .await,
         400,
@@ -173,7 +200,7 @@ async fn payments_partial_full_and_refused(app: TestApp) {
             "ann",
             &fine,
             Some(&"k".repeat(256)),
-            json!({"amount_cents": 1, "method": "online"}),
+            json!({"amount_cents": 1, "method": "online", "payment_token": OK}),
         )
         .await,
         400,
@@ -199,7 +226,7 @@ async fn payments_partial_full_and_refused(app: TestApp) {
             "bob",
             &fine,
             Some("bob-1"),
-            json!({"amount_cents": 100, "method": "online"}),
+            json!({"amount_cents": 100, "method": "online", "payment_token": OK}),
         )
         .await,
         404,
@@ -212,7 +239,7 @@ async fn payments_partial_full_and_refused(app: TestApp) {
             "ann",
             &fine,
             Some("ann-3"),
-            json!({"amount_cents": 0, "method": "online"}),
+            json!({"amount_cents": 0, "method": "online", "payment_token": OK}),
         )
         .await,
         422,
@@ -225,7 +252,7 @@ async fn payments_partial_full_and_refused(app: TestApp) {
             "ann",
             &fine,
             Some("ann-4"),
-            json!({"amount_cents": 601, "method": "online"}),
+            json!({"amount_cents": 601, "method": "online", "payment_token": OK}),
         )
         .await,
         422,
@@ -271,8 +298,8 @@ async fn payments_partial_full_and_refused(app: TestApp) {
             json!({"amount_cents": 1, "method": "card"}),
         )
         .await,
-        409,
-        "CONFLICT",
+        422,
+        "VALIDATION_ERROR",
     )
     .await;
     let audit = desk.app.audit_events("fine.paid").await;
@@ -293,7 +320,7 @@ async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
     let ann = desk.patron("ann").await;
     let fine = desk.charge(ann.id, 1000).await;
     let other = desk.charge(ann.id, 1000).await;
-    let body = json!({"amount_cents": 250, "method": "online"});
+    let body = json!({"amount_cents": 250, "method": "online", "payment_token": OK});
 
     let first = pay(&desk, "ann", &fine, Some("retry-me"), body.clone()).await;
     assert_eq!(first.status(), 201);
@@ -304,13 +331,14 @@ async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
         "ann",
         &fine,
         Some("retry-me"),
-        json!({"method": "online", "amount_cents": 250}),
+        json!({"method": "online", "amount_cents": 250, "payment_token": OK}),
     )
     .await;
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.text().await.unwrap(), first_body);
     assert_eq!(fine_now(&desk, &fine).await["paid_cents"], 250);
+    assert_eq!(provider_charges(&desk.app).len(), 1, "charged once");
 
     // The same key for another amount or another fine is refused.
     assert_error(
@@ -319,7 +347,7 @@ async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
             "ann",
             &fine,
             Some("retry-me"),
-            json!({"amount_cents": 251, "method": "online"}),
+            json!({"amount_cents": 251, "method": "online", "payment_token": OK}),
         )
         .await,
         409,
@@ -355,7 +383,7 @@ async fn twenty_simultaneous_payments_with_one_key_make_one_payment(app: TestApp
         desk.app
             .authed(Method::POST, &path, &token)
             .header("Idempotency-Key", "double-click")
-            .json(&json!({"amount_cents": 700, "method": "online"}))
+            .json(&json!({"amount_cents": 700, "method": "online", "payment_token": OK}))
             .send()
     });
     let mut bodies = Vec::new();
@@ -371,6 +399,9 @@ async fn twenty_simultaneous_payments_with_one_key_make_one_payment(app: TestApp
     let detail = fine_now(&desk, &fine).await;
     assert_eq!(detail["payments"].as_array().unwrap().len(), 1);
     assert_eq!(detail["paid_cents"], 700);
+    let charges = provider_charges(&desk.app);
+    assert_eq!(charges.len(), 1, "one charge: {charges:?}");
+    assert!(!charges[0].refunded);
 }
 
 async fn parallel_payments_never_take_the_balance_below_zero(app: TestApp) {
@@ -391,8 +422,8 @@ async fn parallel_payments_never_take_the_balance_below_zero(app: TestApp) {
         let response = response.unwrap();
         match response.status().as_u16() {
             201 => accepted += 1,
-            // Over the balance, or settled meanwhile.
-            409 | 422 => {}
+            // Over the balance, or settled meanwhile (balance 0): both 422.
+            422 => {}
             other => panic!("unexpected status {other}"),
         }
     }
@@ -553,7 +584,7 @@ async fn payments_are_rate_limited_per_user_but_replays_are_not(app: TestApp) {
     let desk = Desk::open(app).await;
     let ann = desk.patron("ann").await;
     let fine = desk.charge(ann.id, 1000).await;
-    let body = json!({"amount_cents": 10, "method": "online"});
+    let body = json!({"amount_cents": 10, "method": "online", "payment_token": OK});
     for n in 0..3 {
         let response = pay(&desk, "ann", &fine, Some(&format!("p{n}")), body.clone()).await;
         assert_eq!(response.status(), 201);
@@ -567,4 +598,313 @@ async fn payments_are_rate_limited_per_user_but_replays_are_not(app: TestApp) {
         201
     );
     assert_eq!(fine_now(&desk, &fine).await["paid_cents"], 30);
+}
+
+async fn nothing_recorded(desk: &Desk, fine: &Value) {
+    let detail = fine_now(desk, fine).await;
+    assert_eq!(detail["paid_cents"], 0, "{detail}");
+    assert!(detail["payments"].as_array().unwrap().is_empty());
+    assert!(desk.app.audit_events("fine.paid").await.is_empty());
+}
+
+async fn online_payments_are_charged_before_anything_is_recorded(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let fine = desk.charge(ann.id, 1000).await;
+
+    // Declined: 402 and nothing recorded, the key included.
+    let declined = pay(
+        &desk,
+        "ann",
+        &fine,
+        Some("k-1"),
+        json!({"amount_cents": 500, "method": "online", "payment_token": "tok_test_declined"}),
+    )
+    .await;
+    assert_error(declined, 402, "PAYMENT_DECLINED").await;
+    nothing_recorded(&desk, &fine).await;
+    // A token the provider does not know is declined too.
+    assert_error(
+        pay(
+            &desk,
+            "ann",
+            &fine,
+            Some("k-2"),
+            json!({"amount_cents": 500, "method": "online", "payment_token": "tok_forged"}),
+        )
+        .await,
+        402,
+        "PAYMENT_DECLINED",
+    )
+    .await;
+    // The provider down: 503, nothing recorded.
+    assert_error(
+        pay(
+            &desk,
+            "ann",
+            &fine,
+            Some("k-3"),
+            json!({"amount_cents": 500, "method": "online", "payment_token": "tok_test_unavailable"}),
+        )
+        .await,
+        503,
+        "SERVICE_UNAVAILABLE",
+    )
+    .await;
+    // No token, an empty one, or a token on a desk payment: 422.
+    for (who, body) in [
+        ("ann", json!({"amount_cents": 500, "method": "online"})),
+        (
+            "ann",
+            json!({"amount_cents": 500, "method": "online", "payment_token": ""}),
+        ),
+        (
+            LIBRARIAN,
+            json!({"amount_cents": 500, "method": "cash", "payment_token": OK}),
+        ),
+    ] {
+        let error = assert_error(
+            pay(&desk, who, &fine, Some("k-4"), body.clone()).await,
+            422,
+            "VALIDATION_ERROR",
+        )
+        .await;
+        assert!(
+            error["details"]["fields"]["payment_token"].is_string(),
+            "{body}: {error}"
+        );
+    }
+    nothing_recorded(&desk, &fine).await;
+    assert!(provider_charges(&desk.app).is_empty());
+
+    // The declined key was not used up: the patron retries with a good token.
+    let paid = pay(
+        &desk,
+        "ann",
+        &fine,
+        Some("k-1"),
+        json!({"amount_cents": 500, "method": "online", "payment_token": OK}),
+    )
+    .await;
+    assert_eq!(paid.status(), 201);
+    let charges = provider_charges(&desk.app);
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].amount_cents, 500);
+    assert_eq!(charges[0].fine_id.to_string(), fine["id"].as_str().unwrap());
+    // The provider saw a derived key, never the client's own (which other
+    // callers may use too).
+    assert_ne!(charges[0].idempotency_key, "k-1");
+    assert_eq!(charges[0].idempotency_key.len(), 64);
+    // Staff may take an online payment for a patron too.
+    let by_staff = pay(
+        &desk,
+        LIBRARIAN,
+        &fine,
+        Some("k-5"),
+        json!({"amount_cents": 100, "method": "online", "payment_token": OK}),
+    )
+    .await;
+    assert_eq!(by_staff.status(), 201);
+    assert_eq!(provider_charges(&desk.app).len(), 2);
+    assert_eq!(fine_now(&desk, &fine).await["paid_cents"], 600);
+}
+
+async fn online_payments_are_refused_without_a_provider(app: TestApp) {
+    let desk = Desk::open(app).await;
+    assert!(desk.app.state.payments.is_none(), "none is the default");
+    let ann = desk.patron("ann").await;
+    let fine = desk.charge(ann.id, 1000).await;
+    // Nothing is recorded on the client's word.
+    for (who, key) in [("ann", "a-1"), (LIBRARIAN, "d-1")] {
+        assert_error(
+            pay(
+                &desk,
+                who,
+                &fine,
+                Some(key),
+                json!({"amount_cents": 1000, "method": "online", "payment_token": OK}),
+            )
+            .await,
+            403,
+            "ONLINE_PAYMENTS_DISABLED",
+        )
+        .await;
+    }
+    assert_error(
+        pay(
+            &desk,
+            "ann",
+            &fine,
+            Some("a-2"),
+            json!({"amount_cents": 1000, "method": "online"}),
+        )
+        .await,
+        403,
+        "ONLINE_PAYMENTS_DISABLED",
+    )
+    .await;
+    let detail = fine_now(&desk, &fine).await;
+    assert_eq!(detail["paid_cents"], 0);
+    assert_eq!(detail["status"], "open");
+    // The desk still records cash.
+    let cash = pay(
+        &desk,
+        LIBRARIAN,
+        &fine,
+        Some("d-2"),
+        json!({"amount_cents": 1000, "method": "cash"}),
+    )
+    .await;
+    assert_eq!(cash.status(), 201);
+    assert_eq!(fine_now(&desk, &fine).await["status"], "paid");
+}
+
+async fn staff_never_pay_or_waive_their_own_fines(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let librarian = desk.librarian.id;
+    let boss = desk
+        .app
+        .state
+        .store
+        .find_user_by_login(ADMIN)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let charge = |user: uuid::Uuid| {
+        let desk = &desk;
+        async move {
+            let response = desk
+                .as_user(ADMIN, Method::POST, "/api/v1/fines")
+                .await
+                .json(&json!({"user_id": user, "amount_cents": 500, "reason": "damage"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let own = charge(librarian).await;
+    for method in ["cash", "card"] {
+        assert_error(
+            pay(
+                &desk,
+                LIBRARIAN,
+                &own,
+                Some(method),
+                json!({"amount_cents": 500, "method": method}),
+            )
+            .await,
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+    }
+    let waive = |who: &'static str, fine: Value| {
+        let desk = &desk;
+        async move {
+            desk.as_user(
+                who,
+                Method::POST,
+                &format!("/api/v1/fines/{}/waive", fine["id"].as_str().unwrap()),
+            )
+            .await
+            .json(&json!({"reason": "mine"}))
+            .send()
+            .await
+            .unwrap()
+        }
+    };
+    assert_error(waive(LIBRARIAN, own.clone()).await, 403, "FORBIDDEN").await;
+    let admins_own = charge(boss).await;
+    assert_error(waive(ADMIN, admins_own.clone()).await, 403, "FORBIDDEN").await;
+    assert_error(
+        pay(
+            &desk,
+            ADMIN,
+            &admins_own,
+            Some("own"),
+            json!({"amount_cents": 500, "method": "cash"}),
+        )
+        .await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    let detail = fine_now(&desk, &own).await;
+    assert_eq!(detail["balance_cents"], 500);
+    assert!(detail["payments"].as_array().unwrap().is_empty());
+    assert!(detail["waivers"].as_array().unwrap().is_empty());
+    // Another staff member may.
+    let paid = pay(
+        &desk,
+        ADMIN,
+        &own,
+        Some("colleague"),
+        json!({"amount_cents": 500, "method": "cash"}),
+    )
+    .await;
+    assert_eq!(paid.status(), 201);
+    assert_eq!(waive(LIBRARIAN, admins_own).await.status(), 200);
+}
+
+/// A second server on the same database and payment provider (as two
+/// instances behind a load balancer share a card processor), with its own
+/// in-process key locks.
+async fn second_instance(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let mut state = app.state.clone();
+    state.key_locks = carrel_server::circulation::payments::KeyLocks::default();
+    state.instance_id = uuid::Uuid::new_v4();
+    let router = carrel_server::http::router_with(state, axum::Router::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(carrel_server::startup::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    (address, stop)
+}
+
+async fn duplicates_on_two_instances_are_charged_once(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let (other, _stop) = second_instance(&desk.app).await;
+    let token = desk.app.access_token("ann").await;
+    for round in 0..5 {
+        let fine = desk.charge(ann.id, 5000).await;
+        let path = format!("/api/v1/fines/{}/payments", fine["id"].as_str().unwrap());
+        let requests = (0..10).map(|n| {
+            let base = if n % 2 == 0 {
+                desk.app.address.clone()
+            } else {
+                other.clone()
+            };
+            desk.app
+                .client
+                .post(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", format!("double-click-{round}"))
+                .json(&json!({"amount_cents": 700, "method": "online", "payment_token": OK}))
+                .send()
+        });
+        let mut bodies = Vec::new();
+        for response in futures::future::join_all(requests).await {
+            let response = response.unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            assert_eq!(status, 201, "{text}");
+            bodies.push(text);
+        }
+        assert!(
+            bodies.windows(2).all(|w| w[0] == w[1]),
+            "identical responses"
+        );
+        let detail = fine_now(&desk, &fine).await;
+        assert_eq!(detail["payments"].as_array().unwrap().len(), 1);
+        assert_eq!(detail["paid_cents"], 700);
+    }
+    let charges = provider_charges(&desk.app);
+    assert_eq!(charges.len(), 5, "one charge per payment: {charges:?}");
+    assert!(charges.iter().all(|c| !c.refunded && c.amount_cents == 700));
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth_flows;
 mod auth_refusals;
+mod backup;
 mod catalog;
 mod circulation;
 mod cli;
@@ -14,7 +15,9 @@ mod fines;
 mod import;
 mod limits;
 mod logs;
+mod mail_flooding;
 mod mfa;
+mod openapi;
 mod platform;
 mod readiness;
 mod sessions;

@@ -15,6 +15,8 @@ backend_tests!(
     staff_listing_filters_and_pages,
     export_contains_everything_but_secrets,
     audit_log_is_admin_only_and_filterable,
+    export_drops_other_peoples_network_details,
+    every_audit_filter_filters,
 );
 
 async fn profile_updates_refuse_mass_assignment(app: TestApp) {
@@ -588,4 +590,218 @@ async fn audit_log_is_admin_only_and_filterable(app: TestApp) {
         !all.to_string().contains(PASSWORD),
         "no password in the audit log"
     );
+}
+
+async fn export_drops_other_peoples_network_details(app: TestApp) {
+    let patron = app.create_user("pat", Role::Patron).await;
+    let librarian = app.create_user("desk", Role::Librarian).await;
+    let token = app.access_token("pat").await;
+    let staff = app.access_token("desk").await;
+    // Staff act on the account from their own browser...
+    let updated = app
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", patron.id),
+            &staff,
+        )
+        .header("user-agent", "StaffBrowser/9.9")
+        .json(&json!({"full_name": "Pat Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    // ...and someone else fails to sign in as the patron.
+    let failed = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("user-agent", "Intruder/1.0")
+        .json(&json!({"username": "pat", "password": "Wrong-Password-1!"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 401);
+
+    let text = app
+        .authed(Method::GET, "/api/v1/users/me/export", &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("StaffBrowser"), "a staff user agent leaked");
+    assert!(
+        !text.contains("Intruder"),
+        "another person's user agent leaked"
+    );
+    let export: Value = serde_json::from_str(&text).unwrap();
+    let events = export["audit_events"].as_array().unwrap();
+    let by_staff: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["actor_id"] == librarian.id.to_string())
+        .collect();
+    assert!(!by_staff.is_empty(), "the staff action is exported");
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "auth.login_failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    for event in by_staff.iter().chain(&failed) {
+        assert!(event["ip_address"].is_null(), "{event}");
+        assert!(event["user_agent"].is_null(), "{event}");
+        assert!(!event["request_id"].is_null(), "{event}");
+    }
+    // The patron's own events keep their own network details.
+    let own = events
+        .iter()
+        .find(|e| {
+            e["event_type"] == "auth.login_succeeded" && e["actor_id"] == patron.id.to_string()
+        })
+        .expect("own sign-in");
+    assert_eq!(own["user_agent"], "carrel-tests/1.0");
+    assert_eq!(own["ip_address"], "127.0.0.1");
+    // The admin's audit log still has everything.
+    let admin = app.create_user("auditor", Role::Admin).await;
+    let audit: Value = app
+        .authed(
+            Method::GET,
+            &format!("/api/v1/audit-events?actor_id={}", librarian.id),
+            &app.access_token("auditor").await,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(audit.to_string().contains("StaffBrowser"), "{audit}");
+    let _ = admin;
+}
+
+async fn every_audit_filter_filters(app: TestApp) {
+    use time::format_description::well_known::Rfc3339;
+    let admin = app.create_user("auditor", Role::Admin).await;
+    let first = app.create_user("first", Role::Patron).await;
+    let second = app.create_user("second", Role::Patron).await;
+    let t0 = app.clock.now();
+    app.tokens("first", PASSWORD).await;
+    app.login("second", "Wrong-Password-1!").await;
+    app.clock.advance(time::Duration::hours(1));
+    let t1 = app.clock.now();
+    app.tokens("second", PASSWORD).await;
+    app.clock.advance(time::Duration::hours(1));
+    let token = app.access_token("auditor").await;
+    let list = |query: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let response = app
+                .authed(
+                    Method::GET,
+                    &format!("/api/v1/audit-events?limit=100{query}"),
+                    &token,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{query}");
+            let page: Value = response.json().await.unwrap();
+            page["data"].as_array().unwrap().clone()
+        }
+    };
+    let all = list(String::new()).await;
+    assert!(all.len() >= 4, "{all:?}");
+    let stamp = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap();
+    let at = |e: &Value| time::OffsetDateTime::parse(e["at"].as_str().unwrap(), &Rfc3339).unwrap();
+
+    // event_type: exact.
+    let failed = list("&event_type=auth.login_failed".into()).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["subject_id"], second.id.to_string());
+    let succeeded = list("&event_type=auth.login_succeeded".into()).await;
+    assert_eq!(succeeded.len(), 3, "first, second and the auditor");
+    assert!(
+        succeeded
+            .iter()
+            .all(|e| e["event_type"] == "auth.login_succeeded")
+    );
+    // actor_id.
+    let by_first = list(format!("&actor_id={}", first.id)).await;
+    assert!(!by_first.is_empty());
+    assert!(
+        by_first
+            .iter()
+            .all(|e| e["actor_id"] == first.id.to_string())
+    );
+    assert!(by_first.len() < all.len());
+    // subject_id.
+    let about_second = list(format!("&subject_id={}", second.id)).await;
+    assert_eq!(about_second.len(), 2, "{about_second:?}");
+    assert!(
+        about_second
+            .iter()
+            .all(|e| e["subject_id"] == second.id.to_string())
+    );
+    // since and until, inclusive, alone and together.
+    let since = list(format!("&since={}", stamp(t1))).await;
+    assert!(!since.is_empty() && since.len() < all.len());
+    assert!(since.iter().all(|e| at(e) >= t1));
+    let until = list(format!("&until={}", stamp(t0 + time::Duration::minutes(1)))).await;
+    assert!(!until.is_empty() && until.len() < all.len());
+    assert!(
+        until
+            .iter()
+            .all(|e| at(e) <= t0 + time::Duration::minutes(1))
+    );
+    assert_eq!(
+        since.len() + until.len(),
+        all.len(),
+        "the two windows split the log"
+    );
+    let window = list(format!(
+        "&since={}&until={}",
+        stamp(t1),
+        stamp(t1 + time::Duration::minutes(1))
+    ))
+    .await;
+    assert!(!window.is_empty());
+    assert!(
+        window
+            .iter()
+            .all(|e| e["subject_id"] == second.id.to_string()),
+        "{window:?}"
+    );
+    // Filters combine.
+    let combined = list(format!(
+        "&event_type=auth.login_succeeded&subject_id={}",
+        second.id
+    ))
+    .await;
+    assert_eq!(combined.len(), 1);
+
+    // A value that is not a known event type is refused, never ignored.
+    for bad in [
+        "auth.nothing",
+        "AUTH.LOGIN_FAILED",
+        "auth.login",
+        "auth.login_%25",
+        "auth.login_failed%20",
+        "",
+    ] {
+        let response = app
+            .authed(
+                Method::GET,
+                &format!("/api/v1/audit-events?event_type={bad}"),
+                &token,
+            )
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(response, 400, "VALIDATION_ERROR").await;
+        assert!(
+            body["details"]["fields"]["event_type"].is_string(),
+            "{bad}: {body}"
+        );
+    }
+    let _ = admin;
 }

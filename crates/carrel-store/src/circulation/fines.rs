@@ -98,7 +98,7 @@ pub struct Waiver {
 #[derive(Debug, Clone)]
 pub struct PaymentRequest<'a> {
     pub fine_id: Uuid,
-    /// Must own the fine unless `staff`.
+    /// Must own the fine unless `staff`; staff may not pay their own.
     pub caller: Uuid,
     pub staff: bool,
     pub amount_cents: i64,
@@ -275,14 +275,20 @@ impl Store {
              RETURNING id, fine_id, user_id, amount_cents, method, reference, created_by, created_at";
         const STORE_RESPONSE: &str = "UPDATE idempotency_keys SET response_status = 201, response_body = $3 WHERE caller_id = $1 AND key = $2";
         let r = request;
-        let attempt: Result<PaymentOutcome, StoreError> = crate::on_pool!(self, pool => {
+        // An async block, so that `?` ends the attempt (and its transaction)
+        // rather than the method: a key conflict must reach the match below.
+        let attempt: Result<PaymentOutcome, StoreError> = async { crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(CLAIM_KEY).bind(r.caller).bind(r.key).bind(r.request_hash).bind(r.now).execute(&mut *tx).await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?
                 .filter(|f: &Fine| r.staff || f.user_id == r.caller)
                 .ok_or(StoreError::NotFound)?;
+            if r.staff && before.user_id == r.caller {
+                return Err(Refusal::OwnFine.into());
+            }
+            // A settled fine's balance is zero: any amount exceeds it.
             if before.status != "open" {
-                return Err(Refusal::FineSettled.into());
+                return Err(Refusal::ExceedsBalance.into());
             }
             let fine: Fine = sqlx::query_as(PAY).bind(r.fine_id).bind(r.amount_cents).bind(r.now)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
@@ -301,7 +307,8 @@ impl Store {
             sqlx::query(STORE_RESPONSE).bind(r.caller).bind(r.key).bind(&response).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(PaymentOutcome::Created { payment: Box::new(payment), fine: Box::new(fine), response })
-        });
+        })}
+        .await;
         match attempt {
             // The key was used before, or a concurrent duplicate committed it
             // while this insert waited on the primary key: replay that answer.
@@ -323,7 +330,7 @@ impl Store {
         }
     }
 
-    /// Waives (part of) the balance of an open fine.
+    /// Waives (part of) the balance of an open fine; never the actor's own.
     pub async fn waive_fine(&self, request: &WaiverRequest) -> Result<Fine, StoreError> {
         const FINE: &str = concat!("SELECT ", fine_select!(), " FROM fines WHERE id = $1");
         const WAIVE: &str = concat!(
@@ -337,6 +344,9 @@ impl Store {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            if before.user_id == r.actor {
+                return Err(Refusal::OwnFine.into());
+            }
             if before.status != "open" {
                 return Err(Refusal::FineSettled.into());
             }

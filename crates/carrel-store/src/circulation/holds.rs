@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::pool::BeginWrite as _;
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Hold columns plus `position`: 1-based among the item's waiting holds
 /// (first come, first served; ties on the second broken by id), NULL once the
@@ -39,6 +39,22 @@ pub struct Hold {
     /// When the hold was fulfilled, cancelled or expired.
     pub closed_at: Option<OffsetDateTime>,
     pub position: Option<i64>,
+}
+
+/// A hold to place, with the limits from configuration.
+#[derive(Debug, Clone)]
+pub struct PlaceHold {
+    pub item_id: Uuid,
+    /// The patron who will collect it.
+    pub user_id: Uuid,
+    /// Who placed it (the patron or a librarian).
+    pub actor: Option<Uuid>,
+    pub now: OffsetDateTime,
+    pub pickup_days: u32,
+    /// Waiting plus ready holds a patron may have.
+    pub max_active_holds: u32,
+    /// Open fines of at least this much block new holds; 0 disables the block.
+    pub block_threshold_cents: i64,
 }
 
 /// Filters of a hold listing.
@@ -130,31 +146,45 @@ macro_rules! fill_waiting_holds {
 pub(crate) use fill_waiting_holds;
 
 impl Store {
-    /// Places a hold for `user_id` on a live item. When a copy is on the shelf
-    /// and nobody is ahead in the queue, the hold is ready at once and that copy
-    /// goes to the hold shelf.
-    pub async fn place_hold(
-        &self,
-        item_id: Uuid,
-        user_id: Uuid,
-        actor: Option<Uuid>,
-        now: OffsetDateTime,
-        pickup_days: u32,
-    ) -> Result<Hold, StoreError> {
+    /// Places a hold on a live item. When a copy is on the shelf and nobody
+    /// is ahead in the queue, the hold is ready at once and that copy goes to
+    /// the hold shelf. Refused for a patron who owes at least the block
+    /// threshold or already has `max_active_holds` open holds; on PostgreSQL
+    /// the patron row is locked first, so parallel placements are counted one
+    /// after the other (SQLite serialises writers already).
+    pub async fn place_hold(&self, request: &PlaceHold) -> Result<Hold, StoreError> {
         const ITEM: &str = "SELECT COUNT(*) FROM items WHERE id = $1 AND deleted_at IS NULL";
         const PATRON: &str = "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL";
+        const PATRON_LOCKED: &str =
+            "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+        const OPEN_HOLDS: &str =
+            "SELECT COUNT(*) FROM holds WHERE user_id = $1 AND status IN ('waiting', 'ready')";
         const BORROWED: &str = "SELECT COUNT(*) FROM loans WHERE item_id = $1 AND user_id = $2 AND status IN ('active', 'overdue')";
         const INSERT: &str = "INSERT INTO holds (id, item_id, user_id, status, created_at) VALUES ($1, $2, $3, 'waiting', $4)";
         const SELECT: &str = concat!(hold_select!(), "WHERE h.id = $1");
+        let r = request;
+        let (item_id, user_id, actor, now) = (r.item_id, r.user_id, r.actor, r.now);
+        let patron_sql = match self.backend() {
+            Backend::Sqlite => PATRON,
+            Backend::Postgres => PATRON_LOCKED,
+        };
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let items: i64 = sqlx::query_scalar(ITEM).bind(item_id).fetch_one(&mut *tx).await?;
             if items == 0 {
                 return Err(StoreError::NotFound);
             }
-            let active: bool = sqlx::query_scalar(PATRON).bind(user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let active: bool = sqlx::query_scalar(patron_sql).bind(user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             if !active {
                 return Err(Refusal::PatronInactive.into());
+            }
+            let owed: i64 = sqlx::query_scalar(super::loans::BALANCE).bind(user_id).fetch_one(&mut *tx).await?;
+            if carrel_core::circulation::is_blocked(owed, r.block_threshold_cents) {
+                return Err(Refusal::PatronBlocked.into());
+            }
+            let open: i64 = sqlx::query_scalar(OPEN_HOLDS).bind(user_id).fetch_one(&mut *tx).await?;
+            if open >= i64::from(r.max_active_holds) {
+                return Err(Refusal::HoldLimitReached.into());
             }
             let borrowed: i64 = sqlx::query_scalar(BORROWED).bind(item_id).bind(user_id).fetch_one(&mut *tx).await?;
             if borrowed > 0 {
@@ -170,7 +200,7 @@ impl Store {
                 item_id, event_type: "hold_placed", actor_id: actor, at: now, details: &json!({"hold_id": id}),
                 loan_id: None, hold_id: Some(id), patron_id: Some(user_id),
             });
-            fill_waiting_holds!(tx, item_id, None, now, pickup_days, actor);
+            fill_waiting_holds!(tx, item_id, None, now, r.pickup_days, actor);
             let hold: Hold = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
             Ok(hold)

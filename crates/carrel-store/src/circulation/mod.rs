@@ -16,7 +16,7 @@ mod policies;
 pub use fines::{
     Fine, FineQuery, NewFine, Payment, PaymentOutcome, PaymentRequest, Waiver, WaiverRequest,
 };
-pub use holds::{Hold, HoldQuery};
+pub use holds::{Hold, HoldQuery, PlaceHold};
 pub use jobs::{Notice, NoticeKind};
 pub use loans::{Checkout, CheckoutOutcome, Loan, LoanQuery, ReturnOutcome};
 pub use policies::PolicyRow;
@@ -44,6 +44,9 @@ pub enum Refusal {
     HoldPending,
     #[error("the patron already has an open hold on this item")]
     HoldExists,
+    /// The patron already has the most waiting and ready holds allowed.
+    #[error("the patron has reached the hold limit")]
+    HoldLimitReached,
     #[error("the patron already has this item on loan")]
     AlreadyBorrowed,
     /// Return or renewal of a copy or loan that is not out.
@@ -58,6 +61,9 @@ pub enum Refusal {
     /// More than the balance of the fine.
     #[error("the amount exceeds the balance")]
     ExceedsBalance,
+    /// Staff paying or waiving a fine of their own.
+    #[error("staff may not pay or waive their own fines")]
+    OwnFine,
     /// The idempotency key was used with another request.
     #[error("the idempotency key was used with another request")]
     IdempotencyKeyReused,

@@ -61,7 +61,7 @@ pub fn event_json(event: AuditEvent) -> Value {
 pub struct AuditParams {
     pub actor_id: Option<Uuid>,
     pub subject_id: Option<Uuid>,
-    /// e.g. `auth.login_failed`.
+    /// Exact match, e.g. `auth.login_failed`; an unknown type is a 400.
     pub event_type: Option<String>,
     /// RFC 3339.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -76,18 +76,23 @@ pub struct AuditParams {
 
 /// The audit log, newest first (admin).
 #[utoipa::path(get, path = "/audit-events", tag = "audit", security(("bearer" = [])), params(AuditParams),
-    responses((status = 200, body = Page<AuditEventView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<AuditEventView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_events(
     State(state): State<AppState>,
     RequireAdmin(_admin): RequireAdmin,
     Query(params): Query<AuditParams>,
 ) -> Result<axum::Json<Page<AuditEventView>>, ApiError> {
     let limit = pagination::limit(params.limit)?;
-    let event_type = params.event_type.filter(|t| {
-        t.len() <= 64
-            && t.chars()
-                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
-    });
+    // Every filter filters: an unknown event type is refused, never ignored.
+    if let Some(t) = params.event_type.as_deref()
+        && !crate::audit::is_event_type(t)
+    {
+        return Err(ApiError::bad_request("unknown event_type").with_detail(
+            "fields",
+            serde_json::json!({"event_type": "is not a known event type"}),
+        ));
+    }
+    let event_type = params.event_type;
     let query = AuditQuery {
         actor_id: params.actor_id,
         subject_id: params.subject_id,

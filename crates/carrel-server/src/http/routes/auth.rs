@@ -122,12 +122,31 @@ pub struct EmailRequest {
     pub email: String,
 }
 
-/// Sends a new verification email (always 202).
-#[utoipa::path(post, path = "/resend-verification", tag = "auth", request_body = EmailRequest, responses((status = 202, body = Message)))]
+/// Sends a new verification email (always 202). Limited per client IP and per
+/// email address typed (whether or not it belongs to an account), so nobody
+/// can flood one mailbox.
+#[utoipa::path(post, path = "/resend-verification", tag = "auth", request_body = EmailRequest,
+    responses((status = 202, body = Message), (status = 429, body = ErrorBody)))]
 async fn resend_verification(
     State(state): State<AppState>,
+    client: ClientInfo,
     Json(req): Json<EmailRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    limits::enforce(&state, Limit::ResendVerification, &client.ip_key()).await?;
+    // Keyed by a MAC of the normalised address, so the limiter (Redis) never
+    // stores addresses.
+    let typed: String = req.email.trim().chars().take(254).collect();
+    let address = state.secrets.mac(
+        "rate-limit-email",
+        carrel_core::identity::email_key(&typed).as_bytes(),
+    );
+    let address: String = address[..16].iter().map(|b| format!("{b:02x}")).collect();
+    limits::enforce(
+        &state,
+        Limit::ResendVerification,
+        &format!("email:{address}"),
+    )
+    .await?;
     recovery::resend_verification(&state, &req.email).await?;
     Ok(accepted(
         "if the address needs verifying, an email is on its way",

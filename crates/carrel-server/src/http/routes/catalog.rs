@@ -493,7 +493,7 @@ pub struct PageParams {
 
 /// An item's history, oldest first (librarian).
 #[utoipa::path(get, path = "/items/{id}/events", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path), PageParams),
-    responses((status = 200, body = Page<ItemEventView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Page<ItemEventView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn item_events(
     State(state): State<AppState>,
     RequireLibrarian(_staff): RequireLibrarian,

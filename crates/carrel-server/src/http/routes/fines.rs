@@ -370,8 +370,13 @@ impl PaymentMethod {
 pub struct PaymentBody {
     /// 0 < amount ≤ the fine's balance.
     pub amount_cents: i64,
-    /// Patrons pay `online`; librarians also record `cash` and `card`.
+    /// Patrons pay `online`; librarians also record `cash` and `card` taken at the desk.
     pub method: PaymentMethod,
+    /// Required for `online`, refused otherwise: what the payment provider's
+    /// client-side flow produced (with `CARREL_PAYMENT_PROVIDER=test`,
+    /// `tok_test_ok` is approved and `tok_test_declined` declined).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub payment_token: Option<String>,
 }
 
 /// The response of a payment (also what a retry with the same key replays).
@@ -416,15 +421,49 @@ fn stored_response(status: u16, body: String, replayed: bool) -> Response {
     response
 }
 
+/// The `payment_token` of an online payment (required), or its absence for a desk payment.
+fn payment_token(method: PaymentMethod, token: Option<String>) -> Result<Option<String>, ApiError> {
+    match (method, token) {
+        (PaymentMethod::Online, Some(t))
+            if (1..=255).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(t))
+        }
+        (PaymentMethod::Online, Some(_)) => Err(field_error(
+            "payment_token",
+            "must be 1 to 255 printable ASCII characters",
+        )),
+        (PaymentMethod::Online, None) => Err(field_error(
+            "payment_token",
+            "is required for online payments",
+        )),
+        (_, Some(_)) => Err(field_error("payment_token", "is only for online payments")),
+        (_, None) => Ok(None),
+    }
+}
+
+fn online_payments_disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::OnlinePaymentsDisabled,
+        "online payments are not available; pay at the desk",
+    )
+}
+
 /// Pays (part of) a fine. Requires an `Idempotency-Key`: a retry with the same
 /// key and body gets the first response again; the same key with another body
-/// is refused. The owner pays `online`; librarians record any method.
+/// is refused. The owner pays `online`, charged through the payment provider
+/// before anything is recorded; librarians also record `cash` and `card`.
+/// Staff never pay their own fines.
 #[utoipa::path(post, path = "/fines/{id}/payments", tag = "fines", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "1–255 printable characters, unique per payment")),
     request_body = PaymentBody,
-    responses((status = 201, body = PaymentResult), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "IDEMPOTENCY_KEY_REUSED, or the fine is settled"),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = PaymentResult), (status = 400, body = ErrorBody),
+        (status = 402, body = ErrorBody, description = "PAYMENT_DECLINED: the provider refused the charge; nothing was recorded"),
+        (status = 403, body = ErrorBody, description = "FORBIDDEN (a desk method from a patron, or staff paying their own fine), or ONLINE_PAYMENTS_DISABLED"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "IDEMPOTENCY_KEY_REUSED"),
+        (status = 422, body = ErrorBody, description = "a bad amount (a settled fine has balance 0) or payment_token"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody, description = "the payment provider is unavailable; nothing was recorded")))]
 async fn pay_fine(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -442,14 +481,26 @@ async fn pay_fine(
             forbidden().with_message("patrons pay online; cash and card are recorded at the desk")
         );
     }
-    let request_hash = state.secrets.mac(
-        "idempotency-key",
-        format!(
-            "POST /fines/{fine_id}/payments|{amount}|{}",
-            method.as_str()
-        )
-        .as_bytes(),
+    let provider = match method {
+        PaymentMethod::Online => Some(
+            state
+                .payments
+                .clone()
+                .ok_or_else(online_payments_disabled)?,
+        ),
+        PaymentMethod::Cash | PaymentMethod::Card => None,
+    };
+    let token = payment_token(method, req.payment_token)?;
+    let mut described = format!(
+        "POST /fines/{fine_id}/payments|{amount}|{}",
+        method.as_str()
     );
+    if let Some(token) = &token {
+        // A payment token is single-use: another token is another request.
+        described.push('|');
+        described.push_str(token);
+    }
+    let request_hash = state.secrets.mac("idempotency-key", described.as_bytes());
     // Duplicates from this instance queue here, then replay below.
     let _serialised = state.key_locks.lock(me.user_id, key).await;
     if let Some((hash, status, body)) = state.store.idempotent_response(me.user_id, key).await? {
@@ -464,10 +515,14 @@ async fn pay_fine(
     // The store checks these again atomically; checking first keeps the
     // provider from charging for a payment the store would refuse.
     let fine = visible_fine(&state, &me, fine_id).await?;
+    if me.is_staff() && fine.user_id == me.user_id {
+        return Err(carrel_store::StoreError::Circulation(carrel_store::Refusal::OwnFine).into());
+    }
     if fine.status != "open" {
-        return Err(
-            carrel_store::StoreError::Circulation(carrel_store::Refusal::FineSettled).into(),
-        );
+        return Err(field_error(
+            "amount_cents",
+            "the fine is settled: its balance is 0",
+        ));
     }
     if amount > fine.balance_cents() {
         return Err(field_error(
@@ -476,22 +531,36 @@ async fn pay_fine(
         ));
     }
     limits::enforce(&state, Limit::Payments, &me.user_id.to_string()).await?;
-    let charge = Charge {
-        fine_id,
-        payer_id: fine.user_id,
-        amount_cents: amount,
-        currency: &state.config.currency,
-        method: method.as_str(),
-        idempotency_key: key,
+    let receipt = match (&provider, &token) {
+        (Some(provider), Some(token)) => {
+            // Unique per (caller, key, request): duplicates that reach several
+            // instances at once carry the same provider key and are charged once.
+            let provider_key = hex(&state.secrets.mac(
+                "payment-provider-key",
+                format!("{}|{key}|{}", me.user_id, hex(&request_hash)).as_bytes(),
+            ));
+            let charge = Charge {
+                fine_id,
+                payer_id: fine.user_id,
+                amount_cents: amount,
+                currency: &state.config.currency,
+                payment_token: token,
+                idempotency_key: &provider_key,
+            };
+            let receipt = provider.charge(&charge).await.map_err(|e| match e {
+                ProviderError::Declined => ApiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    ErrorCode::PaymentDeclined,
+                    "the payment was declined; nothing was recorded",
+                ),
+                ProviderError::Unavailable => ApiError::unavailable(
+                    "the payment provider is unavailable; nothing was recorded",
+                ),
+            })?;
+            Some(receipt)
+        }
+        _ => None,
     };
-    let receipt = state.payments.charge(&charge).await.map_err(|e| match e {
-        ProviderError::Declined => ApiError::new(
-            StatusCode::CONFLICT,
-            ErrorCode::Conflict,
-            "the payment was declined",
-        ),
-        ProviderError::Unavailable => ApiError::unavailable("the payment provider is unavailable"),
-    })?;
     let currency = state.config.currency.clone();
     let outcome = state
         .store
@@ -502,7 +571,7 @@ async fn pay_fine(
                 staff: me.is_staff(),
                 amount_cents: amount,
                 method: method.as_str(),
-                reference: Some(receipt.reference.clone()),
+                reference: receipt.as_ref().map(|r| r.reference.clone()),
                 key,
                 request_hash: &request_hash,
                 now: state.clock.now(),
@@ -519,7 +588,9 @@ async fn pay_fine(
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
-            if let Err(refund) = state.payments.refund(&receipt).await {
+            if let (Some(provider), Some(receipt)) = (&provider, &receipt)
+                && let Err(refund) = provider.refund(receipt).await
+            {
                 tracing::error!(error = %refund, fine_id = %fine_id, "a charge that could not be recorded was not refunded");
             }
             return Err(error.into());
@@ -543,10 +614,16 @@ async fn pay_fine(
             .await;
             Ok(stored_response(201, response, false))
         }
+        // A concurrent duplicate recorded it first; its charge carried the
+        // same provider key, so the provider took the money once.
         PaymentOutcome::Replayed { status, response } => {
             Ok(stored_response(status, response, true))
         }
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_store::{Hold, HoldQuery};
+use carrel_store::{Hold, HoldQuery, PlaceHold};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -158,7 +158,7 @@ pub struct HoldRequest {
 /// once when a copy is on the shelf.
 #[utoipa::path(post, path = "/holds", tag = "circulation", security(("bearer" = [])), request_body = HoldRequest,
     responses((status = 201, body = HoldView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "HOLD_EXISTS, or the patron has the item on loan"), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "HOLD_EXISTS, HOLD_LIMIT_REACHED, PATRON_BLOCKED, or the patron has the item on loan"), (status = 422, body = ErrorBody)))]
 async fn place_hold(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -171,13 +171,15 @@ async fn place_hold(
     }
     let hold = state
         .store
-        .place_hold(
-            req.item_id,
-            patron,
-            Some(me.user_id),
-            state.clock.now(),
-            state.config.hold_pickup_days,
-        )
+        .place_hold(&PlaceHold {
+            item_id: req.item_id,
+            user_id: patron,
+            actor: Some(me.user_id),
+            now: state.clock.now(),
+            pickup_days: state.config.hold_pickup_days,
+            max_active_holds: state.config.max_active_holds,
+            block_threshold_cents: state.config.fine_block_threshold_cents,
+        })
         .await?;
     audit::record(
         &state,

@@ -110,7 +110,8 @@ async fn delete_me(
 }
 
 /// Everything stored about the caller, as one JSON document (GDPR access).
-/// Never a password hash, token hash, TOTP secret or recovery-code hash.
+/// Never a password hash, token hash, TOTP secret or recovery-code hash, and
+/// never another person's IP address or user agent.
 #[utoipa::path(get, path = "/me/export", tag = "users", security(("bearer" = [])), responses((status = 200, body = Object)))]
 async fn export_me(
     State(state): State<AppState>,
@@ -141,6 +142,15 @@ async fn export_me(
     let currency = &state.config.currency;
     events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
     events.dedup_by_key(|e| e.id);
+    // The network details of an event belong to whoever caused it: events
+    // that staff (or anyone else, or nobody signed in) caused keep their
+    // actor_id and lose the IP address and user agent.
+    for event in &mut events {
+        if event.actor_id != Some(me.user_id) {
+            event.ip_address = None;
+            event.user_agent = None;
+        }
+    }
     Ok(axum::Json(json!({
         "exported_at": crate::http::rfc3339(now),
         "profile": UserView::new(user, now),
@@ -337,7 +347,7 @@ async fn create_user(
 
 /// One account (librarian).
 #[utoipa::path(get, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_user(
     State(state): State<AppState>,
     RequireLibrarian(_staff): RequireLibrarian,
@@ -362,7 +372,8 @@ pub struct UpdateUserRequest {
 
 /// Updates an account (librarians: patrons only; roles: admins only).
 #[utoipa::path(patch, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateUserRequest,
-    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the email or username is taken")))]
 async fn update_user(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -382,7 +393,8 @@ async fn update_user(
 
 /// Soft-deletes an account and ends its sessions.
 #[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the account has loans out or fines owed")))]
 async fn delete_user(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -395,7 +407,8 @@ async fn delete_user(
 
 /// Restores a soft-deleted account.
 #[utoipa::path(post, path = "/{id}/restore", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the account is not deleted")))]
 async fn restore_user(
     State(state): State<AppState>,
     client: ClientInfo,
