@@ -848,7 +848,8 @@ async fn one_challenge_yields_one_session_under_concurrent_answers(app: TestApp)
         .unwrap()
         .len();
     let challenge = mfa_challenge(&app, "twins", false).await;
-    let by_code = mfa_verify(&app, &challenge, &totp_code(&secret, &app));
+    let fresh = totp_code(&secret, &app);
+    let by_code = mfa_verify(&app, &challenge, &fresh);
     let by_recovery = app
         .client
         .post(app.url("/api/v1/auth/mfa/verify"))
