@@ -22,9 +22,11 @@ COPY Cargo.toml Cargo.lock ./
 COPY crates/carrel-core/Cargo.toml crates/carrel-core/
 COPY crates/carrel-crypto/Cargo.toml crates/carrel-crypto/
 COPY crates/carrel-mail/Cargo.toml crates/carrel-mail/
+COPY crates/carrel-marc/Cargo.toml crates/carrel-marc/
 COPY crates/carrel-media/Cargo.toml crates/carrel-media/
 COPY crates/carrel-ratelimit/Cargo.toml crates/carrel-ratelimit/
 COPY crates/carrel-server/Cargo.toml crates/carrel-server/
+COPY crates/carrel-sip2/Cargo.toml crates/carrel-sip2/
 COPY crates/carrel-store/Cargo.toml crates/carrel-store/build.rs crates/carrel-store/
 # carrel-store's build.rs reads these at compile time, so they must exist even
 # for the stub build (they are small and rarely change).
@@ -34,10 +36,10 @@ COPY crates/carrel-ratelimit/benches crates/carrel-ratelimit/benches
 COPY crates/carrel-server/benches crates/carrel-server/benches
 
 # 2. Stub targets: compiles every third-party dependency into its own layer.
-RUN mkdir -p crates/carrel-core/src crates/carrel-crypto/src crates/carrel-mail/src crates/carrel-media/src crates/carrel-ratelimit/src \
-          crates/carrel-store/src crates/carrel-server/src \
- && touch crates/carrel-core/src/lib.rs crates/carrel-crypto/src/lib.rs crates/carrel-mail/src/lib.rs \
-          crates/carrel-media/src/lib.rs crates/carrel-ratelimit/src/lib.rs \
+RUN mkdir -p crates/carrel-core/src crates/carrel-crypto/src crates/carrel-mail/src crates/carrel-marc/src crates/carrel-media/src \
+          crates/carrel-ratelimit/src crates/carrel-sip2/src crates/carrel-store/src crates/carrel-server/src \
+ && touch crates/carrel-core/src/lib.rs crates/carrel-crypto/src/lib.rs crates/carrel-mail/src/lib.rs crates/carrel-marc/src/lib.rs \
+          crates/carrel-media/src/lib.rs crates/carrel-ratelimit/src/lib.rs crates/carrel-sip2/src/lib.rs \
           crates/carrel-store/src/lib.rs crates/carrel-server/src/lib.rs \
  && echo 'fn main() {}' > crates/carrel-server/src/main.rs \
  && cargo build --release --locked --bin carrel

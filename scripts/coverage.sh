@@ -29,7 +29,7 @@ COVERAGE_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/coverage"
 REPORT_DIR="$COVERAGE_TARGET_DIR/report"
 
 # Account, authentication and crypto code: login, lockout, tokens, sessions, MFA,
-# password hashing and policy, CSRF, secrets. Paths relative to the workspace root.
+# password hashing and policy, PINs, CSRF, secrets. Paths relative to the workspace root.
 AUTH_FILES=(
   crates/carrel-core/src/lockout.rs
   crates/carrel-core/src/password_policy.rs
@@ -42,6 +42,7 @@ AUTH_FILES=(
   crates/carrel-crypto/src/tokens.rs
   crates/carrel-server/src/accounts/login.rs
   crates/carrel-server/src/accounts/mfa.rs
+  crates/carrel-server/src/accounts/pins.rs
   crates/carrel-server/src/accounts/recovery.rs
   crates/carrel-server/src/auth/cookies.rs
   crates/carrel-server/src/auth/passwords.rs
@@ -50,6 +51,7 @@ AUTH_FILES=(
   crates/carrel-server/src/http/routes/auth.rs
   crates/carrel-store/src/credentials.rs
   crates/carrel-store/src/mfa.rs
+  crates/carrel-store/src/pins.rs
   crates/carrel-store/src/sessions.rs
 )
 

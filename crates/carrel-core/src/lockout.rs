@@ -1,110 +1,137 @@
 //! Login lockout: a small state machine that stops online password guessing.
 //!
-//! After `threshold` consecutive failed logins the account is locked for
-//! `duration`; while locked, logins are refused without looking at the password,
-//! so a guesser learns nothing even by hitting the right one. (The idea follows
-//! kanidm's "softlock".)
+//! After `threshold` consecutive failures the account is locked for `duration`;
+//! while locked, attempts are refused without looking at the secret, so a
+//! guesser learns nothing even by hitting the right one. (The idea follows
+//! kanidm's "softlock".) A failure is a wrong password or a wrong second-factor
+//! code; the count goes back to zero only when a sign-in completes with every
+//! factor, so a right password followed by a wrong code is still a streak.
 //!
 //! # States and transitions
 //!
-//! A [`LockoutState`] is either *open* (`locked_until` is `None`, or lies in the
-//! past: an expired lock counts as a fresh start with zero failures) or *locked*
-//! (`locked_until` lies in the future).
+//! A [`LockoutState`] counts committed failures, the attempts *in flight*
+//! (reserved, their secret being checked right now), and an optional lock. An
+//! expired lock counts as a fresh start with zero failures.
 //!
 //! | State read | Call | Result |
 //! |---|---|---|
-//! | locked | [`LockoutPolicy::begin_attempt`] | [`AttemptDecision::Refused`]; write nothing, do not verify |
-//! | open, `n` failures | [`LockoutPolicy::begin_attempt`] | [`AttemptDecision::Proceed`] reserving `n + 1` failures, locked if `n + 1 >= threshold` |
-//! | reserved, password right | [`LockoutPolicy::after_success`] | zero failures, no lock |
-//! | reserved, password wrong | (nothing) | the reserved state stays: it already counts the failure |
+//! | locked | [`LockoutPolicy::begin_attempt`] | [`AttemptDecision::Refused`]: check nothing |
+//! | open, `failed + in_flight < threshold` | [`LockoutPolicy::begin_attempt`] | [`AttemptDecision::Proceed`]: reserve one attempt in flight, then check |
+//! | open, `failed + in_flight >= threshold` | [`LockoutPolicy::begin_attempt`] | [`AttemptDecision::Wait`]: ask again once an attempt in flight has finished |
+//! | reserved, secret wrong | [`LockoutPolicy::after_failure`] | one more failure; locked when it reaches the threshold |
+//! | reserved, sign-in complete | [`LockoutPolicy::after_success`] | zero failures, no lock |
+//! | reserved, right secret but the sign-in is not complete (a second factor follows, re-authentication) | (counter unchanged) | the reservation is released |
 //! | any | [`LockoutPolicy::unlocked`] (staff unlock, completed reset) | zero failures, no lock |
 //!
-//! # Why the failure is reserved before verifying
+//! # Why attempts are reserved before checking, and why the rest wait
 //!
-//! The functions are pure; the store applies each result with compare-and-swap
-//! (`UPDATE … WHERE` the state read still holds) and, if the row changed in the
-//! meantime, re-reads and calls [`LockoutPolicy::begin_attempt`] again. Because
-//! each attempt is counted *before* the (slow) password hash is checked, `k`
-//! parallel guesses need `k` successful swaps, so no more than `threshold`
-//! passwords are ever verified between locks, however many requests race.
+//! The functions are pure; the store reads the state, decides and reserves in
+//! one transaction that holds the account row. Because every attempt in flight
+//! is counted *before* its (slow) hash is checked, `failed + in_flight` never
+//! exceeds the threshold, so no more than `threshold` guesses are ever checked
+//! between a completed sign-in (or unlock) and the lock, however many requests
+//! race. Attempts in flight are not failures, though: an attempt that finds
+//! the budget taken by attempts in flight waits for them instead of being
+//! refused, so many parallel logins with the right password all succeed (the
+//! first success clears the count and the waiters go on to check their own).
 
 use time::{Duration, OffsetDateTime};
 
 /// How many consecutive failures lock an account, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockoutPolicy {
-    /// Consecutive failed logins that lock the account. `0` disables lockout:
-    /// failures are still counted but never lock.
+    /// Consecutive failures that lock the account. `0` disables lockout:
+    /// failures are still counted but never lock, and nobody waits.
     pub threshold: u32,
     /// How long a lock lasts. Zero or negative means a lock expires at once.
     pub duration: Duration,
 }
 
-/// The lockout columns of an account. The default is the clean state: no
-/// failures, not locked.
+/// The lockout state of an account. The default is the clean state: no
+/// failures, nothing in flight, not locked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LockoutState {
-    /// Failed logins since the last success, unlock or expired lock (including
-    /// any attempt currently being verified).
+    /// Failures since the last completed sign-in, unlock or expired lock.
     pub failed_attempts: u32,
-    /// While in the future, logins are refused. In the past it means nothing
-    /// (the lock expired), and the next attempt starts from zero.
+    /// Attempts reserved and not yet finished (their secret is being checked).
+    pub in_flight: u32,
+    /// While in the future, attempts are refused. In the past it means nothing
+    /// (the lock expired), and the count starts again from zero.
     pub locked_until: Option<OffsetDateTime>,
 }
 
-/// What to do with a login attempt, decided before the password is checked.
+/// What to do with an attempt, decided before the secret is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptDecision {
-    /// Locked: refuse without checking the password.
+    /// Locked: refuse without checking the secret.
     Refused {
-        /// When the lock ends (for a `Retry-After` or a message).
+        /// When the lock ends.
         locked_until: OffsetDateTime,
     },
-    /// Write `reserved` (CAS against the state read) BEFORE verifying the
-    /// password. The attempt is counted up front so parallel guesses can never
-    /// exceed the threshold. If the password then proves wrong and
-    /// `locks_on_failure` is true, this attempt is the one that locked the
-    /// account (audit it and email the owner).
-    Proceed {
-        /// The state to write before verifying.
-        reserved: LockoutState,
-        /// Whether `reserved` is locked, i.e. a wrong password now locks the account.
-        locks_on_failure: bool,
-    },
+    /// Reserve one attempt in flight (in the same transaction as the read),
+    /// then check the secret and report the result.
+    Proceed,
+    /// The budget is taken by attempts in flight: wait for one to finish and
+    /// decide again. Never refused for this: attempts in flight are not failures.
+    Wait,
 }
 
 impl LockoutPolicy {
-    /// Whether logins are refused at `now` (`locked_until > now`).
+    /// Whether attempts are refused at `now` (`locked_until > now`).
     pub fn is_locked(&self, state: &LockoutState, now: OffsetDateTime) -> bool {
         state.locked_until.is_some_and(|until| until > now)
     }
 
-    /// Decides a login attempt from the state read at `now`; see the module docs
-    /// for how the store must apply it.
+    /// Failures that still count at `now`: none once a lock has expired.
+    fn live_failures(state: &LockoutState) -> u32 {
+        if state.locked_until.is_some() {
+            0
+        } else {
+            state.failed_attempts
+        }
+    }
+
+    /// Decides an attempt from the state read at `now`; see the module docs.
     pub fn begin_attempt(&self, state: &LockoutState, now: OffsetDateTime) -> AttemptDecision {
         if let Some(locked_until) = state.locked_until.filter(|until| *until > now) {
             return AttemptDecision::Refused { locked_until };
         }
-        // A lock that has expired wipes the count it was set for.
-        let previous = if state.locked_until.is_some() {
-            0
+        let taken = Self::live_failures(state).saturating_add(state.in_flight);
+        if self.threshold > 0 && taken >= self.threshold {
+            AttemptDecision::Wait
         } else {
-            state.failed_attempts
-        };
-        let failed_attempts = previous.saturating_add(1);
-        let locks_on_failure = self.threshold > 0 && failed_attempts >= self.threshold;
-        AttemptDecision::Proceed {
-            reserved: LockoutState {
-                failed_attempts,
-                locked_until: locks_on_failure.then(|| now.saturating_add(self.duration)),
-            },
-            locks_on_failure,
+            AttemptDecision::Proceed
         }
     }
 
-    /// State after a correct password: counters cleared.
-    pub fn after_success(&self) -> LockoutState {
-        LockoutState::default()
+    /// The committed state after a reserved attempt proved wrong at `now`
+    /// (`in_flight` is left to the store, which releases the reservation), and
+    /// whether this failure is the one that locked the account.
+    pub fn after_failure(&self, state: &LockoutState, now: OffsetDateTime) -> (LockoutState, bool) {
+        if self.is_locked(state, now) {
+            // Locked meanwhile (a staff action or a clock jump): keep that lock.
+            let next = LockoutState {
+                failed_attempts: state.failed_attempts.saturating_add(1),
+                ..*state
+            };
+            return (next, false);
+        }
+        let failed_attempts = Self::live_failures(state).saturating_add(1);
+        let locks = self.threshold > 0 && failed_attempts >= self.threshold;
+        let next = LockoutState {
+            failed_attempts,
+            in_flight: state.in_flight,
+            locked_until: locks.then(|| now.saturating_add(self.duration)),
+        };
+        (next, locks)
+    }
+
+    /// The committed state after a sign-in completed with every factor.
+    pub fn after_success(&self, state: &LockoutState) -> LockoutState {
+        LockoutState {
+            in_flight: state.in_flight,
+            ..LockoutState::default()
+        }
     }
 
     /// State after staff unlock or a completed password reset.
@@ -128,248 +155,192 @@ mod tests {
         }
     }
 
-    /// The store's side: one row updated by compare-and-swap.
+    /// The store's side: one account row, changed only under its lock.
     struct Row(LockoutState);
-
-    impl Row {
-        fn cas(&mut self, old: LockoutState, new: LockoutState) -> bool {
-            if self.0 == old {
-                self.0 = new;
-                true
-            } else {
-                false
-            }
-        }
-    }
 
     #[derive(Debug, PartialEq, Eq)]
     enum Outcome {
         Refused,
+        Waits,
         Failed { locked: bool },
         Succeeded,
     }
 
-    /// A whole login as the caller performs it.
-    fn login(p: &LockoutPolicy, row: &mut Row, now: OffsetDateTime, right: bool) -> Outcome {
-        let read = row.0;
-        match p.begin_attempt(&read, now) {
-            AttemptDecision::Refused { .. } => Outcome::Refused,
-            AttemptDecision::Proceed {
-                reserved,
-                locks_on_failure,
-            } => {
-                assert!(row.cas(read, reserved));
-                if right {
-                    assert!(row.cas(reserved, p.after_success()));
+    impl Row {
+        fn reserve(&mut self, p: &LockoutPolicy, now: OffsetDateTime) -> AttemptDecision {
+            let decision = p.begin_attempt(&self.0, now);
+            if decision == AttemptDecision::Proceed {
+                self.0.in_flight += 1;
+            }
+            decision
+        }
+
+        fn fail(&mut self, p: &LockoutPolicy, now: OffsetDateTime) -> bool {
+            self.0.in_flight -= 1;
+            let (next, locked) = p.after_failure(&self.0, now);
+            self.0 = next;
+            locked
+        }
+
+        fn succeed(&mut self, p: &LockoutPolicy) {
+            self.0.in_flight -= 1;
+            self.0 = p.after_success(&self.0);
+        }
+
+        /// A whole attempt, alone.
+        fn login(&mut self, p: &LockoutPolicy, now: OffsetDateTime, right: bool) -> Outcome {
+            match self.reserve(p, now) {
+                AttemptDecision::Refused { .. } => Outcome::Refused,
+                AttemptDecision::Wait => Outcome::Waits,
+                AttemptDecision::Proceed if right => {
+                    self.succeed(p);
                     Outcome::Succeeded
-                } else {
-                    Outcome::Failed {
-                        locked: locks_on_failure,
-                    }
                 }
+                AttemptDecision::Proceed => Outcome::Failed {
+                    locked: self.fail(p, now),
+                },
             }
         }
     }
 
-    fn proceed(decision: AttemptDecision) -> (LockoutState, bool) {
-        match decision {
-            AttemptDecision::Proceed {
-                reserved,
-                locks_on_failure,
-            } => (reserved, locks_on_failure),
-            AttemptDecision::Refused { .. } => panic!("expected Proceed, got {decision:?}"),
-        }
-    }
-
     #[test]
-    fn fresh_state_reserves_one_failure() {
-        let p = policy(5);
-        let (reserved, locks) = proceed(p.begin_attempt(&LockoutState::default(), T0));
-        assert_eq!(
-            reserved,
-            LockoutState {
-                failed_attempts: 1,
-                locked_until: None
-            }
-        );
-        assert!(!locks);
-    }
-
-    #[test]
-    fn reaching_threshold_reserves_the_lock() {
-        let p = policy(5);
-        let state = LockoutState {
-            failed_attempts: 4,
-            locked_until: None,
-        };
-        let (reserved, locks) = proceed(p.begin_attempt(&state, T0));
-        assert!(locks);
-        assert_eq!(
-            reserved,
-            LockoutState {
-                failed_attempts: 5,
-                locked_until: Some(T0 + Duration::minutes(15)),
-            }
-        );
-        assert!(p.is_locked(&reserved, T0));
-    }
-
-    #[test]
-    fn five_failures_lock_and_sixth_is_refused_even_if_right() {
+    fn five_failures_lock_and_the_sixth_is_refused_even_if_right() {
         let p = policy(5);
         let mut row = Row(LockoutState::default());
         for i in 1..=4 {
-            assert_eq!(
-                login(&p, &mut row, T0, false),
-                Outcome::Failed { locked: false }
-            );
+            assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: false });
             assert_eq!(row.0.failed_attempts, i);
-            assert!(!p.is_locked(&row.0, T0));
         }
-        assert_eq!(
-            login(&p, &mut row, T0, false),
-            Outcome::Failed { locked: true }
-        );
-        assert!(p.is_locked(&row.0, T0));
+        assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: true });
+        assert_eq!(row.0.locked_until, Some(T0 + Duration::minutes(15)));
         let before = row.0;
         assert_eq!(
-            p.begin_attempt(&row.0, T0 + Duration::minutes(14)),
-            AttemptDecision::Refused {
-                locked_until: T0 + Duration::minutes(15)
-            }
+            row.login(&p, T0 + Duration::minutes(14), true),
+            Outcome::Refused
         );
-        assert_eq!(login(&p, &mut row, T0, true), Outcome::Refused);
-        // Refusal writes nothing.
-        assert_eq!(row.0, before);
+        assert_eq!(row.0, before, "a refusal writes nothing");
     }
 
     #[test]
     fn lock_expiry_is_a_fresh_start() {
         let p = policy(3);
-        let locked = LockoutState {
+        let mut row = Row(LockoutState {
             failed_attempts: 3,
+            in_flight: 0,
             locked_until: Some(T0),
-        };
-        // One second before: still locked.
-        assert!(p.is_locked(&locked, T0 - Duration::seconds(1)));
-        // At the instant it ends: open (locked_until <= now).
-        assert!(!p.is_locked(&locked, T0));
-        let (reserved, locks) = proceed(p.begin_attempt(&locked, T0));
-        assert_eq!(
-            reserved,
-            LockoutState {
-                failed_attempts: 1,
-                locked_until: None
-            }
-        );
-        assert!(!locks);
+        });
+        assert!(p.is_locked(&row.0, T0 - Duration::seconds(1)));
+        assert!(!p.is_locked(&row.0, T0));
+        assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: false });
+        assert_eq!(row.0.failed_attempts, 1);
+        assert_eq!(row.0.locked_until, None);
     }
 
     #[test]
-    fn full_cycle_lock_expire_lock_again() {
-        let p = policy(2);
-        let mut row = Row(LockoutState::default());
-        login(&p, &mut row, T0, false);
-        assert_eq!(
-            login(&p, &mut row, T0, false),
-            Outcome::Failed { locked: true }
-        );
-        let later = T0 + Duration::minutes(15);
-        assert_eq!(
-            login(&p, &mut row, later, false),
-            Outcome::Failed { locked: false }
-        );
-        assert_eq!(
-            login(&p, &mut row, later, false),
-            Outcome::Failed { locked: true }
-        );
-        assert_eq!(row.0.locked_until, Some(later + Duration::minutes(15)));
-    }
-
-    #[test]
-    fn success_in_between_resets_the_count() {
+    fn a_completed_sign_in_resets_the_count() {
         let p = policy(5);
         let mut row = Row(LockoutState::default());
         for _ in 0..4 {
-            login(&p, &mut row, T0, false);
+            row.login(&p, T0, false);
         }
-        assert_eq!(login(&p, &mut row, T0, true), Outcome::Succeeded);
+        assert_eq!(row.login(&p, T0, true), Outcome::Succeeded);
         assert_eq!(row.0, LockoutState::default());
         for _ in 0..4 {
-            assert_eq!(
-                login(&p, &mut row, T0, false),
-                Outcome::Failed { locked: false }
-            );
+            assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: false });
         }
-        assert_eq!(
-            login(&p, &mut row, T0, false),
-            Outcome::Failed { locked: true }
-        );
+        assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: true });
     }
 
     #[test]
-    fn right_password_on_the_locking_attempt_clears_the_reserved_lock() {
+    fn a_right_first_factor_alone_changes_nothing() {
+        // Right password, wrong code, five times: the password steps release
+        // their reservations without clearing anything, the codes count.
+        let p = policy(5);
+        let mut row = Row(LockoutState::default());
+        for i in 1..=5 {
+            assert_eq!(row.reserve(&p, T0), AttemptDecision::Proceed);
+            row.0.in_flight -= 1; // password right, second factor pending
+            assert_eq!(row.reserve(&p, T0), AttemptDecision::Proceed);
+            assert_eq!(row.fail(&p, T0), i == 5);
+        }
+        assert!(p.is_locked(&row.0, T0));
+    }
+
+    #[test]
+    fn attempts_beyond_the_budget_wait_and_never_exceed_it() {
+        let p = policy(5);
+        let mut row = Row(LockoutState::default());
+        // Twenty parallel attempts: five reserve, fifteen wait.
+        let decisions: Vec<_> = (0..20).map(|_| row.reserve(&p, T0)).collect();
+        assert_eq!(
+            decisions
+                .iter()
+                .filter(|d| **d == AttemptDecision::Proceed)
+                .count(),
+            5
+        );
+        assert!(decisions[5..].iter().all(|d| *d == AttemptDecision::Wait));
+        // All five prove wrong: the last one locks, and the waiters are refused.
+        let locks: Vec<bool> = (0..5).map(|_| row.fail(&p, T0)).collect();
+        assert_eq!(locks, [false, false, false, false, true]);
+        assert!(matches!(
+            row.reserve(&p, T0),
+            AttemptDecision::Refused { .. }
+        ));
+        assert_eq!(row.0.in_flight, 0);
+    }
+
+    #[test]
+    fn a_success_among_attempts_in_flight_lets_the_waiters_through() {
         let p = policy(5);
         let mut row = Row(LockoutState {
-            failed_attempts: 4,
-            locked_until: None,
+            failed_attempts: 2,
+            ..LockoutState::default()
         });
-        assert_eq!(login(&p, &mut row, T0, true), Outcome::Succeeded);
-        assert!(!p.is_locked(&row.0, T0));
-        assert_eq!(row.0, LockoutState::default());
+        for _ in 0..3 {
+            assert_eq!(row.reserve(&p, T0), AttemptDecision::Proceed);
+        }
+        assert_eq!(row.reserve(&p, T0), AttemptDecision::Wait);
+        row.succeed(&p);
+        assert_eq!(row.0.failed_attempts, 0);
+        assert_eq!(row.0.in_flight, 2, "the others are still being checked");
+        for _ in 0..3 {
+            assert_eq!(row.reserve(&p, T0), AttemptDecision::Proceed);
+        }
+        assert_eq!(row.reserve(&p, T0), AttemptDecision::Wait);
+    }
+
+    #[test]
+    fn a_failure_after_the_lock_keeps_it_and_does_not_lock_again() {
+        let p = policy(1);
+        let mut row = Row(LockoutState::default());
+        assert_eq!(row.reserve(&p, T0), AttemptDecision::Proceed);
+        row.0.locked_until = Some(T0 + Duration::hours(1)); // locked meanwhile
+        assert!(!row.fail(&p, T0));
+        assert_eq!(row.0.locked_until, Some(T0 + Duration::hours(1)));
     }
 
     #[test]
     fn threshold_one_locks_on_first_failure() {
         let p = policy(1);
-        let (reserved, locks) = proceed(p.begin_attempt(&LockoutState::default(), T0));
-        assert!(locks);
-        assert_eq!(reserved.failed_attempts, 1);
-        assert_eq!(reserved.locked_until, Some(T0 + Duration::minutes(15)));
-
         let mut row = Row(LockoutState::default());
-        assert_eq!(login(&p, &mut row, T0, true), Outcome::Succeeded);
-        assert_eq!(
-            login(&p, &mut row, T0, false),
-            Outcome::Failed { locked: true }
-        );
-        assert_eq!(login(&p, &mut row, T0, true), Outcome::Refused);
+        assert_eq!(row.login(&p, T0, true), Outcome::Succeeded);
+        assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: true });
+        assert_eq!(row.login(&p, T0, true), Outcome::Refused);
     }
 
     #[test]
-    fn threshold_zero_never_locks() {
+    fn threshold_zero_never_locks_nor_waits() {
         let p = policy(0);
         let mut row = Row(LockoutState::default());
         for _ in 0..100 {
-            assert_eq!(
-                login(&p, &mut row, T0, false),
-                Outcome::Failed { locked: false }
-            );
+            assert_eq!(row.reserve(&p, T0), AttemptDecision::Proceed);
+        }
+        for _ in 0..100 {
+            assert!(!row.fail(&p, T0));
         }
         assert_eq!(row.0.failed_attempts, 100);
         assert!(!p.is_locked(&row.0, T0));
-    }
-
-    #[test]
-    fn parallel_attempts_cannot_exceed_the_threshold() {
-        let p = policy(5);
-        let mut row = Row(LockoutState {
-            failed_attempts: 4,
-            locked_until: None,
-        });
-        // Two requests read the same state...
-        let read = row.0;
-        let (first, first_locks) = proceed(p.begin_attempt(&read, T0));
-        let (second, _) = proceed(p.begin_attempt(&read, T0));
-        // ...only one swap wins.
-        assert!(row.cas(read, first));
-        assert!(first_locks);
-        assert!(!row.cas(read, second));
-        // The loser re-reads and is refused without verifying.
-        assert!(matches!(
-            p.begin_attempt(&row.0, T0),
-            AttemptDecision::Refused { .. }
-        ));
     }
 
     #[test]
@@ -377,39 +348,12 @@ mod tests {
         let p = policy(3);
         let mut row = Row(LockoutState {
             failed_attempts: 3,
+            in_flight: 0,
             locked_until: Some(T0 + Duration::hours(1)),
         });
         row.0 = p.unlocked();
-        assert!(!p.is_locked(&row.0, T0));
-        assert_eq!(
-            login(&p, &mut row, T0, false),
-            Outcome::Failed { locked: false }
-        );
+        assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: false });
         assert_eq!(row.0.failed_attempts, 1);
-    }
-
-    #[test]
-    fn after_success_and_unlocked_are_clean() {
-        let p = policy(5);
-        assert_eq!(p.after_success(), LockoutState::default());
-        assert_eq!(p.unlocked(), LockoutState::default());
-        assert_eq!(
-            LockoutState::default(),
-            LockoutState {
-                failed_attempts: 0,
-                locked_until: None
-            }
-        );
-    }
-
-    #[test]
-    fn is_locked_without_lock() {
-        let p = policy(5);
-        let state = LockoutState {
-            failed_attempts: 99,
-            locked_until: None,
-        };
-        assert!(!p.is_locked(&state, T0));
     }
 
     #[test]
@@ -418,32 +362,29 @@ mod tests {
             threshold: 1,
             duration: Duration::ZERO,
         };
-        let (reserved, locks) = proceed(p.begin_attempt(&LockoutState::default(), T0));
-        assert!(locks);
-        assert_eq!(reserved.locked_until, Some(T0));
-        assert!(!p.is_locked(&reserved, T0));
-        let (again, _) = proceed(p.begin_attempt(&reserved, T0));
-        assert_eq!(again.failed_attempts, 1);
+        let mut row = Row(LockoutState::default());
+        assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: true });
+        assert_eq!(row.0.locked_until, Some(T0));
+        assert!(!p.is_locked(&row.0, T0));
+        assert_eq!(row.login(&p, T0, false), Outcome::Failed { locked: true });
     }
 
     #[test]
     fn arithmetic_saturates() {
-        // The counter never wraps to zero.
         let p = policy(0);
         let state = LockoutState {
             failed_attempts: u32::MAX,
+            in_flight: u32::MAX,
             locked_until: None,
         };
-        let (reserved, _) = proceed(p.begin_attempt(&state, T0));
-        assert_eq!(reserved.failed_attempts, u32::MAX);
-
-        // A lock past the end of representable time saturates instead of panicking.
+        assert_eq!(p.begin_attempt(&state, T0), AttemptDecision::Proceed);
+        assert_eq!(p.after_failure(&state, T0).0.failed_attempts, u32::MAX);
         let p = LockoutPolicy {
             threshold: 1,
             duration: Duration::MAX,
         };
-        let (reserved, locks) = proceed(p.begin_attempt(&LockoutState::default(), T0));
+        let (locked, locks) = p.after_failure(&LockoutState::default(), T0);
         assert!(locks);
-        assert!(p.is_locked(&reserved, T0));
+        assert!(p.is_locked(&locked, T0));
     }
 }

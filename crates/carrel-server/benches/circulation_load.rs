@@ -79,6 +79,7 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
                 role: "patron".into(),
                 password_hash: None,
                 email_verified: true,
+                card_number: None,
                 now,
             })
             .collect();

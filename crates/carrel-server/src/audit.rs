@@ -31,6 +31,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "auth.recovery_code_used",
     "auth.refresh_reuse_detected",
     "auth.session_revoked",
+    "catalog.import_finished",
+    "catalog.import_started",
     "fine.created",
     "fine.paid",
     "fine.waived",

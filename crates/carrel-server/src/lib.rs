@@ -4,6 +4,7 @@
 //! domain rules in `carrel-core` and the storage in `carrel-store`.
 
 pub mod accounts;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod catalog;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod sip2;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -9,10 +9,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,7 +19,7 @@ use carrel_ratelimit::{Decision, Limiter, Quota};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::http::client::client_ip;
+use crate::http::client::{rate_key, request_client_ip};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -37,11 +36,13 @@ pub enum Limit {
     CoverUpload,
     Payments,
     AccountDeletion,
+    /// Failed SIP2 terminal logins (93), per peer address.
+    Sip2Login,
     Global,
 }
 
 impl Limit {
-    const ALL: [Limit; 11] = [
+    const ALL: [Limit; 12] = [
         Limit::Login,
         Limit::Register,
         Limit::PasswordForgot,
@@ -52,6 +53,7 @@ impl Limit {
         Limit::CoverUpload,
         Limit::Payments,
         Limit::AccountDeletion,
+        Limit::Sip2Login,
         Limit::Global,
     ];
 
@@ -68,6 +70,7 @@ impl Limit {
             Limit::CoverUpload => "COVER_UPLOAD",
             Limit::Payments => "PAYMENTS",
             Limit::AccountDeletion => "ACCOUNT_DELETION",
+            Limit::Sip2Login => "SIP2_LOGIN",
             Limit::Global => "GLOBAL",
         }
     }
@@ -85,6 +88,7 @@ impl Limit {
             Limit::CoverUpload => "cover_upload",
             Limit::Payments => "payments",
             Limit::AccountDeletion => "account_deletion",
+            Limit::Sip2Login => "sip2_login",
             Limit::Global => "global",
         }
     }
@@ -199,7 +203,7 @@ fn header_values(d: &Decision) -> [(&'static str, HeaderValue); 3] {
 }
 
 /// Checks a named limit for `subject` (e.g. `ip:203.0.113.7`, `user:<id>`,
-/// `account:<id>`) and records the decision for the response headers.
+/// `id:<keyed hash of a login identifier>`) and records the decision for the response headers.
 pub async fn enforce(state: &AppState, limit: Limit, subject: &str) -> Result<(), RateLimited> {
     let now = state.clock.now_precise();
     let now_millis = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
@@ -218,13 +222,11 @@ pub async fn enforce(state: &AppState, limit: Limit, subject: &str) -> Result<()
 /// Middleware: the catch-all limit per client IP, then the headers of the
 /// tightest limit that applied.
 pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| {
-            client_ip(peer.ip(), request.headers(), &state.config.trusted_proxies)
-        });
-    let subject = ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"));
+    let subject = rate_key(request_client_ip(
+        request.extensions(),
+        request.headers(),
+        &state,
+    ));
     DECISIONS
         .scope(RefCell::new(Vec::new()), async move {
             if let Err(refused) = enforce(&state, Limit::Global, &subject).await {

@@ -4,7 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use carrel_core::Clock;
-use carrel_server::cli::{Cli, Command, ConfigCommand, UsersCommand};
+use carrel_server::cli::{
+    Cli, Command, ConfigCommand, Sip2AccountsCommand, Sip2Command, UsersCommand,
+};
 use carrel_server::config::Config;
 use carrel_server::{cli, http, startup, telemetry};
 use clap::Parser as _;
@@ -28,6 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Catalog { action }) = cli.command {
+        // Import has its own exit statuses (3: some records failed).
+        return runtime.block_on(cli::catalog::main(action, config));
+    }
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -90,6 +96,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             state.store.close().await;
             result
         }
+        Command::Sip2 {
+            action: Sip2Command::Accounts { action },
+        } => {
+            telemetry::init_logging(config.log_format);
+            let state = startup::build_state(config, Clock::system()).await?;
+            let result = sip2_accounts(&state, action).await;
+            state.store.close().await;
+            result
+        }
         Command::DemoData => {
             telemetry::init_logging(config.log_format);
             let state = startup::build_state(config, Clock::system()).await?;
@@ -105,6 +120,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Catalog { .. } => Ok(()),
         Command::Backup { file } => {
             let started = std::time::Instant::now();
             let report = cli::backup::backup(&config, &Clock::system(), &file).await?;
@@ -142,6 +158,51 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
+async fn sip2_accounts(
+    state: &carrel_server::state::AppState,
+    action: Sip2AccountsCommand,
+) -> anyhow::Result<()> {
+    use carrel_server::sip2::terminals;
+    match action {
+        Sip2AccountsCommand::Add {
+            login,
+            institution,
+            branch,
+            password_stdin: _,
+        } => {
+            let mut password = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let terminal = terminals::add(
+                state,
+                &login,
+                &institution,
+                branch.as_deref(),
+                secrecy::SecretString::from(password),
+            )
+            .await?;
+            println!("added SIP2 terminal {} ({})", terminal.login, terminal.id);
+        }
+        Sip2AccountsCommand::List => {
+            for t in terminals::list(state).await? {
+                println!(
+                    "{}\tinstitution={}\tbranch={}\tcreated={}",
+                    t.login,
+                    t.institution,
+                    t.branch_code.as_deref().unwrap_or("-"),
+                    carrel_server::http::rfc3339(t.created_at)
+                );
+            }
+        }
+        Sip2AccountsCommand::Remove { login } => {
+            terminals::remove(state, &login).await?;
+            println!("removed SIP2 terminal {login}");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init_logging(config.log_format);
     let bind = config.bind;
@@ -157,10 +218,42 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         database = state.store.backend().name(),
         "carrel is serving"
     );
+    let metrics = startup::spawn_metrics_listener(&state, startup::shutdown_signal()).await?;
+    if let Some((address, _)) = &metrics {
+        tracing::info!(%address, "metrics are served on CARREL_METRICS_BIND only");
+    }
+    let sip2_listener = carrel_server::sip2::Sip2Listener::bind(&state.config.sip2).await?;
     let router = http::router(state.clone());
     let jobs = carrel_server::circulation::jobs::spawn(state.clone());
-    startup::serve(listener, router, startup::shutdown_signal()).await?;
+    let timing = carrel_server::auth::passwords::spawn_calibration(state.clone());
+    let imports = carrel_server::catalog::marc::jobs::spawn_watcher(state.clone());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sip2 = sip2_listener.map(|listener| {
+        tokio::spawn(carrel_server::sip2::serve(
+            state.clone(),
+            listener,
+            stop.clone(),
+        ))
+    });
+    let shutdown = {
+        let stop = stop.clone();
+        async move {
+            startup::shutdown_signal().await;
+            stop.cancel();
+        }
+    };
+    let served = startup::serve(listener, router, shutdown).await;
+    stop.cancel();
+    if let Some(sip2) = sip2 {
+        let _ = sip2.await;
+    }
+    served?;
     jobs.abort();
+    timing.abort();
+    imports.abort();
+    if let Some((_, task)) = metrics {
+        task.abort();
+    }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -131,6 +131,7 @@ pub async fn ensure_admin(state: &AppState) -> anyhow::Result<()> {
         role: Role::Admin,
         password: Some(password.clone()),
         email_verified: true,
+        card_number: None,
     };
     crate::accounts::create_account(state, new)
         .await
@@ -154,6 +155,35 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// The `CARREL_METRICS_BIND` listener: `GET /metrics` and nothing else. Binds
+/// the configured address and serves until `shutdown` resolves; `None` when
+/// the setting is unset (metrics are then on the main listener). Returns the
+/// bound address (useful with port 0) and the serving task.
+pub async fn spawn_metrics_listener(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)>> {
+    let Some(bind) = state.config.metrics_bind else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind} (CARREL_METRICS_BIND)"))?;
+    let address = listener.local_addr()?;
+    let metrics_state = state.clone();
+    let router = Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let state = metrics_state.clone();
+                async move { crate::http::routes::ops::render_metrics(&state) }
+            }),
+        )
+        .fallback(|| async { crate::http::error::ApiError::not_found() });
+    let task = tokio::spawn(serve(listener, router, shutdown));
+    Ok(Some((address, task)))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

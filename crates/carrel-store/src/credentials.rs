@@ -3,15 +3,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
+
 use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
-
-/// The login-failure counter of an account as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureCounter {
-    pub failed_logins: i32,
-    pub locked_until: Option<OffsetDateTime>,
-}
 
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,57 +45,202 @@ pub struct PasswordChange<'a> {
     pub token: Option<([u8; 32], TokenPurpose)>,
 }
 
+/// What [`Store::reserve_sign_in_attempt`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Reserved: check the secret, then report with [`Store::finish_sign_in_attempt`].
+    Reserved(Uuid),
+    /// The failures and attempts in flight already fill the lockout budget.
+    Wait,
+    /// Locked: check nothing.
+    Locked,
+}
+
+/// How a reserved attempt ended.
+#[derive(Debug, Clone, Copy)]
+pub enum AttemptResult<'a> {
+    /// A wrong password or code: one more failure (it may lock the account).
+    Failed,
+    /// The secret was right. `signed_in`: a sign-in completed with every
+    /// factor, so the count goes back to zero; otherwise (a second factor
+    /// follows, or a re-authentication) it stays as it is.
+    Passed {
+        signed_in: bool,
+        /// A current hash of the same password (legacy or outdated costs).
+        upgraded_hash: Option<&'a str>,
+    },
+}
+
+/// The account's row locked for the rest of the transaction (PostgreSQL; SQLite
+/// transactions that write are serialised anyway).
+fn lockout_select(backend: crate::Backend) -> &'static str {
+    match backend {
+        crate::Backend::Sqlite => "SELECT failed_logins, locked_until FROM users WHERE id = $1",
+        crate::Backend::Postgres => {
+            "SELECT failed_logins, locked_until FROM users WHERE id = $1 FOR UPDATE"
+        }
+    }
+}
+
+fn to_u32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
 impl Store {
-    /// Compare-and-swap of the failure counter: writes `next` only if the stored
-    /// counter still equals `expected`. Returns false when another request changed
-    /// it first (the caller re-reads and decides again). This is what makes
-    /// parallel wrong guesses unable to exceed the lockout threshold.
-    pub async fn swap_failure_counter(
+    /// Reserves a sign-in attempt for `user_id` before its secret is checked
+    /// (see `carrel_core::lockout`): in one transaction holding the account row,
+    /// drops expired reservations, counts the live ones with the committed
+    /// failures and, if the policy allows, records a new one that expires at
+    /// `expires_at` unless finished before.
+    pub async fn reserve_sign_in_attempt(
         &self,
         user_id: Uuid,
-        expected: FailureCounter,
-        next: FailureCounter,
-    ) -> Result<bool, StoreError> {
-        const SWAP: &str = "UPDATE users SET failed_logins = $2, locked_until = $3 \
-             WHERE id = $1 AND failed_logins = $4 \
-               AND (locked_until = $5 OR (locked_until IS NULL AND $5 IS NULL))";
-        let done = crate::on_pool!(self, pool => sqlx::query(SWAP)
-            .bind(user_id)
-            .bind(next.failed_logins)
-            .bind(next.locked_until)
-            .bind(expected.failed_logins)
-            .bind(expected.locked_until)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(done == 1)
-    }
-
-    /// The stored failure counter.
-    pub async fn failure_counter(&self, user_id: Uuid) -> Result<FailureCounter, StoreError> {
-        const SELECT: &str = "SELECT failed_logins, locked_until FROM users WHERE id = $1";
-        let (failed_logins, locked_until): (i32, Option<OffsetDateTime>) =
-            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(user_id).fetch_optional(pool).await?)
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<Reservation, StoreError> {
+        const PRUNE: &str = "DELETE FROM sign_in_attempts WHERE user_id = $1 AND expires_at <= $2";
+        const COUNT: &str = "SELECT COUNT(*) FROM sign_in_attempts WHERE user_id = $1";
+        const INSERT: &str = "INSERT INTO sign_in_attempts (id, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)";
+        let select = lockout_select(self.backend());
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let (failed, locked_until): (i32, Option<OffsetDateTime>) = sqlx::query_as(select)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
                 .ok_or(StoreError::NotFound)?;
-        Ok(FailureCounter {
-            failed_logins,
-            locked_until,
+            sqlx::query(PRUNE).bind(user_id).bind(now).execute(&mut *tx).await?;
+            let in_flight: i64 = sqlx::query_scalar(COUNT).bind(user_id).fetch_one(&mut *tx).await?;
+            let state = LockoutState {
+                failed_attempts: to_u32(i64::from(failed)),
+                in_flight: to_u32(in_flight),
+                locked_until,
+            };
+            let reservation = match policy.begin_attempt(&state, now) {
+                AttemptDecision::Refused { .. } => Reservation::Locked,
+                AttemptDecision::Wait => Reservation::Wait,
+                AttemptDecision::Proceed => {
+                    let id = Uuid::now_v7();
+                    sqlx::query(INSERT).bind(id).bind(user_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
+                    Reservation::Reserved(id)
+                }
+            };
+            tx.commit().await?;
+            Ok(reservation)
         })
     }
 
-    /// Clears the failure counter and lock, optionally replacing the password hash
-    /// with an upgraded one (same password, current parameters).
-    pub async fn record_login_success(
+    /// What [`Store::reserve_sign_in_attempt`] would decide now, without
+    /// writing (a cheap read for attempts that wait).
+    pub async fn peek_sign_in_attempt(
         &self,
         user_id: Uuid,
-        upgraded_hash: Option<&str>,
-    ) -> Result<(), StoreError> {
-        const RESET: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL, \
-             password_hash = COALESCE($2, password_hash) WHERE id = $1";
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Result<AttemptDecision, StoreError> {
+        const SELECT: &str = "SELECT u.failed_logins, u.locked_until, \
+             (SELECT COUNT(*) FROM sign_in_attempts a WHERE a.user_id = u.id AND a.expires_at > $2) \
+             FROM users u WHERE u.id = $1";
+        let (failed, locked_until, in_flight): (i32, Option<OffsetDateTime>, i64) =
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(user_id).bind(now).fetch_optional(pool).await?)
+                .ok_or(StoreError::NotFound)?;
+        let state = LockoutState {
+            failed_attempts: to_u32(i64::from(failed)),
+            in_flight: to_u32(in_flight),
+            locked_until,
+        };
+        Ok(policy.begin_attempt(&state, now))
+    }
+
+    /// Finishes a reserved attempt: releases the reservation and records the
+    /// result in the same transaction. Returns true when this failure is the
+    /// one that locked the account. A reservation that already expired still
+    /// records its result (a failure always counts).
+    pub async fn finish_sign_in_attempt(
+        &self,
+        user_id: Uuid,
+        attempt: Uuid,
+        result: AttemptResult<'_>,
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const RELEASE: &str = "DELETE FROM sign_in_attempts WHERE id = $1";
+        const SET: &str = "UPDATE users SET failed_logins = $2, locked_until = $3, \
+             password_hash = COALESCE($4, password_hash) WHERE id = $1";
+        let select = lockout_select(self.backend());
         crate::on_pool!(self, pool => {
-            sqlx::query(RESET).bind(user_id).bind(upgraded_hash).execute(pool).await?;
-        });
-        Ok(())
+            let mut tx = pool.begin_write().await?;
+            let Some((failed, locked_until)): Option<(i32, Option<OffsetDateTime>)> = sqlx::query_as(select)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                // The account is gone (and its reservations with it).
+                return Ok(false);
+            };
+            sqlx::query(RELEASE).bind(attempt).execute(&mut *tx).await?;
+            let state = LockoutState {
+                failed_attempts: to_u32(i64::from(failed)),
+                in_flight: 0,
+                locked_until,
+            };
+            let (next, locked, upgraded) = match result {
+                AttemptResult::Failed => {
+                    let (next, locked) = policy.after_failure(&state, now);
+                    (next, locked, None)
+                }
+                AttemptResult::Passed { signed_in: true, upgraded_hash } => {
+                    (policy.after_success(&state), false, upgraded_hash)
+                }
+                AttemptResult::Passed { signed_in: false, upgraded_hash } => {
+                    (state, false, upgraded_hash)
+                }
+            };
+            sqlx::query(SET)
+                .bind(user_id)
+                .bind(i32::try_from(next.failed_attempts).unwrap_or(i32::MAX))
+                .bind(next.locked_until)
+                .bind(upgraded)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(locked)
+        })
+    }
+
+    /// One stored password hash per kind other than `current_kind` (kinds as
+    /// `kind_of` tells them apart: legacy or outdated parameters), for timing
+    /// calibration. Reads the accounts in pages, so memory stays bounded.
+    pub async fn legacy_hash_samples(
+        &self,
+        current_kind: &str,
+        kind_of: impl Fn(&str) -> &str,
+    ) -> Result<Vec<String>, StoreError> {
+        const PAGE: &str = "SELECT id, password_hash FROM users \
+             WHERE password_hash IS NOT NULL AND substr(password_hash, 1, $2) <> $1 AND id > $3 \
+             ORDER BY id LIMIT 1000";
+        let current = format!("{current_kind}$");
+        let length = i32::try_from(current.chars().count()).unwrap_or(i32::MAX);
+        let mut samples: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
+        let mut after = Uuid::nil();
+        loop {
+            let rows: Vec<(Uuid, String)> = crate::on_pool!(self, pool => sqlx::query_as(PAGE)
+                .bind(&current)
+                .bind(length)
+                .bind(after)
+                .fetch_all(pool)
+                .await?);
+            let Some((last, _)) = rows.last() else { break };
+            after = *last;
+            for (_, hash) in rows {
+                let kind = kind_of(&hash).to_owned();
+                samples.entry(kind).or_insert(hash);
+            }
+        }
+        Ok(samples.into_values().collect())
     }
 
     /// Staff unlock: clears the failure counter and lock.
@@ -130,7 +270,8 @@ impl Store {
 
     /// Replaces the password in one transaction: consumes the token if any,
     /// stores the hash, appends it to the history (pruned to `history`), revokes
-    /// sessions and optionally unlocks and verifies the account.
+    /// sessions, retires every unused reset or invitation link of the account and
+    /// optionally unlocks and verifies the account.
     pub async fn change_password(&self, change: &PasswordChange<'_>) -> Result<(), StoreError> {
         const CONSUME: &str = "UPDATE one_time_tokens SET used_at = $3 \
              WHERE token_hash = $1 AND purpose = $2 AND user_id = $4 AND used_at IS NULL AND expires_at > $3";
@@ -139,6 +280,8 @@ impl Store {
              locked_until = CASE WHEN $4 THEN NULL ELSE locked_until END, \
              email_verified = CASE WHEN $5 THEN TRUE ELSE email_verified END \
              WHERE id = $1 AND deleted_at IS NULL";
+        const RETIRE_LINKS: &str = "UPDATE one_time_tokens SET used_at = $2 \
+             WHERE user_id = $1 AND purpose IN ('password_reset', 'invitation') AND used_at IS NULL";
         const HISTORY: &str =
             "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
         const PRUNE: &str = "DELETE FROM password_history WHERE user_id = $1 AND password_hash NOT IN \
@@ -170,6 +313,8 @@ impl Store {
             if done == 0 {
                 return Err(StoreError::NotFound);
             }
+            // A reset or invitation link issued before this change dies with it.
+            sqlx::query(RETIRE_LINKS).bind(change.user_id).bind(change.now).execute(&mut *tx).await?;
             sqlx::query(HISTORY).bind(change.user_id).bind(change.hash).bind(change.now).execute(&mut *tx).await?;
             sqlx::query(PRUNE).bind(change.user_id).bind(i64::from(change.history.max(1))).execute(&mut *tx).await?;
             sqlx::query(crate::sessions::REVOKE_ALL)

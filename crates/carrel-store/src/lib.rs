@@ -14,8 +14,10 @@ mod credentials;
 mod error;
 mod mfa;
 mod migrations;
+mod pins;
 mod pool;
 mod sessions;
+mod sip2_terminals;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
@@ -25,19 +27,22 @@ pub use backup::{
     BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
 };
 pub use catalog::{
-    Copy, CopyChanges, ItemEvent, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS,
-    NewCopy, SortKey,
+    Copy, CopyChanges, ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue,
+    ImportLookup, ImportProgress, ImportRow, ImportWrite, ImportedItem, ItemEvent, ItemFields,
+    ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
 };
 pub use circulation::{
-    Checkout, CheckoutOutcome, Fine, FineQuery, Hold, HoldQuery, Loan, LoanQuery, NewFine, Notice,
-    NoticeKind, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow, Refusal,
-    ReturnOutcome, Waiver, WaiverRequest,
+    Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery,
+    Loan, LoanQuery, NewFine, Notice, NoticeKind, PatronSummary, Payment, PaymentOutcome,
+    PaymentRequest, PlaceHold, PolicyRow, Refusal, ReturnOutcome, Waiver, WaiverRequest,
 };
-pub use credentials::{FailureCounter, PasswordChange, TokenPurpose};
+pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
+pub use pins::PinHolder;
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use sessions::{NewSession, Refresh, Session, SessionAuth};
+pub use sip2_terminals::Sip2Terminal;
 pub use users::{NewUser, User, UserChanges, UserQuery, UserStatus};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend the

@@ -47,7 +47,9 @@ macro_rules! user_columns {
             $t,
             "deleted_at, ",
             $t,
-            "deleted_by"
+            "deleted_by, ",
+            $t,
+            "card_number"
         )
     };
 }
@@ -76,6 +78,8 @@ pub struct User {
     pub updated_at: OffsetDateTime,
     pub deleted_at: Option<OffsetDateTime>,
     pub deleted_by: Option<Uuid>,
+    /// The patron card (upper-case `[A-Z0-9-]`, 1–32), if any.
+    pub card_number: Option<String>,
 }
 
 // The password hash never reaches a log.
@@ -103,6 +107,8 @@ pub struct NewUser {
     pub role: String,
     pub password_hash: Option<String>,
     pub email_verified: bool,
+    /// Normalised card number; unique.
+    pub card_number: Option<String>,
     pub now: OffsetDateTime,
 }
 
@@ -124,6 +130,8 @@ pub struct UserChanges {
     pub role: Option<String>,
     pub is_active: Option<bool>,
     pub keep_loan_history: Option<bool>,
+    /// `Some(None)` removes the card.
+    pub card_number: Option<Option<String>>,
 }
 
 impl UserChanges {
@@ -153,6 +161,8 @@ pub struct UserQuery {
     pub before: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
     pub now: Option<OffsetDateTime>,
+    /// Exact (normalised) card number.
+    pub card_number: Option<String>,
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -175,8 +185,8 @@ impl Store {
     pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
         const INSERT: &str = concat!(
             "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, password_hash, \
-             email_verified, is_active, password_changed_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11) RETURNING ",
+             email_verified, is_active, password_changed_at, created_at, updated_at, card_number) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11, $12) RETURNING ",
             user_columns!()
         );
         const HISTORY: &str =
@@ -196,6 +206,7 @@ impl Store {
                 .bind(user.email_verified)
                 .bind(changed_at)
                 .bind(user.now)
+                .bind(user.card_number.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
             if let Some(hash) = &user.password_hash {
@@ -211,8 +222,8 @@ impl Store {
     /// it was inserted.
     pub async fn import_users(&self, users: &[NewUser]) -> Result<Vec<bool>, StoreError> {
         const INSERT: &str = "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, \
-             password_hash, email_verified, is_active, password_changed_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10) ON CONFLICT DO NOTHING";
+             password_hash, email_verified, is_active, password_changed_at, created_at, updated_at, card_number) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10, $11) ON CONFLICT DO NOTHING";
         const HISTORY: &str =
             "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
         crate::on_pool!(self, pool => {
@@ -230,6 +241,7 @@ impl Store {
                     .bind(user.password_hash.as_deref())
                     .bind(user.email_verified)
                     .bind(user.now)
+                    .bind(user.card_number.as_deref())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -305,7 +317,8 @@ impl Store {
                username = COALESCE($4, username), username_key = COALESCE($5, username_key), \
                full_name = CASE WHEN $6 THEN $7 ELSE full_name END, \
                role = COALESCE($8, role), is_active = COALESCE($9, is_active), \
-               keep_loan_history = COALESCE($10, keep_loan_history), updated_at = $11 \
+               keep_loan_history = COALESCE($10, keep_loan_history), updated_at = $11, \
+               card_number = CASE WHEN $12 THEN $13 ELSE card_number END \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
@@ -324,6 +337,8 @@ impl Store {
                 .bind(changes.is_active)
                 .bind(changes.keep_loan_history)
                 .bind(now)
+                .bind(changes.card_number.is_some())
+                .bind(changes.card_number.clone().flatten())
                 .fetch_one(&mut *tx)
                 .await?;
             if changes.revokes_sessions(&before) {
@@ -414,6 +429,7 @@ impl Store {
                       WHEN 'deleted' THEN deleted_at IS NOT NULL \
                       ELSE deleted_at IS NULL END) \
                AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id < $6)) \
+               AND ($8 IS NULL OR card_number = $8) \
              ORDER BY created_at DESC, id DESC LIMIT $7"
         );
         let status = query.status.map(|s| match s {
@@ -430,7 +446,20 @@ impl Store {
             .bind(query.before.map(|(at, _)| at))
             .bind(query.before.map(|(_, id)| id))
             .bind(i64::from(query.limit) + 1)
+            .bind(query.card_number.as_deref())
             .fetch_all(pool)
             .await?))
+    }
+
+    /// The live (not deleted) account holding this (normalised) card number.
+    pub async fn find_user_by_card(&self, card_number: &str) -> Result<Option<User>, StoreError> {
+        const SELECT: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE card_number = $1 AND deleted_at IS NULL"
+        );
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(card_number).fetch_optional(pool).await?),
+        )
     }
 }

@@ -1,18 +1,24 @@
 //! Login and re-authentication, with lockout.
 //!
-//! Every password check against an account goes through [`check_password`]:
-//! the attempt is counted in the database *before* the hash is verified
-//! (compare-and-swap on the failure counter, see `carrel_core::lockout`), so
-//! any number of parallel guesses gets at most `CARREL_LOCKOUT_THRESHOLD`
-//! verifications. Unknown accounts run the same hash against a dummy, and every
-//! failure cause returns the same [`AccountError::InvalidCredentials`].
+//! Every check of an account's secret (password or second-factor code) goes
+//! through an [`Attempt`]: the attempt is reserved in the database *before* the
+//! secret is checked (see `carrel_core::lockout`), so any number of parallel
+//! guesses gets at most `CARREL_LOCKOUT_THRESHOLD` checks; attempts beyond the
+//! budget wait for the ones in flight rather than fail. Unknown accounts run
+//! the same hash against a dummy, and every failure cause returns the same
+//! [`AccountError::InvalidCredentials`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::time::Duration as StdDuration;
 
 use carrel_core::identity;
-use carrel_core::lockout::{AttemptDecision, LockoutState};
-use carrel_store::{FailureCounter, User};
+use carrel_core::lockout::AttemptDecision;
+use carrel_store::{AttemptResult, Reservation, User};
 use secrecy::SecretString;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::{AccountError, role_of};
@@ -22,21 +28,31 @@ use crate::auth::tokens::{self, IssuedTokens};
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
 
-/// How often a lost compare-and-swap race is retried before giving up.
-const MAX_CAS_RETRIES: usize = 16;
+/// How long an attempt may wait for attempts in flight before giving up (503).
+const MAX_WAIT: StdDuration = StdDuration::from_secs(15);
+/// First and longest pause between looks while waiting.
+const FIRST_PAUSE: StdDuration = StdDuration::from_millis(5);
+const LONGEST_PAUSE: StdDuration = StdDuration::from_millis(100);
+/// A reservation whose instance died is forgotten after this (server clock);
+/// longer than any check takes (a hashing slot is waited for at most 10 s).
+const RESERVATION_TTL: time::Duration = time::Duration::seconds(60);
 
-fn to_state(counter: FailureCounter) -> LockoutState {
-    LockoutState {
-        failed_attempts: u32::try_from(counter.failed_logins).unwrap_or(0),
-        locked_until: counter.locked_until,
+/// In this process, at most `threshold` attempts per account go to the database
+/// at once; the others queue here (fairly, without polling the database). The
+/// database reservation stays the rule across instances.
+fn local_gate(user_id: Uuid, threshold: u32) -> Arc<Semaphore> {
+    static GATES: LazyLock<Mutex<HashMap<Uuid, Weak<Semaphore>>>> = LazyLock::new(Default::default);
+    let mut gates = GATES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(gate) = gates.get(&user_id).and_then(Weak::upgrade) {
+        return gate;
     }
-}
-
-fn to_counter(state: LockoutState) -> FailureCounter {
-    FailureCounter {
-        failed_logins: i32::try_from(state.failed_attempts).unwrap_or(i32::MAX),
-        locked_until: state.locked_until,
-    }
+    gates.retain(|_, gate| gate.strong_count() > 0);
+    let permits = usize::try_from(threshold.max(1))
+        .unwrap_or(Semaphore::MAX_PERMITS)
+        .min(Semaphore::MAX_PERMITS);
+    let gate = Arc::new(Semaphore::new(permits));
+    gates.insert(user_id, Arc::downgrade(&gate));
+    gate
 }
 
 /// Why a password check failed (for the audit log only; callers all answer the same).
@@ -55,89 +71,210 @@ impl Failure {
     }
 }
 
-/// Counts an attempt at one of `user`'s secrets (password, MFA code) toward
-/// lockout *before* it is checked. `None`: the account is locked, refuse without
-/// checking. `Some(locks)`: go ahead; if the secret proves wrong and `locks` is
-/// true, this attempt is the one that locked the account.
-pub(crate) async fn reserve_attempt(
-    state: &AppState,
-    user: &User,
-) -> Result<Option<bool>, AccountError> {
-    let mut counter = FailureCounter {
-        failed_logins: user.failed_logins,
-        locked_until: user.locked_until,
-    };
-    for _ in 0..MAX_CAS_RETRIES {
-        match state
-            .lockout
-            .begin_attempt(&to_state(counter), state.clock.now())
-        {
-            AttemptDecision::Refused { .. } => return Ok(None),
-            AttemptDecision::Proceed {
-                reserved,
-                locks_on_failure,
-            } => {
-                if state
-                    .store
-                    .swap_failure_counter(user.id, counter, to_counter(reserved))
-                    .await?
-                {
-                    return Ok(Some(locks_on_failure));
+/// A reserved check of one of `user`'s secrets. Report the result with
+/// [`Attempt::failed`] or [`Attempt::passed`]; an attempt dropped without a
+/// result (the client went away mid-check) is recorded as a failure in the
+/// background, so cancelling requests cannot buy free guesses.
+pub(crate) struct Attempt {
+    state: AppState,
+    client: ClientInfo,
+    user: User,
+    id: Uuid,
+    finished: bool,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl Attempt {
+    /// Reserves an attempt at `user`'s secrets. `None`: the account is locked,
+    /// refuse without checking. Waits (bounded) while the lockout budget is
+    /// taken by attempts in flight; `Busy` if they never finish.
+    pub(crate) async fn begin(
+        state: &AppState,
+        client: &ClientInfo,
+        user: &User,
+    ) -> Result<Option<Attempt>, AccountError> {
+        let started = std::time::Instant::now();
+        let turn = if state.lockout.threshold > 0 {
+            let gate = local_gate(user.id, state.lockout.threshold);
+            let permit = tokio::time::timeout(MAX_WAIT, gate.acquire_owned())
+                .await
+                .map_err(|_| AccountError::Busy)?
+                .map_err(|_| AccountError::Busy)?;
+            Some(permit)
+        } else {
+            None
+        };
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let now = state.clock.now();
+            match state
+                .store
+                .reserve_sign_in_attempt(user.id, &state.lockout, now, now + RESERVATION_TTL)
+                .await?
+            {
+                Reservation::Reserved(id) => {
+                    return Ok(Some(Attempt {
+                        state: state.clone(),
+                        client: client.clone(),
+                        user: user.clone(),
+                        id,
+                        finished: false,
+                        _turn: turn,
+                    }));
                 }
-                counter = state.store.failure_counter(user.id).await?;
+                Reservation::Locked => return Ok(None),
+                Reservation::Wait => {}
+            }
+            // Look (cheaply) until the budget frees up, then try to reserve again.
+            loop {
+                if started.elapsed() >= MAX_WAIT {
+                    return Err(AccountError::Busy);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LONGEST_PAUSE);
+                let decision = state
+                    .store
+                    .peek_sign_in_attempt(user.id, &state.lockout, state.clock.now())
+                    .await?;
+                if decision != AttemptDecision::Wait {
+                    break;
+                }
             }
         }
     }
-    // An implausible storm of races: treat as locked.
-    Ok(None)
-}
 
-/// After a wrong secret: if this attempt locked the account, audit it and tell the owner.
-pub(crate) async fn after_failure(
-    state: &AppState,
-    client: &ClientInfo,
-    user: &User,
-    locks_on_failure: bool,
-) {
-    if locks_on_failure {
-        on_locked(state, client, user).await;
+    /// The secret was wrong: one more failure. When it locks the account,
+    /// `auth.locked` is audited and the owner emailed.
+    pub(crate) async fn failed(mut self) -> Result<(), AccountError> {
+        self.finished = true;
+        settle_failure(&self.state, &self.client, &self.user, self.id).await
+    }
+
+    /// Nothing was checked: release the reservation, counting nothing.
+    pub(crate) async fn release(self) -> Result<(), AccountError> {
+        self.passed(false, None).await
+    }
+
+    /// The secret was right. `signed_in`: this completes a sign-in with every
+    /// factor (the count goes back to zero); otherwise the count is unchanged.
+    pub(crate) async fn passed(
+        mut self,
+        signed_in: bool,
+        upgraded_hash: Option<&str>,
+    ) -> Result<(), AccountError> {
+        self.finished = true;
+        self.state
+            .store
+            .finish_sign_in_attempt(
+                self.user.id,
+                self.id,
+                AttemptResult::Passed {
+                    signed_in,
+                    upgraded_hash,
+                },
+                &self.state.lockout,
+                self.state.clock.now(),
+            )
+            .await?;
+        Ok(())
     }
 }
 
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let (state, client, user, id) = (
+            self.state.clone(),
+            self.client.clone(),
+            self.user.clone(),
+            self.id,
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = settle_failure(&state, &client, &user, id).await {
+                    tracing::warn!(%error, "could not record an abandoned sign-in attempt");
+                }
+            });
+        }
+    }
+}
+
+async fn settle_failure(
+    state: &AppState,
+    client: &ClientInfo,
+    user: &User,
+    attempt: Uuid,
+) -> Result<(), AccountError> {
+    let locked = state
+        .store
+        .finish_sign_in_attempt(
+            user.id,
+            attempt,
+            AttemptResult::Failed,
+            &state.lockout,
+            state.clock.now(),
+        )
+        .await?;
+    if locked {
+        on_locked(state, client, user).await;
+    }
+    Ok(())
+}
+
 /// Checks `password` for `user`, counting the attempt toward lockout.
-/// On success the counter is cleared and an outdated hash is upgraded. When
-/// this attempt locks the account, `auth.locked` is audited and the owner emailed.
+/// `completes_sign_in`: a right password completes a sign-in (no second factor
+/// follows), so it clears the failure count; otherwise the count is left as
+/// it is. An outdated hash is upgraded either way.
 pub async fn check_password(
     state: &AppState,
     client: &ClientInfo,
     user: &User,
     password: SecretString,
+    completes_sign_in: bool,
 ) -> Result<Result<(), Failure>, AccountError> {
-    let Some(locks_on_failure) = reserve_attempt(state, user).await? else {
+    let Some(attempt) = Attempt::begin(state, client, user).await? else {
         // Locked: same work, same answer.
         state.hasher.verify(password, None).await?;
         return Ok(Err(Failure::Locked));
     };
-    match state
+    let verification = match state
         .hasher
         .verify(password.clone(), user.password_hash.clone())
-        .await?
+        .await
     {
+        Ok(verification) => verification,
+        Err(error) => {
+            // Nothing was checked (no hashing slot, or the hash failed): no guess
+            // was evaluated, so the reservation is released without a failure.
+            attempt.release().await?;
+            return Err(error.into());
+        }
+    };
+    match verification {
         Verification::Valid { rehash } => {
-            // Legacy bcrypt or outdated Argon2 costs: store a current hash of the same password.
+            // Legacy bcrypt or outdated Argon2 costs: store a current hash of the
+            // same password (if that fails, the next login tries again).
             let upgraded = if rehash {
-                Some(state.hasher.hash(password).await?)
+                state
+                    .hasher
+                    .hash(password)
+                    .await
+                    .inspect_err(
+                        |error| tracing::warn!(%error, "could not upgrade a password hash"),
+                    )
+                    .ok()
             } else {
                 None
             };
-            state
-                .store
-                .record_login_success(user.id, upgraded.as_deref())
+            attempt
+                .passed(completes_sign_in, upgraded.as_deref())
                 .await?;
             Ok(Ok(()))
         }
         Verification::Invalid => {
-            after_failure(state, client, user, locks_on_failure).await;
+            attempt.failed().await?;
             Ok(Err(Failure::WrongPassword))
         }
     }
@@ -176,6 +313,20 @@ pub enum LoginOutcome {
     },
 }
 
+/// The per-identifier login limit's subject: the identifier as typed, trimmed
+/// and lower-cased, whether or not it names an account (so the limit, its
+/// headers and its 429 are the same for a name that exists and one that does
+/// not). Keyed-hashed, so limiter keys (in Redis too) never hold an email address.
+pub fn identifier_subject(state: &AppState, typed: &str) -> String {
+    use base64::Engine as _;
+    let normalised = typed.trim().to_lowercase();
+    let mac = state.secrets.mac("login-identifier", normalised.as_bytes());
+    format!(
+        "id:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+    )
+}
+
 /// Logs in with a username or email and a password.
 pub async fn login(
     state: &AppState,
@@ -187,32 +338,39 @@ pub async fn login(
 ) -> Result<LoginOutcome, AccountError> {
     let typed: String = identifier.trim().chars().take(254).collect();
     let key = identity::email_key(&typed);
-    let Some(user) = state.store.find_user_by_login(&key).await? else {
-        state.hasher.verify(password, None).await?;
-        fail(state, client, None, &typed, "unknown_user").await;
-        return Err(AccountError::InvalidCredentials);
-    };
-    // One account cannot be hammered from many addresses: a budget per target account too.
-    if let Err(refused) = crate::limits::enforce(
+    // One identifier cannot be hammered from many addresses: a budget per
+    // identifier typed, checked before anything is looked up.
+    let limited = crate::limits::enforce(
         state,
         crate::limits::Limit::Login,
-        &format!("account:{}", user.id),
+        &identifier_subject(state, &typed),
     )
-    .await
-    {
+    .await;
+    let user = state.store.find_user_by_login(&key).await?;
+    if let Err(refused) = limited {
         state.hasher.verify(password, None).await?;
         audit::record(
             state,
             client,
             "auth.login_rate_limited",
             None,
-            Some(user.id),
-            json!({"identifier": typed, "limit": "login_per_account"}),
+            user.as_ref().map(|u| u.id),
+            json!({"identifier": typed, "limit": "login_per_identifier"}),
         )
         .await;
         return Err(AccountError::RateLimited(refused));
     }
-    if let Err(failure) = check_password(state, client, &user, password).await? {
+    let Some(user) = user else {
+        state.hasher.verify(password, None).await?;
+        fail(state, client, None, &typed, "unknown_user").await;
+        return Err(AccountError::InvalidCredentials);
+    };
+    let usable = user.deleted_at.is_none()
+        && user.is_active
+        && (user.email_verified || !state.config.require_email_verification);
+    // A right password completes the sign-in only when no second factor follows.
+    let completes = usable && !user.mfa_enabled;
+    if let Err(failure) = check_password(state, client, &user, password, completes).await? {
         fail(state, client, Some(user.id), &typed, failure.as_str()).await;
         return Err(AccountError::InvalidCredentials);
     }
@@ -262,13 +420,22 @@ pub async fn login(
         json!({"identifier": typed, "session_id": tokens.session_id}),
     )
     .await;
-    metrics::counter!("auth_logins_total", "outcome" => "success").increment(1);
+    count_login(true);
     Ok(LoginOutcome::Tokens {
         tokens,
         user_id: user.id,
     })
 }
 
+/// `auth_logins_total{outcome}`: only `success` or `failure`, never why a
+/// login failed (that would tell unknown names from known ones).
+pub(crate) fn count_login(success: bool) {
+    let outcome = if success { "success" } else { "failure" };
+    metrics::counter!("auth_logins_total", "outcome" => outcome).increment(1);
+}
+
+/// A failed login: counted as a plain `failure`; the reason goes to the audit
+/// log only (admins may see it).
 async fn fail(
     state: &AppState,
     client: &ClientInfo,
@@ -276,7 +443,7 @@ async fn fail(
     typed: &str,
     reason: &'static str,
 ) {
-    metrics::counter!("auth_logins_total", "outcome" => reason).increment(1);
+    count_login(false);
     audit::record(
         state,
         client,
@@ -302,7 +469,8 @@ pub async fn reauthenticate(
         .await?
         .filter(|u| u.deleted_at.is_none())
         .ok_or(AccountError::Unauthorized)?;
-    match check_password(state, client, &user, password).await? {
+    // Not a sign-in: a right password leaves the failure count as it is.
+    match check_password(state, client, &user, password, false).await? {
         Ok(()) => Ok(user),
         Err(failure) => {
             audit::record(

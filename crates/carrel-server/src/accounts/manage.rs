@@ -125,6 +125,7 @@ pub struct StaffCreate {
     pub full_name: Option<String>,
     pub role: Option<Role>,
     pub password: Option<SecretString>,
+    pub card_number: Option<String>,
 }
 
 /// Staff create accounts: librarians patrons only, admins any role. Without a
@@ -147,6 +148,7 @@ pub async fn create_by_staff(
         role,
         password: req.password,
         email_verified: !invite,
+        card_number: req.card_number,
     };
     let user = create_account(state, new).await?;
     if invite {
@@ -180,6 +182,8 @@ pub struct StaffUpdate {
     pub email: Option<String>,
     pub role: Option<Role>,
     pub is_active: Option<bool>,
+    /// `Some(None)` removes the card.
+    pub card_number: Option<Option<String>>,
 }
 
 pub async fn update_by_staff(
@@ -220,6 +224,16 @@ pub async fn update_by_staff(
             Err(reason) => bad.push(("full_name".to_owned(), reason.to_owned())),
         }
     }
+    if let Some(card) = update.card_number {
+        match card
+            .as_deref()
+            .map(carrel_core::cards::normalize_card_number)
+            .transpose()
+        {
+            Ok(card) => changes.card_number = Some(card),
+            Err(reason) => bad.push(("card_number".to_owned(), reason.to_owned())),
+        }
+    }
     if !bad.is_empty() {
         return Err(AccountError::InvalidFields(bad));
     }
@@ -243,6 +257,7 @@ pub async fn update_by_staff(
         changes.email.as_ref().map(|_| "email"),
         changes.full_name.as_ref().map(|_| "full_name"),
         changes.is_active.map(|_| "is_active"),
+        changes.card_number.as_ref().map(|_| "card_number"),
     ]
     .into_iter()
     .flatten()
@@ -343,6 +358,7 @@ pub async fn unlock_by_staff(
         return Err(AccountError::Forbidden);
     }
     state.store.unlock_user(id, state.clock.now()).await?;
+    state.store.clear_pin_failures(id).await?;
     audit::record(
         state,
         client,

@@ -13,7 +13,7 @@ use serde_json::json;
 use totp_rs::{Algorithm, Builder, Totp};
 use uuid::Uuid;
 
-use super::login::{after_failure, reserve_attempt};
+use super::login::Attempt;
 use super::manage::may_manage;
 use super::{AccountError, role_of};
 use crate::audit;
@@ -137,14 +137,17 @@ pub async fn setup(state: &AppState, principal: &Principal) -> Result<TotpSetup,
 
 /// Checks a code (or recovery code) for an enrolled user, counting toward
 /// lockout; the code's step (or the recovery code) is spent on success.
+/// `completes_sign_in`: a right code completes a sign-in (`/mfa/verify`) and
+/// clears the failure count; otherwise (disabling MFA) the count is unchanged.
 async fn check_second_factor(
     state: &AppState,
     client: &ClientInfo,
     user: &User,
     code: Option<&str>,
     recovery: Option<&str>,
+    completes_sign_in: bool,
 ) -> Result<(), AccountError> {
-    let Some(locks_on_failure) = reserve_attempt(state, user).await? else {
+    let Some(attempt) = Attempt::begin(state, client, user).await? else {
         return Err(AccountError::InvalidCredentials);
     };
     let accepted = match (code, recovery) {
@@ -185,10 +188,10 @@ async fn check_second_factor(
         (None, None) => false,
     };
     if accepted {
-        state.store.record_login_success(user.id, None).await?;
+        attempt.passed(completes_sign_in, None).await?;
         Ok(())
     } else {
-        after_failure(state, client, user, locks_on_failure).await;
+        attempt.failed().await?;
         audit::record(
             state,
             client,
@@ -215,7 +218,7 @@ pub async fn confirm(
             "there is no pending enrolment: call setup first",
         ));
     };
-    let Some(locks_on_failure) = reserve_attempt(state, &user).await? else {
+    let Some(attempt) = Attempt::begin(state, client, &user).await? else {
         return Err(AccountError::InvalidCredentials);
     };
     let codes = carrel_crypto::generate_recovery_codes(RECOVERY_CODES);
@@ -243,7 +246,7 @@ pub async fn confirm(
         None => false,
     };
     if !confirmed {
-        after_failure(state, client, &user, locks_on_failure).await;
+        attempt.failed().await?;
         audit::record(
             state,
             client,
@@ -255,7 +258,8 @@ pub async fn confirm(
         .await;
         return Err(AccountError::InvalidCredentials);
     }
-    state.store.record_login_success(user.id, None).await?;
+    // A right code here is not a sign-in: the failure count stays as it is.
+    attempt.passed(false, None).await?;
     audit::record(
         state,
         client,
@@ -309,7 +313,10 @@ pub async fn verify(
         .await?
         .ok_or(AccountError::Unauthorized)?;
     let user = user(state, challenge.user_id).await?;
-    check_second_factor(state, client, &user, code, recovery).await?;
+    if let Err(error) = check_second_factor(state, client, &user, code, recovery, true).await {
+        super::login::count_login(false);
+        return Err(error);
+    }
     if !state
         .store
         .complete_mfa_challenge(hash, state.clock.now())
@@ -335,6 +342,7 @@ pub async fn verify(
         json!({"session_id": tokens.session_id, "mfa": true}),
     )
     .await;
+    super::login::count_login(true);
     Ok((tokens, challenge.use_cookies))
 }
 
@@ -352,7 +360,7 @@ pub async fn disable(
             "multi-factor authentication is not enabled",
         ));
     }
-    check_second_factor(state, client, &user, Some(code), None).await?;
+    check_second_factor(state, client, &user, Some(code), None, false).await?;
     state.store.disable_mfa(user.id, state.clock.now()).await?;
     audit::record(
         state,

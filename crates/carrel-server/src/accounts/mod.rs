@@ -6,6 +6,7 @@ mod error;
 pub mod login;
 pub mod manage;
 pub mod mfa;
+pub mod pins;
 pub mod recovery;
 mod view;
 
@@ -31,6 +32,9 @@ pub struct NewAccount {
     /// `None`: the user sets one through an invitation link.
     pub password: Option<SecretString>,
     pub email_verified: bool,
+    /// A patron card as typed (normalised here); without one a patron gets a
+    /// generated number when `CARREL_CARD_NUMBER_PREFIX` is set.
+    pub card_number: Option<String>,
 }
 
 /// Validated, normalised identity fields.
@@ -103,6 +107,7 @@ pub(crate) async fn check_new_password(
 /// A taken email or username is [`AccountError::Conflict`].
 pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, AccountError> {
     let id = validate_identity(&new.email, &new.username, new.full_name.as_deref())?;
+    let card_number = new.card_number.as_deref().map(normalize_card).transpose()?;
     let password_hash = match &new.password {
         Some(password) => {
             check_new_password(state, password, &id.username, &id.email, None).await?;
@@ -110,18 +115,43 @@ pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, A
         }
         None => None,
     };
-    insert_user(state, id, new.role, password_hash, new.email_verified).await
+    insert_user(
+        state,
+        id,
+        new.role,
+        password_hash,
+        new.email_verified,
+        card_number,
+    )
+    .await
 }
 
-/// Inserts a validated account (used directly by the importer, which brings hashes).
+/// A card number as typed → its stored form, or the field error.
+pub(crate) fn normalize_card(raw: &str) -> Result<String, AccountError> {
+    carrel_core::cards::normalize_card_number(raw)
+        .map_err(|e| AccountError::InvalidFields(vec![("card_number".to_owned(), e.to_owned())]))
+}
+
+/// A fresh card number under `CARREL_CARD_NUMBER_PREFIX` for a new patron
+/// without one (`None` for staff, or when no prefix is configured).
+pub(crate) fn generated_card(state: &AppState, role: Role) -> Option<String> {
+    let prefix = state.config.card_number_prefix.as_deref()?;
+    (role == Role::Patron)
+        .then(|| carrel_core::cards::generated_card_number(prefix, Uuid::new_v4().as_u128()))
+}
+
+/// Inserts a validated account. A generated card number that happens to be
+/// taken is drawn again.
 pub(crate) async fn insert_user(
     state: &AppState,
     id: Identity,
     role: Role,
     password_hash: Option<String>,
     email_verified: bool,
+    card_number: Option<String>,
 ) -> Result<User, AccountError> {
-    let user = NewUser {
+    let generate = card_number.is_none();
+    let mut user = NewUser {
         id: Uuid::now_v7(),
         email_key: identity::email_key(&id.email),
         username_key: identity::username_key(&id.username),
@@ -131,9 +161,20 @@ pub(crate) async fn insert_user(
         role: role.as_str().to_owned(),
         password_hash,
         email_verified,
+        card_number: card_number.or_else(|| generated_card(state, role)),
         now: state.clock.now(),
     };
-    state.store.create_user(&user).await.map_err(conflict_from)
+    for _ in 0..3 {
+        match state.store.create_user(&user).await {
+            Err(StoreError::Conflict { constraint })
+                if generate && user.card_number.is_some() && constraint.contains("card") =>
+            {
+                user.card_number = generated_card(state, role);
+            }
+            other => return other.map_err(conflict_from),
+        }
+    }
+    Err(AccountError::Conflict("card number is taken"))
 }
 
 /// Store errors of account writes: which uniqueness rule refused it, or not found.
@@ -141,6 +182,9 @@ pub(crate) fn conflict_from(error: StoreError) -> AccountError {
     match error {
         StoreError::Conflict { constraint } if constraint.contains("username") => {
             AccountError::Conflict("username is taken")
+        }
+        StoreError::Conflict { constraint } if constraint.contains("card") => {
+            AccountError::Conflict("card number is taken")
         }
         StoreError::Conflict { .. } => AccountError::Conflict("email is already registered"),
         StoreError::NotFound => AccountError::NotFound,

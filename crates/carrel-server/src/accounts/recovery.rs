@@ -93,6 +93,7 @@ pub async fn register(
         role: Role::Patron,
         password: Some(password),
         email_verified: false,
+        card_number: None,
     };
     match create_account(state, new).await {
         Ok(user) => {

@@ -16,6 +16,9 @@ pub struct UserView {
     pub is_active: bool,
     pub mfa_enabled: bool,
     pub keep_loan_history: bool,
+    /// The patron card (shown to staff and to its owner only: every user
+    /// object goes to one of them).
+    pub card_number: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub locked_until: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
@@ -39,6 +42,7 @@ impl UserView {
             is_active: user.is_active,
             mfa_enabled: user.mfa_enabled,
             keep_loan_history: user.keep_loan_history,
+            card_number: user.card_number,
             locked_until: user.locked_until.filter(|until| *until > now),
             created_at: user.created_at,
             updated_at: user.updated_at,

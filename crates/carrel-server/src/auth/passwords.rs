@@ -11,11 +11,21 @@
 //! exist. Legacy bcrypt hashes (imported accounts) verify, and every hash that
 //! is not Argon2id with the configured parameters is flagged for an upgrade at
 //! the next successful login.
+//!
+//! Imported hashes of other kinds (bcrypt, Argon2 with other costs) take their
+//! own time to check, so a wrong password against such an account would fail
+//! slower than against an unknown name. Every *failed* check is therefore
+//! padded (by sleeping, which costs no CPU and holds no hashing slot) to a
+//! floor: 1.25 × the slowest such kind still stored, as measured on this
+//! machine ([`PasswordHasher::calibrate`], fed by [`spawn_calibration`] from the
+//! database, and by every check of such a hash). Without legacy hashes the
+//! floor is zero and nothing is padded.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
@@ -72,6 +82,29 @@ struct Inner {
     dummy_hash: Arc<str>,
     /// [`MAX_WAIT`], shorter in tests.
     max_wait: Duration,
+    /// Check time of each legacy hash kind still stored (its parameters →
+    /// a moving average); failed checks are padded to the slowest.
+    legacy_costs: Mutex<HashMap<String, Duration>>,
+}
+
+/// Failed checks take at least this multiple of the slowest legacy kind.
+const PAD_MARGIN: f64 = 1.25;
+/// Weight of a new measurement in a kind's moving average.
+const COST_WEIGHT: f64 = 0.2;
+/// A wrong password for calibration (never anyone's: it is public).
+const CALIBRATION_PASSWORD: &[u8] = b"carrel timing calibration, never a real password";
+
+/// The parameter part of a stored hash (`$2b$12$`, `$argon2id$v=19$m=…,t=…,p=…`):
+/// hashes with the same one take the same time to check.
+pub fn hash_kind(hash: &str) -> &str {
+    if is_bcrypt(hash) {
+        return hash.get(..7).unwrap_or(hash);
+    }
+    // PHC: `$alg$v=..$params$salt$hash`; drop the salt and the hash.
+    match hash.rsplitn(3, '$').nth(2) {
+        Some(kind) if !kind.is_empty() => kind,
+        _ => hash,
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -172,8 +205,65 @@ impl PasswordHasher {
                 jobs,
                 dummy_hash: dummy_hash.into(),
                 max_wait: MAX_WAIT,
+                legacy_costs: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The parameter part of hashes made with the configured costs.
+    pub fn current_kind(&self) -> String {
+        let dummy = self.inner.dummy_hash.clone();
+        hash_kind(&dummy).to_owned()
+    }
+
+    /// Whether `hash` is of a kind other than the configured Argon2id costs.
+    fn is_legacy(&self, hash: &str) -> bool {
+        hash_kind(hash) != hash_kind(&self.inner.dummy_hash)
+    }
+
+    fn costs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Duration>> {
+        self.inner
+            .legacy_costs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records how long checking a legacy hash of `kind` took.
+    fn record_cost(&self, kind: &str, took: Duration) {
+        let mut costs = self.costs();
+        let average = costs.get(kind).map_or(took, |old| {
+            old.mul_f64(1.0 - COST_WEIGHT) + took.mul_f64(COST_WEIGHT)
+        });
+        costs.insert(kind.to_owned(), average);
+    }
+
+    /// What a failed check is padded to: 1.25 × the slowest legacy kind.
+    pub fn failure_floor(&self) -> Duration {
+        self.costs()
+            .values()
+            .max()
+            .map_or(Duration::ZERO, |slowest| slowest.mul_f64(PAD_MARGIN))
+    }
+
+    /// Measures one check of each sample hash (one per legacy kind still
+    /// stored) and makes those the kinds whose cost failed checks are padded
+    /// to; kinds no longer stored are forgotten.
+    pub async fn calibrate(&self, samples: Vec<String>) -> Result<(), HashError> {
+        let mut measured = HashMap::new();
+        for sample in samples.into_iter().filter(|s| self.is_legacy(s)) {
+            let params = self.inner.params.clone();
+            let kind = hash_kind(&sample).to_owned();
+            let took = self
+                .run(move |memory| {
+                    let start = Instant::now();
+                    let _ = verify_stored(&params, CALIBRATION_PASSWORD, &sample, memory);
+                    start.elapsed()
+                })
+                .await?;
+            measured.insert(kind, took);
+        }
+        *self.costs() = measured;
+        Ok(())
     }
 
     /// Runs `work` on a hashing thread once a slot is free.
@@ -212,7 +302,9 @@ impl PasswordHasher {
 
     /// Checks `password` against `stored`; with `None` (unknown user, or an
     /// invited user without a password) a dummy hash is checked instead, so the
-    /// work done is the same, and the result is always `Invalid`.
+    /// work done is the same, and the result is always `Invalid`. A failed
+    /// check returns no sooner than [`PasswordHasher::failure_floor`] after the
+    /// hash started, whatever kind of hash it was.
     pub async fn verify(
         &self,
         password: SecretString,
@@ -220,17 +312,34 @@ impl PasswordHasher {
     ) -> Result<Verification, HashError> {
         let params = self.inner.params.clone();
         let dummy = self.inner.dummy_hash.clone();
-        self.run(move |memory| {
-            let candidate = password.expose_secret().as_bytes();
-            match stored {
-                Some(hash) => verify_stored(&params, candidate, &hash, memory),
-                None => {
-                    let _ = verify_stored(&params, candidate, &dummy, memory);
-                    Verification::Invalid
-                }
+        let legacy_kind = stored
+            .as_deref()
+            .filter(|hash| self.is_legacy(hash))
+            .map(|hash| hash_kind(hash).to_owned());
+        let (verification, took) = self
+            .run(move |memory| {
+                let start = Instant::now();
+                let candidate = password.expose_secret().as_bytes();
+                let verification = match stored {
+                    Some(hash) => verify_stored(&params, candidate, &hash, memory),
+                    None => {
+                        let _ = verify_stored(&params, candidate, &dummy, memory);
+                        Verification::Invalid
+                    }
+                };
+                (verification, start.elapsed())
+            })
+            .await?;
+        if let Some(kind) = legacy_kind {
+            self.record_cost(&kind, took);
+        }
+        if verification == Verification::Invalid {
+            let floor = self.failure_floor();
+            if floor > took {
+                tokio::time::sleep(floor - took).await;
             }
-        })
-        .await
+        }
+        Ok(verification)
     }
 
     /// True if `password` matches any of `hashes` (password history); checks all
@@ -249,6 +358,31 @@ impl PasswordHasher {
         })
         .await
     }
+}
+
+/// How often the server looks for legacy hash kinds in the database.
+const CALIBRATION_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Keeps the failure floor in step with the legacy hash kinds in the database:
+/// calibrates at once and then every five minutes (imports made meanwhile,
+/// kinds gone once their accounts have logged in and been upgraded).
+pub fn spawn_calibration(state: crate::state::AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = calibrate_from_store(&state).await {
+                tracing::warn!(%error, "could not measure the legacy password hashes");
+            }
+            tokio::time::sleep(CALIBRATION_INTERVAL).await;
+        }
+    })
+}
+
+/// One calibration pass: one sample per legacy kind stored, each measured.
+pub async fn calibrate_from_store(state: &crate::state::AppState) -> anyhow::Result<()> {
+    let current = state.hasher.current_kind();
+    let samples = state.store.legacy_hash_samples(&current, hash_kind).await?;
+    state.hasher.calibrate(samples).await?;
+    Ok(())
 }
 
 /// An Argon2id PHC string of `password` with a fresh random salt, computed in `memory`.
@@ -506,6 +640,69 @@ mod tests {
                 Verification::Invalid
             );
         }
+    }
+
+    #[test]
+    fn hash_kinds_name_the_parameters() {
+        assert_eq!(hash_kind("$2b$12$abcdefghijklmnopqrstuv"), "$2b$12$");
+        assert_eq!(
+            hash_kind("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"),
+            "$argon2id$v=19$m=64,t=1,p=1"
+        );
+        assert_eq!(hash_kind("garbage"), "garbage");
+    }
+
+    #[tokio::test]
+    async fn failed_checks_are_padded_to_the_slowest_legacy_kind() {
+        let hasher = cheap();
+        assert_eq!(hasher.failure_floor(), Duration::ZERO, "nothing to pad to");
+        let native = hasher.hash(secret("native-Pass-1!")).await.unwrap();
+        // Native hashes are not a legacy kind: calibrating with one changes nothing.
+        hasher.calibrate(vec![native.clone()]).await.unwrap();
+        assert_eq!(hasher.failure_floor(), Duration::ZERO);
+
+        let legacy = bcrypt::hash("legacy-Pass-1!", 6).unwrap();
+        hasher
+            .calibrate(vec![legacy.clone(), native.clone()])
+            .await
+            .unwrap();
+        let floor = hasher.failure_floor();
+        assert!(floor > Duration::ZERO);
+        assert_eq!(
+            hasher
+                .verify(secret("wrong"), Some(legacy.clone()))
+                .await
+                .unwrap(),
+            Verification::Invalid
+        );
+        // Unknown names and native accounts fail no faster than the floor.
+        for stored in [None, Some(native.clone())] {
+            let start = Instant::now();
+            assert_eq!(
+                hasher.verify(secret("wrong"), stored).await.unwrap(),
+                Verification::Invalid
+            );
+            let took = start.elapsed();
+            let floor_now = hasher.failure_floor();
+            assert!(took >= floor_now, "{took:?} < {floor_now:?}");
+        }
+        // Right passwords are not padded (a kind that takes a second to check).
+        hasher.record_cost("$2b$99$", Duration::from_secs(1));
+        let start = Instant::now();
+        assert!(
+            hasher
+                .verify(secret("native-Pass-1!"), Some(native.clone()))
+                .await
+                .unwrap()
+                .is_valid()
+        );
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let start = Instant::now();
+        hasher.verify(secret("wrong"), Some(native)).await.unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(1250));
+        // Once the legacy kind is gone, nothing is padded.
+        hasher.calibrate(Vec::new()).await.unwrap();
+        assert_eq!(hasher.failure_floor(), Duration::ZERO);
     }
 
     #[test]

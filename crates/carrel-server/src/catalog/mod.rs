@@ -2,6 +2,7 @@
 //! rules around them. Storage is in `carrel-store`; HTTP in `http::routes::catalog`.
 
 pub mod fields;
+pub mod marc;
 pub mod search;
 
 use carrel_store::StoreError;

@@ -2,6 +2,7 @@
 //! [`users`], backups in [`backup`].
 
 pub mod backup;
+pub mod catalog;
 pub mod demo;
 pub mod users;
 
@@ -37,6 +38,11 @@ pub enum Command {
     /// Load a small sample catalog (public-domain titles) and a few patrons into
     /// an empty database, for trying the system out.
     DemoData,
+    /// Move a catalog in and out as MARC 21 (ISO 2709 or MARCXML).
+    Catalog {
+        #[command(subcommand)]
+        action: catalog::CatalogCommand,
+    },
     /// Write a consistent backup of a SQLite deployment to FILE while the server
     /// runs: the database (VACUUM INTO), the keys generated into the data dir and
     /// file-stored covers, as one tar file (mode 0600: it may hold keys). Refuses
@@ -56,6 +62,46 @@ pub enum Command {
     Users {
         #[command(subcommand)]
         action: UsersCommand,
+    },
+    /// SIP2 self-check terminals.
+    Sip2 {
+        #[command(subcommand)]
+        action: Sip2Command,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sip2Command {
+    /// Terminal accounts (what a self-check machine logs in with).
+    Accounts {
+        #[command(subcommand)]
+        action: Sip2AccountsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Sip2AccountsCommand {
+    /// Add a terminal account; the password is read from standard input.
+    Add {
+        /// The login the terminal sends in CN.
+        #[arg(long)]
+        login: String,
+        /// The institution id (AO) the terminal belongs to.
+        #[arg(long)]
+        institution: String,
+        /// The terminal's branch code.
+        #[arg(long)]
+        branch: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List terminal accounts.
+    List,
+    /// Remove a terminal account.
+    Remove {
+        /// The login to remove.
+        login: String,
     },
 }
 
@@ -78,7 +124,8 @@ pub enum UsersCommand {
     },
     /// Import accounts from CSV with the columns email, username, full_name, role,
     /// password_hash (bcrypt `$2b$…` or an argon2 PHC string, upgraded at the next
-    /// login). Invalid or duplicate rows are reported by line number and skipped.
+    /// login) and optionally card_number. Invalid or duplicate rows are reported by
+    /// line number and skipped.
     Import {
         /// The CSV file (with a header row).
         file: PathBuf,

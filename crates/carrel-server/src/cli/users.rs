@@ -41,6 +41,7 @@ pub async fn create(
         role,
         password: Some(SecretString::from(password)),
         email_verified: true,
+        card_number: None,
     };
     match accounts::create_account(state, new).await {
         Ok(user) => {
@@ -91,6 +92,7 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
     let mut report = ImportReport::default();
     let mut seen_emails = HashSet::new();
     let mut seen_usernames = HashSet::new();
+    let mut seen_cards = HashSet::new();
     let mut batch: Vec<(u64, NewUser)> = Vec::with_capacity(BATCH);
     let now = state.clock.now();
     for record in reader.records() {
@@ -106,15 +108,23 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
         };
         let line = record.position().map_or(0, |p| p.line());
         match read_row(&columns, &record, now) {
-            Ok(user) => {
+            Ok(mut user) => {
                 if !seen_emails.insert(user.email_key.clone())
                     || !seen_usernames.insert(user.username_key.clone())
+                    || user
+                        .card_number
+                        .as_ref()
+                        .is_some_and(|card| !seen_cards.insert(card.clone()))
                 {
                     report.skipped.push((
                         line,
-                        "duplicate email or username earlier in the file".into(),
+                        "duplicate email, username or card number earlier in the file".into(),
                     ));
                     continue;
+                }
+                if user.card_number.is_none() {
+                    user.card_number =
+                        accounts::generated_card(state, user.role.parse().unwrap_or(Role::Patron));
                 }
                 batch.push((line, user));
             }
@@ -156,7 +166,7 @@ async fn flush(
         } else {
             report
                 .skipped
-                .push((line, "email or username already exists".into()));
+                .push((line, "email, username or card number already exists".into()));
         }
     }
     Ok(())
@@ -179,6 +189,7 @@ struct Columns {
     username: usize,
     full_name: Option<usize>,
     role: Option<usize>,
+    card_number: Option<usize>,
     password_hash: usize,
 }
 
@@ -198,6 +209,7 @@ impl Columns {
             username,
             full_name: column("full_name"),
             role: column("role"),
+            card_number: column("card_number"),
             password_hash,
         })
     }
@@ -230,6 +242,7 @@ fn read_row(
         field(Some(columns.username)),
         field(columns.full_name),
         field(columns.role),
+        field(columns.card_number),
         &hash,
         now,
     )
@@ -240,9 +253,18 @@ fn parse_row(
     username: &str,
     full_name: &str,
     role: &str,
+    card: &str,
     hash: &str,
     now: time::OffsetDateTime,
 ) -> Result<NewUser, String> {
+    let card_number = if card.is_empty() {
+        None
+    } else {
+        Some(
+            carrel_core::cards::normalize_card_number(card)
+                .map_err(|e| format!("card_number {e}"))?,
+        )
+    };
     let email = identity::normalize_email(email).map_err(|e| format!("email {e}"))?;
     let username = identity::validate_username(username).map_err(|e| format!("username {e}"))?;
     let full_name =
@@ -268,6 +290,7 @@ fn parse_row(
         role: role.as_str().to_owned(),
         password_hash: Some(hash.to_owned()),
         email_verified: true,
+        card_number,
         now,
     })
 }

@@ -111,8 +111,31 @@ pub const RATE_LIMIT_DEFAULTS: &[(&str, &str)] = &[
     ("COVER_UPLOAD", "10/hour"),
     ("PAYMENTS", "3/min"),
     ("ACCOUNT_DELETION", "3/hour"),
+    ("SIP2_LOGIN", "5/min"),
     ("GLOBAL", "300/min"),
 ];
+
+/// Which forwarding header names the client when the peer is a trusted proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, …`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1;proto=https, …`
+    Forwarded,
+    /// `X-Real-IP: client`
+    XRealIp,
+}
+
+impl ClientIpHeader {
+    /// The header name (and the configuration value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientIpHeader::XForwardedFor => "x-forwarded-for",
+            ClientIpHeader::Forwarded => "forwarded",
+            ClientIpHeader::XRealIp => "x-real-ip",
+        }
+    }
+}
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -157,16 +180,39 @@ pub struct Config {
     pub redis_failure: carrel_ratelimit::RedisFailure,
     pub rate_limits: BTreeMap<&'static str, Rate>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one forwarding header believed from a trusted proxy.
+    pub client_ip_header: ClientIpHeader,
+    /// When set, `/metrics` is served on this address only (404 on `bind`).
+    pub metrics_bind: Option<SocketAddr>,
     pub cors_origins: Vec<String>,
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub mail_outbox: PathBuf,
     pub upload_max_bytes: usize,
+    /// Upload limit for catalog imports (`POST /api/v1/imports`).
+    pub import_max_bytes: u64,
     pub storage_url: String,
     pub currency: String,
     pub log_format: LogFormat,
     pub bootstrap_admin_email: Option<String>,
     pub bootstrap_admin_password: Option<SecretString>,
+    /// New patrons without a card number get `<prefix><10 digits>`.
+    pub card_number_prefix: Option<String>,
+    pub sip2: Sip2Config,
+}
+
+/// The SIP2 listener (`CARREL_SIP2_*`); off unless `bind` is set.
+#[derive(Debug, Clone)]
+pub struct Sip2Config {
+    pub bind: Option<SocketAddr>,
+    /// TLS certificate chain and private key (PEM), both or neither.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub encoding: carrel_sip2::Encoding,
+    /// A connection silent this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
 }
 
 /// A configuration problem, naming the variable at fault.
@@ -437,6 +483,23 @@ impl Config {
                     })
                     .collect()
             })?,
+            client_ip_header: r.parse(
+                "CARREL_CLIENT_IP_HEADER",
+                ClientIpHeader::XForwardedFor,
+                |v| match v.to_ascii_lowercase().as_str() {
+                    "x-forwarded-for" => Ok(ClientIpHeader::XForwardedFor),
+                    "forwarded" => Ok(ClientIpHeader::Forwarded),
+                    "x-real-ip" => Ok(ClientIpHeader::XRealIp),
+                    _ => Err(format!(
+                        "`{v}` is not one of x-forwarded-for, forwarded, x-real-ip"
+                    )),
+                },
+            )?,
+            metrics_bind: r.parse("CARREL_METRICS_BIND", None, |v| {
+                v.parse()
+                    .map(Some)
+                    .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:9090"))
+            })?,
             cors_origins: r.parse("CARREL_CORS_ORIGINS", Vec::new(), |v| {
                 parse::list(v).into_iter().map(validate_origin).collect()
             })?,
@@ -459,6 +522,11 @@ impl Config {
                 "CARREL_UPLOAD_MAX_BYTES",
                 5_242_880,
                 1_024..=1_073_741_824,
+            )?,
+            import_max_bytes: r.number(
+                "CARREL_IMPORT_MAX_BYTES",
+                536_870_912,
+                1_024..=1_099_511_627_776,
             )?,
             storage_url: r.parse(
                 "CARREL_STORAGE_URL",
@@ -493,6 +561,30 @@ impl Config {
             bootstrap_admin_password: r
                 .raw("CARREL_BOOTSTRAP_ADMIN_PASSWORD")
                 .map(|v| SecretString::from(v.to_owned())),
+            card_number_prefix: r.parse("CARREL_CARD_NUMBER_PREFIX", None, |v| {
+                if v.len() <= 20 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                    Ok(Some(v.to_ascii_uppercase()))
+                } else {
+                    Err(format!(
+                        "`{v}` must be at most 20 characters of A-Z, 0-9 and -"
+                    ))
+                }
+            })?,
+            sip2: Sip2Config {
+                bind: r.parse("CARREL_SIP2_BIND", None, |v| {
+                    v.parse()
+                        .map(Some)
+                        .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:6001"))
+                })?,
+                tls_cert_file: r.raw("CARREL_SIP2_TLS_CERT_FILE").map(PathBuf::from),
+                tls_key_file: r.raw("CARREL_SIP2_TLS_KEY_FILE").map(PathBuf::from),
+                encoding: r.parse("CARREL_SIP2_ENCODING", carrel_sip2::Encoding::Utf8, |v| {
+                    v.parse()
+                        .map_err(|_| format!("`{v}` is not one of utf-8, cp850, latin1"))
+                })?,
+                idle_timeout: r.duration("CARREL_SIP2_IDLE_TIMEOUT", "5m")?,
+                max_connections: r.number("CARREL_SIP2_MAX_CONNECTIONS", 64, 1..=100_000)?,
+            },
             public_url,
             data_dir,
         };
@@ -524,6 +616,18 @@ impl Config {
             return Err(ConfigError::new(
                 "CARREL_REQUEST_TIMEOUT",
                 "must be longer than 0s",
+            ));
+        }
+        if self.sip2.tls_cert_file.is_some() != self.sip2.tls_key_file.is_some() {
+            return Err(ConfigError::new(
+                "CARREL_SIP2_TLS_KEY_FILE",
+                "set both CARREL_SIP2_TLS_CERT_FILE and CARREL_SIP2_TLS_KEY_FILE, or neither",
+            ));
+        }
+        if self.sip2.idle_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "CARREL_SIP2_IDLE_TIMEOUT",
+                "must be at least 1s",
             ));
         }
         if self.jobs_interval < Duration::from_secs(1) {
@@ -767,6 +871,15 @@ impl Config {
             .collect();
         out.extend([
             ("CARREL_TRUSTED_PROXIES".into(), proxies.join(",")),
+            (
+                "CARREL_CLIENT_IP_HEADER".into(),
+                self.client_ip_header.as_str().into(),
+            ),
+            (
+                "CARREL_METRICS_BIND".into(),
+                self.metrics_bind
+                    .map_or_else(|| "(unset)".to_owned(), |a| a.to_string()),
+            ),
             ("CARREL_CORS_ORIGINS".into(), self.cors_origins.join(",")),
             ("CARREL_SMTP_URL".into(), secret(&self.smtp_url)),
             ("CARREL_MAIL_FROM".into(), self.mail_from.clone()),
@@ -777,6 +890,10 @@ impl Config {
             (
                 "CARREL_UPLOAD_MAX_BYTES".into(),
                 self.upload_max_bytes.to_string(),
+            ),
+            (
+                "CARREL_IMPORT_MAX_BYTES".into(),
+                self.import_max_bytes.to_string(),
             ),
             (
                 "CARREL_STORAGE_URL".into(),
@@ -796,6 +913,41 @@ impl Config {
             (
                 "CARREL_BOOTSTRAP_ADMIN_PASSWORD".into(),
                 secret(&self.bootstrap_admin_password),
+            ),
+            (
+                "CARREL_CARD_NUMBER_PREFIX".into(),
+                self.card_number_prefix
+                    .clone()
+                    .unwrap_or_else(|| "(unset)".into()),
+            ),
+            (
+                "CARREL_SIP2_BIND".into(),
+                self.sip2
+                    .bind
+                    .map_or_else(|| "(unset)".into(), |b| b.to_string()),
+            ),
+            (
+                "CARREL_SIP2_TLS_CERT_FILE".into(),
+                self.sip2
+                    .tls_cert_file
+                    .as_ref()
+                    .map_or_else(|| "(unset)".into(), |p| p.display().to_string()),
+            ),
+            (
+                "CARREL_SIP2_TLS_KEY_FILE".into(),
+                self.sip2
+                    .tls_key_file
+                    .as_ref()
+                    .map_or_else(|| "(unset)".into(), |p| p.display().to_string()),
+            ),
+            (
+                "CARREL_SIP2_ENCODING".into(),
+                self.sip2.encoding.name().into(),
+            ),
+            ("CARREL_SIP2_IDLE_TIMEOUT".into(), d(self.sip2.idle_timeout)),
+            (
+                "CARREL_SIP2_MAX_CONNECTIONS".into(),
+                self.sip2.max_connections.to_string(),
             ),
         ]);
         out

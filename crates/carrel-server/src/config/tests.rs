@@ -19,6 +19,24 @@ fn defaults_match_the_contract() {
     assert_eq!(c.mail_outbox, PathBuf::from("./data/outbox"));
     assert_eq!(c.log_format, LogFormat::Pretty);
     assert!(!c.secure_cookies());
+    assert_eq!(c.client_ip_header, ClientIpHeader::XForwardedFor);
+    assert_eq!(c.metrics_bind, None);
+}
+
+#[test]
+fn the_client_ip_header_and_metrics_bind_are_read() {
+    let c = config(&[
+        ("CARREL_CLIENT_IP_HEADER", "Forwarded"),
+        ("CARREL_METRICS_BIND", "127.0.0.1:9090"),
+    ])
+    .expect("valid");
+    assert_eq!(c.client_ip_header, ClientIpHeader::Forwarded);
+    assert_eq!(
+        c.metrics_bind.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:9090")
+    );
+    let c = config(&[("CARREL_CLIENT_IP_HEADER", "x-real-ip")]).expect("valid");
+    assert_eq!(c.client_ip_header, ClientIpHeader::XRealIp);
 }
 
 #[test]
@@ -34,6 +52,8 @@ fn a_bad_value_names_its_variable() {
         ("CARREL_MFA_REQUIRED_ROLES", "admin,root"),
         ("CARREL_CURRENCY", "dollars"),
         ("CARREL_AUTO_MIGRATE", "perhaps"),
+        ("CARREL_CLIENT_IP_HEADER", "x-client-ip"),
+        ("CARREL_METRICS_BIND", "localhost"),
     ];
     for (var, value) in cases {
         let err = config(&[(var, value)]).expect_err(var);

@@ -39,6 +39,7 @@ fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter
         .nest("/auth", routes::auth::router())
         .nest("/users", routes::users::router())
         .merge(routes::catalog::router())
+        .merge(routes::marc::router())
         .merge(routes::covers::router(upload_max_bytes))
         .merge(routes::loans::router())
         .merge(routes::holds::router())

@@ -570,6 +570,7 @@ async fn legacy_bcrypt_hashes_are_upgraded_on_login(app: TestApp) {
             role: "patron".into(),
             password_hash: Some(legacy.clone()),
             email_verified: true,
+            card_number: None,
             now,
         })
         .await

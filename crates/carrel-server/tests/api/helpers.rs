@@ -66,6 +66,8 @@ pub struct Spawn<'a> {
     pub extra_routes: Option<Router<AppState>>,
     /// Replaces the database URL (e.g. to go through a proxy).
     pub database_url: Option<String>,
+    /// Also serve SIP2 on an ephemeral port (see [`TestApp::sip2_address`]).
+    pub sip2: bool,
 }
 
 /// A running server and what a test needs to drive and inspect it.
@@ -76,6 +78,11 @@ pub struct TestApp {
     pub clock: Arc<Clock>,
     pub state: AppState,
     pub db: TestDatabase,
+    /// The SIP2 listener, when spawned with `sip2: true`.
+    pub sip2_address: Option<SocketAddr>,
+    /// Stops the SIP2 listener (cancelled on drop).
+    pub sip2_stop: tokio_util::sync::CancellationToken,
+    pub sip2_task: Option<JoinHandle<()>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -122,7 +129,28 @@ impl TestApp {
         let server = tokio::spawn(startup::serve(listener, router, async {
             let _ = rx.await;
         }));
+        let sip2_stop = tokio_util::sync::CancellationToken::new();
+        let (sip2_address, sip2_task) = if options.sip2 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind SIP2");
+            let listener =
+                carrel_server::sip2::Sip2Listener::from_listener(listener, &state.config.sip2)
+                    .expect("SIP2 listener");
+            let address = listener.local_addr().expect("SIP2 address");
+            let task = tokio::spawn(carrel_server::sip2::serve(
+                state.clone(),
+                listener,
+                sip2_stop.clone(),
+            ));
+            (Some(address), Some(task))
+        } else {
+            (None, None)
+        };
         Some(Self {
+            sip2_address,
+            sip2_stop,
+            sip2_task,
             address: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -160,6 +188,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.sip2_stop.cancel();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -320,6 +349,7 @@ impl TestApp {
                 role,
                 password: Some(secrecy::SecretString::from(PASSWORD.to_owned())),
                 email_verified: true,
+                card_number: None,
             },
         )
         .await

@@ -45,6 +45,7 @@ async fn resend_verification_is_limited_per_ip_and_per_address(app: TestApp) {
                 crate::helpers::PASSWORD.to_owned(),
             )),
             email_verified: false,
+            card_number: None,
         },
     )
     .await

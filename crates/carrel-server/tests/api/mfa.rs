@@ -12,7 +12,7 @@ use crate::helpers::{PASSWORD, Spawn, TestApp, assert_error, backend_tests};
 
 backend_tests!(enrol_login_replay_recovery_and_disable, staff_can_reset_mfa);
 
-fn code(secret_b32: &str, app: &TestApp, offset_steps: i64) -> String {
+pub(crate) fn code(secret_b32: &str, app: &TestApp, offset_steps: i64) -> String {
     let secret = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, secret_b32).unwrap();
     let totp = Builder::new()
         .with_algorithm(Algorithm::SHA1)
@@ -24,7 +24,7 @@ fn code(secret_b32: &str, app: &TestApp, offset_steps: i64) -> String {
     totp.generate(u64::try_from(now).unwrap()).to_string()
 }
 
-async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
     let setup: Value = app
         .authed(Method::POST, "/api/v1/auth/mfa/totp/setup", token)
         .send()
@@ -65,7 +65,7 @@ async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
     (secret, codes)
 }
 
-async fn mfa_login(app: &TestApp, username: &str) -> String {
+pub(crate) async fn mfa_login(app: &TestApp, username: &str) -> String {
     let body: Value = app.login(username, PASSWORD).await.json().await.unwrap();
     assert_eq!(body["mfa_required"], true, "{body}");
     assert!(body.get("access_token").is_none());
@@ -73,7 +73,7 @@ async fn mfa_login(app: &TestApp, username: &str) -> String {
     body["mfa_token"].as_str().unwrap().to_owned()
 }
 
-async fn verify(app: &TestApp, mfa_token: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn verify(app: &TestApp, mfa_token: &str, body: Value) -> reqwest::Response {
     let mut body = body;
     body["mfa_token"] = json!(mfa_token);
     app.client

@@ -75,11 +75,11 @@ pub struct ItemFields {
 pub(crate) const UNKNOWN_YEAR: i32 = -999_999;
 
 impl ItemFields {
-    fn title_key(&self) -> String {
+    pub(crate) fn title_key(&self) -> String {
         self.title.to_lowercase()
     }
     /// `|a|b|` lower-cased, so `LIKE '%|x|%'` is list membership.
-    fn list_key(list: &[String]) -> String {
+    pub(crate) fn list_key(list: &[String]) -> String {
         let mut key = String::from("|");
         for entry in list {
             key.push_str(&entry.to_lowercase());
@@ -125,9 +125,9 @@ pub struct ItemEvent {
     pub patron_id: Option<Uuid>,
 }
 
-const FTS_DELETE: &str =
+pub(crate) const FTS_DELETE: &str =
     "DELETE FROM items_fts WHERE rowid = (SELECT rowid FROM items WHERE id = $1)";
-const FTS_INSERT: &str = "INSERT INTO items_fts (rowid, title, subtitle, authors, subjects, description) \
+pub(crate) const FTS_INSERT: &str = "INSERT INTO items_fts (rowid, title, subtitle, authors, subjects, description) \
      SELECT rowid, title, subtitle, replace(authors_key, '|', ' '), replace(subjects_key, '|', ' '), description \
      FROM items WHERE id = $1";
 

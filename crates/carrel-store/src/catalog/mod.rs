@@ -1,10 +1,15 @@
 //! The catalog: items, copies, the item history, and search.
 
 mod copies;
+mod imports;
 mod items;
 mod search;
 
 pub use copies::{Copy, CopyChanges, NewCopy};
+pub use imports::{
+    ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue, ImportLookup,
+    ImportProgress, ImportRow, ImportWrite, ImportedItem, NewImport, StoredRecord,
+};
 pub use items::{ItemEvent, ItemFields, ItemRow};
 pub use search::{ItemHit, ItemSearch, ItemSort, MAX_TERMS, SortKey};
 

@@ -7,12 +7,14 @@
 //! 'available'`), so on PostgreSQL's READ COMMITTED a loser re-reads the
 //! winner's committed row and refuses instead of double-booking.
 
+mod desk;
 mod fines;
 mod holds;
 mod jobs;
 mod loans;
 mod policies;
 
+pub use desk::{CopyState, DeskHold, DeskLoan, PatronSummary};
 pub use fines::{
     Fine, FineQuery, NewFine, Payment, PaymentOutcome, PaymentRequest, Waiver, WaiverRequest,
 };

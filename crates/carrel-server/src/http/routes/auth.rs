@@ -23,8 +23,8 @@ use crate::auth::tokens::{self, IssuedTokens};
 use crate::config::to_time;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Json, body_rejection, parse_json};
-use crate::http::pagination::Page;
+use crate::http::extract::{Json, Query, body_rejection, parse_json};
+use crate::http::pagination::{self, Page};
 use crate::limits::{self, Limit};
 use crate::state::AppState;
 
@@ -412,19 +412,40 @@ pub struct SessionView {
     pub current: bool,
 }
 
-/// The caller's live sessions.
-#[utoipa::path(get, path = "/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Page<SessionView>)))]
+/// `GET /sessions` takes `limit` and `cursor` only; any other parameter is a 400.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SessionListParams {
+    /// 1..=100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The caller's live sessions, newest first.
+#[utoipa::path(get, path = "/sessions", tag = "auth", security(("bearer" = [])), params(SessionListParams),
+    responses((status = 200, body = Page<SessionView>), (status = 400, body = ErrorBody)))]
 async fn list_sessions(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
+    Query(params): Query<SessionListParams>,
 ) -> Result<axum::Json<Page<SessionView>>, ApiError> {
-    let sessions = state
+    let limit = pagination::limit(params.limit)?;
+    let before = pagination::decode_cursor(params.cursor.as_deref())?;
+    // Newest first by (created_at, id); a user has few live sessions.
+    let sessions: Vec<_> = state
         .store
         .list_sessions(me.user_id, state.clock.now())
-        .await?;
-    let data = sessions
+        .await?
         .into_iter()
-        .map(|s| SessionView {
+        .filter(|s| before.is_none_or(|position| (s.created_at, s.id) < position))
+        .take(limit as usize + 1)
+        .collect();
+    Ok(axum::Json(pagination::paginate(
+        sessions,
+        limit,
+        |s| (s.created_at, s.id),
+        |s| SessionView {
             current: s.id == me.session_id,
             id: s.id,
             device_name: s.device_name,
@@ -432,12 +453,8 @@ async fn list_sessions(
             ip_address: s.ip_address,
             created_at: s.created_at,
             last_used_at: s.last_used_at,
-        })
-        .collect();
-    Ok(axum::Json(Page {
-        data,
-        next_cursor: None,
-    }))
+        },
+    )))
 }
 
 /// Revokes one of the caller's sessions (someone else's is 404).

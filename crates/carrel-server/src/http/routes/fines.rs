@@ -3,9 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use carrel_store::{
-    Fine, FineQuery, NewFine, Payment, PaymentOutcome, PaymentRequest, WaiverRequest,
-};
+use carrel_store::{Fine, FineQuery, NewFine, Payment, PaymentOutcome, WaiverRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -14,6 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::app::Actor;
+use crate::app::circulation::{PaymentInput, record_payment};
 use crate::audit;
 use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
 use crate::circulation::payments::{Charge, ProviderError};
@@ -562,58 +562,26 @@ async fn pay_fine(
         _ => None,
     };
     let currency = state.config.currency.clone();
-    let outcome = state
-        .store
-        .pay_fine(
-            &PaymentRequest {
-                fine_id,
-                caller: me.user_id,
-                staff: me.is_staff(),
-                amount_cents: amount,
-                method: method.as_str(),
-                reference: receipt.as_ref().map(|r| r.reference.clone()),
-                key,
-                request_hash: &request_hash,
-                now: state.clock.now(),
-            },
-            |payment, fine| {
-                serde_json::to_string(&PaymentResult {
-                    payment: payment.into(),
-                    fine: FineView::new(fine.clone(), &currency),
-                })
-                .unwrap_or_default()
-            },
-        )
-        .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            if let (Some(provider), Some(receipt)) = (&provider, &receipt)
-                && let Err(refund) = provider.refund(receipt).await
-            {
-                tracing::error!(error = %refund, fine_id = %fine_id, "a charge that could not be recorded was not refunded");
-            }
-            return Err(error.into());
-        }
+    let actor = Actor::api(me.user_id, &client);
+    let input = PaymentInput {
+        fine: &fine,
+        amount_cents: amount,
+        method: method.as_str(),
+        key,
+        request_hash: &request_hash,
+        staff: me.is_staff(),
     };
+    let charged = provider.as_deref().zip(receipt.as_ref());
+    let outcome = record_payment(&state, &actor, input, charged, |payment, fine| {
+        serde_json::to_string(&PaymentResult {
+            payment: payment.into(),
+            fine: FineView::new(fine.clone(), &currency),
+        })
+        .unwrap_or_default()
+    })
+    .await?;
     match outcome {
-        PaymentOutcome::Created {
-            payment,
-            fine,
-            response,
-        } => {
-            audit::record(
-                &state,
-                &client,
-                "fine.paid",
-                Some(me.user_id),
-                Some(fine.user_id),
-                json!({"fine_id": fine.id, "payment_id": payment.id, "amount_cents": payment.amount_cents,
-                    "method": payment.method, "balance_cents": fine.balance_cents()}),
-            )
-            .await;
-            Ok(stored_response(201, response, false))
-        }
+        PaymentOutcome::Created { response, .. } => Ok(stored_response(201, response, false)),
         // A concurrent duplicate recorded it first; its charge carried the
         // same provider key, so the provider took the money once.
         PaymentOutcome::Replayed { status, response } => {

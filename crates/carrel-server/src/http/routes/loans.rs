@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_store::{Checkout, CheckoutOutcome, Loan, LoanQuery, ReturnOutcome};
+use carrel_store::{Loan, LoanQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use super::fines::FineView;
 use super::holds::HoldView;
+use crate::app::Actor;
+use crate::app::circulation::{self, PatronRef};
 use crate::audit;
 use crate::auth::principal::{Authenticated, RequireLibrarian};
-use crate::circulation::notices;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, field_error};
 use crate::http::extract::{Json, Query, parse_id};
@@ -145,7 +146,10 @@ async fn list_loans(
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
     pub copy_barcode: String,
-    pub user_id: Uuid,
+    /// The patron; give exactly one of `user_id` and `card_number`.
+    pub user_id: Option<Uuid>,
+    /// The patron's card (as scanned or typed).
+    pub card_number: Option<String>,
 }
 
 /// A barcode as typed or scanned: trimmed, 1–64 characters.
@@ -157,7 +161,7 @@ fn barcode(raw: &str) -> Result<&str, ApiError> {
     Ok(trimmed)
 }
 
-/// Checks a copy out to a patron (librarian).
+/// Checks a copy out to a patron named by `user_id` or `card_number` (librarian).
 #[utoipa::path(post, path = "/loans", tag = "circulation", security(("bearer" = [])), request_body = CheckoutRequest,
     responses((status = 201, body = LoanView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "COPY_UNAVAILABLE, LOAN_LIMIT_REACHED or PATRON_BLOCKED"),
@@ -168,47 +172,27 @@ async fn checkout(
     RequireLibrarian(staff): RequireLibrarian,
     Json(req): Json<CheckoutRequest>,
 ) -> Result<(StatusCode, axum::Json<LoanView>), ApiError> {
-    let now = state.clock.now();
     let barcode = barcode(&req.copy_barcode)?;
-    let outcome = state
-        .store
-        .checkout(
-            &Checkout {
-                copy_barcode: barcode,
-                user_id: req.user_id,
-                actor: Some(staff.user_id),
-                now,
-                max_active_loans: state.config.max_active_loans,
-                block_threshold_cents: state.config.fine_block_threshold_cents,
-            },
-            |outcome: &CheckoutOutcome| {
-                let loan = &outcome.loan;
-                let mut events = vec![audit::event(
-                    &state,
-                    &client,
-                    "loan.checked_out",
-                    Some(staff.user_id),
-                    Some(req.user_id),
-                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
-                        "due_at": crate::http::rfc3339(loan.due_at), "hold_id": outcome.fulfilled_hold}),
-                )];
-                if let Some(hold_id) = outcome.fulfilled_hold {
-                    events.push(audit::event(
-                        &state,
-                        &client,
-                        "hold.fulfilled",
-                        Some(staff.user_id),
-                        Some(req.user_id),
-                        json!({"hold_id": hold_id, "loan_id": loan.id}),
-                    ));
-                }
-                events
-            },
-        )
-        .await?;
+    let patron = match (req.user_id, req.card_number.as_deref()) {
+        (Some(id), None) => PatronRef::Id(id),
+        (None, Some(card)) => {
+            carrel_core::cards::normalize_card_number(card)
+                .map_err(|e| field_error("card_number", e))?;
+            PatronRef::Card(card)
+        }
+        _ => {
+            return Err(field_error(
+                "user_id",
+                "give exactly one of user_id and card_number",
+            ));
+        }
+    };
+    let patron = circulation::resolve_patron(&state, patron).await?;
+    let actor = Actor::api(staff.user_id, &client);
+    let outcome = circulation::checkout(&state, &actor, barcode, patron).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(LoanView::new(outcome.loan, now)),
+        axum::Json(LoanView::new(outcome.loan, state.clock.now())),
     ))
 }
 
@@ -239,51 +223,14 @@ async fn return_copy(
     RequireLibrarian(staff): RequireLibrarian,
     Json(req): Json<ReturnRequest>,
 ) -> Result<axum::Json<ReturnView>, ApiError> {
-    let now = state.clock.now();
     let barcode = barcode(&req.copy_barcode)?;
-    let outcome = state
-        .store
-        .return_copy(
-            barcode,
-            Some(staff.user_id),
-            now,
-            state.config.hold_pickup_days,
-            |outcome: &ReturnOutcome| {
-                let loan = &outcome.loan;
-                let mut events = vec![audit::event(
-                    &state,
-                    &client,
-                    "loan.returned",
-                    Some(staff.user_id),
-                    loan.user_id,
-                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "barcode": barcode,
-                        "fine_id": outcome.fine.as_ref().map(|f| f.id), "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
-                )];
-                if let Some(fine) = &outcome.fine {
-                    events.push(fine_created_event(&state, &client, staff.user_id, fine));
-                }
-                if let Some(hold) = &outcome.hold {
-                    events.push(audit::event(
-                        &state,
-                        &client,
-                        "hold.ready",
-                        Some(staff.user_id),
-                        hold.user_id,
-                        json!({"hold_id": hold.id, "copy_id": hold.copy_id}),
-                    ));
-                }
-                events
-            },
-        )
-        .await?;
-    if let Some(hold) = &outcome.hold {
-        notices::holds_ready(&state, &[hold.id]).await;
-    }
+    let actor = Actor::api(staff.user_id, &client);
+    let outcome = circulation::return_copy(&state, &actor, barcode).await?;
     let currency = &state.config.currency;
     Ok(axum::Json(ReturnView {
         fine: outcome.fine.map(|f| FineView::new(f, currency)),
         hold: outcome.hold.map(HoldView::from),
-        loan: LoanView::new(outcome.loan, now),
+        loan: LoanView::new(outcome.loan, state.clock.now()),
     }))
 }
 
@@ -315,31 +262,10 @@ async fn renew_loan(
     Authenticated(me): Authenticated,
     Path(id): Path<String>,
 ) -> Result<axum::Json<LoanView>, ApiError> {
-    let now = state.clock.now();
     let borrower = (!me.is_staff()).then_some(me.user_id);
-    let (loan, fine) = state
-        .store
-        .renew_loan(
-            parse_id(&id)?,
-            borrower,
-            Some(me.user_id),
-            now,
-            state.config.fine_block_threshold_cents,
-        )
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "loan.renewed",
-        Some(me.user_id),
-        loan.user_id,
-        json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
-    )
-    .await;
-    if let Some(fine) = &fine {
-        audit_fine_created(&state, &client, me.user_id, fine).await;
-    }
-    Ok(axum::Json(LoanView::new(loan, now)))
+    let actor = Actor::api(me.user_id, &client);
+    let (loan, _fine) = circulation::renew(&state, &actor, parse_id(&id)?, borrower).await?;
+    Ok(axum::Json(LoanView::new(loan, state.clock.now())))
 }
 
 /// The lost loan, with the replacement fine it created.
@@ -375,7 +301,7 @@ async fn mark_lost(
     )
     .await;
     if let Some(fine) = &fine {
-        audit_fine_created(&state, &client, staff.user_id, fine).await;
+        audit_fine_created(&state, &Actor::api(staff.user_id, &client), fine).await;
     }
     Ok(axum::Json(LostView {
         fine: fine.map(|f| FineView::new(f, &state.config.currency)),
@@ -383,28 +309,6 @@ async fn mark_lost(
     }))
 }
 
-/// Audits a fine that circulation created (overdue or replacement).
-fn fine_created_event(
-    state: &AppState,
-    client: &ClientInfo,
-    actor: Uuid,
-    fine: &carrel_store::Fine,
-) -> carrel_store::NewAuditEvent {
-    audit::event(
-        state,
-        client,
-        "fine.created",
-        Some(actor),
-        Some(fine.user_id),
-        json!({"fine_id": fine.id, "loan_id": fine.loan_id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
-    )
-}
-
-async fn audit_fine_created(
-    state: &AppState,
-    client: &ClientInfo,
-    actor: Uuid,
-    fine: &carrel_store::Fine,
-) {
-    audit::record_event(state, &fine_created_event(state, client, actor, fine)).await;
+async fn audit_fine_created(state: &AppState, actor: &Actor, fine: &carrel_store::Fine) {
+    audit::record_event(state, &circulation::fine_created_event(state, actor, fine)).await;
 }

@@ -7,6 +7,7 @@ pub mod covers;
 pub mod fines;
 pub mod holds;
 pub mod loans;
+pub mod marc;
 pub mod ops;
 pub mod policies;
 pub mod test_clock;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
@@ -77,10 +77,22 @@ async fn readiness(State(state): State<AppState>) -> Result<axum::Json<Readiness
     }
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. With `CARREL_METRICS_BIND`
+/// they are served on that listener only, and this route is a 404.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 404, description = "Served on `CARREL_METRICS_BIND` instead", body = ErrorBody),
+    ))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    if state.config.metrics_bind.is_some() {
+        return ApiError::not_found().into_response();
+    }
+    render_metrics(&state).into_response()
+}
+
+/// The metrics text (the main route, or the `CARREL_METRICS_BIND` listener).
+pub fn render_metrics(state: &AppState) -> impl IntoResponse + use<> {
     let pool = state.store.pool_status();
     let backend = state.store.backend().name();
     metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "open")

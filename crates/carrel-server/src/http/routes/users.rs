@@ -36,6 +36,55 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restore_user))
         .routes(routes!(unlock_user))
         .routes(routes!(reset_mfa))
+        .routes(routes!(set_my_pin))
+        .routes(routes!(set_user_pin))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMyPinRequest {
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    /// 4–12 ASCII digits, as a JSON string.
+    #[schema(value_type = String, format = Password)]
+    pub pin: SecretString,
+}
+
+/// Sets the caller's PIN for self-check machines (SIP2) after re-entering the
+/// password. The PIN is stored hashed and never returned.
+#[utoipa::path(put, path = "/me/pin", tag = "users", security(("bearer" = [])), request_body = SetMyPinRequest,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_my_pin(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Authenticated(me): Authenticated,
+    Json(req): Json<SetMyPinRequest>,
+) -> Result<StatusCode, ApiError> {
+    crate::accounts::pins::set_own_pin(&state, &client, &me, req.password, req.pin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPinRequest {
+    /// 4–12 ASCII digits, as a JSON string.
+    #[schema(value_type = String, format = Password)]
+    pub pin: SecretString,
+}
+
+/// Sets a user's PIN (staff; librarians for patrons only). Clears a PIN lockout.
+#[utoipa::path(put, path = "/{id}/pin", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = SetPinRequest,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_user_pin(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    RequireLibrarian(actor): RequireLibrarian,
+    Path(id): Path<String>,
+    Json(req): Json<SetPinRequest>,
+) -> Result<StatusCode, ApiError> {
+    crate::accounts::pins::set_pin_by_staff(&state, &client, &actor, parse_id(&id)?, req.pin)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's account.
@@ -263,6 +312,8 @@ pub struct ListUsersParams {
     pub role: Option<Role>,
     /// `active`, `locked` or `deleted` (default: every account not deleted).
     pub status: Option<StatusParam>,
+    /// Exactly this patron card (case-insensitive).
+    pub card_number: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -298,6 +349,14 @@ async fn list_users(
         before: pagination::decode_cursor(params.cursor.as_deref())?,
         limit,
         now: None,
+        card_number: params
+            .card_number
+            .as_deref()
+            .map(|c| {
+                carrel_core::cards::normalize_card_number(c)
+                    .map_err(|e| ApiError::bad_request(format!("card_number {e}")))
+            })
+            .transpose()?,
     };
     let rows = manage::list_for_staff(&state, query).await?;
     let now = state.clock.now();
@@ -320,6 +379,8 @@ pub struct CreateUserRequest {
     /// Without a password the user gets an invitation email with a set-password link.
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
+    /// 1–32 of `[A-Za-z0-9-]` (stored upper-cased); unique.
+    pub card_number: Option<String>,
 }
 
 /// Creates an account (librarians: patrons only).
@@ -337,6 +398,7 @@ async fn create_user(
         full_name: req.full_name,
         role: req.role,
         password: req.password,
+        card_number: req.card_number,
     };
     let user = manage::create_by_staff(&state, &client, &actor, create).await?;
     Ok((
@@ -368,6 +430,10 @@ pub struct UpdateUserRequest {
     #[schema(value_type = Option<String>)]
     pub role: Option<Role>,
     pub is_active: Option<bool>,
+    /// 1–32 of `[A-Za-z0-9-]` (stored upper-cased), or null to remove the card.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub card_number: Option<Option<String>>,
 }
 
 /// Updates an account (librarians: patrons only; roles: admins only).
@@ -386,6 +452,7 @@ async fn update_user(
         email: req.email,
         role: req.role,
         is_active: req.is_active,
+        card_number: req.card_number,
     };
     let user = manage::update_by_staff(&state, &client, &actor, parse_id(&id)?, update).await?;
     Ok(axum::Json(UserView::new(user, state.clock.now())))

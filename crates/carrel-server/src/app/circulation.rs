@@ -1,0 +1,238 @@
+//! Circulation use cases: checkout, return, renewal and desk payments, each with
+//! the audit entries committed alongside (or recorded right after) the change.
+
+use carrel_store::{
+    CheckoutOutcome, Fine, Loan, Payment, PaymentOutcome, PaymentRequest, ReturnOutcome, StoreError,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Actor;
+use crate::circulation::notices;
+use crate::circulation::payments::{PaymentProvider, Receipt};
+use crate::state::AppState;
+
+/// The patron a desk names: by id or by card number (as typed).
+#[derive(Debug, Clone, Copy)]
+pub enum PatronRef<'a> {
+    Id(Uuid),
+    Card(&'a str),
+}
+
+/// The id of the live patron `patron` names; an unknown or malformed card is
+/// [`StoreError::NotFound`] (like an unknown id).
+pub async fn resolve_patron(state: &AppState, patron: PatronRef<'_>) -> Result<Uuid, StoreError> {
+    match patron {
+        PatronRef::Id(id) => Ok(id),
+        PatronRef::Card(card) => {
+            let card = carrel_core::cards::normalize_card_number(card)
+                .map_err(|_| StoreError::NotFound)?;
+            state
+                .store
+                .find_user_by_card(&card)
+                .await?
+                .map(|u| u.id)
+                .ok_or(StoreError::NotFound)
+        }
+    }
+}
+
+/// Checks the copy with `barcode` out to `patron` (the rules are the store's).
+pub async fn checkout(
+    state: &AppState,
+    actor: &Actor,
+    barcode: &str,
+    patron: Uuid,
+) -> Result<CheckoutOutcome, StoreError> {
+    state
+        .store
+        .checkout(
+            &carrel_store::Checkout {
+                copy_barcode: barcode,
+                user_id: patron,
+                actor: Some(actor.id),
+                now: state.clock.now(),
+                max_active_loans: state.config.max_active_loans,
+                block_threshold_cents: state.config.fine_block_threshold_cents,
+            },
+            |outcome: &CheckoutOutcome| {
+                let loan = &outcome.loan;
+                let mut events = vec![actor.event(
+                    state,
+                    "loan.checked_out",
+                    Some(patron),
+                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
+                        "due_at": crate::http::rfc3339(loan.due_at), "hold_id": outcome.fulfilled_hold}),
+                )];
+                if let Some(hold_id) = outcome.fulfilled_hold {
+                    events.push(actor.event(
+                        state,
+                        "hold.fulfilled",
+                        Some(patron),
+                        json!({"hold_id": hold_id, "loan_id": loan.id}),
+                    ));
+                }
+                events
+            },
+        )
+        .await
+}
+
+/// Returns the copy with `barcode`: closes its loan, charges any overdue fine,
+/// passes the copy to the first waiting hold (and mails that patron).
+pub async fn return_copy(
+    state: &AppState,
+    actor: &Actor,
+    barcode: &str,
+) -> Result<ReturnOutcome, StoreError> {
+    let outcome = state
+        .store
+        .return_copy(
+            barcode,
+            Some(actor.id),
+            state.clock.now(),
+            state.config.hold_pickup_days,
+            |outcome: &ReturnOutcome| {
+                let loan = &outcome.loan;
+                let mut events = vec![actor.event(
+                    state,
+                    "loan.returned",
+                    loan.user_id,
+                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "barcode": barcode,
+                        "fine_id": outcome.fine.as_ref().map(|f| f.id), "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
+                )];
+                if let Some(fine) = &outcome.fine {
+                    events.push(fine_created_event(state, actor, fine));
+                }
+                if let Some(hold) = &outcome.hold {
+                    events.push(actor.event(
+                        state,
+                        "hold.ready",
+                        hold.user_id,
+                        json!({"hold_id": hold.id, "copy_id": hold.copy_id}),
+                    ));
+                }
+                events
+            },
+        )
+        .await?;
+    if let Some(hold) = &outcome.hold {
+        notices::holds_ready(state, &[hold.id]).await;
+    }
+    Ok(outcome)
+}
+
+/// Renews a loan. `borrower`, when given, must be the loan's patron. Renewing
+/// an overdue loan charges the lateness so far (the fine is returned).
+pub async fn renew(
+    state: &AppState,
+    actor: &Actor,
+    loan_id: Uuid,
+    borrower: Option<Uuid>,
+) -> Result<(Loan, Option<Fine>), StoreError> {
+    let (loan, fine) = state
+        .store
+        .renew_loan(
+            loan_id,
+            borrower,
+            Some(actor.id),
+            state.clock.now(),
+            state.config.fine_block_threshold_cents,
+        )
+        .await?;
+    actor
+        .record(
+            state,
+            "loan.renewed",
+            loan.user_id,
+            json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
+        )
+        .await;
+    if let Some(fine) = &fine {
+        crate::audit::record_event(state, &fine_created_event(state, actor, fine)).await;
+    }
+    Ok((loan, fine))
+}
+
+/// The audit entry of a fine that circulation created (overdue or replacement).
+pub fn fine_created_event(
+    state: &AppState,
+    actor: &Actor,
+    fine: &Fine,
+) -> carrel_store::NewAuditEvent {
+    actor.event(
+        state,
+        "fine.created",
+        Some(fine.user_id),
+        json!({"fine_id": fine.id, "loan_id": fine.loan_id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
+    )
+}
+
+/// A payment to record.
+#[derive(Debug, Clone, Copy)]
+pub struct PaymentInput<'a> {
+    /// The fine as read just before (its owner and balance were checked).
+    pub fine: &'a Fine,
+    pub amount_cents: i64,
+    /// `cash`, `card` or `online`.
+    pub method: &'static str,
+    /// The idempotency key, scoped to the actor.
+    pub key: &'a str,
+    pub request_hash: &'a [u8],
+    /// Staff (or a terminal) record payments on anyone's fine.
+    pub staff: bool,
+}
+
+/// Records a payment under its idempotency key and audits `fine.paid`. Money
+/// already taken by a provider (`charged`: online payments) is refunded if the
+/// payment cannot be recorded; desk payments (cash, card) pass `None`.
+/// `render` makes the response body stored with the key and replayed.
+pub async fn record_payment(
+    state: &AppState,
+    actor: &Actor,
+    input: PaymentInput<'_>,
+    charged: Option<(&dyn PaymentProvider, &Receipt)>,
+    render: impl Fn(&Payment, &Fine) -> String,
+) -> Result<PaymentOutcome, StoreError> {
+    let fine_id = input.fine.id;
+    let outcome = state
+        .store
+        .pay_fine(
+            &PaymentRequest {
+                fine_id,
+                caller: actor.id,
+                staff: input.staff,
+                amount_cents: input.amount_cents,
+                method: input.method,
+                reference: charged.map(|(_, receipt)| receipt.reference.clone()),
+                key: input.key,
+                request_hash: input.request_hash,
+                now: state.clock.now(),
+            },
+            render,
+        )
+        .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            if let Some((provider, receipt)) = charged
+                && let Err(refund) = provider.refund(receipt).await
+            {
+                tracing::error!(error = %refund, fine_id = %fine_id, "a charge that could not be recorded was not refunded");
+            }
+            return Err(error);
+        }
+    };
+    if let PaymentOutcome::Created { payment, fine, .. } = &outcome {
+        actor
+            .record(
+                state,
+                "fine.paid",
+                Some(fine.user_id),
+                json!({"fine_id": fine.id, "payment_id": payment.id, "amount_cents": payment.amount_cents,
+                    "method": payment.method, "balance_cents": fine.balance_cents()}),
+            )
+            .await;
+    }
+    Ok(outcome)
+}
