@@ -342,3 +342,22 @@ fn open_refuses_any_modification() {
     let err = k.open("totp", &[], b"aad").unwrap_err();
     assert!(!err.to_string().contains("JBSWY3DP"));
 }
+
+#[test]
+fn oversized_key_files_are_refused_before_reading_them_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.key");
+    // A valid key followed by 16 KiB of padding: over the limit, so refused as a whole.
+    let mut content = STANDARD.encode([7u8; 32]).into_bytes();
+    content.extend(std::iter::repeat_n(b' ', 16 * 1024));
+    std::fs::write(&path, &content).unwrap();
+    for generate in [false, true] {
+        let err = SecretsKey::load_or_generate(&path, generate).unwrap_err();
+        assert!(matches!(err, KeyError::Invalid(_)), "{err:?}");
+        let message = err.to_string();
+        assert_names_path_only(&message, &path, &[&STANDARD.encode([7u8; 32])]);
+        assert!(message.contains("larger than"), "{message}");
+    }
+    // The file is left as it was.
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+}

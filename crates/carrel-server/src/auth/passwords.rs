@@ -80,6 +80,8 @@ struct Inner {
     slots: Arc<Semaphore>,
     jobs: mpsc::Sender<Job>,
     dummy_hash: Arc<str>,
+    /// [`MAX_WAIT`], shorter in tests.
+    max_wait: Duration,
     /// Check time of each legacy hash kind still stored (its parameters →
     /// a moving average); failed checks are padded to the slowest.
     legacy_costs: Mutex<HashMap<String, Duration>>,
@@ -202,6 +204,7 @@ impl PasswordHasher {
                 slots: Arc::new(Semaphore::new(concurrency)),
                 jobs,
                 dummy_hash: dummy_hash.into(),
+                max_wait: MAX_WAIT,
                 legacy_costs: Mutex::new(HashMap::new()),
             }),
         })
@@ -268,11 +271,13 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit: OwnedSemaphorePermit =
-            tokio::time::timeout(MAX_WAIT, self.inner.slots.clone().acquire_owned())
-                .await
-                .map_err(|_| HashError::Busy)?
-                .map_err(|_| HashError::Busy)?;
+        let permit: OwnedSemaphorePermit = tokio::time::timeout(
+            self.inner.max_wait,
+            self.inner.slots.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| HashError::Busy)?
+        .map_err(|_| HashError::Busy)?;
         let (reply, result) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
             let value = work(memory);
@@ -710,6 +715,148 @@ mod tests {
         assert_eq!(memory.blocks(256).len(), 256);
         memory.trim();
         assert_eq!(memory.blocks.capacity(), 64);
+    }
+
+    #[test]
+    fn invalid_parameters_are_refused_at_start_up() {
+        // Argon2 needs at least 8 KiB per lane.
+        let error = PasswordHasher::new(
+            Argon2Config {
+                memory_kib: 4,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, HashError::Failed(m) if m.contains("invalid Argon2 parameters")),
+            "{error:?}"
+        );
+    }
+
+    /// Occupies the hasher's only slot until the returned sender is used or dropped.
+    async fn hold_the_only_slot(
+        hasher: &PasswordHasher,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), HashError>>,
+    ) {
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel();
+        let holder = hasher.clone();
+        let task = tokio::spawn(async move {
+            holder
+                .run(move |_| {
+                    let _ = started.send(());
+                    let _ = blocked.recv();
+                })
+                .await
+        });
+        running.await.unwrap();
+        assert_eq!(hasher.inner.slots.available_permits(), 0);
+        (release, task)
+    }
+
+    #[tokio::test]
+    async fn a_request_that_waits_too_long_for_a_slot_is_busy() {
+        let mut hasher = cheap_with(1);
+        let wait = Duration::from_millis(300);
+        Arc::get_mut(&mut hasher.inner).unwrap().max_wait = wait;
+        let (release, holder) = hold_the_only_slot(&hasher).await;
+
+        let waited = std::time::Instant::now();
+        let outcome = hasher.verify(secret("pw"), None).await;
+        assert!(matches!(outcome, Err(HashError::Busy)), "{outcome:?}");
+        assert!(waited.elapsed() >= wait, "gave up only after the wait");
+
+        // The slot comes back when the running hash ends, not when a waiter gives up.
+        assert_eq!(hasher.inner.slots.available_permits(), 0);
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert_eq!(hasher.inner.slots.available_permits(), 1);
+        assert!(hasher.hash(secret("after-Busy-1!")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_its_caller_but_keeps_the_thread_and_slot() {
+        let hasher = cheap_with(1);
+        let boom: fn(&mut Memory) = |_| std::panic::panic_any("a bug in a hashing job");
+        let outcome = hasher.run(boom).await;
+        assert!(
+            matches!(&outcome, Err(HashError::Failed(m)) if m.contains("hashing task failed")),
+            "{outcome:?}"
+        );
+        assert_eq!(hasher.inner.slots.available_permits(), 1, "slot returned");
+        // The single hashing thread is still serving.
+        let hash = hasher.hash(secret("still-Alive-1!")).await.unwrap();
+        assert!(
+            hasher
+                .verify(secret("still-Alive-1!"), Some(hash))
+                .await
+                .unwrap()
+                .is_valid()
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_argon2_hashes_are_invalid_not_errors() {
+        let hasher = cheap();
+        let good = hasher.hash(secret("Form-Check-1!")).await.unwrap();
+        let salt_and_hash = good.rsplitn(3, '$').take(2).collect::<Vec<_>>();
+        let (hash_part, salt_part) = (salt_and_hash[0], salt_and_hash[1]);
+        for stored in [
+            // Not an Argon2 algorithm.
+            format!("$argon2x$v=19$m=64,t=1,p=1${salt_part}${hash_part}"),
+            // Unknown version.
+            format!("$argon2id$v=7$m=64,t=1,p=1${salt_part}${hash_part}"),
+            // Costs Argon2 refuses.
+            format!("$argon2id$v=19$m=1,t=1,p=1${salt_part}${hash_part}"),
+            // No hash output.
+            format!("$argon2id$v=19$m=64,t=1,p=1${salt_part}"),
+        ] {
+            assert_eq!(
+                hasher
+                    .verify(secret("Form-Check-1!"), Some(stored.clone()))
+                    .await
+                    .unwrap(),
+                Verification::Invalid,
+                "{stored}"
+            );
+        }
+        // The same password against the intact hash still verifies.
+        assert!(
+            hasher
+                .verify(secret("Form-Check-1!"), Some(good.clone()))
+                .await
+                .unwrap()
+                .is_valid()
+        );
+        assert!(is_supported_hash(&good));
+        assert!(!is_supported_hash("$2b$04$too-short"));
+        assert!(!is_supported_hash("$pbkdf2-sha256$i=1000$c2FsdA$aGFzaA"));
+    }
+
+    #[test]
+    fn debug_shows_costs_only() {
+        let text = format!("{:?}", cheap());
+        assert!(
+            text.contains("m_cost: 64") && text.contains("t_cost: 1"),
+            "{text}"
+        );
+        assert!(!text.contains("dummy"), "{text}");
+    }
+
+    fn cheap_with(concurrency: usize) -> PasswordHasher {
+        PasswordHasher::new(
+            Argon2Config {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+            concurrency,
+        )
+        .unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

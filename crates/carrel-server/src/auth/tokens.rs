@@ -146,3 +146,25 @@ pub async fn exchange_refresh_token(
         Refresh::Invalid => Err(AccountError::Unauthorized),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_session_not_the_tokens() {
+        let tokens = IssuedTokens {
+            access_token: "eyJhbGciOiJFZERTQSJ9.access-secret.sig".to_owned(),
+            expires_in: 900,
+            refresh_token: "refresh-secret-43-chars".to_owned(),
+            refresh_expires_in: 86_400,
+            session_id: Uuid::nil(),
+        };
+        let shown = format!("{tokens:?}");
+        assert!(shown.contains(&Uuid::nil().to_string()), "{shown}");
+        assert!(
+            !shown.contains("access-secret") && !shown.contains("refresh-secret"),
+            "{shown}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth_flows;
+mod auth_refusals;
 mod backup;
 mod cards;
 mod catalog;
