@@ -226,7 +226,7 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError 
 
 /// An import job and its progress (librarian).
 #[utoipa::path(get, path = "/imports/{id}", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 200, body = ImportView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ImportView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_import(
     State(state): State<AppState>,
     RequireLibrarian(_staff): RequireLibrarian,
@@ -279,7 +279,7 @@ fn decode_position(cursor: Option<&str>) -> Result<Option<(i64, i64)>, ApiError>
 
 /// The records an import failed, skipped for a reason, or cut, in file order (librarian).
 #[utoipa::path(get, path = "/imports/{id}/errors", tag = "catalog", security(("bearer" = [])), params(("id" = Uuid, Path), ErrorPageParams),
-    responses((status = 200, body = Page<ImportErrorView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Page<ImportErrorView>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn import_errors(
     State(state): State<AppState>,
     RequireLibrarian(_staff): RequireLibrarian,
