@@ -49,6 +49,9 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
             .await
             .context("cannot apply database migrations")?;
     }
+    // PostgreSQL: follow revocations made by every instance, so the session
+    // view may answer requests (until then every request reads the database).
+    store.follow_revocations();
     let generate = config.env != Environment::Production;
     let jwt = JwtKeys::load_or_generate(
         &config.jwt_private_key_file,

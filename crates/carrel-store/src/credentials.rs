@@ -6,6 +6,7 @@ use uuid::Uuid;
 use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 
 use crate::pool::BeginWrite as _;
+use crate::session_cache::AuthChange;
 use crate::{Store, StoreError};
 
 /// What a single-use token is for.
@@ -170,6 +171,7 @@ impl Store {
         const SET: &str = "UPDATE users SET failed_logins = $2, locked_until = $3, \
              password_hash = COALESCE($4, password_hash) WHERE id = $1";
         let select = lockout_select(self.backend());
+        self.auth_write(AuthChange::User(user_id), async {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let Some((failed, locked_until)): Option<(i32, Option<OffsetDateTime>)> = sqlx::query_as(select)
@@ -208,6 +210,7 @@ impl Store {
             tx.commit().await?;
             Ok(locked)
         })
+        }).await
     }
 
     /// One stored password hash per kind other than `current_kind` (kinds as
@@ -247,12 +250,14 @@ impl Store {
     pub async fn unlock_user(&self, user_id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
         const UNLOCK: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 \
              WHERE id = $1 AND deleted_at IS NULL";
+        self.auth_write(AuthChange::User(user_id), async {
         let done = crate::on_pool!(self, pool => sqlx::query(UNLOCK).bind(user_id).bind(now).execute(pool).await?.rows_affected());
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
             Ok(())
         }
+        }).await
     }
 
     /// The most recent `limit` password hashes of the account, newest first.
@@ -286,6 +291,7 @@ impl Store {
             "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
         const PRUNE: &str = "DELETE FROM password_history WHERE user_id = $1 AND password_hash NOT IN \
              (SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2)";
+        self.auth_write(AuthChange::User(change.user_id), async {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             if let Some((hash, purpose)) = change.token {
@@ -327,6 +333,7 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+        }).await
     }
 
     /// Stores a single-use token (hashed) and invalidates older unused tokens of

@@ -16,6 +16,7 @@ mod mfa;
 mod migrations;
 mod pins;
 mod pool;
+mod session_cache;
 mod sessions;
 mod sip2_terminals;
 #[cfg(feature = "testing")]
@@ -41,6 +42,9 @@ pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
 pub use pins::{PinCounter, PinHolder};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
+pub use session_cache::{
+    CHANNEL as REVOCATION_CHANNEL, HEARTBEAT_EVERY, LiveSession, MAX_LAG, ViewStatus,
+};
 pub use sessions::{NewSession, Refresh, Session, SessionAuth};
 pub use sip2_terminals::Sip2Terminal;
 pub use users::{NewUser, User, UserChanges, UserQuery, UserStatus};

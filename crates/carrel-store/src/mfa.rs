@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::pool::BeginWrite as _;
+use crate::session_cache::AuthChange;
 use crate::{Store, StoreError};
 
 /// A TOTP enrolment, pending until confirmed.
@@ -83,6 +84,7 @@ impl Store {
         const ENABLE: &str = "UPDATE users SET mfa_enabled = TRUE, updated_at = $2 WHERE id = $1";
         const UNSCOPE: &str =
             "UPDATE sessions SET scope = NULL WHERE user_id = $1 AND scope IS NOT NULL";
+        self.auth_write(AuthChange::User(user_id), async {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             if sqlx::query(CONFIRM).bind(user_id).bind(step).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {
@@ -97,6 +99,7 @@ impl Store {
             tx.commit().await?;
             Ok(true)
         })
+        }).await
     }
 
     /// Accepts a confirmed code's step exactly once: a step at or before the
@@ -132,6 +135,7 @@ impl Store {
             "DELETE FROM mfa_challenges WHERE user_id = $1",
         ];
         const DISABLE: &str = "UPDATE users SET mfa_enabled = FALSE, updated_at = $2 WHERE id = $1";
+        self.auth_write(AuthChange::User(user_id), async {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             for statement in STATEMENTS {
@@ -141,6 +145,7 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+        }).await
     }
 
     /// Records the second step of a login for `user_id`.

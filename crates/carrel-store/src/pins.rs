@@ -8,6 +8,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::session_cache::AuthChange;
 use crate::users::user_columns;
 use crate::{Store, StoreError, User};
 
@@ -78,12 +79,14 @@ impl Store {
     ) -> Result<(), StoreError> {
         const SET: &str = "UPDATE users SET pin_hash = $2, pin_failed_attempts = 0, pin_locked_until = NULL, updated_at = $3 \
              WHERE id = $1 AND deleted_at IS NULL";
+        self.auth_write(AuthChange::User(user_id), async {
         let done = crate::on_pool!(self, pool => sqlx::query(SET).bind(user_id).bind(hash).bind(now).execute(pool).await?.rows_affected());
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
             Ok(())
         }
+        }).await
     }
 
     /// The stored PIN failure counter.

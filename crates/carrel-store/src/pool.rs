@@ -75,6 +75,8 @@ pub(crate) enum DbPool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: DbPool,
+    /// Live sessions held in memory (see [`crate::session_cache`]).
+    pub(crate) session_view: Arc<crate::session_cache::SessionCache>,
 }
 
 /// A snapshot of the connection pool, for metrics.
@@ -128,7 +130,13 @@ impl Store {
                 DbPool::Postgres(pool)
             }
         };
-        Ok(Store { pool })
+        let session_view = match &pool {
+            DbPool::Sqlite(pool) => crate::session_cache::SessionCache::for_sqlite_file(
+                pool.connect_options().get_filename().to_path_buf(),
+            ),
+            DbPool::Postgres(_) => Arc::new(crate::session_cache::SessionCache::new()),
+        };
+        Ok(Store { pool, session_view })
     }
 
     /// The backend this store talks to.

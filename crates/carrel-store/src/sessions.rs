@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::pool::BeginWrite as _;
+use crate::session_cache::AuthChange;
 use crate::users::user_columns;
 use crate::{Store, StoreError, User};
 
@@ -127,6 +128,7 @@ impl Store {
         crate::on_pool!(self, pool => {
             sqlx::query(UPDATE).bind(session_id).bind(now).execute(pool).await?;
         });
+        self.session_view.touched(session_id, now);
         Ok(())
     }
 
@@ -162,7 +164,9 @@ impl Store {
                         Some((session_id, _, Some(rotated_at))) if now - rotated_at <= grace && !grace.is_zero() => session_id,
                         Some((session_id, user_id, _)) => {
                             sqlx::query(REVOKE).bind(session_id).bind(now).execute(&mut *tx).await?;
-                            tx.commit().await?;
+                            self.auth_write(AuthChange::Session(session_id), async {
+                                Ok(tx.commit().await?)
+                            }).await?;
                             return Ok(Refresh::ReuseDetected { session_id, user_id });
                         }
                         None => return Ok(Refresh::Invalid),
@@ -203,8 +207,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const UPDATE: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
-        let done = crate::on_pool!(self, pool => sqlx::query(UPDATE)
-            .bind(session_id).bind(user_id).bind(now).bind(reason).execute(pool).await?.rows_affected());
+        let done = self.auth_write(AuthChange::Session(session_id), async {
+            Ok(crate::on_pool!(self, pool => sqlx::query(UPDATE)
+                .bind(session_id).bind(user_id).bind(now).bind(reason).execute(pool).await?.rows_affected()))
+        }).await?;
         Ok(done > 0)
     }
 
@@ -216,8 +222,10 @@ impl Store {
         now: OffsetDateTime,
         keep: Option<Uuid>,
     ) -> Result<u64, StoreError> {
-        Ok(crate::on_pool!(self, pool => sqlx::query(REVOKE_ALL)
-            .bind(user_id).bind(now).bind(reason).bind(keep).execute(pool).await?.rows_affected()))
+        self.auth_write(AuthChange::User(user_id), async {
+            Ok(crate::on_pool!(self, pool => sqlx::query(REVOKE_ALL)
+                .bind(user_id).bind(now).bind(reason).bind(keep).execute(pool).await?.rows_affected()))
+        }).await
     }
 
     /// The live sessions of `user_id`, newest first.

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::pool::BeginWrite as _;
+use crate::session_cache::AuthChange;
 use crate::{Store, StoreError};
 
 /// The columns of [`User`], for `concat!` into static SQL; `user_columns!("u.")`
@@ -322,6 +323,7 @@ impl Store {
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
+        self.auth_write(AuthChange::User(id), async {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let before: User = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
@@ -348,6 +350,7 @@ impl Store {
             tx.commit().await?;
             Ok(after)
         })
+        }).await
     }
 
     /// Soft-deletes a live account and revokes its sessions. Refused
@@ -367,6 +370,7 @@ impl Store {
         // deleted (SQLite serialises writers already).
         const LOCK: &str = "SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
         let lock = self.backend() == crate::Backend::Postgres;
+        self.auth_write(AuthChange::User(id), async {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             if lock {
@@ -387,6 +391,7 @@ impl Store {
             tx.commit().await?;
             Ok(())
         })
+        }).await
     }
 
     /// Undoes a soft delete.
@@ -396,8 +401,10 @@ impl Store {
              WHERE id = $1 AND deleted_at IS NOT NULL RETURNING ",
             user_columns!()
         );
+        self.auth_write(AuthChange::User(id), async {
         crate::on_pool!(self, pool => sqlx::query_as(RESTORE).bind(id).bind(now).fetch_optional(pool).await?)
             .ok_or(StoreError::NotFound)
+        }).await
     }
 
     /// Marks the email address as verified.
@@ -408,10 +415,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         const UPDATE: &str =
             "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1";
+        self.auth_write(AuthChange::User(id), async {
         crate::on_pool!(self, pool => {
             sqlx::query(UPDATE).bind(id).bind(now).execute(pool).await?;
         });
         Ok(())
+        }).await
     }
 
     /// Staff listing, newest first, `limit + 1` rows (the extra one signals another page).

@@ -2,9 +2,12 @@
 //! [`Authenticated`], [`RequireLibrarian`] or [`RequireAdmin`] cannot forget to
 //! check, and a handler without one is public.
 //!
-//! Every request re-checks the session in the database (one indexed lookup that
-//! also reads the account), so logout, password change, deactivation, deletion
-//! and role changes take effect for access tokens at once.
+//! Every request re-checks the session and its account: in the store's
+//! in-process view of live sessions when that view may answer, else in the
+//! database (one indexed lookup that also reads the account). Either way logout,
+//! password change, deactivation, deletion and role changes take effect for
+//! access tokens at once: on this instance as soon as the change has committed,
+//! on other instances within half a second (see `carrel_store::session_cache`).
 
 use std::sync::Arc;
 
@@ -156,10 +159,10 @@ impl FromRequestParts<AppState> for Authenticated {
             .map_err(|_| unauthorized())?;
         let session = state
             .store
-            .session_auth(claims.sid)
+            .live_session(claims.sid, now)
             .await?
             .ok_or_else(unauthorized)?;
-        if session.user.id != claims.sub || !session.is_live(now) {
+        if session.user.id != claims.sub {
             return Err(unauthorized());
         }
         if via_cookie {
@@ -197,7 +200,7 @@ impl FromRequestParts<AppState> for Authenticated {
             session_id: session.session_id,
             role,
             via_cookie,
-            user: Arc::new(session.user),
+            user: session.user,
         };
         parts.extensions.insert(principal.clone());
         Ok(Authenticated(principal))

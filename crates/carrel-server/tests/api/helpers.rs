@@ -235,6 +235,19 @@ pub async fn exec_sql(app: &TestApp, sql: &'static str) {
             pool.close().await;
         }
     }
+    caught_up(app).await;
+}
+
+/// PostgreSQL: a change made behind Carrel's back reaches its session view by
+/// notification (within half a second); wait for that before the next request.
+async fn caught_up(app: &TestApp) {
+    assert!(
+        app.state
+            .store
+            .revocations_caught_up(std::time::Duration::from_secs(2))
+            .await,
+        "the session view did not catch up"
+    );
 }
 
 /// Runs one statement directly against the test database and reports whether
@@ -257,6 +270,7 @@ pub async fn try_sql(
             let pool = sqlx::PgPool::connect(app.db.url()).await.expect("connect");
             let result = sqlx::query(postgres).execute(&pool).await;
             pool.close().await;
+            caught_up(app).await;
             result.map(|r| r.rows_affected()).map_err(|e| e.to_string())
         }
     }

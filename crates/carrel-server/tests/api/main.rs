@@ -23,6 +23,7 @@ mod mfa;
 mod openapi;
 mod platform;
 mod readiness;
+mod revocation;
 mod sessions;
 mod shutdown;
 mod sip2;
