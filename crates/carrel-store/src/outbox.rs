@@ -316,7 +316,9 @@ impl Store {
         const DUE: &str = "SELECT COUNT(*) FROM outbox_messages WHERE state = 'pending' AND next_attempt_at <= $1 \
              AND (lease_until IS NULL OR lease_until < $1 OR lease_holder = $2)";
         let now = carrel_core::clock::truncate_to_seconds(now);
-        Ok(crate::on_pool!(self, pool => sqlx::query_scalar(DUE).bind(now).bind(holder).fetch_one(pool).await?))
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_scalar(DUE).bind(now).bind(holder).fetch_one(pool).await?),
+        )
     }
 
     /// Messages per state.
@@ -357,7 +359,9 @@ impl Store {
 
     /// One message (never its payload).
     pub async fn find_outbox_message(&self, id: Uuid) -> Result<Option<OutboxEntry>, StoreError> {
-        Ok(crate::on_pool!(self, pool => sqlx::query_as(SELECT_ENTRY).bind(id).fetch_optional(pool).await?))
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SELECT_ENTRY).bind(id).fetch_optional(pool).await?),
+        )
     }
 
     /// Requeues a dead message: pending, due now, attempts back to zero, with

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::{AccountError, NewAccount, check_new_password, link, validate_identity};
 use crate::audit;
-use crate::outbox::messages as mail;
 use crate::http::client::ClientInfo;
+use crate::outbox::messages as mail;
 use crate::state::AppState;
 
 pub const VERIFY_EMAIL_TTL: Duration = Duration::hours(24);
@@ -148,10 +148,21 @@ pub async fn register(
             Ok(())
         }
         Err(AccountError::Conflict(_)) => {
-            match state.store.find_user_by_email(&identity::email_key(&id.email)).await? {
+            match state
+                .store
+                .find_user_by_email(&identity::email_key(&id.email))
+                .await?
+            {
                 Some(owner) if owner.deleted_at.is_none() => {
-                    issue_token(state, owner.id, TokenPurpose::PasswordReset, RESET_TTL, "reset-password",
-                        |link| mail::registration_attempt(&owner.email, link)).await?;
+                    issue_token(
+                        state,
+                        owner.id,
+                        TokenPurpose::PasswordReset,
+                        RESET_TTL,
+                        "reset-password",
+                        |link| mail::registration_attempt(&owner.email, link),
+                    )
+                    .await?;
                 }
                 Some(_) => {}
                 // The username was taken by someone else: tell the address that

@@ -834,7 +834,10 @@ impl Config {
                 self.outbox.max_attempts.to_string(),
             ),
             ("CARREL_OUTBOX_BACKOFF".into(), d(self.outbox.backoff)),
-            ("CARREL_OUTBOX_BACKOFF_MAX".into(), d(self.outbox.backoff_max)),
+            (
+                "CARREL_OUTBOX_BACKOFF_MAX".into(),
+                d(self.outbox.backoff_max),
+            ),
             ("CARREL_OUTBOX_LEASE".into(), d(self.outbox.lease)),
             (
                 "CARREL_OUTBOX_POLL_INTERVAL".into(),

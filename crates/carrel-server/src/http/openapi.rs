@@ -12,8 +12,8 @@ use super::routes::catalog::{ItemTypeParam, SortParam};
 use super::routes::covers::CoverSize;
 use super::routes::fines::FineStatusParam;
 use super::routes::holds::HoldStatusParam;
-use super::routes::outbox::OutboxStateParam;
 use super::routes::loans::LoanStatusParam;
+use super::routes::outbox::OutboxStateParam;
 use super::routes::users::StatusParam;
 
 #[derive(OpenApi)]

@@ -197,11 +197,13 @@ mod tests {
             assert!(KINDS.contains(&m.kind));
             let email = render(m.kind, &m.recipient, Some(&m.payload)).expect(m.kind);
             assert_eq!(email.to, to);
-            let security = matches!(
-                m.kind,
-                "password_reset" | "invitation" | "account_locked"
+            let security = matches!(m.kind, "password_reset" | "invitation" | "account_locked");
+            assert_eq!(
+                m.priority == OutboxPriority::Security,
+                security,
+                "{}",
+                m.kind
             );
-            assert_eq!(m.priority == OutboxPriority::Security, security, "{}", m.kind);
             assert_eq!(
                 email.priority == carrel_mail::Priority::Security,
                 security,

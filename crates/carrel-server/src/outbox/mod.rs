@@ -37,7 +37,9 @@ pub struct DrainReport {
 pub fn backoff(state: &AppState, attempts: i32) -> Duration {
     let base = state.config.outbox.backoff;
     let max = state.config.outbox.backoff_max;
-    let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(30);
     let wait = base.saturating_mul(1u32 << doublings).min(max);
     Duration::try_from(wait).unwrap_or(Duration::HOUR)
 }
@@ -100,14 +102,17 @@ async fn deliver(state: &AppState, message: &ClaimedMessage) -> Result<Delivery,
             }
             // A recipient that cannot be parsed, or a broken from-address,
             // will not improve with time.
-            Err(error @ (MailError::Address(_) | MailError::Config(_))) => (error.to_string(), true),
+            Err(error @ (MailError::Address(_) | MailError::Config(_))) => {
+                (error.to_string(), true)
+            }
             Err(error) => (error.to_string(), false),
         },
         Err(error) => (error.to_string(), true),
     };
     metrics::counter!("outbox_delivery_failures_total", "kind" => kind.to_owned()).increment(1);
     let now = state.clock.now();
-    let attempts_left = message.attempts < i32::try_from(state.config.outbox.max_attempts).unwrap_or(i32::MAX);
+    let attempts_left =
+        message.attempts < i32::try_from(state.config.outbox.max_attempts).unwrap_or(i32::MAX);
     let retry_at = (!permanent && attempts_left).then(|| now + backoff(state, message.attempts));
     let outcome = state
         .store
@@ -174,6 +179,18 @@ pub async fn flush(state: &AppState, timeout: StdDuration) -> bool {
     tokio::time::timeout(timeout, work).await.is_ok()
 }
 
+/// Deletes sent and dead messages whose last change is older than
+/// `CARREL_OUTBOX_RETENTION` (their payloads with them); returns how many.
+pub async fn purge(state: &AppState) -> Result<u64, StoreError> {
+    let retention = Duration::try_from(state.config.outbox.retention).unwrap_or(Duration::MAX);
+    let cutoff = state
+        .clock
+        .now()
+        .checked_sub(retention)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    state.store.purge_outbox(cutoff).await
+}
+
 /// Runs the sender until the process stops: drains whenever a commit wakes it
 /// and every poll interval; once an hour (of the clock) also deletes sent and
 /// dead messages past `CARREL_OUTBOX_RETENTION`.
@@ -198,20 +215,18 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             let now = state.clock.now();
             if !failed && last_purge.is_none_or(|at| now - at >= Duration::HOUR) {
                 last_purge = Some(now);
-                let retention =
-                    Duration::try_from(state.config.outbox.retention).unwrap_or(Duration::MAX);
-                let cutoff = now
-                    .checked_sub(retention)
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-                match state.store.purge_outbox(cutoff).await {
+                match purge(&state).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "outbox: old sent and dead messages deleted"),
+                    Ok(n) => {
+                        tracing::info!(deleted = n, "outbox: old sent and dead messages deleted")
+                    }
                     Err(error) => tracing::warn!(%error, "outbox: purge failed"),
                 }
             }
             // Woken by a commit in this process, or polls (retries coming due,
             // messages enqueued by other instances).
-            let _ = tokio::time::timeout(state.config.outbox.poll_interval, signal.notified()).await;
+            let _ =
+                tokio::time::timeout(state.config.outbox.poll_interval, signal.notified()).await;
         }
     })
 }

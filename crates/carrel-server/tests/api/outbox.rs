@@ -68,7 +68,10 @@ async fn listing(desk: &Desk, query: &str) -> Vec<Value> {
     // Never the content: no payload, body or link in any entry.
     let text = page.to_string();
     assert!(!text.contains("token="), "{text}");
-    assert!(!text.contains("payload") && !text.contains("body"), "{text}");
+    assert!(
+        !text.contains("payload") && !text.contains("body"),
+        "{text}"
+    );
     page["data"].as_array().expect("data").clone()
 }
 
@@ -113,7 +116,10 @@ async fn hold_ready_mail_commits_or_rolls_back_with_the_return(app: TestApp) {
     .expect("trigger");
     assert_eq!(desk.give_back("P-1").await.status(), 500);
     assert_eq!(desk.hold(&hold["id"]).await["status"], "waiting");
-    assert!(listing(&desk, "").await.is_empty(), "no mail for a rolled-back return");
+    assert!(
+        listing(&desk, "").await.is_empty(),
+        "no mail for a rolled-back return"
+    );
     let pickups = |mails: &[carrel_mail::OutboxMessage]| {
         mails
             .iter()
@@ -155,6 +161,16 @@ async fn hold_ready_mail_commits_or_rolls_back_with_the_return(app: TestApp) {
         Ok(0)
     );
     assert!(listing(&desk, "?state=pending").await.is_empty());
+
+    // Sent messages are deleted after the retention period (7 days), not before.
+    let purge = || carrel_server::outbox::purge(&desk.app.state);
+    desk.app
+        .clock
+        .advance(Duration::days(7) - Duration::minutes(1));
+    assert_eq!(purge().await.unwrap(), 0);
+    desk.app.clock.advance(Duration::minutes(2));
+    assert_eq!(purge().await.unwrap(), 1);
+    assert!(listing(&desk, "").await.is_empty());
 }
 
 async fn mail_committed_before_a_crash_is_sent_by_the_next_instance(app: TestApp) {
@@ -168,7 +184,11 @@ async fn mail_committed_before_a_crash_is_sent_by_the_next_instance(app: TestApp
     assert!(delivered(&desk.app).is_empty());
     let pending = listing(&desk, "?state=pending").await;
     assert_eq!(pending.len(), 2, "{pending:?}");
-    assert!(pending.iter().all(|m| m["kind"] == "password_reset" && m["priority"] == "security"));
+    assert!(
+        pending
+            .iter()
+            .all(|m| m["kind"] == "password_reset" && m["priority"] == "security")
+    );
 
     // And one message it had claimed (its lease runs) when it died.
     let crashed = uuid::Uuid::new_v4();
@@ -186,9 +206,15 @@ async fn mail_committed_before_a_crash_is_sent_by_the_next_instance(app: TestApp
     let sender = carrel_server::outbox::spawn(next.clone());
     assert!(carrel_server::outbox::flush(&next, FLUSH).await);
     let first: Vec<String> = delivered(&desk.app).into_iter().map(|m| m.to).collect();
-    assert_eq!(first, [bob.email.clone()], "the claimed message waits for its lease");
+    assert_eq!(
+        first,
+        [bob.email.clone()],
+        "the claimed message waits for its lease"
+    );
     // …and the claimed one once the dead instance's lease has run out.
-    desk.app.clock.advance(Duration::minutes(2) + Duration::seconds(1));
+    desk.app
+        .clock
+        .advance(Duration::minutes(2) + Duration::seconds(1));
     assert!(carrel_server::outbox::flush(&next, FLUSH).await);
     sender.abort();
     let mails = delivered(&desk.app);
@@ -199,7 +225,10 @@ async fn mail_committed_before_a_crash_is_sent_by_the_next_instance(app: TestApp
         assert!(mail.body.contains("/reset-password?token="));
     }
     // The link works: the token and its mail were committed together.
-    let token = desk.app.mailed_token(&ann.email, "Reset your password").await;
+    let token = desk
+        .app
+        .mailed_token(&ann.email, "Reset your password")
+        .await;
     let reset = desk
         .app
         .client
@@ -261,7 +290,10 @@ async fn two_instances_send_each_message_exactly_once(app: TestApp) {
     for sender in senders {
         sender.abort();
     }
-    eprintln!("drained by the first instance's loop: {a}, the second's: {b}, the senders: {}", MESSAGES.saturating_sub(a + b));
+    eprintln!(
+        "drained by the first instance's loop: {a}, the second's: {b}, the senders: {}",
+        MESSAGES.saturating_sub(a + b)
+    );
 
     let mails = delivered(&desk.app);
     assert_eq!(mails.len(), MESSAGES, "each message once");
@@ -270,13 +302,19 @@ async fn two_instances_send_each_message_exactly_once(app: TestApp) {
     recipients.dedup();
     assert_eq!(recipients.len(), MESSAGES, "no message twice");
     let counts = desk.app.state.store.outbox_counts().await.unwrap();
-    assert_eq!((counts.pending, counts.sent, counts.dead), (0, MESSAGES as i64, 0));
+    assert_eq!(
+        (counts.pending, counts.sent, counts.dead),
+        (0, MESSAGES as i64, 0)
+    );
     // Every message took exactly one attempt.
     let mut cursor = String::new();
     let mut seen = 0;
     loop {
         let page = desk
-            .get_json(ADMIN, &format!("/api/v1/admin/outbox?state=sent&limit=100{cursor}"))
+            .get_json(
+                ADMIN,
+                &format!("/api/v1/admin/outbox?state=sent&limit=100{cursor}"),
+            )
             .await;
         for entry in page["data"].as_array().unwrap() {
             assert_eq!(entry["attempts"], 1, "{entry}");
@@ -313,7 +351,11 @@ async fn security_mail_goes_before_bulk_notices(app: TestApp) {
     assert_eq!(mails.len(), 6);
     // File names sort in the order of sending.
     assert_eq!(mails[0].subject, "Reset your password");
-    assert!(mails[1..].iter().all(|m| m.subject == "Your Carrel registration"));
+    assert!(
+        mails[1..]
+            .iter()
+            .all(|m| m.subject == "Your Carrel registration")
+    );
 }
 
 async fn a_failing_transport_is_retried_with_backoff_then_dead_lettered_and_requeued(app: TestApp) {
@@ -333,7 +375,10 @@ async fn a_failing_transport_is_retried_with_backoff_then_dead_lettered_and_requ
     };
     let entry = only(listing(&desk, "?state=pending").await);
     assert_eq!(entry["attempts"], 1);
-    assert!(entry["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{entry}");
+    assert!(
+        entry["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{entry}"
+    );
     let failed_at = crate::desk::at(&entry["updated_at"]);
     assert!(failed_at >= started);
     let next_at = crate::desk::at(&entry["next_attempt_at"]);
@@ -341,7 +386,9 @@ async fn a_failing_transport_is_retried_with_backoff_then_dead_lettered_and_requ
     let id = entry["id"].as_str().unwrap().to_owned();
 
     // Not before it is due.
-    desk.app.clock.advance(next_at - desk.now() - Duration::seconds(2));
+    desk.app
+        .clock
+        .advance(next_at - desk.now() - Duration::seconds(2));
     assert!(carrel_server::outbox::flush(&desk.app.state, FLUSH).await);
     assert_eq!(only(listing(&desk, "?state=pending").await)["attempts"], 1);
     // Due: the second attempt, then twice the wait.
@@ -371,7 +418,10 @@ async fn a_failing_transport_is_retried_with_backoff_then_dead_lettered_and_requ
     assert_eq!(only(listing(&desk, "?state=dead").await)["attempts"], 3);
     let metrics = desk.app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("outbox_messages_dead_total"), "{metrics}");
-    assert!(metrics.contains("outbox_delivery_failures_total"), "{metrics}");
+    assert!(
+        metrics.contains("outbox_delivery_failures_total"),
+        "{metrics}"
+    );
 
     // The transport is repaired; the admin requeues the message and it goes.
     std::fs::remove_file(&dir).unwrap();
@@ -390,20 +440,40 @@ async fn a_failing_transport_is_retried_with_backoff_then_dead_lettered_and_requ
     assert_eq!(requeued["state"], "pending");
     assert_eq!(requeued["attempts"], 0);
     assert!(!requeued.to_string().contains("token="));
-    let token = desk.app.mailed_token(&ann.email, "Reset your password").await;
+    let token = desk
+        .app
+        .mailed_token(&ann.email, "Reset your password")
+        .await;
     assert!(!token.is_empty());
     let sent = only(listing(&desk, "?state=sent").await);
-    assert_eq!((sent["id"].as_str(), sent["attempts"].as_i64()), (Some(id.as_str()), Some(1)));
+    assert_eq!(
+        (sent["id"].as_str(), sent["attempts"].as_i64()),
+        (Some(id.as_str()), Some(1))
+    );
     assert_eq!(desk.app.audit_events("outbox.retried").await.len(), 1);
     // Only a dead message can be retried; unknown ids are 404.
-    assert_error(retry(format!("/api/v1/admin/outbox/{id}/retry")).await, 409, "CONFLICT").await;
     assert_error(
-        retry(format!("/api/v1/admin/outbox/{}/retry", uuid::Uuid::now_v7())).await,
+        retry(format!("/api/v1/admin/outbox/{id}/retry")).await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    assert_error(
+        retry(format!(
+            "/api/v1/admin/outbox/{}/retry",
+            uuid::Uuid::now_v7()
+        ))
+        .await,
         404,
         "RESOURCE_NOT_FOUND",
     )
     .await;
-    assert_error(retry("/api/v1/admin/outbox/nonsense/retry".to_owned()).await, 404, "RESOURCE_NOT_FOUND").await;
+    assert_error(
+        retry("/api/v1/admin/outbox/nonsense/retry".to_owned()).await,
+        404,
+        "RESOURCE_NOT_FOUND",
+    )
+    .await;
 }
 
 async fn only_admins_see_the_outbox(app: TestApp) {
@@ -411,12 +481,24 @@ async fn only_admins_see_the_outbox(app: TestApp) {
     let ann = desk.patron("ann").await;
     forgot(&desk.app, &ann.email).await;
     desk.app.outbox().await;
-    let id = listing(&desk, "").await[0]["id"].as_str().unwrap().to_owned();
+    let id = listing(&desk, "").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for user in ["ann", LIBRARIAN] {
-        let list = desk.as_user(user, Method::GET, "/api/v1/admin/outbox").await.send().await.unwrap();
+        let list = desk
+            .as_user(user, Method::GET, "/api/v1/admin/outbox")
+            .await
+            .send()
+            .await
+            .unwrap();
         assert_error(list, 403, "FORBIDDEN").await;
         let retry = desk
-            .as_user(user, Method::POST, &format!("/api/v1/admin/outbox/{id}/retry"))
+            .as_user(
+                user,
+                Method::POST,
+                &format!("/api/v1/admin/outbox/{id}/retry"),
+            )
             .await
             .send()
             .await
