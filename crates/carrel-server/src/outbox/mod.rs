@@ -18,6 +18,7 @@ use carrel_mail::MailError;
 use carrel_store::{ClaimedMessage, FailureOutcome, StoreError};
 use time::Duration;
 
+use crate::config::OutboxConfig;
 use crate::state::AppState;
 
 /// Messages claimed per round.
@@ -34,9 +35,9 @@ pub struct DrainReport {
 
 /// The wait before attempt `attempts + 1`, after `attempts` failures:
 /// `backoff × 2^(attempts − 1)`, at most `backoff_max`.
-pub fn backoff(state: &AppState, attempts: i32) -> Duration {
-    let base = state.config.outbox.backoff;
-    let max = state.config.outbox.backoff_max;
+pub fn backoff(config: &OutboxConfig, attempts: i32) -> Duration {
+    let base = config.backoff;
+    let max = config.backoff_max;
     let doublings = u32::try_from(attempts.saturating_sub(1))
         .unwrap_or(0)
         .min(30);
@@ -113,7 +114,8 @@ async fn deliver(state: &AppState, message: &ClaimedMessage) -> Result<Delivery,
     let now = state.clock.now();
     let attempts_left =
         message.attempts < i32::try_from(state.config.outbox.max_attempts).unwrap_or(i32::MAX);
-    let retry_at = (!permanent && attempts_left).then(|| now + backoff(state, message.attempts));
+    let retry_at = (!permanent && attempts_left)
+        .then(|| now + backoff(&state.config.outbox, message.attempts));
     let outcome = state
         .store
         .outbox_failed(message.id, holder, now, &error, retry_at)
@@ -229,4 +231,27 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 tokio::time::timeout(state.config.outbox.poll_interval, signal.notified()).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let config = OutboxConfig {
+            max_attempts: 8,
+            backoff: StdDuration::from_secs(30),
+            backoff_max: StdDuration::from_secs(3600),
+            lease: StdDuration::from_secs(120),
+            poll_interval: StdDuration::from_secs(5),
+            retention: StdDuration::from_secs(86_400),
+        };
+        let waits: Vec<i64> = (1..=9)
+            .map(|n| backoff(&config, n).whole_seconds())
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
+        assert_eq!(backoff(&config, 0).whole_seconds(), 30);
+        assert_eq!(backoff(&config, i32::MAX).whole_seconds(), 3600);
+    }
 }

@@ -422,6 +422,10 @@ async fn a_failing_transport_is_retried_with_backoff_then_dead_lettered_and_requ
         metrics.contains("outbox_delivery_failures_total"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("outbox_messages{state=\"dead\"}"),
+        "{metrics}"
+    );
 
     // The transport is repaired; the admin requeues the message and it goes.
     std::fs::remove_file(&dir).unwrap();
