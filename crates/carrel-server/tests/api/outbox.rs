@@ -208,7 +208,7 @@ async fn mail_committed_before_a_crash_is_sent_by_the_next_instance(app: TestApp
     let first: Vec<String> = delivered(&desk.app).into_iter().map(|m| m.to).collect();
     assert_eq!(
         first,
-        [bob.email.clone()],
+        std::slice::from_ref(&bob.email),
         "the claimed message waits for its lease"
     );
     // …and the claimed one once the dead instance's lease has run out.
