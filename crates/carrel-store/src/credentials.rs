@@ -7,12 +7,8 @@ use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 
 use crate::outbox::enqueue_messages;
 use crate::pool::BeginWrite as _;
-<<<<<<< HEAD
 use crate::session_cache::AuthChange;
-use crate::{Store, StoreError};
-=======
 use crate::{NewOutboxMessage, Store, StoreError};
->>>>>>> main
 
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

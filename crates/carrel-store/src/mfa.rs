@@ -136,16 +136,17 @@ impl Store {
         ];
         const DISABLE: &str = "UPDATE users SET mfa_enabled = FALSE, updated_at = $2 WHERE id = $1";
         self.auth_write(AuthChange::User(user_id), async {
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            for statement in STATEMENTS {
-                sqlx::query(statement).bind(user_id).execute(&mut *tx).await?;
-            }
-            sqlx::query(DISABLE).bind(user_id).bind(now).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
-        Ok(())
-        }).await
+            crate::on_pool!(self, pool => {
+                let mut tx = pool.begin_write().await?;
+                for statement in STATEMENTS {
+                    sqlx::query(statement).bind(user_id).execute(&mut *tx).await?;
+                }
+                sqlx::query(DISABLE).bind(user_id).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// Records the second step of a login for `user_id`.

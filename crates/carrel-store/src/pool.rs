@@ -75,15 +75,12 @@ pub(crate) enum DbPool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: DbPool,
-<<<<<<< HEAD
     /// Live sessions held in memory (see [`crate::session_cache`]).
     pub(crate) session_view: Arc<crate::session_cache::SessionCache>,
-=======
     /// Raised after a commit that enqueued outbox messages (see
     /// [`Store::wake_outbox`]); shared by clones, so one process's sender hears
     /// every handle.
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
->>>>>>> main
 }
 
 /// A snapshot of the connection pool, for metrics.
@@ -137,20 +134,17 @@ impl Store {
                 DbPool::Postgres(pool)
             }
         };
-<<<<<<< HEAD
         let session_view = match &pool {
             DbPool::Sqlite(pool) => crate::session_cache::SessionCache::for_sqlite_file(
                 pool.connect_options().get_filename().to_path_buf(),
             ),
             DbPool::Postgres(_) => Arc::new(crate::session_cache::SessionCache::new()),
         };
-        Ok(Store { pool, session_view })
-=======
         Ok(Store {
             pool,
+            session_view,
             outbox_signal: Arc::default(),
         })
->>>>>>> main
     }
 
     /// The backend this store talks to.

@@ -507,7 +507,10 @@ async fn follow(view: Weak<SessionCache>, options: PgConnectOptions) {
     let heartbeats = tokio::spawn(send_heartbeats(view.clone(), pool.clone()));
     let mut backoff = Duration::from_millis(50);
     loop {
-        if view.upgrade().is_some_and(|v| v.held.load(Ordering::Acquire)) {
+        if view
+            .upgrade()
+            .is_some_and(|v| v.held.load(Ordering::Acquire))
+        {
             if let Some(v) = view.upgrade() {
                 v.channel_lost();
             }
@@ -671,7 +674,10 @@ mod tests {
         view.fill(view.generation(), s.clone());
         assert!(view.get(s.session_id, now).is_none(), "no heartbeat yet");
         view.apply(&format!("hb:{}:{}", Uuid::new_v4(), view.now_nanos()));
-        assert!(view.get(s.session_id, now).is_none(), "another view's heartbeat");
+        assert!(
+            view.get(s.session_id, now).is_none(),
+            "another view's heartbeat"
+        );
         view.apply(&format!("hb:{}:{}", view.id, view.now_nanos()));
         assert!(view.get(s.session_id, now).is_some());
         view.apply(&format!("s:{}", s.session_id));

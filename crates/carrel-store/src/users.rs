@@ -455,11 +455,12 @@ impl Store {
         const UPDATE: &str =
             "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1";
         self.auth_write(AuthChange::User(id), async {
-        crate::on_pool!(self, pool => {
-            sqlx::query(UPDATE).bind(id).bind(now).execute(pool).await?;
-        });
-        Ok(())
-        }).await
+            crate::on_pool!(self, pool => {
+                sqlx::query(UPDATE).bind(id).bind(now).execute(pool).await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// Staff listing, newest first, `limit + 1` rows (the extra one signals another page).

@@ -47,7 +47,10 @@ async fn me_status(app: &TestApp, token: &str) -> u16 {
 async fn view_in_use(app: &TestApp) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !app.state.store.session_view_status().trusted {
-        assert!(Instant::now() < deadline, "the session view never came into use");
+        assert!(
+            Instant::now() < deadline,
+            "the session view never came into use"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -133,7 +136,11 @@ async fn revocation_is_immediate_on_the_instance_that_revokes(app: TestApp) {
 
     // Role change.
     let status = app
-        .authed(Method::PATCH, &format!("/api/v1/users/{}", user.id), &admin_token)
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", user.id),
+            &admin_token,
+        )
         .json(&json!({"role": "librarian"}))
         .send()
         .await
@@ -149,7 +156,11 @@ async fn revocation_is_immediate_on_the_instance_that_revokes(app: TestApp) {
         .to_owned();
     assert_served_from_the_view(&app, &here).await;
     let status = app
-        .authed(Method::PATCH, &format!("/api/v1/users/{}", user.id), &admin_token)
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", user.id),
+            &admin_token,
+        )
         .json(&json!({"is_active": false}))
         .send()
         .await
@@ -209,7 +220,10 @@ async fn requests_started_after_a_logout_returned_are_refused(app: TestApp) {
         for hammer in hammers {
             for (started, status) in hammer.await.unwrap() {
                 if started > returned {
-                    assert_eq!(status, 401, "a request started after the logout returned was served");
+                    assert_eq!(
+                        status, 401,
+                        "a request started after the logout returned was served"
+                    );
                     after += 1;
                 } else if status == 200 {
                     before += 1;
@@ -239,7 +253,10 @@ async fn revocation_reaches_another_instance_within_a_second(a: TestApp) {
         .status();
     assert_eq!(status, 204);
     let took = refused_within(&b, &token, Instant::now()).await;
-    assert!(took < Duration::from_secs(1), "logout reached B after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "logout reached B after {took:?}"
+    );
 
     // Password change on A, the other session refused on B.
     let here = a.access_token("roamer").await;
@@ -254,13 +271,20 @@ async fn revocation_reaches_another_instance_within_a_second(a: TestApp) {
         .status();
     assert_eq!(status, 204);
     let took = refused_within(&b, &elsewhere, Instant::now()).await;
-    assert!(took < Duration::from_secs(1), "password change reached B after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "password change reached B after {took:?}"
+    );
     assert_eq!(me_status(&b, &here).await, 200);
 
     // Deactivation on A.
     assert_served_from_the_view(&b, &here).await;
     let status = a
-        .authed(Method::PATCH, &format!("/api/v1/users/{}", user.id), &admin_token)
+        .authed(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", user.id),
+            &admin_token,
+        )
         .json(&json!({"is_active": false}))
         .send()
         .await
@@ -268,7 +292,10 @@ async fn revocation_reaches_another_instance_within_a_second(a: TestApp) {
         .status();
     assert_eq!(status, 200);
     let took = refused_within(&b, &here, Instant::now()).await;
-    assert!(took < Duration::from_secs(1), "deactivation reached B after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "deactivation reached B after {took:?}"
+    );
 
     // A profile change on A shows on B too (the view holds the account).
     let token = b.access_token("boss").await;
@@ -294,7 +321,10 @@ async fn revocation_reaches_another_instance_within_a_second(a: TestApp) {
         if me["full_name"] == "Renamed Boss" {
             break;
         }
-        assert!(since.elapsed() < Duration::from_secs(1), "stale profile on B: {me}");
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "stale profile on B: {me}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -328,7 +358,10 @@ async fn a_cut_channel_falls_back_to_the_database_and_recovers(a: TestApp) {
     // Within MAX_LAG at most, B stops using its view.
     let since = Instant::now();
     while b.state.store.session_view_status().trusted {
-        assert!(since.elapsed() < Duration::from_secs(1), "B still trusts a dead channel");
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "B still trusts a dead channel"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 
@@ -347,7 +380,11 @@ async fn a_cut_channel_falls_back_to_the_database_and_recovers(a: TestApp) {
         assert_eq!(me_status(&b, &keep).await, 200);
         assert_eq!(me_status(&b, &doomed).await, 401);
     }
-    assert_eq!(b.state.store.session_view_status().hits, hits, "the view answered while the channel was down");
+    assert_eq!(
+        b.state.store.session_view_status().hits,
+        hits,
+        "the view answered while the channel was down"
+    );
     // A change made while down (its notification is lost) is not missed later.
     sqlx::query("UPDATE users SET is_active = FALSE WHERE username = 'cut'")
         .execute(&admin)
@@ -376,6 +413,9 @@ async fn a_cut_channel_falls_back_to_the_database_and_recovers(a: TestApp) {
         .status();
     assert_eq!(status, 204);
     let took = refused_within(&b, &keep, Instant::now()).await;
-    assert!(took < Duration::from_secs(1), "after reconnect, logout reached B after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "after reconnect, logout reached B after {took:?}"
+    );
     admin.close().await;
 }
