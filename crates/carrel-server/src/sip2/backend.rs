@@ -31,6 +31,8 @@ pub struct Sip2Library {
     pub(super) state: AppState,
     pub(super) peer: SocketAddr,
     pub(super) guard: Arc<LoginGuard>,
+    /// The PIN last verified on this connection (see [`pins::PinMemo`]).
+    pub(super) pins: pins::PinMemo,
 }
 
 impl std::fmt::Debug for Sip2Library {
@@ -97,12 +99,13 @@ impl Sip2Library {
     /// Checks card and PIN; `None` or empty PIN is wrong and counts toward the
     /// PIN lockout.
     async fn patron(&self, actor: &Actor, card: &str, pin: Option<&Password>) -> Patron {
-        match pins::check_pin(
+        match pins::check_pin_remembered(
             &self.state,
             &actor.client,
             Some(actor.id),
             card,
             pin.map(Password::expose),
+            &self.pins,
         )
         .await
         {
@@ -305,6 +308,7 @@ impl Sip2Backend for Sip2Library {
     }
 
     async fn login(&self, request: &LoginRequest) -> Option<Terminal> {
+        self.pins.forget();
         let ip = self.peer.ip();
         if self.guard.is_blocked(ip, self.state.clock.now()) {
             tracing::warn!(target: "sip2", peer = %self.peer, "login refused: too many failed logins from this address");
@@ -695,6 +699,7 @@ impl Sip2Backend for Sip2Library {
         context: Context<'_, Terminal>,
         _request: &EndPatronSessionRequest,
     ) -> EndSessionOutcome {
+        self.pins.forget();
         EndSessionOutcome {
             end_session: true,
             screen_message: vec![Lang::of(context.language).session_ended()],
