@@ -73,9 +73,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ["sip2", address, login, password, file] => {
             runtime.block_on(sip2_load(address, login, password, file))
         }
-        _ => Err("usage: circulation_load seed PATRON_FILE | load BASE_URL TOKEN PATRON_FILE \
+        _ => Err(
+            "usage: circulation_load seed PATRON_FILE | load BASE_URL TOKEN PATRON_FILE \
                   | sip2 HOST:PORT LOGIN PASSWORD PATRON_FILE"
-            .into()),
+                .into(),
+        ),
     }
 }
 
@@ -378,7 +380,11 @@ async fn sip2_load(
             .call(format!("9300CN{login}|CO{password}|\r").as_bytes())
             .await?;
         if !answer.starts_with(b"941") {
-            return Err(format!("terminal {login} could not log in: {}", screen_message(answer)).into());
+            return Err(format!(
+                "terminal {login} could not log in: {}",
+                screen_message(answer)
+            )
+            .into());
         }
         let pin = pin.clone();
         tasks.push(tokio::spawn(async move {
@@ -397,20 +403,21 @@ async fn sip2_load(
                 cycle += 1;
                 let barcode = format!("CIRC{copy}");
                 copy = (copy + workers) % copies;
-                let checkout = format!(
-                    "11NN{DATE}{DATE}AObench|AA{card}|AB{barcode}|AC|AD{pin}|\r"
-                );
+                let checkout =
+                    format!("11NN{DATE}{DATE}AObench|AA{card}|AB{barcode}|AC|AD{pin}|\r");
                 let checkin = format!("09N{DATE}{DATE}AP|AObench|AB{barcode}|AC|\r");
                 let began = Instant::now();
-                let out = terminal
-                    .call(checkout.as_bytes())
-                    .await
-                    .map(|a| a.starts_with(b"121").then_some(()).ok_or_else(|| screen_message(a)));
+                let out = terminal.call(checkout.as_bytes()).await.map(|a| {
+                    a.starts_with(b"121")
+                        .then_some(())
+                        .ok_or_else(|| screen_message(a))
+                });
                 let checked_out = Instant::now();
-                let back = terminal
-                    .call(checkin.as_bytes())
-                    .await
-                    .map(|a| a.starts_with(b"101").then_some(()).ok_or_else(|| screen_message(a)));
+                let back = terminal.call(checkin.as_bytes()).await.map(|a| {
+                    a.starts_with(b"101")
+                        .then_some(())
+                        .ok_or_else(|| screen_message(a))
+                });
                 let done = Instant::now();
                 let broken = out.is_err() || back.is_err();
                 if began >= measure_from && done <= stop {

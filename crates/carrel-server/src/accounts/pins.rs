@@ -352,8 +352,14 @@ pub async fn check_pin_remembered(
         });
     }
     memo.forget();
-    let (check, verified) =
-        check_pin_hashed(state, client, actor, card.as_deref().unwrap_or_default(), pin).await?;
+    let (check, verified) = check_pin_hashed(
+        state,
+        client,
+        actor,
+        card.as_deref().unwrap_or_default(),
+        pin,
+    )
+    .await?;
     if let (Some(card), Some(pin), Some(pin_hash)) = (card, pin, verified) {
         memo.remember(card, pin, pin_hash, now);
     }

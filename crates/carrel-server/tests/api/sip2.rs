@@ -41,7 +41,10 @@ sip2_tests!(Vec::new() =>
     shutdown_finishes_and_closes_connections,
     pypi_client_interop,
 );
-sip2_tests!(Vec::new() => a_remembered_pin_never_outlives_a_lock_or_a_change);
+sip2_tests!(Vec::new() =>
+    a_remembered_pin_never_outlives_a_lock_or_a_change,
+    summary_lists_and_their_bp_bq_window,
+);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "cp850".to_owned())] => diacritics_in_cp850);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "latin1".to_owned())] => diacritics_in_latin1);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "utf-8".to_owned())] => diacritics_in_utf8);
@@ -50,11 +53,11 @@ sip2_tests!(vec![("CARREL_SIP2_MAX_CONNECTIONS", "2".to_owned())] => connections
 sip2_tests!(vec![("CARREL_RATE_LIMITS_ENABLED", "true".to_owned()), ("CARREL_RATE_LIMIT_SIP2_LOGIN", "3/min".to_owned()),
     ("CARREL_RATE_LIMIT_LOGIN", "1000/min".to_owned()), ("CARREL_RATE_LIMIT_GLOBAL", "10000/min".to_owned())]
     => failed_logins_are_rate_limited_per_address);
-sip2_tests!(tls_env("30s") =>
+sip2_tests!(super::tls_env("30s") =>
     tls_login_checkout_and_checkin,
     plaintext_client_is_refused_by_the_tls_listener,
 );
-sip2_tests!(tls_env("1s") => stalled_tls_handshake_is_closed_by_the_idle_timeout);
+sip2_tests!(super::tls_env("1s") => stalled_tls_handshake_is_closed_by_the_idle_timeout);
 
 pub const TERMINAL: &str = "kiosk-1";
 pub const TERMINAL_PASSWORD: &str = "kiosk-secret-42";
@@ -159,7 +162,8 @@ impl Sip2Client {
         use tokio_rustls::rustls;
         let address = app.sip2_address.expect("SIP2 listener");
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pki_types::CertificateDer::pem_file_iter(tls_fixture("ca.pem")).unwrap() {
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(tls_fixture("ca.pem")).unwrap()
+        {
             roots.add(cert.unwrap()).unwrap();
         }
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -858,7 +862,10 @@ async fn tls_login_checkout_and_checkin(desk: Desk) {
     for kind in ["loan.checked_out", "loan.returned"] {
         let events = desk.app.audit_events(kind).await;
         assert_eq!(events.len(), 2, "{kind}");
-        assert!(events.iter().all(|e| e.details["channel"] == "sip2"), "{kind}");
+        assert!(
+            events.iter().all(|e| e.details["channel"] == "sip2"),
+            "{kind}"
+        );
     }
 }
 
@@ -915,7 +922,11 @@ async fn stalled_tls_handshake_is_closed_by_the_idle_timeout(desk: Desk) {
     assert_eq!(read_until_closed(&mut silent).await, Some(Vec::new()));
     assert_eq!(read_until_closed(&mut half).await, Some(Vec::new()));
     // CARREL_SIP2_IDLE_TIMEOUT is 1 s.
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     // The listener still serves TLS terminals.
     let mut c = Sip2Client::connect_tls(&desk.app).await;
     c.login().await;
@@ -931,18 +942,38 @@ async fn a_remembered_pin_never_outlives_a_lock_or_a_change(desk: Desk) {
         .call(&patron_information("001", "ANN-2", "2468", "          "))
         .await;
     assert_eq!(field(&info, "CQ"), Some("Y"), "{info}");
-    assert!(kiosk.call(&checkout("ANN-2", "2468", "C-1")).await.starts_with("121"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "2468", "C-1"))
+            .await
+            .starts_with("121")
+    );
     // Another PIN for the same card is checked in full: refused and counted.
-    assert!(kiosk.call(&checkout("ANN-2", "1357", "C-2")).await.starts_with("120"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "1357", "C-2"))
+            .await
+            .starts_with("120")
+    );
     let counter = desk.app.state.store.pin_failure_counter(ann).await.unwrap();
     assert_eq!(counter.failed_attempts, 1);
     // The right one again (a full check clears the failure).
-    assert!(kiosk.call(&checkout("ANN-2", "2468", "C-2")).await.starts_with("121"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "2468", "C-2"))
+            .await
+            .starts_with("121")
+    );
     // A guesser on another terminal locks the PIN: the remembered PIN stops working.
     let mut guesser = Sip2Client::connect(&desk.app).await;
     guesser.login().await;
     for pin in ["0001", "0002", "0003", "0004", "0005"] {
-        assert!(guesser.call(&checkout("ANN-2", pin, "C-3")).await.starts_with("120"));
+        assert!(
+            guesser
+                .call(&checkout("ANN-2", pin, "C-3"))
+                .await
+                .starts_with("120")
+        );
     }
     let locked = kiosk.call(&checkout("ANN-2", "2468", "C-3")).await;
     assert!(locked.starts_with("120"), "{locked}");
@@ -956,15 +987,40 @@ async fn a_remembered_pin_never_outlives_a_lock_or_a_change(desk: Desk) {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert!(kiosk.call(&checkout("ANN-2", "2468", "C-3")).await.starts_with("120"));
-    assert!(kiosk.call(&checkout("ANN-2", "8642", "C-3")).await.starts_with("121"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "2468", "C-3"))
+            .await
+            .starts_with("120")
+    );
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "8642", "C-3"))
+            .await
+            .starts_with("121")
+    );
     // 35 ends the patron session; a remembered PIN expires after two idle minutes.
-    assert!(kiosk.call(&format!("35{DATE}AOmain-lib|AAANN-2|AC|AD8642|")).await.starts_with("36Y"));
+    assert!(
+        kiosk
+            .call(&format!("35{DATE}AOmain-lib|AAANN-2|AC|AD8642|"))
+            .await
+            .starts_with("36Y")
+    );
     assert!(kiosk.call(&checkin("C-3")).await.starts_with("101"));
-    assert!(kiosk.call(&checkout("ANN-2", "8642", "C-3")).await.starts_with("121"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "8642", "C-3"))
+            .await
+            .starts_with("121")
+    );
     desk.app.clock.advance(time::Duration::minutes(3));
     assert!(kiosk.call(&checkin("C-3")).await.starts_with("101"));
-    assert!(kiosk.call(&checkout("ANN-2", "8642", "C-3")).await.starts_with("121"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "8642", "C-3"))
+            .await
+            .starts_with("121")
+    );
     assert_eq!(desk.app.audit_events("loan.checked_out").await.len(), 5);
 }
 
@@ -1011,7 +1067,7 @@ async fn log_lines(backend: carrel_store::Backend) {
     let Some(desk) = open(backend, Vec::new()).await else {
         return;
     };
-    patron(&desk, "quiet", "QUIET-1", PIN, "Quiet Patron").await;
+    patron(&desk, "hushed", "QUIET-1", PIN, "Hushed Patron").await;
     let mut c = Sip2Client::connect(&desk.app).await;
     let messages = [
         "9900302.00".to_owned(),
@@ -1059,8 +1115,82 @@ async fn log_lines(backend: carrel_store::Backend) {
         "{text}"
     );
     assert_eq!(lines[0]["fields"]["terminal"], "-");
-    assert!(lines[1..].iter().all(|l| l["fields"]["terminal"] == TERMINAL));
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l["fields"]["terminal"] == TERMINAL)
+    );
     for secret in [PIN, WRONG_PIN, TERMINAL_PASSWORD, "$argon2id$"] {
         assert!(!text.contains(secret), "a secret reached the log: {secret}");
     }
+}
+
+async fn summary_lists_and_their_bp_bq_window(desk: Desk) {
+    let item = desk_item(&desk).await;
+    patron(&desk, "bea", "BEA-7", "1357", "Béatrice Dupré").await;
+    let mut c = Sip2Client::connect(&desk.app).await;
+    c.login().await;
+    for barcode in ["C-1", "C-2", "C-3"] {
+        assert!(
+            c.call(&checkout("ANN-1", "2468", barcode))
+                .await
+                .starts_with("121")
+        );
+    }
+    // Counts: hold, overdue, charged, fine, recall, unavailable (4 digits each from 37).
+    let counts = |info: &str| info[37..61].to_owned();
+    // Charged items, all and the BP/BQ window.
+    let all = c
+        .call(&patron_information("001", "ANN-1", "2468", "  Y       "))
+        .await;
+    assert_eq!(counts(&all), "000000000003000000000000", "{all}");
+    let mut charged = fields(&all, "AU");
+    charged.sort_unstable();
+    assert_eq!(charged, vec!["C-1", "C-2", "C-3"]);
+    let window = c
+        .call(&format!(
+            "{}BP2|BQ3|",
+            patron_information("001", "ANN-1", "2468", "  Y       ")
+        ))
+        .await;
+    assert_eq!(
+        fields(&window, "AU"),
+        fields(&all, "AU")[1..3].to_vec(),
+        "{window}"
+    );
+    let from_third = c
+        .call(&format!(
+            "{}BP3|",
+            patron_information("001", "ANN-1", "2468", "  Y       ")
+        ))
+        .await;
+    assert_eq!(fields(&from_third, "AU"), fields(&all, "AU")[2..].to_vec());
+    // Bea waits for the item: an unavailable hold (CD).
+    assert_eq!(desk.place_hold("bea", item).await.status(), 201);
+    let waiting = c
+        .call(&patron_information("001", "BEA-7", "1357", "     Y    "))
+        .await;
+    assert_eq!(counts(&waiting), "000000000000000000000001", "{waiting}");
+    assert_eq!(fields(&waiting, "CD"), vec!["Éloïse à Paris"]);
+    // A checkin fills it: a hold item (AS).
+    assert_eq!(field(&c.call(&checkin("C-1")).await, "CV"), Some("01"));
+    let ready = c
+        .call(&patron_information("001", "BEA-7", "1357", "Y         "))
+        .await;
+    assert_eq!(counts(&ready), "000100000000000000000000", "{ready}");
+    assert_eq!(fields(&ready, "AS"), vec!["Éloïse à Paris"]);
+    // Past the due date: overdue items (AT).
+    desk.app.clock.advance(time::Duration::days(120));
+    let overdue = c
+        .call(&patron_information("001", "ANN-1", "2468", " Y        "))
+        .await;
+    assert_eq!(&counts(&overdue)[4..12], "00020002", "{overdue}");
+    let mut late = fields(&overdue, "AT");
+    late.sort_unstable();
+    assert_eq!(late, vec!["C-2", "C-3"]);
+    // Recall items: none are kept; the list is empty.
+    let recall = c
+        .call(&patron_information("001", "ANN-1", "2468", "    Y     "))
+        .await;
+    assert!(fields(&recall, "BU").is_empty(), "{recall}");
 }
