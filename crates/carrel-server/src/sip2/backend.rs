@@ -448,19 +448,21 @@ impl Sip2Backend for Sip2Library {
     ) -> LoanOutcome {
         let lang = Lang::of(context.language);
         let barcode = request.item_identifier.trim();
-        let copy = self.copy(barcode).await;
         if request.cancel == Some(true) {
+            let copy = self.copy(barcode).await;
             return refused_loan(lang.unsupported(), copy.as_ref());
         }
         let actor = self.actor(context.terminal);
-        let user = match self
-            .patron(
+        // The copy (for the answer's title and media type) while the PIN is checked.
+        let (copy, patron) = tokio::join!(
+            self.copy(barcode),
+            self.patron(
                 &actor,
                 &request.patron_identifier,
                 request.patron_password.as_ref(),
             )
-            .await
-        {
+        );
+        let user = match patron {
             Patron::Valid(user) => user,
             other => return refused_loan(Self::patron_refused(lang, &other), copy.as_ref()),
         };
@@ -499,7 +501,14 @@ impl Sip2Backend for Sip2Library {
         } else {
             circulation::return_copy(&self.state, &actor, barcode).await
         };
-        let copy = self.copy(barcode).await;
+        // The copy (for the answer) and the borrower (for AA) at once.
+        let borrower = async {
+            match result.as_ref().ok().and_then(|r| r.loan.user_id) {
+                Some(id) => self.state.store.find_user(id).await.ok().flatten(),
+                None => None,
+            }
+        };
+        let (copy, borrower) = tokio::join!(self.copy(barcode), borrower);
         let mut outcome = CheckinOutcome {
             permanent_location: copy
                 .as_ref()
@@ -515,9 +524,7 @@ impl Sip2Backend for Sip2Library {
                 outcome.ok = true;
                 outcome.resensitize = returned.hold.is_none();
                 outcome.screen_message.push(lang.checked_in());
-                if let Some(borrower) = returned.loan.user_id
-                    && let Ok(Some(user)) = self.state.store.find_user(borrower).await
-                {
+                if let Some(user) = borrower {
                     outcome.patron_identifier = user.card_number;
                 }
                 if let Some(fine) = &returned.fine {
