@@ -807,7 +807,10 @@ async fn pypi_client_interop(desk: Desk) {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/interop/sip2_pypi_client.py"
     );
+    // The client writes sip2.log into its working directory: a throwaway one.
+    let workdir = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(python)
+        .current_dir(workdir.path())
         .args([
             script,
             &address.ip().to_string(),
