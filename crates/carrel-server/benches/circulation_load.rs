@@ -394,7 +394,7 @@ async fn sip2_load(
             let mut card = String::new();
             let mut cycle = 0u64;
             while Instant::now() < stop {
-                if cycle % session == 0 {
+                if cycle.is_multiple_of(session) {
                     rng ^= rng << 13;
                     rng ^= rng >> 7;
                     rng ^= rng << 17;
