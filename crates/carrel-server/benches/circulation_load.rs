@@ -4,12 +4,15 @@
 //! ```text
 //! circulation_load seed PATRON_FILE          # CARREL_DATABASE_URL must be set
 //! circulation_load load BASE_URL TOKEN PATRON_FILE
+//! circulation_load sip2 HOST:PORT LOGIN PASSWORD PATRON_FILE
 //! ```
 //!
 //! `seed` migrates the database and loads `BENCH_PATRONS` (10,000) verified
-//! patrons and `BENCH_COPIES` (100,000) available copies (5 per item, barcodes
-//! `CIRC<n>`) directly through the store, and writes the patron ids, one per
-//! line, to `PATRON_FILE`.
+//! patrons (patron `n` has the card `BENCH-<n>`) and `BENCH_COPIES` (100,000)
+//! available copies (5 per item, barcodes `CIRC<n>`) directly through the
+//! store, and writes the patron ids, one per line, to `PATRON_FILE`. With
+//! `BENCH_PIN` set, every patron also gets that PIN (one Argon2id hash with the
+//! server's default parameters, stored for all).
 //!
 //! `load` runs `BENCH_CONCURRENCY` (8) workers for `BENCH_WARMUP` (2) seconds,
 //! discarded, then `BENCH_DURATION` (10) seconds, measured. A cycle is
@@ -19,16 +22,32 @@
 //! never contend for a copy. It prints `label: value` lines: cycles/s, cycle
 //! p50/p99/max (ms), checkout and return p50/p99 (ms), and errors (any non-2xx
 //! response counts as one and is printed once per status).
+//!
+//! `sip2` is the same load over SIP2 (`bench/sip2.sh`): `BENCH_CONCURRENCY`
+//! terminals, each one TCP connection logged in (93) as `LOGIN`, loop checkout
+//! (11, a random patron's card with `BENCH_PIN`, default 2468) then checkin
+//! (09) of the same copy; a patron keeps the terminal for
+//! `BENCH_SIP2_SESSION` (1) checkouts, as a patron checking out several items
+//! at a kiosk would. It prints pairs/s, pair p50/p99, 11 and 09 p50/p99/max
+//! (ms) and errors (any answer other than `121…`/`101…`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 use carrel_store::{ItemFields, NewUser, Store, StoreOptions};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 const COPIES_PER_ITEM: u32 = 5;
+
+/// The card number of seeded patron `n`.
+fn card_of(n: u64) -> String {
+    format!("BENCH-{n}")
+}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -51,9 +70,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         ["seed", file] => runtime.block_on(seed(file)),
         ["load", url, token, file] => runtime.block_on(load(url, token, file)),
-        _ => {
-            Err("usage: circulation_load seed PATRON_FILE | load BASE_URL TOKEN PATRON_FILE".into())
+        ["sip2", address, login, password, file] => {
+            runtime.block_on(sip2_load(address, login, password, file))
         }
+        _ => Err(
+            "usage: circulation_load seed PATRON_FILE | load BASE_URL TOKEN PATRON_FILE \
+                  | sip2 HOST:PORT LOGIN PASSWORD PATRON_FILE"
+                .into(),
+        ),
     }
 }
 
@@ -79,12 +103,25 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
                 role: "patron".into(),
                 password_hash: None,
                 email_verified: true,
-                card_number: None,
+                card_number: Some(card_of(n)),
                 now,
             })
             .collect();
         store.import_users(&chunk).await?;
         ids.extend(chunk.iter().map(|u| u.id));
+    }
+    if let Ok(pin) = std::env::var("BENCH_PIN") {
+        // One hash for everyone: hashing 10,000 PINs would take minutes.
+        let hasher = carrel_server::auth::passwords::PasswordHasher::new(
+            carrel_server::config::Argon2Config::DEFAULT,
+            1,
+        )?;
+        let hash = hasher.hash(secrecy::SecretString::from(pin)).await?;
+        let mut writes = futures::stream::iter(ids.iter().map(|id| store.set_pin(*id, &hash, now)))
+            .buffer_unordered(8);
+        while let Some(done) = writes.next().await {
+            done?;
+        }
     }
     let patrons_done = started.elapsed();
 
@@ -259,6 +296,189 @@ async fn load(
     println!("checkout p99 ms: {:.2}", pct(&mut all.checkouts, 0.99));
     println!("return p50 ms: {:.2}", pct(&mut all.returns, 0.50));
     println!("return p99 ms: {:.2}", pct(&mut all.returns, 0.99));
+    let errors: u64 = all.errors.values().sum();
+    println!("errors: {errors}");
+    for (what, count) in &all.errors {
+        let what: String = what.chars().take(200).collect();
+        println!("error x{count}: {what}");
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Sip2Samples {
+    pairs: Vec<Duration>,
+    checkouts: Vec<Duration>,
+    checkins: Vec<Duration>,
+    errors: BTreeMap<String, u64>,
+}
+
+/// One SIP2 terminal: a connection and a read buffer.
+struct Terminal {
+    reader: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    answer: Vec<u8>,
+}
+
+impl Terminal {
+    async fn connect(address: &str) -> std::io::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let (reader, writer) = stream.into_split();
+        Ok(Self {
+            reader: tokio::io::BufReader::new(reader),
+            writer,
+            answer: Vec::with_capacity(512),
+        })
+    }
+
+    /// Sends `message` (CR included) and reads the answer (CR included).
+    async fn call(&mut self, message: &[u8]) -> std::io::Result<&[u8]> {
+        self.writer.write_all(message).await?;
+        self.answer.clear();
+        self.reader.read_until(b'\r', &mut self.answer).await?;
+        if self.answer.last() != Some(&b'\r') {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(&self.answer)
+    }
+}
+
+/// The screen message (AF) of an answer, to tell errors apart.
+fn screen_message(answer: &[u8]) -> String {
+    let text = String::from_utf8_lossy(answer);
+    let af = text
+        .split('|')
+        .find_map(|f| f.strip_prefix("AF"))
+        .unwrap_or_default()
+        .to_owned();
+    format!("{} {af}", text.get(..3).unwrap_or_default())
+}
+
+async fn sip2_load(
+    address: &str,
+    login: &str,
+    password: &str,
+    patron_file: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    const DATE: &str = "20260301    120000";
+    let patrons = std::fs::read_to_string(patron_file)?.lines().count() as u64;
+    let copies = env_number("BENCH_COPIES", 100_000);
+    let workers = env_number("BENCH_CONCURRENCY", 8);
+    let session = env_number("BENCH_SIP2_SESSION", 1).max(1);
+    let warmup = Duration::from_secs(env_number("BENCH_WARMUP", 2));
+    let duration = Duration::from_secs(env_number("BENCH_DURATION", 10));
+    let pin = std::env::var("BENCH_PIN").unwrap_or_else(|_| "2468".to_owned());
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let stop = measure_from + duration;
+
+    let mut tasks = Vec::new();
+    for worker in 0..workers {
+        let mut terminal = Terminal::connect(address).await?;
+        let answer = terminal
+            .call(format!("9300CN{login}|CO{password}|\r").as_bytes())
+            .await?;
+        if !answer.starts_with(b"941") {
+            return Err(format!(
+                "terminal {login} could not log in: {}",
+                screen_message(answer)
+            )
+            .into());
+        }
+        let pin = pin.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Sip2Samples::default();
+            let mut copy = worker;
+            let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (worker + 1);
+            let mut card = String::new();
+            let mut cycle = 0u64;
+            while Instant::now() < stop {
+                if cycle.is_multiple_of(session) {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    card = card_of(rng % patrons);
+                }
+                cycle += 1;
+                let barcode = format!("CIRC{copy}");
+                copy = (copy + workers) % copies;
+                let checkout =
+                    format!("11NN{DATE}{DATE}AObench|AA{card}|AB{barcode}|AC|AD{pin}|\r");
+                let checkin = format!("09N{DATE}{DATE}AP|AObench|AB{barcode}|AC|\r");
+                let began = Instant::now();
+                let out = terminal.call(checkout.as_bytes()).await.map(|a| {
+                    a.starts_with(b"121")
+                        .then_some(())
+                        .ok_or_else(|| screen_message(a))
+                });
+                let checked_out = Instant::now();
+                let back = terminal.call(checkin.as_bytes()).await.map(|a| {
+                    a.starts_with(b"101")
+                        .then_some(())
+                        .ok_or_else(|| screen_message(a))
+                });
+                let done = Instant::now();
+                let broken = out.is_err() || back.is_err();
+                if began >= measure_from && done <= stop {
+                    let mut ok = true;
+                    for result in [out, back] {
+                        let error = match result {
+                            Ok(Ok(())) => continue,
+                            Ok(Err(refused)) => refused,
+                            Err(e) => e.to_string(),
+                        };
+                        ok = false;
+                        *samples.errors.entry(error).or_default() += 1;
+                    }
+                    if ok {
+                        samples.pairs.push(done - began);
+                        samples.checkouts.push(checked_out - began);
+                        samples.checkins.push(done - checked_out);
+                    }
+                }
+                if broken {
+                    break;
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Sip2Samples::default();
+    for task in tasks {
+        let s = task.await?;
+        all.pairs.extend(s.pairs);
+        all.checkouts.extend(s.checkouts);
+        all.checkins.extend(s.checkins);
+        for (k, v) in s.errors {
+            *all.errors.entry(k).or_default() += v;
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pct = |v: &mut Vec<Duration>, p: f64| -> f64 {
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v.sort_unstable();
+        let index = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+        ms(v[index])
+    };
+    println!("terminals: {workers}");
+    println!("checkouts per patron: {session}");
+    println!("measured seconds: {}", duration.as_secs());
+    println!("pairs: {}", all.pairs.len());
+    println!(
+        "pairs/s: {:.1}",
+        all.pairs.len() as f64 / duration.as_secs_f64()
+    );
+    println!("pair p50 ms: {:.2}", pct(&mut all.pairs, 0.50));
+    println!("pair p99 ms: {:.2}", pct(&mut all.pairs, 0.99));
+    println!("11 p50 ms: {:.2}", pct(&mut all.checkouts, 0.50));
+    println!("11 p99 ms: {:.2}", pct(&mut all.checkouts, 0.99));
+    println!("11 max ms: {:.2}", pct(&mut all.checkouts, 1.0));
+    println!("09 p50 ms: {:.2}", pct(&mut all.checkins, 0.50));
+    println!("09 p99 ms: {:.2}", pct(&mut all.checkins, 0.99));
+    println!("09 max ms: {:.2}", pct(&mut all.checkins, 1.0));
     let errors: u64 = all.errors.values().sum();
     println!("errors: {errors}");
     for (what, count) in &all.errors {

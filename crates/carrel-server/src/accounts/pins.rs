@@ -170,6 +170,17 @@ pub async fn check_pin(
     card: &str,
     pin: Option<&str>,
 ) -> Result<PinCheck, AccountError> {
+    Ok(check_pin_hashed(state, client, actor, card, pin).await?.0)
+}
+
+/// [`check_pin`], with the stored hash the PIN verified against (when valid).
+async fn check_pin_hashed(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: Option<Uuid>,
+    card: &str,
+    pin: Option<&str>,
+) -> Result<(PinCheck, Option<String>), AccountError> {
     let candidate = SecretString::from(pin.unwrap_or_default().to_owned());
     let holder = match carrel_core::cards::normalize_card_number(card) {
         Ok(card) => state.store.find_pin_holder(&card).await?,
@@ -177,17 +188,19 @@ pub async fn check_pin(
     };
     let Some(holder) = holder else {
         state.hasher.verify(candidate, None).await?;
-        return Ok(PinCheck {
+        let check = PinCheck {
             holder: None,
             valid: false,
-        });
+        };
+        return Ok((check, None));
     };
     let Some(locks_on_failure) = reserve_pin_attempt(state, &holder).await? else {
         state.hasher.verify(candidate, None).await?;
-        return Ok(PinCheck {
+        let check = PinCheck {
             holder: Some(holder.user),
             valid: false,
-        });
+        };
+        return Ok((check, None));
     };
     let verification = if candidate.expose_secret().is_empty() {
         state.hasher.verify(candidate.clone(), None).await?
@@ -199,19 +212,22 @@ pub async fn check_pin(
     };
     match verification {
         Verification::Valid { rehash } => {
-            if rehash {
+            let hash = if rehash {
                 let upgraded = state.hasher.hash(candidate).await?;
                 state
                     .store
                     .set_pin(holder.user.id, &upgraded, state.clock.now())
                     .await?;
+                upgraded
             } else {
                 state.store.clear_pin_failures(holder.user.id).await?;
-            }
-            Ok(PinCheck {
+                holder.pin_hash.unwrap_or_default()
+            };
+            let check = PinCheck {
                 holder: Some(holder.user),
                 valid: true,
-            })
+            };
+            Ok((check, Some(hash)))
         }
         Verification::Invalid => {
             if locks_on_failure {
@@ -226,10 +242,149 @@ pub async fn check_pin(
                 )
                 .await;
             }
-            Ok(PinCheck {
+            let check = PinCheck {
                 holder: Some(holder.user),
                 valid: false,
-            })
+            };
+            Ok((check, None))
         }
+    }
+}
+
+/// How long a [`PinMemo`] keeps a verified PIN after its last use.
+pub const PIN_MEMO_IDLE: time::Duration = time::Duration::minutes(2);
+
+/// The last PIN that verified on one SIP2 connection, so that the next messages
+/// of the same patron session (a kiosk sends the card and PIN with every
+/// message: 63, then one 11 per item) skip the hash. Only a digest of the PIN
+/// is kept (SHA-256 with a per-memo random salt), with the stored PIN hash it
+/// verified against. A remembered PIN is accepted only for the same card and
+/// the same PIN, within [`PIN_MEMO_IDLE`] of its last use, and only while the
+/// patron's stored PIN hash is unchanged and no PIN failure or lock is
+/// recorded (one read); anything else takes the full check of [`check_pin`],
+/// which counts the attempt. So a memo never lets through a PIN the full check
+/// would refuse, and a wrong PIN always costs a hash and counts.
+#[derive(Default)]
+pub struct PinMemo {
+    remembered: std::sync::Mutex<Option<Remembered>>,
+}
+
+impl std::fmt::Debug for PinMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinMemo").finish_non_exhaustive()
+    }
+}
+
+struct Remembered {
+    card: String,
+    salt: [u8; 16],
+    digest: [u8; 32],
+    pin_hash: String,
+    last_used: time::OffsetDateTime,
+}
+
+fn pin_digest(salt: &[u8; 16], pin: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(salt);
+    hasher.update(pin.as_bytes());
+    hasher.finalize().into()
+}
+
+impl PinMemo {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Remembered>> {
+        self.remembered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets the remembered PIN (end of the patron session).
+    pub fn forget(&self) {
+        *self.slot() = None;
+    }
+
+    /// The stored hash `pin` verified against, if `card` and `pin` are the ones
+    /// remembered and the memo is fresh.
+    fn recall(&self, card: &str, pin: &str, now: time::OffsetDateTime) -> Option<String> {
+        let slot = self.slot();
+        let remembered = slot.as_ref()?;
+        (remembered.card == card
+            && now - remembered.last_used <= PIN_MEMO_IDLE
+            && pin_digest(&remembered.salt, pin) == remembered.digest)
+            .then(|| remembered.pin_hash.clone())
+    }
+
+    fn remember(&self, card: String, pin: &str, pin_hash: String, now: time::OffsetDateTime) {
+        let salt = *Uuid::new_v4().as_bytes();
+        *self.slot() = Some(Remembered {
+            digest: pin_digest(&salt, pin),
+            card,
+            salt,
+            pin_hash,
+            last_used: now,
+        });
+    }
+}
+
+/// [`check_pin`] for one SIP2 connection: a PIN remembered by `memo` (see
+/// [`PinMemo`]) is accepted with one read instead of a hash; every other check
+/// is the full one, and a valid PIN is remembered.
+pub async fn check_pin_remembered(
+    state: &AppState,
+    client: &ClientInfo,
+    actor: Option<Uuid>,
+    card: &str,
+    pin: Option<&str>,
+    memo: &PinMemo,
+) -> Result<PinCheck, AccountError> {
+    let now = state.clock.now();
+    let card = carrel_core::cards::normalize_card_number(card).ok();
+    let pin = pin.filter(|p| !p.is_empty());
+    if let (Some(card), Some(pin)) = (card.as_deref(), pin)
+        && let Some(pin_hash) = memo.recall(card, pin, now)
+        && let Some(holder) = state.store.find_pin_holder(card).await?
+        && holder.pin_hash.as_deref() == Some(pin_hash.as_str())
+        && holder.counter.failed_attempts == 0
+        && holder.counter.locked_until.is_none()
+    {
+        memo.remember(card.to_owned(), pin, pin_hash, now);
+        return Ok(PinCheck {
+            holder: Some(holder.user),
+            valid: true,
+        });
+    }
+    memo.forget();
+    let (check, verified) = check_pin_hashed(
+        state,
+        client,
+        actor,
+        card.as_deref().unwrap_or_default(),
+        pin,
+    )
+    .await?;
+    if let (Some(card), Some(pin), Some(pin_hash)) = (card, pin, verified) {
+        memo.remember(card, pin, pin_hash, now);
+    }
+    Ok(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memo_recalls_only_the_same_card_and_pin_while_fresh() {
+        let memo = PinMemo::default();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(memo.recall("ANN-1", "2468", now), None);
+        memo.remember("ANN-1".to_owned(), "2468", "$hash".to_owned(), now);
+        assert_eq!(
+            memo.recall("ANN-1", "2468", now + PIN_MEMO_IDLE).as_deref(),
+            Some("$hash")
+        );
+        assert_eq!(memo.recall("ANN-1", "2469", now), None);
+        assert_eq!(memo.recall("ANN-2", "2468", now), None);
+        let later = now + PIN_MEMO_IDLE + time::Duration::seconds(1);
+        assert_eq!(memo.recall("ANN-1", "2468", later), None);
+        memo.forget();
+        assert_eq!(memo.recall("ANN-1", "2468", now), None);
     }
 }

@@ -31,6 +31,8 @@ pub struct Sip2Library {
     pub(super) state: AppState,
     pub(super) peer: SocketAddr,
     pub(super) guard: Arc<LoginGuard>,
+    /// The PIN last verified on this connection (see [`pins::PinMemo`]).
+    pub(super) pins: pins::PinMemo,
 }
 
 impl std::fmt::Debug for Sip2Library {
@@ -97,12 +99,13 @@ impl Sip2Library {
     /// Checks card and PIN; `None` or empty PIN is wrong and counts toward the
     /// PIN lockout.
     async fn patron(&self, actor: &Actor, card: &str, pin: Option<&Password>) -> Patron {
-        match pins::check_pin(
+        match pins::check_pin_remembered(
             &self.state,
             &actor.client,
             Some(actor.id),
             card,
             pin.map(Password::expose),
+            &self.pins,
         )
         .await
         {
@@ -305,6 +308,7 @@ impl Sip2Backend for Sip2Library {
     }
 
     async fn login(&self, request: &LoginRequest) -> Option<Terminal> {
+        self.pins.forget();
         let ip = self.peer.ip();
         if self.guard.is_blocked(ip, self.state.clock.now()) {
             tracing::warn!(target: "sip2", peer = %self.peer, "login refused: too many failed logins from this address");
@@ -444,19 +448,21 @@ impl Sip2Backend for Sip2Library {
     ) -> LoanOutcome {
         let lang = Lang::of(context.language);
         let barcode = request.item_identifier.trim();
-        let copy = self.copy(barcode).await;
         if request.cancel == Some(true) {
+            let copy = self.copy(barcode).await;
             return refused_loan(lang.unsupported(), copy.as_ref());
         }
         let actor = self.actor(context.terminal);
-        let user = match self
-            .patron(
+        // The copy (for the answer's title and media type) while the PIN is checked.
+        let (copy, patron) = tokio::join!(
+            self.copy(barcode),
+            self.patron(
                 &actor,
                 &request.patron_identifier,
                 request.patron_password.as_ref(),
             )
-            .await
-        {
+        );
+        let user = match patron {
             Patron::Valid(user) => user,
             other => return refused_loan(Self::patron_refused(lang, &other), copy.as_ref()),
         };
@@ -495,7 +501,14 @@ impl Sip2Backend for Sip2Library {
         } else {
             circulation::return_copy(&self.state, &actor, barcode).await
         };
-        let copy = self.copy(barcode).await;
+        // The copy (for the answer) and the borrower (for AA) at once.
+        let borrower = async {
+            match result.as_ref().ok().and_then(|r| r.loan.user_id) {
+                Some(id) => self.state.store.find_user(id).await.ok().flatten(),
+                None => None,
+            }
+        };
+        let (copy, borrower) = tokio::join!(self.copy(barcode), borrower);
         let mut outcome = CheckinOutcome {
             permanent_location: copy
                 .as_ref()
@@ -511,9 +524,7 @@ impl Sip2Backend for Sip2Library {
                 outcome.ok = true;
                 outcome.resensitize = returned.hold.is_none();
                 outcome.screen_message.push(lang.checked_in());
-                if let Some(borrower) = returned.loan.user_id
-                    && let Ok(Some(user)) = self.state.store.find_user(borrower).await
-                {
+                if let Some(user) = borrower {
                     outcome.patron_identifier = user.card_number;
                 }
                 if let Some(fine) = &returned.fine {
@@ -695,6 +706,7 @@ impl Sip2Backend for Sip2Library {
         context: Context<'_, Terminal>,
         _request: &EndPatronSessionRequest,
     ) -> EndSessionOutcome {
+        self.pins.forget();
         EndSessionOutcome {
             end_session: true,
             screen_message: vec![Lang::of(context.language).session_ended()],

@@ -260,7 +260,12 @@ async fn run_connection<S>(
     let idle = state.config.sip2.idle_timeout;
     let encoding = state.config.sip2.encoding;
     let mut framed = Framed::new(stream, Sip2Framer::default());
-    let library = Sip2Library { state, peer, guard };
+    let library = Sip2Library {
+        state,
+        peer,
+        guard,
+        pins: crate::accounts::pins::PinMemo::default(),
+    };
     let mut session = Session::new(library, encoding);
     loop {
         let frame = tokio::select! {

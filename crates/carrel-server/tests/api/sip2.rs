@@ -5,7 +5,7 @@ use std::time::Duration;
 use carrel_sip2::Encoding;
 use reqwest::Method;
 use serde_json::json;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use crate::desk::{Desk, LIBRARIAN};
@@ -41,6 +41,10 @@ sip2_tests!(Vec::new() =>
     shutdown_finishes_and_closes_connections,
     pypi_client_interop,
 );
+sip2_tests!(Vec::new() =>
+    a_remembered_pin_never_outlives_a_lock_or_a_change,
+    summary_lists_and_their_bp_bq_window,
+);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "cp850".to_owned())] => diacritics_in_cp850);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "latin1".to_owned())] => diacritics_in_latin1);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "utf-8".to_owned())] => diacritics_in_utf8);
@@ -49,6 +53,11 @@ sip2_tests!(vec![("CARREL_SIP2_MAX_CONNECTIONS", "2".to_owned())] => connections
 sip2_tests!(vec![("CARREL_RATE_LIMITS_ENABLED", "true".to_owned()), ("CARREL_RATE_LIMIT_SIP2_LOGIN", "3/min".to_owned()),
     ("CARREL_RATE_LIMIT_LOGIN", "1000/min".to_owned()), ("CARREL_RATE_LIMIT_GLOBAL", "10000/min".to_owned())]
     => failed_logins_are_rate_limited_per_address);
+sip2_tests!(super::tls_env("30s") =>
+    tls_login_checkout_and_checkin,
+    plaintext_client_is_refused_by_the_tls_listener,
+);
+sip2_tests!(super::tls_env("1s") => stalled_tls_handshake_is_closed_by_the_idle_timeout);
 
 pub const TERMINAL: &str = "kiosk-1";
 pub const TERMINAL_PASSWORD: &str = "kiosk-secret-42";
@@ -107,9 +116,31 @@ pub async fn patron(desk: &Desk, username: &str, card: &str, pin: &str, name: &s
     user.id
 }
 
+/// The test certificates (tests/fixtures/sip2-tls: a throwaway CA and a
+/// `localhost` certificate it signed).
+fn tls_fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/sip2-tls/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// A TLS listener with `idle` as `CARREL_SIP2_IDLE_TIMEOUT`.
+fn tls_env(idle: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CARREL_SIP2_TLS_CERT_FILE", tls_fixture("server.pem")),
+        ("CARREL_SIP2_TLS_KEY_FILE", tls_fixture("server.key")),
+        ("CARREL_SIP2_IDLE_TIMEOUT", idle.to_owned()),
+    ]
+}
+
+/// A byte stream: plain TCP or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// A raw SIP2 connection.
 pub struct Sip2Client {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buffer: Vec<u8>,
     encoding: Encoding,
 }
@@ -118,7 +149,38 @@ impl Sip2Client {
     pub async fn connect(app: &TestApp) -> Self {
         let address = app.sip2_address.expect("SIP2 listener");
         Self {
-            stream: TcpStream::connect(address).await.expect("connect"),
+            stream: Box::new(TcpStream::connect(address).await.expect("connect")),
+            buffer: Vec::new(),
+            encoding: app.state.config.sip2.encoding,
+        }
+    }
+
+    /// A TLS connection that verifies the server's certificate against the
+    /// test CA, for the name `localhost`.
+    pub async fn connect_tls(app: &TestApp) -> Self {
+        use rustls_pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls;
+        let address = app.sip2_address.expect("SIP2 listener");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(tls_fixture("ca.pem")).unwrap()
+        {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = TcpStream::connect(address).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio::time::timeout(Duration::from_secs(20), connector.connect(name, tcp))
+            .await
+            .expect("handshake in time")
+            .expect("TLS handshake");
+        Self {
+            stream: Box::new(tls),
             buffer: Vec::new(),
             encoding: app.state.config.sip2.encoding,
         }
@@ -745,7 +807,10 @@ async fn pypi_client_interop(desk: Desk) {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/interop/sip2_pypi_client.py"
     );
+    // The client writes sip2.log into its working directory: a throwaway one.
+    let workdir = tempfile::tempdir().unwrap();
     let output = tokio::process::Command::new(python)
+        .current_dir(workdir.path())
         .args([
             script,
             &address.ip().to_string(),
@@ -775,4 +840,360 @@ async fn pypi_client_interop(desk: Desk) {
     assert_eq!(report["title"], "Éloïse à Paris");
     assert_eq!(report["wrong_pin_refused"], true);
     assert_eq!(desk.app.audit_events("loan.returned").await.len(), 1);
+}
+
+async fn tls_login_checkout_and_checkin(desk: Desk) {
+    let mut c = Sip2Client::connect_tls(&desk.app).await;
+    let status = c.call("9900302.00").await;
+    assert!(status.starts_with("98YYYYNN"), "{status}");
+    c.login().await;
+    let out = c.call(&checkout("ANN-1", "2468", "C-1")).await;
+    assert!(out.starts_with("121NUY"), "{out}");
+    assert_eq!(field(&out, "AJ"), Some("Éloïse à Paris"));
+    let back = c.call(&checkin("C-1")).await;
+    assert!(back.starts_with("101YUN"), "{back}");
+    assert_eq!(field(&back, "AA"), Some("ANN-1"));
+    // The second round on the same connection, and a wrong PIN is still refused.
+    let refused = c.call(&checkout("ANN-1", "0000", "C-1")).await;
+    assert!(refused.starts_with("120"), "{refused}");
+    assert!(
+        c.call(&checkout("ANN-1", "2468", "C-2"))
+            .await
+            .starts_with("121")
+    );
+    assert!(c.call(&checkin("C-2")).await.starts_with("101"));
+    for kind in ["loan.checked_out", "loan.returned"] {
+        let events = desk.app.audit_events(kind).await;
+        assert_eq!(events.len(), 2, "{kind}");
+        assert!(
+            events.iter().all(|e| e.details["channel"] == "sip2"),
+            "{kind}"
+        );
+    }
+}
+
+/// Reads until the server closes; the bytes it sent, or `None` if it kept the
+/// connection open for 10 s.
+async fn read_until_closed(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(received),
+            Ok(Ok(n)) => received.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+async fn plaintext_client_is_refused_by_the_tls_listener(desk: Desk) {
+    let address = desk.app.sip2_address.unwrap();
+    for _ in 0..3 {
+        let mut plain = TcpStream::connect(address).await.unwrap();
+        plain
+            .write_all(format!("9300CN{TERMINAL}|CO{TERMINAL_PASSWORD}|\r").as_bytes())
+            .await
+            .unwrap();
+        let received = read_until_closed(&mut plain)
+            .await
+            .expect("the listener closes a plaintext connection");
+        // At most a TLS alert record (content type 21), never a SIP2 answer.
+        assert!(
+            received.is_empty() || received[0] == 21,
+            "{:?}",
+            String::from_utf8_lossy(&received)
+        );
+        assert!(!received.windows(3).any(|w| w == b"941"));
+    }
+    // The listener is healthy: a TLS terminal still works.
+    let mut c = Sip2Client::connect_tls(&desk.app).await;
+    c.login().await;
+    assert!(
+        c.call(&checkout("ANN-1", "2468", "C-1"))
+            .await
+            .starts_with("121")
+    );
+}
+
+async fn stalled_tls_handshake_is_closed_by_the_idle_timeout(desk: Desk) {
+    let address = desk.app.sip2_address.unwrap();
+    // Silent after connecting, and half a ClientHello record header then silence.
+    let mut silent = TcpStream::connect(address).await.unwrap();
+    let mut half = TcpStream::connect(address).await.unwrap();
+    half.write_all(&[22, 3, 1, 0x02]).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(read_until_closed(&mut silent).await, Some(Vec::new()));
+    assert_eq!(read_until_closed(&mut half).await, Some(Vec::new()));
+    // CARREL_SIP2_IDLE_TIMEOUT is 1 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // The listener still serves TLS terminals.
+    let mut c = Sip2Client::connect_tls(&desk.app).await;
+    c.login().await;
+    assert!(c.call("9900302.00").await.starts_with("98"));
+}
+
+async fn a_remembered_pin_never_outlives_a_lock_or_a_change(desk: Desk) {
+    let ann = patron(&desk, "ann2", "ANN-2", "2468", "Ann Two").await;
+    let mut kiosk = Sip2Client::connect(&desk.app).await;
+    kiosk.login().await;
+    // The PIN verifies once (63), then each checkout of the session reuses it.
+    let info = kiosk
+        .call(&patron_information("001", "ANN-2", "2468", "          "))
+        .await;
+    assert_eq!(field(&info, "CQ"), Some("Y"), "{info}");
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "2468", "C-1"))
+            .await
+            .starts_with("121")
+    );
+    // Another PIN for the same card is checked in full: refused and counted.
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "1357", "C-2"))
+            .await
+            .starts_with("120")
+    );
+    let counter = desk.app.state.store.pin_failure_counter(ann).await.unwrap();
+    assert_eq!(counter.failed_attempts, 1);
+    // The right one again (a full check clears the failure).
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "2468", "C-2"))
+            .await
+            .starts_with("121")
+    );
+    // A guesser on another terminal locks the PIN: the remembered PIN stops working.
+    let mut guesser = Sip2Client::connect(&desk.app).await;
+    guesser.login().await;
+    for pin in ["0001", "0002", "0003", "0004", "0005"] {
+        assert!(
+            guesser
+                .call(&checkout("ANN-2", pin, "C-3"))
+                .await
+                .starts_with("120")
+        );
+    }
+    let locked = kiosk.call(&checkout("ANN-2", "2468", "C-3")).await;
+    assert!(locked.starts_with("120"), "{locked}");
+    assert_eq!(field(&locked, "AF"), Some("Card or PIN not recognised."));
+    // Staff set a new PIN (which clears the lock): the old one is refused, the new one works.
+    let r = desk
+        .staff(Method::PUT, &format!("/api/v1/users/{ann}/pin"))
+        .await
+        .json(&json!({"pin": "8642"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "2468", "C-3"))
+            .await
+            .starts_with("120")
+    );
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "8642", "C-3"))
+            .await
+            .starts_with("121")
+    );
+    // 35 ends the patron session; a remembered PIN expires after two idle minutes.
+    assert!(
+        kiosk
+            .call(&format!("35{DATE}AOmain-lib|AAANN-2|AC|AD8642|"))
+            .await
+            .starts_with("36Y")
+    );
+    assert!(kiosk.call(&checkin("C-3")).await.starts_with("101"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "8642", "C-3"))
+            .await
+            .starts_with("121")
+    );
+    desk.app.clock.advance(time::Duration::minutes(3));
+    assert!(kiosk.call(&checkin("C-3")).await.starts_with("101"));
+    assert!(
+        kiosk
+            .call(&checkout("ANN-2", "8642", "C-3"))
+            .await
+            .starts_with("121")
+    );
+    assert_eq!(desk.app.audit_events("loan.checked_out").await.len(), 5);
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One JSON log line per SIP2 message (command, outcome, terminal), and no PIN,
+/// card-holder PIN attempt or terminal password anywhere in the log, at debug
+/// level. A single-threaded runtime, so the subscriber set for this thread sees
+/// the server's tasks too.
+mod one_log_line_per_message_and_never_a_secret {
+    #[tokio::test(flavor = "current_thread")]
+    async fn sqlite() {
+        super::log_lines(carrel_store::Backend::Sqlite).await;
+    }
+    #[tokio::test(flavor = "current_thread")]
+    async fn postgres() {
+        super::log_lines(carrel_store::Backend::Postgres).await;
+    }
+}
+
+async fn log_lines(backend: carrel_store::Backend) {
+    const PIN: &str = "730461958";
+    const WRONG_PIN: &str = "582039174";
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let Some(desk) = open(backend, Vec::new()).await else {
+        return;
+    };
+    patron(&desk, "hushed", "QUIET-1", PIN, "Hushed Patron").await;
+    let mut c = Sip2Client::connect(&desk.app).await;
+    let messages = [
+        "9900302.00".to_owned(),
+        format!("9300CN{TERMINAL}|CO{TERMINAL_PASSWORD}|CPMAIN|"),
+        patron_information("001", "QUIET-1", PIN, "          "),
+        checkout("QUIET-1", WRONG_PIN, "C-1"),
+        checkout("QUIET-1", PIN, "C-1"),
+        format!("23001{DATE}AOmain-lib|AAQUIET-1|AC|AD{PIN}|"),
+        checkin("C-1"),
+        format!("35{DATE}AOmain-lib|AAQUIET-1|AC|AD{PIN}|"),
+        "XX123".to_owned(),
+    ];
+    for message in &messages {
+        c.call(message).await;
+    }
+    drop(c);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["fields"]["message"] == "sip2 message")
+        .collect();
+    let seen: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["fields"]["command"].as_str().unwrap(),
+                l["fields"]["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("99", "ok"),
+            ("93", "ok"),
+            ("63", "ok"),
+            ("11", "refused"),
+            ("11", "ok"),
+            ("23", "ok"),
+            ("09", "ok"),
+            ("35", "ok"),
+            ("other", "error"),
+        ],
+        "{text}"
+    );
+    assert_eq!(lines[0]["fields"]["terminal"], "-");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l["fields"]["terminal"] == TERMINAL)
+    );
+    for secret in [PIN, WRONG_PIN, TERMINAL_PASSWORD, "$argon2id$"] {
+        assert!(!text.contains(secret), "a secret reached the log: {secret}");
+    }
+}
+
+async fn summary_lists_and_their_bp_bq_window(desk: Desk) {
+    let item = desk_item(&desk).await;
+    patron(&desk, "bea", "BEA-7", "1357", "Béatrice Dupré").await;
+    let mut c = Sip2Client::connect(&desk.app).await;
+    c.login().await;
+    for barcode in ["C-1", "C-2", "C-3"] {
+        assert!(
+            c.call(&checkout("ANN-1", "2468", barcode))
+                .await
+                .starts_with("121")
+        );
+    }
+    // Counts: hold, overdue, charged, fine, recall, unavailable (4 digits each from 37).
+    let counts = |info: &str| info[37..61].to_owned();
+    // Charged items, all and the BP/BQ window.
+    let all = c
+        .call(&patron_information("001", "ANN-1", "2468", "  Y       "))
+        .await;
+    assert_eq!(counts(&all), "000000000003000000000000", "{all}");
+    let mut charged = fields(&all, "AU");
+    charged.sort_unstable();
+    assert_eq!(charged, vec!["C-1", "C-2", "C-3"]);
+    let window = c
+        .call(&format!(
+            "{}BP2|BQ3|",
+            patron_information("001", "ANN-1", "2468", "  Y       ")
+        ))
+        .await;
+    assert_eq!(
+        fields(&window, "AU"),
+        fields(&all, "AU")[1..3].to_vec(),
+        "{window}"
+    );
+    let from_third = c
+        .call(&format!(
+            "{}BP3|",
+            patron_information("001", "ANN-1", "2468", "  Y       ")
+        ))
+        .await;
+    assert_eq!(fields(&from_third, "AU"), fields(&all, "AU")[2..].to_vec());
+    // Bea waits for the item: an unavailable hold (CD).
+    assert_eq!(desk.place_hold("bea", item).await.status(), 201);
+    let waiting = c
+        .call(&patron_information("001", "BEA-7", "1357", "     Y    "))
+        .await;
+    assert_eq!(counts(&waiting), "000000000000000000000001", "{waiting}");
+    assert_eq!(fields(&waiting, "CD"), vec!["Éloïse à Paris"]);
+    // A checkin fills it: a hold item (AS).
+    assert_eq!(field(&c.call(&checkin("C-1")).await, "CV"), Some("01"));
+    let ready = c
+        .call(&patron_information("001", "BEA-7", "1357", "Y         "))
+        .await;
+    assert_eq!(counts(&ready), "000100000000000000000000", "{ready}");
+    assert_eq!(fields(&ready, "AS"), vec!["Éloïse à Paris"]);
+    // Past the due date: overdue items (AT).
+    desk.app.clock.advance(time::Duration::days(120));
+    let overdue = c
+        .call(&patron_information("001", "ANN-1", "2468", " Y        "))
+        .await;
+    assert_eq!(&counts(&overdue)[4..12], "00020002", "{overdue}");
+    let mut late = fields(&overdue, "AT");
+    late.sort_unstable();
+    assert_eq!(late, vec!["C-2", "C-3"]);
+    // Recall items: none are kept; the list is empty.
+    let recall = c
+        .call(&patron_information("001", "ANN-1", "2468", "    Y     "))
+        .await;
+    assert!(fields(&recall, "BU").is_empty(), "{recall}");
 }
