@@ -40,6 +40,20 @@ pub enum StorageError {
     Backend(String),
 }
 
+impl StorageError {
+    /// Whether the file system ran out of space (or quota) for the write: the
+    /// server answers 507 instead of 500.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StorageError::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            _ => false,
+        }
+    }
+}
+
 fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> StorageError {
     move |source| StorageError::Io { op, source }
 }
