@@ -349,6 +349,9 @@ async fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> Result<(
     file.write_all(bytes)
         .await
         .map_err(io("writing a cover file"))?;
+    // tokio writes in the background: a failed write (ENOSPC) is reported by
+    // the next flush, and `sync_all` alone would drop it and keep an empty file.
+    file.flush().await.map_err(io("writing a cover file"))?;
     file.sync_all().await.map_err(io("syncing a cover file"))?;
     drop(file);
     tokio::fs::rename(temp, target)
