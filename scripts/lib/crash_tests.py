@@ -292,27 +292,36 @@ def pg_outage(args) -> None:
     setup = Setup(args.carrel, args.work, "pg-outage", f"{args.pg}/{db_name}", port)
     setup.prepare()
     load = Load(setup, 6, ("circ", "pay", "me", "search"))
-    ready_log: list[tuple[float, int]] = []
+    ready_log: list[tuple[float, float, int]] = []
     stop_poll = threading.Event()
 
     def poll():
         while not stop_poll.is_set():
-            ready_log.append((time.monotonic(), request(setup.server.base, "GET", "/readiness", timeout=10).status))
+            # (when the request was sent, when it was answered, its status)
+            sent = time.monotonic()
+            status = request(setup.server.base, "GET", "/readiness", timeout=10).status
+            ready_log.append((sent, time.monotonic(), status))
             time.sleep(0.1)
 
     poller = threading.Thread(target=poll, daemon=True)
     load.start()
     poller.start()
     time.sleep(2)
+    sh(os.environ["CARREL_CRASH_PG_STOP"])  # returns once PostgreSQL has stopped
     t_down = time.monotonic()
-    sh(os.environ["CARREL_CRASH_PG_STOP"])
     time.sleep(float(os.environ.get("CARREL_CRASH_OUTAGE_SECONDS", "4")))
-    sh(os.environ["CARREL_CRASH_PG_START"])  # returns once PostgreSQL accepts connections
+    t_start = time.monotonic()
+    starting = subprocess.Popen(["bash", "-c", os.environ["CARREL_CRASH_PG_START"]])
+    # The moment PostgreSQL accepts connections again, polled every 50 ms.
+    port = args.pg.rsplit(":", 1)[1]
+    while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", port]).returncode != 0:
+        time.sleep(0.05)
     t_up = time.monotonic()
+    starting.wait(timeout=120)
     deadline = t_up + 30
     t_ready = None
     while time.monotonic() < deadline:
-        after = [t for t, s in ready_log if t > t_up and s == 200]
+        after = [answered for sent, answered, s in ready_log if sent > t_up and s == 200]
         if after:
             t_ready = after[0]
             break
@@ -322,10 +331,10 @@ def pg_outage(args) -> None:
     stop_poll.set()
     poller.join()
     recovery = (t_ready - t_up) if t_ready else float("inf")
-    during = load.count(since=t_down, until=t_up)
+    during = load.count(since=t_down, until=t_start)
     after_ready = load.count(since=t_ready or t_up)
     allcounts = load.count()
-    ready_down = {s for t, s in ready_log if t_down + 0.5 < t < t_up}
+    ready_down = {s for sent, answered, s in ready_log if t_down < sent and answered < t_start}
     check(fivexx(allcounts, (503,)) == 0 and allcounts.get(0, 0) == 0,
           f"{label}: only 503 as 5xx, no unanswered request (all statuses {allcounts})")
     check(ready_down <= {503}, f"{label}: /readiness says 503 while PostgreSQL is down ({ready_down})")
@@ -333,7 +342,7 @@ def pg_outage(args) -> None:
     check(fivexx(after_ready) == 0, f"{label}: no 5xx once ready again ({after_ready})")
     acked, found = verify_acked(setup, load, label)
     setup.server.stop()
-    figure(f"{label}: {sum(during.values())} requests during the {t_up - t_down:.1f} s outage → {during}; "
+    figure(f"{label}: {sum(during.values())} requests answered during the {t_start - t_down:.1f} s outage → {during}; "
            f"recovery {recovery:.2f} s; 500s seen {allcounts.get(500, 0)}")
     summary.append(f"PostgreSQL restart: recovered {recovery:.2f} s after PG was back; writes acknowledged "
                    f"{acked}, found {found}; 5xx seen: {fivexx(allcounts)} (all 503: "
