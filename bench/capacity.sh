@@ -11,7 +11,8 @@
 # Env: BENCH_BIN (or CARREL_BIN; default: the debug build, whose costs are not
 # the release ones), CARREL_HARNESS_POSTGRES_URL, CARREL_HARNESS_REDIS_URL,
 # CARREL_HARNESS_PORTS, CAPACITY_SECONDS (20), CAPACITY_CALIBRATION_SECONDS (8),
-# CAPACITY_WORKERS (8), CAPACITY_ITEMS (400).
+# CAPACITY_WORKERS (8), CAPACITY_ITEMS (400), CAPACITY_CHEAP_ARGON2=1 (the test
+# suites' cheap Argon2id costs instead of the defaults, e.g. for a debug build).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
