@@ -256,6 +256,176 @@ mod tests {
         );
     }
 
+    mod properties {
+        use super::*;
+        use axum::http::HeaderValue;
+        use proptest::prelude::*;
+
+        const HEADERS: [ClientIpHeader; 3] = [
+            ClientIpHeader::XForwardedFor,
+            ClientIpHeader::Forwarded,
+            ClientIpHeader::XRealIp,
+        ];
+
+        /// Trusted proxies: 10.0.0.0/8 and fd00::/8.
+        fn trusted() -> Vec<IpNet> {
+            vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()]
+        }
+
+        fn any_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(IpAddr::from),
+                any::<[u8; 16]>().prop_map(IpAddr::from),
+            ]
+        }
+
+        fn trusted_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 3]>().prop_map(|[a, b, c]| IpAddr::from([10, a, b, c])),
+                any::<[u8; 15]>().prop_map(|rest| {
+                    let mut octets = [0xfd; 16];
+                    octets[1..].copy_from_slice(&rest);
+                    IpAddr::from(octets)
+                }),
+            ]
+        }
+
+        /// An address outside both trusted ranges (IPv4-mapped forms of 10/8 included).
+        fn untrusted_ip() -> impl Strategy<Value = IpAddr> {
+            any_ip().prop_filter("outside the trusted ranges", |ip| {
+                let ip = ip.to_canonical();
+                !trusted().iter().any(|net| net.contains(&ip))
+            })
+        }
+
+        /// Header text: arbitrary visible bytes, or lists built of address-like pieces.
+        fn header_text() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                any_ip().prop_map(|ip| ip.to_string()),
+                (any_ip(), any::<u16>())
+                    .prop_map(|(ip, port)| SocketAddr::new(ip, port).to_string()),
+                any_ip().prop_map(|ip| format!("for={ip}")),
+                any_ip().prop_map(|ip| format!("for=\"[{ip}]\";proto=https")),
+                "[ -~]{0,24}",
+            ];
+            prop_oneof![
+                "[ -~]{0,256}",
+                prop::collection::vec(piece, 0..12).prop_map(|p| p.join(", ")),
+            ]
+        }
+
+        /// One hop as a proxy writes it into the configured header, in any of the
+        /// spellings the grammar allows (port, quotes, brackets, spaces, key case).
+        fn spelled(ip: IpAddr, header: ClientIpHeader, style: u8, port: u16) -> String {
+            match header {
+                ClientIpHeader::Forwarded => {
+                    let key = if style & 1 == 0 { "for" } else { "For" };
+                    let node = match (ip, style % 3) {
+                        (IpAddr::V4(v4), 0) => v4.to_string(),
+                        (IpAddr::V4(v4), _) => format!("\"{v4}:{port}\""),
+                        (IpAddr::V6(v6), 0) => format!("\"[{v6}]\""),
+                        (IpAddr::V6(v6), _) => format!("\"[{v6}]:{port}\""),
+                    };
+                    let extra = if style & 4 == 0 {
+                        ""
+                    } else {
+                        ";proto=https;by=_hidden"
+                    };
+                    format!("{key}={node}{extra}")
+                }
+                _ => match (ip, style % 2) {
+                    (ip, 0) => ip.to_string(),
+                    (ip, _) => SocketAddr::new(ip, port).to_string(),
+                },
+            }
+        }
+
+        fn with(header: ClientIpHeader, value: &str) -> Option<HeaderMap> {
+            let mut h = HeaderMap::new();
+            h.insert(header.as_str(), HeaderValue::from_str(value).ok()?);
+            Some(h)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// A peer that is not a trusted proxy is the client, whatever it sends.
+            #[test]
+            fn untrusted_peers_are_the_client(peer in untrusted_ip(), text in header_text(), h in 0..3usize) {
+                for header in HEADERS {
+                    if let Some(map) = with(header, &text) {
+                        prop_assert_eq!(client_ip(peer, &map, &trusted(), HEADERS[h]), peer);
+                        prop_assert_eq!(client_ip(peer, &map, &trusted(), header), peer);
+                    }
+                }
+            }
+
+            /// Any header text behind a trusted proxy gives an answer without a panic, and
+            /// that answer is the peer or an address the header itself names.
+            #[test]
+            fn any_text_names_the_peer_or_a_listed_hop(peer in trusted_ip(), text in header_text()) {
+                for header in HEADERS {
+                    let Some(map) = with(header, &text) else { continue };
+                    let client = client_ip(peer, &map, &trusted(), header);
+                    if client != peer {
+                        let listed = hops(&map, header).iter().any(|hop| {
+                            hop.parse::<IpAddr>().ok() == Some(client)
+                                || hop.parse::<SocketAddr>().ok().map(|s| s.ip()) == Some(client)
+                        });
+                        prop_assert!(listed, "{client} is not in {text:?}");
+                    }
+                }
+            }
+
+            /// Behind a chain of trusted proxies, the client is the right-most untrusted
+            /// hop, whatever the client wrote further left and however the proxies spell it.
+            #[test]
+            fn the_rightmost_untrusted_hop_is_the_client(
+                spoofed in prop::collection::vec(any_ip(), 0..4),
+                real in untrusted_ip(),
+                proxies in prop::collection::vec(trusted_ip(), 0..4),
+                peer in trusted_ip(),
+                styles in prop::collection::vec((any::<u8>(), 1..u16::MAX), 9),
+                split in any::<bool>(),
+            ) {
+                for header in HEADERS {
+                    let chain: Vec<String> = spoofed
+                        .iter()
+                        .chain(std::iter::once(&real))
+                        .chain(&proxies)
+                        .zip(&styles)
+                        .map(|(ip, (style, port))| spelled(*ip, header, *style, *port))
+                        .collect();
+                    let mut map = HeaderMap::new();
+                    if split {
+                        // One header line per hop: the lines form one list, in order.
+                        for hop in &chain {
+                            map.append(header.as_str(), HeaderValue::from_str(hop).unwrap());
+                        }
+                    } else {
+                        map.insert(header.as_str(), HeaderValue::from_str(&chain.join(" , ")).unwrap());
+                    }
+                    prop_assert_eq!(client_ip(peer, &map, &trusted(), header), real, "{:?}", chain);
+                }
+            }
+
+            /// Every address of one IPv6 /64 shares one rate-limit key; another /64 does not,
+            /// and an IPv4-mapped address counts as its IPv4 address.
+            #[test]
+            fn rate_keys_group_by_64(prefix in any::<u64>(), a in any::<u64>(), b in any::<u64>(), other in any::<u64>(), v4 in any::<[u8; 4]>()) {
+                // Prefix 0 holds the IPv4-mapped block, which counts as IPv4 on purpose.
+                prop_assume!(prefix != 0);
+                let in_prefix = |p: u64, host: u64| Some(IpAddr::V6(Ipv6Addr::from((u128::from(p) << 64) | u128::from(host))));
+                prop_assert_eq!(rate_key(in_prefix(prefix, a)), rate_key(in_prefix(prefix, b)));
+                if other != prefix {
+                    prop_assert_ne!(rate_key(in_prefix(prefix, a)), rate_key(in_prefix(other, a)));
+                }
+                let v4 = std::net::Ipv4Addr::from(v4);
+                prop_assert_eq!(rate_key(Some(IpAddr::V6(v4.to_ipv6_mapped()))), rate_key(Some(IpAddr::V4(v4))));
+            }
+        }
+    }
+
     #[test]
     fn ipv6_clients_are_keyed_by_their_64() {
         assert_eq!(
