@@ -278,10 +278,13 @@ mod server_failures_are_classified {
             .unwrap();
         // The file may not grow beyond a few more pages: SQLite then reports
         // SQLITE_FULL exactly as it does for ENOSPC.
-        sqlx::query(AssertSqlSafe(format!("PRAGMA max_page_count = {}", pages + 4)))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {}",
+            pages + 4
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
         let mut failure = None;
         for _ in 0..100 {
             if let Err(e) = sqlx::query("INSERT INTO filler VALUES (zeroblob(65536))")

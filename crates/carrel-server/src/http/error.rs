@@ -409,20 +409,16 @@ mod tests {
         assert_eq!(full.code(), ErrorCode::InsufficientStorage);
         let down = ApiError::from(StoreError::Unavailable(sqlx::Error::PoolClosed));
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let cover = ApiError::from(CatalogError::from_storage(
-            carrel_media::StorageError::Io {
-                op: "writing a cover",
-                source: std::io::Error::from(std::io::ErrorKind::StorageFull),
-            },
-        ));
+        let cover = ApiError::from(CatalogError::from_storage(carrel_media::StorageError::Io {
+            op: "writing a cover",
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        }));
         assert_eq!(cover.status(), StatusCode::INSUFFICIENT_STORAGE);
         // Any other storage failure stays a 500.
-        let other = ApiError::from(CatalogError::from_storage(
-            carrel_media::StorageError::Io {
-                op: "writing a cover",
-                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
-            },
-        ));
+        let other = ApiError::from(CatalogError::from_storage(carrel_media::StorageError::Io {
+            op: "writing a cover",
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        }));
         assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
