@@ -59,15 +59,22 @@ def request(base: str, method: str, path: str, body=None, token: str | None = No
         hdrs["Authorization"] = f"Bearer {token}"
     hdrs.update(headers or {})
     for attempt in (1, 2):
-        conn = conns.get(key)
+        conn, last_used = conns.get(key, (None, 0.0))
+        if conn is not None and time.monotonic() - last_used > 1.0:
+            # The server may close idle connections: a write sent on one it is
+            # closing would get no answer, so idle connections are not reused.
+            conn.close()
+            conn = None
         fresh = conn is None
         if conn is None:
-            conn = conns[key] = http.client.HTTPConnection(host, int(port), timeout=timeout)
+            conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        conns[key] = (conn, time.monotonic())
         try:
             conn.request(method, path, body=payload, headers=hdrs)
             response = conn.getresponse()
             data = response.read()
             reply_headers = {k.lower(): v for k, v in response.getheaders()}
+            conns[key] = (conn, time.monotonic())
             try:
                 parsed = json.loads(data) if data else None
             except ValueError:
@@ -76,20 +83,19 @@ def request(base: str, method: str, path: str, body=None, token: str | None = No
         except (OSError, http.client.HTTPException) as error:
             conn.close()
             conns.pop(key, None)
-            # A kept-alive connection the server closed meanwhile: retry once on a
-            # fresh one, but only if nothing can have been processed (a fresh
-            # connection that fails is an answer: the server is down).
+            # A kept-alive connection the server had closed (it closes one after
+            # answering without reading the whole body, e.g. a 429): retry once on a
+            # fresh connection. The server never read this request, so it cannot
+            # have acted on it; a server that died mid-request is not reachable for
+            # the retry either (a fresh connection that fails is the answer: 0).
             if fresh or attempt == 2 or not isinstance(
                     error, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
-                return Reply(0, None, {}, f"{type(error).__name__}: {error}")
-            if method not in ("GET", "HEAD"):
-                # A write may have been received before the reset: do not resend it.
                 return Reply(0, None, {}, f"{type(error).__name__}: {error}")
     return Reply(0, None, {}, "unreachable")
 
 
 def reset_connections() -> None:
-    for conn in getattr(_local, "conns", {}).values():
+    for conn, _ in getattr(_local, "conns", {}).values():
         conn.close()
     _local.conns = {}
 
@@ -220,16 +226,11 @@ def login(base: str, username: str, ip: str | None = None) -> dict:
     return reply.body
 
 
-_ip_counter = [0]
-_ip_lock = threading.Lock()
-
-
 def random_ip() -> str:
-    """A client address of its own for each call (rate limits are per IP)."""
-    with _ip_lock:
-        _ip_counter[0] += 1
-        n = _ip_counter[0]
-    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+    """A client address of its own for each call (rate limits are per IP, and
+    their budgets outlive a run in a shared Redis)."""
+    n = uuid.uuid4().int
+    return f"10.{n & 255}.{(n >> 8) & 255}.{(n >> 16) & 255}"
 
 
 def must(reply: Reply, what: str, statuses=(200, 201, 204)) -> object:

@@ -37,7 +37,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 from cluster import must, request  # noqa: E402
 
-LOGIN_LIMIT = 6  # per minute: the budget the rate-limit check spends
+# Usernames carry a tag of this run: login budgets (per IP and per identifier)
+# live in the shared Redis for an hour, and runs follow each other.
+RUN = uuid.uuid4().hex[:6]
+LOGIN_LIMIT = 6  # per hour (no refill during the check): the budget the rate-limit check spends
 
 failures: list[str] = []
 figures: list[str] = []
@@ -88,7 +91,7 @@ def main() -> int:
                 "CARREL_REDIS_URL": redis_url,
                 "CARREL_JOBS_INTERVAL": "1s",
                 "CARREL_MAIL_OUTBOX": os.path.join(data, "outbox"),
-                "CARREL_RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT}/min",
+                "CARREL_RATE_LIMIT_LOGIN": f"{LOGIN_LIMIT}/hour",
                 "CARREL_DATABASE_MAX_CONNECTIONS": "8",
             })
             servers.append(cluster.Server(name, carrel, port, env, os.path.join(work, f"server-{name}.log")))
@@ -141,13 +144,13 @@ def run(carrel: str, servers, db: cluster.Db) -> int:
 
     # ---------------------------------------------------------------- users (CLI)
     env = dict(a.env)
-    cluster.create_user(carrel, env, "hadmin", "admin")
-    cluster.create_user(carrel, env, "hlibrarian", "librarian")
-    patrons = [f"hpatron{n}" for n in range(6)]
+    cluster.create_user(carrel, env, f"hadmin{RUN}", "admin")
+    cluster.create_user(carrel, env, f"hlibrarian{RUN}", "librarian")
+    patrons = [f"hpatron{n}{RUN}" for n in range(6)]
     for name in patrons:
         cluster.create_user(carrel, env, name, "patron")
-    admin = cluster.login(a.base, "hadmin")["access_token"]
-    staff = cluster.login(b.base, "hlibrarian")["access_token"]
+    admin = cluster.login(a.base, f"hadmin{RUN}")["access_token"]
+    staff = cluster.login(b.base, f"hlibrarian{RUN}")["access_token"]
     patron_tokens = {}
     patron_ids = {}
     for i, name in enumerate(patrons):
@@ -161,7 +164,7 @@ def run(carrel: str, servers, db: cluster.Db) -> int:
     check_sessions(servers)
     check_rate_limits(servers)
     check_jobs(servers, db, admin, staff, patron_tokens, patron_ids)
-    check_payments(servers, db, staff, patron_tokens["hpatron0"], patron_ids["hpatron0"])
+    check_payments(servers, db, staff, patron_tokens[f"hpatron0{RUN}"], patron_ids[f"hpatron0{RUN}"])
     check_storm(servers, db, staff, patron_ids)
 
     errors = {s.name: s.log_text().count('"level":"ERROR"') for s in servers}
@@ -182,7 +185,7 @@ def run(carrel: str, servers, db: cluster.Db) -> int:
 
 def check_sessions(servers) -> None:
     a, b, c = servers
-    body = cluster.login(a.base, "hpatron5")
+    body = cluster.login(a.base, f"hpatron5{RUN}")
     token, refresh = body["access_token"], body["refresh_token"]
     check(all(request(s.base, "GET", "/api/v1/users/me", token=token).status == 200 for s in servers),
           "sessions: the new session works on all 3 instances")
@@ -201,9 +204,10 @@ def check_sessions(servers) -> None:
 
 
 def check_rate_limits(servers) -> None:
-    """LOGIN_LIMIT/min per IP and per identifier, spent round-robin across the
+    """LOGIN_LIMIT/hour per IP and per identifier, spent round-robin across the
     instances: exactly LOGIN_LIMIT attempts get an answer, the rest 429."""
-    ip = "10.250.0.1"
+    # An address of its own each run: budgets live in Redis for up to an hour.
+    ip = cluster.random_ip()
     who = f"nobody-{uuid.uuid4().hex[:8]}"
     statuses, remaining = [], []
     for n in range(LOGIN_LIMIT * 2):
@@ -215,9 +219,9 @@ def check_rate_limits(servers) -> None:
     answered = sum(1 for s in statuses if s == 401)
     limited = sum(1 for s in statuses if s == 429)
     check(answered == LOGIN_LIMIT and limited == LOGIN_LIMIT,
-          f"rate limits: {LOGIN_LIMIT}/min login budget shared by 3 instances: {answered} answered, "
+          f"rate limits: {LOGIN_LIMIT}/hour login budget shared by 3 instances: {answered} answered, "
           f"{limited} refused with 429 (statuses {statuses})")
-    figure(f"rate limits: {len(statuses)} logins round-robin over 3 instances with a {LOGIN_LIMIT}/min budget → "
+    figure(f"rate limits: {len(statuses)} logins round-robin over 3 instances with a {LOGIN_LIMIT}/hour budget → "
            f"{answered} × 401, {limited} × 429 (RateLimit-Remaining {remaining[:LOGIN_LIMIT]})")
 
 
@@ -254,10 +258,10 @@ def check_jobs(servers, db, admin, staff, patron_tokens, patron_ids) -> None:
     # patron 1 waits for it, the copy comes back on another instance.
     book = cluster.seed_catalog(a.base, staff, "JOBHOLD", 1, 1)
     must(request(a.base, "POST", "/api/v1/loans", {"copy_barcode": book.barcodes[0],
-                                                   "user_id": patron_ids["hpatron0"]}, token=staff),
+                                                   "user_id": patron_ids[f"hpatron0{RUN}"]}, token=staff),
          "hold book checkout", (201,))
     must(request(b.base, "POST", "/api/v1/holds", {"item_id": book.item_ids[0]},
-                 token=patron_tokens["hpatron1"]), "hold", (201,))
+                 token=patron_tokens[f"hpatron1{RUN}"]), "hold", (201,))
     returned = must(request(c.base, "POST", "/api/v1/loans/return", {"copy_barcode": book.barcodes[0]},
                             token=staff), "return")
     check(returned.get("hold") is not None and returned["hold"]["status"] == "ready",
