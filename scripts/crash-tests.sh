@@ -15,8 +15,10 @@
 #
 # The outage tests stop and start PostgreSQL and Redis, so the script never uses
 # the shared ones: it starts a PRIVATE PostgreSQL cluster (initdb in a temp dir,
-# port CARREL_CRASH_PG_PORT, default 5450) and a PRIVATE redis-server (port
-# CARREL_CRASH_REDIS_PORT, default 6390), and removes both on exit, whatever
+# port CARREL_CRASH_PG_PORT, default 5450, or the next free one) and a PRIVATE
+# redis-server (port
+# CARREL_CRASH_REDIS_PORT, default 6390, or the next free one), and removes
+# both on exit, whatever
 # happens. The full-disk test mounts two small tmpfs (or loop ext4) file systems
 # and needs root; without it, it is skipped with a notice.
 #
@@ -34,6 +36,11 @@ carrel="$(carrel_debug_binary)"
 ports="${CARREL_HARNESS_PORTS:-18300-18399}"
 pg_port="${CARREL_CRASH_PG_PORT:-5450}"
 redis_port="${CARREL_CRASH_REDIS_PORT:-6390}"
+# Another run (or anything else) may hold the default ports: take the next free ones.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for _ in $(seq 1 50); do port_free "$pg_port" && break; pg_port=$((pg_port + 1)); done
+for _ in $(seq 1 50); do port_free "$redis_port" && break; redis_port=$((redis_port + 1)); done
+port_free "$pg_port" && port_free "$redis_port" || { echo "crash-tests: no free port for the private PostgreSQL or Redis" >&2; exit 1; }
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 [[ -x "$pg_bin/initdb" ]] || { echo "crash-tests: PostgreSQL server binaries not found under /usr/lib/postgresql" >&2; exit 1; }
 
@@ -70,10 +77,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if pg_isready -q -h 127.0.0.1 -p "$pg_port" || redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-    echo "crash-tests: port $pg_port or $redis_port is taken; set CARREL_CRASH_PG_PORT / CARREL_CRASH_REDIS_PORT" >&2
-    exit 1
-fi
 
 mkdir -p "$pg_dir"
 [[ "$(id -u)" == 0 ]] && chown postgres "$pg_dir" && chmod 755 "$work"
