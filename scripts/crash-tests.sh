@@ -11,16 +11,14 @@
 #   disk-full                   a full file system under the SQLite database and under
 #                               the upload store: 503/507, never 500; integrity_check ok
 #
-#   scripts/crash-tests.sh [TEST...]        (default: all; about 2-3 minutes)
+#   scripts/crash-tests.sh [TEST...]        (default: all; about a minute)
 #
 # The outage tests stop and start PostgreSQL and Redis, so the script never uses
 # the shared ones: it starts a PRIVATE PostgreSQL cluster (initdb in a temp dir,
 # port CARREL_CRASH_PG_PORT, default 5450, or the next free one) and a PRIVATE
-# redis-server (port
-# CARREL_CRASH_REDIS_PORT, default 6390, or the next free one), and removes
-# both on exit, whatever
-# happens. The full-disk test mounts two small tmpfs (or loop ext4) file systems
-# and needs root; without it, it is skipped with a notice.
+# redis-server (port CARREL_CRASH_REDIS_PORT, default 6390, or the next free
+# one), and removes both on exit, whatever happens. The full-disk test mounts
+# two small tmpfs (or loop ext4) file systems # and needs root; without it, it is skipped with a notice.
 #
 # Env: CARREL_BIN, CARGO_TARGET_DIR, CARREL_HARNESS_PORTS (default 18300-18399),
 # CARREL_CRASH_KILLS (kills per backend, default 2), CARREL_CRASH_OUTAGE_SECONDS
