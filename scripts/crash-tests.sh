@@ -18,7 +18,8 @@
 # port CARREL_CRASH_PG_PORT, default 5450, or the next free one) and a PRIVATE
 # redis-server (port CARREL_CRASH_REDIS_PORT, default 6390, or the next free
 # one), and removes both on exit, whatever happens. The full-disk test mounts
-# two small tmpfs (or loop ext4) file systems # and needs root; without it, it is skipped with a notice.
+# two small tmpfs (or loop ext4) file systems and needs root; without it, it is
+# skipped with a notice.
 #
 # Env: CARREL_BIN, CARGO_TARGET_DIR, CARREL_HARNESS_PORTS (default 18300-18399),
 # CARREL_CRASH_KILLS (kills per backend, default 2), CARREL_CRASH_OUTAGE_SECONDS
