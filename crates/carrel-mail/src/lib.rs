@@ -10,6 +10,11 @@
 //!
 //! Ready-made message texts live in [`messages`].
 //!
+//! The Carrel server does not use the in-memory queue: it writes every message to its
+//! durable outbox (a database table, in the transaction that causes the mail) and its
+//! sender delivers each one with [`Mailer::send`], retrying and dead-lettering in the
+//! database (see `carrel_server::outbox`).
+//!
 //! # Transport security
 //!
 //! * `smtps://[user:pass@]host[:465]`: implicit TLS (rustls, `ring` provider, Mozilla roots

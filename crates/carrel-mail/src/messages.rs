@@ -114,6 +114,16 @@ pub fn registration_attempt(to: &str, reset_link: &str) -> Email {
     )
 }
 
+/// Subject "Your Carrel registration" — for an address that asked for a username
+/// someone else has.
+pub fn username_taken(to: &str, username: &str) -> Email {
+    let taken = format!(
+        "the username \"{username}\" is already taken, so no account was created. \
+         Please register again with another username."
+    );
+    email(to, "Your Carrel registration", &[&taken])
+}
+
 /// Subject "Your hold is ready for pickup".
 pub fn hold_ready(to: &str, title: &str, pickup_until: &str) -> Email {
     let ready = format!("good news: \"{title}\", which you placed a hold on, is ready for pickup.");

@@ -45,6 +45,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "loan.lost",
     "loan.renewed",
     "loan.returned",
+    "outbox.retried",
     "policy.updated",
     "user.deleted",
     "user.email_verified",

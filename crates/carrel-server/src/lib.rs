@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod outbox;
 pub mod sip2;
 pub mod startup;
 pub mod state;

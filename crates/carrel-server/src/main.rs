@@ -225,6 +225,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let sip2_listener = carrel_server::sip2::Sip2Listener::bind(&state.config.sip2).await?;
     let router = http::router(state.clone());
     let jobs = carrel_server::circulation::jobs::spawn(state.clone());
+    let outbox = carrel_server::outbox::spawn(state.clone());
     let timing = carrel_server::auth::passwords::spawn_calibration(state.clone());
     let imports = carrel_server::catalog::marc::jobs::spawn_watcher(state.clone());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -249,6 +250,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     served?;
     jobs.abort();
+    // Mail committed by the last requests goes out now if it can; whatever is
+    // left stays in the outbox for the next start or another instance.
+    let _ = carrel_server::outbox::flush(&state, std::time::Duration::from_secs(5)).await;
+    outbox.abort();
     timing.abort();
     imports.abort();
     if let Some((_, task)) = metrics {

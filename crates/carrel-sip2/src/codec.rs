@@ -86,8 +86,10 @@ fn strip_terminator(frame: &[u8]) -> &[u8] {
 }
 
 /// Splits `…AYnAZxxxx` into the message and its trailer. A checksum is `AZ` and
-/// four characters at the very end, or `AZ` and one to three hex digits (a checksum
-/// written without leading zeros) after `AYn` or `|`. A sequence number without a
+/// four characters other than `|` at the very end (non-hex ones make a bad
+/// checksum), or `AZ` and one to three hex digits (a checksum written without
+/// leading zeros) after `AYn` or `|`. A `|` ends a field, so `…AZabc|` is a field
+/// value, not a checksum. A sequence number without a
 /// checksum is only recognised after a `|`, so a last field lacking its `|` is not
 /// misread. Returns the message, the trailer and where the checksum digits start.
 fn split_trailer(frame: &[u8]) -> (&[u8], ErrorDetection, Option<usize>) {
@@ -105,7 +107,8 @@ fn split_trailer(frame: &[u8]) -> (&[u8], ErrorDetection, Option<usize>) {
         let before = &frame[..n - digits - 2];
         let short_ok = frame[n - digits..].iter().all(u8::is_ascii_hexdigit)
             && (before.ends_with(b"|") || ends_with_sequence(before));
-        if digits == 4 || short_ok {
+        let four_ok = digits == 4 && !frame[n - 4..].contains(&b'|');
+        if four_ok || short_ok {
             detection.checksum = true;
             checksum_at = Some(n - digits);
             body = before;

@@ -67,6 +67,35 @@ fn bad_checksums_are_rejected() {
     );
 }
 
+/// Found by `scripts/fuzz-parsers.sh` (sip2_messages): a last field whose value ends in
+/// `AZ` and three characters was read as a checksum once written with its `|`, so a
+/// terminal whose password ended that way could never log in.
+#[test]
+fn a_field_ending_in_az_is_not_a_checksum() {
+    let login = b"9300CNkiosk|COsecretAZ123|\r";
+    let d = decode_request(login, Encoding::Utf8).unwrap();
+    assert_eq!(d.error_detection, ErrorDetection::NONE);
+    let Request::Login(l) = &d.message else {
+        panic!("{:?}", d.message)
+    };
+    assert_eq!(l.login_password.expose(), "secretAZ123");
+    // The fuzzer's input: a 96 whose unknown field ends in `AZ\x0eFC`, written back.
+    let frame: &[u8] = &[
+        57, 54, 225, 207, 205, 207, 207, 63, 207, 205, 209, 202, 48, 65, 104, 65, 90, 14, 70, 67,
+        13,
+    ];
+    for encoding in [Encoding::Utf8, Encoding::Cp850, Encoding::Latin1] {
+        let d = decode_response(frame, encoding).unwrap();
+        let again = encode_response(&d.message, encoding, d.error_detection);
+        assert_eq!(decode_response(&again, encoding).unwrap(), d);
+    }
+    // Four non-hex characters without a `|` still make a bad checksum.
+    assert_eq!(
+        decode_request(b"9300CNkiosk|COpw|AZxyzw\r", Encoding::Utf8),
+        Err(DecodeError::BadChecksum)
+    );
+}
+
 #[test]
 fn checksum_without_leading_zeros_is_accepted() {
     // Find a sequence digit and padding that make the checksum start with 0; the

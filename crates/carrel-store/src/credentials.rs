@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 
+use crate::outbox::enqueue_messages;
 use crate::pool::BeginWrite as _;
-use crate::{Store, StoreError};
+use crate::{NewOutboxMessage, Store, StoreError};
 
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub enum TokenPurpose {
 }
 
 impl TokenPurpose {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TokenPurpose::VerifyEmail => "verify_email",
             TokenPurpose::PasswordReset => "password_reset",
@@ -25,6 +26,10 @@ impl TokenPurpose {
         }
     }
 }
+
+/// Stores a single-use token. Binds: hash, purpose, user id, now, expiry.
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO one_time_tokens (token_hash, purpose, user_id, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5)";
 
 /// Why a password is being replaced; decides which sessions survive.
 #[derive(Debug, Clone, Copy)]
@@ -156,8 +161,9 @@ impl Store {
 
     /// Finishes a reserved attempt: releases the reservation and records the
     /// result in the same transaction. Returns true when this failure is the
-    /// one that locked the account. A reservation that already expired still
-    /// records its result (a failure always counts).
+    /// one that locked the account; then `lock_notice(locked_until)` builds the
+    /// owner's mail, enqueued in the same transaction. A reservation that
+    /// already expired still records its result (a failure always counts).
     pub async fn finish_sign_in_attempt(
         &self,
         user_id: Uuid,
@@ -165,6 +171,7 @@ impl Store {
         result: AttemptResult<'_>,
         policy: &LockoutPolicy,
         now: OffsetDateTime,
+        lock_notice: impl FnOnce(OffsetDateTime) -> Option<NewOutboxMessage> + Send,
     ) -> Result<bool, StoreError> {
         const RELEASE: &str = "DELETE FROM sign_in_attempts WHERE id = $1";
         const SET: &str = "UPDATE users SET failed_logins = $2, locked_until = $3, \
@@ -205,7 +212,16 @@ impl Store {
                 .bind(upgraded)
                 .execute(&mut *tx)
                 .await?;
+            // The owner's "account locked" mail commits with the lock itself.
+            let notice = match next.locked_until {
+                Some(until) if locked => lock_notice(until),
+                _ => None,
+            };
+            enqueue_messages!(tx, notice.iter(), now);
             tx.commit().await?;
+            if notice.is_some() {
+                self.wake_outbox();
+            }
             Ok(locked)
         })
     }
@@ -330,7 +346,9 @@ impl Store {
     }
 
     /// Stores a single-use token (hashed) and invalidates older unused tokens of
-    /// the same purpose for the user, so only the newest link works.
+    /// the same purpose for the user, so only the newest link works. `mail`
+    /// (the email carrying the link) is enqueued in the outbox in the same
+    /// transaction: no token without its mail, no mail without its token.
     pub async fn create_one_time_token(
         &self,
         hash: [u8; 32],
@@ -338,16 +356,19 @@ impl Store {
         user_id: Uuid,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
+        mail: &[NewOutboxMessage],
     ) -> Result<(), StoreError> {
         const RETIRE: &str = "UPDATE one_time_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
-        const INSERT: &str = "INSERT INTO one_time_tokens (token_hash, purpose, user_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)";
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             sqlx::query(RETIRE).bind(user_id).bind(purpose.as_str()).bind(now).execute(&mut *tx).await?;
-            sqlx::query(INSERT).bind(&hash[..]).bind(purpose.as_str()).bind(user_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
+            sqlx::query(INSERT_TOKEN).bind(&hash[..]).bind(purpose.as_str()).bind(user_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
+            enqueue_messages!(tx, mail, now);
             tx.commit().await?;
         });
+        if !mail.is_empty() {
+            self.wake_outbox();
+        }
         Ok(())
     }
 

@@ -14,6 +14,7 @@ mod credentials;
 mod error;
 mod mfa;
 mod migrations;
+mod outbox;
 mod pins;
 mod pool;
 mod sessions;
@@ -39,11 +40,15 @@ pub use circulation::{
 pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
+pub use outbox::{
+    ClaimedMessage, FailureOutcome, NewOutboxMessage, OutboxCounts, OutboxEntry, OutboxPriority,
+    OutboxQuery,
+};
 pub use pins::{PinCounter, PinHolder};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use sessions::{NewSession, Refresh, Session, SessionAuth};
 pub use sip2_terminals::Sip2Terminal;
-pub use users::{NewUser, User, UserChanges, UserQuery, UserStatus};
+pub use users::{FirstToken, NewUser, User, UserChanges, UserQuery, UserStatus};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend the
 /// store uses. The body is expanded (and type-checked) once per backend.

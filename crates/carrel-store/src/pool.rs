@@ -76,6 +76,10 @@ pub(crate) enum DbPool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: DbPool,
+    /// Raised after a commit that enqueued outbox messages (see
+    /// [`Store::wake_outbox`]); shared by clones, so one process's sender hears
+    /// every handle.
+    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 /// A snapshot of the connection pool, for metrics.
@@ -141,7 +145,10 @@ impl Store {
                 DbPool::Postgres(pool)
             }
         };
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            outbox_signal: Arc::default(),
+        })
     }
 
     /// The backend this store talks to.

@@ -3,8 +3,9 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::outbox::enqueue_messages;
 use crate::pool::BeginWrite as _;
-use crate::{Store, StoreError};
+use crate::{NewOutboxMessage, Store, StoreError, TokenPurpose};
 
 /// The columns of [`User`], for `concat!` into static SQL; `user_columns!("u.")`
 /// qualifies each one (for joins).
@@ -112,6 +113,23 @@ pub struct NewUser {
     pub now: OffsetDateTime,
 }
 
+/// The first single-use token of a new account and the email that carries
+/// its link (see [`Store::create_user_with_token`]).
+pub struct FirstToken {
+    pub hash: [u8; 32],
+    pub purpose: TokenPurpose,
+    pub expires_at: OffsetDateTime,
+    pub mail: NewOutboxMessage,
+}
+
+impl std::fmt::Debug for FirstToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstToken")
+            .field("purpose", &self.purpose)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewUser")
@@ -183,6 +201,18 @@ impl Store {
     /// Inserts an account (and its first password-history entry).
     /// Unique email or username → [`StoreError::Conflict`].
     pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        self.create_user_with_token(user, None).await
+    }
+
+    /// Like [`create_user`](Self::create_user), and in the same transaction
+    /// stores the account's first single-use token (verification or
+    /// invitation) and enqueues the email carrying it: the account, its link
+    /// and the mail are committed together or not at all.
+    pub async fn create_user_with_token(
+        &self,
+        user: &NewUser,
+        first_token: Option<&FirstToken>,
+    ) -> Result<User, StoreError> {
         const INSERT: &str = concat!(
             "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, password_hash, \
              email_verified, is_active, password_changed_at, created_at, updated_at, card_number) \
@@ -212,7 +242,16 @@ impl Store {
             if let Some(hash) = &user.password_hash {
                 sqlx::query(HISTORY).bind(user.id).bind(hash).bind(user.now).execute(&mut *tx).await?;
             }
+            if let Some(first) = first_token {
+                sqlx::query(crate::credentials::INSERT_TOKEN)
+                    .bind(&first.hash[..]).bind(first.purpose.as_str()).bind(user.id).bind(user.now).bind(first.expires_at)
+                    .execute(&mut *tx).await?;
+                enqueue_messages!(tx, [&first.mail], user.now);
+            }
             tx.commit().await?;
+            if first_token.is_some() {
+                self.wake_outbox();
+            }
             Ok(created)
         })
     }

@@ -174,6 +174,7 @@ impl Attempt {
                 },
                 &self.state.lockout,
                 self.state.clock.now(),
+                |_| None,
             )
             .await?;
         Ok(())
@@ -207,6 +208,8 @@ async fn settle_failure(
     user: &User,
     attempt: Uuid,
 ) -> Result<(), AccountError> {
+    // The owner's mail is enqueued with the lock, in its transaction.
+    let email = user.email.clone();
     let locked = state
         .store
         .finish_sign_in_attempt(
@@ -215,6 +218,10 @@ async fn settle_failure(
             AttemptResult::Failed,
             &state.lockout,
             state.clock.now(),
+            move |until| {
+                let until = until.format(&Rfc3339).unwrap_or_default();
+                Some(crate::outbox::messages::account_locked(&email, &until))
+            },
         )
         .await?;
     if locked {
@@ -291,13 +298,6 @@ async fn on_locked(state: &AppState, client: &ClientInfo, user: &User) {
         json!({"locked_until": until.format(&Rfc3339).ok()}),
     )
     .await;
-    let until_text = until.format(&Rfc3339).unwrap_or_default();
-    state
-        .mailer
-        .send_later(carrel_mail::messages::account_locked(
-            &user.email,
-            &until_text,
-        ));
 }
 
 /// What a successful password step leads to.

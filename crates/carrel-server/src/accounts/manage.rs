@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{AccountError, NewAccount, conflict_from, create_account, role_of};
+use super::{AccountError, NewAccount, conflict_from, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::http::client::ClientInfo;
@@ -150,10 +150,9 @@ pub async fn create_by_staff(
         email_verified: !invite,
         card_number: req.card_number,
     };
-    let user = create_account(state, new).await?;
-    if invite {
-        super::recovery::send_invitation(state, &user).await?;
-    }
+    // An invited account and its invitation mail are committed together.
+    let welcome = invite.then_some(super::recovery::Welcome::Invitation);
+    let user = super::create_account_with(state, new, welcome).await?;
     audit::record(
         state,
         client,

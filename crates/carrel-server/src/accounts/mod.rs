@@ -106,6 +106,16 @@ pub(crate) async fn check_new_password(
 /// Creates an account after validating every field and the password policy.
 /// A taken email or username is [`AccountError::Conflict`].
 pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, AccountError> {
+    create_account_with(state, new, None).await
+}
+
+/// Like [`create_account`]; with `welcome`, the account's first link
+/// (verification or invitation) and its email are committed with the account.
+pub(crate) async fn create_account_with(
+    state: &AppState,
+    new: NewAccount,
+    welcome: Option<recovery::Welcome>,
+) -> Result<User, AccountError> {
     let id = validate_identity(&new.email, &new.username, new.full_name.as_deref())?;
     let card_number = new.card_number.as_deref().map(normalize_card).transpose()?;
     let password_hash = match &new.password {
@@ -122,6 +132,7 @@ pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, A
         password_hash,
         new.email_verified,
         card_number,
+        welcome,
     )
     .await
 }
@@ -149,8 +160,10 @@ pub(crate) async fn insert_user(
     password_hash: Option<String>,
     email_verified: bool,
     card_number: Option<String>,
+    welcome: Option<recovery::Welcome>,
 ) -> Result<User, AccountError> {
     let generate = card_number.is_none();
+    let first_token = welcome.map(|w| recovery::first_token(state, &id.email, w));
     let mut user = NewUser {
         id: Uuid::now_v7(),
         email_key: identity::email_key(&id.email),
@@ -165,7 +178,11 @@ pub(crate) async fn insert_user(
         now: state.clock.now(),
     };
     for _ in 0..3 {
-        match state.store.create_user(&user).await {
+        match state
+            .store
+            .create_user_with_token(&user, first_token.as_ref())
+            .await
+        {
             Err(StoreError::Conflict { constraint })
                 if generate && user.card_number.is_some() && constraint.contains("card") =>
             {

@@ -6,71 +6,110 @@
 use carrel_core::identity;
 use carrel_core::roles::Role;
 use carrel_crypto::{OpaqueToken, TokenHash};
-use carrel_store::{PasswordChange, TokenPurpose, User};
+use carrel_store::{FirstToken, NewOutboxMessage, PasswordChange, TokenPurpose, User};
 use secrecy::SecretString;
 use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 
-use super::{
-    AccountError, NewAccount, check_new_password, create_account, link, validate_identity,
-};
+use super::{AccountError, NewAccount, check_new_password, link, validate_identity};
 use crate::audit;
 use crate::http::client::ClientInfo;
+use crate::outbox::messages as mail;
 use crate::state::AppState;
 
 pub const VERIFY_EMAIL_TTL: Duration = Duration::hours(24);
 pub const RESET_TTL: Duration = Duration::minutes(30);
 pub const INVITATION_TTL: Duration = Duration::hours(72);
 
-/// Issues a single-use token for `user` and returns its plaintext (for the email only).
+/// Issues a single-use token for `user` and enqueues the email that carries
+/// it (built by `mail` from the link), both in one transaction: the link
+/// exists only in that email.
 async fn issue_token(
     state: &AppState,
     user: Uuid,
     purpose: TokenPurpose,
     ttl: Duration,
-) -> Result<OpaqueToken, AccountError> {
+    page: &str,
+    mail: impl FnOnce(&str) -> NewOutboxMessage,
+) -> Result<(), AccountError> {
     let token = OpaqueToken::generate();
+    let message = mail(&link(state, page, token.as_str()));
     let now = state.clock.now();
     state
         .store
-        .create_one_time_token(*token.hash().as_bytes(), purpose, user, now, now + ttl)
+        .create_one_time_token(
+            *token.hash().as_bytes(),
+            purpose,
+            user,
+            now,
+            now + ttl,
+            std::slice::from_ref(&message),
+        )
         .await?;
-    Ok(token)
+    Ok(())
 }
 
 pub(crate) async fn send_verification(state: &AppState, user: &User) -> Result<(), AccountError> {
-    let token = issue_token(state, user.id, TokenPurpose::VerifyEmail, VERIFY_EMAIL_TTL).await?;
-    state.mailer.send_later(carrel_mail::messages::verify_email(
-        &user.email,
-        &link(state, "verify-email", token.as_str()),
-    ));
-    Ok(())
+    issue_token(
+        state,
+        user.id,
+        TokenPurpose::VerifyEmail,
+        VERIFY_EMAIL_TTL,
+        "verify-email",
+        |link| mail::verify_email(&user.email, link),
+    )
+    .await
 }
 
 async fn send_reset(state: &AppState, user: &User) -> Result<(), AccountError> {
-    let token = issue_token(state, user.id, TokenPurpose::PasswordReset, RESET_TTL).await?;
     let minutes = u32::try_from(RESET_TTL.whole_minutes()).unwrap_or(30);
-    state
-        .mailer
-        .send_later(carrel_mail::messages::password_reset(
-            &user.email,
-            &link(state, "reset-password", token.as_str()),
-            minutes,
-        ));
-    Ok(())
+    issue_token(
+        state,
+        user.id,
+        TokenPurpose::PasswordReset,
+        RESET_TTL,
+        "reset-password",
+        |link| mail::password_reset(&user.email, link, minutes),
+    )
+    .await
 }
 
-/// Sends an invitation (set-password link) to an account created without a password.
-pub(crate) async fn send_invitation(state: &AppState, user: &User) -> Result<(), AccountError> {
-    let token = issue_token(state, user.id, TokenPurpose::Invitation, INVITATION_TTL).await?;
-    let hours = u32::try_from(INVITATION_TTL.whole_hours()).unwrap_or(72);
-    state.mailer.send_later(carrel_mail::messages::invitation(
-        &user.email,
-        &link(state, "reset-password", token.as_str()),
-        hours,
-    ));
-    Ok(())
+/// The first link a new account is mailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Welcome {
+    /// Self-registration: confirm the email address.
+    Verification,
+    /// Created by staff without a password: set one.
+    Invitation,
+}
+
+/// A new account's first token and the email carrying its link, to be stored
+/// with the account (see [`carrel_store::Store::create_user_with_token`]).
+pub(crate) fn first_token(state: &AppState, email: &str, welcome: Welcome) -> FirstToken {
+    let token = OpaqueToken::generate();
+    let (purpose, ttl, mail) = match welcome {
+        Welcome::Verification => (
+            TokenPurpose::VerifyEmail,
+            VERIFY_EMAIL_TTL,
+            mail::verify_email(email, &link(state, "verify-email", token.as_str())),
+        ),
+        Welcome::Invitation => (
+            TokenPurpose::Invitation,
+            INVITATION_TTL,
+            mail::invitation(
+                email,
+                &link(state, "reset-password", token.as_str()),
+                u32::try_from(INVITATION_TTL.whole_hours()).unwrap_or(72),
+            ),
+        ),
+    };
+    FirstToken {
+        hash: *token.hash().as_bytes(),
+        purpose,
+        expires_at: state.clock.now() + ttl,
+        mail,
+    }
 }
 
 /// Self-registration. Validation and policy errors are reported (they concern
@@ -95,9 +134,8 @@ pub async fn register(
         email_verified: false,
         card_number: None,
     };
-    match create_account(state, new).await {
+    match super::create_account_with(state, new, Some(Welcome::Verification)).await {
         Ok(user) => {
-            send_verification(state, &user).await?;
             audit::record(
                 state,
                 client,
@@ -110,25 +148,34 @@ pub async fn register(
             Ok(())
         }
         Err(AccountError::Conflict(_)) => {
-            match state.store.find_user_by_email(&identity::email_key(&id.email)).await? {
+            match state
+                .store
+                .find_user_by_email(&identity::email_key(&id.email))
+                .await?
+            {
                 Some(owner) if owner.deleted_at.is_none() => {
-                    let token = issue_token(state, owner.id, TokenPurpose::PasswordReset, RESET_TTL).await?;
-                    state.mailer.send_later(carrel_mail::messages::registration_attempt(
-                        &owner.email,
-                        &link(state, "reset-password", token.as_str()),
-                    ));
+                    issue_token(
+                        state,
+                        owner.id,
+                        TokenPurpose::PasswordReset,
+                        RESET_TTL,
+                        "reset-password",
+                        |link| mail::registration_attempt(&owner.email, link),
+                    )
+                    .await?;
                 }
                 Some(_) => {}
-                // The username was taken by someone else: tell the address that asked.
-                None => state.mailer.send_later(carrel_mail::Email::new(
-                    id.email.clone(),
-                    "Your Carrel registration",
-                    format!(
-                        "Hello,\n\nthe username \"{}\" is already taken, so no account was created. \
-                         Please register again with another username.\n\n— Carrel\n",
-                        id.username
-                    ),
-                )),
+                // The username was taken by someone else: tell the address that
+                // asked (nothing else is written, so the mail is its own transaction).
+                None => {
+                    state
+                        .store
+                        .enqueue_outbox(
+                            &[mail::username_taken(&id.email, &id.username)],
+                            state.clock.now(),
+                        )
+                        .await?;
+                }
             }
             audit::record(
                 state,

@@ -8,7 +8,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Actor;
-use crate::circulation::notices;
 use crate::circulation::payments::{PaymentProvider, Receipt};
 use crate::state::AppState;
 
@@ -85,7 +84,9 @@ pub async fn return_copy(
     actor: &Actor,
     barcode: &str,
 ) -> Result<ReturnOutcome, StoreError> {
-    let outcome = state
+    // A hold this return makes ready has its mail enqueued in the same
+    // transaction (see the store's `fill_waiting_holds`).
+    state
         .store
         .return_copy(
             barcode,
@@ -115,11 +116,7 @@ pub async fn return_copy(
                 events
             },
         )
-        .await?;
-    if let Some(hold) = &outcome.hold {
-        notices::holds_ready(state, &[hold.id]).await;
-    }
-    Ok(outcome)
+        .await
 }
 
 /// Renews a loan. `borrower`, when given, must be the loan's patron. Renewing

@@ -3,7 +3,8 @@
 //! overdue notices, and anonymise old loans.
 //!
 //! Several instances may run: a lease row lets one at a time do the work, and
-//! every notice is claimed in the database before it is sent. All times come
+//! every notice is claimed in the database, its mail enqueued in the durable
+//! outbox in the same transaction (see [`crate::outbox`]). All times come
 //! from the injectable clock, so tests (and the test-clock endpoint) move them.
 
 use std::time::Duration as StdDuration;
@@ -12,7 +13,6 @@ use carrel_store::{NoticeKind, StoreError};
 use time::Duration;
 use uuid::Uuid;
 
-use super::notices;
 use crate::state::AppState;
 
 /// The lease row of the circulation jobs.
@@ -49,10 +49,11 @@ pub async fn run_once(state: &AppState, holder: Uuid) -> Result<Option<RunReport
     let pickup_days = state.config.hold_pickup_days;
     let mut report = RunReport::default();
 
+    // Holds made ready here have their mail enqueued in the outbox in the
+    // same transaction; so do the loan notices claimed below.
     let mut ready = state.store.expire_holds(now, pickup_days).await?;
     ready.extend(state.store.fill_available_copies(now, pickup_days).await?);
     report.holds_expired_or_filled = ready.len();
-    notices::holds_ready(state, &ready).await;
 
     report.loans_marked_overdue = state.store.mark_overdue(now).await?;
     for (kind, count) in [
@@ -63,9 +64,6 @@ pub async fn run_once(state: &AppState, holder: Uuid) -> Result<Option<RunReport
             .store
             .claim_loan_notices(kind, now, DUE_SOON_WINDOW)
             .await?;
-        for notice in &claimed {
-            notices::send(state, kind, notice);
-        }
         *count = claimed.len();
     }
 

@@ -57,6 +57,25 @@ impl PaymentProviderKind {
     }
 }
 
+/// The durable outbox's sender (`CARREL_OUTBOX_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxConfig {
+    /// Delivery attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt; doubled after each further one.
+    pub backoff: Duration,
+    /// Upper bound of that wait.
+    pub backoff_max: Duration,
+    /// How long a claimed message belongs to the instance sending it; a
+    /// crashed sender's messages are claimable again after it.
+    pub lease: Duration,
+    /// How often the sender looks for due messages when nothing wakes it
+    /// (retries coming due, messages enqueued by other instances).
+    pub poll_interval: Duration,
+    /// Sent and dead messages are deleted this long after their last change.
+    pub retention: Duration,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -188,6 +207,8 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub mail_outbox: PathBuf,
+    /// The durable outbox's sender (`CARREL_OUTBOX_*`).
+    pub outbox: OutboxConfig,
     pub upload_max_bytes: usize,
     /// Upload limit for catalog imports (`POST /api/v1/imports`).
     pub import_max_bytes: u64,
@@ -518,6 +539,14 @@ impl Config {
             mail_outbox: r
                 .raw("CARREL_MAIL_OUTBOX")
                 .map_or_else(|| data_dir.join("outbox"), PathBuf::from),
+            outbox: OutboxConfig {
+                max_attempts: r.number("CARREL_OUTBOX_MAX_ATTEMPTS", 8, 1..=100)?,
+                backoff: r.duration("CARREL_OUTBOX_BACKOFF", "30s")?,
+                backoff_max: r.duration("CARREL_OUTBOX_BACKOFF_MAX", "1h")?,
+                lease: r.duration("CARREL_OUTBOX_LEASE", "2m")?,
+                poll_interval: r.duration("CARREL_OUTBOX_POLL_INTERVAL", "5s")?,
+                retention: r.duration("CARREL_OUTBOX_RETENTION", "7d")?,
+            },
             upload_max_bytes: r.number(
                 "CARREL_UPLOAD_MAX_BYTES",
                 5_242_880,
@@ -628,6 +657,21 @@ impl Config {
             return Err(ConfigError::new(
                 "CARREL_SIP2_IDLE_TIMEOUT",
                 "must be at least 1s",
+            ));
+        }
+        for (var, value) in [
+            ("CARREL_OUTBOX_BACKOFF", self.outbox.backoff),
+            ("CARREL_OUTBOX_LEASE", self.outbox.lease),
+            ("CARREL_OUTBOX_POLL_INTERVAL", self.outbox.poll_interval),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(ConfigError::new(var, "must be at least 1s"));
+            }
+        }
+        if self.outbox.backoff_max < self.outbox.backoff {
+            return Err(ConfigError::new(
+                "CARREL_OUTBOX_BACKOFF_MAX",
+                "must be at least CARREL_OUTBOX_BACKOFF",
             ));
         }
         if self.jobs_interval < Duration::from_secs(1) {
@@ -785,6 +829,21 @@ impl Config {
                 d(self.loan_history_retention),
             ),
             ("CARREL_JOBS_INTERVAL".into(), d(self.jobs_interval)),
+            (
+                "CARREL_OUTBOX_MAX_ATTEMPTS".into(),
+                self.outbox.max_attempts.to_string(),
+            ),
+            ("CARREL_OUTBOX_BACKOFF".into(), d(self.outbox.backoff)),
+            (
+                "CARREL_OUTBOX_BACKOFF_MAX".into(),
+                d(self.outbox.backoff_max),
+            ),
+            ("CARREL_OUTBOX_LEASE".into(), d(self.outbox.lease)),
+            (
+                "CARREL_OUTBOX_POLL_INTERVAL".into(),
+                d(self.outbox.poll_interval),
+            ),
+            ("CARREL_OUTBOX_RETENTION".into(), d(self.outbox.retention)),
             (
                 "CARREL_JWT_PRIVATE_KEY_FILE".into(),
                 self.jwt_private_key_file.display().to_string(),

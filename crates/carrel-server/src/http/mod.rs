@@ -45,7 +45,8 @@ fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter
         .merge(routes::holds::router())
         .merge(routes::fines::router())
         .merge(routes::policies::router())
-        .merge(routes::audit::router());
+        .merge(routes::audit::router())
+        .merge(routes::outbox::router());
     if env == Environment::Test {
         v1 = v1.merge(routes::test_clock::router());
     }

@@ -13,6 +13,7 @@ use super::routes::covers::CoverSize;
 use super::routes::fines::FineStatusParam;
 use super::routes::holds::HoldStatusParam;
 use super::routes::loans::LoanStatusParam;
+use super::routes::outbox::OutboxStateParam;
 use super::routes::users::StatusParam;
 
 #[derive(OpenApi)]
@@ -33,6 +34,7 @@ use super::routes::users::StatusParam;
         StatusParam,
         LoanStatusParam,
         HoldStatusParam,
+        OutboxStateParam,
         FineStatusParam,
     )),
     modifiers(&SecuritySchemes),
@@ -41,7 +43,7 @@ use super::routes::users::StatusParam;
         (name = "users", description = "Your account, and staff management of accounts"),
         (name = "catalog", description = "Items, copies, search and covers (reading needs no login)"),
         (name = "audit", description = "The audit log (admin)"),
-        (name = "operations", description = "Liveness, readiness, metrics"),
+        (name = "operations", description = "Liveness, readiness, metrics, the outbox of emails and notices (admin)"),
     ),
 )]
 pub struct ApiDoc;

@@ -68,6 +68,8 @@ pub struct Spawn<'a> {
     pub database_url: Option<String>,
     /// Also serve SIP2 on an ephemeral port (see [`TestApp::sip2_address`]).
     pub sip2: bool,
+    /// Do not start the outbox sender (a "crashed" instance: mail stays queued).
+    pub no_outbox_sender: bool,
 }
 
 /// A running server and what a test needs to drive and inspect it.
@@ -83,6 +85,8 @@ pub struct TestApp {
     /// Stops the SIP2 listener (cancelled on drop).
     pub sip2_stop: tokio_util::sync::CancellationToken,
     pub sip2_task: Option<JoinHandle<()>>,
+    /// The background outbox sender, unless spawned with `no_outbox_sender`.
+    pub outbox_sender: Option<JoinHandle<()>>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -120,6 +124,8 @@ impl TestApp {
         let state = startup::build_state(config, clock.clone())
             .await
             .expect("application state");
+        let outbox_sender =
+            (!options.no_outbox_sender).then(|| carrel_server::outbox::spawn(state.clone()));
         let router = http::router_with(state.clone(), options.extra_routes.unwrap_or_default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -148,6 +154,7 @@ impl TestApp {
             (None, None)
         };
         Some(Self {
+            outbox_sender,
             sip2_address,
             sip2_stop,
             sip2_task,
@@ -188,6 +195,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(sender) = self.outbox_sender.take() {
+            sender.abort();
+        }
         self.sip2_stop.cancel();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -397,16 +407,25 @@ impl TestApp {
             .bearer_auth(token)
     }
 
-    /// Every email sent so far (waits for the background queue first).
+    /// Every email sent so far. First delivers every message of the durable
+    /// outbox that is due now (deterministically: it drains them itself and
+    /// waits only for ones the background sender is already sending).
     pub async fn outbox(&self) -> Vec<carrel_mail::OutboxMessage> {
         assert!(
-            self.state
-                .mailer
-                .flush(std::time::Duration::from_secs(10))
-                .await,
-            "mail queue drained"
+            carrel_server::outbox::flush(&self.state, std::time::Duration::from_secs(10)).await,
+            "mail outbox drained"
         );
         carrel_mail::read_outbox(&self.state.config.mail_outbox).unwrap_or_default()
+    }
+
+    /// Another application state on this test's database and data directory
+    /// (a second "instance": its own pool, instance id and outbox signal),
+    /// sharing the clock. Serves nothing and starts no background task.
+    pub async fn another_instance(&self) -> AppState {
+        let config = (*self.state.config).clone();
+        startup::build_state(config, self.clock.clone())
+            .await
+            .expect("second application state")
     }
 
     /// The `token=` value of the newest email to `to` whose subject contains `subject`.

@@ -21,6 +21,7 @@ mod mail_flooding;
 mod marc;
 mod mfa;
 mod openapi;
+mod outbox;
 mod platform;
 mod readiness;
 mod sessions;

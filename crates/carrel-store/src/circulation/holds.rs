@@ -73,7 +73,8 @@ pub struct HoldQuery {
 /// served, preferring `$prefer` (the copy just returned or released). Each
 /// claim is a compare-and-set, so concurrent transactions never hand one copy
 /// to two holds or one hold two copies. Evaluates to the ids of the holds made
-/// ready; their `hold_ready` notice is recorded here and sent by the caller.
+/// ready; their `hold_ready` mail is enqueued in the outbox here (the caller
+/// wakes the sender after the commit).
 macro_rules! fill_waiting_holds {
     ($tx:expr, $item:expr, $prefer:expr, $now:expr, $pickup_days:expr, $actor:expr) => {{
         let item_id: uuid::Uuid = $item;
@@ -133,6 +134,24 @@ macro_rules! fill_waiting_holds {
                 .bind(now)
                 .execute(&mut *$tx)
                 .await?;
+            // The "ready for pickup" mail, in this transaction: it goes out if and
+            // only if the hold became ready (a deleted patron gets none).
+            let addressee: Option<(String, String)> = sqlx::query_as(
+                "SELECT u.email, i.title FROM users u JOIN items i ON i.id = $2 WHERE u.id = $1 AND u.deleted_at IS NULL",
+            )
+            .bind(patron)
+            .bind(item_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            if let Some((email, title)) = addressee {
+                let mail = $crate::NewOutboxMessage {
+                    kind: "hold_ready",
+                    recipient: email,
+                    priority: $crate::OutboxPriority::Normal,
+                    payload: serde_json::json!({"hold_id": hold_id, "title": title, "pickup_until": expires_at.unix_timestamp()}),
+                };
+                $crate::outbox::enqueue_messages!($tx, [&mail], now);
+            }
             let details = serde_json::json!({"hold_id": hold_id, "copy_id": copy_id, "expires_at": expires_at.unix_timestamp()});
             $crate::circulation::circulation_event!($tx, $crate::circulation::CirculationEvent {
                 item_id, event_type: "hold_ready", actor_id: $actor, at: now, details: &details,
@@ -200,9 +219,12 @@ impl Store {
                 item_id, event_type: "hold_placed", actor_id: actor, at: now, details: &json!({"hold_id": id}),
                 loan_id: None, hold_id: Some(id), patron_id: Some(user_id),
             });
-            fill_waiting_holds!(tx, item_id, None, now, r.pickup_days, actor);
+            let ready = fill_waiting_holds!(tx, item_id, None, now, r.pickup_days, actor);
             let hold: Hold = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
+            if !ready.is_empty() {
+                self.wake_outbox();
+            }
             Ok(hold)
         })
     }
@@ -247,6 +269,9 @@ impl Store {
                 ready = fill_waiting_holds!(tx, item_id, Some(copy_id), now, pickup_days, actor);
             }
             tx.commit().await?;
+            if !ready.is_empty() {
+                self.wake_outbox();
+            }
             Ok(ready)
         })
     }

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::holds::fill_waiting_holds;
 use super::{CirculationEvent, circulation_event};
+use crate::outbox::enqueue_messages;
 use crate::pool::BeginWrite as _;
-use crate::{Store, StoreError};
+use crate::{NewOutboxMessage, OutboxPriority, Store, StoreError};
 
 /// How many rows one job step handles; the next run picks up the rest.
 const BATCH: i64 = 500;
@@ -23,7 +24,8 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    fn as_str(self) -> &'static str {
+    /// The notice's name, also its outbox `kind`.
+    pub fn as_str(self) -> &'static str {
         match self {
             NoticeKind::HoldReady => "hold_ready",
             NoticeKind::DueSoon => "due_soon",
@@ -91,6 +93,9 @@ impl Store {
                 tx.commit().await?;
             }
         });
+        if !ready.is_empty() {
+            self.wake_outbox();
+        }
         Ok(ready)
     }
 
@@ -113,6 +118,9 @@ impl Store {
                 tx.commit().await?;
             }
         });
+        if !ready.is_empty() {
+            self.wake_outbox();
+        }
         Ok(ready)
     }
 
@@ -134,25 +142,10 @@ impl Store {
         )
     }
 
-    /// The hold-ready notices of `holds` (already claimed when they became ready).
-    pub async fn hold_ready_notices(&self, holds: &[Uuid]) -> Result<Vec<Notice>, StoreError> {
-        const SELECT: &str = "SELECT h.id AS subject_id, u.email, i.title, h.expires_at AS at FROM holds h \
-             JOIN users u ON u.id = h.user_id JOIN items i ON i.id = h.item_id \
-             WHERE h.id = $1 AND h.status = 'ready' AND u.deleted_at IS NULL";
-        let mut notices = Vec::with_capacity(holds.len());
-        crate::on_pool!(self, pool => {
-            for id in holds {
-                if let Some(notice) = sqlx::query_as::<_, Notice>(SELECT).bind(id).fetch_optional(pool).await? {
-                    notices.push(notice);
-                }
-            }
-        });
-        Ok(notices)
-    }
-
     /// Claims the due-soon (due within `window`) or overdue notices not yet
-    /// sent: each is recorded in `notices_sent` before it is returned, so two
-    /// instances (or two runs) never send one twice.
+    /// sent: each is recorded in `notices_sent` and its mail enqueued in the
+    /// outbox in one transaction, so two instances (or two runs) never send
+    /// one twice and a crash never loses one. Returns the notices enqueued.
     pub async fn claim_loan_notices(
         &self,
         kind: NoticeKind,
@@ -186,10 +179,20 @@ impl Store {
                 let inserted = sqlx::query(CLAIM).bind(kind.as_str()).bind(notice.subject_id).bind(now)
                     .execute(&mut *tx).await?.rows_affected();
                 if inserted == 1 {
+                    let mail = NewOutboxMessage {
+                        kind: kind.as_str(),
+                        recipient: notice.email.clone(),
+                        priority: OutboxPriority::Normal,
+                        payload: json!({"loan_id": notice.subject_id, "title": notice.title, "due_at": notice.at.unix_timestamp()}),
+                    };
+                    enqueue_messages!(tx, [&mail], now);
                     claimed.push(notice);
                 }
             }
             tx.commit().await?;
+            if !claimed.is_empty() {
+                self.wake_outbox();
+            }
             Ok(claimed)
         })
     }

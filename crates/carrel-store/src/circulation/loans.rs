@@ -356,6 +356,7 @@ impl Store {
                 Vec::new()
             };
             let mut hold = None;
+            let mailed = !ready.is_empty();
             for id in ready {
                 let candidate: Hold = sqlx::query_as(HOLD).bind(id).fetch_one(&mut *tx).await?;
                 if candidate.copy_id == Some(copy_id) {
@@ -366,6 +367,9 @@ impl Store {
             let events = append_audit_trail!(tx, audit, &outcome);
             tx.commit().await?;
             crate::audit::log(&events);
+            if mailed {
+                self.wake_outbox();
+            }
             Ok(outcome)
         })
     }

@@ -13,7 +13,6 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::auth::principal::{Authenticated, RequireLibrarian, forbidden};
-use crate::circulation::notices;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Query, parse_id};
@@ -190,9 +189,6 @@ async fn place_hold(
         json!({"hold_id": hold.id, "item_id": hold.item_id, "status": hold.status}),
     )
     .await;
-    if hold.status == "ready" {
-        notices::holds_ready(&state, &[hold.id]).await;
-    }
     Ok((StatusCode::CREATED, axum::Json(hold.into())))
 }
 
@@ -232,7 +228,8 @@ async fn cancel_hold(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let hold = visible_hold(&state, &me, &id).await?;
-    let ready = state
+    // Holds made ready by the cancellation have their mail enqueued with it.
+    state
         .store
         .cancel_hold(
             hold.id,
@@ -250,6 +247,5 @@ async fn cancel_hold(
         json!({"hold_id": hold.id, "item_id": hold.item_id}),
     )
     .await;
-    notices::holds_ready(&state, &ready).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ pub mod holds;
 pub mod loans;
 pub mod marc;
 pub mod ops;
+pub mod outbox;
 pub mod policies;
 pub mod test_clock;
 pub mod users;
