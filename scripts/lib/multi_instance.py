@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -68,6 +69,22 @@ def outbox_messages(servers) -> list[dict]:
                            for part in msg.walk() if part.get_content_type() == "text/plain")
             out.append({"instance": server.name, "to": msg["To"], "subject": msg["Subject"], "body": text})
     return out
+
+
+def outbox_rows(server, admin: str) -> list[dict]:
+    """Every row of GET /api/v1/admin/outbox, all states, all pages."""
+    rows = []
+    for state in ("pending", "sent", "dead"):
+        cursor = None
+        while True:
+            path = f"/api/v1/admin/outbox?state={state}&limit=100" + (
+                f"&cursor={urllib.parse.quote(cursor, safe='')}" if cursor else "")
+            page = must(request(server.base, "GET", path, token=admin), "admin/outbox")
+            rows.extend(page["data"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    return rows
 
 
 def main() -> int:
@@ -286,11 +303,15 @@ def check_jobs(servers, db, admin, staff, patron_tokens, patron_ids) -> None:
     check(len(due_soon) == expected and all(n == 1 for n in per_loan.values()),
           f"notices: {len(due_soon)} due-soon mails for {expected} loans, none twice")
     check(len(hold_ready) == 1, f"notices: {len(hold_ready)} hold-ready mail for 1 ready hold")
-    # OUTBOX: once the durable outbox (issue 19 item 1) lands, tighten here:
-    #   rows = GET /api/v1/admin/outbox (admin token) on any instance;
-    #   assert exactly `expected` due-soon and 1 hold-ready messages, each `sent`,
-    #   none dead-lettered, each sent once (one sending instance per message), and
-    #   that the count matches the .eml files above.
+    # The durable outbox (issue 19 item 1): each notice is one row, sent once
+    # (one attempt, by one instance), none pending or dead.
+    rows = outbox_rows(servers[2], admin)
+    notices = [r for r in rows if r["kind"] in ("due_soon", "hold_ready")]
+    by_kind = {k: sum(1 for r in notices if r["kind"] == k) for k in ("due_soon", "hold_ready")}
+    check(by_kind == {"due_soon": expected, "hold_ready": 1}
+          and all(r["state"] == "sent" and r["attempts"] == 1 for r in notices),
+          f"outbox: {by_kind} notice rows for {expected} due-soon and 1 hold-ready, each sent on its first "
+          f"attempt ({sorted({(r['state'], r['attempts']) for r in notices})})")
     figure(f"jobs and notices: due-soon sent {len(due_soon)} / expected {expected}, hold-ready sent "
            f"{len(hold_ready)} / expected 1; job runs with work per instance {ran}")
 
