@@ -27,6 +27,7 @@ from cluster import must, request  # noqa: E402
 
 failures: list[str] = []
 figures: list[str] = []
+STARTED: list[cluster.Server] = []
 
 
 def check(ok: bool, what: str) -> bool:
@@ -60,6 +61,7 @@ class Setup:
         self.env = env
         self.db = cluster.Db(database_url)
         self.server = cluster.Server(name, carrel, port, env, os.path.join(work, f"server-{name}.log"))
+        STARTED.append(self.server)  # stopped at the end whatever happens
 
     def prepare(self, copies: int = 48, fines: int = 24) -> None:
         os.makedirs(self.env["CARREL_DATA_DIR"], exist_ok=True)
@@ -552,6 +554,8 @@ def main() -> int:
             except Exception as error:  # a broken step fails the run, the others still run
                 check(False, f"{test}: {type(error).__name__}: {error}")
     finally:
+        for server in STARTED:
+            server.stop()
         for mount in args.mounts:
             subprocess.run(["umount", "-l", mount], capture_output=True)
     # Any 500 logged by any server counts, whatever the client saw.
