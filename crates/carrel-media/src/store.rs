@@ -40,6 +40,20 @@ pub enum StorageError {
     Backend(String),
 }
 
+impl StorageError {
+    /// Whether the file system ran out of space (or quota) for the write: the
+    /// server answers 507 instead of 500.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StorageError::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            _ => false,
+        }
+    }
+}
+
 fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> StorageError {
     move |source| StorageError::Io { op, source }
 }
@@ -335,6 +349,9 @@ async fn write_then_rename(temp: &Path, target: &Path, bytes: &[u8]) -> Result<(
     file.write_all(bytes)
         .await
         .map_err(io("writing a cover file"))?;
+    // tokio writes in the background: a failed write (ENOSPC) is reported by
+    // the next flush, and `sync_all` alone would drop it and keep an empty file.
+    file.flush().await.map_err(io("writing a cover file"))?;
     file.sync_all().await.map_err(io("syncing a cover file"))?;
     drop(file);
     tokio::fs::rename(temp, target)

@@ -19,9 +19,14 @@ pub enum StoreError {
     /// A circulation rule refused the request (each maps to its own error code).
     #[error("refused: {0}")]
     Circulation(crate::circulation::Refusal),
-    /// The database could not be reached in time (pool timeout, I/O, closed pool).
+    /// The database could not be reached in time (pool timeout, I/O, closed pool),
+    /// or it is shutting down, starting up or dropped the connection.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database has no space left to write (a full disk: SQLite's
+    /// `SQLITE_FULL`, PostgreSQL's `disk_full`). Reads may still work.
+    #[error("database storage full")]
+    StorageFull(#[source] sqlx::Error),
     /// Anything else: a bug or a broken database. Logged, never shown to clients.
     #[error("database error")]
     Database(#[source] sqlx::Error),
@@ -48,8 +53,40 @@ impl From<sqlx::Error> for StoreError {
                 let constraint = unique_constraint_name(db.as_ref());
                 StoreError::Conflict { constraint }
             }
+            sqlx::Error::Database(ref db) => match classify(db.as_ref()) {
+                Some(Class::Unavailable) => StoreError::Unavailable(error),
+                Some(Class::Full) => StoreError::StorageFull(error),
+                None => StoreError::Database(error),
+            },
             other => StoreError::Database(other),
         }
+    }
+}
+
+enum Class {
+    Unavailable,
+    Full,
+}
+
+/// Database errors that are about the server, not the request: a PostgreSQL
+/// that is shutting down, restarting or refusing connections (SQLSTATE class
+/// 08, `57P01`–`57P03`, `53300`), and a full disk (`53100`; SQLite's
+/// `SQLITE_FULL`, primary result code 13, which it reports when a write gets
+/// `ENOSPC`).
+fn classify(db: &dyn sqlx::error::DatabaseError) -> Option<Class> {
+    let code = db.code()?;
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes keep the primary code in the low byte.
+        return match code.parse::<i32>().ok()? & 0xff {
+            13 => Some(Class::Full),
+            _ => None,
+        };
+    }
+    match code.as_ref() {
+        "53100" => Some(Class::Full),
+        "57P01" | "57P02" | "57P03" | "53300" => Some(Class::Unavailable),
+        c if c.starts_with("08") => Some(Class::Unavailable),
+        _ => None,
     }
 }
 

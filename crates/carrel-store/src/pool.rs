@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -120,6 +121,18 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    .after_release(|conn, _| {
+                        Box::pin(async move {
+                            // After SQLITE_FULL (or an I/O error) SQLite rolls the
+                            // transaction back itself; sqlx's own ROLLBACK then fails and
+                            // leaves its transaction depth at 1, so every later BEGIN on
+                            // this connection would fail (a 500 for good, even once the
+                            // disk has room again). The ping runs after that queued
+                            // ROLLBACK; a connection still "in a transaction" is closed.
+                            conn.ping().await?;
+                            Ok(!conn.is_in_transaction())
+                        })
+                    })
                     .connect_with(connect)
                     .await?;
                 DbPool::Sqlite(pool)

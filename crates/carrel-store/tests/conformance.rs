@@ -254,3 +254,71 @@ async fn bulk_loaded_items_are_searchable_and_counted(store: Store) {
         "duplicate barcodes are refused by the database"
     );
 }
+
+/// Failures of the database itself are told apart from bugs: a full disk is
+/// `StorageFull` (the API's 507) and a server shutting down or dropping the
+/// connection is `Unavailable` (503), never the generic `Database` (500).
+mod server_failures_are_classified {
+    use carrel_store::testing::TestDatabase;
+    use carrel_store::{Backend, StoreError};
+    use sqlx::{AssertSqlSafe, Connection as _};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_full_disk_is_storage_full() {
+        let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+        let url = format!("{}?mode=rwc", db.url());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE filler (b BLOB)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        // The file may not grow beyond a few more pages: SQLite then reports
+        // SQLITE_FULL exactly as it does for ENOSPC.
+        sqlx::query(AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {}",
+            pages + 4
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let mut failure = None;
+        for _ in 0..100 {
+            if let Err(e) = sqlx::query("INSERT INTO filler VALUES (zeroblob(65536))")
+                .execute(&mut conn)
+                .await
+            {
+                failure = Some(e);
+                break;
+            }
+        }
+        let error = failure.expect("the capped database fills up");
+        let shown = format!("{error:?}");
+        assert!(
+            matches!(StoreError::from(error), StoreError::StorageFull(_)),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_terminated_connection_is_unavailable() {
+        let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+            return;
+        };
+        let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+        // What every pooled connection gets when PostgreSQL is stopped (fast
+        // shutdown) or an administrator ends the backend: FATAL 57P01.
+        let error = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .execute(&mut conn)
+            .await
+            .expect_err("the backend ends its own connection");
+        let shown = format!("{error:?}");
+        assert!(
+            matches!(StoreError::from(error), StoreError::Unavailable(_)),
+            "{shown}"
+        );
+    }
+}

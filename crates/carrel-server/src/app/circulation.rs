@@ -180,7 +180,8 @@ pub struct PaymentInput<'a> {
     pub staff: bool,
 }
 
-/// Records a payment under its idempotency key and audits `fine.paid`. Money
+/// Records a payment under its idempotency key and audits `fine.paid` in the
+/// same transaction. Money
 /// already taken by a provider (`charged`: online payments) is refunded if the
 /// payment cannot be recorded; desk payments (cash, card) pass `None`.
 /// `render` makes the response body stored with the key and replayed.
@@ -207,6 +208,15 @@ pub async fn record_payment(
                 now: state.clock.now(),
             },
             render,
+            |payment: &Payment, fine: &Fine| {
+                vec![actor.event(
+                    state,
+                    "fine.paid",
+                    Some(fine.user_id),
+                    json!({"fine_id": fine.id, "payment_id": payment.id, "amount_cents": payment.amount_cents,
+                        "method": payment.method, "balance_cents": fine.balance_cents()}),
+                )]
+            },
         )
         .await;
     let outcome = match outcome {
@@ -220,16 +230,5 @@ pub async fn record_payment(
             return Err(error);
         }
     };
-    if let PaymentOutcome::Created { payment, fine, .. } = &outcome {
-        actor
-            .record(
-                state,
-                "fine.paid",
-                Some(fine.user_id),
-                json!({"fine_id": fine.id, "payment_id": payment.id, "amount_cents": payment.amount_cents,
-                    "method": payment.method, "balance_cents": fine.balance_cents()}),
-            )
-            .await;
-    }
     Ok(outcome)
 }

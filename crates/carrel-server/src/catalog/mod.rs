@@ -23,6 +23,9 @@ pub enum CatalogError {
     /// The cover is too large in bytes or pixels (413).
     #[error("image too large")]
     ImageTooLarge,
+    /// The cover store has no space left (507).
+    #[error("cover storage full")]
+    StorageFull,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -30,6 +33,15 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
+    /// Maps a cover store error: a full file system is 507, anything else 500.
+    pub fn from_storage(error: carrel_media::StorageError) -> Self {
+        if error.is_storage_full() {
+            CatalogError::StorageFull
+        } else {
+            CatalogError::Internal(error.to_string())
+        }
+    }
+
     /// Maps store errors on writes: unique ISBN/barcode and refused rules are 409.
     pub fn from_write(error: StoreError) -> Self {
         match error {

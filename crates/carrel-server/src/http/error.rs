@@ -43,6 +43,9 @@ pub enum ErrorCode {
     RateLimitExceeded,
     InternalError,
     ServiceUnavailable,
+    /// 507: the disk under the database or the upload store is full (an
+    /// addition to the contract).
+    InsufficientStorage,
 }
 
 /// The body of every non-2xx response.
@@ -134,6 +137,17 @@ impl ApiError {
         )
     }
 
+    /// 507: no space left where the write goes (database or upload store).
+    /// `what` names the full store in the log (`database`, `cover storage`).
+    pub fn insufficient_storage(what: &'static str) -> Self {
+        tracing::error!(store = what, "no space left to write");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::InsufficientStorage,
+            "the server has no space left to store this; try again later",
+        )
+    }
+
     /// 500. The cause is logged here with the request id; the client sees nothing of it.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %ErrorChain(cause), "internal error");
@@ -221,6 +235,7 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable("the database is unavailable")
             }
+            StoreError::StorageFull(_) => ApiError::insufficient_storage("database"),
             other => ApiError::internal(&other),
         }
     }
@@ -343,6 +358,7 @@ impl From<CatalogError> for ApiError {
                 ErrorCode::PayloadTooLarge,
                 "the image is too large",
             ),
+            CatalogError::StorageFull => ApiError::insufficient_storage("cover storage"),
             CatalogError::Store(error) => ApiError::from(error),
             CatalogError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
@@ -380,4 +396,29 @@ impl std::fmt::Display for ErrorChain<'_> {
 /// A `details` helper for `{"fields": {name: reason}}` with one field.
 pub fn field_error(field: &str, reason: &str) -> ApiError {
     ApiError::invalid_fields([(field.to_owned(), reason.to_owned())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_and_an_unavailable_database_503() {
+        let full = ApiError::from(StoreError::StorageFull(sqlx::Error::PoolClosed));
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(full.code(), ErrorCode::InsufficientStorage);
+        let down = ApiError::from(StoreError::Unavailable(sqlx::Error::PoolClosed));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let cover = ApiError::from(CatalogError::from_storage(carrel_media::StorageError::Io {
+            op: "writing a cover",
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        }));
+        assert_eq!(cover.status(), StatusCode::INSUFFICIENT_STORAGE);
+        // Any other storage failure stays a 500.
+        let other = ApiError::from(CatalogError::from_storage(carrel_media::StorageError::Io {
+            op: "writing a cover",
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        }));
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

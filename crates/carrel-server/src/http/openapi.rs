@@ -75,7 +75,7 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// Adds the error responses that the shared layers give to every operation of
 /// a kind, so the document lists every status the server can answer with:
-/// the rate limit, timeouts and internal errors everywhere; 401 (and 403 for a
+/// the rate limit, timeouts, a full disk and internal errors everywhere; 401 (and 403 for a
 /// cookie request without its CSRF token) where a login is needed; 400, 413,
 /// 415 and 422 where there is a request body; 400 for a bad query string; 404 for
 /// an id in the path. An operation's own description of a status is kept; a
@@ -136,6 +136,10 @@ pub(crate) fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
             add(
                 "503",
                 "SERVICE_UNAVAILABLE: the database is unavailable or the request timed out",
+            );
+            add(
+                "507",
+                "INSUFFICIENT_STORAGE: no space left on the disk of the database or the upload store",
             );
             // OpenAPI 3.1 requires a description on every response.
             for (status, response) in &mut operation.responses.responses {
@@ -272,7 +276,7 @@ mod tests {
         let responses = |path: &str, method: &str| doc["paths"][path][method]["responses"].clone();
         let create_item = responses("/api/v1/items", "post");
         for status in [
-            "400", "401", "403", "413", "415", "422", "429", "500", "503",
+            "400", "401", "403", "413", "415", "422", "429", "500", "503", "507",
         ] {
             assert_eq!(
                 create_item[status]["content"]["application/json"]["schema"]["$ref"],

@@ -255,11 +255,13 @@ impl Store {
     /// response, so concurrent duplicates produce one payment. The amount is
     /// added with a compare-and-set that keeps it within the balance.
     /// `render` turns the payment and the updated fine into the response body
-    /// that is stored and replayed.
+    /// that is stored and replayed; `audit` makes the payment's audit entries,
+    /// written in the same transaction (a payment never lacks its entry).
     pub async fn pay_fine(
         &self,
         request: &PaymentRequest<'_>,
         render: impl Fn(&Payment, &Fine) -> String,
+        audit: impl FnOnce(&Payment, &Fine) -> Vec<crate::NewAuditEvent> + Send,
     ) -> Result<PaymentOutcome, StoreError> {
         const CLAIM_KEY: &str = "INSERT INTO idempotency_keys (caller_id, key, request_hash, response_status, response_body, created_at) \
              VALUES ($1, $2, $3, 0, '', $4)";
@@ -305,7 +307,12 @@ impl Store {
                 .await?;
             let response = render(&payment, &fine);
             sqlx::query(STORE_RESPONSE).bind(r.caller).bind(r.key).bind(&response).execute(&mut *tx).await?;
+            let events = audit(&payment, &fine);
+            for event in &events {
+                crate::audit::insert_audit_event!(&mut *tx, event)?;
+            }
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(PaymentOutcome::Created { payment: Box::new(payment), fine: Box::new(fine), response })
         })}
         .await;

@@ -111,12 +111,15 @@ async fn put_cover(
         .covers
         .put(processed.full, format)
         .await
-        .map_err(|e| CatalogError::Internal(e.to_string()))?;
-    let thumb = state
-        .covers
-        .put(processed.thumb, format)
-        .await
-        .map_err(|e| CatalogError::Internal(e.to_string()))?;
+        .map_err(CatalogError::from_storage)?;
+    let thumb = match state.covers.put(processed.thumb, format).await {
+        Ok(thumb) => thumb,
+        Err(error) => {
+            // Best effort: no orphan full-size image when the thumbnail fails.
+            let _ = state.covers.delete(&full).await;
+            return Err(CatalogError::from_storage(error).into());
+        }
+    };
     let previous = state
         .store
         .set_item_cover(
