@@ -282,6 +282,11 @@ impl IntoResponse for ApiError {
             headers.insert(name, value);
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was never read: the connection cannot carry another
+            // request, so say so rather than let a client reuse it and fail.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response.extensions_mut().insert(ContractErrorBody);
         response
     }
