@@ -632,16 +632,29 @@ mod tests {
         }
     }
 
-    fn exact() -> SessionCache {
+    /// The stand-in `-shm` file of [`exact`], removed when the test ends.
+    struct ShmFile(PathBuf);
+
+    impl Drop for ShmFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn exact() -> (SessionCache, ShmFile) {
         // A view whose "database" is a plain file standing in for the -shm file.
         let dir = std::env::temp_dir().join(format!("carrel-view-{}", Uuid::new_v4()));
-        std::fs::write(format!("{}-shm", dir.display()), [0u8; WAL_HEADER]).unwrap();
-        SessionCache::with_wal(true, Some(WalWatch::new(&dir)))
+        let shm = PathBuf::from(format!("{}-shm", dir.display()));
+        std::fs::write(&shm, [0u8; WAL_HEADER]).unwrap();
+        (
+            SessionCache::with_wal(true, Some(WalWatch::new(&dir))),
+            ShmFile(shm),
+        )
     }
 
     #[test]
     fn a_fill_older_than_an_invalidation_is_dropped() {
-        let view = exact();
+        let (view, _shm) = exact();
         let now = OffsetDateTime::now_utc();
         let s = session(Uuid::new_v4(), now + time::Duration::hours(1));
         let before = view.generation();
@@ -656,7 +669,7 @@ mod tests {
 
     #[test]
     fn expired_entries_are_not_answered() {
-        let view = exact();
+        let (view, _shm) = exact();
         let now = OffsetDateTime::now_utc();
         let s = session(Uuid::new_v4(), now);
         view.fill(view.generation(), s.clone());
@@ -690,7 +703,7 @@ mod tests {
 
     #[test]
     fn a_changed_or_missing_wal_header_empties_or_disables_the_view() {
-        let view = exact();
+        let (view, _shm) = exact();
         let now = OffsetDateTime::now_utc();
         let s = session(Uuid::new_v4(), now + time::Duration::hours(1));
         assert!(view.get(s.session_id, now).is_none());
