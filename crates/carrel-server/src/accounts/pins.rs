@@ -308,8 +308,11 @@ impl PinMemo {
         let remembered = slot.as_ref()?;
         (remembered.card == card
             && now - remembered.last_used <= PIN_MEMO_IDLE
-            && pin_digest(&remembered.salt, pin) == remembered.digest)
-            .then(|| remembered.pin_hash.clone())
+            && carrel_crypto::constant_time_eq(
+                &pin_digest(&remembered.salt, pin),
+                &remembered.digest,
+            ))
+        .then(|| remembered.pin_hash.clone())
     }
 
     fn remember(&self, card: String, pin: &str, pin_hash: String, now: time::OffsetDateTime) {
