@@ -4,14 +4,17 @@
 //! Everything here is a pure function of its arguments; the circulation service
 //! reads the clock and the stored loan, calls these, and writes the results.
 //!
-//! # Whole days, in UTC
+//! # Whole days, local to the branch
 //!
-//! Loans are due on a *day*, not at an instant. The due instant is 23:59:59 UTC
-//! of the due day ([`due_at`]), and lateness is counted in UTC calendar days
-//! after the due day ([`days_late`]): returning any time on the due day is on
-//! time, returning any time the next UTC day is one day late. Every date here is
-//! the UTC date of the instant given, whatever offset that instant carries, so
-//! the same loan gives the same answer on every server and in every time zone.
+//! Loans are due on a *day*, not at an instant. [`due_date`] — the one due-date
+//! rule every caller uses — picks the due day in the lending branch's local
+//! calendar (moved past closed days) and the due instant 23:59:59 local time of
+//! that day. Lateness is counted in the branch's local calendar days after the
+//! due day ([`lateness`]): returning any time on the due day is on time,
+//! returning any time the next local day is one day late, and days the branch
+//! was closed are skipped unless configured otherwise. With the defaults (UTC,
+//! open every day) this is [`due_at`] and [`days_late`]: 23:59:59 UTC and UTC
+//! calendar days, the same on every server.
 //!
 //! # Fines
 //!
@@ -22,11 +25,10 @@
 //! are a threshold and are subtracted: with one grace day, one day late owes
 //! nothing and two days late owes one day's rate.
 
-use time::macros::time;
-use time::{Date, Duration, OffsetDateTime, Time, UtcOffset};
+use time::{Date, Duration, OffsetDateTime};
 
-/// The time of day (UTC) at which every loan falls due.
-const DUE_TIME: Time = time!(23:59:59);
+pub use crate::calendar::BranchDays;
+use crate::calendar::utc_date;
 
 /// The largest amount of money (in cents) a policy may name: 100,000.00.
 const MAX_POLICY_CENTS: i64 = 10_000_000;
@@ -151,38 +153,70 @@ fn cents_problem(cents: i64) -> Option<&'static str> {
     }
 }
 
-/// The UTC calendar date of an instant, whatever its offset.
+/// A due day and its due instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// The local calendar day the loan is due (an open day of the branch).
+    pub due_date: Date,
+    /// 23:59:59 local time of `due_date`, in UTC.
+    pub due_at: OffsetDateTime,
+}
+
+/// **The** due-date rule. Checkout, renewal and anything that predicts a due
+/// date (a rules simulator) call this one function, so they cannot disagree.
 ///
-/// Only at the very ends of the representable range can the UTC date fall
-/// outside it; it is then clamped to [`Date::MIN`] or [`Date::MAX`] rather than
-/// panicking.
-fn utc_date(instant: OffsetDateTime) -> Date {
-    match instant.checked_to_offset(UtcOffset::UTC) {
-        Some(utc) => utc.date(),
-        // A positive offset moves the UTC time earlier, so it can only underflow.
-        None if instant.offset().is_positive() => Date::MIN,
-        None => Date::MAX,
+/// - `branch`: the local days of the lending branch (its zone and calendar).
+/// - `now`: the moment of the checkout or renewal.
+/// - `renewing_from`: `None` for a checkout; for a renewal, the loan's current
+///   due day.
+///
+/// The due day is `loan_days` local calendar days after the base day — the
+/// local date of `now` for a checkout; for a renewal the later of today and the
+/// current due day (renewing early never costs the patron the days they still
+/// had; renewing while overdue counts from today) — moved forward to the next
+/// day the branch is open. The due instant is 23:59:59 local time of that day,
+/// written in UTC; a DST change never moves the due day. Saturates at the last
+/// representable day instead of panicking.
+pub fn due_date(
+    branch: &BranchDays,
+    loan_days: u32,
+    now: OffsetDateTime,
+    renewing_from: Option<Date>,
+) -> Due {
+    let today = branch.zone.local_date(now);
+    let base = match renewing_from {
+        Some(current) => current.max(today),
+        None => today,
+    };
+    let due_date = branch
+        .calendar
+        .next_open_day(base.saturating_add(Duration::days(i64::from(loan_days))));
+    Due {
+        due_date,
+        due_at: branch.zone.end_of_day(due_date),
     }
 }
 
-/// 23:59:59 UTC of `day + days`, saturating at the last representable day.
-fn due_at_end_of(day: Date, days: u32) -> OffsetDateTime {
-    day.saturating_add(Duration::days(i64::from(days)))
-        .with_time(DUE_TIME)
-        .assume_utc()
-}
-
 /// The due instant for a loan checked out at `checked_out_at` under
-/// `loan_days`: 23:59:59 UTC of (the UTC date of checkout + loan_days).
+/// `loan_days` in a UTC library open every day: 23:59:59 UTC of (the UTC date
+/// of checkout + loan_days). The same as [`due_date`] with
+/// [`BranchDays::utc_always_open`].
 ///
 /// The result always carries the UTC offset. Beyond the last representable
 /// date it saturates instead of panicking.
 pub fn due_at(checked_out_at: OffsetDateTime, loan_days: u32) -> OffsetDateTime {
-    due_at_end_of(utc_date(checked_out_at), loan_days)
+    due_date(
+        &BranchDays::utc_always_open(),
+        loan_days,
+        checked_out_at,
+        None,
+    )
+    .due_at
 }
 
-/// The new due instant of a renewal at `now`: 23:59:59 UTC of (the later of
-/// today's UTC date and the current due day) + `loan_days`.
+/// The new due instant of a renewal at `now` in a UTC library open every day:
+/// 23:59:59 UTC of (the later of today's UTC date and the current due day) +
+/// `loan_days`. The same as [`due_date`] with [`BranchDays::utc_always_open`].
 ///
 /// - Renewed on time (on or before the due day), the loan is extended from the
 ///   current due day, the usual library rule: renewing early never costs the
@@ -200,8 +234,13 @@ pub fn renewed_due_at(
     now: OffsetDateTime,
     loan_days: u32,
 ) -> OffsetDateTime {
-    let base = utc_date(current_due_at).max(utc_date(now));
-    due_at_end_of(base, loan_days)
+    due_date(
+        &BranchDays::utc_always_open(),
+        loan_days,
+        now,
+        Some(utc_date(current_due_at)),
+    )
+    .due_at
 }
 
 /// Whole UTC calendar days after the due day up to the day of `returned_at` (0
@@ -219,13 +258,54 @@ pub fn days_late(due_at: OffsetDateTime, returned_at: OffsetDateTime) -> u32 {
     }
 }
 
+/// Lateness in local days of the lending branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lateness {
+    /// Days after the due day up to the day of return that count as late.
+    pub days_late: u32,
+    /// Closed days in that span that were not counted.
+    pub closed_days_skipped: u32,
+}
+
+/// Local calendar days of `branch` after `due_date` up to the local day of
+/// `returned_at`, without the days the branch is closed unless
+/// `count_closed_days`. `branch` is the calendar in force at the return, so a
+/// closure declared after checkout is not charged. Returned on or before the
+/// due day: zero.
+pub fn lateness(
+    branch: &BranchDays,
+    due_date: Date,
+    returned_at: OffsetDateTime,
+    count_closed_days: bool,
+) -> Lateness {
+    let returned_on = branch.zone.local_date(returned_at);
+    let span = (returned_on - due_date).whole_days();
+    if span <= 0 {
+        return Lateness::default();
+    }
+    let span = u32::try_from(span).unwrap_or(u32::MAX);
+    let closed = if count_closed_days {
+        0
+    } else {
+        branch
+            .calendar
+            .closed_days_between(due_date, returned_on)
+            .min(span)
+    };
+    Lateness {
+        days_late: span - closed,
+        closed_days_skipped: closed,
+    }
+}
+
 /// How an overdue fine was computed.
 ///
-/// The first five fields are the `calculation` of an overdue fine in
+/// All fields but `amount_cents` are the `calculation` of an overdue fine in
 /// `GET /fines/{id}`; `amount_cents` is the fine itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FineCalculation {
-    /// Whole UTC days after the due day (before grace is subtracted).
+    /// Local days after the due day that count as late (before grace is
+    /// subtracted; closed days left out unless configured otherwise).
     pub days_late: u32,
     /// Grace days of the loan's policy, subtracted from `days_late`.
     pub grace_days: u32,
@@ -237,26 +317,55 @@ pub struct FineCalculation {
     /// `(days_late − grace_days) × daily_fine_cents` was strictly greater than
     /// `max_fine_cents`. Exactly reaching the cap is not capped.
     pub capped: bool,
+    /// Closed days of the lending branch after the due day that were not
+    /// counted as late.
+    #[serde(default)]
+    pub closed_days_skipped: u32,
     /// The fine owed, in cents: the smaller of the uncapped amount and the cap.
     /// Always positive.
     pub amount_cents: i64,
 }
 
-/// The overdue fine for a return (None when nothing is owed: on time, inside
-/// grace, or a zero rate). Saturating arithmetic; never negative.
+/// The overdue fine for a return in a UTC library open every day (None when
+/// nothing is owed: on time, inside grace, or a zero rate). Saturating
+/// arithmetic; never negative. See [`overdue_fine_for`].
+pub fn overdue_fine(
+    policy: &LoanPolicy,
+    due_at: OffsetDateTime,
+    returned_at: OffsetDateTime,
+) -> Option<FineCalculation> {
+    fine_for_lateness(
+        policy,
+        Lateness {
+            days_late: days_late(due_at, returned_at),
+            closed_days_skipped: 0,
+        },
+    )
+}
+
+/// The overdue fine for a return, counting [`lateness`] in the lending
+/// branch's local days (None when nothing is owed).
 ///
 /// `policy` must be the policy recorded on the loan at checkout. The product is
 /// computed exactly in 128 bits, so it cannot overflow, and the amount is then
 /// bounded by the cap, so it always fits. A cap of 0 also means nothing is
 /// owed. Out-of-range policies (which [`LoanPolicy::validate`] rejects) are
 /// still handled without a negative fine: a negative rate or cap owes nothing.
-pub fn overdue_fine(
+pub fn overdue_fine_for(
     policy: &LoanPolicy,
-    due_at: OffsetDateTime,
+    branch: &BranchDays,
+    due_date: Date,
     returned_at: OffsetDateTime,
+    count_closed_days: bool,
 ) -> Option<FineCalculation> {
-    let late = days_late(due_at, returned_at);
-    let chargeable_days = late.saturating_sub(policy.grace_days);
+    fine_for_lateness(
+        policy,
+        lateness(branch, due_date, returned_at, count_closed_days),
+    )
+}
+
+fn fine_for_lateness(policy: &LoanPolicy, late: Lateness) -> Option<FineCalculation> {
+    let chargeable_days = late.days_late.saturating_sub(policy.grace_days);
     if chargeable_days == 0 || policy.daily_fine_cents <= 0 || policy.max_fine_cents <= 0 {
         return None;
     }
@@ -266,13 +375,30 @@ pub fn overdue_fine(
     // Both are positive and the smaller is at most the (i64) cap, so this fits.
     let amount_cents = i64::try_from(uncapped.min(cap)).unwrap_or(policy.max_fine_cents);
     Some(FineCalculation {
-        days_late: late,
+        days_late: late.days_late,
         grace_days: policy.grace_days,
         daily_fine_cents: policy.daily_fine_cents,
         max_fine_cents: policy.max_fine_cents,
         capped,
+        closed_days_skipped: late.closed_days_skipped,
         amount_cents,
     })
+}
+
+/// When a hold made ready at `ready_at` stops waiting on the pickup branch's
+/// shelf: the same local time of day, `pickup_days` *open* days of the pickup
+/// branch after the day it became ready. In a UTC library open every day that
+/// is exactly `ready_at + pickup_days` days.
+pub fn pickup_expires_at(
+    branch: &BranchDays,
+    ready_at: OffsetDateTime,
+    pickup_days: u32,
+) -> OffsetDateTime {
+    let ready_on = branch.zone.local_date(ready_at);
+    let last_day = branch.calendar.nth_open_day_after(ready_on, pickup_days);
+    branch
+        .zone
+        .instant_at(last_day, branch.zone.local_time(ready_at), true)
 }
 
 /// Whether a patron owing `balance_cents` is blocked at `threshold_cents`
@@ -289,7 +415,16 @@ pub fn is_blocked(balance_cents: i64, threshold_cents: i64) -> bool {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use time::macros::{date, datetime, offset};
+    use crate::calendar::{END_OF_DAY as DUE_TIME, OpeningCalendar, OpeningHours, Zone};
+    use time::UtcOffset;
+    use time::macros::{date, datetime, offset, time};
+
+    /// 23:59:59 UTC of `day + days`, saturating at the last representable day.
+    fn due_at_end_of(day: Date, days: u32) -> OffsetDateTime {
+        day.saturating_add(Duration::days(i64::from(days)))
+            .with_time(DUE_TIME)
+            .assume_utc()
+    }
 
     const ITEM_TYPES: [&str; 6] = ["book", "ebook", "audiobook", "dvd", "magazine", "other"];
 
@@ -595,6 +730,7 @@ mod tests {
                 daily_fine_cents: 25,
                 max_fine_cents: 1_000,
                 capped: false,
+                closed_days_skipped: 0,
                 amount_cents: 25,
             }
         );
@@ -939,5 +1075,162 @@ mod tests {
                 "replacement_cost_cents",
             ]
         );
+    }
+
+    // ---- local days: zones, DST and calendars ----
+
+    fn in_zone(name: &str) -> BranchDays {
+        BranchDays {
+            zone: Zone::named(name).unwrap(),
+            calendar: OpeningCalendar::always_open(),
+        }
+    }
+
+    fn weekdays_closed_on(dates: &[Date]) -> OpeningCalendar {
+        let open = vec![OpeningHours {
+            opens: time!(09:00),
+            closes: time!(17:00),
+        }];
+        let mut weekly: [Vec<OpeningHours>; 7] = Default::default();
+        for day in weekly.iter_mut().take(5) {
+            *day = open.clone();
+        }
+        OpeningCalendar::new(weekly, dates.iter().copied())
+    }
+
+    #[test]
+    fn the_utc_helpers_are_the_one_due_date_rule() {
+        let now = datetime!(2026-03-01 18:00 -05:00);
+        let utc = BranchDays::utc_always_open();
+        assert_eq!(due_date(&utc, 21, now, None).due_at, due_at(now, 21));
+        let current = due_at(now, 21);
+        assert_eq!(
+            due_date(&utc, 21, now, Some(utc_date(current))).due_at,
+            renewed_due_at(current, now, 21)
+        );
+    }
+
+    #[test]
+    fn due_day_is_a_local_day_a_day_before_spring_forward() {
+        // 7 March 2026, 20:00 in New York (01:00 UTC on the 8th); DST starts on the 8th.
+        let ny = in_zone("America/New_York");
+        let due = due_date(&ny, 1, datetime!(2026-03-08 01:00 UTC), None);
+        assert_eq!(due.due_date, date!(2026 - 03 - 08));
+        assert_eq!(due.due_at, datetime!(2026-03-09 03:59:59 UTC));
+        // The UTC rule would have given the 9th.
+        assert_eq!(
+            due_at(datetime!(2026-03-08 01:00 UTC), 1).date(),
+            date!(2026 - 03 - 09)
+        );
+        // Sydney falls back on 5 April 2026: a loan on the 4th at 10:00 local, due the 5th.
+        let sydney = in_zone("Australia/Sydney");
+        let due = due_date(&sydney, 1, datetime!(2026-04-03 23:00 UTC), None);
+        assert_eq!(due.due_date, date!(2026 - 04 - 05));
+        assert_eq!(due.due_at, datetime!(2026-04-05 13:59:59 UTC));
+    }
+
+    #[test]
+    fn days_late_never_skip_or_double_count_across_dst() {
+        for (zone, due_day) in [
+            ("America/New_York", date!(2026 - 03 - 07)),
+            ("America/New_York", date!(2026 - 10 - 31)),
+            ("Australia/Sydney", date!(2026 - 04 - 04)),
+            ("Australia/Sydney", date!(2026 - 10 - 03)),
+        ] {
+            let branch = in_zone(zone);
+            let due = branch.zone.end_of_day(due_day);
+            for late in 0..5u32 {
+                // Any moment of the local day `late` days after the due day.
+                let day = due_day + Duration::days(i64::from(late));
+                for at in [time!(00:00), time!(02:30), time!(12:00), time!(23:59:59)] {
+                    let returned = branch.zone.instant_at(day, at, false);
+                    if returned <= due && late > 0 {
+                        continue;
+                    }
+                    let counted = lateness(&branch, due_day, returned, false);
+                    assert_eq!(counted.days_late, late, "{zone} {day} {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_due_day_on_a_closed_day_moves_to_the_next_open_day() {
+        let branch = BranchDays {
+            zone: Zone::utc(),
+            calendar: weekdays_closed_on(&[date!(2026 - 12 - 25)]),
+        };
+        // Checked out Friday 4 December + 21 days = Friday 25 December (closed), then a weekend.
+        let due = due_date(&branch, 21, datetime!(2026-12-04 10:00 UTC), None);
+        assert_eq!(due.due_date, date!(2026 - 12 - 28));
+        assert_eq!(due.due_at, datetime!(2026-12-28 23:59:59 UTC));
+        // A renewal also lands on an open day.
+        let renewed = due_date(
+            &branch,
+            5,
+            datetime!(2026-12-10 10:00 UTC),
+            Some(date!(2026 - 12 - 21)),
+        );
+        assert_eq!(renewed.due_date, date!(2026 - 12 - 28));
+    }
+
+    #[test]
+    fn closed_days_are_skipped_unless_counted() {
+        let branch = BranchDays {
+            zone: Zone::utc(),
+            calendar: weekdays_closed_on(&[date!(2026 - 12 - 25)]),
+        };
+        // Due Thursday 24 December, returned Tuesday 29th: Fri 25 (holiday), Sat, Sun skipped.
+        let returned = datetime!(2026-12-29 10:00 UTC);
+        let late = lateness(&branch, date!(2026 - 12 - 24), returned, false);
+        assert_eq!(
+            late,
+            Lateness {
+                days_late: 2,
+                closed_days_skipped: 3
+            }
+        );
+        let counted = lateness(&branch, date!(2026 - 12 - 24), returned, true);
+        assert_eq!(
+            counted,
+            Lateness {
+                days_late: 5,
+                closed_days_skipped: 0
+            }
+        );
+        let fine =
+            overdue_fine_for(&book(), &branch, date!(2026 - 12 - 24), returned, false).unwrap();
+        assert_eq!(
+            (fine.days_late, fine.closed_days_skipped, fine.amount_cents),
+            (2, 3, 25)
+        );
+    }
+
+    #[test]
+    fn pickup_windows_count_open_days_of_the_pickup_branch() {
+        let utc = BranchDays::utc_always_open();
+        let ready = datetime!(2026-12-21 15:30 UTC);
+        assert_eq!(pickup_expires_at(&utc, ready, 7), ready + Duration::days(7));
+        let branch = BranchDays {
+            zone: Zone::utc(),
+            calendar: weekdays_closed_on(&[date!(2026 - 12 - 25)]),
+        };
+        // Monday 21st + 3 open days: Tue 22, Wed 23, Thu 24.
+        assert_eq!(
+            pickup_expires_at(&branch, ready, 3),
+            datetime!(2026-12-24 15:30 UTC)
+        );
+        // + 4 open days skips the holiday and the weekend: Monday 28th.
+        assert_eq!(
+            pickup_expires_at(&branch, ready, 4),
+            datetime!(2026-12-28 15:30 UTC)
+        );
+        // Across a DST change the local time of day is kept.
+        let ny = in_zone("America/New_York");
+        let ready = datetime!(2026-03-06 15:00 UTC); // 10:00 EST
+        assert_eq!(
+            pickup_expires_at(&ny, ready, 7),
+            datetime!(2026-03-13 14:00 UTC)
+        ); // 10:00 EDT
     }
 }

@@ -9,6 +9,7 @@
 // Every public item says what it is for; other crates code against these.
 #![warn(missing_docs)]
 
+pub mod calendar;
 pub mod cards;
 pub mod circulation;
 pub mod clock;

@@ -33,9 +33,13 @@ pub async fn connect_store(config: &Config) -> anyhow::Result<Store> {
         max_connections: config.database_max_connections,
         acquire_timeout: config.database_acquire_timeout,
     };
-    Store::connect(config.database_url.expose_secret(), &options)
+    let store = Store::connect(config.database_url.expose_secret(), &options)
         .await
-        .context("cannot connect to the database (check CARREL_DATABASE_URL)")
+        .context("cannot connect to the database (check CARREL_DATABASE_URL)")?;
+    Ok(store.with_library_time(carrel_store::LibraryTime {
+        zone: config.timezone.clone(),
+        count_closed_days: config.fines_count_closed_days,
+    }))
 }
 
 /// Everything the server needs, with migrations applied when configured: the

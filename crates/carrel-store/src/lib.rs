@@ -8,6 +8,7 @@
 
 mod audit;
 mod backup;
+mod branches;
 mod catalog;
 mod circulation;
 mod credentials;
@@ -28,15 +29,18 @@ pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_au
 pub use backup::{
     BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
 };
+pub use branches::{Branch, BranchChanges, LibraryTime, MAIN_BRANCH_ID, NewBranch, StoredCalendar};
 pub use catalog::{
-    Copy, CopyChanges, ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue,
-    ImportLookup, ImportProgress, ImportRow, ImportWrite, ImportedItem, ItemEvent, ItemFields,
-    ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
+    BranchAvailability, Copy, CopyChanges, ExportEntry, ImportBatch, ImportCounts, ImportErrorRow,
+    ImportIssue, ImportLookup, ImportProgress, ImportRow, ImportWrite, ImportedItem, ItemEvent,
+    ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey,
+    StoredRecord,
 };
 pub use circulation::{
     Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery,
     Loan, LoanQuery, NewFine, Notice, NoticeKind, PatronSummary, Payment, PaymentOutcome,
-    PaymentRequest, PlaceHold, PolicyRow, Refusal, ReturnOutcome, Waiver, WaiverRequest,
+    PaymentRequest, PlaceHold, PolicyRow, ReceiveOutcome, Refusal, ReturnOutcome, Transit, Waiver,
+    WaiverRequest,
 };
 pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;

@@ -82,6 +82,8 @@ pub struct Store {
     /// [`Store::wake_outbox`]); shared by clones, so one process's sender hears
     /// every handle.
     pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
+    /// The library's zone and closed-day rule (see [`Store::with_library_time`]).
+    pub(crate) library_time: Arc<crate::LibraryTime>,
 }
 
 /// A snapshot of the connection pool, for metrics.
@@ -157,6 +159,7 @@ impl Store {
             pool,
             session_view,
             outbox_signal: Arc::default(),
+            library_time: Arc::default(),
         })
     }
 

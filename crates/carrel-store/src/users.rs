@@ -51,7 +51,9 @@ macro_rules! user_columns {
             $t,
             "deleted_by, ",
             $t,
-            "card_number"
+            "card_number, ",
+            $t,
+            "home_branch_id"
         )
     };
 }
@@ -82,6 +84,8 @@ pub struct User {
     pub deleted_by: Option<Uuid>,
     /// The patron card (upper-case `[A-Z0-9-]`, 1–32), if any.
     pub card_number: Option<String>,
+    /// The patron's home branch (staff set it): the default pickup branch.
+    pub home_branch_id: Option<Uuid>,
 }
 
 // The password hash never reaches a log.
@@ -151,6 +155,8 @@ pub struct UserChanges {
     pub keep_loan_history: Option<bool>,
     /// `Some(None)` removes the card.
     pub card_number: Option<Option<String>>,
+    /// `Some(None)` clears the home branch.
+    pub home_branch_id: Option<Option<Uuid>>,
 }
 
 impl UserChanges {
@@ -358,7 +364,8 @@ impl Store {
                full_name = CASE WHEN $6 THEN $7 ELSE full_name END, \
                role = COALESCE($8, role), is_active = COALESCE($9, is_active), \
                keep_loan_history = COALESCE($10, keep_loan_history), updated_at = $11, \
-               card_number = CASE WHEN $12 THEN $13 ELSE card_number END \
+               card_number = CASE WHEN $12 THEN $13 ELSE card_number END, \
+               home_branch_id = CASE WHEN $14 THEN $15 ELSE home_branch_id END \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
@@ -380,6 +387,8 @@ impl Store {
                 .bind(now)
                 .bind(changes.card_number.is_some())
                 .bind(changes.card_number.clone().flatten())
+                .bind(changes.home_branch_id.is_some())
+                .bind(changes.home_branch_id.flatten())
                 .fetch_one(&mut *tx)
                 .await?;
             if changes.revokes_sessions(&before) {

@@ -221,6 +221,7 @@ async fn bulk_loaded_items_are_searchable_and_counted(store: Store) {
         year_from: None,
         year_to: None,
         available_only: true,
+        branch_id: None,
         sort: ItemSort::Title { descending: false },
         after: None,
         limit: 1000,

@@ -183,6 +183,8 @@ pub struct StaffUpdate {
     pub is_active: Option<bool>,
     /// `Some(None)` removes the card.
     pub card_number: Option<Option<String>>,
+    /// `Some(None)` clears the home branch (checked to exist by the caller).
+    pub home_branch_id: Option<Option<Uuid>>,
 }
 
 pub async fn update_by_staff(
@@ -211,6 +213,7 @@ pub async fn update_by_staff(
     let mut changes = UserChanges {
         is_active: update.is_active,
         role: update.role.map(|r| r.as_str().to_owned()),
+        home_branch_id: update.home_branch_id,
         ..Default::default()
     };
     if let Some(email) = update.email {
@@ -263,6 +266,7 @@ pub async fn update_by_staff(
         changes.full_name.as_ref().map(|_| "full_name"),
         changes.is_active.map(|_| "is_active"),
         changes.card_number.as_ref().map(|_| "card_number"),
+        changes.home_branch_id.as_ref().map(|_| "home_branch_id"),
     ]
     .into_iter()
     .flatten()

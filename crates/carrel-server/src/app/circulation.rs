@@ -2,7 +2,8 @@
 //! the audit entries committed alongside (or recorded right after) the change.
 
 use carrel_store::{
-    CheckoutOutcome, Fine, Loan, Payment, PaymentOutcome, PaymentRequest, ReturnOutcome, StoreError,
+    CheckoutOutcome, Fine, Loan, Payment, PaymentOutcome, PaymentRequest, ReceiveOutcome,
+    ReturnOutcome, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -36,12 +37,14 @@ pub async fn resolve_patron(state: &AppState, patron: PatronRef<'_>) -> Result<U
     }
 }
 
-/// Checks the copy with `barcode` out to `patron` (the rules are the store's).
+/// Checks the copy with `barcode` out to `patron` at the desk of `branch`
+/// (None: the copy's home branch). The rules are the store's.
 pub async fn checkout(
     state: &AppState,
     actor: &Actor,
     barcode: &str,
     patron: Uuid,
+    branch: Option<Uuid>,
 ) -> Result<CheckoutOutcome, StoreError> {
     state
         .store
@@ -49,6 +52,7 @@ pub async fn checkout(
             &carrel_store::Checkout {
                 copy_barcode: barcode,
                 user_id: patron,
+                branch_id: branch,
                 actor: Some(actor.id),
                 now: state.clock.now(),
                 max_active_loans: state.config.max_active_loans,
@@ -61,7 +65,8 @@ pub async fn checkout(
                     "loan.checked_out",
                     Some(patron),
                     json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
-                        "due_at": crate::http::rfc3339(loan.due_at), "hold_id": outcome.fulfilled_hold}),
+                        "due_at": crate::http::rfc3339(loan.due_at), "due_date": loan.due_date.map(carrel_core::calendar::format_date),
+                        "branch_id": loan.branch_id, "hold_id": outcome.fulfilled_hold}),
                 )];
                 if let Some(hold_id) = outcome.fulfilled_hold {
                     events.push(actor.event(
@@ -77,12 +82,15 @@ pub async fn checkout(
         .await
 }
 
-/// Returns the copy with `barcode`: closes its loan, charges any overdue fine,
-/// passes the copy to the first waiting hold (and mails that patron).
+/// Returns the copy with `barcode` at the desk of `branch` (None: the copy's
+/// home): closes its loan, charges any overdue fine, passes the copy to the
+/// first waiting hold (and mails that patron) or sends it in transit to where
+/// it must go (`transit_to_branch_id` of the outcome).
 pub async fn return_copy(
     state: &AppState,
     actor: &Actor,
     barcode: &str,
+    branch: Option<Uuid>,
 ) -> Result<ReturnOutcome, StoreError> {
     // A hold this return makes ready has its mail enqueued in the same
     // transaction (see the store's `fill_waiting_holds`).
@@ -90,6 +98,7 @@ pub async fn return_copy(
         .store
         .return_copy(
             barcode,
+            branch,
             Some(actor.id),
             state.clock.now(),
             state.config.hold_pickup_days,
@@ -99,18 +108,74 @@ pub async fn return_copy(
                     state,
                     "loan.returned",
                     loan.user_id,
-                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "barcode": barcode,
+                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "barcode": barcode, "branch_id": outcome.branch_id,
                         "fine_id": outcome.fine.as_ref().map(|f| f.id), "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
                 )];
                 if let Some(fine) = &outcome.fine {
                     events.push(fine_created_event(state, actor, fine));
+                }
+                if let Some(to) = outcome.transit_to_branch_id {
+                    events.push(actor.event(
+                        state,
+                        "copy.transit_started",
+                        None,
+                        json!({"copy_id": loan.copy_id, "barcode": barcode, "from_branch_id": outcome.branch_id,
+                            "to_branch_id": to, "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
+                    ));
+                }
+                if let Some(hold) = outcome.hold.as_ref().filter(|h| h.status == "ready") {
+                    events.push(actor.event(
+                        state,
+                        "hold.ready",
+                        hold.user_id,
+                        json!({"hold_id": hold.id, "copy_id": hold.copy_id}),
+                    ));
+                }
+                events
+            },
+        )
+        .await
+}
+
+/// Scans in a copy at `branch`, where it was travelling to: the hold it was
+/// sent for becomes ready there (pickup days start now), or it is shelved.
+pub async fn receive(
+    state: &AppState,
+    actor: &Actor,
+    copy_id: Uuid,
+    branch: Uuid,
+) -> Result<ReceiveOutcome, StoreError> {
+    state
+        .store
+        .receive_copy(
+            copy_id,
+            branch,
+            Some(actor.id),
+            state.clock.now(),
+            state.config.hold_pickup_days,
+            |outcome: &ReceiveOutcome| {
+                let mut events = vec![actor.event(
+                    state,
+                    "copy.received",
+                    None,
+                    json!({"copy_id": outcome.copy.id, "barcode": outcome.copy.barcode, "branch_id": outcome.branch_id,
+                        "status": outcome.copy.status, "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
+                )];
+                if let Some(to) = outcome.copy.transit_to_branch_id {
+                    events.push(actor.event(
+                        state,
+                        "copy.transit_started",
+                        None,
+                        json!({"copy_id": outcome.copy.id, "barcode": outcome.copy.barcode,
+                            "from_branch_id": outcome.branch_id, "to_branch_id": to}),
+                    ));
                 }
                 if let Some(hold) = &outcome.hold {
                     events.push(actor.event(
                         state,
                         "hold.ready",
                         hold.user_id,
-                        json!({"hold_id": hold.id, "copy_id": hold.copy_id}),
+                        json!({"hold_id": hold.id, "copy_id": hold.copy_id, "branch_id": hold.pickup_branch_id}),
                     ));
                 }
                 events

@@ -191,6 +191,7 @@ pub fn validate_new_copy(
     match barcode {
         Some(barcode) if c.bad.is_empty() => Ok(NewCopy {
             barcode,
+            branch_id: None,
             location,
             call_number,
         }),
@@ -222,6 +223,7 @@ pub fn validate_copy_changes(
             location,
             call_number,
             status,
+            branch_id: None,
         })
     } else {
         Err(CatalogError::InvalidFields(c.bad))

@@ -69,15 +69,31 @@ pub async fn run_once(state: &AppState, holder: Uuid) -> Result<Option<RunReport
 
     let retention =
         Duration::try_from(state.config.loan_history_retention).unwrap_or(Duration::MAX);
-    let cutoff = now
-        .checked_sub(retention)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let cutoff = retention_cutoff(&state.config.timezone, now, retention);
     report.loans_anonymised = state.store.anonymise_history(cutoff, now).await?;
     state
         .store
         .purge_idempotency_keys(now - IDEMPOTENCY_KEY_LIFETIME)
         .await?;
     Ok(Some(report))
+}
+
+/// Loans returned before this instant have been kept long enough. A retention
+/// of whole days counts local calendar days of the library's zone: a loan
+/// returned on day R is anonymised when local day R + retention + 1 begins
+/// (every day of the period is a whole day). Other retentions count exactly.
+fn retention_cutoff(
+    zone: &carrel_core::calendar::Zone,
+    now: time::OffsetDateTime,
+    retention: Duration,
+) -> time::OffsetDateTime {
+    let Some(cutoff) = now.checked_sub(retention) else {
+        return time::OffsetDateTime::UNIX_EPOCH;
+    };
+    if retention.whole_seconds() % 86_400 != 0 {
+        return cutoff;
+    }
+    zone.instant_at(zone.local_date(cutoff), time::Time::MIDNIGHT, false)
 }
 
 /// Runs the jobs every `CARREL_JOBS_INTERVAL` until the process stops.
@@ -100,4 +116,33 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carrel_core::calendar::Zone;
+    use time::macros::datetime;
+
+    #[test]
+    fn retention_in_days_counts_whole_local_days() {
+        let ny = Zone::named("America/New_York").unwrap();
+        // 30 days before 2027-04-12 02:00 UTC is 2027-03-13 02:00 UTC, the evening of
+        // 12 March in New York: loans returned before that local day began are old enough.
+        let cutoff = retention_cutoff(&ny, datetime!(2027-04-12 02:00 UTC), Duration::days(30));
+        assert_eq!(cutoff, datetime!(2027-03-12 05:00 UTC));
+        let utc = retention_cutoff(
+            &Zone::utc(),
+            datetime!(2027-04-12 02:00 UTC),
+            Duration::days(30),
+        );
+        assert_eq!(utc, datetime!(2027-03-13 00:00 UTC));
+        // Not whole days: exact.
+        let exact = retention_cutoff(
+            &Zone::utc(),
+            datetime!(2027-04-12 02:00 UTC),
+            Duration::hours(36),
+        );
+        assert_eq!(exact, datetime!(2027-04-10 14:00 UTC));
+    }
 }

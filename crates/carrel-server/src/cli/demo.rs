@@ -64,6 +64,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<DemoReport> {
         year_from: None,
         year_to: None,
         available_only: false,
+        branch_id: None,
         sort: ItemSort::Title { descending: false },
         after: None,
         limit: 1,
@@ -97,6 +98,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<DemoReport> {
         for c in 0..copies {
             report.copies += 1;
             let copy = NewCopy {
+                branch_id: None,
                 barcode: format!("DEMO-{:05}", report.copies),
                 location: Some(LOCATIONS[(n + usize::from(c)) % LOCATIONS.len()].to_owned()),
                 call_number: None,

@@ -180,6 +180,10 @@ pub struct Config {
     pub fine_block_threshold_cents: i64,
     /// Waiting plus ready holds one patron may have.
     pub max_active_holds: u32,
+    /// `CARREL_TIMEZONE`: the library's IANA zone (a branch may set its own).
+    pub timezone: carrel_core::calendar::Zone,
+    /// `CARREL_FINES_COUNT_CLOSED_DAYS`: whether closed days count as days late.
+    pub fines_count_closed_days: bool,
     pub payment_provider: PaymentProviderKind,
     pub loan_history_retention: Duration,
     pub jobs_interval: Duration,
@@ -441,6 +445,10 @@ impl Config {
                 0..=i64::from(i32::MAX),
             )?,
             max_active_holds: r.number("CARREL_MAX_ACTIVE_HOLDS", 20, 0..=10_000)?,
+            timezone: r.parse("CARREL_TIMEZONE", carrel_core::calendar::Zone::utc(), |v| {
+                carrel_core::calendar::Zone::named(v).map_err(|e| e.to_string())
+            })?,
+            fines_count_closed_days: r.boolean("CARREL_FINES_COUNT_CLOSED_DAYS", false)?,
             payment_provider: r.parse(
                 "CARREL_PAYMENT_PROVIDER",
                 PaymentProviderKind::None,
@@ -819,6 +827,11 @@ impl Config {
             (
                 "CARREL_MAX_ACTIVE_HOLDS".into(),
                 self.max_active_holds.to_string(),
+            ),
+            ("CARREL_TIMEZONE".into(), self.timezone.name().to_owned()),
+            (
+                "CARREL_FINES_COUNT_CLOSED_DAYS".into(),
+                self.fines_count_closed_days.to_string(),
             ),
             (
                 "CARREL_PAYMENT_PROVIDER".into(),

@@ -190,3 +190,20 @@ fn the_test_payment_provider_is_refused_outside_test_mode() {
     let err = config(&[("CARREL_MAX_ACTIVE_HOLDS", "-1")]).unwrap_err();
     assert_eq!(err.variable, "CARREL_MAX_ACTIVE_HOLDS");
 }
+
+#[test]
+fn the_library_time_zone_is_an_iana_name() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.timezone.name(), "UTC");
+    assert!(!c.fines_count_closed_days);
+    let c = config(&[
+        ("CARREL_TIMEZONE", "America/New_York"),
+        ("CARREL_FINES_COUNT_CLOSED_DAYS", "true"),
+    ])
+    .unwrap();
+    assert_eq!(c.timezone.name(), "America/New_York");
+    assert!(c.fines_count_closed_days);
+    let err = config(&[("CARREL_TIMEZONE", "Mars/Olympus_Mons")]).unwrap_err();
+    assert_eq!(err.variable, "CARREL_TIMEZONE");
+    assert!(err.message.contains("unknown time zone"), "{}", err.message);
+}

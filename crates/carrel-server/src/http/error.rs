@@ -260,6 +260,7 @@ fn refusal_error(refusal: Refusal) -> ApiError {
         }
         Refusal::AlreadyBorrowed
         | Refusal::NotOnLoan
+        | Refusal::NotInTransit
         | Refusal::HoldClosed
         | Refusal::FineSettled => ErrorCode::Conflict,
     };

@@ -45,6 +45,7 @@ fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter
         .merge(routes::holds::router())
         .merge(routes::fines::router())
         .merge(routes::policies::router())
+        .merge(routes::branches::router())
         .merge(routes::audit::router())
         .merge(routes::outbox::router());
     if env == Environment::Test {

@@ -42,6 +42,7 @@ use super::routes::users::StatusParam;
         (name = "auth", description = "Registration, login, sessions, passwords"),
         (name = "users", description = "Your account, and staff management of accounts"),
         (name = "catalog", description = "Items, copies, search and covers (reading needs no login)"),
+        (name = "branches", description = "Branches, their time zones and opening calendars"),
         (name = "audit", description = "The audit log (admin)"),
         (name = "operations", description = "Liveness, readiness, metrics, the outbox of emails and notices (admin)"),
     ),

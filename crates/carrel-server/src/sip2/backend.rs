@@ -469,7 +469,7 @@ impl Sip2Backend for Sip2Library {
         if barcode.is_empty() || copy.is_none() {
             return refused_loan(lang.unknown_item(), None);
         }
-        match circulation::checkout(&self.state, &actor, barcode, user.id).await {
+        match circulation::checkout(&self.state, &actor, barcode, user.id, None).await {
             Ok(outcome) => LoanOutcome {
                 ok: true,
                 renewal_ok: false,
@@ -499,7 +499,7 @@ impl Sip2Backend for Sip2Library {
         let result = if barcode.is_empty() {
             Err(StoreError::NotFound)
         } else {
-            circulation::return_copy(&self.state, &actor, barcode).await
+            circulation::return_copy(&self.state, &actor, barcode, None).await
         };
         // The copy (for the answer) and the borrower (for AA) at once.
         let borrower = async {

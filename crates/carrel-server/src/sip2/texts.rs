@@ -103,6 +103,7 @@ impl Lang {
             | Refusal::OwnFine
             | Refusal::AlreadyBorrowed
             | Refusal::HoldClosed
+            | Refusal::NotInTransit
             | Refusal::IdempotencyKeyReused => self.pick(
                 "Request refused. Please see staff.",
                 "Demande refusée. Adressez-vous au personnel.",

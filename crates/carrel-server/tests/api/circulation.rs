@@ -177,7 +177,7 @@ async fn overdue_fines_at_the_boundaries_use_the_policy_recorded_at_checkout(app
         .await;
     assert_eq!(
         detail["calculation"],
-        json!({"days_late": 2, "grace_days": 1, "daily_fine_cents": 25, "max_fine_cents": 1000, "capped": false})
+        json!({"days_late": 2, "grace_days": 1, "daily_fine_cents": 25, "max_fine_cents": 1000, "capped": false, "closed_days_skipped": 0})
     );
 
     // The DVD (7 days, 1.00/day, no grace, cap 15.00) is now 16 days late: capped.

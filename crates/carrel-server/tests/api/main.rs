@@ -6,6 +6,7 @@ mod helpers;
 mod auth_flows;
 mod auth_refusals;
 mod backup;
+mod branches;
 mod cards;
 mod catalog;
 mod circulation;

@@ -16,16 +16,36 @@ pub struct Copy {
     pub barcode: String,
     pub location: Option<String>,
     pub call_number: Option<String>,
-    /// `available`, `on_loan`, `on_hold_shelf`, `lost`, `damaged` or `withdrawn`.
+    /// `available`, `on_loan`, `on_hold_shelf`, `in_transit`, `lost`, `damaged` or `withdrawn`.
     pub status: String,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The home branch (where it is shelved when available).
+    #[sqlx(default)]
+    pub branch_id: Uuid,
+    /// Where it travels to while `in_transit`.
+    #[sqlx(default)]
+    pub transit_to_branch_id: Option<Uuid>,
+}
+
+/// How many copies of an item a branch holds (its home), and how many are on
+/// its shelf.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BranchAvailability {
+    pub item_id: Uuid,
+    pub branch_id: Uuid,
+    /// Copies whose home is the branch (withdrawn ones left out).
+    pub copies_total: i64,
+    /// Of those, the ones available there now.
+    pub copies_available: i64,
 }
 
 /// A copy to add to an item.
 #[derive(Debug, Clone)]
 pub struct NewCopy {
     pub barcode: String,
+    /// The home branch; None means MAIN.
+    pub branch_id: Option<Uuid>,
     pub location: Option<String>,
     pub call_number: Option<String>,
 }
@@ -38,6 +58,8 @@ pub struct CopyChanges {
     pub location: Option<Option<String>>,
     pub call_number: Option<Option<String>>,
     pub status: Option<String>,
+    /// A new home branch.
+    pub branch_id: Option<Uuid>,
 }
 
 impl Store {
@@ -50,9 +72,9 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Copy, StoreError> {
         const ITEM: &str = "SELECT COUNT(*) FROM items WHERE id = $1 AND deleted_at IS NULL";
-        const INSERT: &str = "INSERT INTO copies (id, item_id, barcode, location, call_number, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'available', $6, $6) \
-             RETURNING id, item_id, barcode, location, call_number, status, created_at, updated_at";
+        const INSERT: &str = "INSERT INTO copies (id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id) \
+             VALUES ($1, $2, $3, $4, $5, 'available', $6, $6, $7) \
+             RETURNING id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id";
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let exists: i64 = sqlx::query_scalar(ITEM).bind(item_id).fetch_one(&mut *tx).await?;
@@ -66,6 +88,7 @@ impl Store {
                 .bind(copy.location.as_deref())
                 .bind(copy.call_number.as_deref())
                 .bind(now)
+                .bind(copy.branch_id.unwrap_or(crate::MAIN_BRANCH_ID))
                 .fetch_one(&mut *tx)
                 .await?;
             append_event!(tx, EventRecord { item_id, event_type: "copy_added", actor_id: actor, at: now, details: &json!({"copy_id": created.id, "barcode": created.barcode}) });
@@ -74,16 +97,40 @@ impl Store {
         })
     }
 
+    /// Copy counts per item and home branch, for the items given (at most a
+    /// page of them), in item and branch order.
+    pub async fn copy_availability(
+        &self,
+        items: &[Uuid],
+    ) -> Result<Vec<BranchAvailability>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::on_pool!(self, pool => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT item_id, branch_id, CAST(COUNT(*) AS BIGINT) AS copies_total, \
+                 CAST(SUM(CASE WHEN status = 'available' THEN 1 ELSE 0 END) AS BIGINT) AS copies_available \
+                 FROM copies WHERE deleted_at IS NULL AND status <> 'withdrawn' AND item_id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in items {
+                list.push_bind(*id);
+            }
+            qb.push(") GROUP BY item_id, branch_id ORDER BY item_id, branch_id");
+            Ok(qb.build_query_as().fetch_all(pool).await?)
+        })
+    }
+
     /// The live copies of an item, in barcode order.
     pub async fn list_copies(&self, item_id: Uuid) -> Result<Vec<Copy>, StoreError> {
-        const LIST: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at \
+        const LIST: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id \
              FROM copies WHERE item_id = $1 AND deleted_at IS NULL ORDER BY barcode";
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST).bind(item_id).fetch_all(pool).await?))
     }
 
     /// A live copy.
     pub async fn find_copy(&self, id: Uuid) -> Result<Option<Copy>, StoreError> {
-        const SELECT: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at \
+        const SELECT: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id \
              FROM copies WHERE id = $1 AND deleted_at IS NULL";
         Ok(
             crate::on_pool!(self, pool => sqlx::query_as(SELECT).bind(id).fetch_optional(pool).await?),
@@ -99,16 +146,16 @@ impl Store {
         actor: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<Copy, StoreError> {
-        const SELECT: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at \
+        const SELECT: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id \
              FROM copies WHERE id = $1 AND deleted_at IS NULL";
         const UPDATE: &str = "UPDATE copies SET barcode = COALESCE($2, barcode), \
              location = CASE WHEN $3 THEN $4 ELSE location END, call_number = CASE WHEN $5 THEN $6 ELSE call_number END, \
-             status = COALESCE($7, status), updated_at = $8 WHERE id = $1 \
-             RETURNING id, item_id, barcode, location, call_number, status, created_at, updated_at";
+             status = COALESCE($7, status), updated_at = $8, branch_id = COALESCE($9, branch_id) WHERE id = $1 \
+             RETURNING id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id";
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let before: Copy = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if changes.status.as_ref().is_some_and(|s| *s != before.status) && matches!(before.status.as_str(), "on_loan" | "on_hold_shelf") {
+            if changes.status.as_ref().is_some_and(|s| *s != before.status) && matches!(before.status.as_str(), "on_loan" | "on_hold_shelf" | "in_transit") {
                 return Err(StoreError::Refused("the copy is in circulation; return it or cancel its hold first"));
             }
             let after: Copy = sqlx::query_as(UPDATE)
@@ -120,9 +167,13 @@ impl Store {
                 .bind(changes.call_number.clone().flatten())
                 .bind(changes.status.as_deref())
                 .bind(now)
+                .bind(changes.branch_id)
                 .fetch_one(&mut *tx)
                 .await?;
-            let details = json!({"copy_id": id, "barcode": after.barcode, "status": {"from": before.status, "to": after.status}});
+            let mut details = json!({"copy_id": id, "barcode": after.barcode, "status": {"from": before.status, "to": after.status}});
+            if before.branch_id != after.branch_id {
+                details["branch_id"] = json!({"from": before.branch_id, "to": after.branch_id});
+            }
             append_event!(tx, EventRecord { item_id: after.item_id, event_type: "copy_updated", actor_id: actor, at: now, details: &details });
             tx.commit().await?;
             Ok(after)
@@ -137,13 +188,13 @@ impl Store {
         actor: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        const SELECT: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at \
+        const SELECT: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id \
              FROM copies WHERE id = $1 AND deleted_at IS NULL";
         const DELETE: &str = "UPDATE copies SET deleted_at = $2, status = 'withdrawn', updated_at = $2 WHERE id = $1";
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let copy: Copy = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if matches!(copy.status.as_str(), "on_loan" | "on_hold_shelf") {
+            if matches!(copy.status.as_str(), "on_loan" | "on_hold_shelf" | "in_transit") {
                 return Err(StoreError::Refused("the copy is in circulation; return it or cancel its hold first"));
             }
             sqlx::query(DELETE).bind(id).bind(now).execute(&mut *tx).await?;

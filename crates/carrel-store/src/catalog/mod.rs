@@ -5,7 +5,7 @@ mod imports;
 mod items;
 mod search;
 
-pub use copies::{Copy, CopyChanges, NewCopy};
+pub use copies::{BranchAvailability, Copy, CopyChanges, NewCopy};
 pub use imports::{
     ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue, ImportLookup,
     ImportProgress, ImportRow, ImportWrite, ImportedItem, NewImport, StoredRecord,

@@ -63,6 +63,9 @@ pub struct ItemSearch {
     pub year_from: Option<i32>,
     pub year_to: Option<i32>,
     pub available_only: bool,
+    /// Only items with a copy whose home is this branch (available there, with
+    /// `available_only`).
+    pub branch_id: Option<Uuid>,
     pub sort: ItemSort,
     pub after: Option<(SortKey, Uuid)>,
     pub limit: u32,
@@ -234,7 +237,15 @@ macro_rules! push_filters {
             sql(&mut $qb, " AND i.publication_year <= ");
             $qb.push_bind(to);
         }
-        if s.available_only {
+        if let Some(branch) = s.branch_id {
+            sql(&mut $qb, " AND EXISTS (SELECT 1 FROM copies c WHERE c.item_id = i.id AND c.deleted_at IS NULL AND c.branch_id = ");
+            $qb.push_bind(branch);
+            if s.available_only {
+                sql(&mut $qb, " AND c.status = 'available')");
+            } else {
+                sql(&mut $qb, " AND c.status <> 'withdrawn')");
+            }
+        } else if s.available_only {
             sql(&mut $qb, " AND EXISTS (SELECT 1 FROM copies c WHERE c.item_id = i.id AND c.status = 'available' AND c.deleted_at IS NULL)");
         }
     }};

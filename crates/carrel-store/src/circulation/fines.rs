@@ -12,16 +12,16 @@ use crate::{Store, StoreError};
 macro_rules! fine_select {
     () => {
         "id, user_id, loan_id, reason, amount_cents, paid_cents, waived_cents, status, note, \
-         days_late, grace_days, daily_fine_cents, max_fine_cents, capped, created_by, created_at, updated_at"
+         days_late, grace_days, daily_fine_cents, max_fine_cents, capped, created_by, created_at, updated_at, closed_days_skipped"
     };
 }
 pub(crate) use fine_select;
 
-/// Binds: id, user, loan, amount, days late, grace, rate, cap, capped, actor, now.
+/// Binds: id, user, loan, amount, days late, grace, rate, cap, capped, actor, now, closed days skipped.
 pub(crate) const INSERT_OVERDUE: &str = concat!(
     "INSERT INTO fines (id, user_id, loan_id, reason, amount_cents, paid_cents, waived_cents, status, \
-     days_late, grace_days, daily_fine_cents, max_fine_cents, capped, created_by, created_at, updated_at) \
-     VALUES ($1, $2, $3, 'overdue', $4, 0, 0, 'open', $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ",
+     days_late, grace_days, daily_fine_cents, max_fine_cents, capped, created_by, created_at, updated_at, closed_days_skipped) \
+     VALUES ($1, $2, $3, 'overdue', $4, 0, 0, 'open', $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING ",
     fine_select!()
 );
 
@@ -47,6 +47,8 @@ pub struct Fine {
     pub created_by: Option<Uuid>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// Closed days of the lending branch not counted as late (overdue fines).
+    pub closed_days_skipped: Option<i32>,
 }
 
 impl Fine {

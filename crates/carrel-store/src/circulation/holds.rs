@@ -13,7 +13,7 @@ use crate::{Backend, Store, StoreError};
 /// hold is no longer waiting.
 macro_rules! hold_select {
     () => {
-        "SELECT h.id, h.item_id, h.user_id, h.status, h.created_at, h.ready_at, h.expires_at, h.copy_id, h.closed_at, \
+        "SELECT h.id, h.item_id, h.user_id, h.status, h.created_at, h.ready_at, h.expires_at, h.copy_id, h.closed_at, h.pickup_branch_id, \
          CASE WHEN h.status = 'waiting' THEN (SELECT COUNT(*) FROM holds w WHERE w.item_id = h.item_id \
               AND w.status = 'waiting' AND (w.created_at < h.created_at OR (w.created_at = h.created_at AND w.id <= h.id))) \
          END AS position FROM holds h "
@@ -38,6 +38,8 @@ pub struct Hold {
     pub copy_id: Option<Uuid>,
     /// When the hold was fulfilled, cancelled or expired.
     pub closed_at: Option<OffsetDateTime>,
+    /// Where the patron collects it.
+    pub pickup_branch_id: Uuid,
     pub position: Option<i64>,
 }
 
@@ -49,6 +51,8 @@ pub struct PlaceHold {
     pub user_id: Uuid,
     /// Who placed it (the patron or a librarian).
     pub actor: Option<Uuid>,
+    /// Where to collect it; None: the patron's home branch, else MAIN.
+    pub pickup_branch_id: Option<Uuid>,
     pub now: OffsetDateTime,
     pub pickup_days: u32,
     /// Waiting plus ready holds a patron may have.
@@ -69,66 +73,28 @@ pub struct HoldQuery {
     pub limit: u32,
 }
 
-/// Gives available copies of `$item` to its waiting holds, first come first
-/// served, preferring `$prefer` (the copy just returned or released). Each
-/// claim is a compare-and-set, so concurrent transactions never hand one copy
-/// to two holds or one hold two copies. Evaluates to the ids of the holds made
-/// ready; their `hold_ready` mail is enqueued in the outbox here (the caller
-/// wakes the sender after the commit).
-macro_rules! fill_waiting_holds {
-    ($tx:expr, $item:expr, $prefer:expr, $now:expr, $pickup_days:expr, $actor:expr) => {{
-        let item_id: uuid::Uuid = $item;
-        let prefer: Option<uuid::Uuid> = $prefer;
+/// Makes hold `$hold` of `$patron` ready with `$copy` on the hold shelf of its
+/// pickup branch `$pickup`: the pickup window counts open days of that branch.
+/// Enqueues the "ready for pickup" mail (the caller wakes the sender after the
+/// commit). Evaluates to whether the hold was still waiting (and is now ready).
+macro_rules! ready_hold {
+    ($tx:expr, $library:expr, $item:expr, $hold:expr, $patron:expr, $copy:expr, $pickup:expr, $now:expr, $pickup_days:expr, $actor:expr) => {{
+        let (item_id, hold_id, patron, copy_id, pickup): (uuid::Uuid, uuid::Uuid, uuid::Uuid, uuid::Uuid, uuid::Uuid) =
+            ($item, $hold, $patron, $copy, $pickup);
         let now: time::OffsetDateTime = $now;
-        let expires_at = now + time::Duration::days(i64::from($pickup_days));
-        let mut made_ready: Vec<uuid::Uuid> = Vec::new();
-        // Bounded: each round either makes a hold ready or loses a race.
-        for _ in 0..32 {
-            let next: Option<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
-                "SELECT id, user_id FROM holds WHERE item_id = $1 AND status = 'waiting' ORDER BY created_at, id LIMIT 1",
-            )
-            .bind(item_id)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            let Some((hold_id, patron)) = next else { break };
-            let copy: Option<uuid::Uuid> = sqlx::query_scalar(
-                "SELECT id FROM copies WHERE item_id = $1 AND status = 'available' AND deleted_at IS NULL \
-                 ORDER BY CASE WHEN id = $2 THEN 0 ELSE 1 END, barcode LIMIT 1",
-            )
-            .bind(item_id)
-            .bind(prefer)
-            .fetch_optional(&mut *$tx)
-            .await?;
-            let Some(copy_id) = copy else { break };
-            let shelved = sqlx::query(
-                "UPDATE copies SET status = 'on_hold_shelf', updated_at = $2 WHERE id = $1 AND status = 'available'",
-            )
-            .bind(copy_id)
-            .bind(now)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected();
-            if shelved == 0 {
-                continue;
-            }
-            let readied = sqlx::query(
-                "UPDATE holds SET status = 'ready', copy_id = $2, ready_at = $3, expires_at = $4 WHERE id = $1 AND status = 'waiting'",
-            )
-            .bind(hold_id)
-            .bind(copy_id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected();
-            if readied == 0 {
-                sqlx::query("UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1")
-                    .bind(copy_id)
-                    .bind(now)
-                    .execute(&mut *$tx)
-                    .await?;
-                continue;
-            }
+        let days = $crate::branches::load_branch_days!($tx, pickup, $library, $library.zone.local_date(now));
+        let expires_at = carrel_core::circulation::pickup_expires_at(&days, now, $pickup_days);
+        let readied = sqlx::query(
+            "UPDATE holds SET status = 'ready', copy_id = $2, ready_at = $3, expires_at = $4 WHERE id = $1 AND status = 'waiting'",
+        )
+        .bind(hold_id)
+        .bind(copy_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        if readied == 1 {
             sqlx::query("INSERT INTO notices_sent (kind, subject_id, sent_at) VALUES ('hold_ready', $1, $2) ON CONFLICT DO NOTHING")
                 .bind(hold_id)
                 .bind(now)
@@ -152,11 +118,150 @@ macro_rules! fill_waiting_holds {
                 };
                 $crate::outbox::enqueue_messages!($tx, [&mail], now);
             }
-            let details = serde_json::json!({"hold_id": hold_id, "copy_id": copy_id, "expires_at": expires_at.unix_timestamp()});
+            let details = serde_json::json!({"hold_id": hold_id, "copy_id": copy_id, "branch_id": pickup, "expires_at": expires_at.unix_timestamp()});
             $crate::circulation::circulation_event!($tx, $crate::circulation::CirculationEvent {
                 item_id, event_type: "hold_ready", actor_id: $actor, at: now, details: &details,
                 loan_id: None, hold_id: Some(hold_id), patron_id: Some(patron),
             });
+        }
+        readied == 1
+    }};
+}
+pub(crate) use ready_hold;
+
+/// Sends copy `$copy` (status `available`, physically at branch `$from`) in
+/// transit to `$to`, for hold `$hold` when given. Records the step in the
+/// item's history. Evaluates to whether the copy was claimed.
+macro_rules! start_transit {
+    ($tx:expr, $item:expr, $copy:expr, $from:expr, $to:expr, $hold:expr, $now:expr, $actor:expr) => {{
+        let (item_id, copy_id, from, to): (uuid::Uuid, uuid::Uuid, uuid::Uuid, uuid::Uuid) = ($item, $copy, $from, $to);
+        let hold: Option<uuid::Uuid> = $hold;
+        let now: time::OffsetDateTime = $now;
+        let moved = sqlx::query(
+            "UPDATE copies SET status = 'in_transit', transit_to_branch_id = $2, updated_at = $3 WHERE id = $1 AND status = 'available'",
+        )
+        .bind(copy_id)
+        .bind(to)
+        .bind(now)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        if moved == 1 {
+            let details = serde_json::json!({"copy_id": copy_id, "from_branch_id": from, "to_branch_id": to, "hold_id": hold});
+            $crate::circulation::circulation_event!($tx, $crate::circulation::CirculationEvent {
+                item_id, event_type: "transit_started", actor_id: $actor, at: now, details: &details,
+                loan_id: None, hold_id: hold, patron_id: None,
+            });
+        }
+        moved == 1
+    }};
+}
+pub(crate) use start_transit;
+
+/// A copy left `available` at branch `$at` that is not its home goes home in
+/// transit. Evaluates to the destination when it was sent.
+macro_rules! send_home_if_away {
+    ($tx:expr, $item:expr, $copy:expr, $at:expr, $now:expr, $actor:expr) => {{
+        let (item_id, copy_id, at): (uuid::Uuid, uuid::Uuid, uuid::Uuid) = ($item, $copy, $at);
+        let home: Option<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT branch_id FROM copies WHERE id = $1 AND status = 'available'",
+        )
+        .bind(copy_id)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        match home {
+            Some(home) if home != at => {
+                if $crate::circulation::holds::start_transit!(
+                    $tx, item_id, copy_id, at, home, None, $now, $actor
+                ) {
+                    Some(home)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }};
+}
+pub(crate) use send_home_if_away;
+
+/// Gives available copies of `$item` to its waiting holds, first come first
+/// served, preferring `$prefer` (the copy just returned or released, which is
+/// physically at branch `$prefer_at`; every other available copy is at its home
+/// branch). A copy already at the hold's pickup branch goes to its hold shelf
+/// and the hold is ready; a copy elsewhere goes in transit there and the hold
+/// keeps waiting with that copy assigned (it becomes ready on arrival). Each
+/// claim is a compare-and-set, so concurrent transactions never hand one copy
+/// to two holds or one hold two copies. Evaluates to the ids of the holds made
+/// ready; their `hold_ready` mail is enqueued in the outbox here (the caller
+/// wakes the sender after the commit).
+macro_rules! fill_waiting_holds {
+    ($tx:expr, $library:expr, $item:expr, $prefer:expr, $prefer_at:expr, $now:expr, $pickup_days:expr, $actor:expr) => {{
+        let item_id: uuid::Uuid = $item;
+        let prefer: Option<uuid::Uuid> = $prefer;
+        let prefer_at: Option<uuid::Uuid> = $prefer_at;
+        let now: time::OffsetDateTime = $now;
+        let mut made_ready: Vec<uuid::Uuid> = Vec::new();
+        // Bounded: each round either claims a copy for a hold or loses a race.
+        for _ in 0..32 {
+            let next: Option<(uuid::Uuid, uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+                "SELECT id, user_id, pickup_branch_id FROM holds WHERE item_id = $1 AND status = 'waiting' AND copy_id IS NULL \
+                 ORDER BY created_at, id LIMIT 1",
+            )
+            .bind(item_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some((hold_id, patron, pickup)) = next else { break };
+            // The preferred copy first, then copies already at the pickup branch.
+            let copy: Option<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+                "SELECT id, branch_id FROM copies WHERE item_id = $1 AND status = 'available' AND deleted_at IS NULL \
+                 ORDER BY CASE WHEN id = $2 THEN 0 WHEN branch_id = $3 THEN 1 ELSE 2 END, barcode LIMIT 1",
+            )
+            .bind(item_id)
+            .bind(prefer)
+            .bind(pickup)
+            .fetch_optional(&mut *$tx)
+            .await?;
+            let Some((copy_id, home)) = copy else { break };
+            let here = if Some(copy_id) == prefer { prefer_at.unwrap_or(home) } else { home };
+            if here != pickup {
+                if !$crate::circulation::holds::start_transit!($tx, item_id, copy_id, here, pickup, Some(hold_id), now, $actor) {
+                    continue;
+                }
+                let assigned = sqlx::query("UPDATE holds SET copy_id = $2 WHERE id = $1 AND status = 'waiting' AND copy_id IS NULL")
+                    .bind(hold_id)
+                    .bind(copy_id)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected();
+                if assigned == 0 {
+                    sqlx::query("UPDATE copies SET status = 'available', transit_to_branch_id = NULL, updated_at = $2 WHERE id = $1")
+                        .bind(copy_id)
+                        .bind(now)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                continue;
+            }
+            let shelved = sqlx::query(
+                "UPDATE copies SET status = 'on_hold_shelf', updated_at = $2 WHERE id = $1 AND status = 'available'",
+            )
+            .bind(copy_id)
+            .bind(now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+            if shelved == 0 {
+                continue;
+            }
+            if !$crate::circulation::holds::ready_hold!($tx, $library, item_id, hold_id, patron, copy_id, pickup, now, $pickup_days, $actor) {
+                sqlx::query("UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1")
+                    .bind(copy_id)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+                continue;
+            }
             made_ready.push(hold_id);
         }
         made_ready
@@ -179,9 +284,11 @@ impl Store {
         const OPEN_HOLDS: &str =
             "SELECT COUNT(*) FROM holds WHERE user_id = $1 AND status IN ('waiting', 'ready')";
         const BORROWED: &str = "SELECT COUNT(*) FROM loans WHERE item_id = $1 AND user_id = $2 AND status IN ('active', 'overdue')";
-        const INSERT: &str = "INSERT INTO holds (id, item_id, user_id, status, created_at) VALUES ($1, $2, $3, 'waiting', $4)";
+        const INSERT: &str = "INSERT INTO holds (id, item_id, user_id, status, created_at, pickup_branch_id) VALUES ($1, $2, $3, 'waiting', $4, $5)";
+        const HOME: &str = "SELECT home_branch_id FROM users WHERE id = $1";
         const SELECT: &str = concat!(hold_select!(), "WHERE h.id = $1");
         let r = request;
+        let library = self.library_time.clone();
         let (item_id, user_id, actor, now) = (r.item_id, r.user_id, r.actor, r.now);
         let patron_sql = match self.backend() {
             Backend::Sqlite => PATRON,
@@ -209,17 +316,24 @@ impl Store {
             if borrowed > 0 {
                 return Err(Refusal::AlreadyBorrowed.into());
             }
+            let pickup = match r.pickup_branch_id {
+                Some(branch) => branch,
+                None => {
+                    let home: Option<Uuid> = sqlx::query_scalar(HOME).bind(user_id).fetch_one(&mut *tx).await?;
+                    home.unwrap_or(crate::MAIN_BRANCH_ID)
+                }
+            };
             let id = Uuid::now_v7();
-            sqlx::query(INSERT).bind(id).bind(item_id).bind(user_id).bind(now).execute(&mut *tx).await
+            sqlx::query(INSERT).bind(id).bind(item_id).bind(user_id).bind(now).bind(pickup).execute(&mut *tx).await
                 .map_err(|e| match StoreError::from(e) {
                     StoreError::Conflict { .. } => StoreError::Circulation(Refusal::HoldExists),
                     other => other,
                 })?;
             circulation_event!(tx, CirculationEvent {
-                item_id, event_type: "hold_placed", actor_id: actor, at: now, details: &json!({"hold_id": id}),
+                item_id, event_type: "hold_placed", actor_id: actor, at: now, details: &json!({"hold_id": id, "pickup_branch_id": pickup}),
                 loan_id: None, hold_id: Some(id), patron_id: Some(user_id),
             });
-            let ready = fill_waiting_holds!(tx, item_id, None, now, r.pickup_days, actor);
+            let ready = fill_waiting_holds!(tx, &library, item_id, None, None, now, r.pickup_days, actor);
             let hold: Hold = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
             if !ready.is_empty() {
@@ -248,13 +362,14 @@ impl Store {
         pickup_days: u32,
     ) -> Result<Vec<Uuid>, StoreError> {
         const CANCEL: &str = "UPDATE holds SET status = 'cancelled', closed_at = $2 \
-             WHERE id = $1 AND status IN ('waiting', 'ready') RETURNING item_id, user_id, copy_id, status";
+             WHERE id = $1 AND status IN ('waiting', 'ready') RETURNING item_id, user_id, copy_id, pickup_branch_id";
         const EXISTS: &str = "SELECT COUNT(*) FROM holds WHERE id = $1";
+        let library = self.library_time.clone();
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let cancelled: Option<(Uuid, Option<Uuid>, Option<Uuid>, String)> =
+            let cancelled: Option<(Uuid, Option<Uuid>, Option<Uuid>, Uuid)> =
                 sqlx::query_as(CANCEL).bind(id).bind(now).fetch_optional(&mut *tx).await?;
-            let Some((item_id, patron, copy_id, _)) = cancelled else {
+            let Some((item_id, patron, copy_id, pickup)) = cancelled else {
                 let exists: i64 = sqlx::query_scalar(EXISTS).bind(id).fetch_one(&mut *tx).await?;
                 return Err(if exists == 0 { StoreError::NotFound } else { Refusal::HoldClosed.into() });
             };
@@ -263,10 +378,19 @@ impl Store {
                 loan_id: None, hold_id: Some(id), patron_id: patron,
             });
             let mut ready = Vec::new();
+            // A ready hold's copy is on the pickup branch's hold shelf: it goes to
+            // the next in line, or home. (A copy still in transit to a cancelled
+            // waiting hold is dealt with when it arrives.)
             if let Some(copy_id) = copy_id {
-                sqlx::query("UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'")
-                    .bind(copy_id).bind(now).execute(&mut *tx).await?;
-                ready = fill_waiting_holds!(tx, item_id, Some(copy_id), now, pickup_days, actor);
+                let released = sqlx::query(
+                    "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf' \
+                     AND NOT EXISTS (SELECT 1 FROM holds WHERE copy_id = $1 AND status = 'ready')",
+                )
+                .bind(copy_id).bind(now).execute(&mut *tx).await?.rows_affected();
+                if released == 1 {
+                    ready = fill_waiting_holds!(tx, &library, item_id, Some(copy_id), Some(pickup), now, pickup_days, actor);
+                    send_home_if_away!(tx, item_id, copy_id, pickup, now, actor);
+                }
             }
             tx.commit().await?;
             if !ready.is_empty() {

@@ -6,7 +6,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::holds::fill_waiting_holds;
+use super::holds::{fill_waiting_holds, send_home_if_away};
 use super::{CirculationEvent, circulation_event};
 use crate::outbox::enqueue_messages;
 use crate::pool::BeginWrite as _;
@@ -71,16 +71,17 @@ impl Store {
     ) -> Result<Vec<Uuid>, StoreError> {
         const DUE: &str = "SELECT id FROM holds WHERE status = 'ready' AND expires_at < $1 ORDER BY expires_at LIMIT $2";
         const EXPIRE: &str = "UPDATE holds SET status = 'expired', closed_at = $2 WHERE id = $1 AND status = 'ready' \
-             RETURNING item_id, user_id, copy_id";
+             RETURNING item_id, user_id, copy_id, pickup_branch_id";
         const RELEASE: &str = "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'";
         let mut ready = Vec::new();
+        let library = self.library_time.clone();
         crate::on_pool!(self, pool => {
             let due: Vec<Uuid> = sqlx::query_scalar(DUE).bind(now).bind(BATCH).fetch_all(pool).await?;
             for hold_id in due {
                 let mut tx = pool.begin_write().await?;
-                let expired: Option<(Uuid, Option<Uuid>, Option<Uuid>)> =
+                let expired: Option<(Uuid, Option<Uuid>, Option<Uuid>, Uuid)> =
                     sqlx::query_as(EXPIRE).bind(hold_id).bind(now).fetch_optional(&mut *tx).await?;
-                if let Some((item_id, patron, copy_id)) = expired {
+                if let Some((item_id, patron, copy_id, pickup)) = expired {
                     circulation_event!(tx, CirculationEvent {
                         item_id, event_type: "hold_expired", actor_id: None, at: now, details: &json!({"hold_id": hold_id, "copy_id": copy_id}),
                         loan_id: None, hold_id: Some(hold_id), patron_id: patron,
@@ -88,7 +89,10 @@ impl Store {
                     if let Some(copy_id) = copy_id {
                         sqlx::query(RELEASE).bind(copy_id).bind(now).execute(&mut *tx).await?;
                     }
-                    ready.extend(fill_waiting_holds!(tx, item_id, copy_id, now, pickup_days, None));
+                    ready.extend(fill_waiting_holds!(tx, &library, item_id, copy_id, Some(pickup), now, pickup_days, None));
+                    if let Some(copy_id) = copy_id {
+                        send_home_if_away!(tx, item_id, copy_id, pickup, now, None);
+                    }
                 }
                 tx.commit().await?;
             }
@@ -108,13 +112,14 @@ impl Store {
     ) -> Result<Vec<Uuid>, StoreError> {
         const ITEMS: &str = "SELECT DISTINCT h.item_id FROM holds h \
              JOIN copies c ON c.item_id = h.item_id AND c.status = 'available' AND c.deleted_at IS NULL \
-             WHERE h.status = 'waiting' LIMIT $1";
+             WHERE h.status = 'waiting' AND h.copy_id IS NULL LIMIT $1";
         let mut ready = Vec::new();
+        let library = self.library_time.clone();
         crate::on_pool!(self, pool => {
             let items: Vec<Uuid> = sqlx::query_scalar(ITEMS).bind(BATCH).fetch_all(pool).await?;
             for item_id in items {
                 let mut tx = pool.begin_write().await?;
-                ready.extend(fill_waiting_holds!(tx, item_id, None, now, pickup_days, None));
+                ready.extend(fill_waiting_holds!(tx, &library, item_id, None, None, now, pickup_days, None));
                 tx.commit().await?;
             }
         });

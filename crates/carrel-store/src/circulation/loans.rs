@@ -2,20 +2,22 @@
 
 use carrel_core::circulation::{self, LoanPolicy};
 use serde_json::json;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::fines::{Fine, fine_select};
-use super::holds::{Hold, fill_waiting_holds, hold_select};
+use super::holds::{Hold, fill_waiting_holds, hold_select, send_home_if_away};
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
+use crate::branches::load_branch_days;
 use crate::pool::BeginWrite as _;
 use crate::{AuditTrail, Backend, Store, StoreError};
 
 macro_rules! loan_columns {
     () => {
         "id, copy_id, item_id, user_id, status, checked_out_at, due_at, returned_at, renewals, \
-         loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents"
+         loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents, \
+         branch_id, due_date"
     };
 }
 
@@ -43,9 +45,20 @@ pub struct Loan {
     pub max_fine_cents: i64,
     pub grace_days: i32,
     pub replacement_cost_cents: i64,
+    /// The lending branch (where the desk was).
+    pub branch_id: Uuid,
+    /// The local due day; None on rows written without one (read as the UTC
+    /// date of `due_at`, see [`Loan::due_day`]).
+    pub due_date: Option<Date>,
 }
 
 impl Loan {
+    /// The local due day of the lending branch.
+    pub fn due_day(&self) -> Date {
+        self.due_date
+            .unwrap_or_else(|| self.due_at.to_offset(time::UtcOffset::UTC).date())
+    }
+
     /// The policy in force when the loan was checked out.
     pub fn policy(&self) -> LoanPolicy {
         super::policies::stored_policy(
@@ -79,6 +92,8 @@ impl Loan {
 pub struct Checkout<'a> {
     pub copy_barcode: &'a str,
     pub user_id: Uuid,
+    /// The desk's branch (the lending branch); None means the copy's home.
+    pub branch_id: Option<Uuid>,
     pub actor: Option<Uuid>,
     pub now: OffsetDateTime,
     pub max_active_loans: u32,
@@ -107,8 +122,15 @@ pub struct ReturnOutcome {
     pub loan: Loan,
     /// The overdue fine created by this return.
     pub fine: Option<Fine>,
-    /// The hold the returned copy now fills (the copy is on the hold shelf).
+    /// The hold the returned copy now fills: `ready` (the copy is on this
+    /// branch's hold shelf) or still `waiting` while the copy travels to its
+    /// pickup branch.
     pub hold: Option<Hold>,
+    /// Where the copy must now be taken (it is `in_transit`): the pickup
+    /// branch of the hold it fills, or its home. None: it stays here.
+    pub transit_to_branch_id: Option<Uuid>,
+    /// The branch the copy was returned at.
+    pub branch_id: Uuid,
 }
 
 /// Filters of a loan listing.
@@ -132,7 +154,7 @@ pub struct LoanQuery {
 /// (SQLite serialises writers already).
 macro_rules! checkout_lookup {
     () => {
-        "SELECT c.id AS copy_id, c.item_id, c.status AS copy_status, p.loan_days, p.max_renewals, \
+        "SELECT c.id AS copy_id, c.item_id, c.status AS copy_status, c.branch_id AS home_branch_id, p.loan_days, p.max_renewals, \
          p.daily_fine_cents, p.max_fine_cents, p.grace_days, p.replacement_cost_cents, u.is_active AS patron_active, \
          (SELECT COUNT(*) FROM loans l WHERE l.user_id = u.id AND l.status IN ('active', 'overdue')) AS open_loans, \
          (SELECT CAST(COALESCE(SUM(f.amount_cents - f.paid_cents - f.waived_cents), 0) AS BIGINT) \
@@ -160,6 +182,7 @@ struct CheckoutLookup {
     copy_id: Uuid,
     item_id: Uuid,
     copy_status: String,
+    home_branch_id: Uuid,
     loan_days: i32,
     max_renewals: i32,
     daily_fine_cents: i64,
@@ -205,6 +228,7 @@ macro_rules! insert_overdue_fine {
             .bind(calc.capped)
             .bind($actor)
             .bind($now)
+            .bind(to_i32(calc.closed_days_skipped))
             .fetch_one(&mut *$tx)
             .await?;
         created
@@ -232,11 +256,12 @@ impl Store {
              WHERE item_id = $1 AND user_id = $2 AND status = 'waiting' RETURNING id";
         const INSERT: &str = concat!(
             "INSERT INTO loans (id, copy_id, item_id, user_id, status, checked_out_at, due_at, renewals, \
-             loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents) \
-             VALUES ($1, $2, $3, $4, 'active', $5, $6, 0, $7, $8, $9, $10, $11, $12) RETURNING ",
+             loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, replacement_cost_cents, branch_id, due_date) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
             loan_columns!()
         );
         let lookup = checkout_lookup_sql(self.backend());
+        let library = self.library_time.clone();
         let r = request;
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -277,7 +302,11 @@ impl Store {
                 }
                 _ => return Err(Refusal::CopyUnavailable.into()),
             };
-            let due_at = circulation::due_at(r.now, u32::try_from(found.loan_days).unwrap_or(0));
+            // The one due-date rule, in the lending branch's local days.
+            let lending_branch = r.branch_id.unwrap_or(found.home_branch_id);
+            let days = load_branch_days!(tx, lending_branch, &library, library.zone.local_date(r.now));
+            let due = circulation::due_date(&days, u32::try_from(found.loan_days).unwrap_or(0), r.now, None);
+            let due_at = due.due_at;
             let loan: Loan = sqlx::query_as(INSERT)
                 .bind(Uuid::now_v7())
                 .bind(copy_id)
@@ -291,6 +320,8 @@ impl Store {
                 .bind(found.max_fine_cents)
                 .bind(found.grace_days)
                 .bind(found.replacement_cost_cents)
+                .bind(lending_branch)
+                .bind(due.due_date)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| match StoreError::from(e) {
@@ -298,7 +329,7 @@ impl Store {
                     StoreError::Conflict { .. } => StoreError::Circulation(Refusal::CopyUnavailable),
                     other => other,
                 })?;
-            let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": r.copy_barcode, "due_at": due_at.unix_timestamp(), "hold_id": fulfilled_hold});
+            let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": r.copy_barcode, "due_at": due_at.unix_timestamp(), "due_date": carrel_core::calendar::format_date(due.due_date), "branch_id": lending_branch, "hold_id": fulfilled_hold});
             circulation_event!(tx, CirculationEvent {
                 item_id, event_type: "checked_out", actor_id: r.actor, at: r.now, details: &details,
                 loan_id: Some(loan.id), hold_id: fulfilled_hold, patron_id: Some(r.user_id),
@@ -311,12 +342,17 @@ impl Store {
         })
     }
 
-    /// Returns the copy with `barcode`: closes its open loan, creates the
-    /// overdue fine from the loan's recorded policy, and hands the copy to the
-    /// first waiting hold (hold shelf) or puts it back on the shelf.
+    /// Returns the copy with `barcode` at the desk of branch `desk` (None: the
+    /// copy's home): closes its open loan, creates the overdue fine from the
+    /// loan's recorded policy (late days counted in the lending branch's local
+    /// days, against its calendar in force now), and hands the copy to the first
+    /// waiting hold — on this branch's hold shelf, or in transit to the hold's
+    /// pickup branch — or puts it back on the shelf, in transit home when this
+    /// is not its home.
     pub async fn return_copy(
         &self,
         barcode: &str,
+        desk: Option<Uuid>,
         actor: Option<Uuid>,
         now: OffsetDateTime,
         pickup_days: u32,
@@ -330,8 +366,14 @@ impl Store {
             loan_columns!(),
             ", EXISTS (SELECT 1 FROM holds h WHERE h.item_id = loans.item_id AND h.status = 'waiting') AS holds_waiting"
         );
+        const HOME: &str = "SELECT branch_id FROM copies WHERE id = $1";
         const SHELVE: &str = "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_loan'";
-        const HOLD: &str = concat!(hold_select!(), "WHERE h.id = $1");
+        const FILLED: &str = concat!(
+            hold_select!(),
+            "WHERE h.copy_id = $1 AND h.status IN ('waiting', 'ready')"
+        );
+        const DESTINATION: &str = "SELECT transit_to_branch_id FROM copies WHERE id = $1";
+        let library = self.library_time.clone();
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let closed: Option<ClosedLoan> = sqlx::query_as(CLOSE).bind(barcode).bind(now).fetch_optional(&mut *tx).await?;
@@ -341,29 +383,30 @@ impl Store {
             };
             let (copy_id, item_id) = (loan.copy_id, loan.item_id);
             let mut fine = None;
-            if let (Some(patron), Some(calc)) = (loan.user_id, circulation::overdue_fine(&loan.policy(), loan.due_at, now)) {
-                fine = Some(insert_overdue_fine!(tx, patron, loan.id, calc, actor, now));
+            if let Some(patron) = loan.user_id {
+                let days = load_branch_days!(tx, loan.branch_id, &library, loan.due_day());
+                if let Some(calc) = circulation::overdue_fine_for(&loan.policy(), &days, loan.due_day(), now, library.count_closed_days) {
+                    fine = Some(insert_overdue_fine!(tx, patron, loan.id, calc, actor, now));
+                }
             }
+            let home: Uuid = sqlx::query_scalar(HOME).bind(copy_id).fetch_one(&mut *tx).await?;
+            let here = desk.unwrap_or(home);
             sqlx::query(SHELVE).bind(copy_id).bind(now).execute(&mut *tx).await?;
-            let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": barcode, "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
+            let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": barcode, "branch_id": here, "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
             circulation_event!(tx, CirculationEvent {
                 item_id, event_type: "returned", actor_id: actor, at: now, details: &details,
                 loan_id: Some(loan.id), hold_id: None, patron_id: loan.user_id,
             });
             let ready = if holds_waiting {
-                fill_waiting_holds!(tx, item_id, Some(copy_id), now, pickup_days, actor)
+                fill_waiting_holds!(tx, &library, item_id, Some(copy_id), Some(here), now, pickup_days, actor)
             } else {
                 Vec::new()
             };
-            let mut hold = None;
+            send_home_if_away!(tx, item_id, copy_id, here, now, actor);
+            let hold: Option<Hold> = sqlx::query_as(FILLED).bind(copy_id).fetch_optional(&mut *tx).await?;
+            let transit_to_branch_id: Option<Uuid> = sqlx::query_scalar(DESTINATION).bind(copy_id).fetch_one(&mut *tx).await?;
             let mailed = !ready.is_empty();
-            for id in ready {
-                let candidate: Hold = sqlx::query_as(HOLD).bind(id).fetch_one(&mut *tx).await?;
-                if candidate.copy_id == Some(copy_id) {
-                    hold = Some(candidate);
-                }
-            }
-            let outcome = ReturnOutcome { loan, fine, hold };
+            let outcome = ReturnOutcome { loan, fine, hold, transit_to_branch_id, branch_id: here };
             let events = append_audit_trail!(tx, audit, &outcome);
             tx.commit().await?;
             crate::audit::log(&events);
@@ -392,11 +435,12 @@ impl Store {
         const WAITING: &str =
             "SELECT COUNT(*) FROM holds WHERE item_id = $1 AND status = 'waiting'";
         const RENEW: &str = concat!(
-            "UPDATE loans SET due_at = $2, renewals = renewals + 1, status = 'active' \
+            "UPDATE loans SET due_at = $2, due_date = $4, renewals = renewals + 1, status = 'active' \
              WHERE id = $1 AND renewals = $3 AND status IN ('active', 'overdue') RETURNING ",
             loan_columns!()
         );
         let lock_loan = loan_lock_sql(self.backend());
+        let library = self.library_time.clone();
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let loan: Loan = sqlx::query_as(lock_loan).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
@@ -417,11 +461,14 @@ impl Store {
             if circulation::is_blocked(balance, block_threshold_cents) {
                 return Err(Refusal::PatronBlocked.into());
             }
-            let due_at = circulation::renewed_due_at(loan.due_at, now, loan.policy().loan_days);
-            let renewed: Loan = sqlx::query_as(RENEW).bind(id).bind(due_at).bind(loan.renewals)
+            // The one due-date rule, in the lending branch's local days.
+            let days = load_branch_days!(tx, loan.branch_id, &library, loan.due_day().min(library.zone.local_date(now)));
+            let due = circulation::due_date(&days, loan.policy().loan_days, now, Some(loan.due_day()));
+            let due_at = due.due_at;
+            let renewed: Loan = sqlx::query_as(RENEW).bind(id).bind(due_at).bind(loan.renewals).bind(due.due_date)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
             let mut fine = None;
-            if let Some(calc) = circulation::overdue_fine(&loan.policy(), loan.due_at, now) {
+            if let Some(calc) = circulation::overdue_fine_for(&loan.policy(), &days, loan.due_day(), now, library.count_closed_days) {
                 fine = Some(insert_overdue_fine!(tx, patron, id, calc, actor, now));
             }
             let details = json!({"loan_id": id, "copy_id": loan.copy_id, "renewals": renewed.renewals, "due_at": due_at.unix_timestamp(), "fine_id": fine.as_ref().map(|f: &Fine| f.id)});

@@ -13,6 +13,7 @@ mod holds;
 mod jobs;
 mod loans;
 mod policies;
+mod transit;
 
 pub use desk::{CopyState, DeskHold, DeskLoan, PatronSummary};
 pub use fines::{
@@ -22,6 +23,7 @@ pub use holds::{Hold, HoldQuery, PlaceHold};
 pub use jobs::{Notice, NoticeKind};
 pub use loans::{Checkout, CheckoutOutcome, Loan, LoanQuery, ReturnOutcome};
 pub use policies::PolicyRow;
+pub use transit::{ReceiveOutcome, Transit};
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -66,6 +68,9 @@ pub enum Refusal {
     /// Staff paying or waiving a fine of their own.
     #[error("staff may not pay or waive their own fines")]
     OwnFine,
+    /// Receiving a copy that is not in transit to that branch.
+    #[error("the copy is not in transit to this branch")]
+    NotInTransit,
     /// The idempotency key was used with another request.
     #[error("the idempotency key was used with another request")]
     IdempotencyKeyReused,

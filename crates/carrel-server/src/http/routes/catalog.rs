@@ -51,10 +51,36 @@ pub struct ItemView {
     pub cover_url: Option<String>,
     pub copies_total: i64,
     pub copies_available: i64,
+    /// Copies per home branch (search results and `GET /items/{id}`; branches
+    /// without a copy are left out).
+    pub availability: Vec<BranchAvailabilityView>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// How many copies of an item a branch holds, and how many are on its shelf.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BranchAvailabilityView {
+    pub branch_id: Uuid,
+    pub copies_total: i64,
+    pub copies_available: i64,
+}
+
+/// Fills in `availability` of each item from one grouped query.
+async fn with_availability(state: &AppState, items: &mut [ItemView]) -> Result<(), ApiError> {
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+    for row in state.store.copy_availability(&ids).await? {
+        if let Some(item) = items.iter_mut().find(|i| i.id == row.item_id) {
+            item.availability.push(BranchAvailabilityView {
+                branch_id: row.branch_id,
+                copies_total: row.copies_total,
+                copies_available: row.copies_available,
+            });
+        }
+    }
+    Ok(())
 }
 
 impl From<ItemRow> for ItemView {
@@ -78,6 +104,7 @@ impl From<ItemRow> for ItemView {
             cover_url,
             copies_total: row.copies_total,
             copies_available: row.copies_available,
+            availability: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -141,8 +168,10 @@ pub struct SearchParams {
     pub isbn: Option<String>,
     pub year_from: Option<i32>,
     pub year_to: Option<i32>,
-    /// `true`: only items with a copy on the shelf.
+    /// `true`: only items with a copy on the shelf (of `branch_id`, when given).
     pub available: Option<bool>,
+    /// Only items with copies whose home is this branch.
+    pub branch_id: Option<Uuid>,
     /// Default: `relevance` with `q`, else `title`.
     pub sort: Option<SortParam>,
     pub limit: Option<u32>,
@@ -274,6 +303,7 @@ async fn search_items(
         year_from: p.year_from,
         year_to: p.year_to,
         available_only: p.available.unwrap_or(false),
+        branch_id: p.branch_id,
         sort,
         after: p
             .cursor
@@ -291,10 +321,9 @@ async fn search_items(
     } else {
         None
     };
-    Ok(axum::Json(Page {
-        data: hits.into_iter().map(|h| ItemView::from(h.item)).collect(),
-        next_cursor,
-    }))
+    let mut data: Vec<ItemView> = hits.into_iter().map(|h| ItemView::from(h.item)).collect();
+    with_availability(&state, &mut data).await?;
+    Ok(axum::Json(Page { data, next_cursor }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -358,7 +387,10 @@ async fn get_item(
         .find_item(parse_id(&id)?, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(row.into()))
+    let mut view = [ItemView::from(row)];
+    with_availability(&state, &mut view).await?;
+    let [view] = view;
+    Ok(axum::Json(view))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -534,9 +566,14 @@ pub struct CopyView {
     pub barcode: String,
     pub location: Option<String>,
     pub call_number: Option<String>,
+    /// `available`, `on_loan`, `on_hold_shelf`, `in_transit`, `lost`, `damaged` or `withdrawn`.
     pub status: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The home branch.
+    pub branch_id: Uuid,
+    /// Where the copy is travelling to while `in_transit`, else null.
+    pub transit_to_branch_id: Option<Uuid>,
 }
 
 impl From<Copy> for CopyView {
@@ -549,6 +586,8 @@ impl From<Copy> for CopyView {
             call_number: c.call_number,
             status: c.status,
             created_at: c.created_at,
+            branch_id: c.branch_id,
+            transit_to_branch_id: c.transit_to_branch_id,
         }
     }
 }
@@ -579,6 +618,8 @@ pub struct NewCopyRequest {
     pub barcode: String,
     pub location: Option<String>,
     pub call_number: Option<String>,
+    /// The home branch; default MAIN.
+    pub branch_id: Option<Uuid>,
 }
 
 /// Adds a copy to an item (librarian); a taken barcode is 409.
@@ -591,7 +632,11 @@ async fn add_copy(
     Json(req): Json<NewCopyRequest>,
 ) -> Result<(StatusCode, axum::Json<CopyView>), ApiError> {
     let id = parse_id(&id)?;
-    let copy = fields::validate_new_copy(&req.barcode, req.location, req.call_number)?;
+    let mut copy = fields::validate_new_copy(&req.barcode, req.location, req.call_number)?;
+    if let Some(branch) = req.branch_id {
+        super::branches::require_branch(&state, branch).await?;
+        copy.branch_id = Some(branch);
+    }
     let created = state
         .store
         .add_copy(id, &copy, Some(staff.user_id), state.clock.now())
@@ -612,6 +657,8 @@ pub struct CopyPatch {
     pub call_number: Option<Option<String>>,
     /// `available`, `lost`, `damaged` or `withdrawn`.
     pub status: Option<String>,
+    /// A new home branch.
+    pub branch_id: Option<Uuid>,
 }
 
 /// Changes a copy (librarian).
@@ -623,8 +670,12 @@ async fn update_copy(
     Path(id): Path<String>,
     Json(req): Json<CopyPatch>,
 ) -> Result<axum::Json<CopyView>, ApiError> {
-    let changes =
+    let mut changes =
         fields::validate_copy_changes(req.barcode, req.location, req.call_number, req.status)?;
+    if let Some(branch) = req.branch_id {
+        super::branches::require_branch(&state, branch).await?;
+        changes.branch_id = Some(branch);
+    }
     let copy = state
         .store
         .update_copy(

@@ -77,7 +77,8 @@ impl FineView {
 /// How an overdue fine's amount was reached.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Calculation {
-    /// Whole UTC days after the due day, up to the day of return.
+    /// Local days (of the lending branch) after the due day, up to the day of
+    /// return; closed days are not counted unless `CARREL_FINES_COUNT_CLOSED_DAYS`.
     pub days_late: i32,
     pub grace_days: i32,
     pub daily_fine_cents: i64,
@@ -85,6 +86,8 @@ pub struct Calculation {
     pub max_fine_cents: i64,
     /// Whether the cap cut the amount.
     pub capped: bool,
+    /// Closed days of the lending branch after the due day that were not counted.
+    pub closed_days_skipped: i32,
 }
 
 fn calculation(f: &Fine) -> Option<Calculation> {
@@ -107,6 +110,7 @@ fn calculation(f: &Fine) -> Option<Calculation> {
             daily_fine_cents,
             max_fine_cents,
             capped,
+            closed_days_skipped: f.closed_days_skipped.unwrap_or(0),
         }),
         _ => None,
     }

@@ -43,8 +43,10 @@ pub struct HoldView {
     /// When a ready hold stops waiting on the hold shelf.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
-    /// The copy on the hold shelf for this hold.
+    /// The copy on the hold shelf for this hold (or travelling to it).
     pub copy_id: Option<Uuid>,
+    /// Where the patron collects it.
+    pub pickup_branch_id: Uuid,
 }
 
 impl From<Hold> for HoldView {
@@ -59,6 +61,7 @@ impl From<Hold> for HoldView {
             ready_at: h.ready_at,
             expires_at: h.expires_at,
             copy_id: h.copy_id,
+            pickup_branch_id: h.pickup_branch_id,
         }
     }
 }
@@ -151,6 +154,8 @@ pub struct HoldRequest {
     pub item_id: Uuid,
     /// For whom (librarians only; patrons place holds for themselves).
     pub user_id: Option<Uuid>,
+    /// Where to collect it; default: the patron's home branch, else MAIN.
+    pub pickup_branch_id: Option<Uuid>,
 }
 
 /// Places a hold: a patron for themselves, a librarian for anyone. Ready at
@@ -168,12 +173,16 @@ async fn place_hold(
     if patron != me.user_id && !me.is_staff() {
         return Err(forbidden());
     }
+    if let Some(branch) = req.pickup_branch_id {
+        super::branches::require_branch(&state, branch).await?;
+    }
     let hold = state
         .store
         .place_hold(&PlaceHold {
             item_id: req.item_id,
             user_id: patron,
             actor: Some(me.user_id),
+            pickup_branch_id: req.pickup_branch_id,
             now: state.clock.now(),
             pickup_days: state.config.hold_pickup_days,
             max_active_holds: state.config.max_active_holds,

@@ -42,9 +42,14 @@ pub struct LoanView {
     pub user_id: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub checked_out_at: OffsetDateTime,
-    /// 23:59:59 UTC of the due day.
+    /// 23:59:59 local time (of the lending branch) of the due day, in UTC.
     #[serde(with = "time::serde::rfc3339")]
     pub due_at: OffsetDateTime,
+    /// The due day, `YYYY-MM-DD`, in the lending branch's local calendar.
+    #[schema(example = "2026-12-28")]
+    pub due_date: String,
+    /// The lending branch (where the desk was at checkout).
+    pub branch_id: Uuid,
     #[serde(with = "time::serde::rfc3339::option")]
     pub returned_at: Option<OffsetDateTime>,
     pub renewals: i32,
@@ -64,6 +69,8 @@ impl LoanView {
             user_id: loan.user_id,
             checked_out_at: loan.checked_out_at,
             due_at: loan.due_at,
+            due_date: carrel_core::calendar::format_date(loan.due_day()),
+            branch_id: loan.branch_id,
             returned_at: loan.returned_at,
             renewals: loan.renewals,
             max_renewals: loan.max_renewals,
@@ -150,6 +157,8 @@ pub struct CheckoutRequest {
     pub user_id: Option<Uuid>,
     /// The patron's card (as scanned or typed).
     pub card_number: Option<String>,
+    /// The desk's branch; default: the copy's home branch.
+    pub branch_id: Option<Uuid>,
 }
 
 /// A barcode as typed or scanned: trimmed, 1–64 characters.
@@ -187,9 +196,12 @@ async fn checkout(
             ));
         }
     };
+    if let Some(branch) = req.branch_id {
+        super::branches::require_branch(&state, branch).await?;
+    }
     let patron = circulation::resolve_patron(&state, patron).await?;
     let actor = Actor::api(staff.user_id, &client);
-    let outcome = circulation::checkout(&state, &actor, barcode, patron).await?;
+    let outcome = circulation::checkout(&state, &actor, barcode, patron, req.branch_id).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(LoanView::new(outcome.loan, state.clock.now())),
@@ -200,20 +212,32 @@ async fn checkout(
 #[serde(deny_unknown_fields)]
 pub struct ReturnRequest {
     pub copy_barcode: String,
+    /// The desk's branch; default: the copy's home branch.
+    pub branch_id: Option<Uuid>,
 }
 
 /// The result of a return.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReturnView {
-    pub loan: LoanView,
+    /// The loan closed; null when the scan received a copy in transit to this
+    /// branch instead (no loan was open).
+    pub loan: Option<LoanView>,
     /// The overdue fine this return created, if any.
     pub fine: Option<FineView>,
-    /// The hold the copy now fills (the copy is on the hold shelf), if any.
+    /// The hold the copy now fills, if any: `ready` (the copy is on this
+    /// branch's hold shelf) or `waiting` while the copy travels to its pickup branch.
     pub hold: Option<HoldView>,
+    /// Where the copy must be taken now (it is `in_transit`): the pickup branch
+    /// of its hold, or its home. Null: it stays at this branch.
+    pub transit_to_branch_id: Option<Uuid>,
+    /// The branch the copy was scanned at.
+    pub branch_id: Uuid,
 }
 
-/// Returns a copy (librarian): closes its loan, charges any overdue fine, and
-/// passes the copy to the first waiting hold.
+/// Returns a copy (librarian) at the desk of `branch_id` (default: the copy's
+/// home): closes its loan, charges any overdue fine, and passes the copy to the
+/// first waiting hold (here, or in transit to its pickup branch) or sends it
+/// home. Scanning a copy that is in transit to this branch receives it.
 #[utoipa::path(post, path = "/loans/return", tag = "circulation", security(("bearer" = [])), request_body = ReturnRequest,
     responses((status = 200, body = ReturnView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "the copy is not on loan"), (status = 422, body = ErrorBody)))]
@@ -224,13 +248,32 @@ async fn return_copy(
     Json(req): Json<ReturnRequest>,
 ) -> Result<axum::Json<ReturnView>, ApiError> {
     let barcode = barcode(&req.copy_barcode)?;
+    if let Some(branch) = req.branch_id {
+        super::branches::require_branch(&state, branch).await?;
+    }
     let actor = Actor::api(staff.user_id, &client);
-    let outcome = circulation::return_copy(&state, &actor, barcode).await?;
+    // A return scan at the branch a copy travels to completes the transit.
+    if let Some(copy) = state.store.find_copy_by_barcode(barcode).await?
+        && copy.status == "in_transit"
+    {
+        let here = req.branch_id.unwrap_or(copy.branch_id);
+        let received = circulation::receive(&state, &actor, copy.id, here).await?;
+        return Ok(axum::Json(ReturnView {
+            loan: None,
+            fine: None,
+            hold: received.hold.map(HoldView::from),
+            transit_to_branch_id: received.copy.transit_to_branch_id,
+            branch_id: here,
+        }));
+    }
+    let outcome = circulation::return_copy(&state, &actor, barcode, req.branch_id).await?;
     let currency = &state.config.currency;
     Ok(axum::Json(ReturnView {
         fine: outcome.fine.map(|f| FineView::new(f, currency)),
         hold: outcome.hold.map(HoldView::from),
-        loan: LoanView::new(outcome.loan, state.clock.now()),
+        transit_to_branch_id: outcome.transit_to_branch_id,
+        branch_id: outcome.branch_id,
+        loan: Some(LoanView::new(outcome.loan, state.clock.now())),
     }))
 }
 

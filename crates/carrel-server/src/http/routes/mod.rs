@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod branches;
 pub mod catalog;
 pub mod covers;
 pub mod fines;

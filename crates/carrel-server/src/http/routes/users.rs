@@ -434,6 +434,10 @@ pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub card_number: Option<Option<String>>,
+    /// The patron's home branch (the default pickup branch), or null to clear it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub home_branch_id: Option<Option<uuid::Uuid>>,
 }
 
 /// Updates an account (librarians: patrons only; roles: admins only).
@@ -447,12 +451,16 @@ async fn update_user(
     Path(id): Path<String>,
     Json(req): Json<UpdateUserRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
+    if let Some(Some(branch)) = req.home_branch_id {
+        super::branches::require_branch(&state, branch).await?;
+    }
     let update = StaffUpdate {
         full_name: req.full_name,
         email: req.email,
         role: req.role,
         is_active: req.is_active,
         card_number: req.card_number,
+        home_branch_id: req.home_branch_id,
     };
     let user = manage::update_by_staff(&state, &client, &actor, parse_id(&id)?, update).await?;
     Ok(axum::Json(UserView::new(user, state.clock.now())))
