@@ -196,6 +196,18 @@ impl Store {
         Ok(crate::on_pool!(self, pool => sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
     }
 
+    /// A branch by its code (codes are case-sensitive).
+    pub async fn find_branch_by_code(&self, code: &str) -> Result<Option<Branch>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            branch_columns!(),
+            " FROM branches WHERE code = $1"
+        );
+        Ok(
+            crate::on_pool!(self, pool => sqlx::query_as(SQL).bind(code).fetch_optional(pool).await?),
+        )
+    }
+
     /// Creates a branch; a taken code is [`StoreError::Conflict`].
     pub async fn create_branch(
         &self,

@@ -50,15 +50,19 @@ pub struct Terminal {
     pub login: String,
     pub institution: String,
     pub branch_code: Option<String>,
+    /// The branch of `branch_code`, where this terminal's checkouts and
+    /// checkins happen. None: no branch set (each copy counts at its home).
+    pub branch_id: Option<Uuid>,
 }
 
-impl From<Sip2Terminal> for Terminal {
-    fn from(t: Sip2Terminal) -> Self {
+impl Terminal {
+    fn new(t: Sip2Terminal, branch_id: Option<Uuid>) -> Self {
         Terminal {
             id: t.id,
             login: t.login,
             institution: t.institution,
             branch_code: t.branch_code,
+            branch_id,
         }
     }
 }
@@ -321,7 +325,27 @@ impl Sip2Backend for Sip2Library {
         )
         .await
         {
-            Ok(Some(terminal)) => Some(terminal.into()),
+            Ok(Some(terminal)) => {
+                // The code was checked when the account was added; a branch
+                // that has gone since refuses the login rather than counting
+                // the terminal's loans at the wrong desk.
+                let branch_id = match terminal.branch_code.as_deref() {
+                    None => None,
+                    Some(code) => match self.state.store.find_branch_by_code(code).await {
+                        Ok(Some(branch)) => Some(branch.id),
+                        Ok(None) => {
+                            tracing::error!(target: "sip2", login = %terminal.login, branch = %code,
+                                "terminal login refused: its branch code names no branch");
+                            return None;
+                        }
+                        Err(error) => {
+                            tracing::error!(target: "sip2", %error, "terminal branch lookup failed");
+                            return None;
+                        }
+                    },
+                };
+                Some(Terminal::new(terminal, branch_id))
+            }
             Ok(None) => {
                 self.guard.failed(&self.state, ip).await;
                 None
@@ -469,7 +493,15 @@ impl Sip2Backend for Sip2Library {
         if barcode.is_empty() || copy.is_none() {
             return refused_loan(lang.unknown_item(), None);
         }
-        match circulation::checkout(&self.state, &actor, barcode, user.id, None).await {
+        match circulation::checkout(
+            &self.state,
+            &actor,
+            barcode,
+            user.id,
+            context.terminal.branch_id,
+        )
+        .await
+        {
             Ok(outcome) => LoanOutcome {
                 ok: true,
                 renewal_ok: false,
@@ -499,7 +531,7 @@ impl Sip2Backend for Sip2Library {
         let result = if barcode.is_empty() {
             Err(StoreError::NotFound)
         } else {
-            circulation::return_copy(&self.state, &actor, barcode, None).await
+            circulation::return_copy(&self.state, &actor, barcode, context.terminal.branch_id).await
         };
         // The copy (for the answer) and the borrower (for AA) at once.
         let borrower = async {
@@ -532,10 +564,23 @@ impl Sip2Backend for Sip2Library {
                         .screen_message
                         .push(lang.fine_charged(&self.money(fine.amount_cents)));
                 }
+                // CV: 01 hold shelf here, 02 travels for a hold, 04 goes home.
+                match (&returned.hold, returned.transit_to_branch_id) {
+                    (Some(_), None) => {
+                        outcome.alert_type = Some(carrel_sip2::AlertType::HoldHere);
+                        outcome.screen_message.push(lang.hold_shelf());
+                    }
+                    (Some(_), Some(_)) => {
+                        outcome.alert_type = Some(carrel_sip2::AlertType::HoldElsewhere);
+                        outcome.screen_message.push(lang.transit_for_hold());
+                    }
+                    (None, Some(_)) => {
+                        outcome.alert_type = Some(carrel_sip2::AlertType::SendHome);
+                        outcome.screen_message.push(lang.transit_home());
+                    }
+                    (None, None) => {}
+                }
                 if let Some(hold) = &returned.hold {
-                    // No branches yet: every hold is filled here.
-                    outcome.alert_type = Some(carrel_sip2::AlertType::HoldHere);
-                    outcome.screen_message.push(lang.hold_shelf());
                     if let Some(holder) = hold.user_id
                         && let Ok(Some(user)) = self.state.store.find_user(holder).await
                     {

@@ -65,6 +65,14 @@ pub async fn add(
             "the branch code must be 1 to 32 printable characters without spaces or |",
         ));
     }
+    // The terminal's desk: checkouts and checkins there count at that branch.
+    if let Some(code) = branch_code
+        && state.store.find_branch_by_code(code).await?.is_none()
+    {
+        return Err(TerminalError::Invalid(
+            "no branch has this code (see GET /api/v1/branches)",
+        ));
+    }
     let length = password.expose_secret().chars().count();
     if !(8..=128).contains(&length) || password.expose_secret().contains('|') {
         return Err(TerminalError::Invalid(

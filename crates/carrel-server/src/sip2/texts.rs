@@ -136,6 +136,20 @@ impl Lang {
         )
     }
 
+    pub fn transit_for_hold(self) -> String {
+        self.pick(
+            "This item is on hold at another branch: send it there.",
+            "Ce document est réservé dans une autre bibliothèque : envoyez-le-lui.",
+        )
+    }
+
+    pub fn transit_home(self) -> String {
+        self.pick(
+            "This item belongs to another branch: send it home.",
+            "Ce document appartient à une autre bibliothèque : renvoyez-le-lui.",
+        )
+    }
+
     pub fn fine_charged(self, amount: &str) -> String {
         match self {
             Lang::En => format!("A late fee of {amount} was charged."),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use carrel_sip2::Encoding;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -36,6 +36,7 @@ sip2_tests!(Vec::new() =>
     empty_and_wrong_pins_are_refused_and_lock_the_pin,
     blocked_patron_is_refused_with_the_reason,
     checkin_that_fills_a_hold_alerts,
+    checkins_at_another_branch_alert_transit,
     fee_paid_records_a_desk_payment,
     garbage_oversized_and_half_sent_messages_leave_the_server_healthy,
     shutdown_finishes_and_closes_connections,
@@ -572,6 +573,79 @@ async fn checkin_that_fills_a_hold_alerts(desk: Desk) {
         plain.starts_with("101YUN") && field(&plain, "CV").is_none(),
         "{plain}"
     );
+}
+
+/// A terminal at branch EAST: its checkouts count at EAST, and a checkin there
+/// of MAIN's copy alerts CV 04 (send home) or, when it fills a hold picked up
+/// at MAIN, CV 02 (send to the hold's branch); the copy is then in transit.
+async fn checkins_at_another_branch_alert_transit(desk: Desk) {
+    let item = desk_item(&desk).await;
+    let east = desk
+        .as_user(crate::desk::ADMIN, Method::POST, "/api/v1/branches")
+        .await
+        .json(&json!({"code": "EAST", "name": "East branch"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(east.status(), 201);
+    let east: Value = east.json().await.unwrap();
+    // An account naming a branch that does not exist is refused.
+    let unknown = carrel_server::sip2::terminals::add(
+        &desk.app.state,
+        "kiosk-nowhere",
+        "main-lib",
+        Some("NOWHERE"),
+        secrecy::SecretString::from(TERMINAL_PASSWORD.to_owned()),
+    )
+    .await;
+    assert!(unknown.is_err(), "a terminal at an unknown branch");
+    carrel_server::sip2::terminals::add(
+        &desk.app.state,
+        "kiosk-east",
+        "main-lib",
+        Some("EAST"),
+        secrecy::SecretString::from(TERMINAL_PASSWORD.to_owned()),
+    )
+    .await
+    .expect("terminal account at EAST");
+    let mut c = Sip2Client::connect(&desk.app).await;
+    let reply = c
+        .call(&format!("9300CNkiosk-east|CO{TERMINAL_PASSWORD}|CPEAST|"))
+        .await;
+    assert_eq!(reply, "941");
+
+    // Checked out and back in at EAST: C-1 lives at MAIN, so it goes home.
+    assert!(
+        c.call(&checkout("ANN-1", "2468", "C-1"))
+            .await
+            .starts_with("121")
+    );
+    let loans = desk.get_json(LIBRARIAN, "/api/v1/loans").await;
+    assert_eq!(loans["data"][0]["branch_id"], east["id"]);
+    let back = c.call(&checkin("C-1")).await;
+    assert!(back.starts_with("101"), "{back}");
+    assert_eq!(field(&back, "CV"), Some("04"), "{back}");
+    assert_eq!(desk.copy_status(item, "C-1").await, "in_transit");
+
+    // Bea holds the item for pickup at MAIN (her default); the only copy out
+    // comes back at EAST and must travel to MAIN for her.
+    patron(&desk, "bea", "BEA-7", "1357", "Béatrice Dupré").await;
+    for barcode in ["C-2", "C-3"] {
+        assert!(
+            c.call(&checkout("ANN-1", "2468", barcode))
+                .await
+                .starts_with("121")
+        );
+    }
+    assert_eq!(desk.place_hold("bea", item).await.status(), 201);
+    let back = c.call(&checkin("C-2")).await;
+    assert!(back.starts_with("101"), "{back}");
+    assert_eq!(field(&back, "CV"), Some("02"), "{back}");
+    assert_eq!(field(&back, "CY"), Some("BEA-7"));
+    assert_eq!(desk.copy_status(item, "C-2").await, "in_transit");
+    let transits = desk.app.audit_events("copy.transit_started").await;
+    assert!(transits.iter().all(|e| e.details["channel"] == "sip2"));
+    assert_eq!(transits.len(), 2);
 }
 
 async fn fee_paid_records_a_desk_payment(desk: Desk) {
