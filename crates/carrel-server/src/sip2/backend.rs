@@ -580,13 +580,11 @@ impl Sip2Backend for Sip2Library {
                     }
                     (None, None) => {}
                 }
-                if let Some(hold) = &returned.hold {
-                    if let Some(holder) = hold.user_id
-                        && let Ok(Some(user)) = self.state.store.find_user(holder).await
-                    {
-                        outcome.hold_patron_id = user.card_number;
-                        outcome.hold_patron_name = Some(user.full_name.unwrap_or(user.username));
-                    }
+                if let Some(holder) = returned.hold.as_ref().and_then(|h| h.user_id)
+                    && let Ok(Some(user)) = self.state.store.find_user(holder).await
+                {
+                    outcome.hold_patron_id = user.card_number;
+                    outcome.hold_patron_name = Some(user.full_name.unwrap_or(user.username));
                 }
             }
             Err(error) => {
