@@ -628,6 +628,7 @@ mod tests {
                 deleted_at: None,
                 deleted_by: None,
                 card_number: None,
+                home_branch_id: None,
             }),
         }
     }
