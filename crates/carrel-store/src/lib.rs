@@ -34,9 +34,10 @@ pub use catalog::{
     ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
 };
 pub use circulation::{
-    Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery,
-    Loan, LoanQuery, NewFine, Notice, NoticeKind, PatronSummary, Payment, PaymentOutcome,
-    PaymentRequest, PlaceHold, PolicyRow, Refusal, ReturnOutcome, Waiver, WaiverRequest,
+    CategoryChanges, Checkout, CheckoutOutcome, CopyState, DEFAULT_CATEGORY, DeskHold, DeskLoan,
+    Fine, FineQuery, Hold, HoldQuery, ItemType, Loan, LoanQuery, NewFine, Notice, NoticeKind,
+    PatronCategory, PatronSummary, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow,
+    Refusal, ReturnOutcome, Simulation, Waiver, WaiverRequest,
 };
 pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;

@@ -628,6 +628,7 @@ mod tests {
                 deleted_at: None,
                 deleted_by: None,
                 card_number: None,
+                category: "adult".to_owned(),
             }),
         }
     }

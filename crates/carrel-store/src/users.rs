@@ -51,7 +51,9 @@ macro_rules! user_columns {
             $t,
             "deleted_by, ",
             $t,
-            "card_number"
+            "card_number, ",
+            $t,
+            "category"
         )
     };
 }
@@ -82,6 +84,8 @@ pub struct User {
     pub deleted_by: Option<Uuid>,
     /// The patron card (upper-case `[A-Z0-9-]`, 1–32), if any.
     pub card_number: Option<String>,
+    /// The patron category code (its limits and rules apply).
+    pub category: String,
 }
 
 // The password hash never reaches a log.
@@ -111,6 +115,8 @@ pub struct NewUser {
     pub email_verified: bool,
     /// Normalised card number; unique.
     pub card_number: Option<String>,
+    /// A defined patron category; `None`: the default (`adult`).
+    pub category: Option<String>,
     pub now: OffsetDateTime,
 }
 
@@ -151,6 +157,8 @@ pub struct UserChanges {
     pub keep_loan_history: Option<bool>,
     /// `Some(None)` removes the card.
     pub card_number: Option<Option<String>>,
+    /// A defined patron category (staff only).
+    pub category: Option<String>,
 }
 
 impl UserChanges {
@@ -216,8 +224,8 @@ impl Store {
     ) -> Result<User, StoreError> {
         const INSERT: &str = concat!(
             "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, password_hash, \
-             email_verified, is_active, password_changed_at, created_at, updated_at, card_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11, $12) RETURNING ",
+             email_verified, is_active, password_changed_at, created_at, updated_at, card_number, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11, $12, COALESCE($13, 'adult')) RETURNING ",
             user_columns!()
         );
         const HISTORY: &str =
@@ -238,6 +246,7 @@ impl Store {
                 .bind(changed_at)
                 .bind(user.now)
                 .bind(user.card_number.as_deref())
+                .bind(user.category.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
             if let Some(hash) = &user.password_hash {
@@ -262,8 +271,8 @@ impl Store {
     /// it was inserted.
     pub async fn import_users(&self, users: &[NewUser]) -> Result<Vec<bool>, StoreError> {
         const INSERT: &str = "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, \
-             password_hash, email_verified, is_active, password_changed_at, created_at, updated_at, card_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10, $11) ON CONFLICT DO NOTHING";
+             password_hash, email_verified, is_active, password_changed_at, created_at, updated_at, card_number, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10, $11, COALESCE($12, 'adult')) ON CONFLICT DO NOTHING";
         const HISTORY: &str =
             "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
         crate::on_pool!(self, pool => {
@@ -282,6 +291,7 @@ impl Store {
                     .bind(user.email_verified)
                     .bind(user.now)
                     .bind(user.card_number.as_deref())
+                    .bind(user.category.as_deref())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -358,7 +368,8 @@ impl Store {
                full_name = CASE WHEN $6 THEN $7 ELSE full_name END, \
                role = COALESCE($8, role), is_active = COALESCE($9, is_active), \
                keep_loan_history = COALESCE($10, keep_loan_history), updated_at = $11, \
-               card_number = CASE WHEN $12 THEN $13 ELSE card_number END \
+               card_number = CASE WHEN $12 THEN $13 ELSE card_number END, \
+               category = COALESCE($14, category) \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
@@ -380,6 +391,7 @@ impl Store {
                 .bind(now)
                 .bind(changes.card_number.is_some())
                 .bind(changes.card_number.clone().flatten())
+                .bind(changes.category.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
             if changes.revokes_sessions(&before) {

@@ -19,6 +19,9 @@ pub struct UserView {
     /// The patron card (shown to staff and to its owner only: every user
     /// object goes to one of them).
     pub card_number: Option<String>,
+    /// The patron category (`adult`, `child`, `staff` or one the library
+    /// defined): its loan and hold limits and rules apply. Set by staff only.
+    pub category: String,
     #[serde(with = "time::serde::rfc3339::option")]
     pub locked_until: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
@@ -43,6 +46,7 @@ impl UserView {
             mfa_enabled: user.mfa_enabled,
             keep_loan_history: user.keep_loan_history,
             card_number: user.card_number,
+            category: user.category,
             locked_until: user.locked_until.filter(|until| *until > now),
             created_at: user.created_at,
             updated_at: user.updated_at,

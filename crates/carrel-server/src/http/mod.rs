@@ -45,6 +45,9 @@ fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter
         .merge(routes::holds::router())
         .merge(routes::fines::router())
         .merge(routes::policies::router())
+        .merge(routes::item_types::router())
+        .merge(routes::patron_categories::router())
+        .merge(routes::rules::router())
         .merge(routes::audit::router())
         .merge(routes::outbox::router());
     if env == Environment::Test {
