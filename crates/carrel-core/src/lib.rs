@@ -18,6 +18,7 @@ pub mod isbn;
 pub mod lockout;
 pub mod password_policy;
 pub mod roles;
+pub mod rules;
 
 pub use clock::Clock;
 pub use lockout::{AttemptDecision, LockoutPolicy, LockoutState};

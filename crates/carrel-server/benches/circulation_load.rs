@@ -108,6 +108,7 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
                 password_hash: None,
                 email_verified: true,
                 card_number: Some(card_of(n)),
+                category: None,
                 now,
             })
             .collect();

@@ -89,6 +89,7 @@ async fn main() {
             password: Some(SecretString::from(PASSWORD)),
             email_verified: true,
             card_number: None,
+            category: None,
         },
     )
     .await
@@ -113,6 +114,7 @@ async fn main() {
                 password_hash: Some(hash),
                 email_verified: true,
                 card_number: None,
+                category: None,
                 now: time::OffsetDateTime::now_utc()
                     .replace_nanosecond(0)
                     .expect("ns"),

@@ -139,6 +139,7 @@ pub async fn ensure_admin(state: &AppState) -> anyhow::Result<()> {
         password: Some(password.clone()),
         email_verified: true,
         card_number: None,
+        category: None,
     };
     crate::accounts::create_account(state, new)
         .await

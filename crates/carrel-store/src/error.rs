@@ -53,6 +53,11 @@ impl From<sqlx::Error> for StoreError {
                 let constraint = unique_constraint_name(db.as_ref());
                 StoreError::Conflict { constraint }
             }
+            // A foreign key refused: a code (item type, patron category) that
+            // was deleted meanwhile, or a row something else still names.
+            sqlx::Error::Database(ref db) if db.is_foreign_key_violation() => {
+                StoreError::Refused("refers to a record that no longer exists, or is still in use")
+            }
             sqlx::Error::Database(ref db) => match classify(db.as_ref()) {
                 Some(Class::Unavailable) => StoreError::Unavailable(error),
                 Some(Class::Full) => StoreError::StorageFull(error),

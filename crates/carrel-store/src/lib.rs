@@ -37,10 +37,10 @@ pub use catalog::{
     StoredRecord,
 };
 pub use circulation::{
-    Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery,
-    Loan, LoanQuery, NewFine, Notice, NoticeKind, PatronSummary, Payment, PaymentOutcome,
-    PaymentRequest, PlaceHold, PolicyRow, ReceiveOutcome, Refusal, ReturnOutcome, Transit, Waiver,
-    WaiverRequest,
+    CategoryChanges, Checkout, CheckoutOutcome, CopyState, DEFAULT_CATEGORY, DeskHold, DeskLoan,
+    Fine, FineQuery, Hold, HoldQuery, ItemType, Loan, LoanQuery, NewFine, Notice, NoticeKind,
+    PatronCategory, PatronSummary, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow,
+    ReceiveOutcome, Refusal, ReturnOutcome, Simulation, Transit, Waiver, WaiverRequest,
 };
 pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;

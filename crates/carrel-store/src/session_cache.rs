@@ -629,6 +629,7 @@ mod tests {
                 deleted_by: None,
                 card_number: None,
                 home_branch_id: None,
+                category: "adult".to_owned(),
             }),
         }
     }

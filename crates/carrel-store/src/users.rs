@@ -53,7 +53,9 @@ macro_rules! user_columns {
             $t,
             "card_number, ",
             $t,
-            "home_branch_id"
+            "home_branch_id, ",
+            $t,
+            "category"
         )
     };
 }
@@ -86,6 +88,8 @@ pub struct User {
     pub card_number: Option<String>,
     /// The patron's home branch (staff set it): the default pickup branch.
     pub home_branch_id: Option<Uuid>,
+    /// The patron category code (its limits and rules apply).
+    pub category: String,
 }
 
 // The password hash never reaches a log.
@@ -115,6 +119,8 @@ pub struct NewUser {
     pub email_verified: bool,
     /// Normalised card number; unique.
     pub card_number: Option<String>,
+    /// A defined patron category; `None`: the default (`adult`).
+    pub category: Option<String>,
     pub now: OffsetDateTime,
 }
 
@@ -157,6 +163,8 @@ pub struct UserChanges {
     pub card_number: Option<Option<String>>,
     /// `Some(None)` clears the home branch.
     pub home_branch_id: Option<Option<Uuid>>,
+    /// A defined patron category (staff only).
+    pub category: Option<String>,
 }
 
 impl UserChanges {
@@ -222,8 +230,8 @@ impl Store {
     ) -> Result<User, StoreError> {
         const INSERT: &str = concat!(
             "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, password_hash, \
-             email_verified, is_active, password_changed_at, created_at, updated_at, card_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11, $12) RETURNING ",
+             email_verified, is_active, password_changed_at, created_at, updated_at, card_number, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $11, $12, COALESCE($13, 'adult')) RETURNING ",
             user_columns!()
         );
         const HISTORY: &str =
@@ -244,6 +252,7 @@ impl Store {
                 .bind(changed_at)
                 .bind(user.now)
                 .bind(user.card_number.as_deref())
+                .bind(user.category.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
             if let Some(hash) = &user.password_hash {
@@ -268,8 +277,8 @@ impl Store {
     /// it was inserted.
     pub async fn import_users(&self, users: &[NewUser]) -> Result<Vec<bool>, StoreError> {
         const INSERT: &str = "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, \
-             password_hash, email_verified, is_active, password_changed_at, created_at, updated_at, card_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10, $11) ON CONFLICT DO NOTHING";
+             password_hash, email_verified, is_active, password_changed_at, created_at, updated_at, card_number, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10, $11, COALESCE($12, 'adult')) ON CONFLICT DO NOTHING";
         const HISTORY: &str =
             "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
         crate::on_pool!(self, pool => {
@@ -288,6 +297,7 @@ impl Store {
                     .bind(user.email_verified)
                     .bind(user.now)
                     .bind(user.card_number.as_deref())
+                    .bind(user.category.as_deref())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -365,7 +375,8 @@ impl Store {
                role = COALESCE($8, role), is_active = COALESCE($9, is_active), \
                keep_loan_history = COALESCE($10, keep_loan_history), updated_at = $11, \
                card_number = CASE WHEN $12 THEN $13 ELSE card_number END, \
-               home_branch_id = CASE WHEN $14 THEN $15 ELSE home_branch_id END \
+               home_branch_id = CASE WHEN $14 THEN $15 ELSE home_branch_id END, \
+               category = COALESCE($16, category) \
              WHERE id = $1 RETURNING ",
             user_columns!()
         );
@@ -389,6 +400,7 @@ impl Store {
                 .bind(changes.card_number.clone().flatten())
                 .bind(changes.home_branch_id.is_some())
                 .bind(changes.home_branch_id.flatten())
+                .bind(changes.category.as_deref())
                 .fetch_one(&mut *tx)
                 .await?;
             if changes.revokes_sessions(&before) {

@@ -126,6 +126,8 @@ pub struct StaffCreate {
     pub role: Option<Role>,
     pub password: Option<SecretString>,
     pub card_number: Option<String>,
+    /// A patron category code; `None`: the default.
+    pub category: Option<String>,
 }
 
 /// Staff create accounts: librarians patrons only, admins any role. Without a
@@ -140,6 +142,9 @@ pub async fn create_by_staff(
     if role != Role::Patron && actor.role != Role::Admin {
         return Err(AccountError::Forbidden);
     }
+    if let Some(category) = &req.category {
+        check_category(state, category).await?;
+    }
     let invite = req.password.is_none();
     let new = NewAccount {
         email: req.email,
@@ -149,6 +154,7 @@ pub async fn create_by_staff(
         password: req.password,
         email_verified: !invite,
         card_number: req.card_number,
+        category: req.category,
     };
     // An invited account and its invitation mail are committed together.
     let welcome = invite.then_some(super::recovery::Welcome::Invitation);
@@ -185,6 +191,20 @@ pub struct StaffUpdate {
     pub card_number: Option<Option<String>>,
     /// `Some(None)` clears the home branch (checked to exist by the caller).
     pub home_branch_id: Option<Option<Uuid>>,
+    /// A patron category code.
+    pub category: Option<String>,
+}
+
+/// A category code staff may give a user: one that is defined.
+async fn check_category(state: &AppState, category: &str) -> Result<(), AccountError> {
+    if state.store.patron_category_exists(category).await? {
+        Ok(())
+    } else {
+        Err(AccountError::InvalidFields(vec![(
+            "category".to_owned(),
+            "must be a defined patron category".to_owned(),
+        )]))
+    }
 }
 
 pub async fn update_by_staff(
@@ -242,6 +262,13 @@ pub async fn update_by_staff(
             Err(reason) => bad.push(("card_number".to_owned(), reason.to_owned())),
         }
     }
+    if let Some(category) = update.category {
+        match check_category(state, &category).await {
+            Ok(()) => changes.category = Some(category),
+            Err(AccountError::InvalidFields(mut fields)) => bad.append(&mut fields),
+            Err(other) => return Err(other),
+        }
+    }
     if !bad.is_empty() {
         return Err(AccountError::InvalidFields(bad));
     }
@@ -267,6 +294,7 @@ pub async fn update_by_staff(
         changes.is_active.map(|_| "is_active"),
         changes.card_number.as_ref().map(|_| "card_number"),
         changes.home_branch_id.as_ref().map(|_| "home_branch_id"),
+        changes.category.as_ref().map(|_| "category"),
     ]
     .into_iter()
     .flatten()

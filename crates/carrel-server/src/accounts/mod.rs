@@ -35,6 +35,8 @@ pub struct NewAccount {
     /// A patron card as typed (normalised here); without one a patron gets a
     /// generated number when `CARREL_CARD_NUMBER_PREFIX` is set.
     pub card_number: Option<String>,
+    /// A defined patron category (checked by the caller); `None`: `adult`.
+    pub category: Option<String>,
 }
 
 /// Validated, normalised identity fields.
@@ -131,7 +133,10 @@ pub(crate) async fn create_account_with(
         new.role,
         password_hash,
         new.email_verified,
-        card_number,
+        PatronFields {
+            card_number,
+            category: new.category,
+        },
         welcome,
     )
     .await
@@ -151,6 +156,13 @@ pub(crate) fn generated_card(state: &AppState, role: Role) -> Option<String> {
         .then(|| carrel_core::cards::generated_card_number(prefix, Uuid::new_v4().as_u128()))
 }
 
+/// What a library records about a borrower, validated: the card (normalised)
+/// and the patron category (a defined one, or `None` for the default).
+pub(crate) struct PatronFields {
+    pub card_number: Option<String>,
+    pub category: Option<String>,
+}
+
 /// Inserts a validated account. A generated card number that happens to be
 /// taken is drawn again.
 pub(crate) async fn insert_user(
@@ -159,9 +171,13 @@ pub(crate) async fn insert_user(
     role: Role,
     password_hash: Option<String>,
     email_verified: bool,
-    card_number: Option<String>,
+    patron: PatronFields,
     welcome: Option<recovery::Welcome>,
 ) -> Result<User, AccountError> {
+    let PatronFields {
+        card_number,
+        category,
+    } = patron;
     let generate = card_number.is_none();
     let first_token = welcome.map(|w| recovery::first_token(state, &id.email, w));
     let mut user = NewUser {
@@ -175,6 +191,7 @@ pub(crate) async fn insert_user(
         password_hash,
         email_verified,
         card_number: card_number.or_else(|| generated_card(state, role)),
+        category,
         now: state.clock.now(),
     };
     for _ in 0..3 {

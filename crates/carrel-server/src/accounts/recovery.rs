@@ -133,6 +133,7 @@ pub async fn register(
         password: Some(password),
         email_verified: false,
         card_number: None,
+        category: None,
     };
     match super::create_account_with(state, new, Some(Welcome::Verification)).await {
         Ok(user) => {

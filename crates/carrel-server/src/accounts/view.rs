@@ -21,6 +21,9 @@ pub struct UserView {
     pub card_number: Option<String>,
     /// The patron's home branch (set by staff): the default pickup branch.
     pub home_branch_id: Option<Uuid>,
+    /// The patron category (`adult`, `child`, `staff` or one the library
+    /// defined): its loan and hold limits and rules apply. Set by staff only.
+    pub category: String,
     #[serde(with = "time::serde::rfc3339::option")]
     pub locked_until: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
@@ -46,6 +49,7 @@ impl UserView {
             keep_loan_history: user.keep_loan_history,
             card_number: user.card_number,
             home_branch_id: user.home_branch_id,
+            category: user.category,
             locked_until: user.locked_until.filter(|until| *until > now),
             created_at: user.created_at,
             updated_at: user.updated_at,

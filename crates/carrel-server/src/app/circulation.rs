@@ -37,6 +37,46 @@ pub async fn resolve_patron(state: &AppState, patron: PatronRef<'_>) -> Result<U
     }
 }
 
+/// The checkout of `barcode` to `patron` at `now`, lent by `branch_id`, with
+/// the configured global limits. Real checkout and the rule simulation build
+/// their request here, so both decide on the same limits.
+pub fn checkout_request<'a>(
+    state: &AppState,
+    actor: Option<Uuid>,
+    barcode: &'a str,
+    patron: Uuid,
+    branch_id: Option<Uuid>,
+    now: time::OffsetDateTime,
+) -> carrel_store::Checkout<'a> {
+    carrel_store::Checkout {
+        copy_barcode: barcode,
+        user_id: patron,
+        actor,
+        now,
+        branch_id,
+        max_active_loans: state.config.max_active_loans,
+        block_threshold_cents: state.config.fine_block_threshold_cents,
+    }
+}
+
+/// What checking `barcode` out to `patron` would do (the rule, the due
+/// instant, every refusal), changing nothing. `at` defaults to now.
+pub async fn simulate_checkout(
+    state: &AppState,
+    barcode: &str,
+    patron: Uuid,
+    branch_id: Option<Uuid>,
+    at: Option<time::OffsetDateTime>,
+) -> Result<carrel_store::Simulation, StoreError> {
+    let now = at.unwrap_or_else(|| state.clock.now());
+    state
+        .store
+        .simulate_checkout(&checkout_request(
+            state, None, barcode, patron, branch_id, now,
+        ))
+        .await
+}
+
 /// Checks the copy with `barcode` out to `patron` at the desk of `branch`
 /// (None: the copy's home branch). The rules are the store's.
 pub async fn checkout(
@@ -49,15 +89,7 @@ pub async fn checkout(
     state
         .store
         .checkout(
-            &carrel_store::Checkout {
-                copy_barcode: barcode,
-                user_id: patron,
-                branch_id: branch,
-                actor: Some(actor.id),
-                now: state.clock.now(),
-                max_active_loans: state.config.max_active_loans,
-                block_threshold_cents: state.config.fine_block_threshold_cents,
-            },
+            &checkout_request(state, Some(actor.id), barcode, patron, branch, state.clock.now()),
             |outcome: &CheckoutOutcome| {
                 let loan = &outcome.loan;
                 let mut events = vec![actor.event(

@@ -126,6 +126,7 @@ pub async fn load(state: &AppState) -> anyhow::Result<DemoReport> {
             password: Some(SecretString::from(password.clone())),
             email_verified: true,
             card_number: None,
+            category: None,
         };
         match accounts::create_account(state, new).await {
             Ok(_) => report.patrons.push((username.to_owned(), password)),

@@ -42,6 +42,7 @@ pub async fn create(
         password: Some(SecretString::from(password)),
         email_verified: true,
         card_number: None,
+        category: None,
     };
     match accounts::create_account(state, new).await {
         Ok(user) => {
@@ -291,6 +292,7 @@ fn parse_row(
         password_hash: Some(hash.to_owned()),
         email_verified: true,
         card_number,
+        category: None,
         now,
     })
 }

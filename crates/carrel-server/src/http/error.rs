@@ -35,6 +35,9 @@ pub enum ErrorCode {
     HoldPending,
     HoldExists,
     HoldLimitReached,
+    /// 409: the circulation rule in force has `holds_allowed = false` (an
+    /// addition to the contract).
+    HoldsNotAllowed,
     PaymentDeclined,
     OnlinePaymentsDisabled,
     IdempotencyKeyReused,
@@ -245,12 +248,13 @@ impl From<StoreError> for ApiError {
 fn refusal_error(refusal: Refusal) -> ApiError {
     let code = match refusal {
         Refusal::CopyUnavailable => ErrorCode::CopyUnavailable,
-        Refusal::LoanLimitReached => ErrorCode::LoanLimitReached,
+        Refusal::LoanLimitReached | Refusal::LoanTypeLimitReached => ErrorCode::LoanLimitReached,
         Refusal::PatronBlocked | Refusal::PatronInactive => ErrorCode::PatronBlocked,
         Refusal::RenewalLimitReached => ErrorCode::RenewalLimitReached,
         Refusal::HoldPending => ErrorCode::HoldPending,
         Refusal::HoldExists => ErrorCode::HoldExists,
         Refusal::HoldLimitReached => ErrorCode::HoldLimitReached,
+        Refusal::HoldsNotAllowed => ErrorCode::HoldsNotAllowed,
         Refusal::OwnFine => {
             return crate::auth::principal::forbidden().with_message(refusal.to_string());
         }

@@ -46,6 +46,9 @@ fn documented_routes(env: Environment, upload_max_bytes: usize) -> OpenApiRouter
         .merge(routes::fines::router())
         .merge(routes::policies::router())
         .merge(routes::branches::router())
+        .merge(routes::item_types::router())
+        .merge(routes::patron_categories::router())
+        .merge(routes::rules::router())
         .merge(routes::audit::router())
         .merge(routes::outbox::router());
     if env == Environment::Test {

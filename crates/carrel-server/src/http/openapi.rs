@@ -8,7 +8,7 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use super::error::{ErrorBody, ErrorCode};
-use super::routes::catalog::{ItemTypeParam, SortParam};
+use super::routes::catalog::SortParam;
 use super::routes::covers::CoverSize;
 use super::routes::fines::FineStatusParam;
 use super::routes::holds::HoldStatusParam;
@@ -29,7 +29,6 @@ use super::routes::users::StatusParam;
         ErrorBody,
         ErrorCode,
         SortParam,
-        ItemTypeParam,
         CoverSize,
         StatusParam,
         LoanStatusParam,
@@ -43,6 +42,7 @@ use super::routes::users::StatusParam;
         (name = "users", description = "Your account, and staff management of accounts"),
         (name = "catalog", description = "Items, copies, search and covers (reading needs no login)"),
         (name = "branches", description = "Branches, their time zones and opening calendars"),
+        (name = "rules", description = "Rules a library writes: item types, patron categories, the circulation rule matrix, its resolution and checkout simulation"),
         (name = "audit", description = "The audit log (admin)"),
         (name = "operations", description = "Liveness, readiness, metrics, the outbox of emails and notices (admin)"),
     ),

@@ -61,6 +61,10 @@ impl Lang {
                 "You have reached your loan limit.",
                 "Vous avez atteint votre limite de prêts.",
             ),
+            Refusal::LoanTypeLimitReached => self.pick(
+                "You have reached your loan limit for this kind of item.",
+                "Vous avez atteint votre limite de prêts pour ce type de document.",
+            ),
             Refusal::PatronBlocked => match owed {
                 Some(owed) => match self {
                     Lang::En => {
@@ -100,6 +104,7 @@ impl Lang {
             ),
             Refusal::HoldExists
             | Refusal::HoldLimitReached
+            | Refusal::HoldsNotAllowed
             | Refusal::OwnFine
             | Refusal::AlreadyBorrowed
             | Refusal::HoldClosed

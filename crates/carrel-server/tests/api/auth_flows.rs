@@ -571,6 +571,7 @@ async fn legacy_bcrypt_hashes_are_upgraded_on_login(app: TestApp) {
             password_hash: Some(legacy.clone()),
             email_verified: true,
             card_number: None,
+            category: None,
             now,
         })
         .await

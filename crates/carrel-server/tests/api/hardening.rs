@@ -623,6 +623,7 @@ async fn failed_checks_are_padded_to_the_legacy_hashes_stored(app: TestApp) {
                 password_hash: Some(hash),
                 email_verified: true,
                 card_number: None,
+                category: None,
                 now: app.clock.now(),
             })
             .await

@@ -374,6 +374,7 @@ impl TestApp {
                 password: Some(secrecy::SecretString::from(PASSWORD.to_owned())),
                 email_verified: true,
                 card_number: None,
+                category: None,
             },
         )
         .await

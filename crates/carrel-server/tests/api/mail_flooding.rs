@@ -46,6 +46,7 @@ async fn resend_verification_is_limited_per_ip_and_per_address(app: TestApp) {
             )),
             email_verified: false,
             card_number: None,
+            category: None,
         },
     )
     .await

@@ -26,6 +26,7 @@ mod outbox;
 mod platform;
 mod readiness;
 mod revocation;
+mod rules;
 mod sessions;
 mod shutdown;
 mod sip2;

@@ -48,7 +48,6 @@ async fn every_ref_in_the_served_document_resolves(app: TestApp) {
     // The query enums that used to dangle are listed with their values.
     for (name, value) in [
         ("SortParam", "-publication_year"),
-        ("ItemTypeParam", "audiobook"),
         ("CoverSize", "thumb"),
         ("StatusParam", "locked"),
         ("LoanStatusParam", "overdue"),

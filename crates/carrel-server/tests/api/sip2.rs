@@ -35,6 +35,7 @@ sip2_tests!(Vec::new() =>
     checksums_are_checked_and_echoed,
     empty_and_wrong_pins_are_refused_and_lock_the_pin,
     blocked_patron_is_refused_with_the_reason,
+    the_rule_matrix_applies_at_the_kiosk,
     checkin_that_fills_a_hold_alerts,
     checkins_at_another_branch_alert_transit,
     fee_paid_records_a_desk_payment,
@@ -526,6 +527,54 @@ async fn blocked_patron_is_refused_with_the_reason(desk: Desk) {
     );
     assert_eq!(
         desk.copy_status(desk_item(&desk).await, "C-1").await,
+        "available"
+    );
+}
+
+/// SIP2 checkout is the desk's checkout: the patron category's row of the
+/// rule matrix (here at most one book per child) applies at the kiosk too.
+async fn the_rule_matrix_applies_at_the_kiosk(desk: Desk) {
+    let ann = desk
+        .app
+        .state
+        .store
+        .find_user_by_card("ANN-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let r = desk
+        .staff(Method::PATCH, &format!("/api/v1/users/{}", ann.id))
+        .await
+        .json(&json!({"category": "child"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rule = |category: Option<&str>, max: Option<u32>| {
+        json!({"branch_id": null, "patron_category": category, "item_type": null, "loan_days": 14,
+            "max_renewals": 1, "daily_fine_cents": 0, "max_fine_cents": 0, "grace_days": 0,
+            "replacement_cost_cents": 0, "max_loans_of_type": max, "holds_allowed": true})
+    };
+    let r = desk
+        .as_user(crate::desk::ADMIN, Method::PUT, "/api/v1/circulation-rules")
+        .await
+        .json(&json!({"data": [rule(None, None), rule(Some("child"), Some(1))]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut c = Sip2Client::connect(&desk.app).await;
+    c.login().await;
+    let out = c.call(&checkout("ANN-1", "2468", "C-1")).await;
+    assert!(out.starts_with("121"), "{out}");
+    let out = c.call(&checkout("ANN-1", "2468", "C-2")).await;
+    assert!(out.starts_with("120"), "{out}");
+    assert_eq!(
+        field(&out, "AF"),
+        Some("You have reached your loan limit for this kind of item.")
+    );
+    assert_eq!(
+        desk.copy_status(desk_item(&desk).await, "C-2").await,
         "available"
     );
 }

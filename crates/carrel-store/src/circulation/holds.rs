@@ -55,7 +55,8 @@ pub struct PlaceHold {
     pub pickup_branch_id: Option<Uuid>,
     pub now: OffsetDateTime,
     pub pickup_days: u32,
-    /// Waiting plus ready holds a patron may have.
+    /// Waiting plus ready holds a patron may have, for patron categories
+    /// without their own limit.
     pub max_active_holds: u32,
     /// Open fines of at least this much block new holds; 0 disables the block.
     pub block_threshold_cents: i64,
@@ -273,14 +274,16 @@ impl Store {
     /// Places a hold on a live item. When a copy is on the shelf and nobody
     /// is ahead in the queue, the hold is ready at once and that copy goes to
     /// the hold shelf. Refused for a patron who owes at least the block
-    /// threshold or already has `max_active_holds` open holds; on PostgreSQL
+    /// threshold, when the rule in force does not allow holds, or for a patron
+    /// who already has their category's (else `max_active_holds`) open holds; on PostgreSQL
     /// the patron row is locked first, so parallel placements are counted one
     /// after the other (SQLite serialises writers already).
     pub async fn place_hold(&self, request: &PlaceHold) -> Result<Hold, StoreError> {
-        const ITEM: &str = "SELECT COUNT(*) FROM items WHERE id = $1 AND deleted_at IS NULL";
-        const PATRON: &str = "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL";
-        const PATRON_LOCKED: &str =
-            "SELECT is_active FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
+        const ITEM: &str = "SELECT item_type FROM items WHERE id = $1 AND deleted_at IS NULL";
+        const PATRON: &str = "SELECT u.is_active, u.category, pc.max_active_holds FROM users u \
+             JOIN patron_categories pc ON pc.code = u.category WHERE u.id = $1 AND u.deleted_at IS NULL";
+        const PATRON_LOCKED: &str = "SELECT u.is_active, u.category, pc.max_active_holds FROM users u \
+             JOIN patron_categories pc ON pc.code = u.category WHERE u.id = $1 AND u.deleted_at IS NULL FOR UPDATE OF u";
         const OPEN_HOLDS: &str =
             "SELECT COUNT(*) FROM holds WHERE user_id = $1 AND status IN ('waiting', 'ready')";
         const BORROWED: &str = "SELECT COUNT(*) FROM loans WHERE item_id = $1 AND user_id = $2 AND status IN ('active', 'overdue')";
@@ -296,11 +299,10 @@ impl Store {
         };
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let items: i64 = sqlx::query_scalar(ITEM).bind(item_id).fetch_one(&mut *tx).await?;
-            if items == 0 {
-                return Err(StoreError::NotFound);
-            }
-            let active: bool = sqlx::query_scalar(patron_sql).bind(user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let item_type: String = sqlx::query_scalar(ITEM).bind(item_id).fetch_optional(&mut *tx).await?
+                .ok_or(StoreError::NotFound)?;
+            let (active, category, category_max_holds): (bool, String, Option<i32>) = sqlx::query_as(patron_sql)
+                .bind(user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             if !active {
                 return Err(Refusal::PatronInactive.into());
             }
@@ -308,14 +310,7 @@ impl Store {
             if carrel_core::circulation::is_blocked(owed, r.block_threshold_cents) {
                 return Err(Refusal::PatronBlocked.into());
             }
-            let open: i64 = sqlx::query_scalar(OPEN_HOLDS).bind(user_id).fetch_one(&mut *tx).await?;
-            if open >= i64::from(r.max_active_holds) {
-                return Err(Refusal::HoldLimitReached.into());
-            }
-            let borrowed: i64 = sqlx::query_scalar(BORROWED).bind(item_id).bind(user_id).fetch_one(&mut *tx).await?;
-            if borrowed > 0 {
-                return Err(Refusal::AlreadyBorrowed.into());
-            }
+            // The pickup branch's rows of the rule matrix apply.
             let pickup = match r.pickup_branch_id {
                 Some(branch) => branch,
                 None => {
@@ -323,6 +318,24 @@ impl Store {
                     home.unwrap_or(crate::MAIN_BRANCH_ID)
                 }
             };
+            let key = carrel_core::rules::RuleKey {
+                branch_id: Some(pickup),
+                patron_category: Some(category.as_str()),
+                item_type: Some(item_type.as_str()),
+            };
+            let (rule, _) = super::rules::resolve_rule!(tx, &key);
+            if !rule.holds_allowed {
+                return Err(Refusal::HoldsNotAllowed.into());
+            }
+            let max_holds = category_max_holds.map_or(i64::from(r.max_active_holds), i64::from);
+            let open: i64 = sqlx::query_scalar(OPEN_HOLDS).bind(user_id).fetch_one(&mut *tx).await?;
+            if open >= max_holds {
+                return Err(Refusal::HoldLimitReached.into());
+            }
+            let borrowed: i64 = sqlx::query_scalar(BORROWED).bind(item_id).bind(user_id).fetch_one(&mut *tx).await?;
+            if borrowed > 0 {
+                return Err(Refusal::AlreadyBorrowed.into());
+            }
             let id = Uuid::now_v7();
             sqlx::query(INSERT).bind(id).bind(item_id).bind(user_id).bind(now).bind(pickup).execute(&mut *tx).await
                 .map_err(|e| match StoreError::from(e) {

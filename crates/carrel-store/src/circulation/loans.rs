@@ -1,12 +1,16 @@
 //! Loans: checkout, return, renewal and loss.
 
 use carrel_core::circulation::{self, LoanPolicy};
+use carrel_core::rules::{
+    CheckoutFacts, CheckoutLimits, CheckoutRefusal, CopyAvailability, Rule, RuleKey, Specificity,
+};
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::fines::{Fine, fine_select};
 use super::holds::{Hold, fill_waiting_holds, hold_select, send_home_if_away};
+use super::rules::resolve_rule;
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
 use crate::branches::load_branch_days;
@@ -92,12 +96,41 @@ impl Loan {
 pub struct Checkout<'a> {
     pub copy_barcode: &'a str,
     pub user_id: Uuid,
-    /// The desk's branch (the lending branch); None means the copy's home.
+    /// The desk's branch (the lending branch): it selects the branch rows of
+    /// the rule matrix and the calendar of the due day. None means the copy's home.
     pub branch_id: Option<Uuid>,
     pub actor: Option<Uuid>,
     pub now: OffsetDateTime,
+    /// The global loan limit, for patron categories without their own.
     pub max_active_loans: u32,
     pub block_threshold_cents: i64,
+}
+
+/// What a checkout would do, without doing it (see [`Store::simulate_checkout`]).
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// The rule that would be frozen on the loan.
+    pub rule: Rule,
+    pub matched: Specificity,
+    pub due_at: OffsetDateTime,
+    /// The local due day at the lending branch.
+    pub due_date: Date,
+    /// The branch that would lend: the desk's, else the copy's home.
+    pub lending_branch_id: Uuid,
+    /// Every refusal checkout would meet, in checkout's order (it gives the first).
+    pub refusals: Vec<Refusal>,
+}
+
+impl From<CheckoutRefusal> for Refusal {
+    fn from(refusal: CheckoutRefusal) -> Self {
+        match refusal {
+            CheckoutRefusal::PatronInactive => Refusal::PatronInactive,
+            CheckoutRefusal::PatronBlocked => Refusal::PatronBlocked,
+            CheckoutRefusal::LoanLimitReached => Refusal::LoanLimitReached,
+            CheckoutRefusal::LoanTypeLimitReached => Refusal::LoanTypeLimitReached,
+            CheckoutRefusal::CopyUnavailable => Refusal::CopyUnavailable,
+        }
+    }
 }
 
 /// A completed checkout.
@@ -146,24 +179,28 @@ pub struct LoanQuery {
     pub now: OffsetDateTime,
 }
 
-/// Everything a checkout decides on, in one round trip: the copy with the
-/// policy of its item type, and the patron with their open-loan count, their
-/// open-fine balance and whether they queue for this item. No row means an
-/// unknown (or deleted) copy or patron. On PostgreSQL the patron row is locked
-/// against concurrent checkouts so two desks cannot overrun the loan limit
-/// (SQLite serialises writers already).
+/// Everything a checkout decides on, in one round trip: the copy and its item
+/// type, and the patron with their category's loan limit, their open loans
+/// (all, and of this item type), their open-fine balance, whether the copy is
+/// on the hold shelf for them and whether they queue for this item. No row
+/// means an unknown (or deleted) copy or patron. On PostgreSQL the patron row
+/// is locked against concurrent checkouts so two desks cannot overrun the loan
+/// limits (SQLite serialises writers already).
 macro_rules! checkout_lookup {
     () => {
-        "SELECT c.id AS copy_id, c.item_id, c.status AS copy_status, c.branch_id AS home_branch_id, p.loan_days, p.max_renewals, \
-         p.daily_fine_cents, p.max_fine_cents, p.grace_days, p.replacement_cost_cents, u.is_active AS patron_active, \
+        "SELECT c.id AS copy_id, c.item_id, c.status AS copy_status, c.branch_id AS home_branch_id, i.item_type, \
+         u.is_active AS patron_active, u.category AS patron_category, pc.max_active_loans AS category_max_loans, \
          (SELECT COUNT(*) FROM loans l WHERE l.user_id = u.id AND l.status IN ('active', 'overdue')) AS open_loans, \
+         (SELECT COUNT(*) FROM loans l JOIN items li ON li.id = l.item_id \
+            WHERE l.user_id = u.id AND l.status IN ('active', 'overdue') AND li.item_type = i.item_type) AS open_loans_of_type, \
          (SELECT CAST(COALESCE(SUM(f.amount_cents - f.paid_cents - f.waived_cents), 0) AS BIGINT) \
             FROM fines f WHERE f.user_id = u.id AND f.status = 'open') AS balance_cents, \
+         EXISTS (SELECT 1 FROM holds h WHERE h.copy_id = c.id AND h.user_id = u.id AND h.status = 'ready') \
+           AS held_for_patron, \
          EXISTS (SELECT 1 FROM holds h WHERE h.item_id = c.item_id AND h.user_id = u.id AND h.status = 'waiting') \
            AS queues_for_item \
          FROM copies c JOIN items i ON i.id = c.item_id \
-         JOIN circulation_policies p ON p.item_type = i.item_type \
-         CROSS JOIN users u \
+         CROSS JOIN users u JOIN patron_categories pc ON pc.code = u.category \
          WHERE c.barcode = $1 AND c.deleted_at IS NULL AND i.deleted_at IS NULL \
            AND u.id = $2 AND u.deleted_at IS NULL"
     };
@@ -183,16 +220,74 @@ struct CheckoutLookup {
     item_id: Uuid,
     copy_status: String,
     home_branch_id: Uuid,
-    loan_days: i32,
-    max_renewals: i32,
-    daily_fine_cents: i64,
-    max_fine_cents: i64,
-    grace_days: i32,
-    replacement_cost_cents: i64,
+    item_type: String,
     patron_active: bool,
+    patron_category: String,
+    category_max_loans: Option<i32>,
     open_loans: i64,
+    open_loans_of_type: i64,
     balance_cents: i64,
+    held_for_patron: bool,
     queues_for_item: bool,
+}
+
+/// A checkout's decision: what was loaded, the rule in force and the refusals.
+struct CheckoutDecision {
+    found: CheckoutLookup,
+    /// The desk's branch, else the copy's home.
+    lending_branch: Uuid,
+    rule: Rule,
+    matched: Specificity,
+    refusals: Vec<CheckoutRefusal>,
+}
+
+/// Loads the facts of checking `$request` (a [`Checkout`]) out with `$lookup`
+/// (locking or not), resolves the rule in force and decides, inside the
+/// caller's transaction; evaluates to a [`CheckoutDecision`]. Real checkout
+/// and the simulation both decide here, so they cannot disagree.
+macro_rules! decide_checkout {
+    ($tx:expr, $lookup:expr, $request:expr) => {{
+        let r: &Checkout<'_> = $request;
+        let found: CheckoutLookup = sqlx::query_as($lookup)
+            .bind(r.copy_barcode)
+            .bind(r.user_id)
+            .fetch_optional(&mut *$tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let lending_branch = r.branch_id.unwrap_or(found.home_branch_id);
+        let key = RuleKey {
+            branch_id: Some(lending_branch),
+            patron_category: Some(found.patron_category.as_str()),
+            item_type: Some(found.item_type.as_str()),
+        };
+        let (rule, matched) = resolve_rule!($tx, &key);
+        let facts = CheckoutFacts {
+            patron_active: found.patron_active,
+            balance_cents: found.balance_cents,
+            open_loans: u64::try_from(found.open_loans).unwrap_or(0),
+            open_loans_of_type: u64::try_from(found.open_loans_of_type).unwrap_or(0),
+            copy: match found.copy_status.as_str() {
+                "available" => CopyAvailability::OnShelf,
+                "on_hold_shelf" if found.held_for_patron => CopyAvailability::HeldForPatron,
+                _ => CopyAvailability::Unavailable,
+            },
+        };
+        let limits = CheckoutLimits {
+            block_threshold_cents: r.block_threshold_cents,
+            max_active_loans: found
+                .category_max_loans
+                .map_or(r.max_active_loans, |n| u32::try_from(n).unwrap_or(0)),
+            max_loans_of_type: rule.max_loans_of_type,
+        };
+        let refusals = carrel_core::rules::checkout_refusals(&facts, &limits);
+        CheckoutDecision {
+            found,
+            lending_branch,
+            rule,
+            matched,
+            refusals,
+        }
+    }};
 }
 
 /// The loan row, locked for a renewal or a loss on PostgreSQL.
@@ -205,6 +300,19 @@ fn loan_lock_sql(backend: Backend) -> &'static str {
             " FROM loans WHERE id = $1 FOR UPDATE"
         ),
     }
+}
+
+/// The due day of a loan lent by `$branch` at `$now` under `$policy`, in that
+/// branch's local days and calendar (a `circulation::Due`): the one due-date
+/// computation of checkout and of its simulation.
+macro_rules! loan_due {
+    ($tx:expr, $library:expr, $branch:expr, $now:expr, $policy:expr) => {{
+        let library: &crate::LibraryTime = $library;
+        let now: OffsetDateTime = $now;
+        let policy: &LoanPolicy = $policy;
+        let days = load_branch_days!($tx, $branch, library, library.zone.local_date(now));
+        circulation::due_date(&days, policy.loan_days, now, None)
+    }};
 }
 
 fn to_i32(value: u32) -> i32 {
@@ -265,18 +373,12 @@ impl Store {
         let r = request;
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let found: CheckoutLookup = sqlx::query_as(lookup).bind(r.copy_barcode).bind(r.user_id)
-                .fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+            let CheckoutDecision { found, rule, refusals, lending_branch, .. } = decide_checkout!(tx, lookup, r);
+            if let Some(&refusal) = refusals.first() {
+                return Err(Refusal::from(refusal).into());
+            }
             let (copy_id, item_id) = (found.copy_id, found.item_id);
-            if !found.patron_active {
-                return Err(Refusal::PatronInactive.into());
-            }
-            if circulation::is_blocked(found.balance_cents, r.block_threshold_cents) {
-                return Err(Refusal::PatronBlocked.into());
-            }
-            if found.open_loans >= i64::from(r.max_active_loans) {
-                return Err(Refusal::LoanLimitReached.into());
-            }
+            let policy = rule.policy;
             let fulfilled_hold: Option<Uuid> = match found.copy_status.as_str() {
                 "available" => {
                     if sqlx::query(TAKE_FROM_SHELF).bind(copy_id).bind(r.now).execute(&mut *tx).await?.rows_affected() == 0 {
@@ -303,9 +405,7 @@ impl Store {
                 _ => return Err(Refusal::CopyUnavailable.into()),
             };
             // The one due-date rule, in the lending branch's local days.
-            let lending_branch = r.branch_id.unwrap_or(found.home_branch_id);
-            let days = load_branch_days!(tx, lending_branch, &library, library.zone.local_date(r.now));
-            let due = circulation::due_date(&days, u32::try_from(found.loan_days).unwrap_or(0), r.now, None);
+            let due = loan_due!(tx, &library, lending_branch, r.now, &policy);
             let due_at = due.due_at;
             let loan: Loan = sqlx::query_as(INSERT)
                 .bind(Uuid::now_v7())
@@ -314,12 +414,12 @@ impl Store {
                 .bind(r.user_id)
                 .bind(r.now)
                 .bind(due_at)
-                .bind(found.loan_days)
-                .bind(found.max_renewals)
-                .bind(found.daily_fine_cents)
-                .bind(found.max_fine_cents)
-                .bind(found.grace_days)
-                .bind(found.replacement_cost_cents)
+                .bind(to_i32(policy.loan_days))
+                .bind(to_i32(policy.max_renewals))
+                .bind(policy.daily_fine_cents)
+                .bind(policy.max_fine_cents)
+                .bind(to_i32(policy.grace_days))
+                .bind(policy.replacement_cost_cents)
                 .bind(lending_branch)
                 .bind(due.due_date)
                 .fetch_one(&mut *tx)
@@ -339,6 +439,33 @@ impl Store {
             tx.commit().await?;
             crate::audit::log(&events);
             Ok(outcome)
+        })
+    }
+
+    /// What checking `request` out would do, changing nothing: the rule in
+    /// force, the due instant (from `request.now`) and every refusal real
+    /// checkout would meet. The decision is [`Store::checkout`]'s own; only
+    /// the compare-and-set that settles races between desks is not run.
+    /// Unknown barcode or patron: [`StoreError::NotFound`].
+    pub async fn simulate_checkout(
+        &self,
+        request: &Checkout<'_>,
+    ) -> Result<Simulation, StoreError> {
+        const LOOKUP: &str = checkout_lookup!();
+        let library = self.library_time.clone();
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let CheckoutDecision { rule, matched, refusals, lending_branch, .. } = decide_checkout!(tx, LOOKUP, request);
+            let due = loan_due!(tx, &library, lending_branch, request.now, &rule.policy);
+            tx.rollback().await?;
+            Ok(Simulation {
+                due_at: due.due_at,
+                due_date: due.due_date,
+                lending_branch_id: lending_branch,
+                rule,
+                matched,
+                refusals: refusals.into_iter().map(Refusal::from).collect(),
+            })
         })
     }
 

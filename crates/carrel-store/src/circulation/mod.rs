@@ -13,6 +13,7 @@ mod holds;
 mod jobs;
 mod loans;
 mod policies;
+pub(crate) mod rules;
 mod transit;
 
 pub use desk::{CopyState, DeskHold, DeskLoan, PatronSummary};
@@ -21,8 +22,9 @@ pub use fines::{
 };
 pub use holds::{Hold, HoldQuery, PlaceHold};
 pub use jobs::{Notice, NoticeKind};
-pub use loans::{Checkout, CheckoutOutcome, Loan, LoanQuery, ReturnOutcome};
+pub use loans::{Checkout, CheckoutOutcome, Loan, LoanQuery, ReturnOutcome, Simulation};
 pub use policies::PolicyRow;
+pub use rules::{CategoryChanges, DEFAULT_CATEGORY, ItemType, PatronCategory};
 pub use transit::{ReceiveOutcome, Transit};
 
 use time::OffsetDateTime;
@@ -37,6 +39,9 @@ pub enum Refusal {
     CopyUnavailable,
     #[error("the patron has reached the loan limit")]
     LoanLimitReached,
+    /// The rule in force allows no more open loans of this item type.
+    #[error("the patron has reached the loan limit for this item type")]
+    LoanTypeLimitReached,
     #[error("the patron owes at least the block threshold")]
     PatronBlocked,
     /// The account is deactivated.
@@ -51,6 +56,9 @@ pub enum Refusal {
     /// The patron already has the most waiting and ready holds allowed.
     #[error("the patron has reached the hold limit")]
     HoldLimitReached,
+    /// The rule in force does not allow holds for this patron and item.
+    #[error("holds are not allowed for this patron and item type")]
+    HoldsNotAllowed,
     #[error("the patron already has this item on loan")]
     AlreadyBorrowed,
     /// Return or renewal of a copy or loan that is not out.

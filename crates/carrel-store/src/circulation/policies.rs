@@ -1,9 +1,12 @@
-//! Loan policies per item type, seeded by migration 0005 and edited by admins.
+//! Loan policies per item type: a view of the rule matrix's type-only rows
+//! (no branch, no category; see [`super::rules`]), kept for the
+//! `/circulation-policies` endpoints.
 
 use carrel_core::circulation::LoanPolicy;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
 /// A stored policy.
@@ -56,15 +59,17 @@ fn to_i32(value: u32) -> i32 {
 }
 
 impl Store {
-    /// Every policy, in item-type order.
+    /// Every type-only rule as a policy, in item-type order.
     pub async fn list_policies(&self) -> Result<Vec<PolicyRow>, StoreError> {
         const LIST: &str = "SELECT item_type, loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, \
-             replacement_cost_cents, updated_at, updated_by FROM circulation_policies ORDER BY item_type";
+             replacement_cost_cents, updated_at, updated_by FROM circulation_rules \
+             WHERE branch_id IS NULL AND patron_category IS NULL AND item_type IS NOT NULL ORDER BY item_type";
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST).fetch_all(pool).await?))
     }
 
-    /// Replaces the policy of an item type. Loans already out keep the policy
-    /// recorded at their checkout.
+    /// Replaces the loan values of an item type's type-only rule (creating the
+    /// row, holds allowed and no per-type limit, if the type has none). Loans
+    /// already out keep the policy recorded at their checkout.
     pub async fn put_policy(
         &self,
         item_type: &str,
@@ -72,26 +77,39 @@ impl Store {
         actor: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<PolicyRow, StoreError> {
-        const UPSERT: &str = "INSERT INTO circulation_policies (item_type, loan_days, max_renewals, daily_fine_cents, \
+        const UPDATE: &str = "UPDATE circulation_rules SET loan_days = $2, max_renewals = $3, daily_fine_cents = $4, \
+             max_fine_cents = $5, grace_days = $6, replacement_cost_cents = $7, updated_at = $8, updated_by = $9 \
+             WHERE branch_id IS NULL AND patron_category IS NULL AND item_type = $1 \
+             RETURNING item_type, loan_days, max_renewals, daily_fine_cents, max_fine_cents, \
+             grace_days, replacement_cost_cents, updated_at, updated_by";
+        const INSERT: &str = "INSERT INTO circulation_rules (item_type, loan_days, max_renewals, daily_fine_cents, \
              max_fine_cents, grace_days, replacement_cost_cents, updated_at, updated_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (item_type) DO UPDATE SET loan_days = excluded.loan_days, max_renewals = excluded.max_renewals, \
-             daily_fine_cents = excluded.daily_fine_cents, max_fine_cents = excluded.max_fine_cents, \
-             grace_days = excluded.grace_days, replacement_cost_cents = excluded.replacement_cost_cents, \
-             updated_at = excluded.updated_at, updated_by = excluded.updated_by \
-             RETURNING item_type, loan_days, max_renewals, daily_fine_cents, max_fine_cents, grace_days, \
-             replacement_cost_cents, updated_at, updated_by";
-        Ok(crate::on_pool!(self, pool => sqlx::query_as(UPSERT)
-            .bind(item_type)
-            .bind(to_i32(policy.loan_days))
-            .bind(to_i32(policy.max_renewals))
-            .bind(policy.daily_fine_cents)
-            .bind(policy.max_fine_cents)
-            .bind(to_i32(policy.grace_days))
-            .bind(policy.replacement_cost_cents)
-            .bind(now)
-            .bind(actor)
-            .fetch_one(pool)
-            .await?))
+             RETURNING item_type, loan_days, max_renewals, daily_fine_cents, max_fine_cents, \
+             grace_days, replacement_cost_cents, updated_at, updated_by";
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let mut row: Option<PolicyRow> = None;
+            for sql in [UPDATE, INSERT] {
+                row = sqlx::query_as(sql)
+                    .bind(item_type)
+                    .bind(to_i32(policy.loan_days))
+                    .bind(to_i32(policy.max_renewals))
+                    .bind(policy.daily_fine_cents)
+                    .bind(policy.max_fine_cents)
+                    .bind(to_i32(policy.grace_days))
+                    .bind(policy.replacement_cost_cents)
+                    .bind(now)
+                    .bind(actor)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if row.is_some() {
+                    break;
+                }
+            }
+            let row = row.ok_or(StoreError::NotFound)?;
+            tx.commit().await?;
+            Ok(row)
+        })
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use carrel_store::{Copy, ItemHit, ItemRow, ItemSearch, ItemSort, SortKey};
+use carrel_store::{Copy, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, SortKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::auth::principal::RequireLibrarian;
 use crate::catalog::fields::{self, ItemInput};
 use crate::catalog::{CatalogError, search};
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{ApiError, ErrorBody, field_error};
 use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
 use crate::state::AppState;
@@ -129,30 +129,6 @@ pub enum SortParam {
     CreatedDesc,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ItemTypeParam {
-    Book,
-    Ebook,
-    Audiobook,
-    Dvd,
-    Magazine,
-    Other,
-}
-
-impl ItemTypeParam {
-    fn as_str(self) -> &'static str {
-        match self {
-            ItemTypeParam::Book => "book",
-            ItemTypeParam::Ebook => "ebook",
-            ItemTypeParam::Audiobook => "audiobook",
-            ItemTypeParam::Dvd => "dvd",
-            ItemTypeParam::Magazine => "magazine",
-            ItemTypeParam::Other => "other",
-        }
-    }
-}
-
 /// Every parameter of the search: anything else is a 400.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -161,7 +137,8 @@ pub struct SearchParams {
     pub q: Option<String>,
     /// Case-insensitive substring of any author.
     pub author: Option<String>,
-    pub item_type: Option<ItemTypeParam>,
+    /// A defined item type code (see `/item-types`); anything else is a 400.
+    pub item_type: Option<String>,
     /// Case-insensitive equality with any subject.
     pub subject: Option<String>,
     /// ISBN-10 or ISBN-13.
@@ -297,7 +274,11 @@ async fn search_items(
     let query = ItemSearch {
         terms,
         author: short("author", p.author)?,
-        item_type: p.item_type.map(|t| t.as_str().to_owned()),
+        item_type: match p.item_type {
+            Some(t) if state.store.item_type_exists(&t).await? => Some(t),
+            Some(_) => return Err(bad_query("item_type", "must be a defined item type")),
+            None => None,
+        },
         subject: short("subject", p.subject)?,
         isbn,
         year_from: p.year_from,
@@ -342,6 +323,27 @@ pub struct ItemRequest {
     pub description: Option<String>,
 }
 
+/// Validates an item's fields, its type included: one the library defines
+/// (else a 422 naming `item_type`, with every other bad field).
+async fn validated_item(state: &AppState, input: ItemInput) -> Result<ItemFields, ApiError> {
+    const UNKNOWN: &str = "must be a defined item type (see /api/v1/item-types)";
+    let unknown_type = match input.item_type.as_deref().map(str::trim) {
+        Some(t) if carrel_core::rules::is_valid_code(t) => !state.store.item_type_exists(t).await?,
+        _ => false,
+    };
+    match fields::validate_item(input, max_year(state)) {
+        Ok(fields) if !unknown_type => Ok(fields),
+        Ok(_) => Err(field_error("item_type", UNKNOWN)),
+        Err(CatalogError::InvalidFields(mut bad)) => {
+            if unknown_type {
+                bad.push(("item_type".to_owned(), UNKNOWN.to_owned()));
+            }
+            Err(CatalogError::InvalidFields(bad).into())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 fn max_year(state: &AppState) -> i32 {
     state.clock.now().year() + 1
 }
@@ -366,7 +368,7 @@ async fn create_item(
         subjects: req.subjects,
         description: req.description,
     };
-    let fields = fields::validate_item(input, max_year(&state))?;
+    let fields = validated_item(&state, input).await?;
     let row = state
         .store
         .create_item(&fields, Some(staff.user_id), state.clock.now())
@@ -455,7 +457,7 @@ async fn update_item(
     merge!(language, patch.language);
     merge!(subjects, patch.subjects.map(Some));
     merge!(description, patch.description);
-    let fields = fields::validate_item(input, max_year(&state))?;
+    let fields = validated_item(&state, input).await?;
     let row = state
         .store
         .update_item(

@@ -162,7 +162,7 @@ pub struct HoldRequest {
 /// once when a copy is on the shelf.
 #[utoipa::path(post, path = "/holds", tag = "circulation", security(("bearer" = [])), request_body = HoldRequest,
     responses((status = 201, body = HoldView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "HOLD_EXISTS, HOLD_LIMIT_REACHED, PATRON_BLOCKED, or the patron has the item on loan"), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "HOLD_EXISTS, HOLD_LIMIT_REACHED (the patron category's limit, else CARREL_MAX_ACTIVE_HOLDS), HOLDS_NOT_ALLOWED (the circulation rule in force has holds_allowed = false), PATRON_BLOCKED, or the patron has the item on loan"), (status = 422, body = ErrorBody)))]
 async fn place_hold(
     State(state): State<AppState>,
     client: ClientInfo,

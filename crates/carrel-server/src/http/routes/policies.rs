@@ -1,5 +1,6 @@
 //! `/api/v1/circulation-policies`: loan rules per item type (read: librarian,
-//! write: admin). Loans keep the policy in force at their checkout.
+//! write: admin), a view of the type-only rows of the circulation rule matrix
+//! (`/circulation-rules`). Loans keep the policy in force at their checkout.
 
 use axum::extract::{Path, State};
 use carrel_core::circulation::LoanPolicy;
@@ -18,9 +19,6 @@ use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Json;
 use crate::state::AppState;
-
-/// The item types, as in the catalog.
-const ITEM_TYPES: [&str; 6] = ["book", "ebook", "audiobook", "dvd", "magazine", "other"];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -98,7 +96,7 @@ pub struct PolicyRequest {
 
 /// Replaces the policy of an item type (admin). Loans already out keep theirs.
 #[utoipa::path(put, path = "/circulation-policies/{item_type}", tag = "policies", security(("bearer" = [])),
-    params(("item_type" = String, Path, description = "book, ebook, audiobook, dvd, magazine or other")),
+    params(("item_type" = String, Path, description = "a defined item type code (see /item-types)")),
     request_body = PolicyRequest,
     responses((status = 200, body = PolicyView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_policy(
@@ -108,12 +106,13 @@ async fn put_policy(
     Path(item_type): Path<String>,
     Json(req): Json<PolicyRequest>,
 ) -> Result<axum::Json<PolicyView>, ApiError> {
-    let Some(item_type) = ITEM_TYPES.iter().copied().find(|t| *t == item_type) else {
+    if !state.store.item_type_exists(&item_type).await? {
         return Err(ApiError::bad_request("unknown item type").with_detail(
             "fields",
-            json!({"item_type": "must be one of book, ebook, audiobook, dvd, magazine, other"}),
+            json!({"item_type": "must be a defined item type (see /api/v1/item-types)"}),
         ));
-    };
+    }
+    let item_type = item_type.as_str();
     let policy = LoanPolicy {
         loan_days: req.loan_days,
         max_renewals: req.max_renewals,

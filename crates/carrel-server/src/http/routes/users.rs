@@ -381,6 +381,8 @@ pub struct CreateUserRequest {
     pub password: Option<SecretString>,
     /// 1–32 of `[A-Za-z0-9-]` (stored upper-cased); unique.
     pub card_number: Option<String>,
+    /// A defined patron category code; default `adult`.
+    pub category: Option<String>,
 }
 
 /// Creates an account (librarians: patrons only).
@@ -399,6 +401,7 @@ async fn create_user(
         role: req.role,
         password: req.password,
         card_number: req.card_number,
+        category: req.category,
     };
     let user = manage::create_by_staff(&state, &client, &actor, create).await?;
     Ok((
@@ -438,6 +441,8 @@ pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<uuid::Uuid>)]
     pub home_branch_id: Option<Option<uuid::Uuid>>,
+    /// A defined patron category code.
+    pub category: Option<String>,
 }
 
 /// Updates an account (librarians: patrons only; roles: admins only).
@@ -461,6 +466,7 @@ async fn update_user(
         is_active: req.is_active,
         card_number: req.card_number,
         home_branch_id: req.home_branch_id,
+        category: req.category,
     };
     let user = manage::update_by_staff(&state, &client, &actor, parse_id(&id)?, update).await?;
     Ok(axum::Json(UserView::new(user, state.clock.now())))
