@@ -454,7 +454,19 @@ async fn the_most_specific_rule_wins_at_every_level(app: TestApp) {
     );
 
     // One row per level, each with its own loan length (1 = most specific).
-    let branch = Uuid::now_v7();
+    let created = desk
+        .as_user(ADMIN, Method::POST, "/api/v1/branches")
+        .await
+        .json(&json!({"code": "WEST", "name": "Westside"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let branch: Uuid = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let levels = [
         (
             Some(branch),
@@ -560,10 +572,43 @@ async fn the_most_specific_rule_wins_at_every_level(app: TestApp) {
     // Checkout freezes the rule that resolves for the patron and the item.
     let kid = desk.patron("kid").await;
     set_category(desk, kid.id, "child").await;
-    desk.item("Heidi", "book", &["H-1"]).await;
+    desk.item("Heidi", "book", &["H-1", "H-2"]).await;
     let loan = desk.lend("H-1", kid.id).await;
     let days = (at(&loan["due_at"]).date() - desk.now().date()).whole_days();
-    assert_eq!(days, 6, "the category row (no branch at the desk yet)");
+    assert_eq!(days, 6, "the category row at MAIN, the copy's home");
+    // At the Westside desk, the branch+category row applies.
+    let response = desk
+        .staff(Method::POST, "/api/v1/loans")
+        .await
+        .json(&json!({"copy_barcode": "H-2", "user_id": kid.id, "branch_id": branch}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let loan: Value = response.json().await.unwrap();
+    let days = (at(&loan["due_at"]).date() - desk.now().date()).whole_days();
+    assert_eq!(days, 2, "the branch+category row at the Westside desk");
+    assert_eq!(loan["branch_id"], branch.to_string());
+
+    // A row naming a branch that does not exist is refused, naming the row.
+    let mut rows = matrix_rows(desk).await;
+    rows.push(row(Some(Uuid::now_v7()), None, Some("book"), json!({})));
+    let body = assert_error(put_matrix(desk, rows).await, 422, "VALIDATION_ERROR").await;
+    assert!(
+        body["details"]["fields"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with(".branch_id")),
+        "{body}"
+    );
+}
+
+async fn matrix_rows(desk: &Desk) -> Vec<Value> {
+    desk.get_json(LIBRARIAN, "/api/v1/circulation-rules").await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn a_matrix_is_validated_whole(app: TestApp) {
