@@ -29,9 +29,10 @@ pub use backup::{
     BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
 };
 pub use catalog::{
-    Copy, CopyChanges, ExportEntry, ImportBatch, ImportCounts, ImportErrorRow, ImportIssue,
-    ImportLookup, ImportProgress, ImportRow, ImportWrite, ImportedItem, ItemEvent, ItemFields,
-    ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
+    Copy, CopyChanges, ExportEntry, FACET_VALUES, FacetCounts, ImportBatch, ImportCounts,
+    ImportErrorRow, ImportIssue, ImportLookup, ImportProgress, ImportRow, ImportWrite,
+    ImportedItem, ItemEvent, ItemFacets, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort,
+    MAX_COMPLETIONS, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
 };
 pub use circulation::{
     Checkout, CheckoutOutcome, CopyState, DeskHold, DeskLoan, Fine, FineQuery, Hold, HoldQuery,
