@@ -1189,4 +1189,52 @@ mod tests {
         assert!((0..4).all(|g| WEIGHTS[g] > WEIGHTS[g + 1..].iter().sum::<i64>()));
         assert_eq!(class_score(0b1001), 11);
     }
+
+    #[test]
+    fn tiers_restrict_each_word_to_the_groups_a_floor_needs() {
+        let tier = |min_score, groups: &[Option<u8>]| Tier {
+            min_score,
+            groups: groups.to_vec(),
+        };
+        // Two words found in every group: best 17 each, 34 in all.
+        assert_eq!(
+            tiers(&[15, 15], None),
+            [
+                tier(27, &[Some(0b1000), Some(0b1000)]),
+                tier(21, &[Some(0b1100), Some(0b1100)]),
+                tier(19, &[Some(0b1110), Some(0b1110)]),
+            ]
+        );
+        // The cursor's score caps the floors.
+        assert_eq!(
+            tiers(&[15, 15], Some(20)),
+            [tier(19, &[Some(0b1110), Some(0b1110)])]
+        );
+        // A word only in descriptions (best 1) and one in titles and
+        // descriptions (best 11): any score above 2 needs the second in a title.
+        assert_eq!(
+            tiers(&[0b1001, 0b0001], None),
+            [tier(3, &[Some(0b1000), None])]
+        );
+        // Two description-only words: the top class is everything, no tier.
+        assert!(tiers(&[1, 1], None).is_empty());
+        // Every item scoring at least a tier's floor is one of its candidates.
+        for present in [[15u8, 15], [9, 1], [12, 3], [14, 7], [8, 15]] {
+            for tier in tiers(&present, None) {
+                let best: i64 = present.iter().map(|p| class_score(*p)).sum();
+                for a in (1..16u8).filter(|a| a & !present[0] == 0) {
+                    for b in (1..16u8).filter(|b| b & !present[1] == 0) {
+                        let score = class_score(a) + class_score(b);
+                        let holds = |mask: u8, g: Option<u8>| g.is_none_or(|g| mask & g != 0);
+                        if score >= tier.min_score && score < best {
+                            assert!(
+                                holds(a, tier.groups[0]) && holds(b, tier.groups[1]),
+                                "{present:?} {tier:?}: ({a}, {b}) scores {score}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
