@@ -548,15 +548,16 @@ fn relevance_sqlite(
     floor: bool,
     tier: Option<&Tier>,
 ) -> QueryBuilder<sqlx::Sqlite> {
-    let candidates = tier.map(|tier| {
-        let parts: Vec<String> = tier
-            .groups
-            .iter()
-            .enumerate()
-            .filter_map(|(t, g)| g.map(|g| format!("({}: {})", group_columns(g), s.fts_phrase(t))))
-            .collect();
-        parts.join(" AND ")
-    });
+    // Every branch also asks for every word anywhere: FTS5 then advances a
+    // column-filtered phrase by seeking to the rows the rarest word holds,
+    // where a column filter alone walks the word's whole doclist.
+    let mut candidates: Vec<String> = (0..s.terms.len()).map(|t| s.fts_phrase(t)).collect();
+    if let Some(tier) = tier {
+        candidates.extend(tier.groups.iter().enumerate().filter_map(|(t, g)| {
+            g.map(|g| format!("({}: {})", group_columns(g), s.fts_phrase(t)))
+        }));
+    }
+    let candidates = candidates.join(" AND ");
     let mut qb =
         QueryBuilder::new("WITH scored AS MATERIALIZED (SELECT rowid, SUM(w) AS score FROM (");
     for i in 0..s.terms.len() {
@@ -570,10 +571,7 @@ fn relevance_sqlite(
             sql(&mut qb, " AS w, ");
             qb.push_bind(i as i64);
             sql(&mut qb, " AS term FROM items_fts WHERE items_fts MATCH ");
-            match &candidates {
-                Some(c) => qb.push_bind(format!("({columns}: {phrase}) AND {c}")),
-                None => qb.push_bind(format!("{columns}: {phrase}")),
-            };
+            qb.push_bind(format!("({columns}: {phrase}) AND {candidates}"));
         }
     }
     sql(&mut qb, ") GROUP BY rowid");
