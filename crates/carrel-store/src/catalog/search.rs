@@ -737,7 +737,9 @@ macro_rules! single_term_page {
 /// only the full ranking can tell (then few items match, or the words meet
 /// only in low-weight fields).
 ///
-/// 1. A probe per term finds the field groups that hold it at all.
+/// 1. A probe per term finds the field groups that hold it at all, and a
+///    count (up to [`FEW_PAGES`] pages) of the items holding every term sends
+///    a search with fewer matches straight to the full ranking.
 /// 2. The top class (every term in every such group: the best score there is)
 ///    is read in id order with a limit, as a one-term class is.
 /// 3. Each tier of [`tiers`] ranks only its candidates and keeps the rows
@@ -745,10 +747,10 @@ macro_rules! single_term_page {
 ///    so a tier that returns a whole page (plus one) returned exactly the top of
 ///    the full order.
 ///
-/// `$probe(i)`, `$top(present, after_id, take)` and `$tier(&tier)` build the
-/// backend's queries.
+/// `$probe(i)`, `$count(cap)`, `$top(present, after_id, take)` and
+/// `$tier(&tier)` build the backend's queries.
 macro_rules! multi_term_page {
-    ($tx:expr, $s:expr, $terms:expr, $probe:expr, $top:expr, $tier:expr, $tier_row:ty, $persistent:expr) => {{
+    ($tx:expr, $s:expr, $terms:expr, $probe:expr, $count:expr, $top:expr, $tier:expr, $tier_row:ty, $persistent:expr) => {{
         let (mut tx, s): (_, &ItemSearch) = ($tx, $s);
         let want = s.limit as usize + 1;
         let mut present: Vec<u8> = Vec::with_capacity($terms);
@@ -771,7 +773,18 @@ macro_rules! multi_term_page {
             // A term that occurs nowhere: nothing matches every term.
             page = Some(Vec::new());
         }
-        if page.is_none() && ceiling.is_none_or(|(score, _)| score >= best) {
+        let mut few = false;
+        if page.is_none() {
+            // Few matches in all: scoring them all is cheaper than the tiers.
+            let cap = FEW_PAGES * want as i64;
+            let matches: i64 = $count(cap)
+                .build_query_scalar()
+                .persistent($persistent)
+                .fetch_one(&mut *tx)
+                .await?;
+            few = matches < cap;
+        }
+        if page.is_none() && !few && ceiling.is_none_or(|(score, _)| score >= best) {
             let after_id = ceiling
                 .filter(|(score, _)| *score == best)
                 .map(|(_, id)| id);
@@ -785,7 +798,7 @@ macro_rules! multi_term_page {
                 page = Some(load_ranked!(tx, &ranked));
             }
         }
-        if page.is_none() {
+        if page.is_none() && !few {
             for tier in tiers(&present, ceiling.map(|(score, _)| score)) {
                 let rows: Vec<$tier_row> = $tier(&tier)
                     .build_query_as()
@@ -801,6 +814,34 @@ macro_rules! multi_term_page {
         tx.commit().await?;
         page
     }};
+}
+
+/// With fewer matches than this many pages hold, a multi-term page scores them
+/// all (see [`multi_term_page`]).
+const FEW_PAGES: i64 = 4;
+
+/// SQLite: how many items hold every term, counting up to `cap`.
+fn count_sqlite(s: &ItemSearch, cap: i64) -> QueryBuilder<sqlx::Sqlite> {
+    let mut qb = QueryBuilder::new(
+        "SELECT COUNT(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ",
+    );
+    let all: Vec<String> = (0..s.terms.len()).map(|t| s.fts_phrase(t)).collect();
+    qb.push_bind(all.join(" AND "));
+    sql(&mut qb, " LIMIT ");
+    qb.push_bind(cap);
+    sql(&mut qb, ")");
+    qb
+}
+
+/// PostgreSQL: how many live items hold every term, counting up to `cap`.
+fn count_postgres(terms: &[PgTerm], cap: i64) -> QueryBuilder<sqlx::Postgres> {
+    let mut qb =
+        QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM items i WHERE i.deleted_at IS NULL");
+    push_key_match(&mut qb, terms);
+    sql(&mut qb, " LIMIT ");
+    qb.push_bind(cap);
+    sql(&mut qb, ") m");
+    qb
 }
 
 /// A SQLite relevance row: the hit and the score floor its query applied.
@@ -1008,6 +1049,7 @@ impl Store {
                     search,
                     terms.len(),
                     |i: usize| probe_postgres(&terms[i]),
+                    |cap| count_postgres(&terms, cap),
                     |present: &[u8], after_id, take| top_class_postgres(
                         search, &terms, present, after_id, take
                     ),
@@ -1138,6 +1180,7 @@ async fn sqlite_search(
         search,
         search.terms.len(),
         |i: usize| probe_sqlite(&search.fts_phrase(i)),
+        |cap| count_sqlite(search, cap),
         |present: &[u8], after_id, take| {
             let class: Vec<String> = present
                 .iter()
