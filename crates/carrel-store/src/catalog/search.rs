@@ -240,9 +240,15 @@ fn push_in_some(qb: &mut QueryBuilder<sqlx::Postgres>, term: &PgTerm, mask: u8) 
 const TERM_LEXEMES: &str = "SELECT tsvector_to_array(to_tsvector('english', t)) \
      FROM unnest(CAST($1 AS TEXT[])) WITH ORDINALITY AS u(t, n) ORDER BY n";
 
-/// PostgreSQL: the completions of a prefix, shortest first (see migration 0015).
-const COMPLETIONS: &str = "SELECT lexeme FROM (SELECT DISTINCT lexeme FROM search_lexemes \
-     WHERE lexeme LIKE $1 ESCAPE '\\') l ORDER BY length(lexeme), lexeme LIMIT $2";
+/// PostgreSQL: the completions of a prefix (see migration 0015), the most
+/// frequent first as the planner's statistics of `search_keys` know them (its
+/// most common elements, refreshed by ANALYZE), then the shortest.
+const COMPLETIONS: &str = "WITH freq AS (SELECT substr(e, 3) AS lexeme, SUM(f) AS f \
+     FROM pg_stats s, unnest(CAST(CAST(s.most_common_elems AS TEXT) AS TEXT[]), s.most_common_elem_freqs) AS u(e, f) \
+     WHERE s.schemaname = current_schema() AND s.tablename = 'items' AND s.attname = 'search_keys' \
+     AND e LIKE '_:' || $1 ESCAPE '\\' GROUP BY 1) \
+     SELECT l.lexeme FROM (SELECT DISTINCT lexeme FROM search_lexemes WHERE lexeme LIKE $1 ESCAPE '\\') l \
+     LEFT JOIN freq ON freq.lexeme = l.lexeme ORDER BY freq.f DESC NULLS LAST, length(l.lexeme), l.lexeme LIMIT $2";
 
 /// PostgreSQL: at most this many words complete a prefix (the shortest ones).
 pub const MAX_COMPLETIONS: i64 = 64;
@@ -1126,7 +1132,7 @@ async fn pg_terms(
             [] => {}
             [stem] if search.prefix && i == last => {
                 // `histor` completes to `histori`, `historian`, …: the stem
-                // itself first, then the shortest words it begins.
+                // itself first, then the most frequent words it begins.
                 let mut pattern = like_pattern(stem);
                 pattern.remove(0); // `%stem%` → `stem%`
                 let completions: Vec<String> = sqlx::query_scalar(COMPLETIONS)
