@@ -201,6 +201,12 @@ pub async fn update_by_staff(
     if !may_manage(actor, &target) || update.role.is_some() && actor.role != Role::Admin {
         return Err(AccountError::Forbidden);
     }
+    // Staff cannot demote or deactivate themselves through the staff endpoint: a
+    // stolen staff token must not be able to lock the last admin out silently.
+    let demotes_self = update.role.is_some_and(|r| r.as_str() != target.role);
+    if id == actor.user_id && (demotes_self || update.is_active == Some(false)) {
+        return Err(AccountError::Forbidden);
+    }
     let mut bad = Vec::new();
     let mut changes = UserChanges {
         is_active: update.is_active,
@@ -287,7 +293,9 @@ pub async fn delete_by_staff(
         .await?
         .filter(|u| u.deleted_at.is_none())
         .ok_or(AccountError::NotFound)?;
-    if !may_manage(actor, &target) {
+    // Deleting one's own account takes the password (`DELETE /users/me`); the
+    // staff endpoint never does it on a token alone.
+    if !may_manage(actor, &target) || id == actor.user_id {
         return Err(AccountError::Forbidden);
     }
     state

@@ -17,6 +17,7 @@ backend_tests!(
     audit_log_is_admin_only_and_filterable,
     export_drops_other_peoples_network_details,
     every_audit_filter_filters,
+    staff_cannot_delete_demote_or_deactivate_themselves,
 );
 
 async fn profile_updates_refuse_mass_assignment(app: TestApp) {
@@ -804,4 +805,63 @@ async fn every_audit_filter_filters(app: TestApp) {
         );
     }
     let _ = admin;
+}
+
+async fn staff_cannot_delete_demote_or_deactivate_themselves(app: TestApp) {
+    let admin = app.create_user("chief", Role::Admin).await;
+    let token = app.access_token("chief").await;
+    let me = format!("/api/v1/users/{}", admin.id);
+
+    // Without the password (`DELETE /users/me`), a token alone never deletes its own account.
+    assert_error(
+        app.authed(Method::DELETE, &me, &token)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    for body in [json!({"role": "patron"}), json!({"is_active": false})] {
+        assert_error(
+            app.authed(Method::PATCH, &me, &token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+    }
+    // Harmless self-edits through the staff endpoint still work, and nothing changed.
+    let response = app
+        .authed(Method::PATCH, &me, &token)
+        .json(&json!({"full_name": "Chief Librarian", "role": "admin", "is_active": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["role"], "admin");
+    assert_eq!(user["is_active"], true);
+    assert_eq!(user["deleted_at"], Value::Null);
+    assert_eq!(user["full_name"], "Chief Librarian");
+
+    // Another admin may still do all three.
+    app.create_user("deputy", Role::Admin).await;
+    let deputy = app.access_token("deputy").await;
+    let response = app
+        .authed(Method::PATCH, &me, &deputy)
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app
+        .authed(Method::DELETE, &me, &deputy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
 }

@@ -458,7 +458,8 @@ async fn update_user(
     Ok(axum::Json(UserView::new(user, state.clock.now())))
 }
 
-/// Soft-deletes an account and ends its sessions.
+/// Soft-deletes an account and ends its sessions. Never the caller's own
+/// account (403): that takes the password, through `DELETE /users/me`.
 #[utoipa::path(delete, path = "/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "the account has loans out or fines owed")))]
