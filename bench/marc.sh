@@ -21,7 +21,14 @@
 # summary line, and the target as MET or MISSED (sqlite >= 5,000 records/s,
 # postgres >= 3,000 records/s).
 #
-# Knobs: BENCH_BIN, BENCH_MARC_DIR, BENCH_MATCH (isbn), PGHOST (127.0.0.1),
+# Then (unless BENCH_SEARCH=0) it starts `carrel serve` on the imported catalog
+# (127.0.0.1:$BENCH_PORT, default 18080; postgres after VACUUM (ANALYZE)) and runs
+# bench/search_shapes.sh with the shapes of bench/marc-queries.tsv (one, two and
+# three words, common and rare, titles and authors, completion, a deep page, facets):
+# sequential requests, p50/p99 per shape, with the load average before and after.
+#
+# Knobs: BENCH_BIN, BENCH_MARC_DIR, BENCH_MATCH (isbn), BENCH_SEARCH (1), BENCH_PORT
+# (18080), BENCH_QUERIES (bench/marc-queries.tsv), PGHOST (127.0.0.1),
 # PGPORT (5432), PGUSER (postgres), BENCH_PG_SOCKET_DIR (unset; when set, carrel
 # connects through the Unix socket in that directory instead of TCP).
 set -euo pipefail
@@ -33,6 +40,11 @@ PGHOST=${PGHOST:-127.0.0.1}
 PGPORT=${PGPORT:-5432}
 PGUSER=${PGUSER:-postgres}
 FILE="$DIR/pymarc-5.4.0/BooksAll.2016.part01.utf8"
+SEARCH=${BENCH_SEARCH:-1}
+PORT=${BENCH_PORT:-18080}
+HERE=$(cd "$(dirname "$0")" && pwd)
+QUERIES=${BENCH_QUERIES:-$HERE/marc-queries.tsv}
+SERVER_PID=""
 BACKENDS=("$@")
 [ ${#BACKENDS[@]} -eq 0 ] && BACKENDS=(sqlite postgres)
 
@@ -49,7 +61,14 @@ fi
 
 WORK=$(mktemp -d /var/tmp/carrel-bench-marc.XXXXXX)
 PGDB="carrel_bench_marc_$$"
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
 cleanup() {
+    stop_server
     rm -rf "$WORK"
     psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d postgres -qAtc "DROP DATABASE IF EXISTS $PGDB" >/dev/null 2>&1 || true
 }
@@ -105,6 +124,20 @@ run() {
     else
         echo "$backend: target >= $target records/s: MISSED"
     fi
+    [ "$SEARCH" = 0 ] && return 0
+    if [ "$backend" = postgres ]; then
+        psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDB" -qAtc 'VACUUM (ANALYZE)' >/dev/null
+    fi
+    (cd "$WORK" && exec "${env[@]}" CARREL_BIND="127.0.0.1:$PORT" CARREL_RATE_LIMITS_ENABLED=false "$BIN" serve) \
+        >"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$PORT/health" || true)" = 200 ] && break
+        sleep 0.1
+    done
+    echo "$backend: search (target p99 < 50 ms for every shape but facets):"
+    "$HERE/search_shapes.sh" "http://127.0.0.1:$PORT" "$QUERIES" | sed "s/^/$backend:   /"
+    stop_server
 }
 
 for backend in "${BACKENDS[@]}"; do

@@ -31,10 +31,10 @@ pub use backup::{
 };
 pub use branches::{Branch, BranchChanges, LibraryTime, MAIN_BRANCH_ID, NewBranch, StoredCalendar};
 pub use catalog::{
-    BranchAvailability, Copy, CopyChanges, ExportEntry, ImportBatch, ImportCounts, ImportErrorRow,
-    ImportIssue, ImportLookup, ImportProgress, ImportRow, ImportWrite, ImportedItem, ItemEvent,
-    ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, MAX_TERMS, NewCopy, NewImport, SortKey,
-    StoredRecord,
+    BranchAvailability, Copy, CopyChanges, ExportEntry, FACET_VALUES, FacetCounts, ImportBatch,
+    ImportCounts, ImportErrorRow, ImportIssue, ImportLookup, ImportProgress, ImportRow,
+    ImportWrite, ImportedItem, ItemEvent, ItemFacets, ItemFields, ItemHit, ItemRow, ItemSearch,
+    ItemSort, MAX_COMPLETIONS, MAX_TERMS, NewCopy, NewImport, SortKey, StoredRecord,
 };
 pub use circulation::{
     CategoryChanges, Checkout, CheckoutOutcome, CopyState, DEFAULT_CATEGORY, DeskHold, DeskLoan,

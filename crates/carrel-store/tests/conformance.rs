@@ -214,6 +214,7 @@ async fn bulk_loaded_items_are_searchable_and_counted(store: Store) {
     assert_eq!(ids.len(), 450);
     let search = |terms: Vec<&str>, item_type: Option<&str>| ItemSearch {
         terms: terms.into_iter().map(str::to_owned).collect(),
+        prefix: false,
         author: None,
         item_type: item_type.map(str::to_owned),
         subject: None,

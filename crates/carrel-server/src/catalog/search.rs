@@ -43,9 +43,35 @@ pub fn terms(query: &str) -> Vec<String> {
     out
 }
 
+/// Is the last word of `query` still being typed, and so to be completed? It
+/// is when the query does not end with a separator, the word has at least 2
+/// characters, and it is the last of `terms` (not a dropped stop word).
+pub fn completes_last_word(query: &str, terms: &[String]) -> bool {
+    if !query.chars().next_back().is_some_and(char::is_alphanumeric) {
+        return false;
+    }
+    let Some(word) = query.split(|c: char| !c.is_alphanumeric()).next_back() else {
+        return false;
+    };
+    let word: String = word.to_lowercase().chars().take(64).collect();
+    word.chars().count() >= 2 && terms.last() == Some(&word)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_word_still_being_typed_is_completed() {
+        let check = |q: &str| completes_last_word(q, &terms(q));
+        assert!(check("histor"));
+        assert!(check("roman histor"));
+        assert!(!check("histor "), "a space ends the word");
+        assert!(!check("roman h"), "one character is too short");
+        assert!(!check("history of the"), "a stop word is not searched");
+        assert!(check("rome rom"), "the last word, not the first");
+        assert!(!check(""));
+    }
 
     #[test]
     fn operators_are_just_separators() {

@@ -57,6 +57,7 @@ fn demo_items() -> anyhow::Result<Vec<DemoItem>> {
 pub async fn load(state: &AppState) -> anyhow::Result<DemoReport> {
     let probe = ItemSearch {
         terms: Vec::new(),
+        prefix: false,
         author: None,
         item_type: None,
         subject: None,

@@ -17,6 +17,10 @@ backend_tests!(
     injection_shaped_input_never_errors_or_leaks,
     single_term_relevance_ranks_every_field_group_combination,
     single_term_pages_cross_classes_exactly_once_while_items_are_added,
+    multi_word_relevance_ranks_every_combination_best_first,
+    multi_word_pages_are_exact_while_items_are_added,
+    facets_count_every_matching_item,
+    prefix_completes_the_last_word_typed,
 );
 
 async fn staff(app: &TestApp) -> String {
@@ -905,4 +909,483 @@ async fn single_term_pages_cross_classes_exactly_once_while_items_are_added(app:
     for id in &before {
         assert!(seen.contains(id), "item {id} was skipped");
     }
+}
+
+/// The class score of a field-group mask (bit 3 title 10, bit 2 subtitle or
+/// authors 4, bit 1 subjects 2, bit 0 description 1).
+fn mask_score(mask: u8) -> i64 {
+    [(8, 10), (4, 4), (2, 2), (1, 1)]
+        .iter()
+        .filter(|(bit, _)| mask & bit != 0)
+        .map(|(_, w)| w)
+        .sum()
+}
+
+/// An item holding "lantern" in the field groups of `lantern` and "harbor" in
+/// those of `harbor` (masks as in [`mask_score`]), with its two-word score.
+fn two_word_item(lantern: u8, harbor: u8, n: usize) -> (Value, i64) {
+    let words = |bit: u8, l: &str, h: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        if lantern & bit != 0 {
+            out.push(l.to_owned());
+        }
+        if harbor & bit != 0 {
+            out.push(h.to_owned());
+        }
+        out
+    };
+    let mut title = format!("Volume {n}");
+    for w in words(8, "Lantern", "Harbor") {
+        title.push(' ');
+        title.push_str(&w);
+    }
+    let mut item = json!({"title": title, "subjects": ["Reference"]});
+    let middle = words(4, "lantern", "harbor");
+    if !middle.is_empty() {
+        // Alternately the subtitle and author names: the same field group.
+        if n.is_multiple_of(2) {
+            item["subtitle"] = json!(format!("by {}", middle.join(" and ")));
+        } else {
+            item["authors"] = json!(
+                middle
+                    .iter()
+                    .map(|w| format!("Ada {w}"))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    let mut subjects = vec!["Reference".to_owned()];
+    subjects.extend(words(2, "Lantern making", "Harbor life"));
+    item["subjects"] = json!(subjects);
+    let notes = words(1, "lantern", "harbor");
+    if !notes.is_empty() {
+        item["description"] = json!(format!("Notes on a {}.", notes.join(" and a ")));
+    }
+    (item, mask_score(lantern) + mask_score(harbor))
+}
+
+/// Every page of `query` (which ends without a cursor) by cursor, as ids.
+async fn walk(app: &TestApp, query: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = query.to_owned();
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={c}"));
+        }
+        let page = search(app, &q).await;
+        seen.extend(ids(&page));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            return seen;
+        }
+    }
+}
+
+fn best_first(rows: &[(i64, String)]) -> Vec<String> {
+    let mut rows = rows.to_vec();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    rows.into_iter().map(|r| r.1).collect()
+}
+
+async fn multi_word_relevance_ranks_every_combination_best_first(app: TestApp) {
+    let token = staff(&app).await;
+    let mut expected: Vec<(i64, String)> = Vec::new();
+    // A spread of the 225 combinations, the best one twice, created in an
+    // order unrelated to their scores.
+    let mut pairs: Vec<(u8, u8)> = (1..16u8)
+        .flat_map(|a| (1..16u8).map(move |b| (a, b)))
+        .filter(|(a, b)| (u32::from(*a) + 2 * u32::from(*b)) % 7 == 0)
+        .collect();
+    pairs.extend([(15, 15), (15, 15), (1, 1), (8, 8)]);
+    pairs.sort_by_key(|(a, b)| (u32::from(*a) * 11 + u32::from(*b) * 5) % 13);
+    for (n, (a, b)) in pairs.iter().enumerate() {
+        let (body, score) = two_word_item(*a, *b, n);
+        let id = create(&app, &token, body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        expected.push((score, id));
+    }
+    // One of the words alone matches nothing.
+    for (n, (a, b)) in [(15u8, 0u8), (0, 15), (8, 0)].iter().enumerate() {
+        create(&app, &token, two_word_item(*a, *b, 500 + n).0).await;
+    }
+    let order = best_first(&expected);
+    assert_eq!(
+        ids(&search(&app, "?q=lantern%20harbor&limit=100").await),
+        order
+    );
+    assert_eq!(
+        ids(&search(&app, "?q=Harbors%20LANTERN&limit=100").await),
+        order,
+        "word order and forms do not matter"
+    );
+    // Small pages reach the same sequence through the top class, the tiers and
+    // the full ranking.
+    for limit in [1, 2, 3, 5, 8] {
+        assert_eq!(
+            walk(&app, &format!("?q=lantern%20harbor&limit={limit}")).await,
+            order,
+            "limit {limit}"
+        );
+    }
+    // Both words in the title beat the words scattered over other fields.
+    let both_in_title: Vec<String> = expected
+        .iter()
+        .filter(|(s, _)| *s >= 20)
+        .map(|r| r.1.clone())
+        .collect();
+    let first = ids(&search(&app, "?q=lantern%20harbor&limit=3").await);
+    assert!(
+        first.iter().all(|id| both_in_title.contains(id)),
+        "{first:?}"
+    );
+
+    // A word that occurs only in descriptions, and a filter.
+    let mut only = Vec::new();
+    for n in 0..5 {
+        let body = json!({"title": format!("Lantern guide {n}"), "description": "with a zeppelin", "item_type": if n % 2 == 0 { "book" } else { "dvd" }});
+        only.push((
+            10 + 1,
+            create(&app, &token, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ));
+    }
+    let body =
+        json!({"title": "Volume", "description": "lantern and zeppelin", "item_type": "dvd"});
+    only.push((
+        2,
+        create(&app, &token, body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    ));
+    for limit in [1, 2, 100] {
+        assert_eq!(
+            walk(&app, &format!("?q=zeppelin%20lantern&limit={limit}")).await,
+            best_first(&only),
+            "limit {limit}"
+        );
+    }
+    let dvds: Vec<(i64, String)> = only
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| n % 2 == 1)
+        .map(|(_, r)| r.clone())
+        .collect();
+    assert_eq!(
+        walk(&app, "?q=zeppelin%20lantern&item_type=dvd&limit=1").await,
+        best_first(&dvds)
+    );
+    // Three words; a word nobody uses empties the result.
+    assert!(ids(&search(&app, "?q=lantern%20harbor%20zyzzyva").await).is_empty());
+    let three = walk(&app, "?q=lantern%20harbor%20volume&limit=4").await;
+    assert_eq!(
+        three, order,
+        "every two-word item has Volume in its title (+10 each)"
+    );
+}
+
+async fn multi_word_pages_are_exact_while_items_are_added(app: TestApp) {
+    let token = staff(&app).await;
+    let pairs = [
+        (1u8, 1u8),
+        (8, 8),
+        (9, 3),
+        (2, 12),
+        (15, 15),
+        (4, 1),
+        (8, 1),
+        (1, 8),
+        (15, 1),
+        (3, 3),
+        (12, 12),
+        (1, 2),
+    ];
+    let mut before = Vec::new();
+    for (n, (a, b)) in pairs.iter().enumerate() {
+        let (body, _) = two_word_item(*a, *b, n);
+        before.push(
+            create(&app, &token, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut round = 0;
+    loop {
+        let mut query = "?q=lantern%20harbor&limit=2".to_owned();
+        if let Some(c) = &cursor {
+            query.push_str(&format!("&cursor={c}"));
+        }
+        let page = search(&app, &query).await;
+        seen.extend(ids(&page));
+        // New matches land in the best class, the worst, and in between.
+        let (a, b) = [(15u8, 15u8), (1, 1), (8, 8), (9, 3)][round % 4];
+        create(&app, &token, two_word_item(a, b, 100 + round).0).await;
+        round += 1;
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "an item was returned twice: {seen:?}"
+    );
+    for id in &before {
+        assert!(seen.contains(id), "item {id} was skipped");
+    }
+}
+
+async fn facets_count_every_matching_item(app: TestApp) {
+    let token = staff(&app).await;
+    let rows = [
+        (
+            "Garden plans",
+            "book",
+            Some("eng"),
+            Some(1995),
+            vec!["Botany", "Gardens"],
+        ),
+        (
+            "Garden tools",
+            "book",
+            Some("eng"),
+            Some(1999),
+            vec!["Gardens"],
+        ),
+        (
+            "Garden history",
+            "ebook",
+            Some("fre"),
+            Some(2001),
+            vec!["Gardens", "History"],
+        ),
+        ("Roof garden", "dvd", None, None, vec![]),
+        (
+            "Gardens of Kyoto",
+            "book",
+            Some("jpn"),
+            Some(1890),
+            vec!["Botany"],
+        ),
+        (
+            "A garden year",
+            "magazine",
+            Some("eng"),
+            Some(2001),
+            vec!["Seasons"],
+        ),
+        (
+            "Garden birds",
+            "book",
+            Some("eng"),
+            Some(2010),
+            vec!["Birds", "Gardens"],
+        ),
+        ("Kitchen", "book", Some("eng"), Some(1995), vec!["Gardens"]),
+        ("Desert", "ebook", Some("ara"), Some(1970), vec!["Botany"]),
+    ];
+    for (title, item_type, language, year, subjects) in &rows {
+        create(
+            &app,
+            &token,
+            json!({"title": title, "item_type": item_type, "language": language,
+            "publication_year": year, "subjects": subjects}),
+        )
+        .await;
+    }
+    for query in [
+        "?q=garden",
+        "?q=garden&item_type=book",
+        "?q=garden%20plans",
+        "?q=gard&prefix=true",
+        "?subject=gardens",
+        "",
+        "?q=garden&year_from=1990&sort=title",
+    ] {
+        let sep = if query.is_empty() { "?" } else { "&" };
+        let first = search(&app, &format!("{query}{sep}facets=true&limit=2")).await;
+        let facets = first["facets"].clone();
+        assert!(facets.is_object(), "{query}: {first}");
+        // Every matching item, by walking all pages.
+        let mut items: Vec<Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = format!("{query}{sep}facets=true&limit=2");
+            if let Some(c) = &cursor {
+                q.push_str(&format!("&cursor={c}"));
+            }
+            let page = search(&app, &q).await;
+            assert_eq!(
+                page["facets"], facets,
+                "{query}: the facets of every page are the query's"
+            );
+            items.extend(page["data"].as_array().unwrap().iter().cloned());
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert!(!items.is_empty(), "{query}");
+        assert_eq!(facets["total"], json!(items.len()), "{query}");
+        let count = |f: &dyn Fn(&Value) -> Vec<Value>| -> std::collections::BTreeMap<String, i64> {
+            let mut out = std::collections::BTreeMap::new();
+            for item in &items {
+                for v in f(item) {
+                    *out.entry(v.to_string()).or_insert(0) += 1;
+                }
+            }
+            out
+        };
+        let listed = |name: &str| -> std::collections::BTreeMap<String, i64> {
+            let values = facets[name].as_array().unwrap();
+            let counts: Vec<i64> = values
+                .iter()
+                .map(|v| v["count"].as_i64().unwrap())
+                .collect();
+            assert!(
+                counts.windows(2).all(|w| w[0] >= w[1]),
+                "{query}: {name} most items first"
+            );
+            values
+                .iter()
+                .map(|v| (v["value"].to_string(), v["count"].as_i64().unwrap()))
+                .collect()
+        };
+        assert_eq!(
+            listed("item_type"),
+            count(&|i| vec![i["item_type"].clone()]),
+            "{query}"
+        );
+        assert_eq!(
+            listed("language"),
+            count(&|i| vec![i["language"].clone()]),
+            "{query}"
+        );
+        assert_eq!(
+            listed("decade"),
+            count(&|i| vec![
+                i["publication_year"]
+                    .as_i64()
+                    .map_or(Value::Null, |y| json!(y / 10 * 10))
+            ]),
+            "{query}"
+        );
+        assert_eq!(
+            listed("subject"),
+            count(&|i| i["subjects"].as_array().unwrap().clone()),
+            "{query}"
+        );
+        let sum: i64 = listed("item_type").values().sum();
+        assert_eq!(
+            sum,
+            items.len() as i64,
+            "{query}: item type counts add up to the matches"
+        );
+    }
+    let plain = search(&app, "?q=garden").await;
+    assert!(plain.get("facets").is_none(), "facets only when asked for");
+    let none = search(&app, "?q=zyzzyva&facets=true").await;
+    assert_eq!(none["facets"]["total"], 0);
+    assert_eq!(none["facets"]["item_type"], json!([]));
+    let stop = search(&app, "?q=the&facets=true").await;
+    assert_eq!(stop["facets"]["total"], 0);
+    assert_error(
+        app.get("/api/v1/items?facets=maybe").await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
+}
+
+async fn prefix_completes_the_last_word_typed(app: TestApp) {
+    let token = staff(&app).await;
+    let rome = create(&app, &token, json!({"title": "History of Rome"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let historians = create(
+        &app,
+        &token,
+        json!({"title": "Historians at Work", "subjects": ["Rome"]}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let notes = create(
+        &app,
+        &token,
+        json!({"title": "Field notes", "description": "Histories of small towns."}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    create(&app, &token, json!({"title": "Prehistoric Art"})).await;
+    create(&app, &token, json!({"title": "A Hiss"})).await;
+    let mut found = ids(&search(&app, "?q=histor&prefix=true").await);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(
+        found.pop().unwrap(),
+        notes,
+        "a description match ranks last"
+    );
+    found.sort();
+    let mut titles_first = vec![rome.clone(), historians.clone()];
+    titles_first.sort();
+    assert_eq!(found, titles_first);
+    assert!(
+        ids(&search(&app, "?q=histor").await).is_empty(),
+        "whole words without prefix=true"
+    );
+    assert!(
+        ids(&search(&app, "?q=histor%20&prefix=true").await).is_empty(),
+        "a space ends the word"
+    );
+    assert_eq!(
+        ids(&search(&app, "?q=history&prefix=true&limit=1").await).len(),
+        1
+    );
+    assert_eq!(
+        walk(&app, "?q=history&prefix=true&limit=1").await.len(),
+        3,
+        "the whole word is a prefix too"
+    );
+    let mut both = ids(&search(&app, "?q=rome%20histo&prefix=true").await);
+    both.sort();
+    assert_eq!(
+        both, titles_first,
+        "earlier words are whole words, the last one a prefix"
+    );
+    assert_eq!(
+        ids(&search(&app, "?q=histor%20rome&prefix=true").await).len(),
+        0,
+        "only the last word is completed"
+    );
+    assert_eq!(
+        titles(&search(&app, "?q=histo&prefix=true&sort=title").await),
+        ["Field notes", "Historians at Work", "History of Rome"]
+    );
+    assert!(
+        titles(&search(&app, "?q=h&prefix=true").await).is_empty(),
+        "one character is not completed"
+    );
+    assert_error(
+        app.get("/api/v1/items?q=histor&prefix=1").await,
+        400,
+        "VALIDATION_ERROR",
+    )
+    .await;
 }

@@ -24,6 +24,7 @@ backend_tests!(
     export_round_trips_with_control_number_matching,
     an_api_import_runs_to_done_with_its_report,
     an_interrupted_job_is_resumed_or_failed_after_a_restart,
+    imported_records_are_found_by_search_and_counted_by_facets,
 );
 backend_tests_with!(vec![("CARREL_IMPORT_MAX_BYTES", "2048".into())] => uploads_over_the_import_limit_are_413);
 
@@ -879,4 +880,78 @@ async fn an_interrupted_job_is_resumed_or_failed_after_a_restart(app: TestApp) {
         "{failed}"
     );
     assert!(failed["finished_at"].is_string());
+}
+
+async fn search_page(app: &TestApp, query: &str) -> Value {
+    let response = app.get(&format!("/api/v1/items{query}")).await;
+    assert_eq!(response.status(), 200, "{query}");
+    response.json().await.unwrap()
+}
+
+fn page_titles(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The import path keeps the search index (SQLite FTS5, PostgreSQL's keys and
+/// completions) in step with the items it writes.
+async fn imported_records_are_found_by_search_and_counted_by_facets(app: TestApp) {
+    let c = import(&app, &[fixture("test.dat")], MatchMode::Isbn, None).await;
+    assert_eq!(counts(&c), [10, 0, 0, 0]);
+    // All ten have the subject "Perl (Computer program language)"; three hold
+    // both words in the title too, and ActivePerl has neither word there.
+    let page = search_page(&app, "?q=programming%20perl&limit=100").await;
+    let found = page_titles(&page);
+    assert_eq!(found.len(), 10, "{found:?}");
+    let mut top: Vec<String> = found[..3].to_vec();
+    top.sort();
+    assert_eq!(
+        top,
+        [
+            "CGI programming with Perl",
+            "Programming Perl",
+            "Programming the Perl DBI"
+        ]
+    );
+    assert_eq!(found[9], "ActivePerl with ASP and ADO");
+    assert_eq!(
+        page_titles(&search_page(&app, "?q=perl%20administration").await),
+        ["Perl for system administration"]
+    );
+    // Completion of the last word typed finds imported words.
+    assert_eq!(
+        page_titles(&search_page(&app, "?q=activep&prefix=true").await),
+        ["ActivePerl with ASP and ADO"]
+    );
+    assert_eq!(
+        search_page(&app, "?q=perl%20progr&prefix=true&limit=100").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    let facets = &search_page(&app, "?q=perl&facets=true").await["facets"];
+    assert_eq!(facets["total"], 10);
+    assert_eq!(
+        facets["item_type"],
+        serde_json::json!([{"value": "book", "count": 10}])
+    );
+    assert_eq!(
+        facets["subject"][0],
+        serde_json::json!({"value": "Perl (Computer program language)", "count": 10})
+    );
+    // A re-import that updates the records keeps them findable.
+    let again = import(&app, &[fixture("test.dat")], MatchMode::Isbn, None).await;
+    assert_eq!(again.created, 0);
+    assert_eq!(
+        search_page(&app, "?q=perl&limit=100").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
 }

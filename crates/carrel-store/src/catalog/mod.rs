@@ -11,7 +11,10 @@ pub use imports::{
     ImportProgress, ImportRow, ImportWrite, ImportedItem, NewImport, StoredRecord,
 };
 pub use items::{ItemEvent, ItemFields, ItemRow};
-pub use search::{ItemHit, ItemSearch, ItemSort, MAX_TERMS, SortKey};
+pub use search::{
+    FACET_VALUES, FacetCounts, ItemFacets, ItemHit, ItemSearch, ItemSort, MAX_COMPLETIONS,
+    MAX_TERMS, SortKey,
+};
 
 use serde_json::Value;
 use time::OffsetDateTime;

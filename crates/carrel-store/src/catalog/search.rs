@@ -56,6 +56,8 @@ pub enum SortKey {
 #[derive(Debug, Clone)]
 pub struct ItemSearch {
     pub terms: Vec<String>,
+    /// The last term also matches the words it begins (search-as-you-type).
+    pub prefix: bool,
     pub author: Option<String>,
     pub item_type: Option<String>,
     pub subject: Option<String>,
@@ -124,11 +126,11 @@ fn class_score(mask: u8) -> i64 {
         .sum()
 }
 
-/// The SQLite full-text query of one class: the term in every group of `mask`
-/// and in none of the other groups of `present` (FTS5 column filters; `NOT` is
-/// FTS5's binary operator). Groups outside `present` hold no match at all.
-fn class_match(term: &str, mask: u8, present: u8) -> String {
-    let phrase = fts_string(term);
+/// The SQLite full-text query of one class: the term (an FTS5 phrase) in every
+/// group of `mask` and in none of the other groups of `present` (FTS5 column
+/// filters; `NOT` is FTS5's binary operator). Groups outside `present` hold no
+/// match at all.
+fn class_match(phrase: &str, mask: u8, present: u8) -> String {
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for (g, (_, columns, _)) in FIELD_GROUPS.iter().enumerate() {
         let filter = format!("{columns}: {phrase}");
@@ -145,6 +147,17 @@ fn class_match(term: &str, mask: u8, present: u8) -> String {
     }
 }
 
+/// SQLite: the FTS5 column filter of the field groups in `mask`.
+fn group_columns(mask: u8) -> String {
+    let columns: Vec<&str> = FIELD_GROUPS
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| mask & (8 >> g) != 0)
+        .map(|(_, (_, columns, _))| columns.trim_matches(|c| c == '{' || c == '}'))
+        .collect();
+    format!("{{{}}}", columns.join(" "))
+}
+
 /// Does the term occur in a field group of any item? An FTS5 column filter
 /// (stops at the first hit; a full pass over the term's doclist only when the
 /// group holds none).
@@ -152,6 +165,30 @@ const GROUP_PROBE_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_ft
 /// `term` as one FTS5 string (quoted, so operators are just characters).
 fn fts_string(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+impl ItemSearch {
+    /// SQLite: term `i` as an FTS5 phrase; a completed last term is an FTS5
+    /// prefix phrase (`"histor" *`), which the porter tokenizer stems as
+    /// PostgreSQL stems the prefix, so it also matches the term itself.
+    fn fts_phrase(&self, i: usize) -> String {
+        let phrase = fts_string(&self.terms[i]);
+        if self.prefix && i + 1 == self.terms.len() {
+            format!("{phrase} *")
+        } else {
+            phrase
+        }
+    }
+}
+
+/// PostgreSQL: one query term as `search_keys` sees it.
+#[derive(Debug, Clone)]
+struct PgTerm {
+    /// The lexemes the 'english' configuration makes of the term (all of them
+    /// must occur in a group for the term to count there), or with `any`, the
+    /// alternatives of a completed prefix (one of them is enough).
+    lexemes: Vec<String>,
+    any: bool,
 }
 
 /// PostgreSQL: the `search_keys` entries of `lexemes` in the field groups of
@@ -166,17 +203,65 @@ fn group_keys(lexemes: &[String], mask: u8) -> Vec<String> {
     keys
 }
 
+/// PostgreSQL: " i.search_keys …" saying that `term` occurs in every field
+/// group of `mask` (one GIN-indexed condition for a plain term, one per group
+/// for a completed prefix).
+fn push_in_every(qb: &mut QueryBuilder<sqlx::Postgres>, term: &PgTerm, mask: u8) {
+    if !term.any {
+        sql(qb, " i.search_keys @> ");
+        qb.push_bind(group_keys(&term.lexemes, mask));
+        return;
+    }
+    let mut first = true;
+    for g in (0..4).filter(|g| mask & (8 >> g) != 0) {
+        if !first {
+            sql(qb, " AND");
+        }
+        first = false;
+        sql(qb, " i.search_keys && ");
+        qb.push_bind(group_keys(&term.lexemes, 8 >> g));
+    }
+}
+
+/// PostgreSQL: " (…)" saying that `term` occurs in at least one field group of `mask`.
+fn push_in_some(qb: &mut QueryBuilder<sqlx::Postgres>, term: &PgTerm, mask: u8) {
+    if term.any || term.lexemes.len() == 1 {
+        sql(qb, " i.search_keys && ");
+        qb.push_bind(group_keys(&term.lexemes, mask));
+        return;
+    }
+    sql(qb, " (FALSE");
+    for g in (0..4).filter(|g| mask & (8 >> g) != 0) {
+        sql(qb, " OR i.search_keys @> ");
+        qb.push_bind(group_keys(&term.lexemes, 8 >> g));
+    }
+    sql(qb, ")");
+}
+
 /// PostgreSQL: the lexemes the 'english' configuration makes of each term, in
 /// term order (none for its stop words, several for e.g. "e-mail").
 const TERM_LEXEMES: &str = "SELECT tsvector_to_array(to_tsvector('english', t)) \
      FROM unnest(CAST($1 AS TEXT[])) WITH ORDINALITY AS u(t, n) ORDER BY n";
+
+/// PostgreSQL: the completions of a prefix (see migration 0015), the most
+/// frequent first as the planner's statistics of `search_keys` know them (its
+/// most common elements, refreshed by ANALYZE), then the shortest.
+const COMPLETIONS: &str = "WITH freq AS (SELECT substr(e, 3) AS lexeme, SUM(f) AS f \
+     FROM pg_stats s, unnest(CAST(CAST(s.most_common_elems AS TEXT) AS TEXT[]), s.most_common_elem_freqs) AS u(e, f) \
+     WHERE s.schemaname = current_schema() AND s.tablename = 'items' AND s.attname = 'search_keys' \
+     AND e LIKE '_:' || $1 ESCAPE '\\' GROUP BY 1) \
+     SELECT l.lexeme FROM (SELECT DISTINCT lexeme FROM search_lexemes WHERE lexeme LIKE $1 ESCAPE '\\') l \
+     LEFT JOIN freq ON freq.lexeme = l.lexeme ORDER BY freq.f DESC NULLS LAST, length(l.lexeme), l.lexeme LIMIT $2";
+
+/// PostgreSQL: at most this many words complete a prefix (the shortest ones).
+pub const MAX_COMPLETIONS: i64 = 64;
 
 /// SQLite: all the words in one FTS5 match.
 fn push_fts_match(qb: &mut QueryBuilder<sqlx::Sqlite>, s: &ItemSearch) {
     if s.terms.is_empty() {
         return;
     }
-    let fts: Vec<String> = s.terms.iter().map(|t| fts_string(t)).collect();
+    let fts: Vec<String> = (0..s.terms.len()).map(|i| s.fts_phrase(i)).collect();
     sql(
         qb,
         " AND i.rowid IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ",
@@ -185,13 +270,83 @@ fn push_fts_match(qb: &mut QueryBuilder<sqlx::Sqlite>, s: &ItemSearch) {
     sql(qb, ")");
 }
 
-/// PostgreSQL: every lexeme of every term occurs in some field group, one
-/// GIN-indexed condition each.
-fn push_key_match(qb: &mut QueryBuilder<sqlx::Postgres>, lexemes: &[Vec<String>]) {
-    for lexeme in lexemes.iter().flatten() {
-        sql(qb, " AND i.search_keys && ");
-        qb.push_bind(group_keys(std::slice::from_ref(lexeme), 0b1111));
+/// PostgreSQL: every lexeme of every term (one alternative of a completed
+/// prefix) occurs in some field group, one GIN-indexed condition each.
+fn push_key_match(qb: &mut QueryBuilder<sqlx::Postgres>, terms: &[PgTerm]) {
+    for term in terms {
+        if term.any {
+            sql(qb, " AND i.search_keys && ");
+            qb.push_bind(group_keys(&term.lexemes, 0b1111));
+            continue;
+        }
+        for lexeme in &term.lexemes {
+            sql(qb, " AND i.search_keys && ");
+            qb.push_bind(group_keys(std::slice::from_ref(lexeme), 0b1111));
+        }
     }
+}
+
+/// One tier of a multi-term relevance page: only items scoring at least
+/// `min_score` are ranked, and each of those holds term `t` in some field group
+/// of `groups[t]` (`None`: wherever the term occurs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tier {
+    min_score: i64,
+    groups: Vec<Option<u8>>,
+}
+
+/// The field groups (some of) which a term must occur in to score at least
+/// `m` for it: the weights are superincreasing, so 10 needs the title, 4 the
+/// title or the subtitle/authors, 2 any group but the description.
+fn groups_for(m: i64) -> u8 {
+    match m {
+        10.. => 0b1000,
+        4.. => 0b1100,
+        2.. => 0b1110,
+        _ => 0b1111,
+    }
+}
+
+/// The tiers of a multi-term relevance page, best first, given the field
+/// groups that hold each term anywhere (`present`) and the score of the cursor
+/// (`ceiling`). An item scoring `T` holds each term `t` with a score of at
+/// least `T` minus the best scores of the other terms, so a high floor
+/// restricts every term to its few high-weight postings (the title lists are
+/// far shorter than the description lists). Each tier keeps the lowest floor
+/// with the same restriction; a tier restricting nothing is the full ranking.
+fn tiers(present: &[u8], ceiling: Option<i64>) -> Vec<Tier> {
+    let best: Vec<i64> = present.iter().map(|p| class_score(*p)).collect();
+    let sum: i64 = best.iter().sum();
+    let mut floors: Vec<i64> = best
+        .iter()
+        .flat_map(|b| [10, 4, 2].map(|w| sum - b + w))
+        // The top score itself is the top class, read in id order beforehand.
+        .filter(|t| *t < sum && *t >= 1 && ceiling.is_none_or(|c| *t <= c))
+        .collect();
+    floors.sort_unstable_by(|a, b| b.cmp(a));
+    floors.dedup();
+    let mut out: Vec<Tier> = Vec::new();
+    for floor in floors {
+        let groups: Vec<Option<u8>> = present
+            .iter()
+            .zip(&best)
+            .map(|(p, b)| {
+                let g = groups_for(floor - (sum - b)) & p;
+                (g != *p).then_some(g)
+            })
+            .collect();
+        if groups.iter().all(Option::is_none) {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.groups == groups => last.min_score = floor,
+            _ => out.push(Tier {
+                min_score: floor,
+                groups,
+            }),
+        }
+    }
+    out
 }
 
 macro_rules! bind_key {
@@ -251,21 +406,25 @@ macro_rules! push_filters {
     }};
 }
 
-/// Relevance order on PostgreSQL, scoring every match: the page's ids and
-/// scores are found first, then only those rows are loaded with their copy
-/// counts. A term without lexemes (a stop word of the configuration) adds nothing.
-fn relevance_postgres(s: &ItemSearch, lexemes: &[Vec<String>]) -> QueryBuilder<sqlx::Postgres> {
+/// Relevance order on PostgreSQL: the page's ids and scores are found first,
+/// then only those rows are loaded with their copy counts. Without a tier every
+/// match is scored; a tier scores only its candidates (see [`tiers`]).
+fn relevance_postgres(
+    s: &ItemSearch,
+    terms: &[PgTerm],
+    tier: Option<&Tier>,
+) -> QueryBuilder<sqlx::Postgres> {
     let mut qb = QueryBuilder::new(concat!(
         "SELECT ",
         item_columns!(),
         ", hits.score AS score FROM (SELECT scored.id, scored.score FROM (SELECT i.id, CAST(0"
     ));
-    for term in lexemes.iter().filter(|l| !l.is_empty()) {
+    for term in terms {
         for (g, (weight, _, _)) in FIELD_GROUPS.iter().enumerate() {
             // A term is in a group when all its lexemes are (as a weight-labelled
-            // tsquery of the term would say).
-            sql(&mut qb, " + (CASE WHEN i.search_keys @> ");
-            qb.push_bind(group_keys(term, 8 >> g));
+            // tsquery of the term would say), or one completion of a prefix.
+            sql(&mut qb, " + (CASE WHEN");
+            push_in_every(&mut qb, term, 8 >> g);
             sql(&mut qb, " THEN ");
             sql(&mut qb, weight);
             sql(&mut qb, " ELSE 0 END)");
@@ -275,18 +434,30 @@ fn relevance_postgres(s: &ItemSearch, lexemes: &[Vec<String>]) -> QueryBuilder<s
         &mut qb,
         " AS BIGINT) AS score FROM items i WHERE i.deleted_at IS NULL",
     );
-    push_key_match(&mut qb, lexemes);
+    push_key_match(&mut qb, terms);
+    if let Some(tier) = tier {
+        for (term, groups) in terms.iter().zip(&tier.groups) {
+            if let Some(groups) = groups {
+                sql(&mut qb, " AND");
+                push_in_some(&mut qb, term, *groups);
+            }
+        }
+    }
     push_filters!(qb, s);
-    sql(&mut qb, ") scored");
+    sql(&mut qb, ") scored WHERE TRUE");
+    if let Some(tier) = tier {
+        sql(&mut qb, " AND scored.score >= ");
+        qb.push_bind(tier.min_score);
+    }
     if let Some((key, id)) = &s.after {
         // Score high to low, ties by ascending id: mixed directions need the OR form.
-        sql(&mut qb, " WHERE scored.score < ");
+        sql(&mut qb, " AND (scored.score < ");
         bind_key!(qb, key);
         sql(&mut qb, " OR (scored.score = ");
         bind_key!(qb, key);
         sql(&mut qb, " AND scored.id > ");
         qb.push_bind(*id);
-        sql(&mut qb, ")");
+        sql(&mut qb, "))");
     }
     sql(&mut qb, " ORDER BY scored.score DESC, scored.id ASC LIMIT ");
     qb.push_bind(i64::from(s.limit) + 1);
@@ -311,8 +482,8 @@ fn classes_after(after: &Option<(SortKey, Uuid)>) -> impl Iterator<Item = (u8, i
     })
 }
 
-/// What every class query of a one-word page adds after its text condition:
-/// live items matching the filters, in id order after `after_id`, at most `take`.
+/// What every class query adds after its text condition: live items matching
+/// the filters, in id order after `after_id`, at most `take`.
 macro_rules! push_class_rest {
     ($qb:ident, $s:expr, $after_id:expr, $take:expr) => {{
         sql(&mut $qb, " AND i.deleted_at IS NULL");
@@ -326,56 +497,93 @@ macro_rules! push_class_rest {
     }};
 }
 
-/// PostgreSQL: which field groups hold `lexeme` in any item, one GIN lookup each.
-fn probe_postgres(lexeme: &[String]) -> QueryBuilder<sqlx::Postgres> {
+/// PostgreSQL: which field groups hold `term` in any item, one GIN lookup each.
+fn probe_postgres(term: &PgTerm) -> QueryBuilder<sqlx::Postgres> {
     let mut qb = QueryBuilder::new("SELECT ");
     for g in 0..4 {
         if g > 0 {
             sql(&mut qb, ", ");
         }
-        sql(
-            &mut qb,
-            "EXISTS (SELECT 1 FROM items i WHERE i.search_keys @> ",
-        );
-        qb.push_bind(group_keys(lexeme, 8 >> g));
+        sql(&mut qb, "EXISTS (SELECT 1 FROM items i WHERE");
+        push_in_every(&mut qb, term, 8 >> g);
         sql(&mut qb, ")");
     }
     qb
 }
 
-/// PostgreSQL: one class of a one-lexeme relevance page (see
-/// [`class_query_sqlite`]): the keys hold the lexeme in exactly the groups of
+/// PostgreSQL: one class of a one-term relevance page (see
+/// [`class_query_sqlite`]): the keys hold the term in exactly the groups of
 /// `mask` (groups outside `present` hold it nowhere). The planner walks the
 /// primary key for a populous class and reads the keys' posting lists for a
 /// sparse one, so either costs about a page.
 fn class_query_postgres(
     s: &ItemSearch,
-    lexeme: &[String],
+    term: &PgTerm,
     (mask, present): (u8, u8),
     after_id: Option<Uuid>,
     take: usize,
 ) -> QueryBuilder<sqlx::Postgres> {
-    let mut qb = QueryBuilder::new("SELECT i.id FROM items i WHERE i.search_keys @> ");
-    qb.push_bind(group_keys(lexeme, mask));
+    let mut qb = QueryBuilder::new("SELECT i.id FROM items i WHERE");
+    push_in_every(&mut qb, term, mask);
     if present & !mask != 0 {
         sql(&mut qb, " AND NOT i.search_keys && ");
-        qb.push_bind(group_keys(lexeme, present & !mask));
+        qb.push_bind(group_keys(&term.lexemes, present & !mask));
+    }
+    push_class_rest!(qb, s, after_id, take);
+    qb
+}
+
+/// PostgreSQL: the top class of a multi-term relevance page: every term in
+/// every field group that holds it anywhere (the best score there is), in id order.
+fn top_class_postgres(
+    s: &ItemSearch,
+    terms: &[PgTerm],
+    present: &[u8],
+    after_id: Option<Uuid>,
+    take: usize,
+) -> QueryBuilder<sqlx::Postgres> {
+    let mut qb = QueryBuilder::new("SELECT i.id FROM items i WHERE TRUE");
+    for (term, mask) in terms.iter().zip(present) {
+        sql(&mut qb, " AND");
+        push_in_every(&mut qb, term, *mask);
     }
     push_class_rest!(qb, s, after_id, take);
     qb
 }
 
 /// Relevance order on SQLite. Scores come from the FTS5 index alone: one
-/// column-filtered match per term and field group, each a pass over one doclist,
-/// summed per rowid (a row that lacks a term is dropped, as the full-text match
-/// would). With `floor`, only rows scoring at least the (limit + 1)-th best score
-/// are looked up in `items` (for their id, the tie-break, and the filters):
-/// those rows are a prefix of the full order, so if they fill the page the page
-/// is exact, and [`Store::search_items`] reruns without the floor otherwise.
-fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
+/// column-filtered match per term and field group, each a pass over one doclist
+/// (or, in a tier, over the tier's candidates: the match also requires each
+/// restricted term in its groups), summed per rowid (a row that lacks a term is
+/// dropped, as the full-text match would). With `floor`, only rows scoring at
+/// least the (limit + 1)-th best score are looked up in `items` (for their id,
+/// the tie-break, and the filters): those rows are a prefix of the full order,
+/// so if they fill the page the page is exact, and [`Store::search_items`]
+/// reruns without the floor otherwise.
+fn relevance_sqlite(
+    s: &ItemSearch,
+    floor: bool,
+    tier: Option<&Tier>,
+) -> QueryBuilder<sqlx::Sqlite> {
+    // Without a tier (few matches), every branch also asks for every word
+    // anywhere: FTS5 then advances a column-filtered phrase by seeking to the
+    // rows the rarest word holds, where a column filter alone walks the word's
+    // whole doclist. A tier's own column filters already restrict the branches,
+    // and adding common words there only adds iterators (measured slower).
+    let mut candidates: Vec<String> = Vec::new();
+    if tier.is_none() {
+        candidates.extend((0..s.terms.len()).map(|t| s.fts_phrase(t)));
+    }
+    if let Some(tier) = tier {
+        candidates.extend(tier.groups.iter().enumerate().filter_map(|(t, g)| {
+            g.map(|g| format!("({}: {})", group_columns(g), s.fts_phrase(t)))
+        }));
+    }
+    let candidates = candidates.join(" AND ");
     let mut qb =
         QueryBuilder::new("WITH scored AS MATERIALIZED (SELECT rowid, SUM(w) AS score FROM (");
-    for (i, term) in s.terms.iter().enumerate() {
+    for i in 0..s.terms.len() {
+        let phrase = s.fts_phrase(i);
         for (j, (weight, columns, _)) in FIELD_GROUPS.iter().enumerate() {
             if i + j > 0 {
                 sql(&mut qb, " UNION ALL ");
@@ -385,7 +593,7 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
             sql(&mut qb, " AS w, ");
             qb.push_bind(i as i64);
             sql(&mut qb, " AS term FROM items_fts WHERE items_fts MATCH ");
-            qb.push_bind(format!("{columns}: {}", fts_string(term)));
+            qb.push_bind(format!("({columns}: {phrase}) AND {candidates}"));
         }
     }
     sql(&mut qb, ") GROUP BY rowid");
@@ -416,6 +624,10 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
              WHERE i.rowid = scored.rowid AND scored.score >= bound.floor AND i.deleted_at IS NULL"
         ),
     );
+    if let Some(tier) = tier {
+        sql(&mut qb, " AND scored.score >= ");
+        qb.push_bind(tier.min_score);
+    }
     push_filters!(qb, s);
     if let Some((key, id)) = &s.after {
         // Score high to low, ties by ascending id: mixed directions need the OR form.
@@ -436,37 +648,71 @@ fn relevance_sqlite(s: &ItemSearch, floor: bool) -> QueryBuilder<sqlx::Sqlite> {
     qb
 }
 
-/// One class of a single-term relevance search on SQLite: the ids of up to
-/// `take` live items whose field groups for the term are exactly `mask`,
-/// matching the filters, in id order (after `after_id` within the cursor's own
-/// class). The FTS5 query finds the class's rowids; only those rows are read.
+/// One class of a relevance search on SQLite: the ids of up to `take` live
+/// items matching the FTS5 query `class` (see [`class_match`]) and the filters,
+/// in id order (after `after_id` within the cursor's own class). The FTS5
+/// query finds the class's rowids; only those rows are read.
 fn class_query_sqlite(
     s: &ItemSearch,
-    term: &str,
-    (mask, present): (u8, u8),
+    class: String,
     after_id: Option<Uuid>,
     take: usize,
 ) -> QueryBuilder<sqlx::Sqlite> {
     let mut qb = QueryBuilder::new(
         "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid WHERE items_fts MATCH ",
     );
-    qb.push_bind(class_match(term, mask, present));
+    qb.push_bind(class);
     push_class_rest!(qb, s, after_id, take);
     qb
 }
 
-/// SQLite: which field groups hold `term` in any item (FTS5 column filters).
-fn probe_sqlite(term: &str) -> QueryBuilder<sqlx::Sqlite> {
+/// SQLite: which field groups hold the term (an FTS5 phrase) in any item.
+fn probe_sqlite(phrase: &str) -> QueryBuilder<sqlx::Sqlite> {
     let mut qb = QueryBuilder::new("SELECT ");
     for (g, (_, columns, _)) in FIELD_GROUPS.iter().enumerate() {
         if g > 0 {
             sql(&mut qb, ", ");
         }
         sql(&mut qb, GROUP_PROBE_SQLITE);
-        qb.push_bind(format!("{columns}: {}", fts_string(term)));
+        qb.push_bind(format!("{columns}: {phrase}"));
         sql(&mut qb, ")");
     }
     qb
+}
+
+/// The field-group mask of a probe's four answers (title first).
+fn probe_mask(probes: (bool, bool, bool, bool)) -> u8 {
+    u8::from(probes.0) << 3 | u8::from(probes.1) << 2 | u8::from(probes.2) << 1 | u8::from(probes.3)
+}
+
+/// Loads the rows of `ranked` (score, id) in one query and orders them.
+macro_rules! load_ranked {
+    ($tx:ident, $ranked:expr) => {{
+        let ranked: &[(i64, Uuid)] = $ranked;
+        let mut hits: Vec<ItemHit> = if ranked.is_empty() {
+            Vec::new()
+        } else {
+            let mut qb = QueryBuilder::new(concat!(
+                "SELECT ",
+                item_columns!(),
+                ", CAST(0 AS BIGINT) AS score FROM items i WHERE i.id IN ("
+            ));
+            let mut list = qb.separated(", ");
+            for (_, id) in ranked {
+                list.push_bind(*id);
+            }
+            sql(&mut qb, ")");
+            qb.build_query_as().fetch_all(&mut *$tx).await?
+        };
+        for hit in &mut hits {
+            hit.score = ranked
+                .iter()
+                .find(|(_, id)| *id == hit.item.id)
+                .map_or(0, |(score, _)| *score);
+        }
+        hits.sort_by(|a, b| b.score.cmp(&a.score).then(a.item.id.cmp(&b.item.id)));
+        hits
+    }};
 }
 
 /// A single-term relevance page, class by class from the best score down, in
@@ -482,15 +728,13 @@ macro_rules! single_term_page {
     ($tx:expr, $s:expr, $probe:expr, $class:expr, $persistent:expr) => {{
         let (mut tx, s): (_, &ItemSearch) = ($tx, $s);
         let want = s.limit as usize + 1;
-        let probes: (bool, bool, bool, bool) = $probe
-            .build_query_as()
-            .persistent($persistent)
-            .fetch_one(&mut *tx)
-            .await?;
-        let present = u8::from(probes.0) << 3
-            | u8::from(probes.1) << 2
-            | u8::from(probes.2) << 1
-            | u8::from(probes.3);
+        let present = probe_mask(
+            $probe
+                .build_query_as()
+                .persistent($persistent)
+                .fetch_one(&mut *tx)
+                .await?,
+        );
         let mut ranked: Vec<(i64, Uuid)> = Vec::with_capacity(want);
         for (mask, score, after_id) in classes_after(&s.after).filter(|(m, _, _)| m & !present == 0)
         {
@@ -504,31 +748,122 @@ macro_rules! single_term_page {
                 break;
             }
         }
-        let mut hits: Vec<ItemHit> = if ranked.is_empty() {
-            Vec::new()
-        } else {
-            let mut qb = QueryBuilder::new(concat!(
-                "SELECT ",
-                item_columns!(),
-                ", CAST(0 AS BIGINT) AS score FROM items i WHERE i.id IN ("
-            ));
-            let mut list = qb.separated(", ");
-            for (_, id) in &ranked {
-                list.push_bind(*id);
-            }
-            sql(&mut qb, ")");
-            qb.build_query_as().fetch_all(&mut *tx).await?
-        };
+        let hits = load_ranked!(tx, &ranked);
         tx.commit().await?;
-        for hit in &mut hits {
-            hit.score = ranked
-                .iter()
-                .find(|(_, id)| *id == hit.item.id)
-                .map_or(0, |(score, _)| *score);
-        }
-        hits.sort_by(|a, b| b.score.cmp(&a.score).then(a.item.id.cmp(&b.item.id)));
         hits
     }};
+}
+
+/// A multi-term relevance page without scoring every match, in one read
+/// snapshot: `Some(page)` when the top class or a tier filled it, `None` when
+/// only the full ranking can tell (then few items match, or the words meet
+/// only in low-weight fields).
+///
+/// 1. A probe per term finds the field groups that hold it at all, and a
+///    count (up to [`FEW_PAGES`] pages) of the items holding every term sends
+///    a search with fewer matches straight to the full ranking.
+/// 2. The top class (every term in every such group: the best score there is)
+///    is read in id order with a limit, as a one-term class is.
+/// 3. Each tier of [`tiers`] ranks only its candidates and keeps the rows
+///    scoring at least its floor. Every item scoring that much is a candidate,
+///    so a tier that returns a whole page (plus one) returned exactly the top of
+///    the full order.
+///
+/// `$probe(i)`, `$count(cap)`, `$top(present, after_id, take)` and
+/// `$tier(&tier)` build the backend's queries.
+macro_rules! multi_term_page {
+    ($tx:expr, $s:expr, $terms:expr, $probe:expr, $count:expr, $top:expr, $tier:expr, $tier_row:ty, $persistent:expr) => {{
+        let (mut tx, s): (_, &ItemSearch) = ($tx, $s);
+        let want = s.limit as usize + 1;
+        let mut present: Vec<u8> = Vec::with_capacity($terms);
+        for i in 0..$terms {
+            present.push(probe_mask(
+                $probe(i)
+                    .build_query_as()
+                    .persistent($persistent)
+                    .fetch_one(&mut *tx)
+                    .await?,
+            ));
+        }
+        let ceiling = match &s.after {
+            Some((SortKey::Relevance(score), id)) => Some((*score, *id)),
+            _ => None,
+        };
+        let best: i64 = present.iter().map(|p| class_score(*p)).sum();
+        let mut page: Option<Vec<ItemHit>> = None;
+        if present.contains(&0) {
+            // A term that occurs nowhere: nothing matches every term.
+            page = Some(Vec::new());
+        }
+        let mut few = false;
+        if page.is_none() {
+            // Few matches in all: scoring them all is cheaper than the tiers.
+            let cap = FEW_PAGES * want as i64;
+            let matches: i64 = $count(cap)
+                .build_query_scalar()
+                .persistent($persistent)
+                .fetch_one(&mut *tx)
+                .await?;
+            few = matches < cap;
+        }
+        if page.is_none() && !few && ceiling.is_none_or(|(score, _)| score >= best) {
+            let after_id = ceiling
+                .filter(|(score, _)| *score == best)
+                .map(|(_, id)| id);
+            let ids: Vec<Uuid> = $top(&present, after_id, want)
+                .build_query_scalar()
+                .persistent($persistent)
+                .fetch_all(&mut *tx)
+                .await?;
+            if ids.len() >= want {
+                let ranked: Vec<(i64, Uuid)> = ids.into_iter().map(|id| (best, id)).collect();
+                page = Some(load_ranked!(tx, &ranked));
+            }
+        }
+        if page.is_none() && !few {
+            for tier in tiers(&present, ceiling.map(|(score, _)| score)) {
+                let rows: Vec<$tier_row> = $tier(&tier)
+                    .build_query_as()
+                    .persistent($persistent)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if rows.len() >= want {
+                    page = Some(rows.into_iter().map(Into::into).collect());
+                    break;
+                }
+            }
+        }
+        tx.commit().await?;
+        page
+    }};
+}
+
+/// With fewer matches than this many pages hold, a multi-term page scores them
+/// all (see [`multi_term_page`]).
+const FEW_PAGES: i64 = 4;
+
+/// SQLite: how many items hold every term, counting up to `cap`.
+fn count_sqlite(s: &ItemSearch, cap: i64) -> QueryBuilder<sqlx::Sqlite> {
+    let mut qb = QueryBuilder::new(
+        "SELECT COUNT(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ",
+    );
+    let all: Vec<String> = (0..s.terms.len()).map(|t| s.fts_phrase(t)).collect();
+    qb.push_bind(all.join(" AND "));
+    sql(&mut qb, " LIMIT ");
+    qb.push_bind(cap);
+    sql(&mut qb, ")");
+    qb
+}
+
+/// PostgreSQL: how many live items hold every term, counting up to `cap`.
+fn count_postgres(terms: &[PgTerm], cap: i64) -> QueryBuilder<sqlx::Postgres> {
+    let mut qb =
+        QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM items i WHERE i.deleted_at IS NULL");
+    push_key_match(&mut qb, terms);
+    sql(&mut qb, " LIMIT ");
+    qb.push_bind(cap);
+    sql(&mut qb, ") m");
+    qb
 }
 
 /// A SQLite relevance row: the hit and the score floor its query applied.
@@ -537,6 +872,12 @@ struct FlooredHit {
     #[sqlx(flatten)]
     hit: ItemHit,
     floor: i64,
+}
+
+impl From<FlooredHit> for ItemHit {
+    fn from(row: FlooredHit) -> Self {
+        row.hit
+    }
 }
 
 /// Every other order: one query that walks the sort key's index where it can.
@@ -592,55 +933,161 @@ macro_rules! build_search {
     }};
 }
 
+/// The counts of one facet: `(value, items)`, most items first, at most [`FACET_VALUES`].
+pub type FacetCounts<T> = Vec<(Option<T>, i64)>;
+
+/// At most this many values of a facet are counted (the most frequent ones).
+pub const FACET_VALUES: i64 = 20;
+
+/// Counts of the items matching a search, by facet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemFacets {
+    /// Every matching item.
+    pub total: i64,
+    pub item_type: FacetCounts<String>,
+    /// The stored language code; `None` counts items without one.
+    pub language: FacetCounts<String>,
+    /// The decade of the publication year (1990 for 1990–1999); `None` counts
+    /// items without a year.
+    pub decade: FacetCounts<i32>,
+    /// Subjects as stored; an item counts once for each of its subjects.
+    pub subject: FacetCounts<String>,
+}
+
+/// One facet query over the items a search matches (all of them: the cursor
+/// and the sort do not apply): `$value` is the counted value, `$from` what
+/// joins the items. Most items first, then values without one, then by value.
+macro_rules! facet_query {
+    ($qb:ident, $s:expr, $value:literal, $from:literal, $push_text:expr) => {{
+        let mut $qb =
+            QueryBuilder::new(concat!("SELECT ", $value, ", COUNT(DISTINCT i.id)", $from));
+        sql(&mut $qb, " WHERE i.deleted_at IS NULL");
+        ($push_text)(&mut $qb);
+        push_filters!($qb, $s);
+        sql(
+            &mut $qb,
+            concat!(
+                " GROUP BY ",
+                $value,
+                " ORDER BY COUNT(DISTINCT i.id) DESC, ",
+                $value,
+                " IS NULL, ",
+                $value,
+                " LIMIT "
+            ),
+        );
+        $qb.push_bind(FACET_VALUES);
+        $qb
+    }};
+}
+
+/// Every facet of a search, in one read snapshot.
+macro_rules! facets {
+    ($tx:expr, $s:expr, $subject_from:literal, $push_text:expr, $persistent:expr) => {{
+        let (mut tx, s): (_, &ItemSearch) = ($tx, $s);
+        let mut total =
+            QueryBuilder::new("SELECT COUNT(*) FROM items i WHERE i.deleted_at IS NULL");
+        ($push_text)(&mut total);
+        push_filters!(total, s);
+        let total: i64 = total
+            .build_query_scalar()
+            .persistent($persistent)
+            .fetch_one(&mut *tx)
+            .await?;
+        let item_type = facet_query!(qb, s, "i.item_type", " FROM items i", $push_text)
+            .build_query_as()
+            .persistent($persistent)
+            .fetch_all(&mut *tx)
+            .await?;
+        let language = facet_query!(qb, s, "i.language", " FROM items i", $push_text)
+            .build_query_as()
+            .persistent($persistent)
+            .fetch_all(&mut *tx)
+            .await?;
+        let decade = facet_query!(
+            qb,
+            s,
+            "CAST(i.publication_year / 10 * 10 AS INTEGER)",
+            " FROM items i",
+            $push_text
+        )
+        .build_query_as()
+        .persistent($persistent)
+        .fetch_all(&mut *tx)
+        .await?;
+        let subject = facet_query!(qb, s, "s.value", $subject_from, $push_text)
+            .build_query_as()
+            .persistent($persistent)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        ItemFacets {
+            total,
+            item_type,
+            language,
+            decade,
+            subject,
+        }
+    }};
+}
+
 impl Store {
     /// Runs a catalog search; returns `limit + 1` rows (the extra one signals a next page).
     pub async fn search_items(&self, search: &ItemSearch) -> Result<Vec<ItemHit>, StoreError> {
         let relevance = search.sort == ItemSort::Relevance && !search.terms.is_empty();
-        let single_term = match search.terms.as_slice() {
-            [term] if relevance => Some(term.as_str()),
-            _ => None,
-        };
         let pool = match &self.pool {
             DbPool::Sqlite(pool) => {
-                return sqlite_search(pool, search, relevance, single_term).await;
+                return sqlite_search(pool, search, relevance).await;
             }
             DbPool::Postgres(pool) => pool,
         };
-        let lexemes: Vec<Vec<String>> = if search.terms.is_empty() {
-            Vec::new()
-        } else {
-            let lexemes: Vec<Vec<String>> = sqlx::query_scalar(TERM_LEXEMES)
-                .bind(&search.terms)
-                .fetch_all(pool)
-                .await?;
-            if lexemes.iter().all(Vec::is_empty) {
-                // Only stop words: nothing matches, as with an empty tsquery.
-                return Ok(Vec::new());
-            }
-            lexemes
+        let Some(terms) = pg_terms(pool, search).await? else {
+            // Only stop words: nothing matches, as with an empty tsquery.
+            return Ok(Vec::new());
         };
         // Searches with words are planned for their values (see the module docs).
-        let persistent = lexemes.is_empty();
-        let mut qb = match (relevance, lexemes.as_slice()) {
-            (true, [lexeme]) if lexeme.len() == 1 => {
+        let persistent = terms.is_empty();
+        let mut qb = match (relevance, terms.as_slice()) {
+            (true, [term]) => {
                 let tx = pool
                     .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?;
                 return Ok(single_term_page!(
                     tx,
                     search,
-                    probe_postgres(lexeme),
+                    probe_postgres(term),
                     |classes, after_id, take| {
-                        class_query_postgres(search, lexeme, classes, after_id, take)
+                        class_query_postgres(search, term, classes, after_id, take)
                     },
                     false
                 ));
             }
-            (true, _) => relevance_postgres(search, &lexemes),
+            (true, _) => {
+                let tx = pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                let page = multi_term_page!(
+                    tx,
+                    search,
+                    terms.len(),
+                    |i: usize| probe_postgres(&terms[i]),
+                    |cap| count_postgres(&terms, cap),
+                    |present: &[u8], after_id, take| top_class_postgres(
+                        search, &terms, present, after_id, take
+                    ),
+                    |tier: &Tier| relevance_postgres(search, &terms, Some(tier)),
+                    ItemHit,
+                    false
+                );
+                if let Some(page) = page {
+                    return Ok(page);
+                }
+                relevance_postgres(search, &terms, None)
+            }
             (false, _) => {
                 let mut qb = QueryBuilder::new("");
                 build_search!(qb, search, |qb: &mut QueryBuilder<sqlx::Postgres>| {
-                    push_key_match(qb, &lexemes)
+                    push_key_match(qb, &terms)
                 });
                 qb
             }
@@ -651,6 +1098,78 @@ impl Store {
             .fetch_all(pool)
             .await?)
     }
+
+    /// Counts the items a search matches by item type, language, decade and
+    /// subject (the cursor, the sort and the limit do not apply).
+    pub async fn item_facets(&self, search: &ItemSearch) -> Result<ItemFacets, StoreError> {
+        match &self.pool {
+            DbPool::Sqlite(pool) => Ok(facets!(
+                pool.begin_with("BEGIN DEFERRED").await?,
+                search,
+                " FROM items i CROSS JOIN json_each(i.subjects) s",
+                |qb: &mut QueryBuilder<sqlx::Sqlite>| push_fts_match(qb, search),
+                true
+            )),
+            DbPool::Postgres(pool) => {
+                let Some(terms) = pg_terms(pool, search).await? else {
+                    return Ok(ItemFacets::default());
+                };
+                Ok(facets!(
+                    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        .await?,
+                    search,
+                    " FROM items i CROSS JOIN LATERAL jsonb_array_elements_text(i.subjects) AS s(value)",
+                    |qb: &mut QueryBuilder<sqlx::Postgres>| push_key_match(qb, &terms),
+                    terms.is_empty()
+                ))
+            }
+        }
+    }
+}
+
+/// PostgreSQL: the search's terms as lexemes, terms without any (stop words
+/// of the configuration) left out, the last one completed when the search
+/// asks for it; `None` when words were given but none has a lexeme.
+async fn pg_terms(
+    pool: &sqlx::PgPool,
+    search: &ItemSearch,
+) -> Result<Option<Vec<PgTerm>>, StoreError> {
+    if search.terms.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let lexemes: Vec<Vec<String>> = sqlx::query_scalar(TERM_LEXEMES)
+        .bind(&search.terms)
+        .fetch_all(pool)
+        .await?;
+    let last = lexemes.len().saturating_sub(1);
+    let mut terms = Vec::with_capacity(lexemes.len());
+    for (i, lexemes) in lexemes.into_iter().enumerate() {
+        match lexemes.as_slice() {
+            [] => {}
+            [stem] if search.prefix && i == last => {
+                // `histor` completes to `histori`, `historian`, …: the stem
+                // itself first, then the most frequent words it begins.
+                let mut pattern = like_pattern(stem);
+                pattern.remove(0); // `%stem%` → `stem%`
+                let completions: Vec<String> = sqlx::query_scalar(COMPLETIONS)
+                    .bind(pattern)
+                    .bind(MAX_COMPLETIONS)
+                    .fetch_all(pool)
+                    .await?;
+                let mut alternatives = vec![stem.clone()];
+                alternatives.extend(completions.into_iter().filter(|c| c != stem));
+                terms.push(PgTerm {
+                    lexemes: alternatives,
+                    any: true,
+                });
+            }
+            _ => terms.push(PgTerm {
+                lexemes,
+                any: false,
+            }),
+        }
+    }
+    Ok((!terms.is_empty()).then_some(terms))
 }
 
 /// [`Store::search_items`] on SQLite.
@@ -658,43 +1177,64 @@ async fn sqlite_search(
     pool: &sqlx::SqlitePool,
     search: &ItemSearch,
     relevance: bool,
-    single_term: Option<&str>,
 ) -> Result<Vec<ItemHit>, StoreError> {
-    Ok(match single_term {
-        Some(term) => single_term_page!(
+    if !relevance {
+        let mut qb = QueryBuilder::new("");
+        build_search!(qb, search, |qb: &mut QueryBuilder<sqlx::Sqlite>| {
+            push_fts_match(qb, search)
+        });
+        return Ok(qb.build_query_as().fetch_all(pool).await?);
+    }
+    if search.terms.len() == 1 {
+        let phrase = search.fts_phrase(0);
+        return Ok(single_term_page!(
             pool.begin_with("BEGIN DEFERRED").await?,
             search,
-            probe_sqlite(term),
-            |classes, after_id, take| class_query_sqlite(search, term, classes, after_id, take),
+            probe_sqlite(&phrase),
+            |(mask, present), after_id, take| {
+                class_query_sqlite(search, class_match(&phrase, mask, present), after_id, take)
+            },
             true
-        ),
-        None if relevance => {
-            let hits: Vec<FlooredHit> = relevance_sqlite(search, true)
-                .build_query_as()
-                .fetch_all(pool)
-                .await?;
-            // A short page is exact only if the floor excluded nothing.
-            let short = hits.len() <= search.limit as usize;
-            if short && hits.first().is_none_or(|h| h.floor > 0) {
-                relevance_sqlite(search, false)
-                    .build_query_as::<FlooredHit>()
-                    .fetch_all(pool)
-                    .await?
-            } else {
-                hits
-            }
-            .into_iter()
-            .map(|h| h.hit)
-            .collect()
-        }
-        None => {
-            let mut qb = QueryBuilder::new("");
-            build_search!(qb, search, |qb: &mut QueryBuilder<sqlx::Sqlite>| {
-                push_fts_match(qb, search)
-            });
-            qb.build_query_as().fetch_all(pool).await?
-        }
-    })
+        ));
+    }
+    let page = multi_term_page!(
+        pool.begin_with("BEGIN DEFERRED").await?,
+        search,
+        search.terms.len(),
+        |i: usize| probe_sqlite(&search.fts_phrase(i)),
+        |cap| count_sqlite(search, cap),
+        |present: &[u8], after_id, take| {
+            let class: Vec<String> = present
+                .iter()
+                .enumerate()
+                .map(|(t, mask)| format!("({})", class_match(&search.fts_phrase(t), *mask, *mask)))
+                .collect();
+            class_query_sqlite(search, class.join(" AND "), after_id, take)
+        },
+        |tier: &Tier| relevance_sqlite(search, true, Some(tier)),
+        FlooredHit,
+        true
+    );
+    if let Some(page) = page {
+        return Ok(page);
+    }
+    let hits: Vec<FlooredHit> = relevance_sqlite(search, true, None)
+        .build_query_as()
+        .fetch_all(pool)
+        .await?;
+    // A short page is exact only if the floor excluded nothing.
+    let short = hits.len() <= search.limit as usize;
+    Ok(if short && hits.first().is_none_or(|h| h.floor > 0) {
+        relevance_sqlite(search, false, None)
+            .build_query_as::<FlooredHit>()
+            .fetch_all(pool)
+            .await?
+    } else {
+        hits
+    }
+    .into_iter()
+    .map(|h| h.hit)
+    .collect())
 }
 
 #[cfg(test)]
@@ -711,5 +1251,53 @@ mod tests {
         // Superincreasing: each weight beats the sum of the smaller ones.
         assert!((0..4).all(|g| WEIGHTS[g] > WEIGHTS[g + 1..].iter().sum::<i64>()));
         assert_eq!(class_score(0b1001), 11);
+    }
+
+    #[test]
+    fn tiers_restrict_each_word_to_the_groups_a_floor_needs() {
+        let tier = |min_score, groups: &[Option<u8>]| Tier {
+            min_score,
+            groups: groups.to_vec(),
+        };
+        // Two words found in every group: best 17 each, 34 in all.
+        assert_eq!(
+            tiers(&[15, 15], None),
+            [
+                tier(27, &[Some(0b1000), Some(0b1000)]),
+                tier(21, &[Some(0b1100), Some(0b1100)]),
+                tier(19, &[Some(0b1110), Some(0b1110)]),
+            ]
+        );
+        // The cursor's score caps the floors.
+        assert_eq!(
+            tiers(&[15, 15], Some(20)),
+            [tier(19, &[Some(0b1110), Some(0b1110)])]
+        );
+        // A word only in descriptions (best 1) and one in titles and
+        // descriptions (best 11): any score above 2 needs the second in a title.
+        assert_eq!(
+            tiers(&[0b1001, 0b0001], None),
+            [tier(3, &[Some(0b1000), None])]
+        );
+        // Two description-only words: the top class is everything, no tier.
+        assert!(tiers(&[1, 1], None).is_empty());
+        // Every item scoring at least a tier's floor is one of its candidates.
+        for present in [[15u8, 15], [9, 1], [12, 3], [14, 7], [8, 15]] {
+            for tier in tiers(&present, None) {
+                let best: i64 = present.iter().map(|p| class_score(*p)).sum();
+                for a in (1..16u8).filter(|a| a & !present[0] == 0) {
+                    for b in (1..16u8).filter(|b| b & !present[1] == 0) {
+                        let score = class_score(a) + class_score(b);
+                        let holds = |mask: u8, g: Option<u8>| g.is_none_or(|g| mask & g != 0);
+                        if score >= tier.min_score && score < best {
+                            assert!(
+                                holds(a, tier.groups[0]) && holds(b, tier.groups[1]),
+                                "{present:?} {tier:?}: ({a}, {b}) scores {score}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 }

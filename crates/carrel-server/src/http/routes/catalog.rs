@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use carrel_store::{Copy, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, SortKey};
+use carrel_store::{
+    Copy, FacetCounts, ItemFacets, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, SortKey,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -151,8 +153,80 @@ pub struct SearchParams {
     pub branch_id: Option<Uuid>,
     /// Default: `relevance` with `q`, else `title`.
     pub sort: Option<SortParam>,
+    /// `true`: the last word of `q` also matches the words it begins (`histor`
+    /// finds "history"), as a search-as-you-type box needs; only when `q` does
+    /// not end with a space or punctuation and that word has 2 or more characters.
+    pub prefix: Option<bool>,
+    /// `true`: the response also counts every matching item by item type,
+    /// language, decade and subject (`facets`). It costs a pass over all matches.
+    pub facets: Option<bool>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+/// How many matching items have one value of a facet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FacetCount {
+    /// `null` counts the items without a value.
+    pub value: Option<String>,
+    pub count: i64,
+}
+
+/// How many matching items were published in one decade.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecadeCount {
+    /// The first year of the decade (1990 for 1990–1999); `null` counts the
+    /// items without a publication year.
+    pub value: Option<i32>,
+    pub count: i64,
+}
+
+/// Counts over every item the search matches (the whole result, not the
+/// page). Each facet lists at most its 20 most frequent values, most items
+/// first. An item counts once in `item_type`, `language` and `decade` (their
+/// counts add up to `total` when a facet has at most 20 values) and once for
+/// each of its subjects in `subject`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemFacetsView {
+    /// Every matching item.
+    pub total: i64,
+    pub item_type: Vec<FacetCount>,
+    pub language: Vec<FacetCount>,
+    pub decade: Vec<DecadeCount>,
+    pub subject: Vec<FacetCount>,
+}
+
+fn facet_counts(counts: FacetCounts<String>) -> Vec<FacetCount> {
+    counts
+        .into_iter()
+        .map(|(value, count)| FacetCount { value, count })
+        .collect()
+}
+
+impl From<ItemFacets> for ItemFacetsView {
+    fn from(f: ItemFacets) -> Self {
+        Self {
+            total: f.total,
+            item_type: facet_counts(f.item_type),
+            language: facet_counts(f.language),
+            decade: f
+                .decade
+                .into_iter()
+                .map(|(value, count)| DecadeCount { value, count })
+                .collect(),
+            subject: facet_counts(f.subject),
+        }
+    }
+}
+
+/// A page of search results: the list shape of every list, plus the facets
+/// when `facets=true` was asked for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemSearchPage {
+    pub data: Vec<ItemView>,
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facets: Option<ItemFacetsView>,
 }
 
 fn bad_query(field: &str, reason: &str) -> ApiError {
@@ -217,22 +291,37 @@ fn decode_cursor(sort: ItemSort, raw: &str) -> Result<(SortKey, Uuid), ApiError>
 }
 
 /// Searches the catalog (no login needed).
+///
+/// With `q`, the default order is relevance: for each word, title 10,
+/// subtitle or authors 4, subjects 2, description 1 for each field group it
+/// occurs in, summed over the words (every word must occur); ties by id. The
+/// score depends on the item alone, so pages follow each other by cursor
+/// without gaps or repeats while items are added (an item edited between two
+/// pages may move across the cursor). A page of several words ranks the best
+/// candidates first and stops once the page is certain, instead of scoring
+/// every match.
 #[utoipa::path(get, path = "/items", tag = "catalog", params(SearchParams),
-    responses((status = 200, body = Page<ItemView>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = ItemSearchPage), (status = 400, body = ErrorBody)))]
 async fn search_items(
     State(state): State<AppState>,
     Query(p): Query<SearchParams>,
-) -> Result<axum::Json<Page<ItemView>>, ApiError> {
+) -> Result<axum::Json<ItemSearchPage>, ApiError> {
     let limit = pagination::limit(p.limit)?;
     let terms = p.q.as_deref().map(search::terms).unwrap_or_default();
     let has_text = p.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    let want_facets = p.facets.unwrap_or(false);
     if has_text && terms.is_empty() {
         // Only stop words or punctuation: nothing can match.
-        return Ok(axum::Json(Page {
+        return Ok(axum::Json(ItemSearchPage {
             data: Vec::new(),
             next_cursor: None,
+            facets: want_facets.then(|| ItemFacets::default().into()),
         }));
     }
+    let prefix = p.prefix.unwrap_or(false)
+        && p.q
+            .as_deref()
+            .is_some_and(|q| search::completes_last_word(q, &terms));
     let sort = match p.sort.unwrap_or(if terms.is_empty() {
         SortParam::Title
     } else {
@@ -273,6 +362,7 @@ async fn search_items(
     };
     let query = ItemSearch {
         terms,
+        prefix,
         author: short("author", p.author)?,
         item_type: match p.item_type {
             Some(t) if state.store.item_type_exists(&t).await? => Some(t),
@@ -294,6 +384,11 @@ async fn search_items(
         limit,
     };
     let mut hits: Vec<ItemHit> = state.store.search_items(&query).await?;
+    let facets = if want_facets {
+        Some(state.store.item_facets(&query).await?.into())
+    } else {
+        None
+    };
     let more = hits.len() > limit as usize;
     hits.truncate(limit as usize);
     let next_cursor = if more {
@@ -304,7 +399,11 @@ async fn search_items(
     };
     let mut data: Vec<ItemView> = hits.into_iter().map(|h| ItemView::from(h.item)).collect();
     with_availability(&state, &mut data).await?;
-    Ok(axum::Json(Page { data, next_cursor }))
+    Ok(axum::Json(ItemSearchPage {
+        data,
+        next_cursor,
+        facets,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
