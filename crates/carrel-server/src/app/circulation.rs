@@ -114,6 +114,36 @@ pub async fn checkout(
         .await
 }
 
+/// What a return scan at a desk did.
+#[derive(Debug)]
+pub enum ScanIn {
+    /// The copy was on loan: its loan is closed (see [`return_copy`]).
+    Returned(Box<ReturnOutcome>),
+    /// The copy was in transit to this branch: the move is complete (see
+    /// [`receive`]).
+    Received(Box<ReceiveOutcome>),
+}
+
+/// A return scan of `barcode` at the desk of `branch` (None: the copy's
+/// home), as every front door does it (the API's `POST /loans/return`, a SIP2
+/// checkin): a copy in transit is received here, any other is returned.
+pub async fn scan_in(
+    state: &AppState,
+    actor: &Actor,
+    barcode: &str,
+    branch: Option<Uuid>,
+) -> Result<ScanIn, StoreError> {
+    if let Some(copy) = state.store.find_copy_by_barcode(barcode).await?
+        && copy.status == "in_transit"
+    {
+        let here = branch.unwrap_or(copy.branch_id);
+        let received = receive(state, actor, copy.id, here).await?;
+        return Ok(ScanIn::Received(Box::new(received)));
+    }
+    let returned = return_copy(state, actor, barcode, branch).await?;
+    Ok(ScanIn::Returned(Box::new(returned)))
+}
+
 /// Returns the copy with `barcode` at the desk of `branch` (None: the copy's
 /// home): closes its loan, charges any overdue fine, passes the copy to the
 /// first waiting hold (and mails that patron) or sends it in transit to where

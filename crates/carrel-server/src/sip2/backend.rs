@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::texts::Lang;
 use super::{LoginGuard, terminals};
 use crate::accounts::pins;
-use crate::app::circulation::{self, PaymentInput};
+use crate::app::circulation::{self, PaymentInput, ScanIn};
 use crate::app::{Actor, Channel};
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
@@ -531,11 +531,16 @@ impl Sip2Backend for Sip2Library {
         let result = if barcode.is_empty() {
             Err(StoreError::NotFound)
         } else {
-            circulation::return_copy(&self.state, &actor, barcode, context.terminal.branch_id).await
+            // A return scan: a copy in transit to this branch is received.
+            circulation::scan_in(&self.state, &actor, barcode, context.terminal.branch_id).await
         };
         // The copy (for the answer) and the borrower (for AA) at once.
         let borrower = async {
-            match result.as_ref().ok().and_then(|r| r.loan.user_id) {
+            let borrower = match &result {
+                Ok(ScanIn::Returned(returned)) => returned.loan.user_id,
+                _ => None,
+            };
+            match borrower {
                 Some(id) => self.state.store.find_user(id).await.ok().flatten(),
                 None => None,
             }
@@ -552,20 +557,26 @@ impl Sip2Backend for Sip2Library {
             ..Default::default()
         };
         match result {
-            Ok(returned) => {
+            Ok(scan) => {
+                let (fine, hold, transit_to) = match &scan {
+                    ScanIn::Returned(r) => {
+                        (r.fine.as_ref(), r.hold.as_ref(), r.transit_to_branch_id)
+                    }
+                    ScanIn::Received(r) => (None, r.hold.as_ref(), r.copy.transit_to_branch_id),
+                };
                 outcome.ok = true;
-                outcome.resensitize = returned.hold.is_none();
+                outcome.resensitize = hold.is_none();
                 outcome.screen_message.push(lang.checked_in());
                 if let Some(user) = borrower {
                     outcome.patron_identifier = user.card_number;
                 }
-                if let Some(fine) = &returned.fine {
+                if let Some(fine) = fine {
                     outcome
                         .screen_message
                         .push(lang.fine_charged(&self.money(fine.amount_cents)));
                 }
                 // CV: 01 hold shelf here, 02 travels for a hold, 04 goes home.
-                match (&returned.hold, returned.transit_to_branch_id) {
+                match (hold, transit_to) {
                     (Some(_), None) => {
                         outcome.alert_type = Some(carrel_sip2::AlertType::HoldHere);
                         outcome.screen_message.push(lang.hold_shelf());
@@ -580,7 +591,7 @@ impl Sip2Backend for Sip2Library {
                     }
                     (None, None) => {}
                 }
-                if let Some(holder) = returned.hold.as_ref().and_then(|h| h.user_id)
+                if let Some(holder) = hold.and_then(|h| h.user_id)
                     && let Ok(Some(user)) = self.state.store.find_user(holder).await
                 {
                     outcome.hold_patron_id = user.card_number;

@@ -695,6 +695,23 @@ async fn checkins_at_another_branch_alert_transit(desk: Desk) {
     let transits = desk.app.audit_events("copy.transit_started").await;
     assert!(transits.iter().all(|e| e.details["channel"] == "sip2"));
     assert_eq!(transits.len(), 2);
+
+    // At MAIN, a checkin scan receives both: C-2 fills Bea's hold here (CV 01),
+    // C-1 is home and goes back on the shelf (no alert).
+    let mut main = Sip2Client::connect(&desk.app).await;
+    main.login().await;
+    let back = main.call(&checkin("C-2")).await;
+    assert!(back.starts_with("101"), "{back}");
+    assert_eq!(field(&back, "CV"), Some("01"), "{back}");
+    assert_eq!(field(&back, "CY"), Some("BEA-7"));
+    assert_eq!(desk.copy_status(item, "C-2").await, "on_hold_shelf");
+    let back = main.call(&checkin("C-1")).await;
+    assert!(back.starts_with("101"), "{back}");
+    assert!(field(&back, "CV").is_none(), "{back}");
+    assert_eq!(desk.copy_status(item, "C-1").await, "available");
+    let received = desk.app.audit_events("copy.received").await;
+    assert_eq!(received.len(), 2);
+    assert!(received.iter().all(|e| e.details["channel"] == "sip2"));
 }
 
 async fn fee_paid_records_a_desk_payment(desk: Desk) {

@@ -252,21 +252,18 @@ async fn return_copy(
         super::branches::require_branch(&state, branch).await?;
     }
     let actor = Actor::api(staff.user_id, &client);
-    // A return scan at the branch a copy travels to completes the transit.
-    if let Some(copy) = state.store.find_copy_by_barcode(barcode).await?
-        && copy.status == "in_transit"
-    {
-        let here = req.branch_id.unwrap_or(copy.branch_id);
-        let received = circulation::receive(&state, &actor, copy.id, here).await?;
-        return Ok(axum::Json(ReturnView {
-            loan: None,
-            fine: None,
-            hold: received.hold.map(HoldView::from),
-            transit_to_branch_id: received.copy.transit_to_branch_id,
-            branch_id: here,
-        }));
-    }
-    let outcome = circulation::return_copy(&state, &actor, barcode, req.branch_id).await?;
+    let outcome = match circulation::scan_in(&state, &actor, barcode, req.branch_id).await? {
+        circulation::ScanIn::Returned(outcome) => outcome,
+        circulation::ScanIn::Received(received) => {
+            return Ok(axum::Json(ReturnView {
+                loan: None,
+                fine: None,
+                hold: received.hold.map(HoldView::from),
+                transit_to_branch_id: received.copy.transit_to_branch_id,
+                branch_id: received.branch_id,
+            }));
+        }
+    };
     let currency = &state.config.currency;
     Ok(axum::Json(ReturnView {
         fine: outcome.fine.map(|f| FineView::new(f, currency)),
