@@ -488,10 +488,15 @@ async fn get_item(
         .find_item(parse_id(&id)?, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(item_view(&state, row).await?))
+}
+
+/// One item as the API shows it, with its availability per branch.
+async fn item_view(state: &AppState, row: carrel_store::ItemRow) -> Result<ItemView, ApiError> {
     let mut view = [ItemView::from(row)];
-    with_availability(&state, &mut view).await?;
+    with_availability(state, &mut view).await?;
     let [view] = view;
-    Ok(axum::Json(view))
+    Ok(view)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -568,7 +573,7 @@ async fn update_item(
         )
         .await
         .map_err(CatalogError::from_write)?;
-    Ok(axum::Json(row.into()))
+    Ok(axum::Json(item_view(&state, row).await?))
 }
 
 /// Removes an item (soft delete, librarian); refused with 409 while copies are on loan.
@@ -600,7 +605,7 @@ async fn restore_item(
         .restore_item(parse_id(&id)?, Some(staff.user_id), state.clock.now())
         .await
         .map_err(CatalogError::from_write)?;
-    Ok(axum::Json(row.into()))
+    Ok(axum::Json(item_view(&state, row).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
