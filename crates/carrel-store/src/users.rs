@@ -196,6 +196,10 @@ pub struct UserQuery {
     pub now: Option<OffsetDateTime>,
     /// Exact (normalised) card number.
     pub card_number: Option<String>,
+    /// Patron category code.
+    pub category: Option<String>,
+    /// Home branch.
+    pub home_branch_id: Option<Uuid>,
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -500,6 +504,8 @@ impl Store {
                       ELSE deleted_at IS NULL END) \
                AND ($5 IS NULL OR created_at < $5 OR (created_at = $5 AND id < $6)) \
                AND ($8 IS NULL OR card_number = $8) \
+               AND ($9 IS NULL OR category = $9) \
+               AND ($10 IS NULL OR home_branch_id = $10) \
              ORDER BY created_at DESC, id DESC LIMIT $7"
         );
         let status = query.status.map(|s| match s {
@@ -517,6 +523,8 @@ impl Store {
             .bind(query.before.map(|(_, id)| id))
             .bind(i64::from(query.limit) + 1)
             .bind(query.card_number.as_deref())
+            .bind(query.category.as_deref())
+            .bind(query.home_branch_id)
             .fetch_all(pool)
             .await?))
     }

@@ -95,6 +95,14 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
     let mut seen_usernames = HashSet::new();
     let mut seen_cards = HashSet::new();
     let mut batch: Vec<(u64, NewUser)> = Vec::with_capacity(BATCH);
+    let categories: HashSet<String> = state
+        .store
+        .list_patron_categories()
+        .await
+        .context("cannot read the patron categories")?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
     let now = state.clock.now();
     for record in reader.records() {
         let record = match record {
@@ -108,7 +116,11 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
             }
         };
         let line = record.position().map_or(0, |p| p.line());
-        match read_row(&columns, &record, now) {
+        let row = read_row(&columns, &record, now).and_then(|mut user| {
+            user.category = row_category(&columns, &record, &categories)?;
+            Ok(user)
+        });
+        match row {
             Ok(mut user) => {
                 if !seen_emails.insert(user.email_key.clone())
                     || !seen_usernames.insert(user.username_key.clone())
@@ -191,6 +203,7 @@ struct Columns {
     full_name: Option<usize>,
     role: Option<usize>,
     card_number: Option<usize>,
+    category: Option<usize>,
     password_hash: usize,
 }
 
@@ -211,8 +224,32 @@ impl Columns {
             full_name: column("full_name"),
             role: column("role"),
             card_number: column("card_number"),
+            category: column("category"),
             password_hash,
         })
+    }
+}
+
+/// The optional `category` column of a row: a defined patron category code
+/// (any case), or empty for the default category.
+fn row_category(
+    columns: &Columns,
+    record: &csv::StringRecord,
+    defined: &HashSet<String>,
+) -> Result<Option<String>, String> {
+    let Some(typed) = columns.category.and_then(|i| record.get(i)) else {
+        return Ok(None);
+    };
+    if typed.is_empty() {
+        return Ok(None);
+    }
+    let code = typed.to_ascii_lowercase();
+    if defined.contains(&code) {
+        Ok(Some(code))
+    } else {
+        Err(format!(
+            "category `{typed}` is not a defined patron category"
+        ))
     }
 }
 

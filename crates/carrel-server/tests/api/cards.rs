@@ -416,6 +416,8 @@ async fn parallel_wrong_pins_lock_the_pin_not_the_account(app: TestApp) {
     assert_eq!(bob_counter.failed_attempts, 0);
 }
 
+/// Also an optional `category` column: a defined code (any case), or the
+/// default; an undefined one skips the row with the reason.
 async fn import_takes_an_optional_card_column(app: TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let hash = bcrypt::hash("Legacy-Bcrypt-Pass-1", 4).unwrap();
@@ -423,11 +425,12 @@ async fn import_takes_an_optional_card_column(app: TestApp) {
     std::fs::write(
         &path,
         format!(
-            "email,username,full_name,role,card_number,password_hash\n\
-             a@example.org,aaa,A,patron,c-1,{hash}\n\
-             b@example.org,bbb,B,patron,,{hash}\n\
-             c@example.org,ccc,C,patron,C-1,{hash}\n\
-             d@example.org,ddd,D,patron,bad card,{hash}\n"
+            "email,username,full_name,role,card_number,category,password_hash\n\
+             a@example.org,aaa,A,patron,c-1,Child,{hash}\n\
+             b@example.org,bbb,B,patron,,,{hash}\n\
+             c@example.org,ccc,C,patron,C-1,,{hash}\n\
+             d@example.org,ddd,D,patron,bad card,,{hash}\n\
+             e@example.org,eee,E,patron,E-1,martian,{hash}\n"
         ),
     )
     .unwrap();
@@ -444,6 +447,10 @@ async fn import_takes_an_optional_card_column(app: TestApp) {
         reasons.iter().any(|r| r.starts_with("card_number")),
         "{reasons:?}"
     );
+    assert!(
+        reasons.iter().any(|r| r.starts_with("category `martian`")),
+        "{reasons:?}"
+    );
     let a = app
         .state
         .store
@@ -452,4 +459,13 @@ async fn import_takes_an_optional_card_column(app: TestApp) {
         .unwrap()
         .unwrap();
     assert_eq!(a.username, "aaa");
+    assert_eq!(a.category, "child");
+    let b = app
+        .state
+        .store
+        .find_user_by_login("bbb")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.category, "adult");
 }

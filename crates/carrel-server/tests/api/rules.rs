@@ -334,6 +334,41 @@ async fn patron_categories_carry_their_own_limits(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(json_of(kid, 201).await["category"], "child");
+    // Staff find the members of a category (and of a home branch).
+    let children = desk
+        .get_json(LIBRARIAN, "/api/v1/users?category=child")
+        .await;
+    let names: Vec<&str> = children["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kid"]);
+    let students = desk
+        .get_json(LIBRARIAN, "/api/v1/users?category=student")
+        .await;
+    assert_eq!(students["data"][0]["username"], "pat");
+    assert_eq!(students["data"].as_array().unwrap().len(), 1);
+    let at_main = desk
+        .get_json(
+            LIBRARIAN,
+            "/api/v1/users?category=child&home_branch_id=00000000-0000-7000-8000-000000000001",
+        )
+        .await;
+    assert_eq!(
+        at_main["data"].as_array().unwrap().len(),
+        0,
+        "no home branch set"
+    );
+    assert_eq!(
+        desk.app
+            .get("/api/v1/users?home_branch_id=nope")
+            .await
+            .status(),
+        401,
+        "anonymous callers learn nothing"
+    );
 
     // The category's loan limit (2) applies instead of the global one (10).
     desk.item("Dune", "book", &["B-1", "B-2", "B-3"]).await;

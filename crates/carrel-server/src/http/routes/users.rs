@@ -23,6 +23,7 @@ use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
 use crate::limits::{self, Limit};
 use crate::state::AppState;
+use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -314,6 +315,10 @@ pub struct ListUsersParams {
     pub status: Option<StatusParam>,
     /// Exactly this patron card (case-insensitive).
     pub card_number: Option<String>,
+    /// Patron category code.
+    pub category: Option<String>,
+    /// Home branch.
+    pub home_branch_id: Option<Uuid>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -357,6 +362,8 @@ async fn list_users(
                     .map_err(|e| ApiError::bad_request(format!("card_number {e}")))
             })
             .transpose()?,
+        category: params.category.map(|c| c.trim().to_owned()),
+        home_branch_id: params.home_branch_id,
     };
     let rows = manage::list_for_staff(&state, query).await?;
     let now = state.clock.now();
