@@ -3,7 +3,8 @@
 #
 # Usage:
 #   bench/reads.sh pages   [sqlite|postgres]       GET /items?limit=20 and ?limit=100, GET /users/me
-#   bench/reads.sh profile [sqlite|postgres] PATH  perf profile (flat, top symbols) of the server under load on PATH
+#   bench/reads.sh profile [sqlite|postgres] PATHS perf profile (flat, top symbols) of the server under load on
+#                                                  each of PATHS (space-separated, one server)
 #
 # The release binary is $BENCH_BIN (default target/release/carrel). Each run starts a
 # fresh server on 127.0.0.1:$BENCH_PORT (18400) with a temp data dir (and for postgres a
@@ -95,13 +96,23 @@ case $MODE in
       'BEGIN {printf "server CPU per extra row: %.2f us\n", (b - a) / 80}'
     ;;
   profile)
-    wrk -t1 -c"$CONNS" -d3s -s "$WORK/auth.lua" "$B$PROFILE_PATH" >/dev/null
-    perf record -F 999 -p "$PID" -o "$WORK/perf.data" -- sleep "$DUR" >/dev/null 2>&1 &
-    PERF=$!
-    wrk -t1 -c"$CONNS" -d"${DUR}s" -s "$WORK/auth.lua" "$B$PROFILE_PATH" | grep Requests/sec
-    wait "$PERF" || true
-    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
-      | grep -v '^#' | grep -v '^$' | head -25
+    # PATH may list several paths (space-separated): each is profiled in turn on the
+    # same server and data.
+    for path in $PROFILE_PATH; do
+      echo "== $path (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+      wrk -t1 -c"$CONNS" -d3s -s "$WORK/auth.lua" "$B$path" >/dev/null
+      perf record -F 999 -g -p "$PID" -o "$WORK/perf.data" -- sleep "$DUR" >/dev/null 2>&1 &
+      PERF=$!
+      t0=$(cpu_ticks)
+      wrk -t1 -c"$CONNS" -d"${DUR}s" -s "$WORK/auth.lua" "$B$path" | grep Requests/sec
+      t1=$(cpu_ticks)
+      wait "$PERF" || true
+      echo "server CPU: $(( (t1 - t0) * 1000 / HZ )) ms in ${DUR} s"
+      perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null \
+        | grep -v '^#' | grep -v '^$' | head -8 || true
+      perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null \
+        | grep -v '^#' | grep -v '^$' | head -"${BENCH_TOP:-25}" | cut -c1-150 || true
+    done
     ;;
   *) echo "unknown mode $MODE"; exit 2 ;;
 esac

@@ -17,7 +17,7 @@ use carrel_mail::Mailer;
 
 use crate::auth::passwords::PasswordHasher;
 use crate::config::{Config, Environment, PaymentProviderKind, TOKEN_AUDIENCE};
-use crate::state::AppState;
+use crate::state::{AppParts, AppState};
 use crate::telemetry;
 
 /// Connects to the database (creating the data directory for SQLite) without
@@ -82,7 +82,7 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
     let limits = crate::limits::RateLimits::from_config(&config)?;
     let covers = carrel_media::CoverStore::from_url(&config.storage_url)
         .context("cannot set up cover storage (CARREL_STORAGE_URL)")?;
-    Ok(AppState {
+    Ok(AppState::new(AppParts {
         limits,
         covers,
         image_slots: Arc::new(tokio::sync::Semaphore::new(2)),
@@ -99,7 +99,7 @@ pub async fn build_state(config: Config, clock: Arc<Clock>) -> anyhow::Result<Ap
         jwt: Arc::new(jwt),
         secrets: Arc::new(secrets),
         mailer,
-    })
+    }))
 }
 
 /// The provider that takes online payments, if one is configured.

@@ -15,9 +15,37 @@ use crate::circulation::payments::{KeyLocks, PaymentProvider};
 use crate::config::Config;
 use crate::limits::RateLimits;
 
-/// Everything a handler may need; cheap to clone.
+/// Everything a handler may need; cheap to clone: one shared allocation
+/// ([`AppParts`], reached through `Deref`), so the several clones each request
+/// makes (the router, every stateful middleware, every `State` extractor) cost
+/// one reference count each, not one per field, and the futures that hold a
+/// clone stay small. Assigning a field of a clone (`DerefMut`) copies the parts
+/// first, so it changes that clone only, as with a plain struct.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut AppParts {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+/// The fields of [`AppState`].
+#[derive(Clone)]
+pub struct AppParts {
     pub config: Arc<Config>,
     pub store: Store,
     pub clock: Arc<Clock>,
@@ -42,6 +70,12 @@ pub struct AppState {
 }
 
 impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for AppParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("backend", &self.store.backend())

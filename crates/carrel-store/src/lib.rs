@@ -30,6 +30,7 @@ pub use backup::{
     BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
 };
 pub use branches::{Branch, BranchChanges, LibraryTime, MAIN_BRANCH_ID, NewBranch, StoredCalendar};
+pub use catalog::ItemPage;
 pub use catalog::{
     BranchAvailability, Copy, CopyChanges, ExportEntry, FACET_VALUES, FacetCounts, ImportBatch,
     ImportCounts, ImportErrorRow, ImportIssue, ImportLookup, ImportProgress, ImportRow,

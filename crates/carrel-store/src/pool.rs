@@ -17,6 +17,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::StoreError;
 use crate::migrations;
 
+/// A PostgreSQL connection idle at least this long is pinged before it is used.
+pub(crate) const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -123,8 +126,21 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    // The connection lives in this process: a ping before each use
+                    // would only check that its worker thread runs (a broken one
+                    // fails the query instead), at the cost of a hand-off to that
+                    // thread and back on every acquisition.
+                    .test_before_acquire(false)
                     .after_release(|conn, _| {
                         Box::pin(async move {
+                            // sqlx queues the ROLLBACK of a dropped transaction, and its
+                            // transaction depth falls only once that has run: at depth 0
+                            // nothing is queued and the connection is clean (no round trip
+                            // to its worker, the common case: a read outside a
+                            // transaction, or a transaction that finished).
+                            if !conn.is_in_transaction() {
+                                return Ok(true);
+                            }
                             // After SQLITE_FULL (or an I/O error) SQLite rolls the
                             // transaction back itself; sqlx's own ROLLBACK then fails and
                             // leaves its transaction depth at 1, so every later BEGIN on
@@ -144,6 +160,20 @@ impl Store {
                 let pool = PgPoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    // sqlx pings every connection before handing it out: a round trip
+                    // to the server per query. Only a connection that sat idle for
+                    // [`PING_IDLE_AFTER`] is checked now (the server or a proxy may
+                    // have dropped it meanwhile); a busy one proved itself moments ago,
+                    // and if it broke since, its query fails and sqlx discards it.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_IDLE_AFTER {
+                                conn.ping().await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(connect)
                     .await?;
                 DbPool::Postgres(pool)

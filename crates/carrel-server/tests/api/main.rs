@@ -17,6 +17,7 @@ mod fines;
 mod hardening;
 mod import;
 mod limits;
+mod listing;
 mod logs;
 mod mail_flooding;
 mod marc;

@@ -11,6 +11,7 @@ pub use imports::{
     ImportProgress, ImportRow, ImportWrite, ImportedItem, NewImport, StoredRecord,
 };
 pub use items::{ItemEvent, ItemFields, ItemRow};
+pub use search::listing::ItemPage;
 pub use search::{
     FACET_VALUES, FacetCounts, ItemFacets, ItemHit, ItemSearch, ItemSort, MAX_COMPLETIONS,
     MAX_TERMS, SortKey,

@@ -1242,6 +1242,9 @@ async fn sqlite_search(
     .collect())
 }
 
+// After the macros it uses (`push_filters!`, `bind_key!`).
+pub(super) mod listing;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,13 @@
 //! login) and its maintenance by librarians.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use carrel_store::{
-    Copy, FacetCounts, ItemFacets, ItemFields, ItemHit, ItemRow, ItemSearch, ItemSort, SortKey,
+    Copy, FacetCounts, ItemFacets, ItemFields, ItemHit, ItemPage, ItemRow, ItemSearch, ItemSort,
+    SortKey,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -305,7 +307,7 @@ fn decode_cursor(sort: ItemSort, raw: &str) -> Result<(SortKey, Uuid), ApiError>
 async fn search_items(
     State(state): State<AppState>,
     Query(p): Query<SearchParams>,
-) -> Result<axum::Json<ItemSearchPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = pagination::limit(p.limit)?;
     let terms = p.q.as_deref().map(search::terms).unwrap_or_default();
     let has_text = p.q.as_deref().is_some_and(|q| !q.trim().is_empty());
@@ -316,7 +318,8 @@ async fn search_items(
             data: Vec::new(),
             next_cursor: None,
             facets: want_facets.then(|| ItemFacets::default().into()),
-        }));
+        })
+        .into_response());
     }
     let prefix = p.prefix.unwrap_or(false)
         && p.q
@@ -383,12 +386,19 @@ async fn search_items(
             .transpose()?,
         limit,
     };
-    let mut hits: Vec<ItemHit> = state.store.search_items(&query).await?;
-    let facets = if want_facets {
+    let facets: Option<ItemFacetsView> = if want_facets {
         Some(state.store.item_facets(&query).await?.into())
     } else {
         None
     };
+    if query.terms.is_empty() {
+        return Ok(rendered_page(
+            state.store.list_items_page(&query).await?,
+            sort,
+            facets,
+        ));
+    }
+    let mut hits: Vec<ItemHit> = state.store.search_items(&query).await?;
     let more = hits.len() > limit as usize;
     hits.truncate(limit as usize);
     let next_cursor = if more {
@@ -403,7 +413,40 @@ async fn search_items(
         data,
         next_cursor,
         facets,
-    }))
+    })
+    .into_response())
+}
+
+/// An [`ItemSearchPage`] around a page the store rendered (a list without
+/// words, see `Store::list_items_page`): its items are copied as they are.
+fn rendered_page(page: ItemPage, sort: ItemSort, facets: Option<ItemFacetsView>) -> Response {
+    let next_cursor = page.next.map(|(key, id)| encode_cursor(sort, &key, id));
+    let mut body = String::with_capacity(page.json.len() + 128);
+    body.push_str("{\"data\":");
+    body.push_str(&page.json);
+    body.push_str(",\"next_cursor\":");
+    match next_cursor {
+        // Base64url: nothing to escape.
+        Some(cursor) => {
+            body.push('"');
+            body.push_str(&cursor);
+            body.push('"');
+        }
+        None => body.push_str("null"),
+    }
+    if let Some(facets) = facets {
+        body.push_str(",\"facets\":");
+        body.push_str(&serde_json::to_string(&facets).unwrap_or_else(|_| "null".to_owned()));
+    }
+    body.push('}');
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
