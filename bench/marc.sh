@@ -18,8 +18,10 @@
 # database carrel_bench_marc_<pid>, dropped on exit), applies the migrations
 # (not timed), then runs `carrel catalog import FILE` (default --match isbn) under
 # /usr/bin/time -v and prints: records, wall time, records/s, peak RSS, the
-# summary line, and the target as MET or MISSED (sqlite >= 5,000 records/s,
-# postgres >= 3,000 records/s).
+# summary line, carrel's own CPU time (user, system; PostgreSQL's is not
+# included), the load average before and after (the machine may be shared:
+# read every figure next to it), and the target as MET or MISSED (sqlite >=
+# 5,000 records/s, postgres >= 3,000 records/s).
 #
 # Then (unless BENCH_SEARCH=0) it starts `carrel serve` on the imported catalog
 # (127.0.0.1:$BENCH_PORT, default 18080; postgres after VACUUM (ANALYZE)) and runs
@@ -98,7 +100,8 @@ run() {
     local env=(env -i "PATH=$PATH" CARREL_ENV=development "CARREL_DATA_DIR=$WORK/data"
         "CARREL_DATABASE_URL=$url" CARREL_LOG_FORMAT=json RUST_LOG=warn)
     "${env[@]}" "$BIN" migrate >/dev/null
-    local status=0
+    local status=0 load_before
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
     "${env[@]}" /usr/bin/time -v -o "$WORK/time.txt" "$BIN" catalog import --match "$MATCH" \
         --errors "$WORK/report.jsonl" "$FILE" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt" || status=$?
     if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
@@ -116,6 +119,8 @@ run() {
     echo "$backend: records: $records"
     echo "$backend: wall time: ${secs} s"
     echo "$backend: records/s: $rate"
+    echo "$backend: carrel CPU: user $(sed -n 's/.*User time (seconds): //p' "$WORK/time.txt") s, system $(sed -n 's/.*System time (seconds): //p' "$WORK/time.txt") s"
+    echo "$backend: load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "$backend: peak RSS: $(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB"
     echo "$backend: summary: $summary"
     echo "$backend: report lines: $(wc -l <"$WORK/report.jsonl")"

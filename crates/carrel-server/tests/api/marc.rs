@@ -25,6 +25,7 @@ backend_tests!(
     an_api_import_runs_to_done_with_its_report,
     an_interrupted_job_is_resumed_or_failed_after_a_restart,
     imported_records_are_found_by_search_and_counted_by_facets,
+    a_large_batch_keeps_every_value_and_copy,
 );
 backend_tests_with!(vec![("CARREL_IMPORT_MAX_BYTES", "2048".into())] => uploads_over_the_import_limit_are_413);
 
@@ -954,4 +955,87 @@ async fn imported_records_are_found_by_search_and_counted_by_facets(app: TestApp
             .len(),
         10
     );
+}
+
+/// Enough records and holdings in one batch for PostgreSQL's streamed (`COPY`)
+/// inserts, with values holding the characters its text format escapes: every
+/// field and copy arrives exactly, and a re-run changes nothing.
+async fn a_large_batch_keeps_every_value_and_copy(app: TestApp) {
+    let mut records = read_records(&fixture("test.dat"));
+    assert_eq!(records.len(), 10);
+    for (n, record) in records.iter_mut().enumerate() {
+        for field in &mut record.fields {
+            if let Field::Data { tag, subfields, .. } = field
+                && tag.as_str() == "245"
+            {
+                subfields.insert(1, Subfield::new('b', format!("back\\slash {n}")));
+            }
+        }
+        record.fields.push(holding(
+            &format!("BIG-{n}-A"),
+            &format!("QA {n}\\1"),
+            "MAIN",
+        ));
+        record.fields.push(holding(
+            &format!("BIG-{n}-B"),
+            &format!("QA {n} c.2"),
+            "MAIN",
+        ));
+    }
+    let file = app.db.dir().join("large.mrc");
+    write_records(&file, &records);
+    let c = import(&app, std::slice::from_ref(&file), MatchMode::Isbn, None).await;
+    assert_eq!(counts(&c), [10, 0, 0, 0]);
+    let items = all_items(&app).await;
+    assert_eq!(items.len(), 10);
+    let librarian = app.create_user("bigbatch", Role::Librarian).await;
+    let token = app.access_token(&librarian.username).await;
+    let mut barcodes = Vec::new();
+    for item in &items {
+        let subtitle = item["subtitle"].as_str().unwrap();
+        assert!(subtitle.starts_with("back\\slash "), "{subtitle:?}");
+        assert_eq!(item["copies_total"], 2);
+        let id = item["id"].as_str().unwrap();
+        let copies: Value = app
+            .get(&format!("/api/v1/items/{id}/copies"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        for copy in copies["data"].as_array().unwrap() {
+            let barcode = copy["barcode"].as_str().unwrap().to_owned();
+            let n = barcode.split('-').nth(1).unwrap().to_owned();
+            let expected = if barcode.ends_with('A') {
+                format!("QA {n}\\1")
+            } else {
+                format!("QA {n} c.2")
+            };
+            assert_eq!(copy["call_number"], expected.as_str());
+            assert_eq!(copy["status"], "available");
+            barcodes.push(barcode);
+        }
+        let history: Value = app
+            .authed(
+                reqwest::Method::GET,
+                &format!("/api/v1/items/{id}/events"),
+                &token,
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = history["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["created", "copy_added", "copy_added"], "{history}");
+    }
+    assert_eq!(barcodes.len(), 20);
+    // The stored records came back byte for byte: a re-run skips every record.
+    let c = import(&app, std::slice::from_ref(&file), MatchMode::Isbn, None).await;
+    assert_eq!(counts(&c), [0, 0, 10, 0]);
 }

@@ -5,8 +5,9 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::write::{CatalogWrite as _, CopyRow};
 use super::{EventRecord, append_event};
-use crate::pool::{BeginWrite as _, DbPool};
+use crate::pool::BeginWrite as _;
 use crate::{Backend, Store, StoreError};
 
 /// The item columns plus the copy counts, computed by the database in the same
@@ -111,6 +112,7 @@ macro_rules! bind_fields {
             .bind(f.publication_year.unwrap_or(UNKNOWN_YEAR))
     }};
 }
+pub(crate) use bind_fields;
 
 /// One entry of an item's history.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -139,21 +141,11 @@ impl Store {
         actor: Option<Uuid>,
         now: OffsetDateTime,
     ) -> Result<ItemRow, StoreError> {
-        const INSERT: &str = "INSERT INTO items (id, title, subtitle, authors, isbn, item_type, publisher, publication_year, \
-             language, subjects, description, title_key, authors_key, subjects_key, year_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)";
         const SELECT: &str = concat!(item_select!(), " WHERE i.id = $1");
         let id = Uuid::now_v7();
-        let sqlite = self.backend() == Backend::Sqlite;
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            bind_fields!(sqlx::query(INSERT).bind(id), fields)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            if sqlite {
-                sqlx::query(FTS_INSERT).bind(id).execute(&mut *tx).await?;
-            }
+            tx.insert_items(&[(id, fields)], now).await?;
             append_event!(tx, EventRecord { item_id: id, event_type: "created", actor_id: actor, at: now, details: &json!({"title": fields.title}) });
             let row: ItemRow = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
@@ -328,227 +320,23 @@ impl Store {
             .zip(first_barcode + 1..)
             .map(|(id, n)| (id, format!("{barcode_prefix}{n}")))
             .collect();
-        match &self.pool {
-            DbPool::Sqlite(pool) => bulk_insert_sqlite(pool, items, &ids, &copies, now).await?,
-            DbPool::Postgres(pool) => bulk_copy_postgres(pool, items, &ids, &copies, now).await?,
-        }
+        let rows: Vec<(Uuid, &ItemFields)> = ids.iter().copied().zip(items).collect();
+        let copy_rows: Vec<CopyRow<'_>> = copies
+            .iter()
+            .map(|(item_id, barcode)| CopyRow {
+                id: Uuid::now_v7(),
+                item_id: *item_id,
+                barcode,
+                location: None,
+                call_number: None,
+            })
+            .collect();
+        crate::on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            tx.insert_items(&rows, now).await?;
+            tx.insert_copies(&copy_rows, now).await?;
+            tx.commit().await?;
+        });
         Ok(ids)
-    }
-}
-
-/// SQLite: multi-row inserts (an embedded database has no round trips to save).
-async fn bulk_insert_sqlite(
-    pool: &sqlx::SqlitePool,
-    items: &[ItemFields],
-    ids: &[Uuid],
-    copies: &[(Uuid, String)],
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    // 17 values a row: 200 rows stay under every bind-parameter limit.
-    const BATCH: usize = 200;
-    let mut tx = pool.begin_write().await?;
-    for (chunk, chunk_ids) in items.chunks(BATCH).zip(ids.chunks(BATCH)) {
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO items (id, title, subtitle, authors, isbn, item_type, publisher, publication_year, \
-             language, subjects, description, title_key, authors_key, subjects_key, year_key, created_at, updated_at) ",
-        );
-        qb.push_values(chunk.iter().zip(chunk_ids), |mut row, (f, id)| {
-            row.push_bind(*id)
-                .push_bind(f.title.clone())
-                .push_bind(f.subtitle.clone())
-                .push_bind(Json(f.authors.clone()))
-                .push_bind(f.isbn.clone())
-                .push_bind(f.item_type.clone())
-                .push_bind(f.publisher.clone())
-                .push_bind(f.publication_year)
-                .push_bind(f.language.clone())
-                .push_bind(Json(f.subjects.clone()))
-                .push_bind(f.description.clone())
-                .push_bind(f.title_key())
-                .push_bind(ItemFields::list_key(&f.authors))
-                .push_bind(ItemFields::list_key(&f.subjects))
-                .push_bind(f.publication_year.unwrap_or(UNKNOWN_YEAR))
-                .push_bind(now)
-                .push_bind(now);
-        });
-        qb.build().execute(&mut *tx).await?;
-        let mut fts = sqlx::QueryBuilder::new(
-            "INSERT INTO items_fts (rowid, title, subtitle, authors, subjects, description) \
-             SELECT rowid, title, subtitle, replace(authors_key, '|', ' '), replace(subjects_key, '|', ' '), description \
-             FROM items WHERE id IN (",
-        );
-        let mut list = fts.separated(", ");
-        for id in chunk_ids {
-            list.push_bind(*id);
-        }
-        fts.push(")");
-        fts.build().execute(&mut *tx).await?;
-    }
-    // 8 values a row: 1,000 rows stay under every bind-parameter limit.
-    for rows in copies.chunks(1_000) {
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO copies (id, item_id, barcode, location, call_number, status, created_at, updated_at) ",
-        );
-        qb.push_values(rows, |mut row, (item_id, code)| {
-            row.push_bind(Uuid::now_v7())
-                .push_bind(*item_id)
-                .push_bind(code.clone())
-                .push_bind(None::<String>)
-                .push_bind(None::<String>)
-                .push_bind("available")
-                .push_bind(now)
-                .push_bind(now);
-        });
-        qb.build().execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// PostgreSQL: `COPY ... FROM STDIN` streams the rows in large messages. Besides
-/// skipping per-statement parsing, this avoids a stall: sqlx 0.9 leaves Nagle's
-/// algorithm on, so every statement bigger than one TCP segment waited ~40 ms
-/// for a delayed ACK; a stream keeps the ACKs coming.
-async fn bulk_copy_postgres(
-    pool: &sqlx::PgPool,
-    items: &[ItemFields],
-    ids: &[Uuid],
-    copies: &[(Uuid, String)],
-    now: OffsetDateTime,
-) -> Result<(), StoreError> {
-    /// Bytes buffered before a `CopyData` message is sent.
-    const FLUSH: usize = 1 << 20;
-    let now = copy_timestamp(now);
-    let mut tx = pool.begin().await?;
-
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY items (id, title, subtitle, authors, isbn, item_type, publisher, publication_year, \
-             language, subjects, description, title_key, authors_key, subjects_key, year_key, created_at, updated_at) \
-             FROM STDIN",
-        )
-        .await?;
-    let mut buf = String::with_capacity(FLUSH + 4096);
-    for (f, id) in items.iter().zip(ids) {
-        let authors = json!(f.authors).to_string();
-        let subjects = json!(f.subjects).to_string();
-        let year = f.publication_year.map(|y| y.to_string());
-        let year_key = f.publication_year.unwrap_or(UNKNOWN_YEAR).to_string();
-        let id = id.to_string();
-        copy_row(
-            &mut buf,
-            &[
-                Some(&id),
-                Some(&f.title),
-                f.subtitle.as_deref(),
-                Some(&authors),
-                f.isbn.as_deref(),
-                Some(&f.item_type),
-                f.publisher.as_deref(),
-                year.as_deref(),
-                f.language.as_deref(),
-                Some(&subjects),
-                f.description.as_deref(),
-                Some(&f.title_key()),
-                Some(&ItemFields::list_key(&f.authors)),
-                Some(&ItemFields::list_key(&f.subjects)),
-                Some(&year_key),
-                Some(&now),
-                Some(&now),
-            ],
-        );
-        if buf.len() >= FLUSH {
-            copy.send(buf.as_bytes()).await?;
-            buf.clear();
-        }
-    }
-    copy.send(buf.as_bytes()).await?;
-    copy.finish().await?;
-
-    buf.clear();
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY copies (id, item_id, barcode, status, created_at, updated_at) FROM STDIN",
-        )
-        .await?;
-    for (item_id, barcode) in copies {
-        let (id, item_id) = (Uuid::now_v7().to_string(), item_id.to_string());
-        copy_row(
-            &mut buf,
-            &[
-                Some(&id),
-                Some(&item_id),
-                Some(barcode),
-                Some("available"),
-                Some(&now),
-                Some(&now),
-            ],
-        );
-        if buf.len() >= FLUSH {
-            copy.send(buf.as_bytes()).await?;
-            buf.clear();
-        }
-    }
-    copy.send(buf.as_bytes()).await?;
-    copy.finish().await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Appends one row in `COPY`'s text format: tab-separated, `\N` for NULL, and
-/// backslash, tab, newline and carriage return escaped.
-fn copy_row(buf: &mut String, fields: &[Option<&str>]) {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            buf.push('\t');
-        }
-        match field {
-            None => buf.push_str("\\N"),
-            Some(text) => {
-                for c in text.chars() {
-                    match c {
-                        '\\' => buf.push_str("\\\\"),
-                        '\t' => buf.push_str("\\t"),
-                        '\n' => buf.push_str("\\n"),
-                        '\r' => buf.push_str("\\r"),
-                        c => buf.push(c),
-                    }
-                }
-            }
-        }
-    }
-    buf.push('\n');
-}
-
-/// A timestamp as `COPY` reads a `timestamptz`: ISO 8601 in UTC, microseconds.
-fn copy_timestamp(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.microsecond()
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_rows_escape_separators_and_nulls() {
-        let mut buf = String::new();
-        copy_row(&mut buf, &[Some("a\tb\\c\nd\re"), None, Some("")]);
-        assert_eq!(buf, "a\\tb\\\\c\\nd\\re\t\\N\t\n");
-    }
-
-    #[test]
-    fn copy_timestamps_are_utc_with_microseconds() {
-        let at = time::macros::datetime!(2026-03-04 05:06:07.123456789 +02:00);
-        assert_eq!(copy_timestamp(at), "2026-03-04 03:06:07.123456+00");
     }
 }

@@ -4,6 +4,7 @@ mod copies;
 mod imports;
 mod items;
 mod search;
+mod write;
 
 pub use copies::{BranchAvailability, Copy, CopyChanges, NewCopy};
 pub use imports::{
