@@ -32,3 +32,4 @@ mod shutdown;
 mod sip2;
 mod test_mode;
 mod users;
+mod web;

@@ -306,17 +306,22 @@ async fn search_items(
     State(state): State<AppState>,
     Query(p): Query<SearchParams>,
 ) -> Result<axum::Json<ItemSearchPage>, ApiError> {
+    search_page(&state, p).await.map(axum::Json)
+}
+
+/// One page of a catalog search (the API's `GET /items` and the web catalog).
+pub async fn search_page(state: &AppState, p: SearchParams) -> Result<ItemSearchPage, ApiError> {
     let limit = pagination::limit(p.limit)?;
     let terms = p.q.as_deref().map(search::terms).unwrap_or_default();
     let has_text = p.q.as_deref().is_some_and(|q| !q.trim().is_empty());
     let want_facets = p.facets.unwrap_or(false);
     if has_text && terms.is_empty() {
         // Only stop words or punctuation: nothing can match.
-        return Ok(axum::Json(ItemSearchPage {
+        return Ok(ItemSearchPage {
             data: Vec::new(),
             next_cursor: None,
             facets: want_facets.then(|| ItemFacets::default().into()),
-        }));
+        });
     }
     let prefix = p.prefix.unwrap_or(false)
         && p.q
@@ -398,12 +403,12 @@ async fn search_items(
         None
     };
     let mut data: Vec<ItemView> = hits.into_iter().map(|h| ItemView::from(h.item)).collect();
-    with_availability(&state, &mut data).await?;
-    Ok(axum::Json(ItemSearchPage {
+    with_availability(state, &mut data).await?;
+    Ok(ItemSearchPage {
         data,
         next_cursor,
         facets,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -483,15 +488,21 @@ async fn get_item(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ItemView>, ApiError> {
+    item_view(&state, parse_id(&id)?).await.map(axum::Json)
+}
+
+/// One live item with its availability per branch (the API's `GET /items/{id}`
+/// and the web item page).
+pub async fn item_view(state: &AppState, id: Uuid) -> Result<ItemView, ApiError> {
     let row = state
         .store
-        .find_item(parse_id(&id)?, false)
+        .find_item(id, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let mut view = [ItemView::from(row)];
-    with_availability(&state, &mut view).await?;
+    with_availability(state, &mut view).await?;
     let [view] = view;
-    Ok(axum::Json(view))
+    Ok(view)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
