@@ -14,6 +14,7 @@ use crate::app::{Actor, circulation, holds};
 use crate::auth::principal::Principal;
 use crate::http::client::ClientInfo;
 use crate::http::error::ApiError;
+use crate::http::routes::fines::fine_page;
 use crate::http::routes::holds::{HoldView, hold_page, visible_hold};
 use crate::http::routes::loans::{LoanView, loan_page};
 use crate::state::AppState;
@@ -44,6 +45,14 @@ struct HoldRow {
     cancel_label: String,
 }
 
+#[derive(Debug)]
+struct FineRow {
+    date: String,
+    reason: String,
+    amount: String,
+    balance: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -51,6 +60,8 @@ struct AccountPage {
     greeting: String,
     loans: Vec<LoanRow>,
     holds: Vec<HoldRow>,
+    fines: Vec<FineRow>,
+    fines_total: Option<String>,
     notice: Option<String>,
     problem: Option<String>,
 }
@@ -143,6 +154,37 @@ async fn hold_rows(state: &AppState, lang: Lang, patron: Uuid) -> Result<Vec<Hol
         .collect())
 }
 
+/// The patron's open fines (the API's `/users/me/fines`), with the total owed.
+async fn fine_rows(
+    state: &AppState,
+    lang: Lang,
+    patron: Uuid,
+) -> Result<(Vec<FineRow>, Option<String>), ApiError> {
+    let t = lang.texts();
+    let currency = &state.config.currency;
+    let fines = fine_page(state, Some(patron), None, Some(LIST_LIMIT), None)
+        .await?
+        .data;
+    let total: i64 = fines.iter().map(|f| f.balance_cents).sum();
+    let rows = fines
+        .into_iter()
+        .map(|fine| FineRow {
+            date: lang.date(state.config.timezone.local_date(fine.created_at)),
+            reason: match fine.reason.as_str() {
+                "overdue" => t.fine_overdue,
+                "lost" => t.fine_lost,
+                "damage" => t.fine_damage,
+                _ => t.fine_manual,
+            }
+            .to_owned(),
+            amount: lang.money(fine.amount_cents, currency),
+            balance: lang.money(fine.balance_cents, currency),
+        })
+        .collect::<Vec<_>>();
+    let total = (!rows.is_empty()).then(|| Lang::fill(t.fine_total, lang.money(total, currency)));
+    Ok((rows, total))
+}
+
 async fn account_page(
     state: &AppState,
     web: &Web,
@@ -154,9 +196,10 @@ async fn account_page(
     let lists = async {
         let loans = loan_rows(state, web.lang, me.user_id).await?;
         let holds = hold_rows(state, web.lang, me.user_id).await?;
-        Ok::<_, ApiError>((loans, holds))
+        let fines = fine_rows(state, web.lang, me.user_id).await?;
+        Ok::<_, ApiError>((loans, holds, fines))
     };
-    let (loans, holds) = match lists.await {
+    let (loans, holds, (fines, fines_total)) = match lists.await {
         Ok(lists) => lists,
         Err(error) => return web.api_problem(&error),
     };
@@ -168,6 +211,8 @@ async fn account_page(
             page,
             loans,
             holds,
+            fines,
+            fines_total,
             notice,
             problem,
         },

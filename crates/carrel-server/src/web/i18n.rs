@@ -341,6 +341,18 @@ catalog! {
     hold_ready => en: "Ready until {}", fr: "Disponible jusqu'au {}";
     cancel_hold => en: "Cancel", fr: "Annuler";
     cancel_hold_label => en: "Cancel the hold on {}", fr: "Annuler la réservation de {}";
+    pickup_default => en: "My home branch", fr: "Ma bibliothèque de rattachement";
+    fines => en: "Fines", fr: "Amendes";
+    no_fines => en: "You owe nothing.", fr: "Vous ne devez rien.";
+    fine_date => en: "Charged on", fr: "Facturée le";
+    fine_reason => en: "Reason", fr: "Motif";
+    fine_amount => en: "Amount", fr: "Montant";
+    fine_balance => en: "Still owed", fr: "Reste dû";
+    fine_total => en: "Total owed: {}", fr: "Total dû : {}";
+    fine_overdue => en: "Returned late", fr: "Retour en retard";
+    fine_lost => en: "Lost item", fr: "Document perdu";
+    fine_damage => en: "Damaged item", fr: "Document abîmé";
+    fine_manual => en: "Charge", fr: "Frais";
     hold_cancelled => en: "The hold is cancelled.", fr: "La réservation est annulée.";
 
     desk_title => en: "Circulation desk", fr: "Banque de prêt";

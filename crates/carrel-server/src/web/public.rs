@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::i18n::Lang;
-use super::session::{EmptyForm, PageCtx, Web};
+use super::session::{PageCtx, Web};
 use crate::app::{Actor, holds};
 use crate::http::client::ClientInfo;
 use crate::http::error::ApiError;
@@ -226,6 +226,8 @@ struct ItemPage {
     subjects: String,
     description: Option<String>,
     branches: Vec<BranchRow>,
+    /// (id, name) of every branch, for the pickup choice.
+    pickup_branches: Vec<(Uuid, String)>,
     notice: Option<String>,
     problem: Option<String>,
 }
@@ -254,6 +256,9 @@ async fn item_page(
             .map_or(item.item_type.clone(), |t| t.name),
         Err(error) => return web.api_problem(&ApiError::from(error)),
     };
+    let mut pickup_branches: Vec<(Uuid, String)> =
+        names.iter().map(|(id, name)| (*id, name.clone())).collect();
+    pickup_branches.sort_by(|a, b| a.1.cmp(&b.1));
     let branches = item
         .availability
         .iter()
@@ -282,6 +287,7 @@ async fn item_page(
             subjects: item.subjects.join("; "),
             description: item.description,
             branches,
+            pickup_branches,
             notice,
             problem,
         },
@@ -313,20 +319,38 @@ pub async fn item(
     item_page(&state, &web, id, StatusCode::OK, None, None).await
 }
 
+#[derive(Deserialize)]
+pub struct HoldForm {
+    /// A branch id; empty: the patron's home branch.
+    #[serde(default)]
+    pickup: String,
+}
+
 /// "Place a hold" for the signed-in patron (as `POST /api/v1/holds`),
-/// picked up at their home branch.
+/// picked up at the chosen branch (default: their home branch).
 pub async fn place_hold(
     State(state): State<AppState>,
     client: ClientInfo,
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
+    let (web, form) = match Web::form::<HoldForm>(&state, request, true).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
     let (Some(me), Ok(id)) = (web.principal.clone(), Uuid::parse_str(&id)) else {
         return web.api_problem(&ApiError::not_found());
+    };
+    // An unknown branch is a 404, as in the API.
+    let pickup = match filled(&form.pickup).map(|p| Uuid::parse_str(&p)) {
+        None => None,
+        Some(Ok(branch)) => {
+            match crate::http::routes::branches::require_branch(&state, branch).await {
+                Ok(branch) => Some(branch.id),
+                Err(error) => return web.api_problem(&error),
+            }
+        }
+        Some(Err(_)) => return web.api_problem(&ApiError::not_found()),
     };
     let t = web.t();
     match holds::place(
@@ -334,7 +358,7 @@ pub async fn place_hold(
         &Actor::api(me.user_id, &client),
         id,
         me.user_id,
-        None,
+        pickup,
     )
     .await
     {

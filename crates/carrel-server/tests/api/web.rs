@@ -17,6 +17,9 @@ use crate::helpers::{PASSWORD, TestApp, backend_tests};
 const WEB_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The branch every database starts with.
+const MAIN_BRANCH: &str = "00000000-0000-7000-8000-000000000001";
+
 /// A cookie-keeping client that does not follow redirects.
 struct Browser {
     base: String,
@@ -354,9 +357,28 @@ async fn login_form_opens_a_session_and_the_account_lists_loans_and_holds(app: T
         renewed.body
     );
 
-    // Place a hold on an item that is out, then cancel it.
+    assert!(account.body.contains("You owe nothing."));
+
+    // Place a hold on an item that is out (picked up at a chosen branch), then cancel it.
+    let item_page = browser.get(&format!("/items/{wanted}")).await;
+    assert!(
+        item_page
+            .body
+            .contains("<select id=\"pickup\" name=\"pickup\">")
+    );
+    let unknown_branch = uuid::Uuid::now_v7().to_string();
+    let nowhere = browser
+        .post(
+            &format!("/items/{wanted}/hold"),
+            &[("csrf", &csrf), ("pickup", &unknown_branch)],
+        )
+        .await;
+    assert_eq!(nowhere.status, 404, "an unknown pickup branch");
     let placed = browser
-        .post(&format!("/items/{wanted}/hold"), &[("csrf", &csrf)])
+        .post(
+            &format!("/items/{wanted}/hold"),
+            &[("csrf", &csrf), ("pickup", MAIN_BRANCH)],
+        )
         .await;
     assert_eq!(placed.status, 200, "{}", placed.body);
     assert!(placed.body.contains("Your hold is placed."));
@@ -377,6 +399,7 @@ async fn login_form_opens_a_session_and_the_account_lists_loans_and_holds(app: T
         "{}",
         account.body
     );
+    assert!(account.body.contains("Main library"), "the pickup branch");
     let at = account.body.find("/account/holds/").unwrap();
     let cancel = format!(
         "{}/cancel",
@@ -487,6 +510,33 @@ async fn the_desk_checks_out_and_returns_by_barcode(app: TestApp) {
         .await;
     assert_eq!(unknown.status, 404);
     assert!(unknown.body.contains("role=\"alert\""));
+
+    // A late return charges a fine: the desk says so, the patron's account lists it.
+    let out = browser
+        .post(
+            "/desk/checkout",
+            &[("csrf", &csrf), ("patron", &patron), ("barcode", "DK-1")],
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    desk.app.clock.advance(time::Duration::days(60));
+    // Sixty days on, the access cookie has expired: the desk asks to sign in again.
+    let expired = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "DK-1")])
+        .await;
+    assert_eq!(expired.status, 303);
+    assert!(expired.location().starts_with("/login?next="));
+    let csrf = browser.sign_in(LIBRARIAN).await;
+    let late = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "DK-1")])
+        .await;
+    assert_eq!(late.status, 200, "{}", late.body);
+    assert!(late.body.contains("An overdue fine of"), "{}", late.body);
+    let mut patron_browser = Browser::new(&desk.app);
+    patron_browser.sign_in("reader").await;
+    let account = patron_browser.get("/account").await;
+    assert!(account.body.contains("Returned late"), "{}", account.body);
+    assert!(account.body.contains("Total owed: "), "{}", account.body);
 }
 
 async fn french_from_accept_language_and_the_switch(app: TestApp) {
