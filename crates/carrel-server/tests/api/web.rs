@@ -583,7 +583,103 @@ async fn french_from_accept_language_and_the_switch(app: TestApp) {
     assert_eq!(away.location(), "/");
 }
 
+async fn login_with_the_mfa_step(app: TestApp) {
+    app.create_user("guarded", carrel_core::roles::Role::Patron)
+        .await;
+    let token = app.access_token("guarded").await;
+    let (secret, recovery_codes) = crate::mfa::enrol(&app, &token).await;
+    // The enrolment used this step's code; sign in with the next one.
+    app.clock.advance(time::Duration::seconds(31));
+
+    let mut browser = Browser::new(&app);
+    let login = browser.get("/login").await;
+    let csrf = login.csrf();
+    let step = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "guarded"),
+                ("password", PASSWORD),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_page(&step, "the MFA step");
+    assert!(step.body.contains("Two-step verification"));
+    assert!(
+        !browser.cookies.contains_key("carrel_access"),
+        "no session yet"
+    );
+    let mfa_token = field_value(&step.body, "mfa_token").expect("the challenge");
+
+    let wrong = browser
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", "000000"),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("role=\"alert\""));
+    assert_eq!(
+        field_value(&wrong.body, "mfa_token").as_deref(),
+        Some(mfa_token.as_str())
+    );
+    assert!(!browser.cookies.contains_key("carrel_access"));
+
+    let code = crate::mfa::code(&secret, &app, 0);
+    let done = browser
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", &code),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/account");
+    assert!(browser.cookies.contains_key("carrel_access"));
+    assert_eq!(browser.get("/account").await.status, 200);
+
+    // A recovery code works too.
+    let mut other = Browser::new(&app);
+    let csrf = other.get("/login").await.csrf();
+    let step = other
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "guarded"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let mfa_token = field_value(&step.body, "mfa_token").expect("the challenge");
+    let done = other
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", &recovery_codes[0]),
+                ("recovery", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(other.cookies.contains_key("carrel_access"));
+}
+
 backend_tests!(
+    login_with_the_mfa_step,
     pages_render_with_the_pages_headers,
     every_post_needs_its_csrf_token,
     login_form_opens_a_session_and_the_account_lists_loans_and_holds,
