@@ -29,7 +29,9 @@ pub fn stylesheet_url() -> String {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/static/{name}", get(asset))
+    Router::new()
+        .route("/static/{name}", get(asset))
+        .route("/favicon.ico", get(favicon))
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
@@ -52,4 +54,14 @@ async fn asset(Path(name): Path<String>) -> Response {
         HeaderValue::from_static(super::WEB_CSP),
     );
     response
+}
+
+/// Browsers ask for `/favicon.ico` on every site; there is none (204, cached
+/// for a day) rather than a 404 in every console.
+async fn favicon() -> Response {
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [(header::CACHE_CONTROL, "public, max-age=86400")],
+    )
+        .into_response()
 }

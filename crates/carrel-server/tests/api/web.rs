@@ -209,6 +209,11 @@ async fn pages_render_with_the_pages_headers(app: TestApp) {
     );
     assert!(css.body.contains(":focus-visible"), "a visible focus style");
     assert_eq!(browser.get("/static/carrel.0000.css").await.status, 404);
+    assert_eq!(
+        browser.get("/favicon.ico").await.status,
+        204,
+        "no icon, no 404"
+    );
 
     // The API keeps its own headers.
     let api = browser.get("/api/v1/items").await;
