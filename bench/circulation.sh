@@ -17,7 +17,8 @@
 #      PostgreSQL database carrel_bench_circ_<pid> (dropped on exit).
 #   2. `circulation_load seed`: migrations, 10,000 verified patrons and 100,000
 #      available copies (20,000 items x 5; BENCH_PATRONS / BENCH_COPIES) through the
-#      store; postgres: VACUUM (ANALYZE) afterwards. A librarian is created with
+#      store; BENCH_MATRIX_ROWS=200 also fills the rule matrix to 200 rows (every
+#      checkout then resolves against it); postgres: VACUUM (ANALYZE) afterwards. A librarian is created with
 #      `carrel users create`.
 #   3. Starts the server (CARREL_ENV=development, rate limits off: all load comes from
 #      one address; everything else default), logs the librarian in with curl.

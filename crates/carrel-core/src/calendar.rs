@@ -482,11 +482,76 @@ impl BranchDays {
     }
 }
 
+/// Loans returned before this instant have been kept long enough. A retention
+/// of whole days counts local calendar days of `zone`: a loan returned on day
+/// R is anonymised when local day R + retention + 1 begins (every day of the
+/// period is a whole day). Other retentions count exactly.
+pub fn retention_cutoff(zone: &Zone, now: OffsetDateTime, retention: Duration) -> OffsetDateTime {
+    let Some(cutoff) = now.checked_sub(retention) else {
+        return OffsetDateTime::UNIX_EPOCH;
+    };
+    if retention.whole_seconds() % 86_400 != 0 {
+        return cutoff;
+    }
+    zone.instant_at(zone.local_date(cutoff), Time::MIDNIGHT, false)
+}
+
+/// Whether a loan due on local day `due` of a branch in `zone` is "due soon"
+/// at `now`: its due day is at most `days` local days away (0: due today).
+pub fn is_due_soon(zone: &Zone, due: Date, now: OffsetDateTime, days: u32) -> bool {
+    let today = zone.local_date(now);
+    due >= today && (due - today).whole_days() <= i64::from(days)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use time::macros::{date, datetime};
+
+    #[test]
+    fn retention_in_days_counts_whole_local_days() {
+        let ny = Zone::named("America/New_York").unwrap();
+        // 30 days before 2027-04-12 02:00 UTC is 2027-03-13 02:00 UTC, the evening of
+        // 12 March in New York: loans returned before that local day began are old enough.
+        let cutoff = retention_cutoff(&ny, datetime!(2027-04-12 02:00 UTC), Duration::days(30));
+        assert_eq!(cutoff, datetime!(2027-03-12 05:00 UTC));
+        let utc = retention_cutoff(
+            &Zone::utc(),
+            datetime!(2027-04-12 02:00 UTC),
+            Duration::days(30),
+        );
+        assert_eq!(utc, datetime!(2027-03-13 00:00 UTC));
+        // Not whole days: exact.
+        let exact = retention_cutoff(
+            &Zone::utc(),
+            datetime!(2027-04-12 02:00 UTC),
+            Duration::hours(36),
+        );
+        assert_eq!(exact, datetime!(2027-04-10 14:00 UTC));
+    }
+
+    #[test]
+    fn due_soon_counts_local_days_of_the_branch() {
+        let sydney = Zone::named("Australia/Sydney").unwrap();
+        // 2027-03-09 20:00 UTC is already 10 March in Sydney (UTC+11).
+        let now = datetime!(2027-03-09 20:00 UTC);
+        assert!(is_due_soon(&sydney, date!(2027 - 03 - 10), now, 2), "today");
+        assert!(
+            is_due_soon(&sydney, date!(2027 - 03 - 12), now, 2),
+            "in two days"
+        );
+        assert!(
+            !is_due_soon(&sydney, date!(2027 - 03 - 13), now, 2),
+            "in three"
+        );
+        assert!(
+            !is_due_soon(&sydney, date!(2027 - 03 - 09), now, 2),
+            "yesterday: overdue"
+        );
+        // The same instant in UTC is still the 9th: the 12th is three days away.
+        assert!(!is_due_soon(&Zone::utc(), date!(2027 - 03 - 12), now, 2));
+    }
 
     fn weekdays_only() -> OpeningCalendar {
         let open = vec![OpeningHours {

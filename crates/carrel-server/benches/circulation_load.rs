@@ -12,7 +12,12 @@
 //! available copies (5 per item, barcodes `CIRC<n>`) directly through the
 //! store, and writes the patron ids, one per line, to `PATRON_FILE`. With
 //! `BENCH_PIN` set, every patron also gets that PIN (one Argon2id hash with the
-//! server's default parameters, stored for all).
+//! server's default parameters, stored for all). With `BENCH_MATRIX_ROWS` set
+//! (e.g. 200), the circulation rule matrix is filled to that many rows: the
+//! seeded default and type rows, then every branch / category / type
+//! combination of the main branch (where the copies live) and of as many extra
+//! branches as it takes, all with the default policy, so every checkout
+//! resolves against a large matrix and matches a branch+category+type row.
 //!
 //! `load` runs `BENCH_CONCURRENCY` (8) workers for `BENCH_WARMUP` (2) seconds,
 //! discarded, then `BENCH_DURATION` (10) seconds, measured. A cycle is
@@ -42,6 +47,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
+use carrel_core::rules::{Rule, Specificity};
 use carrel_store::{ItemFields, NewUser, Store, StoreOptions};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -157,6 +163,11 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
             )
             .await?;
     }
+    let matrix_rows = env_number("BENCH_MATRIX_ROWS", 0) as usize;
+    if matrix_rows > 0 {
+        seed_matrix(&store, matrix_rows, now).await?;
+        println!("seed matrix rows: {matrix_rows}");
+    }
     std::fs::write(
         patron_file,
         ids.iter()
@@ -169,6 +180,64 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("seed patrons seconds: {:.1}", patrons_done.as_secs_f64());
     println!("seed seconds: {:.1}", started.elapsed().as_secs_f64());
     store.close().await;
+    Ok(())
+}
+
+/// Fills the rule matrix to `rows` rows (see the module docs).
+async fn seed_matrix(
+    store: &Store,
+    rows: usize,
+    now: OffsetDateTime,
+) -> Result<(), Box<dyn std::error::Error>> {
+    const CATEGORIES: [&str; 3] = ["adult", "child", "staff"];
+    const TYPES: [&str; 6] = ["book", "dvd", "audiobook", "magazine", "ebook", "other"];
+    let mut rules = store.list_rules().await?;
+    let policy = rules
+        .iter()
+        .find(|r| r.specificity() == Specificity::Default)
+        .ok_or("the matrix has no default row")?
+        .policy;
+    let categories = std::iter::once(None).chain(CATEGORIES.map(Some));
+    let keys: Vec<(Option<&str>, Option<&str>)> = categories
+        .flat_map(|c| {
+            std::iter::once(None)
+                .chain(TYPES.map(Some))
+                .map(move |t| (c, t))
+        })
+        .collect();
+    let mut branch = carrel_store::MAIN_BRANCH_ID;
+    let mut extra = 0;
+    'fill: loop {
+        for &(category, item_type) in &keys {
+            if rules.len() >= rows {
+                break 'fill;
+            }
+            rules.push(Rule {
+                branch_id: Some(branch),
+                patron_category: category.map(str::to_owned),
+                item_type: item_type.map(str::to_owned),
+                policy,
+                max_loans_of_type: None,
+                holds_allowed: true,
+            });
+        }
+        extra += 1;
+        let created = store
+            .create_branch(
+                &carrel_store::NewBranch {
+                    code: format!("BENCH{extra}"),
+                    name: format!("Bench branch {extra}"),
+                    timezone: None,
+                    address: None,
+                },
+                now,
+            )
+            .await?;
+        branch = created.id;
+    }
+    store
+        .replace_rules(&rules, None, now, |_: &Vec<Rule>| Vec::new())
+        .await?;
     Ok(())
 }
 

@@ -24,6 +24,17 @@ pub struct LibraryTime {
     pub count_closed_days: bool,
 }
 
+impl LibraryTime {
+    /// The zone of a branch with the stored `timezone` (None: the library's).
+    pub fn zone_of(&self, timezone: Option<&str>) -> Zone {
+        // A stored zone was checked when written; should the database ever lose
+        // it, the library's zone is the safe reading.
+        timezone
+            .and_then(|name| Zone::named(name).ok())
+            .unwrap_or_else(|| self.zone.clone())
+    }
+}
+
 impl Default for LibraryTime {
     fn default() -> Self {
         LibraryTime {
@@ -79,14 +90,27 @@ macro_rules! branch_columns {
 macro_rules! load_branch_days {
     ($tx:expr, $branch:expr, $library:expr, $from:expr) => {{
         let branch_id: uuid::Uuid = $branch;
-        let from: time::Date = $from;
-        let row: Option<(Option<String>, Option<time::OffsetDateTime>)> =
+        let row: Option<$crate::branches::BranchClock> =
             sqlx::query_as("SELECT timezone, calendar_set_at FROM branches WHERE id = $1")
                 .bind(branch_id)
                 .fetch_optional(&mut *$tx)
                 .await?;
-        let (timezone, set_at) = row.unwrap_or((None, None));
-        let hours: Vec<(i32, String, String)> = if set_at.is_some() {
+        $crate::branches::branch_days_of!($tx, branch_id, row.unwrap_or_default(), $library, $from)
+    }};
+}
+pub(crate) use load_branch_days;
+
+/// [`load_branch_days!`] for a branch whose row (`$clock`, a [`BranchClock`])
+/// an earlier query of the transaction already read: the opening hours and
+/// closed dates are read only when the branch has a calendar, so a branch
+/// without one costs no round trip.
+macro_rules! branch_days_of {
+    ($tx:expr, $branch:expr, $clock:expr, $library:expr, $from:expr) => {{
+        let branch_id: uuid::Uuid = $branch;
+        let clock: $crate::branches::BranchClock = $clock;
+        let from: time::Date = $from;
+        let set = clock.calendar_set_at.is_some();
+        let hours: Vec<(i32, String, String)> = if set {
             sqlx::query_as("SELECT weekday, opens, closes FROM branch_opening_hours WHERE branch_id = $1")
                 .bind(branch_id)
                 .fetch_all(&mut *$tx)
@@ -94,7 +118,7 @@ macro_rules! load_branch_days {
         } else {
             Vec::new()
         };
-        let closed: Vec<time::Date> = if set_at.is_some() {
+        let closed: Vec<time::Date> = if set {
             sqlx::query_scalar("SELECT closed_on FROM branch_closed_dates WHERE branch_id = $1 AND closed_on >= $2")
                 .bind(branch_id)
                 .bind(from)
@@ -103,10 +127,18 @@ macro_rules! load_branch_days {
         } else {
             Vec::new()
         };
-        $crate::branches::branch_days($library, timezone.as_deref(), set_at.is_some(), &hours, closed)
+        $crate::branches::branch_days($library, clock.timezone.as_deref(), set, &hours, closed)
     }};
 }
-pub(crate) use load_branch_days;
+pub(crate) use branch_days_of;
+
+/// What a branch row says about its clock: its own zone (None: the
+/// library's) and whether its calendar was ever set. Unknown branch: default.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub(crate) struct BranchClock {
+    pub timezone: Option<String>,
+    pub calendar_set_at: Option<time::OffsetDateTime>,
+}
 
 /// Assembles a branch's local days from its stored parts.
 pub(crate) fn branch_days(
@@ -116,11 +148,7 @@ pub(crate) fn branch_days(
     hours: &[(i32, String, String)],
     closed: Vec<Date>,
 ) -> BranchDays {
-    // A stored zone was checked when written; should the database ever lose it,
-    // the library's zone is the safe reading.
-    let zone = timezone
-        .and_then(|name| Zone::named(name).ok())
-        .unwrap_or_else(|| library.zone.clone());
+    let zone = library.zone_of(timezone);
     let calendar = if calendar_set {
         OpeningCalendar::new(weekly_from_rows(hours), closed)
     } else {

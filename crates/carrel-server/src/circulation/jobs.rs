@@ -21,8 +21,9 @@ const LEASE: &str = "circulation";
 /// How long a payment's `Idempotency-Key` is remembered.
 const IDEMPOTENCY_KEY_LIFETIME: Duration = Duration::days(7);
 
-/// "Due in 2 days" notices go out this long before the due instant.
-const DUE_SOON_WINDOW: Duration = Duration::days(2);
+/// A "due soon" notice goes out once the due day is at most this many local
+/// days of the lending branch away.
+const DUE_SOON_DAYS: u32 = 2;
 
 /// What one run did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -62,38 +63,19 @@ pub async fn run_once(state: &AppState, holder: Uuid) -> Result<Option<RunReport
     ] {
         let claimed = state
             .store
-            .claim_loan_notices(kind, now, DUE_SOON_WINDOW)
+            .claim_loan_notices(kind, now, DUE_SOON_DAYS)
             .await?;
         *count = claimed.len();
     }
 
     let retention =
         Duration::try_from(state.config.loan_history_retention).unwrap_or(Duration::MAX);
-    let cutoff = retention_cutoff(&state.config.timezone, now, retention);
-    report.loans_anonymised = state.store.anonymise_history(cutoff, now).await?;
+    report.loans_anonymised = state.store.anonymise_history(retention, now).await?;
     state
         .store
         .purge_idempotency_keys(now - IDEMPOTENCY_KEY_LIFETIME)
         .await?;
     Ok(Some(report))
-}
-
-/// Loans returned before this instant have been kept long enough. A retention
-/// of whole days counts local calendar days of the library's zone: a loan
-/// returned on day R is anonymised when local day R + retention + 1 begins
-/// (every day of the period is a whole day). Other retentions count exactly.
-fn retention_cutoff(
-    zone: &carrel_core::calendar::Zone,
-    now: time::OffsetDateTime,
-    retention: Duration,
-) -> time::OffsetDateTime {
-    let Some(cutoff) = now.checked_sub(retention) else {
-        return time::OffsetDateTime::UNIX_EPOCH;
-    };
-    if retention.whole_seconds() % 86_400 != 0 {
-        return cutoff;
-    }
-    zone.instant_at(zone.local_date(cutoff), time::Time::MIDNIGHT, false)
 }
 
 /// Runs the jobs every `CARREL_JOBS_INTERVAL` until the process stops.
@@ -116,33 +98,4 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             }
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use carrel_core::calendar::Zone;
-    use time::macros::datetime;
-
-    #[test]
-    fn retention_in_days_counts_whole_local_days() {
-        let ny = Zone::named("America/New_York").unwrap();
-        // 30 days before 2027-04-12 02:00 UTC is 2027-03-13 02:00 UTC, the evening of
-        // 12 March in New York: loans returned before that local day began are old enough.
-        let cutoff = retention_cutoff(&ny, datetime!(2027-04-12 02:00 UTC), Duration::days(30));
-        assert_eq!(cutoff, datetime!(2027-03-12 05:00 UTC));
-        let utc = retention_cutoff(
-            &Zone::utc(),
-            datetime!(2027-04-12 02:00 UTC),
-            Duration::days(30),
-        );
-        assert_eq!(utc, datetime!(2027-03-13 00:00 UTC));
-        // Not whole days: exact.
-        let exact = retention_cutoff(
-            &Zone::utc(),
-            datetime!(2027-04-12 02:00 UTC),
-            Duration::hours(36),
-        );
-        assert_eq!(exact, datetime!(2027-04-10 14:00 UTC));
-    }
 }

@@ -250,7 +250,15 @@ impl Sip2Library {
             owed,
             self.state.config.fine_block_threshold_cents,
         );
-        let at_limit = summary.loans.len() >= self.state.config.max_active_loans as usize;
+        // The patron category's limits, else the global ones: the checkout's own.
+        let loan_limit = summary
+            .max_active_loans
+            .unwrap_or(self.state.config.max_active_loans);
+        let hold_limit = summary
+            .max_active_holds
+            .unwrap_or(self.state.config.max_active_holds);
+        let at_limit = summary.loans.len() >= loan_limit as usize;
+        let holds_full = summary.holds.len() >= hold_limit as usize;
         let mut screen_message = Vec::new();
         if blocked {
             screen_message.push(lang.refusal(
@@ -264,7 +272,7 @@ impl Sip2Library {
             flags: PatronStatusFlags {
                 charge_privileges_denied: blocked || at_limit || !user.is_active,
                 renewal_privileges_denied: blocked || !user.is_active,
-                hold_privileges_denied: blocked || !user.is_active,
+                hold_privileges_denied: blocked || holds_full || !user.is_active,
                 too_many_items_charged: at_limit,
                 excessive_outstanding_fines: blocked,
                 ..Default::default()
@@ -458,7 +466,11 @@ impl Sip2Backend for Sip2Library {
             patron,
             counts,
             items,
-            charged_items_limit: Some(self.state.config.max_active_loans),
+            charged_items_limit: Some(
+                summary
+                    .max_active_loans
+                    .unwrap_or(self.state.config.max_active_loans),
+            ),
             fee_limit: Some(format_amount(self.state.config.fine_block_threshold_cents)),
             email_address: Some(user.email),
             ..Default::default()

@@ -241,7 +241,7 @@ async fn item_page(
     notice: Option<String>,
     problem: Option<String>,
 ) -> Response {
-    let item = match catalog::item_view(state, id).await {
+    let item = match catalog::live_item(state, id).await {
         Ok(item) => item,
         Err(error) => return web.api_problem(&error),
     };

@@ -14,6 +14,7 @@ backend_tests!(
     branches_are_validated,
     calendars_are_validated,
     loans_made_a_day_before_dst_changes_keep_their_local_due_days,
+    notices_and_retention_count_the_lending_branchs_local_days,
     a_due_day_on_a_closed_day_moves_to_the_next_open_day,
     closures_declared_after_checkout_are_not_charged,
     returns_at_another_branch_fill_holds_here_or_in_transit,
@@ -412,6 +413,63 @@ async fn loans_made_a_day_before_dst_changes_keep_their_local_due_days(app: Test
     assert_eq!(back["transit_to_branch_id"], MAIN_ID);
 }
 
+/// How many "due" mails `email` has had.
+async fn due_mail(desk: &Desk, email: &str) -> usize {
+    desk.app
+        .outbox()
+        .await
+        .iter()
+        .filter(|m| m.to.contains(email) && m.subject.to_lowercase().contains("due"))
+        .count()
+}
+
+/// The borrower recorded on a returned loan (null once anonymised).
+async fn borrower(desk: &Desk, loan: &Value) -> Value {
+    let returned = desk
+        .get_json(LIBRARIAN, "/api/v1/loans?status=returned")
+        .await;
+    returned["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == loan["id"])
+        .expect("the returned loan is listed")["user_id"]
+        .clone()
+}
+
+/// "Due soon" and loan-history retention count local days of the lending
+/// branch (Sydney, UTC+10 in May), not the library's zone (UTC here) nor
+/// 24-hour periods.
+async fn notices_and_retention_count_the_lending_branchs_local_days(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let sydney = branch(&desk, "SYD", Some("Australia/Sydney")).await;
+    item_at(&desk, "Voss", "dvd", "SY-2", sydney).await;
+    // Saturday 1 May 2027, 10:00 in Sydney: a DVD is due on Saturday the 8th,
+    // 23:59:59 AEST (13:59:59 UTC).
+    advance_to(&desk, datetime!(2027-05-01 00:00 UTC)).await;
+    let loan = lend_at(&desk, "SY-2", ann.id, Some(sydney)).await;
+    assert_eq!(loan["due_date"], "2027-05-08");
+    // Wednesday the 5th, 00:30 in Sydney: three local days to go, no notice.
+    advance_to(&desk, datetime!(2027-05-04 14:30 UTC)).await;
+    assert_eq!(due_mail(&desk, &ann.email).await, 0);
+    // Thursday the 6th, 00:30 in Sydney: two local days to go, although the due
+    // instant is still almost three days (2 d 23.5 h) away. One notice, once.
+    advance_to(&desk, datetime!(2027-05-05 14:30 UTC)).await;
+    assert_eq!(due_mail(&desk, &ann.email).await, 1);
+    desk.run_jobs().await;
+    assert_eq!(due_mail(&desk, &ann.email).await, 1);
+
+    // Returned on the 6th, local day in Sydney: with 30 days' retention the
+    // borrower goes when 6 June begins in Sydney (5 June, 14:00 UTC), ten
+    // hours before it begins in the library's zone.
+    return_at(&desk, "SY-2", Some(sydney)).await;
+    advance_to(&desk, datetime!(2027-06-05 13:30 UTC)).await;
+    assert_eq!(borrower(&desk, &loan).await, ann.id.to_string());
+    advance_to(&desk, datetime!(2027-06-05 14:30 UTC)).await;
+    assert!(borrower(&desk, &loan).await.is_null());
+}
+
 async fn a_due_day_on_a_closed_day_moves_to_the_next_open_day(app: TestApp) {
     let desk = Desk::open(app).await;
     let ann = desk.patron("ann").await;
@@ -766,6 +824,20 @@ async fn items_show_availability_per_branch(app: TestApp) {
             {"branch_id": north.to_string(), "copies_total": 2, "copies_available": 2},
         ])
     );
+    // An edit answers with the same view, availability included.
+    let edited = json_of(
+        send(
+            &desk,
+            LIBRARIAN,
+            Method::PATCH,
+            &format!("/api/v1/items/{item}"),
+            json!({"subtitle": "An epistolary novel"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(edited["availability"], shown["availability"]);
     lend_at(&desk, "L-2", ann.id, Some(north)).await;
     let titles = |page: Value| -> Vec<String> {
         page["data"]

@@ -110,7 +110,10 @@ impl TestApp {
             ("CARREL_DATA_DIR", data_dir_text),
             ("CARREL_DATABASE_URL", database_url),
             ("CARREL_DATABASE_MAX_CONNECTIONS", "5".into()),
-            ("CARREL_DATABASE_ACQUIRE_TIMEOUT", "1s".into()),
+            // The production default: a loaded CI machine (hundreds of servers on
+            // 2 cores) can keep a connection busy for over a second, and a
+            // shorter wait turned that into a dropped audit entry or a 503.
+            ("CARREL_DATABASE_ACQUIRE_TIMEOUT", "5s".into()),
             // Cheap hashes: the suite hashes hundreds of passwords in a debug build.
             ("CARREL_ARGON2_MEMORY_KIB", "64".into()),
             ("CARREL_ARGON2_ITERATIONS", "1".into()),

@@ -64,6 +64,8 @@ async fn readiness_goes_503_while_postgres_is_unreachable_and_recovers() {
         Backend::Postgres,
         Spawn {
             database_url: Some(url.to_string()),
+            // A cut database is noticed within a second.
+            env: vec![("CARREL_DATABASE_ACQUIRE_TIMEOUT", "1s".into())],
             ..Default::default()
         },
     )

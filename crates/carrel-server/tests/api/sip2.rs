@@ -36,6 +36,7 @@ sip2_tests!(Vec::new() =>
     empty_and_wrong_pins_are_refused_and_lock_the_pin,
     blocked_patron_is_refused_with_the_reason,
     the_rule_matrix_applies_at_the_kiosk,
+    the_patron_category_limits_show_at_the_kiosk,
     checkin_that_fills_a_hold_alerts,
     checkins_at_another_branch_alert_transit,
     fee_paid_records_a_desk_payment,
@@ -577,6 +578,56 @@ async fn the_rule_matrix_applies_at_the_kiosk(desk: Desk) {
         desk.copy_status(desk_item(&desk).await, "C-2").await,
         "available"
     );
+}
+
+/// The kiosk's patron status and information tell the patron's own category
+/// limits (here one loan, no hold), not the global ones: what checkout and a
+/// hold would answer.
+async fn the_patron_category_limits_show_at_the_kiosk(desk: Desk) {
+    let r = desk
+        .as_user(crate::desk::ADMIN, Method::POST, "/api/v1/patron-categories")
+        .await
+        .json(&json!({"code": "visitor", "name": "Visitor", "max_active_loans": 1, "max_active_holds": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let ann = desk
+        .app
+        .state
+        .store
+        .find_user_by_card("ANN-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let status = format!("23001{DATE}AOmain-lib|AAANN-1|AC|AD2468|");
+    let mut c = Sip2Client::connect(&desk.app).await;
+    c.login().await;
+    // An adult: the global limits (10 loans, 20 holds), nothing denied.
+    let before = c.call(&status).await;
+    assert!(before.starts_with("24              "), "{before}");
+    let r = desk
+        .staff(Method::PATCH, &format!("/api/v1/users/{}", ann.id))
+        .await
+        .json(&json!({"category": "visitor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A visitor with no loan yet may borrow one, but may place no hold.
+    let fresh = c.call(&status).await;
+    assert!(fresh.starts_with("24   Y          "), "{fresh}");
+    let out = c.call(&checkout("ANN-1", "2468", "C-1")).await;
+    assert!(out.starts_with("121"), "{out}");
+    // One loan: charge privileges denied, too many items charged.
+    let full = c.call(&status).await;
+    assert!(full.starts_with("24Y  Y Y        "), "{full}");
+    let info = c
+        .call(&patron_information("001", "ANN-1", "2468", "          "))
+        .await;
+    assert_eq!(field(&info, "CB"), Some("0001"), "{info}");
+    let refused = c.call(&checkout("ANN-1", "2468", "C-2")).await;
+    assert!(refused.starts_with("120"), "the checkout agrees: {refused}");
 }
 
 async fn desk_item(desk: &Desk) -> uuid::Uuid {

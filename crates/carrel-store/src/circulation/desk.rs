@@ -46,12 +46,17 @@ pub struct DeskHold {
     pub status: String,
 }
 
-/// A patron's open loans, holds and fines, oldest first.
+/// A patron's open loans, holds and fines, oldest first, and the limits of
+/// their patron category.
 #[derive(Debug, Clone, Default)]
 pub struct PatronSummary {
     pub loans: Vec<DeskLoan>,
     pub holds: Vec<DeskHold>,
     pub fines: Vec<Fine>,
+    /// The category's loan limit; `None`: the global setting applies.
+    pub max_active_loans: Option<u32>,
+    /// The category's hold limit; `None`: the global setting applies.
+    pub max_active_holds: Option<u32>,
 }
 
 impl Store {
@@ -81,11 +86,16 @@ impl Store {
             fine_select!(),
             " FROM fines WHERE user_id = $1 AND status = 'open' ORDER BY created_at, id"
         );
+        const LIMITS: &str = "SELECT pc.max_active_loans, pc.max_active_holds FROM users u \
+             JOIN patron_categories pc ON pc.code = u.category WHERE u.id = $1";
         crate::on_pool!(self, pool => {
             let loans = sqlx::query_as(LOANS).bind(user_id).fetch_all(pool).await?;
             let holds = sqlx::query_as(HOLDS).bind(user_id).fetch_all(pool).await?;
             let fines = sqlx::query_as(FINES).bind(user_id).fetch_all(pool).await?;
-            Ok(PatronSummary { loans, holds, fines })
+            let limits: Option<(Option<i32>, Option<i32>)> = sqlx::query_as(LIMITS).bind(user_id).fetch_optional(pool).await?;
+            let (loans_limit, holds_limit) = limits.unwrap_or_default();
+            let limit = |n: Option<i32>| n.map(|n| u32::try_from(n).unwrap_or(0));
+            Ok(PatronSummary { loans, holds, fines, max_active_loans: limit(loans_limit), max_active_holds: limit(holds_limit) })
         })
     }
 }

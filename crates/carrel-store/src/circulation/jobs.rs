@@ -2,8 +2,9 @@
 //! at a time, hold expiry, overdue marking, notices (each claimed once) and
 //! anonymisation of old loans.
 
+use carrel_core::calendar::{is_due_soon, retention_cutoff};
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::holds::{fill_waiting_holds, send_home_if_away};
@@ -42,6 +43,15 @@ pub struct Notice {
     pub email: String,
     pub title: String,
     pub at: OffsetDateTime,
+}
+
+/// A loan that may be due soon, with what the local-day test needs.
+#[derive(sqlx::FromRow)]
+struct DueSoonCandidate {
+    #[sqlx(flatten)]
+    notice: Notice,
+    due_date: Date,
+    branch_timezone: Option<String>,
 }
 
 impl Store {
@@ -147,18 +157,24 @@ impl Store {
         )
     }
 
-    /// Claims the due-soon (due within `window`) or overdue notices not yet
-    /// sent: each is recorded in `notices_sent` and its mail enqueued in the
-    /// outbox in one transaction, so two instances (or two runs) never send
-    /// one twice and a crash never loses one. Returns the notices enqueued.
+    /// Claims the due-soon or overdue notices not yet sent: each is recorded
+    /// in `notices_sent` and its mail enqueued in the outbox in one
+    /// transaction, so two instances (or two runs) never send one twice and a
+    /// crash never loses one. A loan is due soon once its due day is at most
+    /// `due_soon_days` local days of its lending branch away. Returns the
+    /// notices enqueued.
     pub async fn claim_loan_notices(
         &self,
         kind: NoticeKind,
         now: OffsetDateTime,
-        window: Duration,
+        due_soon_days: u32,
     ) -> Result<Vec<Notice>, StoreError> {
-        const DUE_SOON: &str = "SELECT l.id AS subject_id, u.email, i.title, l.due_at AS at FROM loans l \
+        // `$2` bounds the candidates generously (a due day N local days away
+        // ends within N + 1 days plus an offset change); the local-day test is exact.
+        const DUE_SOON: &str = "SELECT l.id AS subject_id, u.email, i.title, l.due_at AS at, l.due_date, \
+             b.timezone AS branch_timezone FROM loans l \
              JOIN users u ON u.id = l.user_id JOIN items i ON i.id = l.item_id \
+             LEFT JOIN branches b ON b.id = l.branch_id \
              WHERE l.status = 'active' AND l.due_at >= $1 AND l.due_at <= $2 AND u.deleted_at IS NULL \
                AND NOT EXISTS (SELECT 1 FROM notices_sent n WHERE n.kind = 'due_soon' AND n.subject_id = l.id) \
              ORDER BY l.due_at LIMIT $3";
@@ -175,7 +191,12 @@ impl Store {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let candidates: Vec<Notice> = if kind == NoticeKind::DueSoon {
-                sqlx::query_as(DUE_SOON).bind(now).bind(now + window).bind(BATCH).fetch_all(&mut *tx).await?
+                let horizon = now + Duration::days(i64::from(due_soon_days) + 2);
+                let rows: Vec<DueSoonCandidate> = sqlx::query_as(DUE_SOON).bind(now).bind(horizon).bind(BATCH).fetch_all(&mut *tx).await?;
+                rows.into_iter()
+                    .filter(|c| is_due_soon(&self.library_time.zone_of(c.branch_timezone.as_deref()), c.due_date, now, due_soon_days))
+                    .map(|c| c.notice)
+                    .collect()
             } else {
                 sqlx::query_as(OVERDUE).bind(now).bind(BATCH).fetch_all(&mut *tx).await?
             };
@@ -202,17 +223,21 @@ impl Store {
         })
     }
 
-    /// Removes the patron from loans returned before `cutoff` (and from their
-    /// entries in the item history), and from holds closed before it. Kept:
-    /// loans with an unpaid fine, and everything of patrons who opted in to
-    /// keep their history. Statistics (item, copy, dates) stay. Returns the
-    /// number of loans anonymised.
+    /// Removes the patron from loans returned more than `retention` ago (and
+    /// from their entries in the item history), and from holds closed that
+    /// long ago. A retention of whole days counts local days of the loan's
+    /// lending branch (of the hold's pickup branch); see
+    /// [`retention_cutoff`]. Kept: loans with an unpaid fine, and everything
+    /// of patrons who opted in to keep their history. Statistics (item, copy,
+    /// dates) stay. Returns the number of loans anonymised.
     pub async fn anonymise_history(
         &self,
-        cutoff: OffsetDateTime,
+        retention: Duration,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
+        const BRANCHES: &str = "SELECT id, timezone FROM branches";
         const ELIGIBLE_LOANS: &str = "SELECT l.id FROM loans l WHERE l.user_id IS NOT NULL AND l.status = 'returned' AND l.returned_at < $1 \
+             AND l.branch_id = $3 \
              AND NOT EXISTS (SELECT 1 FROM fines f WHERE f.loan_id = l.id AND f.status = 'open') \
              AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = l.user_id AND u.keep_loan_history) LIMIT $2";
         const LOAN_EVENTS: &str = "UPDATE item_events SET actor_id = CASE WHEN actor_id = patron_id THEN NULL ELSE actor_id END, \
@@ -222,26 +247,33 @@ impl Store {
             "UPDATE fines SET loan_id = NULL WHERE loan_id = $1 AND status <> 'open'";
         const LOAN: &str = "UPDATE loans SET user_id = NULL, anonymised_at = $2 WHERE id = $1";
         const ELIGIBLE_HOLDS: &str = "SELECT h.id FROM holds h WHERE h.user_id IS NOT NULL \
-             AND h.status IN ('fulfilled', 'cancelled', 'expired') AND h.closed_at < $1 \
+             AND h.status IN ('fulfilled', 'cancelled', 'expired') AND h.closed_at < $1 AND h.pickup_branch_id = $3 \
              AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = h.user_id AND u.keep_loan_history) LIMIT $2";
         const HOLD_EVENTS: &str = "UPDATE item_events SET actor_id = CASE WHEN actor_id = patron_id THEN NULL ELSE actor_id END, \
              patron_id = NULL WHERE hold_id = $1";
         const HOLD: &str = "UPDATE holds SET user_id = NULL WHERE id = $1";
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
-            let loans: Vec<Uuid> = sqlx::query_scalar(ELIGIBLE_LOANS).bind(cutoff).bind(BATCH).fetch_all(&mut *tx).await?;
-            for id in &loans {
-                sqlx::query(LOAN_EVENTS).bind(id).execute(&mut *tx).await?;
-                sqlx::query(FINES).bind(id).execute(&mut *tx).await?;
-                sqlx::query(LOAN).bind(id).bind(now).execute(&mut *tx).await?;
-            }
-            let holds: Vec<Uuid> = sqlx::query_scalar(ELIGIBLE_HOLDS).bind(cutoff).bind(BATCH).fetch_all(&mut *tx).await?;
-            for id in &holds {
-                sqlx::query(HOLD_EVENTS).bind(id).execute(&mut *tx).await?;
-                sqlx::query(HOLD).bind(id).execute(&mut *tx).await?;
+            // Each branch's own cutoff (a handful of branches: one query each).
+            let branches: Vec<(Uuid, Option<String>)> = sqlx::query_as(BRANCHES).fetch_all(&mut *tx).await?;
+            let mut anonymised = 0u64;
+            for (branch, timezone) in branches {
+                let cutoff = retention_cutoff(&self.library_time.zone_of(timezone.as_deref()), now, retention);
+                let loans: Vec<Uuid> = sqlx::query_scalar(ELIGIBLE_LOANS).bind(cutoff).bind(BATCH).bind(branch).fetch_all(&mut *tx).await?;
+                for id in &loans {
+                    sqlx::query(LOAN_EVENTS).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(FINES).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(LOAN).bind(id).bind(now).execute(&mut *tx).await?;
+                }
+                let holds: Vec<Uuid> = sqlx::query_scalar(ELIGIBLE_HOLDS).bind(cutoff).bind(BATCH).bind(branch).fetch_all(&mut *tx).await?;
+                for id in &holds {
+                    sqlx::query(HOLD_EVENTS).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(HOLD).bind(id).execute(&mut *tx).await?;
+                }
+                anonymised += loans.len() as u64;
             }
             tx.commit().await?;
-            Ok(loans.len() as u64)
+            Ok(anonymised)
         })
     }
 }

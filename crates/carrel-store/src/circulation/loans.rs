@@ -9,11 +9,11 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::fines::{Fine, fine_select};
-use super::holds::{Hold, fill_waiting_holds, hold_select, send_home_if_away};
+use super::holds::{Hold, fill_waiting_holds, hold_select, send_home_if_away, start_transit};
 use super::rules::resolve_rule;
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
-use crate::branches::load_branch_days;
+use crate::branches::{BranchClock, branch_days_of, load_branch_days};
 use crate::pool::BeginWrite as _;
 use crate::{AuditTrail, Backend, Store, StoreError};
 
@@ -141,12 +141,17 @@ pub struct CheckoutOutcome {
     pub fulfilled_hold: Option<Uuid>,
 }
 
-/// A loan closed by a return, and whether anyone queues for its item.
+/// A loan closed by a return, whether anyone queues for its item, the copy's
+/// home branch and the lending branch's clock: all a return without a queue
+/// needs, read by the statement that closes the loan.
 #[derive(sqlx::FromRow)]
 struct ClosedLoan {
     #[sqlx(flatten)]
     loan: Loan,
     holds_waiting: bool,
+    home_branch_id: Uuid,
+    lending_timezone: Option<String>,
+    lending_calendar_set_at: Option<OffsetDateTime>,
 }
 
 /// A completed return.
@@ -180,7 +185,8 @@ pub struct LoanQuery {
 }
 
 /// Everything a checkout decides on, in one round trip: the copy and its item
-/// type, and the patron with their category's loan limit, their open loans
+/// type, the lending branch's clock (`$3`, the desk's branch, else the copy's
+/// home), and the patron with their category's loan limit, their open loans
 /// (all, and of this item type), their open-fine balance, whether the copy is
 /// on the hold shelf for them and whether they queue for this item. No row
 /// means an unknown (or deleted) copy or patron. On PostgreSQL the patron row
@@ -198,9 +204,11 @@ macro_rules! checkout_lookup {
          EXISTS (SELECT 1 FROM holds h WHERE h.copy_id = c.id AND h.user_id = u.id AND h.status = 'ready') \
            AS held_for_patron, \
          EXISTS (SELECT 1 FROM holds h WHERE h.item_id = c.item_id AND h.user_id = u.id AND h.status = 'waiting') \
-           AS queues_for_item \
+           AS queues_for_item, \
+         lb.timezone AS lending_timezone, lb.calendar_set_at AS lending_calendar_set_at \
          FROM copies c JOIN items i ON i.id = c.item_id \
          CROSS JOIN users u JOIN patron_categories pc ON pc.code = u.category \
+         LEFT JOIN branches lb ON lb.id = COALESCE($3, c.branch_id) \
          WHERE c.barcode = $1 AND c.deleted_at IS NULL AND i.deleted_at IS NULL \
            AND u.id = $2 AND u.deleted_at IS NULL"
     };
@@ -229,6 +237,17 @@ struct CheckoutLookup {
     balance_cents: i64,
     held_for_patron: bool,
     queues_for_item: bool,
+    lending_timezone: Option<String>,
+    lending_calendar_set_at: Option<OffsetDateTime>,
+}
+
+impl CheckoutLookup {
+    fn lending_clock(&self) -> BranchClock {
+        BranchClock {
+            timezone: self.lending_timezone.clone(),
+            calendar_set_at: self.lending_calendar_set_at,
+        }
+    }
 }
 
 /// A checkout's decision: what was loaded, the rule in force and the refusals.
@@ -251,6 +270,7 @@ macro_rules! decide_checkout {
         let found: CheckoutLookup = sqlx::query_as($lookup)
             .bind(r.copy_barcode)
             .bind(r.user_id)
+            .bind(r.branch_id)
             .fetch_optional(&mut *$tx)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -302,15 +322,16 @@ fn loan_lock_sql(backend: Backend) -> &'static str {
     }
 }
 
-/// The due day of a loan lent by `$branch` at `$now` under `$policy`, in that
-/// branch's local days and calendar (a `circulation::Due`): the one due-date
-/// computation of checkout and of its simulation.
+/// The due day of a loan lent by `$branch` (whose row `$clock` the checkout
+/// lookup read) at `$now` under `$policy`, in that branch's local days and
+/// calendar (a `circulation::Due`): the one due-date computation of checkout
+/// and of its simulation.
 macro_rules! loan_due {
-    ($tx:expr, $library:expr, $branch:expr, $now:expr, $policy:expr) => {{
+    ($tx:expr, $library:expr, $branch:expr, $clock:expr, $now:expr, $policy:expr) => {{
         let library: &crate::LibraryTime = $library;
         let now: OffsetDateTime = $now;
         let policy: &LoanPolicy = $policy;
-        let days = load_branch_days!($tx, $branch, library, library.zone.local_date(now));
+        let days = branch_days_of!($tx, $branch, $clock, library, library.zone.local_date(now));
         circulation::due_date(&days, policy.loan_days, now, None)
     }};
 }
@@ -405,7 +426,7 @@ impl Store {
                 _ => return Err(Refusal::CopyUnavailable.into()),
             };
             // The one due-date rule, in the lending branch's local days.
-            let due = loan_due!(tx, &library, lending_branch, r.now, &policy);
+            let due = loan_due!(tx, &library, lending_branch, found.lending_clock(), r.now, &policy);
             let due_at = due.due_at;
             let loan: Loan = sqlx::query_as(INSERT)
                 .bind(Uuid::now_v7())
@@ -455,8 +476,8 @@ impl Store {
         let library = self.library_time.clone();
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let CheckoutDecision { rule, matched, refusals, lending_branch, .. } = decide_checkout!(tx, LOOKUP, request);
-            let due = loan_due!(tx, &library, lending_branch, request.now, &rule.policy);
+            let CheckoutDecision { found, rule, matched, refusals, lending_branch } = decide_checkout!(tx, LOOKUP, request);
+            let due = loan_due!(tx, &library, lending_branch, found.lending_clock(), request.now, &rule.policy);
             tx.rollback().await?;
             Ok(Simulation {
                 due_at: due.due_at,
@@ -491,9 +512,11 @@ impl Store {
             "UPDATE loans SET status = 'returned', returned_at = $2 \
              WHERE copy_id = (SELECT id FROM copies WHERE barcode = $1) AND status IN ('active', 'overdue') RETURNING ",
             loan_columns!(),
-            ", EXISTS (SELECT 1 FROM holds h WHERE h.item_id = loans.item_id AND h.status = 'waiting') AS holds_waiting"
+            ", EXISTS (SELECT 1 FROM holds h WHERE h.item_id = loans.item_id AND h.status = 'waiting') AS holds_waiting, \
+             (SELECT c.branch_id FROM copies c WHERE c.id = loans.copy_id) AS home_branch_id, \
+             (SELECT b.timezone FROM branches b WHERE b.id = loans.branch_id) AS lending_timezone, \
+             (SELECT b.calendar_set_at FROM branches b WHERE b.id = loans.branch_id) AS lending_calendar_set_at"
         );
-        const HOME: &str = "SELECT branch_id FROM copies WHERE id = $1";
         const SHELVE: &str = "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_loan'";
         const FILLED: &str = concat!(
             hold_select!(),
@@ -504,34 +527,41 @@ impl Store {
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let closed: Option<ClosedLoan> = sqlx::query_as(CLOSE).bind(barcode).bind(now).fetch_optional(&mut *tx).await?;
-            let Some(ClosedLoan { loan, holds_waiting }) = closed else {
+            let Some(ClosedLoan { loan, holds_waiting, home_branch_id: home, lending_timezone, lending_calendar_set_at }) = closed else {
                 let copies: i64 = sqlx::query_scalar(COPY).bind(barcode).fetch_one(&mut *tx).await?;
                 return Err(if copies == 0 { StoreError::NotFound } else { Refusal::NotOnLoan.into() });
             };
             let (copy_id, item_id) = (loan.copy_id, loan.item_id);
             let mut fine = None;
             if let Some(patron) = loan.user_id {
-                let days = load_branch_days!(tx, loan.branch_id, &library, loan.due_day());
+                let clock = BranchClock { timezone: lending_timezone, calendar_set_at: lending_calendar_set_at };
+                let days = branch_days_of!(tx, loan.branch_id, clock, &library, loan.due_day());
                 if let Some(calc) = circulation::overdue_fine_for(&loan.policy(), &days, loan.due_day(), now, library.count_closed_days) {
                     fine = Some(insert_overdue_fine!(tx, patron, loan.id, calc, actor, now));
                 }
             }
-            let home: Uuid = sqlx::query_scalar(HOME).bind(copy_id).fetch_one(&mut *tx).await?;
             let here = desk.unwrap_or(home);
-            sqlx::query(SHELVE).bind(copy_id).bind(now).execute(&mut *tx).await?;
+            let shelved = sqlx::query(SHELVE).bind(copy_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
             let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": barcode, "branch_id": here, "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
             circulation_event!(tx, CirculationEvent {
                 item_id, event_type: "returned", actor_id: actor, at: now, details: &details,
                 loan_id: Some(loan.id), hold_id: None, patron_id: loan.user_id,
             });
-            let ready = if holds_waiting {
-                fill_waiting_holds!(tx, &library, item_id, Some(copy_id), Some(here), now, pickup_days, actor)
+            let (ready, hold, transit_to_branch_id) = if shelved && !holds_waiting {
+                // Nobody queues and the copy is on the shelf here: it stays, or goes home.
+                let sent = home != here && start_transit!(tx, item_id, copy_id, here, home, None, now, actor);
+                (Vec::new(), None, sent.then_some(home))
             } else {
-                Vec::new()
+                let ready = if holds_waiting {
+                    fill_waiting_holds!(tx, &library, item_id, Some(copy_id), Some(here), now, pickup_days, actor)
+                } else {
+                    Vec::new()
+                };
+                send_home_if_away!(tx, item_id, copy_id, here, now, actor);
+                let hold: Option<Hold> = sqlx::query_as(FILLED).bind(copy_id).fetch_optional(&mut *tx).await?;
+                let destination: Option<Uuid> = sqlx::query_scalar(DESTINATION).bind(copy_id).fetch_one(&mut *tx).await?;
+                (ready, hold, destination)
             };
-            send_home_if_away!(tx, item_id, copy_id, here, now, actor);
-            let hold: Option<Hold> = sqlx::query_as(FILLED).bind(copy_id).fetch_optional(&mut *tx).await?;
-            let transit_to_branch_id: Option<Uuid> = sqlx::query_scalar(DESTINATION).bind(copy_id).fetch_one(&mut *tx).await?;
             let mailed = !ready.is_empty();
             let outcome = ReturnOutcome { loan, fine, hold, transit_to_branch_id, branch_id: here };
             let events = append_audit_trail!(tx, audit, &outcome);

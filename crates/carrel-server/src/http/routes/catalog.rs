@@ -488,17 +488,22 @@ async fn get_item(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ItemView>, ApiError> {
-    item_view(&state, parse_id(&id)?).await.map(axum::Json)
+    live_item(&state, parse_id(&id)?).await.map(axum::Json)
 }
 
 /// One live item with its availability per branch (the API's `GET /items/{id}`
 /// and the web item page).
-pub async fn item_view(state: &AppState, id: Uuid) -> Result<ItemView, ApiError> {
+pub async fn live_item(state: &AppState, id: Uuid) -> Result<ItemView, ApiError> {
     let row = state
         .store
         .find_item(id, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    item_view(state, row).await
+}
+
+/// One item as the API shows it, with its availability per branch.
+async fn item_view(state: &AppState, row: carrel_store::ItemRow) -> Result<ItemView, ApiError> {
     let mut view = [ItemView::from(row)];
     with_availability(state, &mut view).await?;
     let [view] = view;
@@ -579,7 +584,7 @@ async fn update_item(
         )
         .await
         .map_err(CatalogError::from_write)?;
-    Ok(axum::Json(row.into()))
+    Ok(axum::Json(item_view(&state, row).await?))
 }
 
 /// Removes an item (soft delete, librarian); refused with 409 while copies are on loan.
@@ -611,7 +616,7 @@ async fn restore_item(
         .restore_item(parse_id(&id)?, Some(staff.user_id), state.clock.now())
         .await
         .map_err(CatalogError::from_write)?;
-    Ok(axum::Json(row.into()))
+    Ok(axum::Json(item_view(&state, row).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
