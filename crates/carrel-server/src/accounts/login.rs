@@ -486,3 +486,27 @@ pub async fn reauthenticate(
         }
     }
 }
+
+/// Ends the caller's current session (its access token stops working at once)
+/// and audits it. The API's `POST /auth/logout` and the web page's sign-out
+/// both call it.
+pub async fn logout(
+    state: &AppState,
+    client: &ClientInfo,
+    me: &crate::auth::principal::Principal,
+) -> Result<(), carrel_store::StoreError> {
+    state
+        .store
+        .revoke_session(me.user_id, me.session_id, "logout", state.clock.now())
+        .await?;
+    crate::audit::record(
+        state,
+        client,
+        "auth.logout",
+        Some(me.user_id),
+        Some(me.user_id),
+        serde_json::json!({"session_id": me.session_id}),
+    )
+    .await;
+    Ok(())
+}

@@ -37,6 +37,14 @@ pub async fn resolve_patron(state: &AppState, patron: PatronRef<'_>) -> Result<U
     }
 }
 
+/// A copy barcode as typed or scanned: trimmed, 1–64 characters (None
+/// otherwise). Every desk (the API's checkout and return, the web desk) reads
+/// barcodes through it.
+pub fn scanned_barcode(raw: &str) -> Option<&str> {
+    let trimmed = raw.trim();
+    (!trimmed.is_empty() && trimmed.chars().count() <= 64).then_some(trimmed)
+}
+
 /// The checkout of `barcode` to `patron` at `now`, lent by `branch_id`, with
 /// the configured global limits. Real checkout and the rule simulation build
 /// their request here, so both decide on the same limits.

@@ -50,6 +50,27 @@ pub fn set_session_cookies(
         .add(cookie(CSRF_COOKIE, csrf, "/", false, secure, refresh_ttl))
 }
 
+/// Opens a cookie-mode session for freshly issued tokens: the three cookies,
+/// with the CSRF token bound to the session (returned too). The JSON login and
+/// the web pages' login both call it.
+pub fn start_session(
+    state: &crate::state::AppState,
+    jar: CookieJar,
+    tokens: crate::auth::tokens::IssuedTokens,
+) -> (CookieJar, String) {
+    let csrf = carrel_crypto::csrf_token(&state.secrets, tokens.session_id);
+    let jar = set_session_cookies(
+        jar,
+        state.config.secure_cookies(),
+        tokens.access_token,
+        crate::config::to_time(state.config.access_token_ttl),
+        tokens.refresh_token,
+        crate::config::to_time(state.config.refresh_token_ttl),
+        csrf.clone(),
+    );
+    (jar, csrf)
+}
+
 /// Sets only the CSRF cookie.
 pub fn set_csrf_cookie(
     jar: CookieJar,

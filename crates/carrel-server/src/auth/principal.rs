@@ -106,6 +106,15 @@ fn presented_token(headers: &HeaderMap, jar: &CookieJar) -> Option<(String, bool
     jar.get(ACCESS_COOKIE).map(|c| (c.value().to_owned(), true))
 }
 
+/// True unless the request sends an `Origin` other than this server's or a
+/// configured CORS origin (a cross-site form post).
+pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    headers.get(header::ORIGIN).is_none_or(|origin| {
+        let origin = origin.to_str().unwrap_or_default();
+        origin == state.config.own_origin() || state.config.cors_origins.iter().any(|o| o == origin)
+    })
+}
+
 /// Cookie-authenticated unsafe requests need `X-CSRF-Token` equal to the CSRF
 /// cookie and bound to the session, and a same-site `Origin` when one is sent.
 pub fn check_csrf(
@@ -118,13 +127,8 @@ pub fn check_csrf(
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let allowed = origin == state.config.own_origin()
-            || state.config.cors_origins.iter().any(|o| o == origin);
-        if !allowed {
-            return Err(csrf_failed());
-        }
+    if !origin_allowed(state, headers) {
+        return Err(csrf_failed());
     }
     let header_token = headers
         .get(CSRF_HEADER)

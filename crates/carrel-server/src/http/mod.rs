@@ -118,6 +118,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(panic_response));
     routes
         .merge(docs)
+        .merge(crate::web::router())
         .merge(extra)
         .fallback(|| async { ApiError::not_found() })
         .layer(stack)

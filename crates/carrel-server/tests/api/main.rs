@@ -33,3 +33,4 @@ mod shutdown;
 mod sip2;
 mod test_mode;
 mod users;
+mod web;

@@ -211,20 +211,12 @@ fn token_response(tokens: IssuedTokens) -> Response {
 }
 
 fn cookie_response(state: &AppState, jar: CookieJar, tokens: IssuedTokens) -> Response {
-    let csrf = carrel_crypto::csrf_token(&state.secrets, tokens.session_id);
-    let jar = cookies::set_session_cookies(
-        jar,
-        state.config.secure_cookies(),
-        tokens.access_token,
-        to_time(state.config.access_token_ttl),
-        tokens.refresh_token,
-        to_time(state.config.refresh_token_ttl),
-        csrf.clone(),
-    );
+    let (expires_in, session_id) = (tokens.expires_in, tokens.session_id);
+    let (jar, csrf) = cookies::start_session(state, jar, tokens);
     let body = CookieLoginResponse {
         csrf_token: csrf,
-        expires_in: tokens.expires_in,
-        session_id: tokens.session_id,
+        expires_in,
+        session_id,
     };
     (jar, axum::Json(body)).into_response()
 }
@@ -351,19 +343,7 @@ async fn logout(
     jar: CookieJar,
     Authenticated(me): Authenticated,
 ) -> Result<Response, ApiError> {
-    state
-        .store
-        .revoke_session(me.user_id, me.session_id, "logout", state.clock.now())
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "auth.logout",
-        Some(me.user_id),
-        Some(me.user_id),
-        json!({"session_id": me.session_id}),
-    )
-    .await;
+    login::logout(&state, &client, &me).await?;
     Ok((
         cookies::clear_session_cookies(jar, state.config.secure_cookies()),
         StatusCode::NO_CONTENT,

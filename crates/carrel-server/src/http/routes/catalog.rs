@@ -308,18 +308,55 @@ async fn search_items(
     State(state): State<AppState>,
     Query(p): Query<SearchParams>,
 ) -> Result<Response, ApiError> {
+    let (query, want_facets) = match prepare_search(&state, p).await? {
+        PreparedSearch::Nothing(page) => return Ok(axum::Json(page).into_response()),
+        PreparedSearch::Run { query, want_facets } => (query, want_facets),
+    };
+    if !query.terms.is_empty() {
+        let page = run_search(&state, &query, want_facets).await?;
+        return Ok(axum::Json(page).into_response());
+    }
+    // A list without words: the store renders the page's JSON in one statement.
+    let facets = facets_of(&state, &query, want_facets).await?;
+    Ok(rendered_page(
+        state.store.list_items_page(&query).await?,
+        query.sort,
+        facets,
+    ))
+}
+
+/// One page of a catalog search as typed views (the web catalog; the API's
+/// `GET /items` answers the same page).
+pub async fn search_page(state: &AppState, p: SearchParams) -> Result<ItemSearchPage, ApiError> {
+    match prepare_search(state, p).await? {
+        PreparedSearch::Nothing(page) => Ok(page),
+        PreparedSearch::Run { query, want_facets } => run_search(state, &query, want_facets).await,
+    }
+}
+
+/// A search's parameters, checked.
+enum PreparedSearch {
+    /// Words that can match nothing (only stop words or punctuation): the answer.
+    Nothing(ItemSearchPage),
+    /// The store query, and whether facets are wanted.
+    Run {
+        query: ItemSearch,
+        want_facets: bool,
+    },
+}
+
+/// Checks the parameters of `GET /items` and builds the store query.
+async fn prepare_search(state: &AppState, p: SearchParams) -> Result<PreparedSearch, ApiError> {
     let limit = pagination::limit(p.limit)?;
     let terms = p.q.as_deref().map(search::terms).unwrap_or_default();
     let has_text = p.q.as_deref().is_some_and(|q| !q.trim().is_empty());
     let want_facets = p.facets.unwrap_or(false);
     if has_text && terms.is_empty() {
-        // Only stop words or punctuation: nothing can match.
-        return Ok(axum::Json(ItemSearchPage {
+        return Ok(PreparedSearch::Nothing(ItemSearchPage {
             data: Vec::new(),
             next_cursor: None,
             facets: want_facets.then(|| ItemFacets::default().into()),
-        })
-        .into_response());
+        }));
     }
     let prefix = p.prefix.unwrap_or(false)
         && p.q
@@ -386,19 +423,30 @@ async fn search_items(
             .transpose()?,
         limit,
     };
-    let facets: Option<ItemFacetsView> = if want_facets {
-        Some(state.store.item_facets(&query).await?.into())
+    Ok(PreparedSearch::Run { query, want_facets })
+}
+
+async fn facets_of(
+    state: &AppState,
+    query: &ItemSearch,
+    wanted: bool,
+) -> Result<Option<ItemFacetsView>, ApiError> {
+    Ok(if wanted {
+        Some(state.store.item_facets(query).await?.into())
     } else {
         None
-    };
-    if query.terms.is_empty() {
-        return Ok(rendered_page(
-            state.store.list_items_page(&query).await?,
-            sort,
-            facets,
-        ));
-    }
-    let mut hits: Vec<ItemHit> = state.store.search_items(&query).await?;
+    })
+}
+
+/// Runs a checked search: one page of typed views with availability.
+async fn run_search(
+    state: &AppState,
+    query: &ItemSearch,
+    want_facets: bool,
+) -> Result<ItemSearchPage, ApiError> {
+    let facets = facets_of(state, query, want_facets).await?;
+    let (sort, limit) = (query.sort, query.limit);
+    let mut hits: Vec<ItemHit> = state.store.search_items(query).await?;
     let more = hits.len() > limit as usize;
     hits.truncate(limit as usize);
     let next_cursor = if more {
@@ -408,13 +456,12 @@ async fn search_items(
         None
     };
     let mut data: Vec<ItemView> = hits.into_iter().map(|h| ItemView::from(h.item)).collect();
-    with_availability(&state, &mut data).await?;
-    Ok(axum::Json(ItemSearchPage {
+    with_availability(state, &mut data).await?;
+    Ok(ItemSearchPage {
         data,
         next_cursor,
         facets,
     })
-    .into_response())
 }
 
 /// An [`ItemSearchPage`] around a page the store rendered (a list without
@@ -526,12 +573,18 @@ async fn get_item(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ItemView>, ApiError> {
+    live_item(&state, parse_id(&id)?).await.map(axum::Json)
+}
+
+/// One live item with its availability per branch (the API's `GET /items/{id}`
+/// and the web item page).
+pub async fn live_item(state: &AppState, id: Uuid) -> Result<ItemView, ApiError> {
     let row = state
         .store
-        .find_item(parse_id(&id)?, false)
+        .find_item(id, false)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(item_view(&state, row).await?))
+    item_view(state, row).await
 }
 
 /// One item as the API shows it, with its availability per branch.

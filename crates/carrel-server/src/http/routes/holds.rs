@@ -2,16 +2,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_store::{Hold, HoldQuery, PlaceHold};
+use carrel_store::{Hold, HoldQuery};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::audit;
+use crate::app::{Actor, holds};
 use crate::auth::principal::{Authenticated, RequireLibrarian, forbidden};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
@@ -176,33 +175,13 @@ async fn place_hold(
     if let Some(branch) = req.pickup_branch_id {
         super::branches::require_branch(&state, branch).await?;
     }
-    let hold = state
-        .store
-        .place_hold(&PlaceHold {
-            item_id: req.item_id,
-            user_id: patron,
-            actor: Some(me.user_id),
-            pickup_branch_id: req.pickup_branch_id,
-            now: state.clock.now(),
-            pickup_days: state.config.hold_pickup_days,
-            max_active_holds: state.config.max_active_holds,
-            block_threshold_cents: state.config.fine_block_threshold_cents,
-        })
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "hold.placed",
-        Some(me.user_id),
-        Some(patron),
-        json!({"hold_id": hold.id, "item_id": hold.item_id, "status": hold.status}),
-    )
-    .await;
+    let actor = Actor::api(me.user_id, &client);
+    let hold = holds::place(&state, &actor, req.item_id, patron, req.pickup_branch_id).await?;
     Ok((StatusCode::CREATED, axum::Json(hold.into())))
 }
 
 /// The hold if the caller may see it: its holder or a librarian.
-async fn visible_hold(
+pub async fn visible_hold(
     state: &AppState,
     me: &crate::auth::principal::Principal,
     id: &str,
@@ -237,24 +216,6 @@ async fn cancel_hold(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let hold = visible_hold(&state, &me, &id).await?;
-    // Holds made ready by the cancellation have their mail enqueued with it.
-    state
-        .store
-        .cancel_hold(
-            hold.id,
-            Some(me.user_id),
-            state.clock.now(),
-            state.config.hold_pickup_days,
-        )
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "hold.cancelled",
-        Some(me.user_id),
-        hold.user_id,
-        json!({"hold_id": hold.id, "item_id": hold.item_id}),
-    )
-    .await;
+    holds::cancel(&state, &Actor::api(me.user_id, &client), &hold).await?;
     Ok(StatusCode::NO_CONTENT)
 }

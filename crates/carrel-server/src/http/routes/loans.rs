@@ -161,13 +161,10 @@ pub struct CheckoutRequest {
     pub branch_id: Option<Uuid>,
 }
 
-/// A barcode as typed or scanned: trimmed, 1–64 characters.
+/// A barcode as typed or scanned (see [`circulation::scanned_barcode`]).
 fn barcode(raw: &str) -> Result<&str, ApiError> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 64 {
-        return Err(field_error("copy_barcode", "must be 1 to 64 characters"));
-    }
-    Ok(trimmed)
+    circulation::scanned_barcode(raw)
+        .ok_or_else(|| field_error("copy_barcode", "must be 1 to 64 characters"))
 }
 
 /// Checks a copy out to a patron named by `user_id` or `card_number` (librarian).

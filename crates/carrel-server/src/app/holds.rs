@@ -1,0 +1,68 @@
+//! Hold use cases: placing and cancelling, each audited. The JSON API's
+//! `/holds` handlers and the web pages call these, so both apply the same
+//! rules (the store's) and leave the same audit trail.
+
+use carrel_store::{Hold, PlaceHold, StoreError};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Actor;
+use crate::state::AppState;
+
+/// Places a hold on `item_id` for `patron` (who may be the actor), picked up
+/// at `pickup` (None: the patron's home branch, else MAIN). Ready at once when
+/// a copy is on the shelf. Who may place a hold for whom is the caller's check.
+pub async fn place(
+    state: &AppState,
+    actor: &Actor,
+    item_id: Uuid,
+    patron: Uuid,
+    pickup: Option<Uuid>,
+) -> Result<Hold, StoreError> {
+    let hold = state
+        .store
+        .place_hold(&PlaceHold {
+            item_id,
+            user_id: patron,
+            actor: Some(actor.id),
+            pickup_branch_id: pickup,
+            now: state.clock.now(),
+            pickup_days: state.config.hold_pickup_days,
+            max_active_holds: state.config.max_active_holds,
+            block_threshold_cents: state.config.fine_block_threshold_cents,
+        })
+        .await?;
+    actor
+        .record(
+            state,
+            "hold.placed",
+            Some(patron),
+            json!({"hold_id": hold.id, "item_id": hold.item_id, "status": hold.status}),
+        )
+        .await;
+    Ok(hold)
+}
+
+/// Cancels an open hold (the caller checked it may see it). Holds behind it
+/// move up; a copy on the hold shelf goes to the next in line (their mail is
+/// enqueued with the cancellation).
+pub async fn cancel(state: &AppState, actor: &Actor, hold: &Hold) -> Result<(), StoreError> {
+    state
+        .store
+        .cancel_hold(
+            hold.id,
+            Some(actor.id),
+            state.clock.now(),
+            state.config.hold_pickup_days,
+        )
+        .await?;
+    actor
+        .record(
+            state,
+            "hold.cancelled",
+            hold.user_id,
+            json!({"hold_id": hold.id, "item_id": hold.item_id}),
+        )
+        .await;
+    Ok(())
+}

@@ -1,0 +1,394 @@
+//! `/desk`: the scanner-first circulation desk. Find a patron by card number
+//! or name, then check out and return by barcode with the keyboard alone: the
+//! scan field has the focus on every page (autofocus), each scan submits with
+//! Enter, confirmations are in a `role=status` region and refusals, explained,
+//! in a `role=alert` region.
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use carrel_store::{StoreError, UserQuery, UserStatus};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::account::{LoanRow, loan_rows, titles};
+use super::i18n::Lang;
+use super::session::{PageCtx, Web, signed_in};
+use crate::accounts::manage;
+use crate::app::Actor;
+use crate::app::circulation::{self, PatronRef, ScanIn};
+use crate::http::client::ClientInfo;
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+/// How many patrons a name search lists.
+const MATCHES: u32 = 20;
+
+#[derive(Debug)]
+struct PatronMatch {
+    id: Uuid,
+    name: String,
+    card: Option<String>,
+}
+
+#[derive(Debug)]
+struct PatronPanel {
+    id: Uuid,
+    checkout_heading: String,
+    loans: Vec<LoanRow>,
+}
+
+/// Which field has the focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Focus {
+    Find,
+    Checkout,
+    Return,
+}
+
+#[derive(Template)]
+#[template(path = "desk.html")]
+struct DeskPage {
+    page: PageCtx,
+    find: String,
+    matches: Vec<PatronMatch>,
+    no_match: bool,
+    patron: Option<PatronPanel>,
+    focus_find: bool,
+    focus_checkout: bool,
+    focus_return: bool,
+    notice: Option<String>,
+    problem: Option<String>,
+}
+
+fn display_name(user: &carrel_store::User) -> String {
+    user.full_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| user.username.clone())
+}
+
+/// What the desk page shows besides its messages.
+struct DeskView<'a> {
+    find: &'a str,
+    patron: Option<Uuid>,
+    focus: Focus,
+    notice: Option<String>,
+    problem: Option<String>,
+}
+
+async fn desk_page(
+    state: &AppState,
+    web: &Web,
+    status: StatusCode,
+    view: DeskView<'_>,
+) -> Response {
+    let t = web.t();
+    let mut matches = Vec::new();
+    let mut patron = view.patron;
+    let find = view.find.trim();
+    if patron.is_none() && !find.is_empty() {
+        // A card number first (as scanned), else a name, email or username.
+        match circulation::resolve_patron(state, PatronRef::Card(find)).await {
+            Ok(id) => patron = Some(id),
+            Err(StoreError::NotFound) => {
+                let query = UserQuery {
+                    q: Some(find.chars().take(100).collect()),
+                    role: None,
+                    status: Some(UserStatus::Active),
+                    before: None,
+                    limit: MATCHES,
+                    ..Default::default()
+                };
+                match manage::list_for_staff(state, query).await {
+                    Ok(users) => {
+                        matches = users
+                            .into_iter()
+                            .take(MATCHES as usize)
+                            .map(|u| PatronMatch {
+                                id: u.id,
+                                name: display_name(&u),
+                                card: u.card_number.clone(),
+                            })
+                            .collect();
+                    }
+                    Err(error) => return web.api_problem(&ApiError::from(error)),
+                }
+                if let [only] = matches.as_slice() {
+                    patron = Some(only.id);
+                    matches.clear();
+                }
+            }
+            Err(error) => return web.api_problem(&ApiError::from(error)),
+        }
+    }
+    let no_match = !find.is_empty() && patron.is_none() && matches.is_empty();
+    let panel = match patron {
+        Some(id) => {
+            let user = match manage::get_by_staff(state, id).await {
+                Ok(user) => user,
+                Err(error) => return web.api_problem(&ApiError::from(error)),
+            };
+            let loans = match loan_rows(state, web.lang, id).await {
+                Ok(loans) => loans,
+                Err(error) => return web.api_problem(&error),
+            };
+            let mut name = display_name(&user);
+            if let Some(card) = &user.card_number {
+                name = format!("{name} ({} {card})", t.desk_card);
+            }
+            Some(PatronPanel {
+                id,
+                checkout_heading: Lang::fill(t.desk_checkout_to, name),
+                loans,
+            })
+        }
+        None => None,
+    };
+    // The scan goes where the desk is: a chosen patron's checkout, else find.
+    let focus = match (view.focus, panel.is_some()) {
+        (Focus::Return, _) => Focus::Return,
+        (_, true) => Focus::Checkout,
+        (_, false) => Focus::Find,
+    };
+    web.render(
+        status,
+        &DeskPage {
+            page: web.page(),
+            find: if panel.is_some() {
+                String::new()
+            } else {
+                find.to_owned()
+            },
+            matches,
+            no_match,
+            patron: panel,
+            focus_find: focus == Focus::Find,
+            focus_checkout: focus == Focus::Checkout,
+            focus_return: focus == Focus::Return,
+            notice: view.notice,
+            problem: view.problem,
+        },
+    )
+}
+
+/// Refuses anyone but staff.
+fn staff_only(web: &Web) -> Option<Response> {
+    match &web.principal {
+        Some(me) if me.is_staff() => None,
+        Some(_) => Some(web.api_problem(&crate::auth::principal::forbidden())),
+        None => Some(web.to_login()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeskQuery {
+    #[serde(default)]
+    find: String,
+    patron: Option<Uuid>,
+}
+
+/// `/desk` (librarian): `?find=` a card number or a name, `?patron=` an id.
+pub async fn desk(State(state): State<AppState>, request: Request) -> Response {
+    let query: DeskQuery = request
+        .uri()
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
+    let web = match signed_in(&state, request).await {
+        Ok(web) => web,
+        Err(to_login) => return to_login,
+    };
+    if let Some(refused) = staff_only(&web) {
+        return refused;
+    }
+    let view = DeskView {
+        find: &query.find,
+        patron: query.patron,
+        focus: Focus::Find,
+        notice: None,
+        problem: None,
+    };
+    desk_page(&state, &web, StatusCode::OK, view).await
+}
+
+#[derive(Deserialize)]
+pub struct ScanForm {
+    #[serde(default)]
+    barcode: String,
+    patron: Option<Uuid>,
+}
+
+/// The title of the item `item_id`, for a confirmation.
+async fn title_of(state: &AppState, item_id: Uuid) -> String {
+    titles(state, std::iter::once(item_id))
+        .await
+        .ok()
+        .and_then(|mut t| t.remove(&item_id))
+        .unwrap_or_default()
+}
+
+/// Checks a copy out to the chosen patron (as `POST /api/v1/loans`, at the
+/// copy's home branch).
+pub async fn checkout(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<ScanForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    if let Some(refused) = staff_only(&web) {
+        return refused;
+    }
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let t = web.t();
+    let refused = |text: &str| DeskView {
+        find: "",
+        patron: form.patron,
+        focus: Focus::Checkout,
+        notice: None,
+        problem: Some(Lang::fill(t.desk_refused, text)),
+    };
+    let Some(patron) = form.patron else {
+        return desk_page(
+            &state,
+            &web,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refused(t.desk_no_match),
+        )
+        .await;
+    };
+    let Some(barcode) = circulation::scanned_barcode(&form.barcode) else {
+        return desk_page(
+            &state,
+            &web,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refused(t.error_invalid),
+        )
+        .await;
+    };
+    let actor = Actor::api(me.user_id, &client);
+    match circulation::checkout(&state, &actor, barcode, patron, None).await {
+        Ok(outcome) => {
+            let title = title_of(&state, outcome.loan.item_id).await;
+            let due = web.lang.date(outcome.loan.due_day());
+            let notice = Lang::fill(&Lang::fill(t.desk_checked_out, title), due);
+            let view = DeskView {
+                find: "",
+                patron: Some(patron),
+                focus: Focus::Checkout,
+                notice: Some(notice),
+                problem: None,
+            };
+            desk_page(&state, &web, StatusCode::OK, view).await
+        }
+        Err(StoreError::Circulation(refusal)) => {
+            desk_page(
+                &state,
+                &web,
+                StatusCode::CONFLICT,
+                refused(web.lang.refusal(&refusal)),
+            )
+            .await
+        }
+        Err(StoreError::NotFound) => {
+            desk_page(
+                &state,
+                &web,
+                StatusCode::NOT_FOUND,
+                refused(t.error_not_found),
+            )
+            .await
+        }
+        Err(error) => web.api_problem(&ApiError::from(error)),
+    }
+}
+
+/// A return scan (as `POST /api/v1/loans/return`): returns a loaned copy, or
+/// receives one in transit to its home branch; says where the copy goes next.
+pub async fn return_copy(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<ScanForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    if let Some(refused) = staff_only(&web) {
+        return refused;
+    }
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let t = web.t();
+    let view = |notice: Option<String>, problem: Option<String>| DeskView {
+        find: "",
+        patron: form.patron,
+        focus: Focus::Return,
+        notice,
+        problem,
+    };
+    let Some(barcode) = circulation::scanned_barcode(&form.barcode) else {
+        let problem = Lang::fill(t.desk_refused, t.error_invalid);
+        return desk_page(
+            &state,
+            &web,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            view(None, Some(problem)),
+        )
+        .await;
+    };
+    let actor = Actor::api(me.user_id, &client);
+    match circulation::scan_in(&state, &actor, barcode, None).await {
+        Ok(ScanIn::Returned(outcome)) => {
+            let title = title_of(&state, outcome.loan.item_id).await;
+            let mut notice = Lang::fill(t.desk_returned, title);
+            if let Some(fine) = &outcome.fine {
+                let amount = web.lang.money(fine.amount_cents, &state.config.currency);
+                notice = format!("{notice} {}", Lang::fill(t.desk_fine, amount));
+            }
+            if outcome.transit_to_branch_id.is_some() {
+                notice = format!("{notice} {}", t.desk_to_transit);
+            } else if outcome.hold.as_ref().is_some_and(|h| h.status == "ready") {
+                notice = format!("{notice} {}", t.desk_to_hold_shelf);
+            }
+            desk_page(&state, &web, StatusCode::OK, view(Some(notice), None)).await
+        }
+        Ok(ScanIn::Received(outcome)) => {
+            let mut notice = Lang::fill(t.desk_received, &outcome.copy.barcode);
+            if outcome.copy.transit_to_branch_id.is_some() {
+                notice = format!("{notice} {}", t.desk_to_transit);
+            } else if outcome.hold.is_some() {
+                notice = format!("{notice} {}", t.desk_to_hold_shelf);
+            }
+            desk_page(&state, &web, StatusCode::OK, view(Some(notice), None)).await
+        }
+        Err(StoreError::Circulation(refusal)) => {
+            let problem = Lang::fill(t.desk_refused, web.lang.refusal(&refusal));
+            desk_page(
+                &state,
+                &web,
+                StatusCode::CONFLICT,
+                view(None, Some(problem)),
+            )
+            .await
+        }
+        Err(StoreError::NotFound) => {
+            let problem = Lang::fill(t.desk_refused, t.error_not_found);
+            desk_page(
+                &state,
+                &web,
+                StatusCode::NOT_FOUND,
+                view(None, Some(problem)),
+            )
+            .await
+        }
+        Err(error) => web.api_problem(&ApiError::from(error)),
+    }
+}

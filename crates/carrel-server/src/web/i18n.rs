@@ -1,0 +1,446 @@
+//! The message catalog of the web pages: every text in English and French,
+//! and dates, times and money formatted for the language.
+//!
+//! A typed catalog rather than Fluent files: each message is a field of
+//! [`Texts`], declared once with all its translations side by side by
+//! [`catalog!`]. A message missing in one language, or a template naming a
+//! message that does not exist, fails the build (askama type-checks the
+//! templates), where Fluent would find it at run time. The pages need no
+//! plural rules beyond "one/other", which [`Lang::count`] covers, so Fluent's
+//! runtime and its crates bring nothing the pages use.
+
+use carrel_store::Refusal;
+use time::{Date, OffsetDateTime};
+
+use crate::http::error::ErrorCode;
+
+/// A language the pages are translated into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
+
+    /// The BCP 47 tag (`lang` attribute, cookie value).
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    /// The language's name in itself (the switch shows it).
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Fr => "Français",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        let primary = code.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Lang::En),
+            "fr" => Some(Lang::Fr),
+            _ => None,
+        }
+    }
+
+    /// The best language of an `Accept-Language` header (highest q first, the
+    /// header's order among equals); English when none is supported.
+    pub fn negotiate(header: &str) -> Lang {
+        let mut best: Option<(u16, Lang)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.split(';');
+            let tag = pieces.next().unwrap_or("").trim();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            // q in thousandths; 0 means "not this one".
+            let q = (q.clamp(0.0, 1.0) * 1000.0) as u16;
+            if q == 0 {
+                continue;
+            }
+            if let Some(lang) = Lang::from_code(tag)
+                && best.is_none_or(|(b, _)| q > b)
+            {
+                best = Some((q, lang));
+            }
+        }
+        best.map_or(Lang::En, |(_, lang)| lang)
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::Fr => &FR,
+        }
+    }
+
+    /// `message` with `{}` replaced by `value`.
+    pub fn fill(message: &str, value: impl std::fmt::Display) -> String {
+        message.replacen("{}", &value.to_string(), 1)
+    }
+
+    /// A day, e.g. "December 28, 2026" / "28 décembre 2026".
+    pub fn date(self, day: Date) -> String {
+        let month = day.month() as usize - 1;
+        match self {
+            Lang::En => format!("{} {}, {}", EN_MONTHS[month], day.day(), day.year()),
+            Lang::Fr => format!("{} {} {}", day.day(), FR_MONTHS[month], day.year()),
+        }
+    }
+
+    /// An instant as a day and time in `zone`, e.g. "December 28, 2026, 3:05 PM"
+    /// / "28 décembre 2026 à 15:05".
+    pub fn date_time(self, zone: &carrel_core::calendar::Zone, at: OffsetDateTime) -> String {
+        let day = self.date(zone.local_date(at));
+        let time = zone.local_time(at);
+        match self {
+            Lang::En => {
+                let (hour, suffix) = match time.hour() {
+                    0 => (12, "AM"),
+                    h @ 1..=11 => (h, "AM"),
+                    12 => (12, "PM"),
+                    h => (h - 12, "PM"),
+                };
+                format!("{day}, {hour}:{:02} {suffix}", time.minute())
+            }
+            Lang::Fr => format!("{day} à {:02}:{:02}", time.hour(), time.minute()),
+        }
+    }
+
+    /// An amount of money in the library's currency, e.g. "€1.50" / "1,50 €".
+    pub fn money(self, cents: i64, currency: &str) -> String {
+        let sign = if cents < 0 { "-" } else { "" };
+        let (units, rest) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
+        let symbol = match currency.to_ascii_uppercase().as_str() {
+            "EUR" => "€".to_owned(),
+            "USD" => "$".to_owned(),
+            "GBP" => "£".to_owned(),
+            "CHF" => "CHF".to_owned(),
+            "CAD" => "$ CA".to_owned(),
+            other => other.to_owned(),
+        };
+        match self {
+            Lang::En if symbol.chars().count() == 1 => format!("{sign}{symbol}{units}.{rest:02}"),
+            Lang::En => format!("{sign}{symbol} {units}.{rest:02}"),
+            Lang::Fr => format!("{sign}{units},{rest:02}\u{a0}{symbol}"),
+        }
+    }
+
+    /// "1 copy" / "3 copies", by the language's plural rule (French counts 0
+    /// and 1 as singular).
+    pub fn count(self, n: i64, one: &str, other: &str) -> String {
+        let singular = match self {
+            Lang::En => n == 1,
+            Lang::Fr => n == 0 || n == 1,
+        };
+        format!("{n} {}", if singular { one } else { other })
+    }
+
+    /// Why a circulation rule refused, in this language.
+    pub fn refusal(self, refusal: &Refusal) -> &'static str {
+        let t = self.texts();
+        match refusal {
+            Refusal::CopyUnavailable => t.refused_copy_unavailable,
+            Refusal::LoanLimitReached => t.refused_loan_limit,
+            Refusal::LoanTypeLimitReached => t.refused_loan_type_limit,
+            Refusal::PatronBlocked => t.refused_patron_blocked,
+            Refusal::PatronInactive => t.refused_patron_inactive,
+            Refusal::RenewalLimitReached => t.refused_renewal_limit,
+            Refusal::HoldPending => t.refused_hold_pending,
+            Refusal::HoldExists => t.refused_hold_exists,
+            Refusal::HoldLimitReached => t.refused_hold_limit,
+            Refusal::HoldsNotAllowed => t.refused_holds_not_allowed,
+            Refusal::AlreadyBorrowed => t.refused_already_borrowed,
+            Refusal::NotOnLoan => t.refused_not_on_loan,
+            Refusal::HoldClosed => t.refused_hold_closed,
+            Refusal::NotInTransit => t.refused_not_in_transit,
+            Refusal::FineSettled
+            | Refusal::ExceedsBalance
+            | Refusal::OwnFine
+            | Refusal::IdempotencyKeyReused => t.error_generic,
+        }
+    }
+
+    /// What an API error code means for the person at the page.
+    pub fn error(self, code: ErrorCode) -> &'static str {
+        let t = self.texts();
+        match code {
+            ErrorCode::ValidationError | ErrorCode::PasswordPolicy => t.error_invalid,
+            ErrorCode::InvalidCredentials => t.error_credentials,
+            ErrorCode::EmailNotVerified => t.error_email_not_verified,
+            ErrorCode::Unauthorized => t.error_sign_in,
+            ErrorCode::Forbidden => t.error_forbidden,
+            ErrorCode::CsrfFailed => t.error_csrf,
+            ErrorCode::ResourceNotFound => t.error_not_found,
+            ErrorCode::RateLimitExceeded => t.error_rate_limited,
+            ErrorCode::CopyUnavailable => t.refused_copy_unavailable,
+            ErrorCode::LoanLimitReached => t.refused_loan_limit,
+            ErrorCode::PatronBlocked => t.refused_patron_blocked,
+            ErrorCode::RenewalLimitReached => t.refused_renewal_limit,
+            ErrorCode::HoldPending => t.refused_hold_pending,
+            ErrorCode::HoldExists => t.refused_hold_exists,
+            ErrorCode::HoldLimitReached => t.refused_hold_limit,
+            ErrorCode::HoldsNotAllowed => t.refused_holds_not_allowed,
+            ErrorCode::ServiceUnavailable => t.error_unavailable,
+            _ => t.error_generic,
+        }
+    }
+}
+
+const EN_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const FR_MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// Declares [`Texts`] and one static per language; every message must be
+/// given in every language (else the macro does not match: a build error).
+macro_rules! catalog {
+    ($($key:ident => en: $en:expr, fr: $fr:expr;)*) => {
+        /// Every text of the web pages in one language.
+        #[derive(Debug)]
+        pub struct Texts {
+            $(pub $key: &'static str,)*
+        }
+        pub static EN: Texts = Texts { $($key: $en,)* };
+        pub static FR: Texts = Texts { $($key: $fr,)* };
+    };
+}
+
+catalog! {
+    site_name => en: "Carrel library", fr: "Bibliothèque Carrel";
+    skip_to_content => en: "Skip to content", fr: "Aller au contenu";
+    nav_label => en: "Main", fr: "Principal";
+    nav_catalog => en: "Catalog", fr: "Catalogue";
+    nav_account => en: "My account", fr: "Mon compte";
+    nav_desk => en: "Desk", fr: "Banque de prêt";
+    nav_login => en: "Sign in", fr: "Se connecter";
+    nav_register => en: "Create an account", fr: "Créer un compte";
+    nav_logout => en: "Sign out", fr: "Se déconnecter";
+    signed_in_as => en: "Signed in as {}", fr: "Connecté en tant que {}";
+    language => en: "Language", fr: "Langue";
+    change_language => en: "Change", fr: "Changer";
+    footer => en: "Carrel: the library's catalog and your account.", fr: "Carrel : le catalogue de la bibliothèque et votre compte.";
+
+    search_title => en: "Search the catalog", fr: "Rechercher dans le catalogue";
+    search_label => en: "Title, author, subject or words", fr: "Titre, auteur, sujet ou mots";
+    search_button => en: "Search", fr: "Rechercher";
+    filters => en: "Filters", fr: "Filtres";
+    filter_author => en: "Author", fr: "Auteur";
+    filter_subject => en: "Subject", fr: "Sujet";
+    filter_type => en: "Item type", fr: "Type de document";
+    filter_any_type => en: "Any type", fr: "Tous les types";
+    filter_year_from => en: "Published from (year)", fr: "Publié à partir de (année)";
+    filter_year_to => en: "Published until (year)", fr: "Publié jusqu'en (année)";
+    filter_available => en: "Only items on the shelf now", fr: "Seulement les documents disponibles";
+    results => en: "Results", fr: "Résultats";
+    no_results => en: "Nothing matches this search.", fr: "Aucun document ne correspond à cette recherche.";
+    next_page => en: "Next page", fr: "Page suivante";
+    first_page => en: "First page", fr: "Première page";
+    by_authors => en: "by {}", fr: "de {}";
+    copy_one => en: "copy", fr: "exemplaire";
+    copy_other => en: "copies", fr: "exemplaires";
+    available_of => en: "{} available", fr: "{} disponible(s)";
+
+    item_details => en: "Details", fr: "Détails";
+    item_authors => en: "Authors", fr: "Auteurs";
+    item_publisher => en: "Publisher", fr: "Éditeur";
+    item_year => en: "Year", fr: "Année";
+    item_isbn => en: "ISBN", fr: "ISBN";
+    item_subjects => en: "Subjects", fr: "Sujets";
+    item_type => en: "Type", fr: "Type";
+    item_language => en: "Language", fr: "Langue";
+    availability => en: "Availability", fr: "Disponibilité";
+    branch => en: "Branch", fr: "Bibliothèque";
+    copies => en: "Copies", fr: "Exemplaires";
+    on_shelf => en: "On the shelf", fr: "En rayon";
+    no_copies => en: "The library has no copy of this item.", fr: "La bibliothèque n'a aucun exemplaire de ce document.";
+    place_hold => en: "Place a hold", fr: "Réserver";
+    hold_sign_in => en: "Sign in to place a hold.", fr: "Connectez-vous pour réserver.";
+    hold_placed => en: "Your hold is placed.", fr: "Votre réservation est enregistrée.";
+    hold_ready_now => en: "A copy is waiting for you on the hold shelf.", fr: "Un exemplaire vous attend au guichet des réservations.";
+
+    login_title => en: "Sign in", fr: "Connexion";
+    username_or_email => en: "Username or email address", fr: "Nom d'utilisateur ou adresse électronique";
+    password => en: "Password", fr: "Mot de passe";
+    sign_in => en: "Sign in", fr: "Se connecter";
+    forgot_link => en: "Forgot your password?", fr: "Mot de passe oublié ?";
+    mfa_title => en: "Two-step verification", fr: "Vérification en deux étapes";
+    mfa_intro => en: "Enter the 6-digit code from your authenticator app, or one of your recovery codes.", fr: "Saisissez le code à 6 chiffres de votre application d'authentification, ou l'un de vos codes de secours.";
+    mfa_code => en: "Code", fr: "Code";
+    mfa_use_recovery => en: "This is a recovery code", fr: "C'est un code de secours";
+    verify => en: "Verify", fr: "Vérifier";
+    signed_out => en: "You are signed out.", fr: "Vous êtes déconnecté.";
+
+    register_title => en: "Create an account", fr: "Créer un compte";
+    email => en: "Email address", fr: "Adresse électronique";
+    username => en: "Username", fr: "Nom d'utilisateur";
+    full_name => en: "Full name (optional)", fr: "Nom complet (facultatif)";
+    new_password => en: "New password", fr: "Nouveau mot de passe";
+    password_hint => en: "At least 12 characters; a passphrase is best.", fr: "Au moins 12 caractères ; une phrase de passe est idéale.";
+    register_button => en: "Create the account", fr: "Créer le compte";
+    register_done => en: "If the details can be used, a verification email is on its way. Follow its link to activate the account.", fr: "Si ces informations peuvent être utilisées, un courriel de vérification est en route. Suivez son lien pour activer le compte.";
+    verify_title => en: "Confirm your email address", fr: "Confirmez votre adresse électronique";
+    verify_button => en: "Confirm my address", fr: "Confirmer mon adresse";
+    verify_done => en: "Your email address is confirmed. You can sign in.", fr: "Votre adresse électronique est confirmée. Vous pouvez vous connecter.";
+    forgot_title => en: "Forgot your password", fr: "Mot de passe oublié";
+    forgot_intro => en: "Enter your email address: if an account uses it, we send a link to choose a new password.", fr: "Saisissez votre adresse électronique : si un compte l'utilise, nous envoyons un lien pour choisir un nouveau mot de passe.";
+    forgot_button => en: "Send the link", fr: "Envoyer le lien";
+    forgot_done => en: "If an account uses this address, a reset link is on its way.", fr: "Si un compte utilise cette adresse, un lien de réinitialisation est en route.";
+    reset_title => en: "Choose a new password", fr: "Choisir un nouveau mot de passe";
+    reset_button => en: "Set the password", fr: "Enregistrer le mot de passe";
+    reset_done => en: "Your password is changed and every session has ended. Sign in with the new password.", fr: "Votre mot de passe est modifié et toutes les sessions sont fermées. Connectez-vous avec le nouveau mot de passe.";
+
+    account_title => en: "My account", fr: "Mon compte";
+    loans => en: "Loans", fr: "Prêts";
+    no_loans => en: "You have nothing on loan.", fr: "Vous n'avez aucun prêt en cours.";
+    title => en: "Title", fr: "Titre";
+    due => en: "Due", fr: "Retour prévu";
+    status => en: "Status", fr: "État";
+    renewals => en: "Renewals", fr: "Prolongations";
+    actions => en: "Actions", fr: "Actions";
+    renew => en: "Renew", fr: "Prolonger";
+    renew_label => en: "Renew {}", fr: "Prolonger {}";
+    renewed => en: "Renewed: now due {}.", fr: "Prolongé : retour prévu le {}.";
+    status_active => en: "On loan", fr: "En prêt";
+    status_overdue => en: "Overdue", fr: "En retard";
+    holds => en: "Holds", fr: "Réservations";
+    no_holds => en: "You have no holds.", fr: "Vous n'avez aucune réservation.";
+    pickup => en: "Pick up at", fr: "Retrait à";
+    hold_waiting => en: "Waiting (number {} in line)", fr: "En attente (rang {})";
+    hold_ready => en: "Ready until {}", fr: "Disponible jusqu'au {}";
+    cancel_hold => en: "Cancel", fr: "Annuler";
+    cancel_hold_label => en: "Cancel the hold on {}", fr: "Annuler la réservation de {}";
+    pickup_default => en: "My home branch", fr: "Ma bibliothèque de rattachement";
+    fines => en: "Fines", fr: "Amendes";
+    no_fines => en: "You owe nothing.", fr: "Vous ne devez rien.";
+    fine_date => en: "Charged on", fr: "Facturée le";
+    fine_reason => en: "Reason", fr: "Motif";
+    fine_amount => en: "Amount", fr: "Montant";
+    fine_balance => en: "Still owed", fr: "Reste dû";
+    fine_total => en: "Total owed: {}", fr: "Total dû : {}";
+    fine_overdue => en: "Returned late", fr: "Retour en retard";
+    fine_lost => en: "Lost item", fr: "Document perdu";
+    fine_damage => en: "Damaged item", fr: "Document abîmé";
+    fine_manual => en: "Charge", fr: "Frais";
+    hold_cancelled => en: "The hold is cancelled.", fr: "La réservation est annulée.";
+
+    desk_title => en: "Circulation desk", fr: "Banque de prêt";
+    desk_find => en: "Find a patron", fr: "Trouver un lecteur";
+    desk_card_or_name => en: "Card number or name", fr: "Numéro de carte ou nom";
+    desk_find_button => en: "Find", fr: "Trouver";
+    desk_matches => en: "Patrons found", fr: "Lecteurs trouvés";
+    desk_no_match => en: "No patron has this card number or name.", fr: "Aucun lecteur n'a ce numéro de carte ou ce nom.";
+    desk_patron => en: "Patron", fr: "Lecteur";
+    desk_card => en: "Card", fr: "Carte";
+    desk_checkout => en: "Check out", fr: "Prêter";
+    desk_checkout_to => en: "Check out to {}", fr: "Prêter à {}";
+    desk_barcode => en: "Copy barcode", fr: "Code-barres de l'exemplaire";
+    desk_return => en: "Return", fr: "Retour";
+    desk_return_button => en: "Return the copy", fr: "Enregistrer le retour";
+    desk_checked_out => en: "Checked out {}: due {}.", fr: "Prêté {} : retour prévu le {}.";
+    desk_returned => en: "Returned {}.", fr: "Retour de {} enregistré.";
+    desk_to_hold_shelf => en: "Put it on the hold shelf: a patron is waiting for it here.", fr: "Placez-le au guichet des réservations : un lecteur l'attend ici.";
+    desk_to_transit => en: "Send it to another branch (in transit).", fr: "Envoyez-le à une autre bibliothèque (en transit).";
+    desk_fine => en: "An overdue fine of {} was charged.", fr: "Une amende de retard de {} a été facturée.";
+    desk_received => en: "Received {} from transit.", fr: "{} reçu du transit.";
+    desk_patron_loans => en: "Loans of this patron", fr: "Prêts de ce lecteur";
+    desk_refused => en: "Refused: {}", fr: "Refusé : {}";
+
+    refused_copy_unavailable => en: "this copy is not available (on loan, on hold for someone else, or out of circulation).", fr: "cet exemplaire n'est pas disponible (en prêt, réservé pour un autre lecteur ou hors circulation).";
+    refused_loan_limit => en: "the patron has reached the loan limit.", fr: "le lecteur a atteint le nombre maximal de prêts.";
+    refused_loan_type_limit => en: "the patron has reached the loan limit for this item type.", fr: "le lecteur a atteint le nombre maximal de prêts pour ce type de document.";
+    refused_patron_blocked => en: "the patron owes too much in fines.", fr: "le lecteur doit trop d'amendes.";
+    refused_patron_inactive => en: "the patron's account is deactivated.", fr: "le compte du lecteur est désactivé.";
+    refused_renewal_limit => en: "this loan cannot be renewed again.", fr: "ce prêt ne peut plus être prolongé.";
+    refused_hold_pending => en: "other patrons are waiting for this item.", fr: "d'autres lecteurs attendent ce document.";
+    refused_hold_exists => en: "there is already a hold on this item.", fr: "ce document est déjà réservé à ce nom.";
+    refused_hold_limit => en: "the hold limit is reached.", fr: "le nombre maximal de réservations est atteint.";
+    refused_holds_not_allowed => en: "holds are not allowed for this item type.", fr: "ce type de document ne peut pas être réservé.";
+    refused_already_borrowed => en: "the patron already has this item on loan.", fr: "le lecteur a déjà ce document en prêt.";
+    refused_not_on_loan => en: "this copy is not on loan.", fr: "cet exemplaire n'est pas en prêt.";
+    refused_hold_closed => en: "the hold is no longer open.", fr: "la réservation n'est plus active.";
+    refused_not_in_transit => en: "this copy is not in transit to this branch.", fr: "cet exemplaire n'est pas en transit vers cette bibliothèque.";
+
+    error_title => en: "Something went wrong", fr: "Un problème est survenu";
+    error_generic => en: "The request could not be completed.", fr: "La demande n'a pas pu aboutir.";
+    error_invalid => en: "Some of the information is not valid. Check it and try again.", fr: "Certaines informations ne sont pas valides. Vérifiez-les et réessayez.";
+    error_credentials => en: "The username or password is wrong.", fr: "Le nom d'utilisateur ou le mot de passe est incorrect.";
+    error_email_not_verified => en: "Confirm your email address first: follow the link in the email we sent.", fr: "Confirmez d'abord votre adresse électronique : suivez le lien du courriel envoyé.";
+    error_sign_in => en: "Sign in to continue.", fr: "Connectez-vous pour continuer.";
+    error_forbidden => en: "You are not allowed to do this.", fr: "Vous n'êtes pas autorisé à faire cela.";
+    error_csrf => en: "This form has expired. Reload the page and try again.", fr: "Ce formulaire a expiré. Rechargez la page et réessayez.";
+    error_not_found => en: "This page or record does not exist.", fr: "Cette page ou cette notice n'existe pas.";
+    error_rate_limited => en: "Too many attempts. Wait a moment and try again.", fr: "Trop de tentatives. Patientez un instant puis réessayez.";
+    error_unavailable => en: "The service is busy or unavailable. Try again shortly.", fr: "Le service est occupé ou indisponible. Réessayez dans un instant.";
+    error_token => en: "This link is invalid, expired or already used.", fr: "Ce lien est invalide, expiré ou déjà utilisé.";
+    error_mfa_setup => en: "Your role requires two-step verification: set it up through the API first.", fr: "Votre rôle exige la vérification en deux étapes : activez-la d'abord par l'API.";
+    back_to_catalog => en: "Back to the catalog", fr: "Retour au catalogue";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_best_supported() {
+        assert_eq!(Lang::negotiate("fr-CA,fr;q=0.9,en;q=0.8"), Lang::Fr);
+        assert_eq!(Lang::negotiate("de, en;q=0.5, fr;q=0.7"), Lang::Fr);
+        assert_eq!(Lang::negotiate("de"), Lang::En);
+        assert_eq!(Lang::negotiate("fr;q=0, en"), Lang::En);
+        assert_eq!(Lang::negotiate(""), Lang::En);
+    }
+
+    #[test]
+    fn dates_and_money_follow_the_language() {
+        let day = time::macros::date!(2026 - 12 - 28);
+        assert_eq!(Lang::En.date(day), "December 28, 2026");
+        assert_eq!(Lang::Fr.date(day), "28 décembre 2026");
+        assert_eq!(Lang::En.money(150, "EUR"), "€1.50");
+        assert_eq!(Lang::Fr.money(150, "EUR"), "1,50\u{a0}€");
+        assert_eq!(Lang::En.money(-5, "XYZ"), "-XYZ 0.05");
+        let zone = carrel_core::calendar::Zone::named("Europe/Paris").unwrap();
+        let at = time::macros::datetime!(2026-12-28 14:05 UTC);
+        assert_eq!(Lang::En.date_time(&zone, at), "December 28, 2026, 3:05 PM");
+        assert_eq!(Lang::Fr.date_time(&zone, at), "28 décembre 2026 à 15:05");
+    }
+
+    #[test]
+    fn french_counts_zero_as_singular() {
+        assert_eq!(
+            Lang::Fr.count(0, "exemplaire", "exemplaires"),
+            "0 exemplaire"
+        );
+        assert_eq!(Lang::En.count(0, "copy", "copies"), "0 copies");
+    }
+}

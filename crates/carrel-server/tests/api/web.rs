@@ -1,0 +1,693 @@
+//! The web interface: pages render with the pages' headers, every form POST
+//! needs its CSRF token, the login form opens a cookie session, the account
+//! page lists loans (renew) and holds (cancel), the desk checks out and
+//! returns by barcode and explains refusals, and French is chosen from
+//! `Accept-Language` or the language switch. Driven over HTTP like a browser
+//! without JavaScript (cookies kept by hand, redirects not followed).
+
+use std::collections::BTreeMap;
+
+use reqwest::header::{self, HeaderMap};
+use reqwest::redirect::Policy;
+
+use crate::desk::{Desk, LIBRARIAN};
+use crate::helpers::{PASSWORD, TestApp, backend_tests};
+
+/// The pages' CSP, as the contract asks: nothing inline, no script at all.
+const WEB_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The branch every database starts with.
+const MAIN_BRANCH: &str = "00000000-0000-7000-8000-000000000001";
+
+/// A cookie-keeping client that does not follow redirects.
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    language: Option<&'static str>,
+}
+
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    /// The value of the first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        field_value(&self.body, "csrf").expect("a form with a csrf field")
+    }
+
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+fn field_value(body: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker)? + marker.len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_owned())
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            base: app.address.clone(),
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+            language: None,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
+        let mut request = request.header(header::COOKIE, self.cookie_header());
+        if let Some(language) = self.language {
+            request = request.header(header::ACCEPT_LANGUAGE, language);
+        }
+        let response = request.send().await.unwrap();
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") || value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let request = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    /// Signs in through the login form; returns the CSRF token of the session.
+    async fn sign_in(&mut self, username: &str) -> String {
+        let login = self.get("/login").await;
+        assert_eq!(login.status, 200);
+        let csrf = login.csrf();
+        let done = self
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("password", PASSWORD),
+                    ("next", "/account"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert_eq!(done.location(), "/account");
+        assert!(self.cookies.contains_key("carrel_access"));
+        self.cookies["carrel_csrf"].clone()
+    }
+}
+
+/// Headers every HTML page carries; no inline script or style in the body.
+fn assert_page(page: &Page, what: &str) {
+    assert_eq!(page.status, 200, "{what}: {}", page.body);
+    let h = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(h("content-type").starts_with("text/html"), "{what}");
+    assert_eq!(h("content-security-policy"), WEB_CSP, "{what}");
+    assert_eq!(h("referrer-policy"), "same-origin", "{what}");
+    assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(h("cache-control"), "no-store", "{what}");
+    let body = page.body.to_lowercase();
+    assert!(!body.contains("<script"), "{what}: a script");
+    assert!(!body.contains(" style="), "{what}: an inline style");
+    assert!(!body.contains("<style"), "{what}: a style element");
+    assert!(
+        body.contains("<main id=\"main\""),
+        "{what}: the main landmark"
+    );
+    assert!(body.contains("href=\"#main\""), "{what}: the skip link");
+    assert!(body.contains("<html lang=\""), "{what}: the language");
+}
+
+async fn pages_render_with_the_pages_headers(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let item = desk.item("The Quiet Harbor", "book", &["WEB-1"]).await;
+    let mut browser = Browser::new(&desk.app);
+    for path in [
+        "/".to_owned(),
+        "/?q=quiet&available=true".to_owned(),
+        format!("/items/{item}"),
+        "/login".to_owned(),
+        "/register".to_owned(),
+        "/forgot-password".to_owned(),
+        "/verify-email?token=abc".to_owned(),
+        "/reset-password?token=abc".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        assert_page(&page, &path);
+    }
+    // The search found the item, and its page shows availability per branch.
+    let search = browser.get("/?q=quiet").await;
+    assert!(search.body.contains("The Quiet Harbor"), "{}", search.body);
+    assert!(search.body.contains(&format!("/items/{item}")));
+    let page = browser.get(&format!("/items/{item}")).await;
+    assert!(
+        page.body.contains("Main library"),
+        "the branch is named: {}",
+        page.body
+    );
+
+    // The stylesheet: hashed name, a year of immutable caching.
+    let marker = "<link rel=\"stylesheet\" href=\"";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let href = &page.body[start..start + page.body[start..].find('"').unwrap()];
+    assert!(
+        href.starts_with("/static/carrel.") && href.ends_with(".css"),
+        "{href}"
+    );
+    let css = browser.get(href).await;
+    assert_eq!(css.status, 200);
+    assert_eq!(
+        css.headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        css.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert!(css.body.contains(":focus-visible"), "a visible focus style");
+    assert_eq!(browser.get("/static/carrel.0000.css").await.status, 404);
+    assert_eq!(
+        browser.get("/favicon.ico").await.status,
+        204,
+        "no icon, no 404"
+    );
+
+    // The API keeps its own headers.
+    let api = browser.get("/api/v1/items").await;
+    assert_eq!(api.status, 200);
+    assert_eq!(api.headers[header::REFERRER_POLICY], "no-referrer");
+    assert!(
+        api.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(browser.get("/health").await.status, 200);
+    assert_eq!(browser.get("/api/v1/openapi.json").await.status, 200);
+    // An unknown page is still the API's 404.
+    assert_eq!(browser.get("/no-such-page").await.status, 404);
+    // An unknown item is a 404 page.
+    let missing = browser
+        .get(&format!("/items/{}", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("role=\"alert\""));
+}
+
+async fn every_post_needs_its_csrf_token(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let patron = desk.patron("reader").await;
+    desk.item("Tidewater", "book", &["CS-1"]).await;
+    assert_eq!(desk.checkout("CS-1", patron.id).await.status(), 201);
+    let mut browser = Browser::new(&desk.app);
+
+    // Before sign-in: a double submit against the cookie.
+    let login = browser.get("/login").await;
+    let good = login.csrf();
+    let creds = |csrf: &'static str| {
+        vec![
+            ("csrf", csrf),
+            ("username", "reader"),
+            ("password", PASSWORD),
+        ]
+    };
+    let none = browser.post("/login", &creds("")[1..]).await;
+    assert_eq!(none.status, 403, "no token");
+    assert!(none.body.contains("role=\"alert\""));
+    let wrong = browser.post("/login", &creds("not-the-token")).await;
+    assert_eq!(wrong.status, 403, "a wrong token");
+    assert!(!browser.cookies.contains_key("carrel_access"));
+    // The right token from a foreign origin is refused too.
+    let foreign = browser
+        .send(
+            browser
+                .client
+                .post(format!("{}/login", browser.base))
+                .header(header::ORIGIN, "https://evil.example")
+                .form(&[
+                    ("csrf", good.as_str()),
+                    ("username", "reader"),
+                    ("password", PASSWORD),
+                ]),
+        )
+        .await;
+    assert_eq!(foreign.status, 403, "a foreign origin");
+    assert!(!browser.cookies.contains_key("carrel_access"));
+
+    // Signed in: the token bound to the session.
+    let session_csrf = browser.sign_in("reader").await;
+    let account = browser.get("/account").await;
+    let loan_form = account
+        .body
+        .find("/account/loans/")
+        .map(|at| &account.body[at..at + "/account/loans/".len() + 36])
+        .expect("a renew form")
+        .to_owned();
+    let renew = format!("{loan_form}/renew");
+    assert_eq!(browser.post(&renew, &[]).await.status, 403, "no token");
+    assert_eq!(
+        browser
+            .post(&renew, &[("csrf", good.as_str())])
+            .await
+            .status,
+        403,
+        "the anonymous token is not the session's"
+    );
+    assert_eq!(browser.post("/logout", &[("csrf", "x")]).await.status, 403);
+    assert!(
+        browser.cookies.contains_key("carrel_access"),
+        "still signed in"
+    );
+    // Nothing was renewed by the refused posts.
+    assert!(desk.app.audit_events("loan.renewed").await.is_empty());
+    let renewed = browser.post(&renew, &[("csrf", &session_csrf)]).await;
+    assert_eq!(renewed.status, 200, "{}", renewed.body);
+    assert_eq!(desk.app.audit_events("loan.renewed").await.len(), 1);
+}
+
+async fn login_form_opens_a_session_and_the_account_lists_loans_and_holds(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let patron = desk.patron("reader").await;
+    desk.item("Salt and Stone", "book", &["AC-1"]).await;
+    let wanted = desk.item("Long Shadows", "book", &["AC-2"]).await;
+    assert_eq!(desk.checkout("AC-1", patron.id).await.status(), 201);
+    assert_eq!(desk.checkout("AC-2", desk.librarian.id).await.status(), 201);
+    let mut browser = Browser::new(&desk.app);
+
+    // Not signed in: the account page sends to the login page.
+    let away = browser.get("/account").await;
+    assert_eq!(away.status, 303);
+    assert_eq!(away.location(), "/login?next=%2Faccount");
+
+    // A wrong password: the form again, with the reason, and no session.
+    let login = browser.get("/login").await;
+    let wrong = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &login.csrf()),
+                ("username", "reader"),
+                ("password", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("The username or password is wrong."));
+    assert!(!browser.cookies.contains_key("carrel_access"));
+
+    let csrf = browser.sign_in("reader").await;
+    let account = browser.get("/account").await;
+    assert_page(&account, "/account");
+    assert!(account.body.contains("Salt and Stone"), "{}", account.body);
+    assert!(account.body.contains("reader Tester"));
+    assert!(
+        !account.body.contains("Long Shadows"),
+        "another patron's loan"
+    );
+
+    // Renew from the page.
+    let at = account.body.find("/account/loans/").unwrap();
+    let renew = format!(
+        "{}/renew",
+        &account.body[at..at + "/account/loans/".len() + 36]
+    );
+    let renewed = browser.post(&renew, &[("csrf", &csrf)]).await;
+    assert_eq!(renewed.status, 200);
+    assert!(
+        renewed.body.contains("Renewed: now due"),
+        "{}",
+        renewed.body
+    );
+
+    assert!(account.body.contains("You owe nothing."));
+
+    // Place a hold on an item that is out (picked up at a chosen branch), then cancel it.
+    let item_page = browser.get(&format!("/items/{wanted}")).await;
+    assert!(
+        item_page
+            .body
+            .contains("<select id=\"pickup\" name=\"pickup\">")
+    );
+    let unknown_branch = uuid::Uuid::now_v7().to_string();
+    let nowhere = browser
+        .post(
+            &format!("/items/{wanted}/hold"),
+            &[("csrf", &csrf), ("pickup", &unknown_branch)],
+        )
+        .await;
+    assert_eq!(nowhere.status, 404, "an unknown pickup branch");
+    let placed = browser
+        .post(
+            &format!("/items/{wanted}/hold"),
+            &[("csrf", &csrf), ("pickup", MAIN_BRANCH)],
+        )
+        .await;
+    assert_eq!(placed.status, 200, "{}", placed.body);
+    assert!(placed.body.contains("Your hold is placed."));
+    let again = browser
+        .post(&format!("/items/{wanted}/hold"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, 409);
+    assert!(
+        again.body.contains("there is already a hold"),
+        "{}",
+        again.body
+    );
+    assert_eq!(desk.app.audit_events("hold.placed").await.len(), 1);
+    let account = browser.get("/account").await;
+    assert!(account.body.contains("Long Shadows"));
+    assert!(
+        account.body.contains("Waiting (number 1 in line)"),
+        "{}",
+        account.body
+    );
+    assert!(account.body.contains("Main library"), "the pickup branch");
+    let at = account.body.find("/account/holds/").unwrap();
+    let cancel = format!(
+        "{}/cancel",
+        &account.body[at..at + "/account/holds/".len() + 36]
+    );
+    let cancelled = browser.post(&cancel, &[("csrf", &csrf)]).await;
+    assert_eq!(cancelled.status, 200);
+    assert!(cancelled.body.contains("The hold is cancelled."));
+    assert_eq!(desk.app.audit_events("hold.cancelled").await.len(), 1);
+
+    // Sign out: the session ends, the account page sends to login again.
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert!(!browser.cookies.contains_key("carrel_access"));
+    assert_eq!(desk.app.audit_events("auth.logout").await.len(), 1);
+    assert_eq!(browser.get("/account").await.status, 303);
+}
+
+async fn the_desk_checks_out_and_returns_by_barcode(app: TestApp) {
+    let desk = Desk::open(app).await;
+    desk.patron("reader").await;
+    desk.item("Harbor Lights", "book", &["DK-1"]).await;
+    let mut patron_browser = Browser::new(&desk.app);
+    patron_browser.sign_in("reader").await;
+    assert_eq!(
+        patron_browser.get("/desk").await.status,
+        403,
+        "patrons have no desk"
+    );
+
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(LIBRARIAN).await;
+    let empty = browser.get("/desk").await;
+    assert_page(&empty, "/desk");
+    assert!(
+        empty
+            .body
+            .contains("id=\"find\" name=\"find\" value=\"\" autocomplete=\"off\" autofocus")
+    );
+
+    // One patron matches the name: chosen, and the scan field has the focus.
+    let found = browser.get("/desk?find=reader+tester").await;
+    assert_page(&found, "/desk?find");
+    assert!(
+        found.body.contains("Check out to reader Tester"),
+        "{}",
+        found.body
+    );
+    assert!(found.body.contains(
+        "id=\"checkout-barcode\" name=\"barcode\" autocomplete=\"off\" required autofocus"
+    ));
+    let patron = field_value(&found.body, "patron").expect("the patron's id");
+
+    let out = browser
+        .post(
+            "/desk/checkout",
+            &[("csrf", &csrf), ("patron", &patron), ("barcode", " DK-1 ")],
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(
+        out.body.contains("Checked out Harbor Lights: due"),
+        "{}",
+        out.body
+    );
+    assert!(out.body.contains("role=\"status\""));
+    assert_eq!(desk.app.audit_events("loan.checked_out").await.len(), 1);
+
+    // A second checkout of the same copy is refused, and said so.
+    let refused = browser
+        .post(
+            "/desk/checkout",
+            &[("csrf", &csrf), ("patron", &patron), ("barcode", "DK-1")],
+        )
+        .await;
+    assert_eq!(refused.status, 409);
+    let alert = refused
+        .body
+        .find("role=\"alert\"")
+        .expect("an alert region");
+    assert!(
+        refused.body[alert..].contains("Refused: this copy is not available"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(desk.app.audit_events("loan.checked_out").await.len(), 1);
+
+    let back = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "DK-1")])
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(
+        back.body.contains("Returned Harbor Lights."),
+        "{}",
+        back.body
+    );
+    assert!(back.body.contains(
+        "id=\"return-barcode\" name=\"barcode\" autocomplete=\"off\" required autofocus"
+    ));
+    assert_eq!(desk.app.audit_events("loan.returned").await.len(), 1);
+    let twice = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "DK-1")])
+        .await;
+    assert_eq!(twice.status, 409);
+    assert!(twice.body.contains("Refused: this copy is not on loan."));
+    let unknown = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "NO-SUCH")])
+        .await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("role=\"alert\""));
+
+    // A late return charges a fine: the desk says so, the patron's account lists it.
+    let out = browser
+        .post(
+            "/desk/checkout",
+            &[("csrf", &csrf), ("patron", &patron), ("barcode", "DK-1")],
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    desk.app.clock.advance(time::Duration::days(60));
+    // Sixty days on, the access cookie has expired: the desk asks to sign in again.
+    let expired = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "DK-1")])
+        .await;
+    assert_eq!(expired.status, 303);
+    assert!(expired.location().starts_with("/login?next="));
+    let csrf = browser.sign_in(LIBRARIAN).await;
+    let late = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "DK-1")])
+        .await;
+    assert_eq!(late.status, 200, "{}", late.body);
+    assert!(late.body.contains("An overdue fine of"), "{}", late.body);
+    let mut patron_browser = Browser::new(&desk.app);
+    patron_browser.sign_in("reader").await;
+    let account = patron_browser.get("/account").await;
+    assert!(account.body.contains("Returned late"), "{}", account.body);
+    assert!(account.body.contains("Total owed: "), "{}", account.body);
+}
+
+async fn french_from_accept_language_and_the_switch(app: TestApp) {
+    let desk = Desk::open(app).await;
+    desk.item("Le Port", "book", &["FR-1"]).await;
+    let mut browser = Browser::new(&desk.app);
+    browser.language = Some("fr-CA,fr;q=0.9,en;q=0.5");
+    let page = browser.get("/").await;
+    assert_page(&page, "/ in French");
+    assert!(page.body.contains("<html lang=\"fr\""));
+    assert!(page.body.contains("Rechercher dans le catalogue"));
+    assert!(
+        page.body.contains("1 disponible(s) · 1 exemplaire"),
+        "{}",
+        page.body
+    );
+    let login = browser.get("/login").await;
+    assert!(login.body.contains("Mot de passe"));
+
+    // The switch wins over the header, and comes back to the page.
+    let csrf = page.csrf();
+    let switched = browser
+        .post(
+            "/language",
+            &[("csrf", &csrf), ("lang", "en"), ("next", "/login")],
+        )
+        .await;
+    assert_eq!(switched.status, 303);
+    assert_eq!(switched.location(), "/login");
+    assert_eq!(
+        browser.cookies.get("carrel_lang").map(String::as_str),
+        Some("en")
+    );
+    let english = browser.get("/").await;
+    assert!(english.body.contains("<html lang=\"en\""));
+    assert!(english.body.contains("Search the catalog"));
+    // `next` never leaves the site.
+    let away = browser
+        .post(
+            "/language",
+            &[("csrf", &csrf), ("lang", "fr"), ("next", "//evil.example/")],
+        )
+        .await;
+    assert_eq!(away.location(), "/");
+}
+
+async fn login_with_the_mfa_step(app: TestApp) {
+    app.create_user("guarded", carrel_core::roles::Role::Patron)
+        .await;
+    let token = app.access_token("guarded").await;
+    let (secret, recovery_codes) = crate::mfa::enrol(&app, &token).await;
+    // The enrolment used this step's code; sign in with the next one.
+    app.clock.advance(time::Duration::seconds(31));
+
+    let mut browser = Browser::new(&app);
+    let login = browser.get("/login").await;
+    let csrf = login.csrf();
+    let step = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "guarded"),
+                ("password", PASSWORD),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_page(&step, "the MFA step");
+    assert!(step.body.contains("Two-step verification"));
+    assert!(
+        !browser.cookies.contains_key("carrel_access"),
+        "no session yet"
+    );
+    let mfa_token = field_value(&step.body, "mfa_token").expect("the challenge");
+
+    let wrong = browser
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", "000000"),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("role=\"alert\""));
+    assert_eq!(
+        field_value(&wrong.body, "mfa_token").as_deref(),
+        Some(mfa_token.as_str())
+    );
+    assert!(!browser.cookies.contains_key("carrel_access"));
+
+    let code = crate::mfa::code(&secret, &app, 0);
+    let done = browser
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", &code),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/account");
+    assert!(browser.cookies.contains_key("carrel_access"));
+    assert_eq!(browser.get("/account").await.status, 200);
+
+    // A recovery code works too.
+    let mut other = Browser::new(&app);
+    let csrf = other.get("/login").await.csrf();
+    let step = other
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "guarded"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let mfa_token = field_value(&step.body, "mfa_token").expect("the challenge");
+    let done = other
+        .post(
+            "/login/mfa",
+            &[
+                ("csrf", &csrf),
+                ("mfa_token", &mfa_token),
+                ("code", &recovery_codes[0]),
+                ("recovery", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(other.cookies.contains_key("carrel_access"));
+}
+
+backend_tests!(
+    login_with_the_mfa_step,
+    pages_render_with_the_pages_headers,
+    every_post_needs_its_csrf_token,
+    login_form_opens_a_session_and_the_account_lists_loans_and_holds,
+    the_desk_checks_out_and_returns_by_barcode,
+    french_from_accept_language_and_the_switch,
+);

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Drives Carrel's web pages in a real Chromium (Debian's `chromium` package through
+Playwright for Python; no browser download): a patron registers, confirms the emailed
+link, signs in with the keyboard, searches, places a hold (ready at once: the copy is
+on the shelf); a librarian checks out and
+returns at the desk with the keyboard alone (the scan field keeps the focus); the pages
+come in French for a French browser. Not wired into CI (the lead decides).
+
+Usage: scripts/web-browser-check.py [path/to/carrel]   (default: target/debug/carrel)
+Needs: apt-get install -y chromium chromium-driver; pip install playwright
+Prints "N passed, N failed" and exits non-zero on any failure.
+"""
+
+import email
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD = "Brisk-Lantern-Orchard-42"
+PATRON_PASSWORD = "Quiet-Harbor-Willow-77"
+
+results = []
+
+
+def check(name, condition, detail=""):
+    results.append((name, bool(condition)))
+    print(("ok   " if condition else "FAIL ") + name + ("" if condition else f"  ({detail})"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def api(base, method, path, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read() or b"null")
+
+
+def mailed_link(outbox, to, path):
+    """The first link to `path` in a mail to `to` in the file outbox."""
+    for _ in range(50):
+        for eml in sorted(pathlib.Path(outbox).glob("*.eml")):
+            message = email.message_from_bytes(eml.read_bytes())
+            if to not in message.get("To", ""):
+                continue
+            for part in message.walk():
+                if part.get_content_type() != "text/plain":
+                    continue
+                text = part.get_payload(decode=True).decode()
+                for word in text.split():
+                    if path in word:
+                        return word
+        time.sleep(0.2)
+    return None
+
+
+def submit(page):
+    """Enter in the focused field, and the page it leads to."""
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
+def focused_id(page):
+    return page.evaluate("document.activeElement && document.activeElement.id")
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/carrel"
+    data = tempfile.mkdtemp(prefix="carrel-web-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        CARREL_ENV="development",
+        CARREL_BIND=f"127.0.0.1:{port}",
+        CARREL_PUBLIC_URL=base,
+        CARREL_DATA_DIR=data,
+        CARREL_DATABASE_URL=f"sqlite://{data}/carrel.db",
+        CARREL_BOOTSTRAP_ADMIN_EMAIL=ADMIN_EMAIL,
+        CARREL_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        CARREL_ARGON2_MEMORY_KIB="64",
+        CARREL_ARGON2_ITERATIONS="1",
+        RUST_LOG="warn",
+    )
+    server = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/readiness")
+                break
+            except Exception:
+                time.sleep(0.2)
+        admin = api(base, "POST", "/api/v1/auth/login", {"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        token = admin["access_token"]
+        item = api(base, "POST", "/api/v1/items",
+                   {"title": "The Lighthouse Keeper", "item_type": "book", "authors": ["Ada Shore"]}, token)
+        api(base, "POST", f"/api/v1/items/{item['id']}/copies", {"barcode": "LH-1"}, token)
+        run_browser(base, data, item)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
+    passed = sum(1 for _, ok in results if ok)
+    failed = len(results) - passed
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def run_browser(base, data, item):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        patron = browser.new_context(locale="en-US")
+        page = patron.new_page()
+        console_errors = []
+        page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+
+        # Register, then confirm through the emailed link.
+        page.goto(base + "/register")
+        check("register: the email field has the focus", focused_id(page) == "email")
+        page.keyboard.type("reader@example.org")
+        page.keyboard.press("Tab")
+        page.keyboard.type("reader")
+        page.keyboard.press("Tab")
+        page.keyboard.type("Rita Reader")
+        page.keyboard.press("Tab")
+        page.keyboard.type(PATRON_PASSWORD)
+        submit(page)
+        check("register: the verification email is announced", "verification email" in page.content())
+        link = mailed_link(os.path.join(data, "outbox"), "reader@example.org", "/verify-email?token=")
+        check("register: the email links to /verify-email", link is not None)
+        if link:
+            page.goto(link)
+            with page.expect_navigation():
+                page.get_by_role("button", name="Confirm my address").click()
+            check("verify: the address is confirmed", "is confirmed" in page.content())
+
+        # Sign in with the keyboard alone.
+        page.goto(base + "/login")
+        check("login: the username field has the focus", focused_id(page) == "username")
+        page.keyboard.type("reader")
+        page.keyboard.press("Tab")
+        page.keyboard.type(PATRON_PASSWORD)
+        submit(page)
+        check("login: lands on the account", page.url == base + "/account", page.url)
+        check("login: the account page", page.get_by_role("heading", name="My account").is_visible())
+
+        # Search, open the item, place a hold.
+        page.goto(base + "/")
+        page.get_by_label("Title, author, subject or words").fill("lighthouse")
+        submit(page)
+        with page.expect_navigation():
+            page.get_by_role("link", name="The Lighthouse Keeper").click()
+        check("item: availability per branch", "Main library" in page.content())
+        with page.expect_navigation():
+            page.get_by_role("button", name="Place a hold").click()
+        check("item: the hold is placed", "Your hold is placed." in page.content())
+        check("item: the copy on the shelf is held at once", "A copy is waiting for you" in page.content())
+        check("no console errors (CSP violations included)", not console_errors, console_errors)
+
+        # The librarian's desk, keyboard only.
+        staff = browser.new_context(locale="en-US")
+        desk = staff.new_page()
+        desk.goto(base + "/login")
+        desk.keyboard.type(ADMIN_EMAIL)
+        desk.keyboard.press("Tab")
+        desk.keyboard.type(ADMIN_PASSWORD)
+        submit(desk)
+        desk.goto(base + "/desk")
+        check("desk: the find field has the focus", focused_id(desk) == "find")
+        desk.keyboard.type("Rita")
+        submit(desk)
+        check("desk: the patron is chosen, the scan field has the focus", focused_id(desk) == "checkout-barcode")
+        desk.keyboard.type("LH-1")
+        submit(desk)
+        check("desk: checked out", "Checked out The Lighthouse Keeper" in desk.content())
+        check("desk: the scan field keeps the focus", focused_id(desk) == "checkout-barcode")
+        desk.keyboard.type("LH-1")
+        submit(desk)
+        alert = desk.get_by_role("alert")
+        check("desk: a second checkout is refused in the alert region", "Refused:" in alert.inner_text())
+        # The patron sees the loan (the checkout fulfilled the hold).
+        page.goto(base + "/account")
+        loans = page.locator("#loans-heading + table").inner_text() if page.locator("#loans-heading + table").count() else ""
+        check("account: the loan is listed", "The Lighthouse Keeper" in loans, loans)
+        check("account: the fulfilled hold is gone", "You have no holds." in page.content())
+
+        for _ in range(20):
+            if focused_id(desk) == "return-barcode":
+                break
+            desk.keyboard.press("Tab")
+        desk.keyboard.type("LH-1")
+        submit(desk)
+        status = desk.get_by_role("status").inner_text()
+        check("desk: returned", "Returned The Lighthouse Keeper." in status, status)
+        check("desk: the return field keeps the focus", focused_id(desk) == "return-barcode")
+
+        page.goto(base + "/account")
+        check("account: nothing on loan after the return", "You have nothing on loan." in page.content())
+
+        # French for a French browser.
+        french = browser.new_context(locale="fr-FR").new_page()
+        french.goto(base + "/")
+        check("French: the search page", french.get_by_role("heading", name="Rechercher dans le catalogue").is_visible())
+        browser.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
