@@ -67,21 +67,15 @@ struct AccountPage {
 }
 
 /// Item id → title, for the items a list names (deleted items included: a
-/// loan outlives its catalog record).
+/// loan outlives its catalog record), in one query.
 pub(super) async fn titles(
     state: &AppState,
     ids: impl Iterator<Item = Uuid>,
 ) -> Result<HashMap<Uuid, String>, ApiError> {
-    let mut titles = HashMap::new();
-    for id in ids {
-        if titles.contains_key(&id) {
-            continue;
-        }
-        if let Some(item) = state.store.find_item(id, true).await? {
-            titles.insert(id, item.title);
-        }
-    }
-    Ok(titles)
+    let mut ids: Vec<Uuid> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(state.store.item_titles(&ids).await?.into_iter().collect())
 }
 
 /// A patron's open loans as rows (the API's `/users/me/loans` listing).

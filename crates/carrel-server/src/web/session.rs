@@ -370,11 +370,7 @@ pub async fn login(
         Ok(read) => read,
         Err(refused) => return refused,
     };
-    let next = local_path(if form.next.is_empty() {
-        "/account"
-    } else {
-        &form.next
-    });
+    let next = after_sign_in(&form.next);
     let outcome = match limits::enforce(&state, Limit::Login, &client.ip_key()).await {
         Ok(()) => login::login(&state, &client, &form.username, form.password, None, true)
             .await
@@ -429,11 +425,7 @@ pub async fn login_mfa(
         Ok(read) => read,
         Err(refused) => return refused,
     };
-    let next = local_path(if form.next.is_empty() {
-        "/account"
-    } else {
-        &form.next
-    });
+    let next = after_sign_in(&form.next);
     let recovery = form.recovery.is_some();
     let code = form.code.trim();
     let outcome = match limits::enforce(&state, Limit::MfaVerify, &client.ip_key()).await {
@@ -805,4 +797,9 @@ pub async fn signed_in(state: &AppState, request: Request) -> Result<Web, Respon
             })
         }
     }
+}
+
+/// Where a sign-in goes on: the page asked for (on this site), else the account.
+fn after_sign_in(next: &str) -> String {
+    local_path(if next.is_empty() { "/account" } else { next })
 }

@@ -168,6 +168,23 @@ impl Store {
         )
     }
 
+    /// The titles of the given items, deleted ones included (a loan outlives
+    /// its catalog record), in one statement; unknown ids are left out.
+    pub async fn item_titles(&self, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::on_pool!(self, pool => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT id, title FROM items WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            Ok(qb.build_query_as().fetch_all(pool).await?)
+        })
+    }
+
     /// Replaces the editable fields of a live item; `changed` names them for the history.
     pub async fn update_item(
         &self,
