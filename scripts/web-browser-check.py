@@ -4,7 +4,7 @@ Playwright for Python; no browser download): a patron registers, confirms the em
 link, signs in with the keyboard, searches, places a hold (ready at once: the copy is
 on the shelf); a librarian checks out and
 returns at the desk with the keyboard alone (the scan field keeps the focus); the pages
-come in French for a French browser. Not wired into CI (the lead decides).
+come in French for a French browser. CI runs it through scripts/web-browser-check.sh.
 
 Usage: scripts/web-browser-check.py [path/to/carrel]   (default: target/debug/carrel)
 Needs: apt-get install -y chromium chromium-driver; pip install playwright
