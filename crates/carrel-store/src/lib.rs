@@ -59,14 +59,53 @@ pub use sessions::{NewSession, Refresh, Session, SessionAuth};
 pub use sip2_terminals::Sip2Terminal;
 pub use users::{FirstToken, NewUser, User, UserChanges, UserQuery, UserStatus};
 
-/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend the
-/// store uses. The body is expanded (and type-checked) once per backend.
+/// Runs `$body` with `$pool` bound to the concrete *read* pool of whichever
+/// backend the store uses. The body is expanded (and type-checked) once per
+/// backend. Writes go through [`on_writer!`] instead: on SQLite this pool's
+/// connections are read-only (see [`pool::Writer`]).
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.pool {
-            $crate::pool::DbPool::Sqlite($pool) => $body,
-            $crate::pool::DbPool::Postgres($pool) => $body,
+            $crate::pool::DbPool::Sqlite(db) => {
+                let $pool = &db.read;
+                $body
+            }
+            $crate::pool::DbPool::Postgres(db) => {
+                let $pool = &db.read;
+                $body
+            }
+        }
+    };
+    // Both: a method that reads first and then writes.
+    ($store:expr, $pool:ident, $writer:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::pool::DbPool::Sqlite(db) => {
+                let ($pool, $writer) = (&db.read, &db.write);
+                $body
+            }
+            $crate::pool::DbPool::Postgres(db) => {
+                let ($pool, $writer) = (&db.read, &db.write);
+                $body
+            }
         }
     };
 }
 pub(crate) use on_pool;
+
+/// Runs `$body` with `$writer` bound to the [`pool::Writer`] of whichever
+/// backend the store uses: the only way to a connection that may write.
+macro_rules! on_writer {
+    ($store:expr, $writer:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::pool::DbPool::Sqlite(db) => {
+                let $writer = &db.write;
+                $body
+            }
+            $crate::pool::DbPool::Postgres(db) => {
+                let $writer = &db.write;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_writer;
