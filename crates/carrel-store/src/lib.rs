@@ -4,7 +4,10 @@
 //! body of each method is written once and compiled once per backend (see
 //! [`on_pool!`]), so the SQLite and PostgreSQL implementations cannot drift apart;
 //! the few statements that genuinely differ (full-text search, locking) branch on
-//! [`Backend`] explicitly. The conformance tests run every method on both.
+//! [`Backend`] explicitly. Every write goes through one door (see
+//! `pool::Writer`). The conformance tests (`tests/conformance.rs`) run on both
+//! backends: migrations, audit, bulk loading and the guarantees that only hold
+//! under concurrency; the server's API tests exercise the other methods on both.
 
 mod audit;
 mod backup;
