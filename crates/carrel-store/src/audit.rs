@@ -5,7 +5,6 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
 /// An event to append. Callers must never put a secret (password, token, code)
@@ -123,9 +122,9 @@ impl Store {
     /// Appends one event on its own (for actions that are not a store
     /// transaction), logs it, and returns its id.
     pub async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<Uuid, StoreError> {
-        let id = crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
-            insert_audit_event!(pool, event)?
+        let id = crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            insert_audit_event!(&mut *conn, event)?
         });
         log(std::slice::from_ref(event));
         Ok(id)

@@ -8,7 +8,6 @@ use carrel_core::calendar::{
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
 /// The id of the branch `MAIN` that migration 0013 creates; everything that
@@ -247,14 +246,14 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
             branch_columns!()
         );
-        Ok(crate::on_pool!(self, pool => sqlx::query_as(SQL)
+        Ok(crate::on_writer!(self, writer => sqlx::query_as(SQL)
             .bind(Uuid::now_v7())
             .bind(&branch.code)
             .bind(&branch.name)
             .bind(branch.timezone.as_deref())
             .bind(branch.address.as_deref())
             .bind(now)
-            .fetch_one(pool)
+            .fetch_one(&mut *writer.turn().await?)
             .await?))
     }
 
@@ -272,7 +271,7 @@ impl Store {
              updated_at = $8 WHERE id = $1 RETURNING ",
             branch_columns!()
         );
-        let updated: Option<Branch> = crate::on_pool!(self, pool => sqlx::query_as(SQL)
+        let updated: Option<Branch> = crate::on_writer!(self, writer => sqlx::query_as(SQL)
             .bind(id)
             .bind(changes.code.as_deref())
             .bind(changes.name.as_deref())
@@ -281,7 +280,7 @@ impl Store {
             .bind(changes.address.is_some())
             .bind(changes.address.clone().flatten())
             .bind(now)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *writer.turn().await?)
             .await?);
         updated.ok_or(StoreError::NotFound)
     }
@@ -323,8 +322,8 @@ impl Store {
         const HOURS: &str = "INSERT INTO branch_opening_hours (branch_id, weekday, opens, closes) VALUES ($1, $2, $3, $4)";
         const CLOSED: &str =
             "INSERT INTO branch_closed_dates (branch_id, closed_on) VALUES ($1, $2)";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let marked = sqlx::query(MARK).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
             if marked == 0 {
                 return Err(StoreError::NotFound);

@@ -6,7 +6,6 @@ use uuid::Uuid;
 use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 
 use crate::outbox::enqueue_messages;
-use crate::pool::BeginWrite as _;
 use crate::session_cache::AuthChange;
 use crate::{NewOutboxMessage, Store, StoreError};
 
@@ -110,8 +109,8 @@ impl Store {
         const INSERT: &str = "INSERT INTO sign_in_attempts (id, user_id, created_at, expires_at) \
              VALUES ($1, $2, $3, $4)";
         let select = lockout_select(self.backend());
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let (failed, locked_until): (i32, Option<OffsetDateTime>) = sqlx::query_as(select)
                 .bind(user_id)
                 .fetch_optional(&mut *tx)
@@ -179,8 +178,8 @@ impl Store {
              password_hash = COALESCE($4, password_hash) WHERE id = $1";
         let select = lockout_select(self.backend());
         self.auth_write(AuthChange::User(user_id), async {
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let Some((failed, locked_until)): Option<(i32, Option<OffsetDateTime>)> = sqlx::query_as(select)
                 .bind(user_id)
                 .fetch_optional(&mut *tx)
@@ -267,7 +266,7 @@ impl Store {
         const UNLOCK: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 \
              WHERE id = $1 AND deleted_at IS NULL";
         self.auth_write(AuthChange::User(user_id), async {
-        let done = crate::on_pool!(self, pool => sqlx::query(UNLOCK).bind(user_id).bind(now).execute(pool).await?.rows_affected());
+        let done = crate::on_writer!(self, writer => sqlx::query(UNLOCK).bind(user_id).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected());
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -308,8 +307,8 @@ impl Store {
         const PRUNE: &str = "DELETE FROM password_history WHERE user_id = $1 AND password_hash NOT IN \
              (SELECT password_hash FROM password_history WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2)";
         self.auth_write(AuthChange::User(change.user_id), async {
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             if let Some((hash, purpose)) = change.token {
                 let used = sqlx::query(CONSUME)
                     .bind(&hash[..])
@@ -366,8 +365,8 @@ impl Store {
         mail: &[NewOutboxMessage],
     ) -> Result<(), StoreError> {
         const RETIRE: &str = "UPDATE one_time_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             sqlx::query(RETIRE).bind(user_id).bind(purpose.as_str()).bind(now).execute(&mut *tx).await?;
             sqlx::query(INSERT_TOKEN).bind(&hash[..]).bind(purpose.as_str()).bind(user_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
             enqueue_messages!(tx, mail, now);
@@ -402,7 +401,9 @@ impl Store {
     ) -> Result<Option<Uuid>, StoreError> {
         const CONSUME: &str = "UPDATE one_time_tokens SET used_at = $3 \
              WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id";
-        Ok(crate::on_pool!(self, pool => sqlx::query_scalar(CONSUME)
-            .bind(&hash[..]).bind(purpose.as_str()).bind(now).fetch_optional(pool).await?))
+        Ok(
+            crate::on_writer!(self, writer => sqlx::query_scalar(CONSUME)
+            .bind(&hash[..]).bind(purpose.as_str()).bind(now).fetch_optional(&mut *writer.turn().await?).await?),
+        )
     }
 }

@@ -4,7 +4,10 @@
 //! body of each method is written once and compiled once per backend (see
 //! [`on_pool!`]), so the SQLite and PostgreSQL implementations cannot drift apart;
 //! the few statements that genuinely differ (full-text search, locking) branch on
-//! [`Backend`] explicitly. The conformance tests run every method on both.
+//! [`Backend`] explicitly. Every write goes through one door (see
+//! `pool::Writer`). The conformance tests (`tests/conformance.rs`) run on both
+//! backends: migrations, audit, bulk loading and the guarantees that only hold
+//! under concurrency; the server's API tests exercise the other methods on both.
 
 mod audit;
 mod backup;
@@ -59,14 +62,53 @@ pub use sessions::{NewSession, Refresh, Session, SessionAuth};
 pub use sip2_terminals::Sip2Terminal;
 pub use users::{FirstToken, NewUser, User, UserChanges, UserQuery, UserStatus};
 
-/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend the
-/// store uses. The body is expanded (and type-checked) once per backend.
+/// Runs `$body` with `$pool` bound to the concrete *read* pool of whichever
+/// backend the store uses. The body is expanded (and type-checked) once per
+/// backend. Writes go through [`on_writer!`] instead: on SQLite this pool's
+/// connections are read-only (see [`pool::Writer`]).
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.pool {
-            $crate::pool::DbPool::Sqlite($pool) => $body,
-            $crate::pool::DbPool::Postgres($pool) => $body,
+            $crate::pool::DbPool::Sqlite(db) => {
+                let $pool = &db.read;
+                $body
+            }
+            $crate::pool::DbPool::Postgres(db) => {
+                let $pool = &db.read;
+                $body
+            }
+        }
+    };
+    // Both: a method that reads first and then writes.
+    ($store:expr, $pool:ident, $writer:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::pool::DbPool::Sqlite(db) => {
+                let ($pool, $writer) = (&db.read, &db.write);
+                $body
+            }
+            $crate::pool::DbPool::Postgres(db) => {
+                let ($pool, $writer) = (&db.read, &db.write);
+                $body
+            }
         }
     };
 }
 pub(crate) use on_pool;
+
+/// Runs `$body` with `$writer` bound to the [`pool::Writer`] of whichever
+/// backend the store uses: the only way to a connection that may write.
+macro_rules! on_writer {
+    ($store:expr, $writer:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::pool::DbPool::Sqlite(db) => {
+                let $writer = &db.write;
+                $body
+            }
+            $crate::pool::DbPool::Postgres(db) => {
+                let $writer = &db.write;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_writer;

@@ -4,7 +4,6 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::pool::BeginWrite as _;
 use crate::session_cache::AuthChange;
 use crate::{Store, StoreError};
 
@@ -45,8 +44,8 @@ impl Store {
         const CLEAR: &str = "DELETE FROM user_mfa WHERE user_id = $1";
         const INSERT: &str =
             "INSERT INTO user_mfa (user_id, secret_sealed, created_at) VALUES ($1, $2, $3)";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let confirmed: i64 = sqlx::query_scalar(CONFIRMED).bind(user_id).fetch_one(&mut *tx).await?;
             if confirmed > 0 {
                 return Err(StoreError::Refused("multi-factor authentication is already enabled"));
@@ -85,8 +84,8 @@ impl Store {
         const UNSCOPE: &str =
             "UPDATE sessions SET scope = NULL WHERE user_id = $1 AND scope IS NOT NULL";
         self.auth_write(AuthChange::User(user_id), async {
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             if sqlx::query(CONFIRM).bind(user_id).bind(step).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {
                 return Ok(false);
             }
@@ -108,7 +107,7 @@ impl Store {
         const CLAIM: &str = "UPDATE user_mfa SET last_used_step = $2 \
              WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_used_step < $2";
         Ok(
-            crate::on_pool!(self, pool => sqlx::query(CLAIM).bind(user_id).bind(step).execute(pool).await?.rows_affected())
+            crate::on_writer!(self, writer => sqlx::query(CLAIM).bind(user_id).bind(step).execute(&mut *writer.turn().await?).await?.rows_affected())
                 == 1,
         )
     }
@@ -122,7 +121,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const USE: &str = "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
         Ok(
-            crate::on_pool!(self, pool => sqlx::query(USE).bind(user_id).bind(&hash[..]).bind(now).execute(pool).await?.rows_affected())
+            crate::on_writer!(self, writer => sqlx::query(USE).bind(user_id).bind(&hash[..]).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected())
                 == 1,
         )
     }
@@ -136,8 +135,8 @@ impl Store {
         ];
         const DISABLE: &str = "UPDATE users SET mfa_enabled = FALSE, updated_at = $2 WHERE id = $1";
         self.auth_write(AuthChange::User(user_id), async {
-            crate::on_pool!(self, pool => {
-                let mut tx = pool.begin_write().await?;
+            crate::on_writer!(self, writer => {
+                let mut tx = writer.begin_write().await?;
                 for statement in STATEMENTS {
                     sqlx::query(statement).bind(user_id).execute(&mut *tx).await?;
                 }
@@ -161,8 +160,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         const INSERT: &str = "INSERT INTO mfa_challenges (token_hash, user_id, device_name, use_cookies, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)";
-        crate::on_pool!(self, pool => {
-            sqlx::query(INSERT).bind(&hash[..]).bind(user_id).bind(device_name).bind(use_cookies).bind(now).bind(expires_at).execute(pool).await?;
+        crate::on_writer!(self, writer => {
+            sqlx::query(INSERT).bind(&hash[..]).bind(user_id).bind(device_name).bind(use_cookies).bind(now).bind(expires_at).execute(&mut *writer.turn().await?).await?;
         });
         Ok(())
     }
@@ -179,7 +178,7 @@ impl Store {
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3 \
              RETURNING user_id, device_name, use_cookies";
         Ok(
-            crate::on_pool!(self, pool => sqlx::query_as(ATTEMPT).bind(&hash[..]).bind(now).bind(max_attempts).fetch_optional(pool).await?),
+            crate::on_writer!(self, writer => sqlx::query_as(ATTEMPT).bind(&hash[..]).bind(now).bind(max_attempts).fetch_optional(&mut *writer.turn().await?).await?),
         )
     }
 
@@ -192,7 +191,7 @@ impl Store {
         const COMPLETE: &str =
             "UPDATE mfa_challenges SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
         Ok(
-            crate::on_pool!(self, pool => sqlx::query(COMPLETE).bind(&hash[..]).bind(now).execute(pool).await?.rows_affected())
+            crate::on_writer!(self, writer => sqlx::query(COMPLETE).bind(&hash[..]).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected())
                 == 1,
         )
     }

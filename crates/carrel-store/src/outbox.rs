@@ -15,7 +15,6 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{AuditTrail, append_audit_trail};
-use crate::pool::BeginWrite as _;
 use crate::{Backend, Store, StoreError};
 
 /// Longest `last_error` kept (characters).
@@ -194,8 +193,8 @@ impl Store {
         messages: &[NewOutboxMessage],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let inserted = crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        let inserted = crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let n = enqueue_messages!(tx, messages, now);
             tx.commit().await?;
             n
@@ -239,8 +238,8 @@ impl Store {
             Backend::Postgres => CLAIM_POSTGRES,
         };
         let now = carrel_core::clock::truncate_to_seconds(now);
-        let mut claimed: Vec<ClaimedMessage> = crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        let mut claimed: Vec<ClaimedMessage> = crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let rows = sqlx::query_as(sql)
                 .bind(holder)
                 .bind(now + lease)
@@ -268,9 +267,9 @@ impl Store {
              updated_at = $3, lease_holder = NULL, lease_until = NULL, last_error = NULL \
              WHERE id = $1 AND lease_holder = $2 AND state = 'pending'";
         let now = carrel_core::clock::truncate_to_seconds(now);
-        let updated = crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
-            sqlx::query(SENT).bind(id).bind(holder).bind(now).execute(pool).await?.rows_affected()
+        let updated = crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            sqlx::query(SENT).bind(id).bind(holder).bind(now).execute(&mut *conn).await?.rows_affected()
         });
         Ok(updated == 1)
     }
@@ -293,14 +292,14 @@ impl Store {
              WHERE id = $1 AND lease_holder = $2 AND state = 'pending'";
         let now = carrel_core::clock::truncate_to_seconds(now);
         let error = truncate_error(error);
-        let updated = crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
+        let updated = crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
             match retry_at {
                 Some(at) => sqlx::query(RETRY).bind(id).bind(holder)
                     .bind(carrel_core::clock::truncate_to_seconds(at)).bind(&error).bind(now)
-                    .execute(pool).await?.rows_affected(),
+                    .execute(&mut *conn).await?.rows_affected(),
                 None => sqlx::query(DEAD).bind(id).bind(holder).bind(&error).bind(now)
-                    .execute(pool).await?.rows_affected(),
+                    .execute(&mut *conn).await?.rows_affected(),
             }
         });
         Ok(match (updated, retry_at) {
@@ -376,8 +375,8 @@ impl Store {
         const REQUEUE: &str = "UPDATE outbox_messages SET state = 'pending', attempts = 0, next_attempt_at = $2, \
              updated_at = $2 WHERE id = $1 AND state = 'dead'";
         let now = carrel_core::clock::truncate_to_seconds(now);
-        let (entry, events) = crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        let (entry, events) = crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let requeued = sqlx::query(REQUEUE).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
             let entry: Option<OutboxEntry> = sqlx::query_as(SELECT_ENTRY).bind(id).fetch_optional(&mut *tx).await?;
             let entry = entry.ok_or(StoreError::NotFound)?;
@@ -399,9 +398,9 @@ impl Store {
         const PURGE: &str =
             "DELETE FROM outbox_messages WHERE state IN ('sent', 'dead') AND updated_at < $1";
         let before = carrel_core::clock::truncate_to_seconds(before);
-        Ok(crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
-            sqlx::query(PURGE).bind(before).execute(pool).await?.rows_affected()
+        Ok(crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            sqlx::query(PURGE).bind(before).execute(&mut *conn).await?.rows_affected()
         }))
     }
 }

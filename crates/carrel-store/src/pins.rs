@@ -80,7 +80,7 @@ impl Store {
         const SET: &str = "UPDATE users SET pin_hash = $2, pin_failed_attempts = 0, pin_locked_until = NULL, updated_at = $3 \
              WHERE id = $1 AND deleted_at IS NULL";
         self.auth_write(AuthChange::User(user_id), async {
-        let done = crate::on_pool!(self, pool => sqlx::query(SET).bind(user_id).bind(hash).bind(now).execute(pool).await?.rows_affected());
+        let done = crate::on_writer!(self, writer => sqlx::query(SET).bind(user_id).bind(hash).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected());
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -113,13 +113,13 @@ impl Store {
         const SWAP: &str = "UPDATE users SET pin_failed_attempts = $2, pin_locked_until = $3 \
              WHERE id = $1 AND pin_failed_attempts = $4 \
                AND (pin_locked_until = $5 OR (pin_locked_until IS NULL AND $5 IS NULL))";
-        let done = crate::on_pool!(self, pool => sqlx::query(SWAP)
+        let done = crate::on_writer!(self, writer => sqlx::query(SWAP)
             .bind(user_id)
             .bind(next.failed_attempts)
             .bind(next.locked_until)
             .bind(expected.failed_attempts)
             .bind(expected.locked_until)
-            .execute(pool)
+            .execute(&mut *writer.turn().await?)
             .await?
             .rows_affected());
         Ok(done == 1)
@@ -129,8 +129,8 @@ impl Store {
     pub async fn clear_pin_failures(&self, user_id: Uuid) -> Result<(), StoreError> {
         const RESET: &str = "UPDATE users SET pin_failed_attempts = 0, pin_locked_until = NULL \
              WHERE id = $1 AND (pin_failed_attempts <> 0 OR pin_locked_until IS NOT NULL)";
-        crate::on_pool!(self, pool => {
-            sqlx::query(RESET).bind(user_id).execute(pool).await?;
+        crate::on_writer!(self, writer => {
+            sqlx::query(RESET).bind(user_id).execute(&mut *writer.turn().await?).await?;
         });
         Ok(())
     }

@@ -7,10 +7,8 @@ use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
 use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -71,8 +69,18 @@ impl Default for StoreOptions {
 
 #[derive(Debug, Clone)]
 pub(crate) enum DbPool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Sqlite(Db<sqlx::Sqlite>),
+    Postgres(Db<sqlx::Postgres>),
+}
+
+/// One backend's connections: reads, and the only way to write.
+#[derive(Debug)]
+pub(crate) struct Db<DB: sqlx::Database> {
+    /// For reads; never queues behind writers. On SQLite its connections are
+    /// read-only (see [`Writer`]).
+    pub(crate) read: sqlx::Pool<DB>,
+    /// For every write (see [`Writer`]).
+    pub(crate) write: Writer<DB>,
 }
 
 /// A handle to the database; cheap to clone (the pool is shared).
@@ -117,43 +125,29 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5));
-                if let Some(parent) = connect.get_filename().parent()
+                let file = connect.get_filename().to_path_buf();
+                if let Some(parent) = file.parent()
                     && !parent.as_os_str().is_empty()
                 {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
                 }
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(options.max_connections)
-                    .acquire_timeout(options.acquire_timeout)
-                    // The connection lives in this process: a ping before each use
-                    // would only check that its worker thread runs (a broken one
-                    // fails the query instead), at the cost of a hand-off to that
-                    // thread and back on every acquisition.
-                    .test_before_acquire(false)
-                    .after_release(|conn, _| {
-                        Box::pin(async move {
-                            // sqlx queues the ROLLBACK of a dropped transaction, and its
-                            // transaction depth falls only once that has run: at depth 0
-                            // nothing is queued and the connection is clean (no round trip
-                            // to its worker, the common case: a read outside a
-                            // transaction, or a transaction that finished).
-                            if !conn.is_in_transaction() {
-                                return Ok(true);
-                            }
-                            // After SQLITE_FULL (or an I/O error) SQLite rolls the
-                            // transaction back itself; sqlx's own ROLLBACK then fails and
-                            // leaves its transaction depth at 1, so every later BEGIN on
-                            // this connection would fail (a 500 for good, even once the
-                            // disk has room again). The ping runs after that queued
-                            // ROLLBACK; a connection still "in a transaction" is closed.
-                            conn.ping().await?;
-                            Ok(!conn.is_in_transaction())
-                        })
-                    })
-                    .connect_with(connect)
+                // Writers take turns, so one connection serves them all (and
+                // creates the file and switches it to WAL before any reader opens it).
+                let write = sqlite_pool_options(1, options.acquire_timeout)
+                    .connect_with(connect.clone())
                     .await?;
-                DbPool::Sqlite(pool)
+                let read = sqlite_pool_options(options.max_connections, options.acquire_timeout)
+                    .connect_with(connect.create_if_missing(false).read_only(true))
+                    .await?;
+                DbPool::Sqlite(Db {
+                    read,
+                    write: Writer {
+                        pool: write,
+                        turns: Some(sqlite_turns(file)),
+                        begin: Some("BEGIN IMMEDIATE"),
+                    },
+                })
             }
             Backend::Postgres => {
                 let connect = PgConnectOptions::from_str(url)?.application_name("carrel");
@@ -176,12 +170,20 @@ impl Store {
                     })
                     .connect_with(connect)
                     .await?;
-                DbPool::Postgres(pool)
+                // PostgreSQL locks rows, not the database: one pool, no turns.
+                DbPool::Postgres(Db {
+                    read: pool.clone(),
+                    write: Writer {
+                        pool,
+                        turns: None,
+                        begin: None,
+                    },
+                })
             }
         };
         let session_view = match &pool {
-            DbPool::Sqlite(pool) => crate::session_cache::SessionCache::for_sqlite_file(
-                pool.connect_options().get_filename().to_path_buf(),
+            DbPool::Sqlite(db) => crate::session_cache::SessionCache::for_sqlite_file(
+                db.read.connect_options().get_filename().to_path_buf(),
             ),
             DbPool::Postgres(_) => Arc::new(crate::session_cache::SessionCache::new()),
         };
@@ -204,7 +206,10 @@ impl Store {
     /// Applies every pending embedded migration.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let migrator = migrations::migrator(self.backend());
-        crate::on_pool!(self, pool => migrator.run(pool).await?);
+        crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            migrator.run(&mut *conn).await?;
+        });
         Ok(())
     }
 
@@ -231,23 +236,131 @@ impl Store {
 
     /// Connection-pool occupancy, for the metrics endpoint.
     pub fn pool_status(&self) -> PoolStatus {
-        let (size, idle, max) = crate::on_pool!(self, pool => (
-            pool.size(),
-            u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-            pool.options().get_max_connections(),
-        ));
-        PoolStatus { size, idle, max }
+        fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolStatus {
+            PoolStatus {
+                size: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match &self.pool {
+            // The reader pool and the one writer connection.
+            DbPool::Sqlite(db) => {
+                let (read, write) = (of(&db.read), of(&db.write.pool));
+                PoolStatus {
+                    size: read.size + write.size,
+                    idle: read.idle + write.idle,
+                    max: read.max + write.max,
+                }
+            }
+            // One pool serves both.
+            DbPool::Postgres(db) => of(&db.read),
+        }
     }
 
     /// Closes every connection; pending acquisitions fail.
     pub async fn close(&self) {
-        crate::on_pool!(self, pool => pool.close().await);
+        match &self.pool {
+            DbPool::Sqlite(db) => {
+                db.read.close().await;
+                db.write.pool.close().await;
+            }
+            DbPool::Postgres(db) => db.read.close().await,
+        }
     }
 }
 
-/// A write transaction. On SQLite it also holds this process's turn to write
-/// to that database file (see [`BeginWrite`]). Derefs to the connection, so
-/// `&mut *tx` is an executor, as with a plain transaction.
+/// The one door to writing (issue 13, item 4). Every INSERT, UPDATE, DELETE
+/// and migration of the store goes through a `Writer`, and a `Writer` hands
+/// out a connection only together with this process's turn to write to that
+/// database ([`Writer::begin_write`], [`Writer::turn`]).
+///
+/// Why a bypass cannot be built any more:
+/// - The write pool is a private field of this module: no code outside
+///   `pool.rs` can name it, so it cannot take a write-capable connection
+///   without the turn (that does not compile). [`on_pool!`] binds the *read*
+///   pool only, and [`on_writer!`] binds the `Writer`, which is not an
+///   executor: `execute(writer)` does not compile either.
+/// - On SQLite the read pool's connections are opened read-only
+///   (`SQLITE_OPEN_READONLY`), so a write sent to the read pool fails with
+///   SQLITE_READONLY on its first run, every time, instead of working until
+///   two writers collide (the test suite runs every write).
+///
+/// On PostgreSQL the writer is the same pool and takes no turn: it locks rows,
+/// not the database.
+#[derive(Debug)]
+pub(crate) struct Writer<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    /// SQLite: one turn per database file in this process (see [`sqlite_turns`]).
+    turns: Option<Arc<Semaphore>>,
+    /// The statement that opens a write transaction (`None`: the driver's own).
+    begin: Option<&'static str>,
+}
+
+// By hand: a derive would require `DB: Clone`.
+impl<DB: sqlx::Database> Clone for Db<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            read: self.read.clone(),
+            write: self.write.clone(),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Clone for Writer<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            turns: self.turns.clone(),
+            begin: self.begin,
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Writer<DB> {
+    /// Waits for this process's turn to write (SQLite), first come first served.
+    async fn take_turn(&self) -> Result<Option<OwnedSemaphorePermit>, sqlx::Error> {
+        match &self.turns {
+            Some(turns) => Ok(Some(
+                Arc::clone(turns)
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| sqlx::Error::PoolClosed)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens a transaction that will write.
+    ///
+    /// On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`): a deferred
+    /// transaction that later upgrades can fail with SQLITE_BUSY without waiting,
+    /// even with a busy timeout. And writers of one process queue for their turn
+    /// here, first come first served, before they take a connection: SQLite admits
+    /// one writer at a time, and its own busy handler makes the others poll with
+    /// sleeps of up to 100 ms, which under contention costs far more than the
+    /// writes themselves.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx<DB>, sqlx::Error> {
+        let turn = self.take_turn().await?;
+        let tx = match self.begin {
+            Some(statement) => self.pool.begin_with(statement).await?,
+            None => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// A connection for writes outside a transaction (single statements, each
+    /// its own transaction), held with the turn until it is dropped.
+    pub(crate) async fn turn(&self) -> Result<WriteConn<DB>, sqlx::Error> {
+        let turn = self.take_turn().await?;
+        let conn = self.pool.acquire().await?;
+        Ok(WriteConn { conn, _turn: turn })
+    }
+}
+
+/// A write transaction, holding the turn (SQLite) until it has committed or
+/// rolled back. Derefs to the connection, so `&mut *tx` is an executor, as with
+/// a plain transaction. Only [`Writer::begin_write`] makes one.
 pub(crate) struct WriteTx<DB: sqlx::Database> {
     tx: sqlx::Transaction<'static, DB>,
     // Released after the commit or rollback (fields drop in declaration order).
@@ -273,31 +386,64 @@ impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
     }
 }
 
-/// Opens a transaction that will write.
-///
-/// On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`): a deferred
-/// transaction that later upgrades can fail with SQLITE_BUSY without waiting,
-/// even with a busy timeout. And writers of one process queue for their turn
-/// here, first come first served, before they take a connection: SQLite admits
-/// one writer at a time, and its own busy handler makes the others poll with
-/// sleeps of up to 100 ms, which under contention costs far more than the
-/// writes themselves.
-pub(crate) trait BeginWrite {
-    type Db: sqlx::Database;
-    fn begin_write(&self) -> impl Future<Output = Result<WriteTx<Self::Db>, sqlx::Error>> + Send;
-
-    /// The turn for a single write statement outside a transaction (SQLite);
-    /// hold it until the statement has run.
-    fn write_turn(
-        &self,
-    ) -> impl Future<Output = Result<Option<OwnedSemaphorePermit>, sqlx::Error>> + Send;
+/// A writing connection outside a transaction, holding the turn (SQLite) until
+/// it is dropped. Only [`Writer::turn`] makes one.
+pub(crate) struct WriteConn<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    // Released after the connection went back (fields drop in declaration order).
+    _turn: Option<OwnedSemaphorePermit>,
 }
 
-/// One writer's turn per SQLite database file in this process.
-fn sqlite_turns(pool: &SqlitePool) -> Arc<Semaphore> {
+impl<DB: sqlx::Database> std::ops::Deref for WriteConn<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteConn<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
+}
+
+/// Pool settings shared by SQLite's reader and writer pools.
+fn sqlite_pool_options(max_connections: u32, acquire_timeout: Duration) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        // The connection lives in this process: a ping before each use
+        // would only check that its worker thread runs (a broken one
+        // fails the query instead), at the cost of a hand-off to that
+        // thread and back on every acquisition.
+        .test_before_acquire(false)
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                // sqlx queues the ROLLBACK of a dropped transaction, and its
+                // transaction depth falls only once that has run: at depth 0
+                // nothing is queued and the connection is clean (no round trip
+                // to its worker, the common case: a read outside a
+                // transaction, or a transaction that finished).
+                if !conn.is_in_transaction() {
+                    return Ok(true);
+                }
+                // After SQLITE_FULL (or an I/O error) SQLite rolls the
+                // transaction back itself; sqlx's own ROLLBACK then fails and
+                // leaves its transaction depth at 1, so every later BEGIN on
+                // this connection would fail (a 500 for good, even once the
+                // disk has room again). The ping runs after that queued
+                // ROLLBACK; a connection still "in a transaction" is closed.
+                conn.ping().await?;
+                Ok(!conn.is_in_transaction())
+            })
+        })
+}
+
+/// One writer's turn per SQLite database file in this process (several
+/// `Store`s may open one file; each has its own write pool).
+fn sqlite_turns(file: PathBuf) -> Arc<Semaphore> {
     static TURNS: LazyLock<Mutex<HashMap<PathBuf, Weak<Semaphore>>>> =
         LazyLock::new(Default::default);
-    let file = pool.connect_options().get_filename().to_path_buf();
     let mut turns = TURNS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -310,34 +456,62 @@ fn sqlite_turns(pool: &SqlitePool) -> Arc<Semaphore> {
     turn
 }
 
-impl BeginWrite for SqlitePool {
-    type Db = sqlx::Sqlite;
-    async fn begin_write(&self) -> Result<WriteTx<Self::Db>, sqlx::Error> {
-        let turn = self.write_turn().await?;
-        let tx = self.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _turn: turn })
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    async fn write_turn(&self) -> Result<Option<OwnedSemaphorePermit>, sqlx::Error> {
-        let turn = sqlite_turns(self)
-            .acquire_owned()
+    /// The runtime half of the one door: a write sent to SQLite's read pool
+    /// fails on its first run, and a read never waits for the writer's turn.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_read_pool_refuses_writes_and_never_queues() {
+        let dir = std::env::temp_dir().join(format!("carrel-pool-{}", uuid::Uuid::now_v7()));
+        let url = format!("sqlite://{}", dir.join("carrel.db").display());
+        let store = Store::connect(&url, &StoreOptions::default())
             .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        Ok(Some(turn))
-    }
-}
+            .unwrap();
+        store.migrate().await.unwrap();
+        let DbPool::Sqlite(db) = &store.pool else {
+            unreachable!("a sqlite:// URL")
+        };
 
-impl BeginWrite for PgPool {
-    type Db = sqlx::Postgres;
-    async fn begin_write(&self) -> Result<WriteTx<Self::Db>, sqlx::Error> {
-        Ok(WriteTx {
-            tx: self.begin().await?,
-            _turn: None,
-        })
-    }
+        const BYPASS: &str = "INSERT INTO job_leases (name) VALUES ('bypass')";
+        let error = sqlx::query(BYPASS).execute(&db.read).await.unwrap_err();
+        assert!(
+            error.to_string().contains("readonly"),
+            "a write through the read pool must fail: {error}"
+        );
 
-    async fn write_turn(&self) -> Result<Option<OwnedSemaphorePermit>, sqlx::Error> {
-        // PostgreSQL locks rows, not the database: writers need no turn.
-        Ok(None)
+        // A writer holds the turn (and SQLite's write lock)...
+        let mut tx = db.write.begin_write().await.unwrap();
+        sqlx::query("UPDATE job_leases SET holder = NULL")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        // ...readers go on meanwhile...
+        let quick = Duration::from_secs(2);
+        tokio::time::timeout(quick, store.ping())
+            .await
+            .expect("a read does not wait for the writer")
+            .unwrap();
+        tokio::time::timeout(quick, store.schema_is_current())
+            .await
+            .expect("a read does not wait for the writer")
+            .unwrap();
+        // ...and the next writer queues for its turn until the first is done.
+        let next = {
+            let store = store.clone();
+            tokio::spawn(async move { store.mark_overdue(time::OffsetDateTime::UNIX_EPOCH).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!next.is_finished(), "a second writer waits for its turn");
+        tx.commit().await.unwrap();
+        tokio::time::timeout(quick, next)
+            .await
+            .expect("the turn passes on")
+            .unwrap()
+            .unwrap();
+
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

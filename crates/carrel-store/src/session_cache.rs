@@ -480,7 +480,7 @@ impl Store {
     /// module docs); until this runs the view is never used. Does nothing on
     /// SQLite or when already following. Needs a Tokio runtime.
     pub fn follow_revocations(&self) {
-        let crate::pool::DbPool::Postgres(pool) = &self.pool else {
+        let crate::pool::DbPool::Postgres(crate::pool::Db { read: pool, .. }) = &self.pool else {
             return;
         };
         if self.session_view.following.swap(true, Ordering::AcqRel) {

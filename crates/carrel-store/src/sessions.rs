@@ -3,7 +3,6 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::pool::BeginWrite as _;
 use crate::session_cache::AuthChange;
 use crate::users::user_columns;
 use crate::{Store, StoreError, User};
@@ -91,8 +90,8 @@ impl Store {
              created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
         const TOKEN: &str =
             "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             sqlx::query(INSERT)
                 .bind(new.id)
                 .bind(new.user_id)
@@ -125,8 +124,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         const UPDATE: &str =
             "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $2";
-        crate::on_pool!(self, pool => {
-            sqlx::query(UPDATE).bind(session_id).bind(now).execute(pool).await?;
+        crate::on_writer!(self, writer => {
+            sqlx::query(UPDATE).bind(session_id).bind(now).execute(&mut *writer.turn().await?).await?;
         });
         self.session_view.touched(session_id, now);
         Ok(())
@@ -152,8 +151,8 @@ impl Store {
         const SLIDE: &str = "UPDATE sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1";
         const REVOKE: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = 'refresh_reuse' \
              WHERE id = $1 AND revoked_at IS NULL";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let claimed: Option<Uuid> = sqlx::query_scalar(CLAIM).bind(&presented[..]).bind(now).fetch_optional(&mut *tx).await?;
             let session_id = match claimed {
                 Some(id) => id,
@@ -208,8 +207,8 @@ impl Store {
         const UPDATE: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
         let done = self.auth_write(AuthChange::Session(session_id), async {
-            Ok(crate::on_pool!(self, pool => sqlx::query(UPDATE)
-                .bind(session_id).bind(user_id).bind(now).bind(reason).execute(pool).await?.rows_affected()))
+            Ok(crate::on_writer!(self, writer => sqlx::query(UPDATE)
+                .bind(session_id).bind(user_id).bind(now).bind(reason).execute(&mut *writer.turn().await?).await?.rows_affected()))
         }).await?;
         Ok(done > 0)
     }
@@ -223,8 +222,8 @@ impl Store {
         keep: Option<Uuid>,
     ) -> Result<u64, StoreError> {
         self.auth_write(AuthChange::User(user_id), async {
-            Ok(crate::on_pool!(self, pool => sqlx::query(REVOKE_ALL)
-                .bind(user_id).bind(now).bind(reason).bind(keep).execute(pool).await?.rows_affected()))
+            Ok(crate::on_writer!(self, writer => sqlx::query(REVOKE_ALL)
+                .bind(user_id).bind(now).bind(reason).bind(keep).execute(&mut *writer.turn().await?).await?.rows_affected()))
         }).await
     }
 

@@ -34,7 +34,7 @@ impl Store {
     pub async fn create_sip2_terminal(&self, terminal: &Sip2Terminal) -> Result<(), StoreError> {
         const INSERT: &str = "INSERT INTO sip2_terminals (id, login, password_hash, institution, branch_code, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)";
-        crate::on_pool!(self, pool => {
+        crate::on_writer!(self, writer => {
             sqlx::query(INSERT)
                 .bind(terminal.id)
                 .bind(&terminal.login)
@@ -42,7 +42,7 @@ impl Store {
                 .bind(&terminal.institution)
                 .bind(terminal.branch_code.as_deref())
                 .bind(terminal.created_at)
-                .execute(pool)
+                .execute(&mut *writer.turn().await?)
                 .await?;
         });
         Ok(())
@@ -70,7 +70,7 @@ impl Store {
     /// Removes a terminal account; unknown login is [`StoreError::NotFound`].
     pub async fn delete_sip2_terminal(&self, login: &str) -> Result<(), StoreError> {
         const DELETE: &str = "DELETE FROM sip2_terminals WHERE login = $1";
-        let done = crate::on_pool!(self, pool => sqlx::query(DELETE).bind(login).execute(pool).await?.rows_affected());
+        let done = crate::on_writer!(self, writer => sqlx::query(DELETE).bind(login).execute(&mut *writer.turn().await?).await?.rows_affected());
         if done == 0 {
             Err(StoreError::NotFound)
         } else {

@@ -4,7 +4,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::outbox::enqueue_messages;
-use crate::pool::BeginWrite as _;
 use crate::session_cache::AuthChange;
 use crate::{NewOutboxMessage, Store, StoreError, TokenPurpose};
 
@@ -241,8 +240,8 @@ impl Store {
         const HISTORY: &str =
             "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
         let changed_at = user.password_hash.as_ref().map(|_| user.now);
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let created: User = sqlx::query_as(INSERT)
                 .bind(user.id)
                 .bind(&user.email)
@@ -285,8 +284,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $10, $11, COALESCE($12, 'adult')) ON CONFLICT DO NOTHING";
         const HISTORY: &str =
             "INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let mut inserted = Vec::with_capacity(users.len());
             for user in users {
                 let done = sqlx::query(INSERT)
@@ -385,8 +384,8 @@ impl Store {
             user_columns!()
         );
         self.auth_write(AuthChange::User(id), async {
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let before: User = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             let after: User = sqlx::query_as(UPDATE)
                 .bind(id)
@@ -435,8 +434,8 @@ impl Store {
         const LOCK: &str = "SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE";
         let lock = self.backend() == crate::Backend::Postgres;
         self.auth_write(AuthChange::User(id), async {
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             if lock {
                 let live: Option<Uuid> = sqlx::query_scalar(LOCK).bind(id).fetch_optional(&mut *tx).await?;
                 if live.is_none() {
@@ -466,7 +465,7 @@ impl Store {
             user_columns!()
         );
         self.auth_write(AuthChange::User(id), async {
-        crate::on_pool!(self, pool => sqlx::query_as(RESTORE).bind(id).bind(now).fetch_optional(pool).await?)
+        crate::on_writer!(self, writer => sqlx::query_as(RESTORE).bind(id).bind(now).fetch_optional(&mut *writer.turn().await?).await?)
             .ok_or(StoreError::NotFound)
         }).await
     }
@@ -480,8 +479,8 @@ impl Store {
         const UPDATE: &str =
             "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1";
         self.auth_write(AuthChange::User(id), async {
-            crate::on_pool!(self, pool => {
-                sqlx::query(UPDATE).bind(id).bind(now).execute(pool).await?;
+            crate::on_writer!(self, writer => {
+                sqlx::query(UPDATE).bind(id).bind(now).execute(&mut *writer.turn().await?).await?;
             });
             Ok(())
         })

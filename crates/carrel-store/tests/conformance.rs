@@ -181,6 +181,10 @@ async fn audit_events_filter_and_paginate(store: Store) {
     );
 }
 
+// Concurrency: parallel callers of one store (issue 13, item 5).
+#[path = "conformance/concurrency.rs"]
+mod concurrency;
+
 backend_tests!(bulk_loaded_items_are_searchable_and_counted);
 
 async fn bulk_loaded_items_are_searchable_and_counted(store: Store) {

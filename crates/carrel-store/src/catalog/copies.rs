@@ -5,7 +5,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{EventRecord, append_event};
-use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
 /// A stored copy.
@@ -62,6 +61,9 @@ pub struct CopyChanges {
     pub branch_id: Option<Uuid>,
 }
 
+/// Why a copy that circulates cannot be deleted.
+const IN_CIRCULATION: &str = "the copy is in circulation; return it or cancel its hold first";
+
 impl Store {
     /// Adds a copy to a live item; a taken barcode is [`StoreError::Conflict`].
     pub async fn add_copy(
@@ -75,8 +77,8 @@ impl Store {
         const INSERT: &str = "INSERT INTO copies (id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id) \
              VALUES ($1, $2, $3, $4, $5, 'available', $6, $6, $7) \
              RETURNING id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let exists: i64 = sqlx::query_scalar(ITEM).bind(item_id).fetch_one(&mut *tx).await?;
             if exists == 0 {
                 return Err(StoreError::NotFound);
@@ -152,11 +154,11 @@ impl Store {
              location = CASE WHEN $3 THEN $4 ELSE location END, call_number = CASE WHEN $5 THEN $6 ELSE call_number END, \
              status = COALESCE($7, status), updated_at = $8, branch_id = COALESCE($9, branch_id) WHERE id = $1 \
              RETURNING id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let before: Copy = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             if changes.status.as_ref().is_some_and(|s| *s != before.status) && matches!(before.status.as_str(), "on_loan" | "on_hold_shelf" | "in_transit") {
-                return Err(StoreError::Refused("the copy is in circulation; return it or cancel its hold first"));
+                return Err(StoreError::Refused(IN_CIRCULATION));
             }
             let after: Copy = sqlx::query_as(UPDATE)
                 .bind(id)
@@ -190,14 +192,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         const SELECT: &str = "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, transit_to_branch_id \
              FROM copies WHERE id = $1 AND deleted_at IS NULL";
-        const DELETE: &str = "UPDATE copies SET deleted_at = $2, status = 'withdrawn', updated_at = $2 WHERE id = $1";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        // A compare-and-set: a checkout (or hold) that took the copy after the
+        // SELECT above wins, and the delete is refused, not applied over it.
+        const DELETE: &str = "UPDATE copies SET deleted_at = $2, status = 'withdrawn', updated_at = $2 \
+             WHERE id = $1 AND deleted_at IS NULL AND status NOT IN ('on_loan', 'on_hold_shelf', 'in_transit')";
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let copy: Copy = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             if matches!(copy.status.as_str(), "on_loan" | "on_hold_shelf" | "in_transit") {
-                return Err(StoreError::Refused("the copy is in circulation; return it or cancel its hold first"));
+                return Err(StoreError::Refused(IN_CIRCULATION));
             }
-            sqlx::query(DELETE).bind(id).bind(now).execute(&mut *tx).await?;
+            if sqlx::query(DELETE).bind(id).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {
+                return Err(StoreError::Refused(IN_CIRCULATION));
+            }
             append_event!(tx, EventRecord { item_id: copy.item_id, event_type: "copy_deleted", actor_id: actor, at: now, details: &json!({"copy_id": id, "barcode": copy.barcode}) });
             tx.commit().await?;
             Ok(())

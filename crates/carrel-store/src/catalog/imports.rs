@@ -21,7 +21,6 @@ use uuid::Uuid;
 use super::items::{FTS_DELETE, FTS_INSERT, UNKNOWN_YEAR, bind_fields, item_columns};
 use super::write::{CatalogWrite as _, CopyRow, EventRow};
 use super::{Copy, ItemFields, ItemRow, NewCopy};
-use crate::pool::BeginWrite as _;
 use crate::{Backend, Store, StoreError};
 
 /// SQLite: the page cache of the importing connection (KiB, negative).
@@ -395,8 +394,8 @@ impl Store {
             })
             .collect();
 
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             if sqlite {
                 // SQLite's default page cache (2 MiB) holds a small part of the
                 // indexes an import writes into at random (title, ISBN,
@@ -541,8 +540,8 @@ impl Store {
              VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
             import_columns!()
         );
-        Ok(crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
+        Ok(crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
             sqlx::query_as(INSERT)
                 .bind(new.id)
                 .bind(&new.format)
@@ -552,7 +551,7 @@ impl Store {
                 .bind(new.file_bytes)
                 .bind(new.created_by)
                 .bind(now)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
         }))
     }
@@ -582,9 +581,9 @@ impl Store {
              RETURNING ",
             import_columns!()
         );
-        Ok(crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
-            sqlx::query_as(CLAIM).bind(id).bind(holder).bind(now + ttl).bind(now).fetch_optional(pool).await?
+        Ok(crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            sqlx::query_as(CLAIM).bind(id).bind(holder).bind(now + ttl).bind(now).fetch_optional(&mut *conn).await?
         }))
     }
 
@@ -607,9 +606,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         const UPDATE: &str =
             "UPDATE imports SET total = $3, updated_at = $4 WHERE id = $1 AND lease_holder = $2";
-        crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
-            sqlx::query(UPDATE).bind(id).bind(holder).bind(total).bind(now).execute(pool).await?;
+        crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            sqlx::query(UPDATE).bind(id).bind(holder).bind(total).bind(now).execute(&mut *conn).await?;
         });
         Ok(())
     }
@@ -631,9 +630,9 @@ impl Store {
         } else {
             "done"
         };
-        let done = crate::on_pool!(self, pool => {
-            let _turn = pool.write_turn().await?;
-            sqlx::query(UPDATE).bind(id).bind(holder).bind(status).bind(failed_with).bind(now).execute(pool).await?.rows_affected()
+        let done = crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            sqlx::query(UPDATE).bind(id).bind(holder).bind(status).bind(failed_with).bind(now).execute(&mut *conn).await?.rows_affected()
         });
         Ok(done == 1)
     }

@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use super::write::{CatalogWrite as _, CopyRow};
 use super::{EventRecord, append_event};
-use crate::pool::BeginWrite as _;
 use crate::{Backend, Store, StoreError};
 
 /// The item columns plus the copy counts, computed by the database in the same
@@ -143,8 +142,8 @@ impl Store {
     ) -> Result<ItemRow, StoreError> {
         const SELECT: &str = concat!(item_select!(), " WHERE i.id = $1");
         let id = Uuid::now_v7();
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             tx.insert_items(&[(id, fields)], now).await?;
             append_event!(tx, EventRecord { item_id: id, event_type: "created", actor_id: actor, at: now, details: &json!({"title": fields.title}) });
             let row: ItemRow = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
@@ -199,8 +198,8 @@ impl Store {
              authors_key = $13, subjects_key = $14, year_key = $15, updated_at = $16 WHERE id = $1 AND deleted_at IS NULL";
         const SELECT: &str = concat!(item_select!(), " WHERE i.id = $1");
         let sqlite = self.backend() == Backend::Sqlite;
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             if sqlite {
                 sqlx::query(FTS_DELETE).bind(id).execute(&mut *tx).await?;
             }
@@ -232,8 +231,16 @@ impl Store {
         const ON_LOAN: &str =
             "SELECT COUNT(*) FROM copies WHERE item_id = $1 AND status = 'on_loan'";
         const DELETE: &str = "UPDATE items SET deleted_at = $2, deleted_by = $3, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        // PostgreSQL: lock the item row before counting, against every checkout's
+        // key share of it: a checkout in flight commits first (its copy is then
+        // counted) or finds the item deleted. (SQLite serialises writers already.)
+        const LOCK: &str = "SELECT id FROM items WHERE id = $1 FOR UPDATE";
+        let lock = self.backend() == crate::Backend::Postgres;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            if lock {
+                sqlx::query(LOCK).bind(id).execute(&mut *tx).await?;
+            }
             let on_loan: i64 = sqlx::query_scalar(ON_LOAN).bind(id).fetch_one(&mut *tx).await?;
             if on_loan > 0 {
                 return Err(StoreError::Refused("copies of this item are on loan"));
@@ -256,8 +263,8 @@ impl Store {
     ) -> Result<ItemRow, StoreError> {
         const RESTORE: &str = "UPDATE items SET deleted_at = NULL, deleted_by = NULL, updated_at = $2 WHERE id = $1 AND deleted_at IS NOT NULL";
         const SELECT: &str = concat!(item_select!(), " WHERE i.id = $1");
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             if sqlx::query(RESTORE).bind(id).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -280,8 +287,8 @@ impl Store {
         const PREVIOUS: &str =
             "SELECT cover_name, cover_thumb_name FROM items WHERE id = $1 AND deleted_at IS NULL";
         const UPDATE: &str = "UPDATE items SET cover_name = $2, cover_thumb_name = $3, cover_content_type = $4, updated_at = $5 WHERE id = $1";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let previous: (Option<String>, Option<String>) =
                 sqlx::query_as(PREVIOUS).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             sqlx::query(UPDATE)
@@ -348,8 +355,8 @@ impl Store {
                 call_number: None,
             })
             .collect();
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             tx.insert_items(&rows, now).await?;
             tx.insert_copies(&copy_rows, now).await?;
             tx.commit().await?;

@@ -1041,10 +1041,10 @@ impl Store {
     pub async fn search_items(&self, search: &ItemSearch) -> Result<Vec<ItemHit>, StoreError> {
         let relevance = search.sort == ItemSort::Relevance && !search.terms.is_empty();
         let pool = match &self.pool {
-            DbPool::Sqlite(pool) => {
+            DbPool::Sqlite(crate::pool::Db { read: pool, .. }) => {
                 return sqlite_search(pool, search, relevance).await;
             }
-            DbPool::Postgres(pool) => pool,
+            DbPool::Postgres(crate::pool::Db { read: pool, .. }) => pool,
         };
         let Some(terms) = pg_terms(pool, search).await? else {
             // Only stop words: nothing matches, as with an empty tsquery.
@@ -1108,14 +1108,14 @@ impl Store {
     /// subject (the cursor, the sort and the limit do not apply).
     pub async fn item_facets(&self, search: &ItemSearch) -> Result<ItemFacets, StoreError> {
         match &self.pool {
-            DbPool::Sqlite(pool) => Ok(facets!(
+            DbPool::Sqlite(crate::pool::Db { read: pool, .. }) => Ok(facets!(
                 pool.begin_with("BEGIN DEFERRED").await?,
                 search,
                 " FROM items i CROSS JOIN json_each(i.subjects) s",
                 |qb: &mut QueryBuilder<sqlx::Sqlite>| push_fts_match(qb, search),
                 true
             )),
-            DbPool::Postgres(pool) => {
+            DbPool::Postgres(crate::pool::Db { read: pool, .. }) => {
                 let Some(terms) = pg_terms(pool, search).await? else {
                     return Ok(ItemFacets::default());
                 };

@@ -6,7 +6,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Refusal;
-use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
 macro_rules! fine_select {
@@ -156,8 +155,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, 0, 0, 'open', $5, $6, $7, $7) RETURNING ",
             fine_select!()
         );
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let users: i64 = sqlx::query_scalar(USER).bind(fine.user_id).fetch_one(&mut *tx).await?;
             if users == 0 {
                 return Err(StoreError::NotFound);
@@ -281,8 +280,8 @@ impl Store {
         let r = request;
         // An async block, so that `?` ends the attempt (and its transaction)
         // rather than the method: a key conflict must reach the match below.
-        let attempt: Result<PaymentOutcome, StoreError> = async { crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        let attempt: Result<PaymentOutcome, StoreError> = async { crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             sqlx::query(CLAIM_KEY).bind(r.caller).bind(r.key).bind(r.request_hash).bind(r.now).execute(&mut *tx).await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?
                 .filter(|f: &Fine| r.staff || f.user_id == r.caller)
@@ -350,8 +349,8 @@ impl Store {
         );
         const INSERT: &str = "INSERT INTO fine_waivers (id, fine_id, amount_cents, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
         let r = request;
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             if before.user_id == r.actor {
                 return Err(Refusal::OwnFine.into());

@@ -5,7 +5,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{CirculationEvent, Refusal, circulation_event};
-use crate::pool::BeginWrite as _;
 use crate::{Backend, Store, StoreError};
 
 /// Hold columns plus `position`: 1-based among the item's waiting holds
@@ -73,6 +72,18 @@ pub struct HoldQuery {
     pub after: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
 }
+
+/// PostgreSQL: the lock on an item's hold queue (a no-key lock of its row),
+/// taken by placing a hold (`ITEM_LOCKED` in [`Store::place_hold`]) and by a
+/// return (this statement, for the item of the copy with barcode `$1`) before
+/// either reads the queue or the shelf. Without it, under READ COMMITTED, a
+/// return that sees no one waiting shelves the copy while a hold placed at the
+/// same moment sees no copy on the shelf, and both commit: a patron waits
+/// beside an available copy (seen in the conformance suite). With it, the
+/// second reads what the first committed. Checkouts take a key share of the
+/// row, which does not wait for it. (SQLite serialises writers already.)
+pub(crate) const LOCK_QUEUE_BY_BARCODE_PG: &str = "SELECT i.id FROM copies c JOIN items i ON i.id = c.item_id \
+     WHERE c.barcode = $1 FOR NO KEY UPDATE OF i";
 
 /// Makes hold `$hold` of `$patron` ready with `$copy` on the hold shelf of its
 /// pickup branch `$pickup`: the pickup window counts open days of that branch.
@@ -280,6 +291,8 @@ impl Store {
     /// after the other (SQLite serialises writers already).
     pub async fn place_hold(&self, request: &PlaceHold) -> Result<Hold, StoreError> {
         const ITEM: &str = "SELECT item_type FROM items WHERE id = $1 AND deleted_at IS NULL";
+        const ITEM_LOCKED: &str =
+            "SELECT item_type FROM items WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE";
         const PATRON: &str = "SELECT u.is_active, u.category, pc.max_active_holds FROM users u \
              JOIN patron_categories pc ON pc.code = u.category WHERE u.id = $1 AND u.deleted_at IS NULL";
         const PATRON_LOCKED: &str = "SELECT u.is_active, u.category, pc.max_active_holds FROM users u \
@@ -293,13 +306,14 @@ impl Store {
         let r = request;
         let library = self.library_time.clone();
         let (item_id, user_id, actor, now) = (r.item_id, r.user_id, r.actor, r.now);
-        let patron_sql = match self.backend() {
-            Backend::Sqlite => PATRON,
-            Backend::Postgres => PATRON_LOCKED,
+        let (item_sql, patron_sql) = match self.backend() {
+            Backend::Sqlite => (ITEM, PATRON),
+            // The item's queue first (see [`LOCK_QUEUE_BY_BARCODE_PG`]), then the patron.
+            Backend::Postgres => (ITEM_LOCKED, PATRON_LOCKED),
         };
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let item_type: String = sqlx::query_scalar(ITEM).bind(item_id).fetch_optional(&mut *tx).await?
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let item_type: String = sqlx::query_scalar(item_sql).bind(item_id).fetch_optional(&mut *tx).await?
                 .ok_or(StoreError::NotFound)?;
             let (active, category, category_max_holds): (bool, String, Option<i32>) = sqlx::query_as(patron_sql)
                 .bind(user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
@@ -378,8 +392,8 @@ impl Store {
              WHERE id = $1 AND status IN ('waiting', 'ready') RETURNING item_id, user_id, copy_id, pickup_branch_id";
         const EXISTS: &str = "SELECT COUNT(*) FROM holds WHERE id = $1";
         let library = self.library_time.clone();
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let cancelled: Option<(Uuid, Option<Uuid>, Option<Uuid>, Uuid)> =
                 sqlx::query_as(CANCEL).bind(id).bind(now).fetch_optional(&mut *tx).await?;
             let Some((item_id, patron, copy_id, pickup)) = cancelled else {

@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::holds::{fill_waiting_holds, send_home_if_away};
 use super::{CirculationEvent, circulation_event};
 use crate::outbox::enqueue_messages;
-use crate::pool::BeginWrite as _;
 use crate::{NewOutboxMessage, OutboxPriority, Store, StoreError};
 
 /// How many rows one job step handles; the next run picks up the rest.
@@ -66,9 +65,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const TAKE: &str = "UPDATE job_leases SET holder = $2, expires_at = $3 \
              WHERE name = $1 AND (holder IS NULL OR holder = $2 OR expires_at < $4)";
-        let taken = crate::on_pool!(self, pool => sqlx::query(TAKE)
+        let taken = crate::on_writer!(self, writer => sqlx::query(TAKE)
             .bind(name).bind(holder).bind(now + ttl).bind(now)
-            .execute(pool).await?.rows_affected());
+            .execute(&mut *writer.turn().await?).await?.rows_affected());
         Ok(taken == 1)
     }
 
@@ -85,10 +84,10 @@ impl Store {
         const RELEASE: &str = "UPDATE copies SET status = 'available', updated_at = $2 WHERE id = $1 AND status = 'on_hold_shelf'";
         let mut ready = Vec::new();
         let library = self.library_time.clone();
-        crate::on_pool!(self, pool => {
+        crate::on_pool!(self, pool, writer => {
             let due: Vec<Uuid> = sqlx::query_scalar(DUE).bind(now).bind(BATCH).fetch_all(pool).await?;
             for hold_id in due {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = writer.begin_write().await?;
                 let expired: Option<(Uuid, Option<Uuid>, Option<Uuid>, Uuid)> =
                     sqlx::query_as(EXPIRE).bind(hold_id).bind(now).fetch_optional(&mut *tx).await?;
                 if let Some((item_id, patron, copy_id, pickup)) = expired {
@@ -125,10 +124,10 @@ impl Store {
              WHERE h.status = 'waiting' AND h.copy_id IS NULL LIMIT $1";
         let mut ready = Vec::new();
         let library = self.library_time.clone();
-        crate::on_pool!(self, pool => {
+        crate::on_pool!(self, pool, writer => {
             let items: Vec<Uuid> = sqlx::query_scalar(ITEMS).bind(BATCH).fetch_all(pool).await?;
             for item_id in items {
-                let mut tx = pool.begin_write().await?;
+                let mut tx = writer.begin_write().await?;
                 ready.extend(fill_waiting_holds!(tx, &library, item_id, None, None, now, pickup_days, None));
                 tx.commit().await?;
             }
@@ -144,7 +143,7 @@ impl Store {
     pub async fn purge_idempotency_keys(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         const PURGE: &str = "DELETE FROM idempotency_keys WHERE created_at < $1";
         Ok(
-            crate::on_pool!(self, pool => sqlx::query(PURGE).bind(before).execute(pool).await?.rows_affected()),
+            crate::on_writer!(self, writer => sqlx::query(PURGE).bind(before).execute(&mut *writer.turn().await?).await?.rows_affected()),
         )
     }
 
@@ -153,7 +152,7 @@ impl Store {
         const MARK: &str =
             "UPDATE loans SET status = 'overdue' WHERE status = 'active' AND due_at < $1";
         Ok(
-            crate::on_pool!(self, pool => sqlx::query(MARK).bind(now).execute(pool).await?.rows_affected()),
+            crate::on_writer!(self, writer => sqlx::query(MARK).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected()),
         )
     }
 
@@ -188,8 +187,8 @@ impl Store {
             // Claimed in the transaction that made the hold ready.
             return Ok(Vec::new());
         }
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let candidates: Vec<Notice> = if kind == NoticeKind::DueSoon {
                 let horizon = now + Duration::days(i64::from(due_soon_days) + 2);
                 let rows: Vec<DueSoonCandidate> = sqlx::query_as(DUE_SOON).bind(now).bind(horizon).bind(BATCH).fetch_all(&mut *tx).await?;
@@ -252,8 +251,8 @@ impl Store {
         const HOLD_EVENTS: &str = "UPDATE item_events SET actor_id = CASE WHEN actor_id = patron_id THEN NULL ELSE actor_id END, \
              patron_id = NULL WHERE hold_id = $1";
         const HOLD: &str = "UPDATE holds SET user_id = NULL WHERE id = $1";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             // Each branch's own cutoff (a handful of branches: one query each).
             let branches: Vec<(Uuid, Option<String>)> = sqlx::query_as(BRANCHES).fetch_all(&mut *tx).await?;
             let mut anonymised = 0u64;

@@ -14,7 +14,6 @@ use super::rules::resolve_rule;
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
 use crate::branches::{BranchClock, branch_days_of, load_branch_days};
-use crate::pool::BeginWrite as _;
 use crate::{AuditTrail, Backend, Store, StoreError};
 
 macro_rules! loan_columns {
@@ -189,9 +188,8 @@ pub struct LoanQuery {
 /// home), and the patron with their category's loan limit, their open loans
 /// (all, and of this item type), their open-fine balance, whether the copy is
 /// on the hold shelf for them and whether they queue for this item. No row
-/// means an unknown (or deleted) copy or patron. On PostgreSQL the patron row
-/// is locked against concurrent checkouts so two desks cannot overrun the loan
-/// limits (SQLite serialises writers already).
+/// means an unknown (or deleted) copy or patron. On PostgreSQL checkout locks
+/// rows first (see [`CHECKOUT_LOCK_PG`]).
 macro_rules! checkout_lookup {
     () => {
         "SELECT c.id AS copy_id, c.item_id, c.status AS copy_status, c.branch_id AS home_branch_id, i.item_type, \
@@ -214,12 +212,18 @@ macro_rules! checkout_lookup {
     };
 }
 
-fn checkout_lookup_sql(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => checkout_lookup!(),
-        Backend::Postgres => concat!(checkout_lookup!(), " FOR UPDATE OF u"),
-    }
-}
+/// PostgreSQL: the rows a checkout locks before it reads its facts, in a
+/// statement of its own: READ COMMITTED gives each statement a fresh snapshot,
+/// but a statement that waits for a row lock keeps the snapshot it started
+/// with, so counts read by the locking statement itself would miss the loans
+/// that the lock holder committed meanwhile (four loans on a limit of three,
+/// seen in the conformance suite). The patron row, so checkouts by one patron
+/// count each other; a key share of the item row, so a concurrent soft delete
+/// of the item either waits for this checkout (and then finds the copy on
+/// loan) or makes this checkout find the item gone. Binds: barcode, patron.
+/// (SQLite serialises writers already.)
+const CHECKOUT_LOCK_PG: &str = "SELECT 1 FROM users u CROSS JOIN copies c JOIN items i ON i.id = c.item_id \
+     WHERE u.id = $2 AND c.barcode = $1 FOR UPDATE OF u FOR KEY SHARE OF i";
 
 /// The columns [`checkout_lookup`] reads.
 #[derive(sqlx::FromRow)]
@@ -389,12 +393,16 @@ impl Store {
              VALUES ($1, $2, $3, $4, 'active', $5, $6, 0, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
             loan_columns!()
         );
-        let lookup = checkout_lookup_sql(self.backend());
+        const LOOKUP: &str = checkout_lookup!();
+        let lock = self.backend() == Backend::Postgres;
         let library = self.library_time.clone();
         let r = request;
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let CheckoutDecision { found, rule, refusals, lending_branch, .. } = decide_checkout!(tx, lookup, r);
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            if lock {
+                sqlx::query(CHECKOUT_LOCK_PG).bind(r.copy_barcode).bind(r.user_id).execute(&mut *tx).await?;
+            }
+            let CheckoutDecision { found, rule, refusals, lending_branch, .. } = decide_checkout!(tx, LOOKUP, r);
             if let Some(&refusal) = refusals.first() {
                 return Err(Refusal::from(refusal).into());
             }
@@ -524,8 +532,13 @@ impl Store {
         );
         const DESTINATION: &str = "SELECT transit_to_branch_id FROM copies WHERE id = $1";
         let library = self.library_time.clone();
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        let lock = self.backend() == Backend::Postgres;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            if lock {
+                // Before the queue is read (see the statement's docs).
+                sqlx::query(super::holds::LOCK_QUEUE_BY_BARCODE_PG).bind(barcode).execute(&mut *tx).await?;
+            }
             let closed: Option<ClosedLoan> = sqlx::query_as(CLOSE).bind(barcode).bind(now).fetch_optional(&mut *tx).await?;
             let Some(ClosedLoan { loan, holds_waiting, home_branch_id: home, lending_timezone, lending_calendar_set_at }) = closed else {
                 let copies: i64 = sqlx::query_scalar(COPY).bind(barcode).fetch_one(&mut *tx).await?;
@@ -598,8 +611,8 @@ impl Store {
         );
         let lock_loan = loan_lock_sql(self.backend());
         let library = self.library_time.clone();
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let loan: Loan = sqlx::query_as(lock_loan).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             if borrower.is_some() && loan.user_id != borrower {
                 return Err(StoreError::NotFound);
@@ -657,8 +670,8 @@ impl Store {
             fine_select!()
         );
         let lock_loan = loan_lock_sql(self.backend());
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let before: Loan = sqlx::query_as(lock_loan).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             let loan: Loan = sqlx::query_as(LOSE).bind(id).fetch_optional(&mut *tx).await?
                 .ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;

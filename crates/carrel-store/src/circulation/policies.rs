@@ -6,7 +6,6 @@ use carrel_core::circulation::LoanPolicy;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::pool::BeginWrite as _;
 use crate::{Store, StoreError};
 
 /// A stored policy.
@@ -87,8 +86,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING item_type, loan_days, max_renewals, daily_fine_cents, max_fine_cents, \
              grace_days, replacement_cost_cents, updated_at, updated_by";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let mut row: Option<PolicyRow> = None;
             for sql in [UPDATE, INSERT] {
                 row = sqlx::query_as(sql)

@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::append_audit_trail;
-use crate::pool::BeginWrite as _;
 use crate::{AuditTrail, Store, StoreError};
 
 /// The columns of a matrix row, in [`RuleRow`] order.
@@ -167,8 +166,8 @@ impl Store {
     ) -> Result<ItemType, StoreError> {
         const INSERT: &str =
             "INSERT INTO item_types (code, name) VALUES ($1, $2) RETURNING code, name";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let created: ItemType = sqlx::query_as(INSERT).bind(&item_type.code).bind(&item_type.name)
                 .fetch_one(&mut *tx).await?;
             let events = append_audit_trail!(tx, audit, &created);
@@ -186,8 +185,8 @@ impl Store {
         audit: impl AuditTrail<ItemType>,
     ) -> Result<ItemType, StoreError> {
         const UPDATE: &str = "UPDATE item_types SET name = $2 WHERE code = $1 RETURNING code, name";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let updated: ItemType = sqlx::query_as(UPDATE).bind(code).bind(name)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
             let events = append_audit_trail!(tx, audit, &updated);
@@ -207,8 +206,8 @@ impl Store {
         const IN_USE: &str = "SELECT (SELECT COUNT(*) FROM items WHERE item_type = $1) \
              + (SELECT COUNT(*) FROM circulation_rules WHERE item_type = $1)";
         const DELETE: &str = "DELETE FROM item_types WHERE code = $1 RETURNING code, name";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let uses: i64 = sqlx::query_scalar(IN_USE).bind(code).fetch_one(&mut *tx).await?;
             if uses > 0 {
                 return Err(StoreError::Refused("the item type is used by items or circulation rules"));
@@ -243,8 +242,8 @@ impl Store {
     ) -> Result<PatronCategory, StoreError> {
         const INSERT: &str = "INSERT INTO patron_categories (code, name, max_active_loans, max_active_holds) \
              VALUES ($1, $2, $3, $4) RETURNING code, name, max_active_loans, max_active_holds";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let created: PatronCategory = sqlx::query_as(INSERT).bind(&category.code).bind(&category.name)
                 .bind(category.max_active_loans).bind(category.max_active_holds)
                 .fetch_one(&mut *tx).await?;
@@ -266,8 +265,8 @@ impl Store {
              max_active_loans = CASE WHEN $3 THEN $4 ELSE max_active_loans END, \
              max_active_holds = CASE WHEN $5 THEN $6 ELSE max_active_holds END \
              WHERE code = $1 RETURNING code, name, max_active_loans, max_active_holds";
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let updated: PatronCategory = sqlx::query_as(UPDATE).bind(code).bind(changes.name.as_deref())
                 .bind(changes.max_active_loans.is_some()).bind(changes.max_active_loans.flatten().map(to_i32))
                 .bind(changes.max_active_holds.is_some()).bind(changes.max_active_holds.flatten().map(to_i32))
@@ -295,8 +294,8 @@ impl Store {
                 "the default patron category cannot be deleted",
             ));
         }
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let uses: i64 = sqlx::query_scalar(IN_USE).bind(code).fetch_one(&mut *tx).await?;
             if uses > 0 {
                 return Err(StoreError::Refused("the patron category is used by users or circulation rules"));
@@ -354,8 +353,8 @@ impl Store {
                 "the circulation rules need a default row",
             ));
         }
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             sqlx::query(DELETE).execute(&mut *tx).await?;
             for rule in rules {
                 let p = &rule.policy;

@@ -7,7 +7,6 @@ use uuid::Uuid;
 use super::holds::{Hold, fill_waiting_holds, hold_select, ready_hold, send_home_if_away};
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
-use crate::pool::BeginWrite as _;
 use crate::{AuditTrail, Copy, Store, StoreError};
 
 /// A copy on its way to a branch.
@@ -66,8 +65,8 @@ impl Store {
              FROM copies WHERE id = $1";
         const HOLD: &str = concat!(hold_select!(), "WHERE h.id = $1");
         let library = self.library_time.clone();
-        crate::on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
             let found: Option<(Uuid, String, Option<Uuid>)> = sqlx::query_as(COPY).bind(copy_id).fetch_optional(&mut *tx).await?;
             let (item_id, _, _) = found.ok_or(StoreError::NotFound)?;
             let arrived = sqlx::query(ARRIVE).bind(copy_id).bind(branch_id).bind(now).execute(&mut *tx).await?.rows_affected();

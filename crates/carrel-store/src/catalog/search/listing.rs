@@ -233,7 +233,7 @@ impl Store {
     pub async fn list_items_page(&self, search: &ItemSearch) -> Result<ItemPage, StoreError> {
         debug_assert!(search.terms.is_empty(), "a page with words is a search");
         let row: PageRow = match &self.pool {
-            DbPool::Sqlite(pool) => {
+            DbPool::Sqlite(crate::pool::Db { read: pool, .. }) => {
                 let mut qb = QueryBuilder::<sqlx::Sqlite>::new("");
                 page_rows!(qb, search, ", lower(hex(p.id)) AS h", HELD_SQLITE);
                 sql(&mut qb, "'[' || COALESCE(group_concat(");
@@ -254,7 +254,7 @@ impl Store {
                 );
                 qb.build_query_as().fetch_one(pool).await?
             }
-            DbPool::Postgres(pool) => {
+            DbPool::Postgres(crate::pool::Db { read: pool, .. }) => {
                 let mut qb = QueryBuilder::<sqlx::Postgres>::new("");
                 page_rows!(qb, search, "", HELD_POSTGRES);
                 sql(&mut qb, "CAST(COALESCE(json_agg(");
