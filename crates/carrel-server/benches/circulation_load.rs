@@ -231,6 +231,7 @@ async fn seed_matrix(
                     address: None,
                 },
                 now,
+                |_: &carrel_store::Branch| Vec::new(),
             )
             .await?;
         branch = created.id;

@@ -4,6 +4,7 @@
 //! rule is never written twice ("behaves differently at the kiosk").
 
 pub mod circulation;
+pub mod fines;
 pub mod holds;
 pub mod outbox;
 

@@ -6,8 +6,9 @@ use carrel_core::circulation::LoanPolicy;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::append_audit_trail;
 use crate::pool::BeginWrite as _;
-use crate::{Store, StoreError};
+use crate::{AuditTrail, Store, StoreError};
 
 /// A stored policy.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -76,6 +77,7 @@ impl Store {
         policy: &LoanPolicy,
         actor: Option<Uuid>,
         now: OffsetDateTime,
+        audit: impl AuditTrail<PolicyRow>,
     ) -> Result<PolicyRow, StoreError> {
         const UPDATE: &str = "UPDATE circulation_rules SET loan_days = $2, max_renewals = $3, daily_fine_cents = $4, \
              max_fine_cents = $5, grace_days = $6, replacement_cost_cents = $7, updated_at = $8, updated_by = $9 \
@@ -108,7 +110,9 @@ impl Store {
                 }
             }
             let row = row.ok_or(StoreError::NotFound)?;
+            let events = append_audit_trail!(tx, audit, &row);
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(row)
         })
     }

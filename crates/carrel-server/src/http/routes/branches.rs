@@ -17,7 +17,6 @@ use super::catalog::CopyView;
 use super::holds::HoldView;
 use crate::app::Actor;
 use crate::app::circulation;
-use crate::audit;
 use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
@@ -202,18 +201,12 @@ async fn create_branch(
                 address,
             },
             state.clock.now(),
+            |branch: &Branch| {
+                branch_event(&state, &client, admin.user_id, "branch.created", branch)
+            },
         )
         .await
         .map_err(conflict_on_code)?;
-    audit::record(
-        &state,
-        &client,
-        "branch.created",
-        Some(admin.user_id),
-        None,
-        json!({"branch_id": branch.id, "code": branch.code, "timezone": branch.timezone}),
-    )
-    .await;
     Ok((StatusCode::CREATED, axum::Json(branch.into())))
 }
 
@@ -257,18 +250,12 @@ async fn update_branch(
                 address,
             },
             state.clock.now(),
+            |branch: &Branch| {
+                branch_event(&state, &client, admin.user_id, "branch.updated", branch)
+            },
         )
         .await
         .map_err(conflict_on_code)?;
-    audit::record(
-        &state,
-        &client,
-        "branch.updated",
-        Some(admin.user_id),
-        None,
-        json!({"branch_id": branch.id, "code": branch.code, "timezone": branch.timezone}),
-    )
-    .await;
     Ok(axum::Json(branch.into()))
 }
 
@@ -371,23 +358,17 @@ async fn put_calendar(
         OpeningCalendar::parse(&req.weekly.days(), &req.closed_dates).map_err(|problems| {
             ApiError::invalid_fields(problems.into_iter().map(|(f, r)| (f, r.to_owned())))
         })?;
+    let details = json!({"branch_id": id, "closed_dates": calendar.closed_dates().count(),
+        "open_weekdays": WEEKDAY_NAMES.iter().enumerate()
+            .filter(|(n, _)| !calendar.weekly()[*n].is_empty()).map(|(_, d)| *d).collect::<Vec<_>>()});
+    let actor = Actor::api(admin.user_id, &client);
     let stored = state
         .store
-        .set_branch_calendar(id, &calendar, state.clock.now())
+        .set_branch_calendar(id, &calendar, state.clock.now(), |_: &Uuid| {
+            vec![actor.event(&state, "branch.calendar_updated", None, details)]
+        })
         .await?;
-    let view = calendar_view(&stored.calendar);
-    audit::record(
-        &state,
-        &client,
-        "branch.calendar_updated",
-        Some(admin.user_id),
-        None,
-        json!({"branch_id": id, "closed_dates": view.closed_dates.len(),
-            "open_weekdays": WEEKDAY_NAMES.iter().enumerate()
-                .filter(|(n, _)| !calendar.weekly()[*n].is_empty()).map(|(_, d)| *d).collect::<Vec<_>>()}),
-    )
-    .await;
-    Ok(axum::Json(view))
+    Ok(axum::Json(calendar_view(&stored.calendar)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -489,4 +470,20 @@ async fn list_transits(
         |t| (t.since, t.copy_id),
         TransitView::from,
     )))
+}
+
+/// The audit entry of a created or changed branch.
+fn branch_event(
+    state: &AppState,
+    client: &ClientInfo,
+    admin: Uuid,
+    event_type: &'static str,
+    branch: &Branch,
+) -> Vec<carrel_store::NewAuditEvent> {
+    vec![Actor::api(admin, client).event(
+        state,
+        event_type,
+        None,
+        json!({"branch_id": branch.id, "code": branch.code, "timezone": branch.timezone}),
+    )]
 }

@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::audit;
+use crate::app::Actor;
 use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
@@ -128,20 +128,19 @@ async fn put_policy(
                 .map(|(field, reason)| (field.to_owned(), reason.to_owned())),
         )
     })?;
+    let actor = Actor::api(admin.user_id, &client);
     let row = state
         .store
-        .put_policy(item_type, &policy, Some(admin.user_id), state.clock.now())
+        .put_policy(item_type, &policy, Some(admin.user_id), state.clock.now(), |_: &PolicyRow| {
+            vec![actor.event(
+                &state,
+                "policy.updated",
+                None,
+                json!({"item_type": item_type, "loan_days": policy.loan_days, "max_renewals": policy.max_renewals,
+                    "daily_fine_cents": policy.daily_fine_cents, "max_fine_cents": policy.max_fine_cents,
+                    "grace_days": policy.grace_days, "replacement_cost_cents": policy.replacement_cost_cents}),
+            )]
+        })
         .await?;
-    audit::record(
-        &state,
-        &client,
-        "policy.updated",
-        Some(admin.user_id),
-        None,
-        json!({"item_type": item_type, "loan_days": policy.loan_days, "max_renewals": policy.max_renewals,
-            "daily_fine_cents": policy.daily_fine_cents, "max_fine_cents": policy.max_fine_cents,
-            "grace_days": policy.grace_days, "replacement_cost_cents": policy.replacement_cost_cents}),
-    )
-    .await;
     Ok(axum::Json(PolicyView::new(row, &state.config.currency)))
 }
