@@ -393,17 +393,19 @@ pub async fn unlock_by_staff(
     if !may_manage(actor, &target) {
         return Err(AccountError::Forbidden);
     }
-    state.store.unlock_user(id, state.clock.now()).await?;
-    state.store.clear_pin_failures(id).await?;
-    audit::record(
-        state,
-        client,
-        "user.unlocked",
-        Some(actor.user_id),
-        Some(id),
-        json!({}),
-    )
-    .await;
+    state
+        .store
+        .unlock_user(id, state.clock.now(), |_: &()| {
+            vec![audit::event(
+                state,
+                client,
+                "user.unlocked",
+                Some(actor.user_id),
+                Some(id),
+                json!({}),
+            )]
+        })
+        .await?;
     state
         .store
         .find_user(id)

@@ -72,16 +72,4 @@ impl Actor {
             details,
         )
     }
-
-    /// Records one audit entry on its own (see [`crate::audit::record_event`]).
-    pub async fn record(
-        &self,
-        state: &AppState,
-        event_type: &'static str,
-        subject_id: Option<Uuid>,
-        details: Value,
-    ) {
-        crate::audit::record_event(state, &self.event(state, event_type, subject_id, details))
-            .await;
-    }
 }
