@@ -3,6 +3,7 @@
 //! store's typed refusal on failure. A front door only parses and answers, so a
 //! rule is never written twice ("behaves differently at the kiosk").
 
+pub mod admin;
 pub mod circulation;
 pub mod fines;
 pub mod holds;

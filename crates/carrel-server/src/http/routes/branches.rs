@@ -3,10 +3,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_core::calendar::{OpeningCalendar, WEEKDAY_NAMES, Zone, format_clock, format_date};
+use carrel_core::calendar::{OpeningCalendar, Zone, format_clock, format_date};
 use carrel_store::{Branch, BranchChanges, NewBranch, StoreError, Transit};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use super::catalog::CopyView;
 use super::holds::HoldView;
 use crate::app::Actor;
-use crate::app::circulation;
+use crate::app::{admin, circulation};
 use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
@@ -191,20 +190,14 @@ async fn create_branch(
     if !bad.is_empty() {
         return Err(ApiError::invalid_fields(bad));
     }
-    let branch = state
-        .store
-        .create_branch(
-            &NewBranch {
-                code: req.code,
-                name,
-                timezone,
-                address,
-            },
-            state.clock.now(),
-            |branch: &Branch| {
-                branch_event(&state, &client, admin.user_id, "branch.created", branch)
-            },
-        )
+    let branch = NewBranch {
+        code: req.code,
+        name,
+        timezone,
+        address,
+    };
+    let actor = Actor::api(admin.user_id, &client);
+    let branch = admin::create_branch(&state, &actor, &branch)
         .await
         .map_err(conflict_on_code)?;
     Ok((StatusCode::CREATED, axum::Json(branch.into())))
@@ -239,21 +232,14 @@ async fn update_branch(
     if !bad.is_empty() {
         return Err(ApiError::invalid_fields(bad));
     }
-    let branch = state
-        .store
-        .update_branch(
-            id,
-            &BranchChanges {
-                code: req.code,
-                name,
-                timezone,
-                address,
-            },
-            state.clock.now(),
-            |branch: &Branch| {
-                branch_event(&state, &client, admin.user_id, "branch.updated", branch)
-            },
-        )
+    let changes = BranchChanges {
+        code: req.code,
+        name,
+        timezone,
+        address,
+    };
+    let actor = Actor::api(admin.user_id, &client);
+    let branch = admin::update_branch(&state, &actor, id, &changes)
         .await
         .map_err(conflict_on_code)?;
     Ok(axum::Json(branch.into()))
@@ -358,16 +344,8 @@ async fn put_calendar(
         OpeningCalendar::parse(&req.weekly.days(), &req.closed_dates).map_err(|problems| {
             ApiError::invalid_fields(problems.into_iter().map(|(f, r)| (f, r.to_owned())))
         })?;
-    let details = json!({"branch_id": id, "closed_dates": calendar.closed_dates().count(),
-        "open_weekdays": WEEKDAY_NAMES.iter().enumerate()
-            .filter(|(n, _)| !calendar.weekly()[*n].is_empty()).map(|(_, d)| *d).collect::<Vec<_>>()});
     let actor = Actor::api(admin.user_id, &client);
-    let stored = state
-        .store
-        .set_branch_calendar(id, &calendar, state.clock.now(), |_: &Uuid| {
-            vec![actor.event(&state, "branch.calendar_updated", None, details)]
-        })
-        .await?;
+    let stored = admin::set_calendar(&state, &actor, id, &calendar).await?;
     Ok(axum::Json(calendar_view(&stored.calendar)))
 }
 
@@ -470,20 +448,4 @@ async fn list_transits(
         |t| (t.since, t.copy_id),
         TransitView::from,
     )))
-}
-
-/// The audit entry of a created or changed branch.
-fn branch_event(
-    state: &AppState,
-    client: &ClientInfo,
-    admin: Uuid,
-    event_type: &'static str,
-    branch: &Branch,
-) -> Vec<carrel_store::NewAuditEvent> {
-    vec![Actor::api(admin, client).event(
-        state,
-        event_type,
-        None,
-        json!({"branch_id": branch.id, "code": branch.code, "timezone": branch.timezone}),
-    )]
 }
