@@ -128,8 +128,11 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
             1,
         )?;
         let hash = hasher.hash(secrecy::SecretString::from(pin)).await?;
-        let mut writes = futures::stream::iter(ids.iter().map(|id| store.set_pin(*id, &hash, now)))
-            .buffer_unordered(8);
+        let mut writes = futures::stream::iter(
+            ids.iter()
+                .map(|id| store.set_pin(*id, &hash, now, |_: &()| Vec::new())),
+        )
+        .buffer_unordered(8);
         while let Some(done) = writes.next().await {
             done?;
         }
@@ -231,6 +234,7 @@ async fn seed_matrix(
                     address: None,
                 },
                 now,
+                |_: &carrel_store::Branch| Vec::new(),
             )
             .await?;
         branch = created.id;

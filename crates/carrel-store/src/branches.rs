@@ -8,7 +8,8 @@ use carrel_core::calendar::{
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{Store, StoreError};
+use crate::audit::append_audit_trail;
+use crate::{AuditTrail, Store, StoreError};
 
 /// The id of the branch `MAIN` that migration 0013 creates; everything that
 /// existed before branches belongs to it.
@@ -235,35 +236,45 @@ impl Store {
         )
     }
 
-    /// Creates a branch; a taken code is [`StoreError::Conflict`].
+    /// Creates a branch, with `audit`'s entries; a taken code is
+    /// [`StoreError::Conflict`].
     pub async fn create_branch(
         &self,
         branch: &NewBranch,
         now: OffsetDateTime,
+        audit: impl AuditTrail<Branch>,
     ) -> Result<Branch, StoreError> {
         const SQL: &str = concat!(
             "INSERT INTO branches (id, code, name, timezone, address, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
             branch_columns!()
         );
-        Ok(crate::on_writer!(self, writer => sqlx::query_as(SQL)
-            .bind(Uuid::now_v7())
-            .bind(&branch.code)
-            .bind(&branch.name)
-            .bind(branch.timezone.as_deref())
-            .bind(branch.address.as_deref())
-            .bind(now)
-            .fetch_one(&mut *writer.turn().await?)
-            .await?))
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let created: Branch = sqlx::query_as(SQL)
+                .bind(Uuid::now_v7())
+                .bind(&branch.code)
+                .bind(&branch.name)
+                .bind(branch.timezone.as_deref())
+                .bind(branch.address.as_deref())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let events = append_audit_trail!(tx, audit, &created);
+            tx.commit().await?;
+            crate::audit::log(&events);
+            Ok(created)
+        })
     }
 
-    /// Changes a branch; unknown id → [`StoreError::NotFound`], a taken code →
-    /// [`StoreError::Conflict`].
+    /// Changes a branch, with `audit`'s entries; unknown id →
+    /// [`StoreError::NotFound`], a taken code → [`StoreError::Conflict`].
     pub async fn update_branch(
         &self,
         id: Uuid,
         changes: &BranchChanges,
         now: OffsetDateTime,
+        audit: impl AuditTrail<Branch>,
     ) -> Result<Branch, StoreError> {
         const SQL: &str = concat!(
             "UPDATE branches SET code = COALESCE($2, code), name = COALESCE($3, name), \
@@ -271,18 +282,25 @@ impl Store {
              updated_at = $8 WHERE id = $1 RETURNING ",
             branch_columns!()
         );
-        let updated: Option<Branch> = crate::on_writer!(self, writer => sqlx::query_as(SQL)
-            .bind(id)
-            .bind(changes.code.as_deref())
-            .bind(changes.name.as_deref())
-            .bind(changes.timezone.is_some())
-            .bind(changes.timezone.clone().flatten())
-            .bind(changes.address.is_some())
-            .bind(changes.address.clone().flatten())
-            .bind(now)
-            .fetch_optional(&mut *writer.turn().await?)
-            .await?);
-        updated.ok_or(StoreError::NotFound)
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let updated: Branch = sqlx::query_as(SQL)
+                .bind(id)
+                .bind(changes.code.as_deref())
+                .bind(changes.name.as_deref())
+                .bind(changes.timezone.is_some())
+                .bind(changes.timezone.clone().flatten())
+                .bind(changes.address.is_some())
+                .bind(changes.address.clone().flatten())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let events = append_audit_trail!(tx, audit, &updated);
+            tx.commit().await?;
+            crate::audit::log(&events);
+            Ok(updated)
+        })
     }
 
     /// A branch with its calendar (open every day when never set).
@@ -306,7 +324,8 @@ impl Store {
         Ok(Some(StoredCalendar { branch, calendar }))
     }
 
-    /// Replaces a branch's calendar in one transaction. Loans already made
+    /// Replaces a branch's calendar in one transaction, with `audit`'s
+    /// entries. Loans already made
     /// keep their due dates; lateness is counted against the calendar in force
     /// at return.
     pub async fn set_branch_calendar(
@@ -314,6 +333,7 @@ impl Store {
         id: Uuid,
         calendar: &OpeningCalendar,
         now: OffsetDateTime,
+        audit: impl AuditTrail<Uuid>,
     ) -> Result<StoredCalendar, StoreError> {
         const MARK: &str =
             "UPDATE branches SET calendar_set_at = $2, updated_at = $2 WHERE id = $1";
@@ -340,7 +360,9 @@ impl Store {
             for day in calendar.closed_dates() {
                 sqlx::query(CLOSED).bind(id).bind(day).execute(&mut *tx).await?;
             }
+            let events = append_audit_trail!(tx, audit, &id);
             tx.commit().await?;
+            crate::audit::log(&events);
         });
         self.branch_calendar(id).await?.ok_or(StoreError::NotFound)
     }

@@ -5,9 +5,10 @@ use uuid::Uuid;
 
 use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 
+use crate::audit::append_audit_trail;
 use crate::outbox::enqueue_messages;
 use crate::session_cache::AuthChange;
-use crate::{NewOutboxMessage, Store, StoreError};
+use crate::{AuditTrail, NewOutboxMessage, Store, StoreError};
 
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,17 +262,29 @@ impl Store {
         Ok(samples.into_values().collect())
     }
 
-    /// Staff unlock: clears the failure counter and lock.
-    pub async fn unlock_user(&self, user_id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
-        const UNLOCK: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $2 \
+    /// Staff unlock: clears the password and PIN failure counters and locks,
+    /// with `audit`'s entries, in one transaction.
+    pub async fn unlock_user(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        audit: impl AuditTrail<()>,
+    ) -> Result<(), StoreError> {
+        const UNLOCK: &str = "UPDATE users SET failed_logins = 0, locked_until = NULL, \
+             pin_failed_attempts = 0, pin_locked_until = NULL, updated_at = $2 \
              WHERE id = $1 AND deleted_at IS NULL";
         self.auth_write(AuthChange::User(user_id), async {
-        let done = crate::on_writer!(self, writer => sqlx::query(UNLOCK).bind(user_id).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected());
-        if done == 0 {
-            Err(StoreError::NotFound)
-        } else {
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let done = sqlx::query(UNLOCK).bind(user_id).bind(now).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let events = append_audit_trail!(tx, audit, &());
+            tx.commit().await?;
+            crate::audit::log(&events);
             Ok(())
-        }
+        })
         }).await
     }
 

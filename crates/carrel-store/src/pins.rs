@@ -8,9 +8,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::append_audit_trail;
 use crate::session_cache::AuthChange;
 use crate::users::user_columns;
-use crate::{Store, StoreError, User};
+use crate::{AuditTrail, Store, StoreError, User};
 
 /// The PIN's failure counter and lock as stored (`pin_failed_attempts`,
 /// `pin_locked_until`), swapped by compare-and-swap.
@@ -70,22 +71,29 @@ impl Store {
         }))
     }
 
-    /// Stores a new PIN hash and clears the PIN's failure counter and lock.
+    /// Stores a new PIN hash and clears the PIN's failure counter and lock,
+    /// with `audit`'s entries.
     pub async fn set_pin(
         &self,
         user_id: Uuid,
         hash: &str,
         now: OffsetDateTime,
+        audit: impl AuditTrail<()>,
     ) -> Result<(), StoreError> {
         const SET: &str = "UPDATE users SET pin_hash = $2, pin_failed_attempts = 0, pin_locked_until = NULL, updated_at = $3 \
              WHERE id = $1 AND deleted_at IS NULL";
         self.auth_write(AuthChange::User(user_id), async {
-        let done = crate::on_writer!(self, writer => sqlx::query(SET).bind(user_id).bind(hash).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected());
-        if done == 0 {
-            Err(StoreError::NotFound)
-        } else {
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let done = sqlx::query(SET).bind(user_id).bind(hash).bind(now).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let events = append_audit_trail!(tx, audit, &());
+            tx.commit().await?;
+            crate::audit::log(&events);
             Ok(())
-        }
+        })
         }).await
     }
 

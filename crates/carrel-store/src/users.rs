@@ -3,9 +3,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::append_audit_trail;
 use crate::outbox::enqueue_messages;
 use crate::session_cache::AuthChange;
-use crate::{NewOutboxMessage, Store, StoreError, TokenPurpose};
+use crate::{AuditTrail, NewOutboxMessage, Store, StoreError, TokenPurpose};
 
 /// The columns of [`User`], for `concat!` into static SQL; `user_columns!("u.")`
 /// qualifies each one (for joins).
@@ -359,11 +360,13 @@ impl Store {
 
     /// Applies `changes` to a live (not deleted) account in one transaction; a role
     /// change or deactivation revokes every session of the account at the same time.
+    /// `audit`'s entries are committed with the change.
     pub async fn update_user(
         &self,
         id: Uuid,
         changes: &UserChanges,
         now: OffsetDateTime,
+        audit: impl AuditTrail<User>,
     ) -> Result<User, StoreError> {
         const SELECT: &str = concat!(
             "SELECT ",
@@ -410,19 +413,23 @@ impl Store {
                 let reason = if changes.is_active == Some(false) { "deactivated" } else { "role_changed" };
                 sqlx::query(crate::sessions::REVOKE_ALL).bind(id).bind(now).bind(reason).bind(None::<Uuid>).execute(&mut *tx).await?;
             }
+            let events = append_audit_trail!(tx, audit, &after);
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(after)
         })
         }).await
     }
 
-    /// Soft-deletes a live account and revokes its sessions. Refused
+    /// Soft-deletes a live account and revokes its sessions, with `audit`'s
+    /// entries. Refused
     /// ([`StoreError::Refused`]) while the user has loans out or fines owed.
     pub async fn soft_delete_user(
         &self,
         id: Uuid,
         by: Option<Uuid>,
         now: OffsetDateTime,
+        audit: impl AuditTrail<()>,
     ) -> Result<(), StoreError> {
         const DELETE: &str = "UPDATE users SET deleted_at = $2, deleted_by = $3, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
         // Checked inside the transaction, so a checkout cannot slip in between.
@@ -451,22 +458,36 @@ impl Store {
                 return Err(StoreError::NotFound);
             }
             sqlx::query(crate::sessions::REVOKE_ALL).bind(id).bind(now).bind("deleted").bind(None::<Uuid>).execute(&mut *tx).await?;
+            let events = append_audit_trail!(tx, audit, &());
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(())
         })
         }).await
     }
 
-    /// Undoes a soft delete.
-    pub async fn restore_user(&self, id: Uuid, now: OffsetDateTime) -> Result<User, StoreError> {
+    /// Undoes a soft delete, with `audit`'s entries.
+    pub async fn restore_user(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: impl AuditTrail<User>,
+    ) -> Result<User, StoreError> {
         const RESTORE: &str = concat!(
             "UPDATE users SET deleted_at = NULL, deleted_by = NULL, updated_at = $2 \
              WHERE id = $1 AND deleted_at IS NOT NULL RETURNING ",
             user_columns!()
         );
         self.auth_write(AuthChange::User(id), async {
-        crate::on_writer!(self, writer => sqlx::query_as(RESTORE).bind(id).bind(now).fetch_optional(&mut *writer.turn().await?).await?)
-            .ok_or(StoreError::NotFound)
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let restored: User = sqlx::query_as(RESTORE).bind(id).bind(now).fetch_optional(&mut *tx).await?
+                .ok_or(StoreError::NotFound)?;
+            let events = append_audit_trail!(tx, audit, &restored);
+            tx.commit().await?;
+            crate::audit::log(&events);
+            Ok(restored)
+        })
         }).await
     }
 

@@ -71,21 +71,21 @@ pub async fn update_me(
     if !bad.is_empty() {
         return Err(AccountError::InvalidFields(bad));
     }
-    let user = state
+    let me = principal.user_id;
+    state
         .store
-        .update_user(principal.user_id, &changes, state.clock.now())
+        .update_user(me, &changes, state.clock.now(), |_: &User| {
+            vec![audit::event(
+                state,
+                client,
+                "user.updated",
+                Some(me),
+                Some(me),
+                json!({"self": true}),
+            )]
+        })
         .await
-        .map_err(conflict_from)?;
-    audit::record(
-        state,
-        client,
-        "user.updated",
-        Some(principal.user_id),
-        Some(principal.user_id),
-        json!({"self": true}),
-    )
-    .await;
-    Ok(user)
+        .map_err(conflict_from)
 }
 
 /// Soft-deletes the caller's own account after re-entering the password.
@@ -102,19 +102,20 @@ pub async fn delete_me(
             principal.user_id,
             Some(principal.user_id),
             state.clock.now(),
+            |_: &()| {
+                let me = Some(principal.user_id);
+                vec![audit::event(
+                    state,
+                    client,
+                    "user.deleted",
+                    me,
+                    me,
+                    json!({"self": true}),
+                )]
+            },
         )
         .await
-        .map_err(conflict_from)?;
-    audit::record(
-        state,
-        client,
-        "user.deleted",
-        Some(principal.user_id),
-        Some(principal.user_id),
-        json!({"self": true}),
-    )
-    .await;
-    Ok(())
+        .map_err(conflict_from)
 }
 
 /// An account created by staff.
@@ -272,21 +273,16 @@ pub async fn update_by_staff(
     if !bad.is_empty() {
         return Err(AccountError::InvalidFields(bad));
     }
-    let user = state
-        .store
-        .update_user(id, &changes, state.clock.now())
-        .await
-        .map_err(conflict_from)?;
+    let mut events = Vec::new();
     if let Some(role) = update.role.filter(|r| r.as_str() != target.role) {
-        audit::record(
+        events.push(audit::event(
             state,
             client,
             "user.role_changed",
             Some(actor.user_id),
             Some(id),
             json!({"from": target.role, "to": role.as_str()}),
-        )
-        .await;
+        ));
     }
     let fields: Vec<&str> = [
         changes.email.as_ref().map(|_| "email"),
@@ -300,17 +296,20 @@ pub async fn update_by_staff(
     .flatten()
     .collect();
     if !fields.is_empty() {
-        audit::record(
+        events.push(audit::event(
             state,
             client,
             "user.updated",
             Some(actor.user_id),
             Some(id),
             json!({"fields": fields}),
-        )
-        .await;
+        ));
     }
-    Ok(user)
+    state
+        .store
+        .update_user(id, &changes, state.clock.now(), |_: &User| events)
+        .await
+        .map_err(conflict_from)
 }
 
 pub async fn delete_by_staff(
@@ -332,19 +331,18 @@ pub async fn delete_by_staff(
     }
     state
         .store
-        .soft_delete_user(id, Some(actor.user_id), state.clock.now())
+        .soft_delete_user(id, Some(actor.user_id), state.clock.now(), |_: &()| {
+            vec![audit::event(
+                state,
+                client,
+                "user.deleted",
+                Some(actor.user_id),
+                Some(id),
+                json!({}),
+            )]
+        })
         .await
-        .map_err(conflict_from)?;
-    audit::record(
-        state,
-        client,
-        "user.deleted",
-        Some(actor.user_id),
-        Some(id),
-        json!({}),
-    )
-    .await;
-    Ok(())
+        .map_err(conflict_from)
 }
 
 pub async fn restore_by_staff(
@@ -361,24 +359,23 @@ pub async fn restore_by_staff(
     if !may_manage(actor, &target) {
         return Err(AccountError::Forbidden);
     }
-    let user = state
+    state
         .store
-        .restore_user(id, state.clock.now())
+        .restore_user(id, state.clock.now(), |_: &User| {
+            vec![audit::event(
+                state,
+                client,
+                "user.restored",
+                Some(actor.user_id),
+                Some(id),
+                json!({}),
+            )]
+        })
         .await
         .map_err(|e| match e {
             StoreError::NotFound => AccountError::Conflict("the account is not deleted"),
             other => AccountError::Store(other),
-        })?;
-    audit::record(
-        state,
-        client,
-        "user.restored",
-        Some(actor.user_id),
-        Some(id),
-        json!({}),
-    )
-    .await;
-    Ok(user)
+        })
 }
 
 pub async fn unlock_by_staff(
@@ -396,17 +393,19 @@ pub async fn unlock_by_staff(
     if !may_manage(actor, &target) {
         return Err(AccountError::Forbidden);
     }
-    state.store.unlock_user(id, state.clock.now()).await?;
-    state.store.clear_pin_failures(id).await?;
-    audit::record(
-        state,
-        client,
-        "user.unlocked",
-        Some(actor.user_id),
-        Some(id),
-        json!({}),
-    )
-    .await;
+    state
+        .store
+        .unlock_user(id, state.clock.now(), |_: &()| {
+            vec![audit::event(
+                state,
+                client,
+                "user.unlocked",
+                Some(actor.user_id),
+                Some(id),
+                json!({}),
+            )]
+        })
+        .await?;
     state
         .store
         .find_user(id)

@@ -43,19 +43,18 @@ async fn store_pin(
     let hash = state.hasher.hash(pin).await?;
     state
         .store
-        .set_pin(user_id, &hash, state.clock.now())
+        .set_pin(user_id, &hash, state.clock.now(), |_: &()| {
+            vec![audit::event(
+                state,
+                client,
+                "user.pin_changed",
+                Some(actor),
+                Some(user_id),
+                json!({"by_staff": by_staff}),
+            )]
+        })
         .await
-        .map_err(conflict_from)?;
-    audit::record(
-        state,
-        client,
-        "user.pin_changed",
-        Some(actor),
-        Some(user_id),
-        json!({"by_staff": by_staff}),
-    )
-    .await;
-    Ok(())
+        .map_err(conflict_from)
 }
 
 /// `PUT /users/me/pin`: the owner sets a PIN after re-entering the password (a
@@ -216,7 +215,10 @@ async fn check_pin_hashed(
                 let upgraded = state.hasher.hash(candidate).await?;
                 state
                     .store
-                    .set_pin(holder.user.id, &upgraded, state.clock.now())
+                    // A stronger hash of the same PIN: not a change to audit.
+                    .set_pin(holder.user.id, &upgraded, state.clock.now(), |_: &()| {
+                        Vec::new()
+                    })
                     .await?;
                 upgraded
             } else {

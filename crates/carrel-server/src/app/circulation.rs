@@ -1,15 +1,12 @@
-//! Circulation use cases: checkout, return, renewal and desk payments, each with
-//! the audit entries committed alongside (or recorded right after) the change.
+//! Circulation use cases: checkout, return, receipt of a copy in transit,
+//! renewal and loss, each with its audit entries committed in the same
+//! transaction as the change.
 
-use carrel_store::{
-    CheckoutOutcome, Fine, Loan, Payment, PaymentOutcome, PaymentRequest, ReceiveOutcome,
-    ReturnOutcome, StoreError,
-};
+use carrel_store::{CheckoutOutcome, Fine, Loan, ReceiveOutcome, ReturnOutcome, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::Actor;
-use crate::circulation::payments::{PaymentProvider, Receipt};
 use crate::state::AppState;
 
 /// The patron a desk names: by id or by card number (as typed).
@@ -262,7 +259,7 @@ pub async fn renew(
     loan_id: Uuid,
     borrower: Option<Uuid>,
 ) -> Result<(Loan, Option<Fine>), StoreError> {
-    let (loan, fine) = state
+    state
         .store
         .renew_loan(
             loan_id,
@@ -270,20 +267,45 @@ pub async fn renew(
             Some(actor.id),
             state.clock.now(),
             state.config.fine_block_threshold_cents,
+            |(loan, fine): &(Loan, Option<Fine>)| {
+                let mut events = vec![actor.event(
+                    state,
+                    "loan.renewed",
+                    loan.user_id,
+                    json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
+                )];
+                events.extend(fine.iter().map(|fine| fine_created_event(state, actor, fine)));
+                events
+            },
         )
-        .await?;
-    actor
-        .record(
-            state,
-            "loan.renewed",
-            loan.user_id,
-            json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
+        .await
+}
+
+/// Declares the copy of an open loan lost (staff): the loan and the copy
+/// become `lost` and the replacement cost becomes a fine (returned).
+pub async fn mark_lost(
+    state: &AppState,
+    actor: &Actor,
+    loan_id: Uuid,
+) -> Result<(Loan, Option<Fine>), StoreError> {
+    state
+        .store
+        .mark_lost(
+            loan_id,
+            Some(actor.id),
+            state.clock.now(),
+            |(loan, fine): &(Loan, Option<Fine>)| {
+                let mut events = vec![actor.event(
+                    state,
+                    "loan.lost",
+                    loan.user_id,
+                    json!({"loan_id": loan.id, "copy_id": loan.copy_id, "fine_id": fine.as_ref().map(|f| f.id)}),
+                )];
+                events.extend(fine.iter().map(|fine| fine_created_event(state, actor, fine)));
+                events
+            },
         )
-        .await;
-    if let Some(fine) = &fine {
-        crate::audit::record_event(state, &fine_created_event(state, actor, fine)).await;
-    }
-    Ok((loan, fine))
+        .await
 }
 
 /// The audit entry of a fine that circulation created (overdue or replacement).
@@ -298,72 +320,4 @@ pub fn fine_created_event(
         Some(fine.user_id),
         json!({"fine_id": fine.id, "loan_id": fine.loan_id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
     )
-}
-
-/// A payment to record.
-#[derive(Debug, Clone, Copy)]
-pub struct PaymentInput<'a> {
-    /// The fine as read just before (its owner and balance were checked).
-    pub fine: &'a Fine,
-    pub amount_cents: i64,
-    /// `cash`, `card` or `online`.
-    pub method: &'static str,
-    /// The idempotency key, scoped to the actor.
-    pub key: &'a str,
-    pub request_hash: &'a [u8],
-    /// Staff (or a terminal) record payments on anyone's fine.
-    pub staff: bool,
-}
-
-/// Records a payment under its idempotency key and audits `fine.paid` in the
-/// same transaction. Money
-/// already taken by a provider (`charged`: online payments) is refunded if the
-/// payment cannot be recorded; desk payments (cash, card) pass `None`.
-/// `render` makes the response body stored with the key and replayed.
-pub async fn record_payment(
-    state: &AppState,
-    actor: &Actor,
-    input: PaymentInput<'_>,
-    charged: Option<(&dyn PaymentProvider, &Receipt)>,
-    render: impl Fn(&Payment, &Fine) -> String,
-) -> Result<PaymentOutcome, StoreError> {
-    let fine_id = input.fine.id;
-    let outcome = state
-        .store
-        .pay_fine(
-            &PaymentRequest {
-                fine_id,
-                caller: actor.id,
-                staff: input.staff,
-                amount_cents: input.amount_cents,
-                method: input.method,
-                reference: charged.map(|(_, receipt)| receipt.reference.clone()),
-                key: input.key,
-                request_hash: input.request_hash,
-                now: state.clock.now(),
-            },
-            render,
-            |payment: &Payment, fine: &Fine| {
-                vec![actor.event(
-                    state,
-                    "fine.paid",
-                    Some(fine.user_id),
-                    json!({"fine_id": fine.id, "payment_id": payment.id, "amount_cents": payment.amount_cents,
-                        "method": payment.method, "balance_cents": fine.balance_cents()}),
-                )]
-            },
-        )
-        .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            if let Some((provider, receipt)) = charged
-                && let Err(refund) = provider.refund(receipt).await
-            {
-                tracing::error!(error = %refund, fine_id = %fine_id, "a charge that could not be recorded was not refunded");
-            }
-            return Err(error);
-        }
-    };
-    Ok(outcome)
 }

@@ -1,4 +1,5 @@
-//! Hold use cases: placing and cancelling, each audited. The JSON API's
+//! Hold use cases: placing and cancelling, each with its audit entry in the
+//! same transaction. The JSON API's
 //! `/holds` handlers and the web pages call these, so both apply the same
 //! rules (the store's) and leave the same audit trail.
 
@@ -19,28 +20,29 @@ pub async fn place(
     patron: Uuid,
     pickup: Option<Uuid>,
 ) -> Result<Hold, StoreError> {
-    let hold = state
+    state
         .store
-        .place_hold(&PlaceHold {
-            item_id,
-            user_id: patron,
-            actor: Some(actor.id),
-            pickup_branch_id: pickup,
-            now: state.clock.now(),
-            pickup_days: state.config.hold_pickup_days,
-            max_active_holds: state.config.max_active_holds,
-            block_threshold_cents: state.config.fine_block_threshold_cents,
-        })
-        .await?;
-    actor
-        .record(
-            state,
-            "hold.placed",
-            Some(patron),
-            json!({"hold_id": hold.id, "item_id": hold.item_id, "status": hold.status}),
+        .place_hold(
+            &PlaceHold {
+                item_id,
+                user_id: patron,
+                actor: Some(actor.id),
+                pickup_branch_id: pickup,
+                now: state.clock.now(),
+                pickup_days: state.config.hold_pickup_days,
+                max_active_holds: state.config.max_active_holds,
+                block_threshold_cents: state.config.fine_block_threshold_cents,
+            },
+            |hold: &Hold| {
+                vec![actor.event(
+                    state,
+                    "hold.placed",
+                    Some(patron),
+                    json!({"hold_id": hold.id, "item_id": hold.item_id, "status": hold.status}),
+                )]
+            },
         )
-        .await;
-    Ok(hold)
+        .await
 }
 
 /// Cancels an open hold (the caller checked it may see it). Holds behind it
@@ -54,15 +56,15 @@ pub async fn cancel(state: &AppState, actor: &Actor, hold: &Hold) -> Result<(), 
             Some(actor.id),
             state.clock.now(),
             state.config.hold_pickup_days,
+            |_: &Vec<Uuid>| {
+                vec![actor.event(
+                    state,
+                    "hold.cancelled",
+                    hold.user_id,
+                    json!({"hold_id": hold.id, "item_id": hold.item_id}),
+                )]
+            },
         )
         .await?;
-    actor
-        .record(
-            state,
-            "hold.cancelled",
-            hold.user_id,
-            json!({"hold_id": hold.id, "item_id": hold.item_id}),
-        )
-        .await;
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! store's typed refusal on failure. A front door only parses and answers, so a
 //! rule is never written twice ("behaves differently at the kiosk").
 
+pub mod admin;
 pub mod circulation;
+pub mod fines;
 pub mod holds;
 pub mod outbox;
 
@@ -70,17 +72,5 @@ impl Actor {
             subject_id,
             details,
         )
-    }
-
-    /// Records one audit entry on its own (see [`crate::audit::record_event`]).
-    pub async fn record(
-        &self,
-        state: &AppState,
-        event_type: &'static str,
-        subject_id: Option<Uuid>,
-        details: Value,
-    ) {
-        crate::audit::record_event(state, &self.event(state, event_type, subject_id, details))
-            .await;
     }
 }

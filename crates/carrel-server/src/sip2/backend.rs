@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::texts::Lang;
 use super::{LoginGuard, terminals};
 use crate::accounts::pins;
-use crate::app::circulation::{self, PaymentInput, ScanIn};
+use crate::app::circulation::{self, ScanIn};
+use crate::app::fines;
 use crate::app::{Actor, Channel};
 use crate::http::client::ClientInfo;
 use crate::state::AppState;
@@ -804,8 +805,8 @@ impl Sip2Backend for Sip2Library {
             other => return refused(Self::patron_refused(lang, &other)),
         };
         let method = match request.payment_type {
-            PaymentType::Cash => "cash",
-            PaymentType::Visa | PaymentType::CreditCard => "card",
+            PaymentType::Cash => fines::Method::Cash,
+            PaymentType::Visa | PaymentType::CreditCard => fines::Method::Card,
             PaymentType::Other(_) => return refused(lang.unsupported()),
         };
         let currency = request.currency_type.trim();
@@ -848,19 +849,15 @@ impl Sip2Backend for Sip2Library {
             Some(bk) => format!("sip2:{}", bk.chars().take(200).collect::<String>()),
             None => format!("sip2:{}", Uuid::now_v7()),
         };
-        let request_hash = self.state.secrets.mac(
-            "idempotency-key",
-            format!("SIP2 37|{}|{amount}|{method}", fine.id).as_bytes(),
-        );
-        let input = PaymentInput {
-            fine,
+        let input = fines::PayInput {
+            fine_id: fine.id,
             amount_cents: amount,
             method,
-            key: &key,
-            request_hash: &request_hash,
+            payment_token: None,
+            idempotency_key: &key,
             staff: true,
         };
-        match circulation::record_payment(&self.state, &actor, input, None, |payment, _| {
+        match fines::pay(&self.state, &actor, input, |payment, _| {
             payment.id.to_string()
         })
         .await
@@ -874,7 +871,12 @@ impl Sip2Backend for Sip2Library {
                 screen_message: vec![lang.payment_received(&self.money(amount))],
                 print_line: Vec::new(),
             },
-            Err(error) => refused(self.refusal_text(lang, &error, None).await),
+            Err(fines::PayRefusal::Store(error)) => {
+                refused(self.refusal_text(lang, &error, None).await)
+            }
+            // A fine settled meanwhile: its balance is 0. (A terminal pays
+            // cash or card as staff, so no other refusal can come back.)
+            Err(_) => refused(lang.refusal(carrel_store::Refusal::ExceedsBalance, None)),
         }
     }
 }

@@ -139,7 +139,7 @@ async fn every_login_failure_looks_the_same(app: TestApp) {
     let deleted = app.create_user("gone", Role::Patron).await;
     app.state
         .store
-        .soft_delete_user(deleted.id, None, app.clock.now())
+        .soft_delete_user(deleted.id, None, app.clock.now(), |_: &()| Vec::new())
         .await
         .unwrap();
     let inactive = app.create_user("paused", Role::Patron).await;
@@ -152,6 +152,7 @@ async fn every_login_failure_looks_the_same(app: TestApp) {
                 ..Default::default()
             },
             app.clock.now(),
+            |_: &carrel_store::User| Vec::new(),
         )
         .await
         .unwrap();

@@ -24,6 +24,7 @@ backend_tests!(
     test_clock_endpoint_runs_the_jobs,
     invariants_hold_in_the_database_itself,
     a_desk_action_whose_audit_entry_fails_does_not_happen,
+    renewals_losses_and_holds_whose_audit_entry_fails_do_not_happen,
 );
 
 backend_tests_with!(
@@ -1038,6 +1039,94 @@ async fn a_desk_action_whose_audit_entry_fails_does_not_happen(app: TestApp) {
     desk.returned("A-2").await;
     assert_eq!(desk.app.audit_events("loan.checked_out").await.len(), 2);
     assert_eq!(desk.app.audit_events("loan.returned").await.len(), 1);
+}
+
+/// Renewals, losses, hold placements and cancellations commit their audit
+/// entry in the same transaction: when it cannot be written, nothing changes.
+async fn renewals_losses_and_holds_whose_audit_entry_fails_do_not_happen(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let lent = desk.item("Persuasion", "book", &["A-1"]).await;
+    let wanted = desk.item("Emma", "book", &[]).await;
+    let other = desk.item("Sanditon", "book", &[]).await;
+    let loan = desk.lend("A-1", ann.id).await;
+    let hold: Value = desk.place_hold("ann", wanted).await.json().await.unwrap();
+    let loan_path =
+        |action: &str| format!("/api/v1/loans/{}/{action}", loan["id"].as_str().unwrap());
+    let hold_path = format!("/api/v1/holds/{}", hold["id"].as_str().unwrap());
+    try_sql(
+        &desk.app,
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+         WHEN NEW.event_type IN ('loan.renewed', 'loan.lost', 'hold.placed', 'hold.cancelled') \
+         BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.event_type IN ('loan.renewed', 'loan.lost', 'hold.placed', 'hold.cancelled') \
+         THEN RAISE EXCEPTION 'audit refused'; END IF; RETURN NEW; END $$",
+    )
+    .await
+    .expect("trigger function");
+    try_sql(
+        &desk.app,
+        "SELECT 1",
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+    )
+    .await
+    .expect("trigger");
+
+    let send = |who: &'static str, method: Method, path: String| {
+        let desk = &desk;
+        async move {
+            desk.as_user(who, method, &path)
+                .await
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(send("ann", Method::POST, loan_path("renew")).await, 500);
+    assert_eq!(send(LIBRARIAN, Method::POST, loan_path("lost")).await, 500);
+    assert_eq!(send("ann", Method::DELETE, hold_path.clone()).await, 500);
+    assert_eq!(desk.place_hold("ann", other).await.status(), 500);
+    let now = desk
+        .get_json(
+            LIBRARIAN,
+            &format!("/api/v1/loans/{}", loan["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(now["renewals"], 0, "{now}");
+    assert_eq!(now["status"], loan["status"], "{now}");
+    assert_eq!(desk.copy_status(lent, "A-1").await, "on_loan");
+    assert_eq!(desk.hold(&hold["id"]).await["status"], "waiting");
+    let others = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/holds?item_id={other}"))
+        .await;
+    assert_eq!(others["data"].as_array().map(Vec::len), Some(0), "{others}");
+    let fines = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/fines?user_id={}", ann.id))
+        .await;
+    assert_eq!(fines["data"].as_array().map(Vec::len), Some(0), "{fines}");
+
+    try_sql(
+        &desk.app,
+        "DROP TRIGGER refuse_audit",
+        "DROP TRIGGER refuse_audit ON audit_events",
+    )
+    .await
+    .expect("drop trigger");
+    assert_eq!(send("ann", Method::POST, loan_path("renew")).await, 200);
+    assert_eq!(send("ann", Method::DELETE, hold_path).await, 204);
+    assert_eq!(desk.place_hold("ann", other).await.status(), 201);
+    assert_eq!(send(LIBRARIAN, Method::POST, loan_path("lost")).await, 200);
+    for event_type in ["loan.renewed", "loan.lost", "hold.cancelled"] {
+        assert_eq!(
+            desk.app.audit_events(event_type).await.len(),
+            1,
+            "{event_type}"
+        );
+    }
+    assert_eq!(desk.app.audit_events("hold.placed").await.len(), 2);
 }
 
 async fn hold_limit_and_blocked_patrons(app: TestApp) {

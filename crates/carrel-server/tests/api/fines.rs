@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use carrel_server::circulation::payments::{TestCharge, TestPaymentProvider};
 
 use crate::desk::{ADMIN, Desk, LIBRARIAN};
-use crate::helpers::{TestApp, assert_error, backend_tests, backend_tests_with};
+use crate::helpers::{TestApp, assert_error, backend_tests, backend_tests_with, try_sql};
 
 backend_tests!(
     manual_fines_and_validation,
@@ -26,6 +26,7 @@ backend_tests_with!(
         twenty_simultaneous_payments_with_one_key_make_one_payment,
         online_payments_are_charged_before_anything_is_recorded,
         duplicates_on_two_instances_are_charged_once,
+        money_never_moves_without_its_audit_entry,
 );
 
 backend_tests_with!(
@@ -907,4 +908,101 @@ async fn duplicates_on_two_instances_are_charged_once(app: TestApp) {
     let charges = provider_charges(&desk.app);
     assert_eq!(charges.len(), 5, "one charge per payment: {charges:?}");
     assert!(charges.iter().all(|c| !c.refunded && c.amount_cents == 700));
+}
+
+/// Makes the database refuse every `fine.paid` and `fine.waived` audit entry
+/// (a trigger), or lifts that refusal.
+async fn refuse_money_audit(app: &TestApp, refuse: bool) {
+    let statements: [(&'static str, &'static str); 2] = if refuse {
+        [
+            (
+                "SELECT 1",
+                "CREATE FUNCTION refuse_money_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+              IF NEW.event_type IN ('fine.paid', 'fine.waived') THEN RAISE EXCEPTION 'audit refused'; END IF; \
+              RETURN NEW; END $$",
+            ),
+            (
+                "CREATE TRIGGER refuse_money_audit BEFORE INSERT ON audit_events \
+              WHEN NEW.event_type IN ('fine.paid', 'fine.waived') BEGIN SELECT RAISE(ABORT, 'audit refused'); END",
+                "CREATE TRIGGER refuse_money_audit BEFORE INSERT ON audit_events \
+              FOR EACH ROW EXECUTE FUNCTION refuse_money_audit()",
+            ),
+        ]
+    } else {
+        [
+            (
+                "DROP TRIGGER refuse_money_audit",
+                "DROP TRIGGER refuse_money_audit ON audit_events",
+            ),
+            ("SELECT 1", "DROP FUNCTION refuse_money_audit()"),
+        ]
+    };
+    for (sqlite, postgres) in statements {
+        try_sql(app, sqlite, postgres).await.expect("test setup");
+    }
+}
+
+/// A payment or a waiver whose audit entry cannot be written is not
+/// committed either (one transaction): no money recorded, the idempotency key
+/// still free, an online charge refunded.
+async fn money_never_moves_without_its_audit_entry(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let fine = desk.charge(ann.id, 1000).await;
+    let waive_path = format!("/api/v1/fines/{}/waive", fine["id"].as_str().unwrap());
+    refuse_money_audit(&desk.app, true).await;
+
+    let cash = json!({"amount_cents": 300, "method": "cash"});
+    let refused = pay(&desk, LIBRARIAN, &fine, Some("k-1"), cash.clone()).await;
+    assert_eq!(refused.status(), 500);
+    let online = json!({"amount_cents": 200, "method": "online", "payment_token": OK});
+    let refused = pay(&desk, "ann", &fine, Some("k-2"), online.clone()).await;
+    assert_eq!(refused.status(), 500);
+    let waived = desk
+        .as_user(LIBRARIAN, Method::POST, &waive_path)
+        .await
+        .json(&json!({"reason": "goodwill", "amount_cents": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(waived.status(), 500);
+
+    let detail = fine_now(&desk, &fine).await;
+    assert_eq!(detail["paid_cents"], 0, "{detail}");
+    assert_eq!(detail["waived_cents"], 0, "{detail}");
+    assert!(
+        detail["payments"].as_array().unwrap().is_empty(),
+        "{detail}"
+    );
+    assert!(detail["waivers"].as_array().unwrap().is_empty(), "{detail}");
+    // The provider took the online payment and was asked to give it back.
+    let charges = provider_charges(&desk.app);
+    assert_eq!(charges.len(), 1);
+    assert!(charges[0].refunded, "{charges:?}");
+
+    // Once entries can be written again, the same keys are still free.
+    refuse_money_audit(&desk.app, false).await;
+    let paid = pay(&desk, LIBRARIAN, &fine, Some("k-1"), cash).await;
+    assert_eq!(paid.status(), 201);
+    assert_eq!(paid.headers()["idempotent-replayed"], "false");
+    // (A retry of the refunded online payment under its own key would get the
+    // provider's refunded receipt back: the patron starts a new payment.)
+    assert_eq!(
+        pay(&desk, "ann", &fine, Some("k-3"), online).await.status(),
+        201
+    );
+    assert_eq!(provider_charges(&desk.app).len(), 2);
+    let waived = desk
+        .as_user(LIBRARIAN, Method::POST, &waive_path)
+        .await
+        .json(&json!({"reason": "goodwill", "amount_cents": 100}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(waived.status(), 200);
+    let detail = fine_now(&desk, &fine).await;
+    assert_eq!(detail["paid_cents"], 500, "{detail}");
+    assert_eq!(detail["waived_cents"], 100, "{detail}");
+    assert_eq!(desk.app.audit_events("fine.paid").await.len(), 2);
+    assert_eq!(desk.app.audit_events("fine.waived").await.len(), 1);
 }

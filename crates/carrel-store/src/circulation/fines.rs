@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Refusal;
-use crate::{Store, StoreError};
+use crate::audit::append_audit_trail;
+use crate::{AuditTrail, Store, StoreError};
 
 macro_rules! fine_select {
     () => {
@@ -147,8 +148,12 @@ pub struct FineQuery {
 }
 
 impl Store {
-    /// Creates a manual or damage fine for a live user.
-    pub async fn create_fine(&self, fine: &NewFine) -> Result<Fine, StoreError> {
+    /// Creates a manual or damage fine for a live user, with its audit entries.
+    pub async fn create_fine(
+        &self,
+        fine: &NewFine,
+        audit: impl AuditTrail<Fine>,
+    ) -> Result<Fine, StoreError> {
         const USER: &str = "SELECT COUNT(*) FROM users WHERE id = $1 AND deleted_at IS NULL";
         const INSERT: &str = concat!(
             "INSERT INTO fines (id, user_id, reason, amount_cents, paid_cents, waived_cents, status, note, created_by, created_at, updated_at) \
@@ -171,7 +176,9 @@ impl Store {
                 .bind(fine.now)
                 .fetch_one(&mut *tx)
                 .await?;
+            let events = append_audit_trail!(tx, audit, &created);
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(created)
         })
     }
@@ -339,7 +346,12 @@ impl Store {
     }
 
     /// Waives (part of) the balance of an open fine; never the actor's own.
-    pub async fn waive_fine(&self, request: &WaiverRequest) -> Result<Fine, StoreError> {
+    /// The waiver's audit entries are committed with it.
+    pub async fn waive_fine(
+        &self,
+        request: &WaiverRequest,
+        audit: impl AuditTrail<Fine>,
+    ) -> Result<Fine, StoreError> {
         const FINE: &str = concat!("SELECT ", fine_select!(), " FROM fines WHERE id = $1");
         const WAIVE: &str = concat!(
             "UPDATE fines SET waived_cents = waived_cents + $2, updated_at = $3, status = CASE WHEN paid_cents + waived_cents + $2 < amount_cents THEN 'open' \
@@ -366,7 +378,9 @@ impl Store {
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
             sqlx::query(INSERT).bind(Uuid::now_v7()).bind(r.fine_id).bind(amount).bind(&r.reason).bind(r.actor).bind(r.now)
                 .execute(&mut *tx).await?;
+            let events = append_audit_trail!(tx, audit, &fine);
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(fine)
         })
     }

@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{CirculationEvent, Refusal, circulation_event};
-use crate::{Backend, Store, StoreError};
+use crate::audit::append_audit_trail;
+use crate::{AuditTrail, Backend, Store, StoreError};
 
 /// Hold columns plus `position`: 1-based among the item's waiting holds
 /// (first come, first served; ties on the second broken by id), NULL once the
@@ -289,7 +290,11 @@ impl Store {
     /// who already has their category's (else `max_active_holds`) open holds; on PostgreSQL
     /// the patron row is locked first, so parallel placements are counted one
     /// after the other (SQLite serialises writers already).
-    pub async fn place_hold(&self, request: &PlaceHold) -> Result<Hold, StoreError> {
+    pub async fn place_hold(
+        &self,
+        request: &PlaceHold,
+        audit: impl AuditTrail<Hold>,
+    ) -> Result<Hold, StoreError> {
         const ITEM: &str = "SELECT item_type FROM items WHERE id = $1 AND deleted_at IS NULL";
         const ITEM_LOCKED: &str =
             "SELECT item_type FROM items WHERE id = $1 AND deleted_at IS NULL FOR NO KEY UPDATE";
@@ -362,7 +367,9 @@ impl Store {
             });
             let ready = fill_waiting_holds!(tx, &library, item_id, None, None, now, r.pickup_days, actor);
             let hold: Hold = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
+            let events = append_audit_trail!(tx, audit, &hold);
             tx.commit().await?;
+            crate::audit::log(&events);
             if !ready.is_empty() {
                 self.wake_outbox();
             }
@@ -380,13 +387,15 @@ impl Store {
 
     /// Cancels an open hold. The positions behind a waiting hold move up; the
     /// copy of a ready hold goes to the next in line, or back to the shelf.
-    /// Returns the holds that became ready.
+    /// Returns the holds that became ready. `audit`'s entries are committed
+    /// with the cancellation.
     pub async fn cancel_hold(
         &self,
         id: Uuid,
         actor: Option<Uuid>,
         now: OffsetDateTime,
         pickup_days: u32,
+        audit: impl AuditTrail<Vec<Uuid>>,
     ) -> Result<Vec<Uuid>, StoreError> {
         const CANCEL: &str = "UPDATE holds SET status = 'cancelled', closed_at = $2 \
              WHERE id = $1 AND status IN ('waiting', 'ready') RETURNING item_id, user_id, copy_id, pickup_branch_id";
@@ -419,7 +428,9 @@ impl Store {
                     send_home_if_away!(tx, item_id, copy_id, pickup, now, actor);
                 }
             }
+            let events = append_audit_trail!(tx, audit, &ready);
             tx.commit().await?;
+            crate::audit::log(&events);
             if !ready.is_empty() {
                 self.wake_outbox();
             }

@@ -594,6 +594,7 @@ impl Store {
     /// patron waits for the item, or the patron is blocked. Renewing an
     /// overdue loan charges the lateness so far (the new due date counts from
     /// today, so it would otherwise be forgiven); that fine is returned.
+    /// `audit`'s entries are committed with the renewal.
     pub async fn renew_loan(
         &self,
         id: Uuid,
@@ -601,6 +602,7 @@ impl Store {
         actor: Option<Uuid>,
         now: OffsetDateTime,
         block_threshold_cents: i64,
+        audit: impl AuditTrail<(Loan, Option<Fine>)>,
     ) -> Result<(Loan, Option<Fine>), StoreError> {
         const WAITING: &str =
             "SELECT COUNT(*) FROM holds WHERE item_id = $1 AND status = 'waiting'";
@@ -646,18 +648,23 @@ impl Store {
                 item_id: loan.item_id, event_type: "renewed", actor_id: actor, at: now, details: &details,
                 loan_id: Some(id), hold_id: None, patron_id: Some(patron),
             });
+            let outcome = (renewed, fine);
+            let events = append_audit_trail!(tx, audit, &outcome);
             tx.commit().await?;
-            Ok((renewed, fine))
+            crate::audit::log(&events);
+            Ok(outcome)
         })
     }
 
     /// Declares an open loan's copy lost: the loan and the copy become `lost`
-    /// and the replacement cost recorded on the loan becomes a fine.
+    /// and the replacement cost recorded on the loan becomes a fine. `audit`'s
+    /// entries are committed with the change.
     pub async fn mark_lost(
         &self,
         id: Uuid,
         actor: Option<Uuid>,
         now: OffsetDateTime,
+        audit: impl AuditTrail<(Loan, Option<Fine>)>,
     ) -> Result<(Loan, Option<Fine>), StoreError> {
         const LOSE: &str = concat!(
             "UPDATE loans SET status = 'lost' WHERE id = $1 AND status IN ('active', 'overdue') RETURNING ",
@@ -687,8 +694,11 @@ impl Store {
                 item_id: loan.item_id, event_type: "lost", actor_id: actor, at: now, details: &details,
                 loan_id: Some(id), hold_id: None, patron_id: loan.user_id,
             });
+            let outcome = (loan, fine);
+            let events = append_audit_trail!(tx, audit, &outcome);
             tx.commit().await?;
-            Ok((loan, fine))
+            crate::audit::log(&events);
+            Ok(outcome)
         })
     }
 

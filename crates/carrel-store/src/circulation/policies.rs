@@ -6,7 +6,8 @@ use carrel_core::circulation::LoanPolicy;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Store, StoreError};
+use crate::audit::append_audit_trail;
+use crate::{AuditTrail, Store, StoreError};
 
 /// A stored policy.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -75,6 +76,7 @@ impl Store {
         policy: &LoanPolicy,
         actor: Option<Uuid>,
         now: OffsetDateTime,
+        audit: impl AuditTrail<PolicyRow>,
     ) -> Result<PolicyRow, StoreError> {
         const UPDATE: &str = "UPDATE circulation_rules SET loan_days = $2, max_renewals = $3, daily_fine_cents = $4, \
              max_fine_cents = $5, grace_days = $6, replacement_cost_cents = $7, updated_at = $8, updated_by = $9 \
@@ -107,7 +109,9 @@ impl Store {
                 }
             }
             let row = row.ok_or(StoreError::NotFound)?;
+            let events = append_audit_trail!(tx, audit, &row);
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(row)
         })
     }

@@ -406,14 +406,17 @@ async fn parallel_failed_sign_ins_lock_at_the_threshold(store: Store) {
 
 async fn fine_of(store: &Store, user_id: Uuid, cents: i64) -> carrel_store::Fine {
     store
-        .create_fine(&NewFine {
-            user_id,
-            amount_cents: cents,
-            reason: "manual",
-            note: None,
-            actor: None,
-            now: NOW,
-        })
+        .create_fine(
+            &NewFine {
+                user_id,
+                amount_cents: cents,
+                reason: "manual",
+                note: None,
+                actor: None,
+                now: NOW,
+            },
+            |_: &_| Vec::new(),
+        )
         .await
         .expect("create fine")
 }
@@ -679,7 +682,7 @@ async fn concurrent_returns_fill_the_hold_queue_in_order(store: Store) {
         let user = patron(&store, "queue").await;
         let at = NOW + time::Duration::seconds(i as i64 + 1);
         let hold = store
-            .place_hold(&place(item.id, user.id, at))
+            .place_hold(&place(item.id, user.id, at), |_: &_| Vec::new())
             .await
             .unwrap();
         assert_eq!(hold.status, "waiting");
@@ -740,7 +743,10 @@ async fn returns_racing_new_holds_leave_no_copy_on_the_shelf(store: Store) {
         for user in &waiting {
             let (store, request) = (store.clone(), place(item.id, *user, later));
             set.spawn(async move {
-                store.place_hold(&request).await.expect("place hold");
+                store
+                    .place_hold(&request, |_: &_| Vec::new())
+                    .await
+                    .expect("place hold");
             });
         }
         while let Some(done) = set.join_next().await {
@@ -774,7 +780,11 @@ async fn deleting_a_patron_racing_a_checkout_stays_consistent(store: Store) {
             },
             {
                 let store = store.clone();
-                async move { store.soft_delete_user(user.id, None, NOW).await }
+                async move {
+                    store
+                        .soft_delete_user(user.id, None, NOW, |_: &_| Vec::new())
+                        .await
+                }
             }
         );
         let loans = open_loans_of(&store, user.id).await;

@@ -3,10 +3,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_core::calendar::{OpeningCalendar, WEEKDAY_NAMES, Zone, format_clock, format_date};
+use carrel_core::calendar::{OpeningCalendar, Zone, format_clock, format_date};
 use carrel_store::{Branch, BranchChanges, NewBranch, StoreError, Transit};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,8 +15,7 @@ use uuid::Uuid;
 use super::catalog::CopyView;
 use super::holds::HoldView;
 use crate::app::Actor;
-use crate::app::circulation;
-use crate::audit;
+use crate::app::{admin, circulation};
 use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
@@ -192,28 +190,16 @@ async fn create_branch(
     if !bad.is_empty() {
         return Err(ApiError::invalid_fields(bad));
     }
-    let branch = state
-        .store
-        .create_branch(
-            &NewBranch {
-                code: req.code,
-                name,
-                timezone,
-                address,
-            },
-            state.clock.now(),
-        )
+    let branch = NewBranch {
+        code: req.code,
+        name,
+        timezone,
+        address,
+    };
+    let actor = Actor::api(admin.user_id, &client);
+    let branch = admin::create_branch(&state, &actor, &branch)
         .await
         .map_err(conflict_on_code)?;
-    audit::record(
-        &state,
-        &client,
-        "branch.created",
-        Some(admin.user_id),
-        None,
-        json!({"branch_id": branch.id, "code": branch.code, "timezone": branch.timezone}),
-    )
-    .await;
     Ok((StatusCode::CREATED, axum::Json(branch.into())))
 }
 
@@ -246,29 +232,16 @@ async fn update_branch(
     if !bad.is_empty() {
         return Err(ApiError::invalid_fields(bad));
     }
-    let branch = state
-        .store
-        .update_branch(
-            id,
-            &BranchChanges {
-                code: req.code,
-                name,
-                timezone,
-                address,
-            },
-            state.clock.now(),
-        )
+    let changes = BranchChanges {
+        code: req.code,
+        name,
+        timezone,
+        address,
+    };
+    let actor = Actor::api(admin.user_id, &client);
+    let branch = admin::update_branch(&state, &actor, id, &changes)
         .await
         .map_err(conflict_on_code)?;
-    audit::record(
-        &state,
-        &client,
-        "branch.updated",
-        Some(admin.user_id),
-        None,
-        json!({"branch_id": branch.id, "code": branch.code, "timezone": branch.timezone}),
-    )
-    .await;
     Ok(axum::Json(branch.into()))
 }
 
@@ -371,23 +344,9 @@ async fn put_calendar(
         OpeningCalendar::parse(&req.weekly.days(), &req.closed_dates).map_err(|problems| {
             ApiError::invalid_fields(problems.into_iter().map(|(f, r)| (f, r.to_owned())))
         })?;
-    let stored = state
-        .store
-        .set_branch_calendar(id, &calendar, state.clock.now())
-        .await?;
-    let view = calendar_view(&stored.calendar);
-    audit::record(
-        &state,
-        &client,
-        "branch.calendar_updated",
-        Some(admin.user_id),
-        None,
-        json!({"branch_id": id, "closed_dates": view.closed_dates.len(),
-            "open_weekdays": WEEKDAY_NAMES.iter().enumerate()
-                .filter(|(n, _)| !calendar.weekly()[*n].is_empty()).map(|(_, d)| *d).collect::<Vec<_>>()}),
-    )
-    .await;
-    Ok(axum::Json(view))
+    let actor = Actor::api(admin.user_id, &client);
+    let stored = admin::set_calendar(&state, &actor, id, &calendar).await?;
+    Ok(axum::Json(calendar_view(&stored.calendar)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use carrel_store::{Fine, FineQuery, NewFine, Payment, PaymentOutcome, WaiverRequest};
+use carrel_store::{Fine, FineQuery, Payment, PaymentOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -13,15 +13,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::Actor;
-use crate::app::circulation::{PaymentInput, record_payment};
-use crate::audit;
+use crate::app::fines::{self, PayRefusal};
 use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
-use crate::circulation::payments::{Charge, ProviderError};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
 use crate::http::extract::{Json, Query, parse_id};
 use crate::http::pagination::{self, Page};
-use crate::limits::{self, Limit};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -285,29 +282,16 @@ async fn create_fine(
     RequireLibrarian(staff): RequireLibrarian,
     Json(req): Json<NewFineRequest>,
 ) -> Result<(StatusCode, axum::Json<FineView>), ApiError> {
-    let fine = state
-        .store
-        .create_fine(&NewFine {
-            user_id: req.user_id,
-            amount_cents: check_amount(req.amount_cents)?,
-            reason: match req.reason {
-                ManualReason::Manual => "manual",
-                ManualReason::Damage => "damage",
-            },
-            note: short_text("note", req.note, false)?,
-            actor: Some(staff.user_id),
-            now: state.clock.now(),
-        })
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "fine.created",
-        Some(staff.user_id),
-        Some(fine.user_id),
-        json!({"fine_id": fine.id, "reason": fine.reason, "amount_cents": fine.amount_cents}),
-    )
-    .await;
+    let input = fines::ChargeInput {
+        user_id: req.user_id,
+        amount_cents: check_amount(req.amount_cents)?,
+        reason: match req.reason {
+            ManualReason::Manual => fines::ManualReason::Manual,
+            ManualReason::Damage => fines::ManualReason::Damage,
+        },
+        note: short_text("note", req.note, false)?,
+    };
+    let fine = fines::charge(&state, &Actor::api(staff.user_id, &client), input).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(FineView::new(fine, &state.config.currency)),
@@ -357,16 +341,6 @@ pub enum PaymentMethod {
     Cash,
     Card,
     Online,
-}
-
-impl PaymentMethod {
-    fn as_str(self) -> &'static str {
-        match self {
-            PaymentMethod::Cash => "cash",
-            PaymentMethod::Card => "card",
-            PaymentMethod::Online => "online",
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -425,27 +399,6 @@ fn stored_response(status: u16, body: String, replayed: bool) -> Response {
     response
 }
 
-/// The `payment_token` of an online payment (required), or its absence for a desk payment.
-fn payment_token(method: PaymentMethod, token: Option<String>) -> Result<Option<String>, ApiError> {
-    match (method, token) {
-        (PaymentMethod::Online, Some(t))
-            if (1..=255).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(Some(t))
-        }
-        (PaymentMethod::Online, Some(_)) => Err(field_error(
-            "payment_token",
-            "must be 1 to 255 printable ASCII characters",
-        )),
-        (PaymentMethod::Online, None) => Err(field_error(
-            "payment_token",
-            "is required for online payments",
-        )),
-        (_, Some(_)) => Err(field_error("payment_token", "is only for online payments")),
-        (_, None) => Ok(None),
-    }
-}
-
 fn online_payments_disabled() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
@@ -476,126 +429,55 @@ async fn pay_fine(
     headers: HeaderMap,
     Json(req): Json<PaymentBody>,
 ) -> Result<Response, ApiError> {
-    let fine_id = parse_id(&id)?;
-    let key = idempotency_key(&headers)?;
-    let amount = check_amount(req.amount_cents)?;
-    let method = req.method;
-    if !me.is_staff() && method != PaymentMethod::Online {
-        return Err(
-            forbidden().with_message("patrons pay online; cash and card are recorded at the desk")
-        );
-    }
-    let provider = match method {
-        PaymentMethod::Online => Some(
-            state
-                .payments
-                .clone()
-                .ok_or_else(online_payments_disabled)?,
-        ),
-        PaymentMethod::Cash | PaymentMethod::Card => None,
-    };
-    let token = payment_token(method, req.payment_token)?;
-    let mut described = format!(
-        "POST /fines/{fine_id}/payments|{amount}|{}",
-        method.as_str()
-    );
-    if let Some(token) = &token {
-        // A payment token is single-use: another token is another request.
-        described.push('|');
-        described.push_str(token);
-    }
-    let request_hash = state.secrets.mac("idempotency-key", described.as_bytes());
-    // Duplicates from this instance queue here, then replay below.
-    let _serialised = state.key_locks.lock(me.user_id, key).await;
-    if let Some((hash, status, body)) = state.store.idempotent_response(me.user_id, key).await? {
-        if hash.as_slice() != request_hash {
-            return Err(carrel_store::StoreError::Circulation(
-                carrel_store::Refusal::IdempotencyKeyReused,
-            )
-            .into());
-        }
-        return Ok(stored_response(status, body, true));
-    }
-    // The store checks these again atomically; checking first keeps the
-    // provider from charging for a payment the store would refuse.
-    let fine = visible_fine(&state, &me, fine_id).await?;
-    if me.is_staff() && fine.user_id == me.user_id {
-        return Err(carrel_store::StoreError::Circulation(carrel_store::Refusal::OwnFine).into());
-    }
-    if fine.status != "open" {
-        return Err(field_error(
-            "amount_cents",
-            "the fine is settled: its balance is 0",
-        ));
-    }
-    if amount > fine.balance_cents() {
-        return Err(field_error(
-            "amount_cents",
-            "must not exceed the balance of the fine",
-        ));
-    }
-    limits::enforce(&state, Limit::Payments, &me.user_id.to_string()).await?;
-    let receipt = match (&provider, &token) {
-        (Some(provider), Some(token)) => {
-            // Unique per (caller, key, request): duplicates that reach several
-            // instances at once carry the same provider key and are charged once.
-            let provider_key = hex(&state.secrets.mac(
-                "payment-provider-key",
-                format!("{}|{key}|{}", me.user_id, hex(&request_hash)).as_bytes(),
-            ));
-            let charge = Charge {
-                fine_id,
-                payer_id: fine.user_id,
-                amount_cents: amount,
-                currency: &state.config.currency,
-                payment_token: token,
-                idempotency_key: &provider_key,
-            };
-            let receipt = provider.charge(&charge).await.map_err(|e| match e {
-                ProviderError::Declined => ApiError::new(
-                    StatusCode::PAYMENT_REQUIRED,
-                    ErrorCode::PaymentDeclined,
-                    "the payment was declined; nothing was recorded",
-                ),
-                ProviderError::Unavailable => ApiError::unavailable(
-                    "the payment provider is unavailable; nothing was recorded",
-                ),
-            })?;
-            Some(receipt)
-        }
-        _ => None,
-    };
-    let currency = state.config.currency.clone();
-    let actor = Actor::api(me.user_id, &client);
-    let input = PaymentInput {
-        fine: &fine,
-        amount_cents: amount,
-        method: method.as_str(),
-        key,
-        request_hash: &request_hash,
+    let input = fines::PayInput {
+        fine_id: parse_id(&id)?,
+        idempotency_key: idempotency_key(&headers)?,
+        amount_cents: check_amount(req.amount_cents)?,
+        method: match req.method {
+            PaymentMethod::Cash => fines::Method::Cash,
+            PaymentMethod::Card => fines::Method::Card,
+            PaymentMethod::Online => fines::Method::Online,
+        },
+        payment_token: req.payment_token.as_deref(),
         staff: me.is_staff(),
     };
-    let charged = provider.as_deref().zip(receipt.as_ref());
-    let outcome = record_payment(&state, &actor, input, charged, |payment, fine| {
+    let currency = &state.config.currency;
+    let actor = Actor::api(me.user_id, &client);
+    let render = |payment: &Payment, fine: &Fine| {
         serde_json::to_string(&PaymentResult {
             payment: payment.into(),
-            fine: FineView::new(fine.clone(), &currency),
+            fine: FineView::new(fine.clone(), currency),
         })
         .unwrap_or_default()
-    })
-    .await?;
-    match outcome {
+    };
+    match fines::pay(&state, &actor, input, render).await? {
         PaymentOutcome::Created { response, .. } => Ok(stored_response(201, response, false)),
-        // A concurrent duplicate recorded it first; its charge carried the
-        // same provider key, so the provider took the money once.
         PaymentOutcome::Replayed { status, response } => {
             Ok(stored_response(status, response, true))
         }
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+impl From<PayRefusal> for ApiError {
+    fn from(refusal: PayRefusal) -> Self {
+        let message = refusal.to_string();
+        match refusal {
+            PayRefusal::DeskMethodForPatron => forbidden().with_message(message),
+            PayRefusal::OnlinePaymentsDisabled => online_payments_disabled(),
+            PayRefusal::PaymentToken(reason) => field_error("payment_token", reason),
+            PayRefusal::FineSettled => {
+                field_error("amount_cents", "the fine is settled: its balance is 0")
+            }
+            PayRefusal::RateLimited(limited) => limited.into(),
+            PayRefusal::Declined => ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                ErrorCode::PaymentDeclined,
+                message,
+            ),
+            PayRefusal::ProviderUnavailable => ApiError::unavailable(message),
+            PayRefusal::Store(error) => error.into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -618,28 +500,12 @@ async fn waive_fine(
     Path(id): Path<String>,
     Json(req): Json<WaiveRequest>,
 ) -> Result<axum::Json<FineView>, ApiError> {
-    let fine_id = parse_id(&id)?;
-    let reason = short_text("reason", Some(req.reason), true)?.unwrap_or_default();
-    let amount = req.amount_cents.map(check_amount).transpose()?;
-    let fine = state
-        .store
-        .waive_fine(&WaiverRequest {
-            fine_id,
-            amount_cents: amount,
-            reason: reason.clone(),
-            actor: staff.user_id,
-            now: state.clock.now(),
-        })
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "fine.waived",
-        Some(staff.user_id),
-        Some(fine.user_id),
-        json!({"fine_id": fine.id, "waived_cents": fine.waived_cents, "balance_cents": fine.balance_cents(), "reason": reason}),
-    )
-    .await;
+    let input = fines::WaiveInput {
+        fine_id: parse_id(&id)?,
+        reason: short_text("reason", Some(req.reason), true)?.unwrap_or_default(),
+        amount_cents: req.amount_cents.map(check_amount).transpose()?,
+    };
+    let fine = fines::waive(&state, &Actor::api(staff.user_id, &client), input).await?;
     Ok(axum::Json(FineView::new(fine, &state.config.currency)))
 }
 

@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use carrel_store::{Loan, LoanQuery};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +14,6 @@ use super::fines::FineView;
 use super::holds::HoldView;
 use crate::app::Actor;
 use crate::app::circulation::{self, PatronRef};
-use crate::audit;
 use crate::auth::principal::{Authenticated, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, field_error};
@@ -323,29 +321,10 @@ async fn mark_lost(
     RequireLibrarian(staff): RequireLibrarian,
     Path(id): Path<String>,
 ) -> Result<axum::Json<LostView>, ApiError> {
-    let now = state.clock.now();
-    let (loan, fine) = state
-        .store
-        .mark_lost(parse_id(&id)?, Some(staff.user_id), now)
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "loan.lost",
-        Some(staff.user_id),
-        loan.user_id,
-        json!({"loan_id": loan.id, "copy_id": loan.copy_id, "fine_id": fine.as_ref().map(|f| f.id)}),
-    )
-    .await;
-    if let Some(fine) = &fine {
-        audit_fine_created(&state, &Actor::api(staff.user_id, &client), fine).await;
-    }
+    let actor = Actor::api(staff.user_id, &client);
+    let (loan, fine) = circulation::mark_lost(&state, &actor, parse_id(&id)?).await?;
     Ok(axum::Json(LostView {
         fine: fine.map(|f| FineView::new(f, &state.config.currency)),
-        loan: LoanView::new(loan, now),
+        loan: LoanView::new(loan, state.clock.now()),
     }))
-}
-
-async fn audit_fine_created(state: &AppState, actor: &Actor, fine: &carrel_store::Fine) {
-    audit::record_event(state, &circulation::fine_created_event(state, actor, fine)).await;
 }

@@ -13,7 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::audit;
+use crate::app::Actor;
+use crate::app::admin::{self, PolicyRefusal};
 use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
@@ -106,13 +107,6 @@ async fn put_policy(
     Path(item_type): Path<String>,
     Json(req): Json<PolicyRequest>,
 ) -> Result<axum::Json<PolicyView>, ApiError> {
-    if !state.store.item_type_exists(&item_type).await? {
-        return Err(ApiError::bad_request("unknown item type").with_detail(
-            "fields",
-            json!({"item_type": "must be a defined item type (see /api/v1/item-types)"}),
-        ));
-    }
-    let item_type = item_type.as_str();
     let policy = LoanPolicy {
         loan_days: req.loan_days,
         max_renewals: req.max_renewals,
@@ -121,27 +115,21 @@ async fn put_policy(
         grace_days: req.grace_days,
         replacement_cost_cents: req.replacement_cost_cents,
     };
-    policy.validate().map_err(|problems| {
-        ApiError::invalid_fields(
-            problems
-                .into_iter()
-                .map(|(field, reason)| (field.to_owned(), reason.to_owned())),
-        )
-    })?;
-    let row = state
-        .store
-        .put_policy(item_type, &policy, Some(admin.user_id), state.clock.now())
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "policy.updated",
-        Some(admin.user_id),
-        None,
-        json!({"item_type": item_type, "loan_days": policy.loan_days, "max_renewals": policy.max_renewals,
-            "daily_fine_cents": policy.daily_fine_cents, "max_fine_cents": policy.max_fine_cents,
-            "grace_days": policy.grace_days, "replacement_cost_cents": policy.replacement_cost_cents}),
-    )
-    .await;
+    let actor = Actor::api(admin.user_id, &client);
+    let row = admin::put_policy(&state, &actor, &item_type, &policy)
+        .await
+        .map_err(|refusal| match refusal {
+            PolicyRefusal::UnknownItemType => ApiError::bad_request("unknown item type")
+                .with_detail(
+                    "fields",
+                    json!({"item_type": "must be a defined item type (see /api/v1/item-types)"}),
+                ),
+            PolicyRefusal::Invalid(problems) => ApiError::invalid_fields(
+                problems
+                    .into_iter()
+                    .map(|(field, reason)| (field.to_owned(), reason.to_owned())),
+            ),
+            PolicyRefusal::Store(error) => error.into(),
+        })?;
     Ok(axum::Json(PolicyView::new(row, &state.config.currency)))
 }
