@@ -17,7 +17,7 @@
 //! slower than against an unknown name. Every *failed* check is therefore
 //! padded (by sleeping, which costs no CPU and holds no hashing slot) to a
 //! floor: 1.25 × the slowest such kind still stored, as measured on this
-//! machine ([`PasswordHasher::calibrate`], fed by [`spawn_calibration`] from the
+//! machine ([`PasswordHasher::calibrate`], fed by `auth::passwords::spawn_calibration` from the
 //! database, and by every check of such a hash). Without legacy hashes the
 //! floor is zero and nothing is padded.
 
@@ -358,31 +358,6 @@ impl PasswordHasher {
         })
         .await
     }
-}
-
-/// How often the server looks for legacy hash kinds in the database.
-const CALIBRATION_INTERVAL: Duration = Duration::from_secs(300);
-
-/// Keeps the failure floor in step with the legacy hash kinds in the database:
-/// calibrates at once and then every five minutes (imports made meanwhile,
-/// kinds gone once their accounts have logged in and been upgraded).
-pub fn spawn_calibration(state: crate::state::AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Err(error) = calibrate_from_store(&state).await {
-                tracing::warn!(%error, "could not measure the legacy password hashes");
-            }
-            tokio::time::sleep(CALIBRATION_INTERVAL).await;
-        }
-    })
-}
-
-/// One calibration pass: one sample per legacy kind stored, each measured.
-pub async fn calibrate_from_store(state: &crate::state::AppState) -> anyhow::Result<()> {
-    let current = state.hasher.current_kind();
-    let samples = state.store.legacy_hash_samples(&current, hash_kind).await?;
-    state.hasher.calibrate(samples).await?;
-    Ok(())
 }
 
 /// An Argon2id PHC string of `password` with a fresh random salt, computed in `memory`.

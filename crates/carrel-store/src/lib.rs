@@ -18,6 +18,7 @@ mod migrations;
 mod outbox;
 mod pins;
 mod pool;
+mod revocation;
 mod session_cache;
 mod sessions;
 mod sip2_terminals;

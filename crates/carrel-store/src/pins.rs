@@ -8,7 +8,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::session_cache::AuthChange;
+use crate::revocation::AuthChange;
 use crate::users::user_columns;
 use crate::{Store, StoreError, User};
 

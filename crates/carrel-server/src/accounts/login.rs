@@ -23,9 +23,9 @@ use uuid::Uuid;
 
 use super::{AccountError, role_of};
 use crate::audit;
-use crate::auth::passwords::Verification;
 use crate::auth::tokens::{self, IssuedTokens};
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
+use crate::passwords::Verification;
 use crate::state::AppState;
 
 /// How long an attempt may wait for attempts in flight before giving up (503).

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{AccountError, NewAccount, conflict_from, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 /// Whether `actor` may change or delete `target`: admins may manage anyone;

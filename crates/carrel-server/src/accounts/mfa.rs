@@ -19,7 +19,7 @@ use super::{AccountError, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::auth::tokens::{self, IssuedTokens};
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 const SEAL_PURPOSE: &str = "totp";

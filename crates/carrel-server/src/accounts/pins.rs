@@ -19,9 +19,9 @@ use uuid::Uuid;
 use super::manage::may_manage;
 use super::{AccountError, conflict_from};
 use crate::audit;
-use crate::auth::passwords::Verification;
 use crate::auth::principal::Principal;
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
+use crate::passwords::Verification;
 use crate::state::AppState;
 
 /// How often a lost compare-and-swap race is retried before giving up.

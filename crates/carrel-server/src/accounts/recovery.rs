@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{AccountError, NewAccount, check_new_password, link, validate_identity};
 use crate::audit;
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::outbox::messages as mail;
 use crate::state::AppState;
 

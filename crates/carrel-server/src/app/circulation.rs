@@ -105,7 +105,7 @@ pub async fn checkout(
                     "loan.checked_out",
                     Some(patron),
                     json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
-                        "due_at": crate::http::rfc3339(loan.due_at), "due_date": loan.due_date.map(carrel_core::calendar::format_date),
+                        "due_at": carrel_core::clock::rfc3339(loan.due_at), "due_date": loan.due_date.map(carrel_core::calendar::format_date),
                         "branch_id": loan.branch_id, "hold_id": outcome.fulfilled_hold}),
                 )];
                 if let Some(hold_id) = outcome.fulfilled_hold {
@@ -277,7 +277,7 @@ pub async fn renew(
             state,
             "loan.renewed",
             loan.user_id,
-            json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
+            json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": carrel_core::clock::rfc3339(loan.due_at)}),
         )
         .await;
     if let Some(fine) = &fine {

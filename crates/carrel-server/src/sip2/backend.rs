@@ -23,7 +23,7 @@ use super::{LoginGuard, terminals};
 use crate::accounts::pins;
 use crate::app::circulation::{self, PaymentInput, ScanIn};
 use crate::app::{Actor, Channel};
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 /// One connection's view of the library.

@@ -15,12 +15,12 @@ use uuid::Uuid;
 use crate::app::Actor;
 use crate::app::circulation::{PaymentInput, record_payment};
 use crate::audit;
-use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
 use crate::circulation::payments::{Charge, ProviderError};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
 use crate::http::extract::{Json, Query, parse_id};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
 use crate::limits::{self, Limit};
 use crate::state::AppState;
 

@@ -14,10 +14,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit;
-use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Json;
+use crate::http::principal::{RequireAdmin, RequireLibrarian};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
