@@ -1,5 +1,8 @@
 //! `carrel`: the server binary.
 
+// Lint wall, as in the library (see lib.rs).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::ExitCode;
 
 use anyhow::Context as _;

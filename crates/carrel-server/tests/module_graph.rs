@@ -217,10 +217,9 @@ fn top_level_modules(src: &Path) -> BTreeSet<String> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        if path.is_dir() || path.extension().is_some_and(|ext| ext == "rs") {
-            if !matches!(stem.as_str(), "lib" | "main" | "bin") {
-                modules.insert(stem);
-            }
+        let is_module = path.is_dir() || path.extension().is_some_and(|ext| ext == "rs");
+        if is_module && !matches!(stem.as_str(), "lib" | "main" | "bin") {
+            modules.insert(stem);
         }
     }
     modules
@@ -321,8 +320,7 @@ fn group_heads(group: &str) -> Vec<String> {
     let mut heads = Vec::new();
     let mut depth = 0usize;
     let mut expecting = true;
-    let mut chars = group.char_indices().peekable();
-    while let Some((i, ch)) = chars.next() {
+    for (i, ch) in group.char_indices() {
         match ch {
             '{' => depth += 1,
             '}' if depth == 0 => break,

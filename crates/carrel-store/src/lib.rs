@@ -6,6 +6,9 @@
 //! the few statements that genuinely differ (full-text search, locking) branch on
 //! [`Backend`] explicitly. The conformance tests run every method on both.
 
+// Lint wall: a failure is a typed error, never a panic (tests may unwrap; see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod audit;
 mod backup;
 mod branches;
