@@ -41,6 +41,7 @@ pub struct ProfileUpdate {
     pub keep_loan_history: Option<bool>,
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn update_me(
     state: &AppState,
     client: &ClientInfo,
@@ -89,6 +90,7 @@ pub async fn update_me(
 }
 
 /// Soft-deletes the caller's own account after re-entering the password.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn delete_me(
     state: &AppState,
     client: &ClientInfo,
@@ -132,6 +134,7 @@ pub struct StaffCreate {
 
 /// Staff create accounts: librarians patrons only, admins any role. Without a
 /// password the user is invited by email to set one.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -172,6 +175,7 @@ pub async fn create_by_staff(
 }
 
 /// A staff member's view of one account (deleted ones included).
+#[tracing::instrument(skip_all, fields(target = %id))]
 pub async fn get_by_staff(state: &AppState, id: Uuid) -> Result<User, AccountError> {
     state
         .store
@@ -207,6 +211,7 @@ async fn check_category(state: &AppState, category: &str) -> Result<(), AccountE
     }
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn update_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -313,6 +318,7 @@ pub async fn update_by_staff(
     Ok(user)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn delete_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -347,6 +353,7 @@ pub async fn delete_by_staff(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn restore_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -381,6 +388,7 @@ pub async fn restore_by_staff(
     Ok(user)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn unlock_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -414,6 +422,7 @@ pub async fn unlock_by_staff(
         .ok_or(AccountError::NotFound)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_for_staff(
     state: &AppState,
     mut query: UserQuery,
