@@ -73,12 +73,11 @@ export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postg
 
 BASE="http://127.0.0.1:${PORT}"
 
-die() { echo "accounts.sh: $*" >&2; exit 1; }
+SCRIPT=accounts.sh
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case "$BACKEND" in
-    sqlite | postgres) ;;
-    *) die "backend must be sqlite or postgres, not '$BACKEND'" ;;
-esac
+check_backend "$BACKEND"
 [[ -f "$BIN" && -x "$BIN" ]] || die "no executable binary at '$BIN' (build it with cargo build --release)"
 BIN=$(realpath "$BIN")
 [[ "$USERS" =~ ^[0-9]+$ && "$USERS" -ge 1 && "$USERS" -le 9999 ]] || die "BENCH_USERS must be 1-9999"
@@ -89,23 +88,14 @@ command -v python3 >/dev/null || die "python3 is required"
 if [[ -n "${BENCH_ARGON2_BIN:-}" ]]; then
     ARGON2_BIN=$BENCH_ARGON2_BIN
 else
-    ARGON2_BIN=$(find "$(dirname "$BIN")/deps" -maxdepth 1 -type f -name 'argon2_hash-*' ! -name '*.*' \
-        -perm -u+x -printf '%T@ %p\n' 2>/dev/null | sort -rn | awk 'NR == 1 { print $2 }')
+    ARGON2_BIN=$(newest_bench_bin "$BIN" argon2_hash)
 fi
 [[ -n "$ARGON2_BIN" && -x "$ARGON2_BIN" ]] \
     || die "no argon2_hash bench binary next to $BIN (build it: CARGO_TARGET_DIR=$(dirname "$(dirname "$BIN")") cargo bench -p carrel-server --bench argon2_hash --no-run; or set BENCH_ARGON2_BIN)"
 
-# Reproducible configuration: nothing inherited from the caller.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^CARREL_' || true)
+clear_carrel_env
 
-if ! command -v wrk >/dev/null; then
-    echo "wrk not found; installing it with apt-get" >&2
-    if [[ $(id -u) -eq 0 ]]; then
-        apt-get update -qq && apt-get install -y -qq wrk >&2
-    else
-        sudo apt-get update -qq && sudo apt-get install -y -qq wrk >&2
-    fi
-fi
+ensure_wrk
 
 if [[ "$BACKEND" == postgres ]]; then
     command -v createdb >/dev/null && command -v dropdb >/dev/null \
@@ -119,38 +109,10 @@ SERVER_PID=""
 CHILD_PID=""
 PG_DB=""
 
-# Runs a command in the background and waits for it, so that INT/TERM traps fire at
-# once instead of after the command finishes.
-run() {
-    "$@" &
-    CHILD_PID=$!
-    local status=0
-    wait "$CHILD_PID" || status=$?
-    CHILD_PID=""
-    return "$status"
-}
-
-stop_server() {
-    [[ -n "$SERVER_PID" ]] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do  # up to 5 s for the graceful shutdown
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n "$CHILD_PID" ]]; then
-        kill -TERM "$CHILD_PID" 2>/dev/null || true
-        wait "$CHILD_PID" 2>/dev/null || true
-    fi
+    stop_child
     stop_server
     if [[ -n "$PG_DB" ]]; then
         dropdb --if-exists "$PG_DB" 2>/dev/null || echo "accounts.sh: could not drop database $PG_DB" >&2
@@ -162,30 +124,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Microseconds since the epoch, without forking.
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-
-# Converts a wrk duration ("412.00us", "1.23ms", "2.01s") to ms.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.2f", n
-    }'
-}
-
 CLK_TCK=$(getconf CLK_TCK)
-# CPU ticks (user + system, all threads) used so far by process $1.
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# CPU ticks of this shell's reaped children (wrk, via timeout, once waited for).
-child_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
-# CPU ticks spent running anything on the whole machine, all cores together (user,
-# nice, system, irq, softirq; not idle, I/O wait or hypervisor steal).
-busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 
-if curl -s -o /dev/null --max-time 1 "$BASE/"; then
-    die "something already answers on 127.0.0.1:${PORT}; set BENCH_PORT"
-fi
+check_port_free "$BASE"
 
 printf '%-22s %s\n' "binary:" "$BIN"
 printf '%-22s %s\n' "backend:" "$BACKEND"

@@ -89,12 +89,11 @@ export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postg
 BASE="http://127.0.0.1:${PORT}"
 FILTER='item_type=ebook&year_from=1900&year_to=1950&sort=title'
 
-die() { echo "catalog.sh: $*" >&2; exit 1; }
+SCRIPT=catalog.sh
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case "$BACKEND" in
-    sqlite | postgres) ;;
-    *) die "backend must be sqlite or postgres, not '$BACKEND'" ;;
-esac
+check_backend "$BACKEND"
 [[ "$ITEMS" =~ ^[0-9]+$ && "$ITEMS" -ge 1000 && "$ITEMS" -le 100000000 ]] || die "ITEMS must be a number, 1000-100000000"
 [[ "$CURSOR_PAGES" =~ ^[0-9]+$ && "$CURSOR_PAGES" -ge 1 ]] || die "BENCH_CURSOR_PAGES must be >= 1"
 [[ -f "$BIN" && -x "$BIN" ]] || die "no executable binary at '$BIN' (set BENCH_BIN; build it with cargo build --release)"
@@ -102,8 +101,7 @@ BIN=$(realpath "$BIN")
 if [[ -n "${BENCH_SEED_BIN:-}" ]]; then
     SEED_BIN=$BENCH_SEED_BIN
 else
-    SEED_BIN=$(find "$(dirname "$BIN")/deps" -maxdepth 1 -type f -name 'catalog_seed-*' ! -name '*.*' \
-        -perm -u+x -printf '%T@ %p\n' 2>/dev/null | sort -rn | awk 'NR == 1 { print $2 }')
+    SEED_BIN=$(newest_bench_bin "$BIN" catalog_seed)
 fi
 [[ -n "$SEED_BIN" && -x "$SEED_BIN" ]] \
     || die "no catalog_seed bench binary next to $BIN (build it: CARGO_TARGET_DIR=$(dirname "$(dirname "$BIN")") cargo bench -p carrel-server --bench catalog_seed --no-run; or set BENCH_SEED_BIN)"
@@ -111,17 +109,9 @@ SEED_BIN=$(realpath "$SEED_BIN")
 command -v curl >/dev/null || die "curl is required"
 command -v python3 >/dev/null || die "python3 is required"
 
-# Reproducible configuration: nothing inherited from the caller.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^CARREL_' || true)
+clear_carrel_env
 
-if ! command -v wrk >/dev/null; then
-    echo "wrk not found; installing it with apt-get" >&2
-    if [[ $(id -u) -eq 0 ]]; then
-        apt-get update -qq && apt-get install -y -qq wrk >&2
-    else
-        sudo apt-get update -qq && sudo apt-get install -y -qq wrk >&2
-    fi
-fi
+ensure_wrk
 
 if [[ "$BACKEND" == postgres ]]; then
     command -v psql >/dev/null || die "psql (PostgreSQL client) is required for the postgres backend"
@@ -134,38 +124,10 @@ SERVER_PID=""
 CHILD_PID=""
 PG_DB=""
 
-# Runs a command in the background and waits for it, so that INT/TERM traps fire at
-# once instead of after the command finishes.
-run() {
-    "$@" &
-    CHILD_PID=$!
-    local status=0
-    wait "$CHILD_PID" || status=$?
-    CHILD_PID=""
-    return "$status"
-}
-
-stop_server() {
-    [[ -n "$SERVER_PID" ]] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do  # up to 5 s for the graceful shutdown
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n "$CHILD_PID" ]]; then
-        kill -TERM "$CHILD_PID" 2>/dev/null || true
-        wait "$CHILD_PID" 2>/dev/null || true
-    fi
+    stop_child
     stop_server
     if [[ -n "$PG_DB" ]]; then
         psql -d postgres -qtAc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
@@ -178,33 +140,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Microseconds since the epoch, without forking.
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-
-# Converts a wrk duration ("412.00us", "1.23ms", "2.01s") to ms.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.2f", n
-    }'
-}
-
 CLK_TCK=$(getconf CLK_TCK)
-# CPU ticks (user + system, all threads) used so far by process $1.
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# CPU ticks of this shell's reaped children (wrk, via timeout, once waited for).
-child_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
-# CPU ticks used so far by the PostgreSQL backends of the server's pool (0 for sqlite).
-pg_ticks() {
-    [[ -n "$PG_DB" ]] || { echo 0; return 0; }
-    local pid sum=0
-    for pid in $(psql -d postgres -qtAc "SELECT pid FROM pg_stat_activity
-            WHERE datname = '$PG_DB' AND application_name = 'carrel'"); do
-        sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$sum"
-}
 # Waits (up to 30 s) until the server and its PostgreSQL backends are idle: wrk
 # abandons the requests in flight when it stops, and their queries run on.
 settle() {
@@ -221,9 +157,7 @@ settle() {
     echo "catalog.sh: warning: the server was still busy 30 s after wrk stopped" >&2
 }
 
-if curl -s -o /dev/null --max-time 1 "$BASE/"; then
-    die "something already answers on 127.0.0.1:${PORT}; set BENCH_PORT"
-fi
+check_port_free "$BASE"
 
 p99_target=50
 (( ITEMS > 100000 )) && p99_target=150

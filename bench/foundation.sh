@@ -49,27 +49,18 @@ export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postg
 
 URL="http://127.0.0.1:${PORT}/health"
 
-die() { echo "foundation.sh: $*" >&2; exit 1; }
+SCRIPT=foundation.sh
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-case "$BACKEND" in
-    sqlite | postgres) ;;
-    *) die "backend must be sqlite or postgres, not '$BACKEND'" ;;
-esac
+check_backend "$BACKEND"
 [[ -f "$BIN" && -x "$BIN" ]] || die "no executable binary at '$BIN' (build it with cargo build --release)"
 BIN=$(realpath "$BIN")
 command -v curl >/dev/null || die "curl is required"
 
-# Reproducible configuration: nothing inherited from the caller.
-while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^CARREL_' || true)
+clear_carrel_env
 
-if ! command -v wrk >/dev/null; then
-    echo "wrk not found; installing it with apt-get" >&2
-    if [[ $(id -u) -eq 0 ]]; then
-        apt-get update -qq && apt-get install -y -qq wrk >&2
-    else
-        sudo apt-get update -qq && sudo apt-get install -y -qq wrk >&2
-    fi
-fi
+ensure_wrk
 
 if [[ "$BACKEND" == postgres ]]; then
     command -v createdb >/dev/null && command -v dropdb >/dev/null \
@@ -83,38 +74,10 @@ SERVER_PID=""
 CHILD_PID=""
 PG_DBS=()
 
-# Runs a command in the background and waits for it, so that INT/TERM traps fire at
-# once instead of after the command finishes.
-run() {
-    "$@" &
-    CHILD_PID=$!
-    local status=0
-    wait "$CHILD_PID" || status=$?
-    CHILD_PID=""
-    return "$status"
-}
-
-stop_server() {
-    [[ -n "$SERVER_PID" ]] || return 0
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do  # up to 5 s for the graceful shutdown
-            kill -0 "$SERVER_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-}
-
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n "$CHILD_PID" ]]; then
-        kill -TERM "$CHILD_PID" 2>/dev/null || true
-        wait "$CHILD_PID" 2>/dev/null || true
-    fi
+    stop_child
     stop_server
     for db in "${PG_DBS[@]}"; do
         dropdb --if-exists "$db" 2>/dev/null || echo "foundation.sh: could not drop database $db" >&2
@@ -126,19 +89,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Microseconds since the epoch, without forking.
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-
 mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-
-# Converts a wrk duration ("412.00us", "1.23ms", "2.01s") to ms.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.2f", n
-    }'
-}
 
 # Prepares fresh state for run $1: a data dir and the database URL (in DB_URL).
 fresh_state() {

@@ -48,10 +48,13 @@ AUTH_FILES=(
   crates/carrel-server/src/auth/passwords.rs
   crates/carrel-server/src/auth/principal.rs
   crates/carrel-server/src/auth/tokens.rs
+  crates/carrel-server/src/http/principal.rs
   crates/carrel-server/src/http/routes/auth.rs
+  crates/carrel-server/src/passwords.rs
   crates/carrel-store/src/credentials.rs
   crates/carrel-store/src/mfa.rs
   crates/carrel-store/src/pins.rs
+  crates/carrel-store/src/revocation.rs
   crates/carrel-store/src/sessions.rs
 )
 

@@ -10,10 +10,12 @@
 #   circ_login               sets TOKEN (the librarian's access token)
 #   circ_http_load FILE      the HTTP checkout + return load, its lines to FILE and
 #                            indented to stdout, then carrel/postgres CPU and load average
-# and may use LOAD_BIN, BIN, WORK, BASE, PG_DB, SERVER_PID, cpu_report.
+# and may use LOAD_BIN, BIN, WORK, BASE, PG_DB, SERVER_PID, cpu_report and the
+# functions of bench/lib.sh (sourced here).
 # shellcheck shell=bash
 
-die() { echo "${SCRIPT:-bench}: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 circ_init() {
     BACKEND=$1
@@ -22,24 +24,20 @@ circ_init() {
     export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
     BASE="http://127.0.0.1:${PORT}"
     PASSWORD='Bench-Desk-Lantern-2026'
-    case "$BACKEND" in
-        sqlite | postgres) ;;
-        *) die "backend must be sqlite or postgres, not '$BACKEND'" ;;
-    esac
+    check_backend "$BACKEND"
     [[ -f "$BIN" && -x "$BIN" ]] || die "no executable binary at '$BIN' (set BENCH_BIN)"
     BIN=$(realpath "$BIN")
     if [[ -n "${BENCH_LOAD_BIN:-}" ]]; then
         LOAD_BIN=$BENCH_LOAD_BIN
     else
-        LOAD_BIN=$(find "$(dirname "$BIN")/deps" -maxdepth 1 -type f -name 'circulation_load-*' ! -name '*.*' \
-            -perm -u+x -printf '%T@ %p\n' 2>/dev/null | sort -rn | awk 'NR == 1 { print $2 }')
+        LOAD_BIN=$(newest_bench_bin "$BIN" circulation_load)
     fi
     [[ -n "$LOAD_BIN" && -x "$LOAD_BIN" ]] \
         || die "no circulation_load bench binary next to $BIN (build it with cargo bench -p carrel-server --bench circulation_load --no-run, or set BENCH_LOAD_BIN)"
     LOAD_BIN=$(realpath "$LOAD_BIN")
     command -v curl >/dev/null || die "curl is required"
     command -v python3 >/dev/null || die "python3 is required"
-    while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^CARREL_' || true)
+    clear_carrel_env
 
     WORK=$(mktemp -d -t carrel-circ.XXXXXX)
     SERVER_PID=""
@@ -48,9 +46,7 @@ circ_init() {
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
-    if curl -s -o /dev/null --max-time 1 "$BASE/"; then
-        die "something already answers on 127.0.0.1:${PORT}; set BENCH_PORT"
-    fi
+    check_port_free "$BASE"
 
     export CARREL_DATA_DIR="$WORK/data" CARREL_ENV=development CARREL_LOG_FORMAT=json RUST_LOG=warn \
         CARREL_RATE_LIMITS_ENABLED=false CARREL_BIND="127.0.0.1:${PORT}"
@@ -68,12 +64,7 @@ circ_init() {
 circ_cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_server
     if [[ -n "$PG_DB" ]]; then
         psql -d postgres -qtAc "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >/dev/null 2>&1 \
             || echo "${SCRIPT:-bench}: could not drop database $PG_DB" >&2
@@ -109,15 +100,6 @@ circ_login() {
         || die "the librarian could not log in"
 }
 
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-pg_ticks() {
-    [[ -n "$PG_DB" ]] || { echo 0; return 0; }
-    local pid sum=0
-    for pid in $(psql -d postgres -qtAc "SELECT pid FROM pg_stat_activity WHERE datname = '$PG_DB' AND application_name = 'carrel'"); do
-        sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$sum"
-}
 
 # Runs "$@" (a load command), its output to FILE and indented to stdout, then the
 # CPU carrel (and PostgreSQL) used meanwhile and the load average.

@@ -22,8 +22,8 @@
 
 use std::time::{Duration, Instant};
 
-use carrel_server::auth::passwords::PasswordHasher;
 use carrel_server::config::Argon2Config;
+use carrel_server::passwords::PasswordHasher;
 use secrecy::SecretString;
 
 const DEFAULTS: Argon2Config = Argon2Config::DEFAULT;

@@ -123,7 +123,7 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Ok(pin) = std::env::var("BENCH_PIN") {
         // One hash for everyone: hashing 10,000 PINs would take minutes.
-        let hasher = carrel_server::auth::passwords::PasswordHasher::new(
+        let hasher = carrel_server::passwords::PasswordHasher::new(
             carrel_server::config::Argon2Config::DEFAULT,
             1,
         )?;

@@ -24,7 +24,7 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
 use carrel_core::Clock;
 use carrel_core::roles::Role;
 use carrel_server::config::Config;
-use carrel_server::{accounts, http, startup};
+use carrel_server::{accounts, startup};
 use carrel_store::NewUser;
 use secrecy::SecretString;
 
@@ -123,7 +123,7 @@ async fn main() {
             .expect("imported account");
     }
     // The server as `carrel serve` runs it (background tasks included, if any).
-    let router = http::router(state.clone());
+    let router = startup::router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -8,7 +8,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 /// Every event type Carrel records, for the exact `event_type` filter of

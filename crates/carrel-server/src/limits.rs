@@ -1,7 +1,7 @@
 //! Rate limits: the contract's named limits plus a catch-all per client IP.
 //!
 //! The catch-all runs as middleware on every route, including routes added
-//! later, so no handler can forget it. Named limits are checked where their key
+//! later, so no handler can forget it (`http::middleware::rate_limits`). Named limits are checked where their key
 //! is known (client IP, user, or target account) with [`enforce`]. Every
 //! decision taken while handling a request is collected, and the tightest one
 //! becomes the `RateLimit-*` headers of the response. Time comes from the
@@ -11,17 +11,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use carrel_core::Clock;
 use carrel_ratelimit::{Decision, Limiter, Quota};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
-use crate::http::client::{rate_key, request_client_ip};
-use crate::http::error::{ApiError, ErrorCode};
-use crate::state::AppState;
 
 /// The configurable limits (`CARREL_RATE_LIMIT_<NAME>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,51 +157,32 @@ tokio::task_local! {
     static DECISIONS: RefCell<Vec<Decision>>;
 }
 
-/// A refused request: 429 with `Retry-After` and the `RateLimit-*` headers.
+/// A refused request: the http layer answers 429 with `Retry-After` and the
+/// `RateLimit-*` headers; SIP2 and the web pages answer in their own way.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimited {
     pub limit: Limit,
     pub decision: Decision,
 }
 
-impl From<RateLimited> for ApiError {
-    fn from(refused: RateLimited) -> Self {
-        let retry = refused
-            .decision
-            .retry_after
-            .map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::RateLimitExceeded,
-            "too many requests; slow down",
-        )
-        .with_detail("limit", serde_json::json!(refused.limit.label()))
-        .with_detail("retry_after_seconds", serde_json::json!(retry))
-        .with_header(header::RETRY_AFTER, HeaderValue::from(retry));
-        for (name, value) in header_values(&refused.decision) {
-            error = error.with_header(header::HeaderName::from_static(name), value);
-        }
-        error
-    }
-}
-
-fn header_values(d: &Decision) -> [(&'static str, HeaderValue); 3] {
-    [
-        ("ratelimit-limit", HeaderValue::from(d.limit)),
-        ("ratelimit-remaining", HeaderValue::from(d.remaining)),
-        (
-            "ratelimit-reset",
-            HeaderValue::from(d.reset_after.as_secs_f64().ceil() as u64),
-        ),
-    ]
+/// What [`enforce`] reads from the application state: the limiter and the
+/// clock. Implemented by `AppState`, which sits above this module (it holds a
+/// [`RateLimits`]), so the limits never depend on the state or a front door.
+pub trait LimitContext: Sync {
+    fn rate_limits(&self) -> &RateLimits;
+    fn clock(&self) -> &Clock;
 }
 
 /// Checks a named limit for `subject` (e.g. `ip:203.0.113.7`, `user:<id>`,
 /// `id:<keyed hash of a login identifier>`) and records the decision for the response headers.
-pub async fn enforce(state: &AppState, limit: Limit, subject: &str) -> Result<(), RateLimited> {
-    let now = state.clock.now_precise();
+pub async fn enforce(
+    state: &impl LimitContext,
+    limit: Limit,
+    subject: &str,
+) -> Result<(), RateLimited> {
+    let now = state.clock().now_precise();
     let now_millis = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-    let Some(decision) = state.limits.check(limit, subject, now_millis).await else {
+    let Some(decision) = state.rate_limits().check(limit, subject, now_millis).await else {
         return Ok(());
     };
     let _ = DECISIONS.try_with(|d| d.borrow_mut().push(decision));
@@ -219,32 +194,20 @@ pub async fn enforce(state: &AppState, limit: Limit, subject: &str) -> Result<()
     }
 }
 
-/// Middleware: the catch-all limit per client IP, then the headers of the
-/// tightest limit that applied.
-pub async fn middleware(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let subject = rate_key(request_client_ip(
-        request.extensions(),
-        request.headers(),
-        &state,
-    ));
+/// Runs `work` (one request) collecting every decision [`enforce`] takes
+/// meanwhile; returns its output and the tightest decision, whose figures
+/// become the response's `RateLimit-*` headers.
+pub async fn collecting_decisions<T>(work: impl Future<Output = T>) -> (T, Option<Decision>) {
     DECISIONS
         .scope(RefCell::new(Vec::new()), async move {
-            if let Err(refused) = enforce(&state, Limit::Global, &subject).await {
-                return ApiError::from(refused).into_response();
-            }
-            let mut response = next.run(request).await;
+            let output = work.await;
             let tightest = DECISIONS.with(|d| {
                 d.borrow()
                     .iter()
                     .min_by_key(|d| (d.remaining, std::cmp::Reverse(d.reset_after)))
                     .copied()
             });
-            if let Some(decision) = tightest {
-                for (name, value) in header_values(&decision) {
-                    response.headers_mut().insert(name, value);
-                }
-            }
-            response
+            (output, tightest)
         })
         .await
 }

@@ -1,5 +1,8 @@
 //! `carrel`: the server binary.
 
+// Lint wall, as in the library (see lib.rs).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -223,8 +226,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(%address, "metrics are served on CARREL_METRICS_BIND only");
     }
     let sip2_listener = carrel_server::sip2::Sip2Listener::bind(&state.config.sip2).await?;
-    let router = http::router(state.clone());
-    let jobs = carrel_server::circulation::jobs::spawn(state.clone());
+    let router = startup::router(state.clone());
+    let jobs = carrel_server::jobs::spawn(state.clone());
     let outbox = carrel_server::outbox::spawn(state.clone());
     let timing = carrel_server::auth::passwords::spawn_calibration(state.clone());
     let imports = carrel_server::catalog::marc::jobs::spawn_watcher(state.clone());

@@ -15,10 +15,22 @@ use carrel_core::roles::Role;
 use carrel_crypto::{JwtKeys, SecretsKey};
 use carrel_mail::Mailer;
 
-use crate::auth::passwords::PasswordHasher;
 use crate::config::{Config, Environment, PaymentProviderKind, TOKEN_AUDIENCE};
+use crate::passwords::PasswordHasher;
 use crate::state::{AppParts, AppState};
 use crate::telemetry;
+
+/// The complete application: the JSON API, its docs, and the web pages beside
+/// it, under one middleware stack.
+pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] plus `extra` routes, which get the same middleware stack (for
+/// embedding, and for tests that need a deliberately slow or failing route).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    crate::http::router_with(state, crate::web::router().merge(extra))
+}
 
 /// Connects to the database (creating the data directory for SQLite) without
 /// touching the schema.

@@ -10,10 +10,10 @@ use carrel_mail::Mailer;
 use carrel_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::auth::passwords::PasswordHasher;
 use crate::circulation::payments::{KeyLocks, PaymentProvider};
 use crate::config::Config;
-use crate::limits::RateLimits;
+use crate::limits::{LimitContext, RateLimits};
+use crate::passwords::PasswordHasher;
 
 /// Everything a handler may need; cheap to clone: one shared allocation
 /// ([`AppParts`], reached through `Deref`), so the several clones each request
@@ -80,5 +80,14 @@ impl std::fmt::Debug for AppParts {
         f.debug_struct("AppState")
             .field("backend", &self.store.backend())
             .finish_non_exhaustive()
+    }
+}
+
+impl LimitContext for AppState {
+    fn rate_limits(&self) -> &RateLimits {
+        &self.limits
+    }
+    fn clock(&self) -> &Clock {
+        &self.clock
     }
 }

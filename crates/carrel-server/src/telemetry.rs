@@ -41,6 +41,10 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
+            #[allow(
+                clippy::expect_used,
+                reason = "fails only for an empty bucket list, and LATENCY_BUCKETS is a non-empty constant"
+            )]
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("_duration_seconds".into()),

@@ -1,6 +1,13 @@
 //! Enumerated SIP2 values: coded fixed fields, the language field, patron status
 //! flags and the patron information summary.
 
+/// A coded value with a fixed width (see `code_enum!`).
+pub(crate) trait Coded: Sized {
+    const WIDTH: usize;
+    fn code(&self) -> &str;
+    fn from_code(code: &str) -> Self;
+}
+
 /// Defines an enum of fixed-width codes with an `Other` fallback that keeps unknown
 /// codes verbatim.
 macro_rules! code_enum {
@@ -41,7 +48,7 @@ macro_rules! code_enum {
             }
         }
 
-        impl $crate::fields::Coded for $name {
+        impl $crate::codes::Coded for $name {
             const WIDTH: usize = $width;
             fn code(&self) -> &str {
                 $name::code(self)

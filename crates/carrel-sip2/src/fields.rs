@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::codes::{PatronStatusFlags, Summary};
+use crate::codes::{Coded, PatronStatusFlags, Summary};
 use crate::datetime::{DATE_TIME_WIDTH, SipDateTime};
 
 /// Longest variable field value written, in UTF-8 bytes (SIP2 allows 255 characters;
@@ -48,13 +48,6 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(\"***\")")
     }
-}
-
-/// A coded value with a fixed width (see `code_enum!`).
-pub(crate) trait Coded: Sized {
-    const WIDTH: usize;
-    fn code(&self) -> &str;
-    fn from_code(code: &str) -> Self;
 }
 
 /// Replaces characters that would break framing (`|`, CR, LF) with spaces.

@@ -7,7 +7,7 @@ use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 
 use crate::audit::append_audit_trail;
 use crate::outbox::enqueue_messages;
-use crate::session_cache::AuthChange;
+use crate::revocation::AuthChange;
 use crate::{AuditTrail, NewOutboxMessage, Store, StoreError};
 
 /// What a single-use token is for.
@@ -351,7 +351,7 @@ impl Store {
             sqlx::query(RETIRE_LINKS).bind(change.user_id).bind(change.now).execute(&mut *tx).await?;
             sqlx::query(HISTORY).bind(change.user_id).bind(change.hash).bind(change.now).execute(&mut *tx).await?;
             sqlx::query(PRUNE).bind(change.user_id).bind(i64::from(change.history.max(1))).execute(&mut *tx).await?;
-            sqlx::query(crate::sessions::REVOKE_ALL)
+            sqlx::query(crate::revocation::REVOKE_ALL)
                 .bind(change.user_id)
                 .bind(change.now)
                 .bind("password_changed")

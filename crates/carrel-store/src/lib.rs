@@ -9,6 +9,9 @@
 //! backends: migrations, audit, bulk loading and the guarantees that only hold
 //! under concurrency; the server's API tests exercise the other methods on both.
 
+// Lint wall: a failure is a typed error, never a panic (tests may unwrap; see clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod audit;
 mod backup;
 mod branches;
@@ -21,6 +24,7 @@ mod migrations;
 mod outbox;
 mod pins;
 mod pool;
+mod revocation;
 mod session_cache;
 mod sessions;
 mod sip2_terminals;

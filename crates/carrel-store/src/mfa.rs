@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::session_cache::AuthChange;
+use crate::revocation::AuthChange;
 use crate::{Store, StoreError};
 
 /// A TOTP enrolment, pending until confirmed.

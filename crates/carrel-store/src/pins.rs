@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::append_audit_trail;
-use crate::session_cache::AuthChange;
+use crate::revocation::AuthChange;
 use crate::users::user_columns;
 use crate::{AuditTrail, Store, StoreError, User};
 

@@ -46,6 +46,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::revocation::AuthChange;
 use crate::sessions::SessionAuth;
 use crate::{Store, StoreError, User};
 
@@ -57,15 +58,6 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 pub const MAX_LAG: Duration = Duration::from_millis(500);
 /// At most this many sessions are held; a full view starts over.
 const CAPACITY: usize = 8192;
-
-/// What a write may have changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthChange {
-    /// One session (revoked, or its scope changed).
-    Session(Uuid),
-    /// An account, and so every session of it.
-    User(Uuid),
-}
 
 /// A live session and its account, as one authenticated request needs them.
 #[derive(Debug, Clone)]

@@ -3,14 +3,9 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::session_cache::AuthChange;
+use crate::revocation::{AuthChange, REVOKE_ALL};
 use crate::users::user_columns;
 use crate::{Store, StoreError, User};
-
-/// Revokes every live session of a user except, optionally, one.
-/// Binds: user id, now, reason, kept session id (or NULL).
-pub(crate) const REVOKE_ALL: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
-     WHERE user_id = $1 AND revoked_at IS NULL AND ($4 IS NULL OR id <> $4)";
 
 /// A stored session.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,6 +1,9 @@
 //! Throw-away databases for tests: a fresh SQLite file, or a fresh PostgreSQL
 //! schema (when `CARREL_TEST_POSTGRES_URL` is set), removed when dropped.
 
+// Test support only (the `testing` feature): a broken test database must stop the test at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write as _;
 use std::sync::Once;
 

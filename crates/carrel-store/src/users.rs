@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::audit::append_audit_trail;
 use crate::outbox::enqueue_messages;
-use crate::session_cache::AuthChange;
+use crate::revocation::AuthChange;
 use crate::{AuditTrail, NewOutboxMessage, Store, StoreError, TokenPurpose};
 
 /// The columns of [`User`], for `concat!` into static SQL; `user_columns!("u.")`
@@ -411,7 +411,7 @@ impl Store {
                 .await?;
             if changes.revokes_sessions(&before) {
                 let reason = if changes.is_active == Some(false) { "deactivated" } else { "role_changed" };
-                sqlx::query(crate::sessions::REVOKE_ALL).bind(id).bind(now).bind(reason).bind(None::<Uuid>).execute(&mut *tx).await?;
+                sqlx::query(crate::revocation::REVOKE_ALL).bind(id).bind(now).bind(reason).bind(None::<Uuid>).execute(&mut *tx).await?;
             }
             let events = append_audit_trail!(tx, audit, &after);
             tx.commit().await?;
@@ -457,7 +457,7 @@ impl Store {
             if done == 0 {
                 return Err(StoreError::NotFound);
             }
-            sqlx::query(crate::sessions::REVOKE_ALL).bind(id).bind(now).bind("deleted").bind(None::<Uuid>).execute(&mut *tx).await?;
+            sqlx::query(crate::revocation::REVOKE_ALL).bind(id).bind(now).bind("deleted").bind(None::<Uuid>).execute(&mut *tx).await?;
             let events = append_audit_trail!(tx, audit, &());
             tx.commit().await?;
             crate::audit::log(&events);

@@ -1,7 +1,8 @@
 use carrel_core::password_policy::PasswordViolation;
 use carrel_store::StoreError;
 
-use crate::auth::passwords::HashError;
+use crate::auth::tokens::TokenError;
+use crate::passwords::HashError;
 
 /// What can go wrong in an account operation.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,16 @@ pub enum AccountError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<TokenError> for AccountError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Unauthorized => AccountError::Unauthorized,
+            TokenError::Signing(_) => AccountError::Internal(error.to_string()),
+            TokenError::Store(error) => AccountError::Store(error),
+        }
+    }
 }
 
 impl From<HashError> for AccountError {

@@ -23,9 +23,9 @@ use uuid::Uuid;
 
 use super::{AccountError, role_of};
 use crate::audit;
-use crate::auth::passwords::Verification;
 use crate::auth::tokens::{self, IssuedTokens};
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
+use crate::passwords::Verification;
 use crate::state::AppState;
 
 /// How long an attempt may wait for attempts in flight before giving up (503).
@@ -234,6 +234,7 @@ async fn settle_failure(
 /// `completes_sign_in`: a right password completes a sign-in (no second factor
 /// follows), so it clears the failure count; otherwise the count is left as
 /// it is. An outdated hash is upgraded either way.
+#[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn check_password(
     state: &AppState,
     client: &ClientInfo,
@@ -328,6 +329,7 @@ pub fn identifier_subject(state: &AppState, typed: &str) -> String {
 }
 
 /// Logs in with a username or email and a password.
+#[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     client: &ClientInfo,
@@ -457,6 +459,7 @@ async fn fail(
 
 /// Re-authentication for sensitive actions (password change, account deletion):
 /// a wrong password counts toward lockout and is `InvalidCredentials`.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn reauthenticate(
     state: &AppState,
     client: &ClientInfo,
@@ -490,6 +493,7 @@ pub async fn reauthenticate(
 /// Ends the caller's current session (its access token stops working at once)
 /// and audits it. The API's `POST /auth/logout` and the web page's sign-out
 /// both call it.
+#[tracing::instrument(skip_all, fields(user_id = %me.user_id))]
 pub async fn logout(
     state: &AppState,
     client: &ClientInfo,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{AccountError, NewAccount, conflict_from, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 /// Whether `actor` may change or delete `target`: admins may manage anyone;
@@ -41,6 +41,7 @@ pub struct ProfileUpdate {
     pub keep_loan_history: Option<bool>,
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn update_me(
     state: &AppState,
     client: &ClientInfo,
@@ -89,6 +90,7 @@ pub async fn update_me(
 }
 
 /// Soft-deletes the caller's own account after re-entering the password.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn delete_me(
     state: &AppState,
     client: &ClientInfo,
@@ -133,6 +135,7 @@ pub struct StaffCreate {
 
 /// Staff create accounts: librarians patrons only, admins any role. Without a
 /// password the user is invited by email to set one.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id))]
 pub async fn create_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -173,6 +176,7 @@ pub async fn create_by_staff(
 }
 
 /// A staff member's view of one account (deleted ones included).
+#[tracing::instrument(skip_all, fields(target = %id))]
 pub async fn get_by_staff(state: &AppState, id: Uuid) -> Result<User, AccountError> {
     state
         .store
@@ -208,6 +212,7 @@ async fn check_category(state: &AppState, category: &str) -> Result<(), AccountE
     }
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn update_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -312,6 +317,7 @@ pub async fn update_by_staff(
         .map_err(conflict_from)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn delete_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -345,6 +351,7 @@ pub async fn delete_by_staff(
         .map_err(conflict_from)
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn restore_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -378,6 +385,7 @@ pub async fn restore_by_staff(
         })
 }
 
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn unlock_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -413,6 +421,7 @@ pub async fn unlock_by_staff(
         .ok_or(AccountError::NotFound)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list_for_staff(
     state: &AppState,
     mut query: UserQuery,

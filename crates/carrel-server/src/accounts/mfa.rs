@@ -19,7 +19,7 @@ use super::{AccountError, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::auth::tokens::{self, IssuedTokens};
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 const SEAL_PURPOSE: &str = "totp";
@@ -109,6 +109,7 @@ async fn user_totp(
 }
 
 /// Starts enrolment: a new secret, pending until confirmed with a code.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn setup(state: &AppState, principal: &Principal) -> Result<TotpSetup, AccountError> {
     let user = user(state, principal.user_id).await?;
     // 160 bits from a fresh 256-bit random token.
@@ -206,6 +207,7 @@ async fn check_second_factor(
 }
 
 /// Confirms enrolment with a current code; returns the recovery codes (shown once).
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn confirm(
     state: &AppState,
     client: &ClientInfo,
@@ -273,6 +275,7 @@ pub async fn confirm(
 }
 
 /// Starts the second step of a login: a short-lived, single-use challenge.
+#[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn challenge(
     state: &AppState,
     user: &User,
@@ -298,6 +301,7 @@ pub async fn challenge(
 /// Completes a login with a code or a recovery code. An unknown, used or
 /// expired challenge (or one past its attempts) is `Unauthorized`; a wrong
 /// code is `InvalidCredentials`. Returns the tokens and whether cookies were asked for.
+#[tracing::instrument(skip_all)]
 pub async fn verify(
     state: &AppState,
     client: &ClientInfo,
@@ -347,6 +351,7 @@ pub async fn verify(
 }
 
 /// Turns MFA off after the password and a current code.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn disable(
     state: &AppState,
     client: &ClientInfo,
@@ -375,6 +380,7 @@ pub async fn disable(
 }
 
 /// Staff reset of a user's MFA (lost device); ends the user's sessions.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %target))]
 pub async fn reset_by_staff(
     state: &AppState,
     client: &ClientInfo,

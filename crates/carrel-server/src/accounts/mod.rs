@@ -107,6 +107,7 @@ pub(crate) async fn check_new_password(
 
 /// Creates an account after validating every field and the password policy.
 /// A taken email or username is [`AccountError::Conflict`].
+#[tracing::instrument(skip_all)]
 pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, AccountError> {
     create_account_with(state, new, None).await
 }

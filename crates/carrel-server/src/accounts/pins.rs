@@ -19,9 +19,9 @@ use uuid::Uuid;
 use super::manage::may_manage;
 use super::{AccountError, conflict_from};
 use crate::audit;
-use crate::auth::passwords::Verification;
 use crate::auth::principal::Principal;
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
+use crate::passwords::Verification;
 use crate::state::AppState;
 
 /// How often a lost compare-and-swap race is retried before giving up.
@@ -59,6 +59,7 @@ async fn store_pin(
 
 /// `PUT /users/me/pin`: the owner sets a PIN after re-entering the password (a
 /// wrong password counts toward the password lockout).
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn set_own_pin(
     state: &AppState,
     client: &ClientInfo,
@@ -81,6 +82,7 @@ pub async fn set_own_pin(
 
 /// `PUT /users/{id}/pin`: staff set a patron's PIN (the same may-manage rule as
 /// every staff edit); the PIN's lock is cleared.
+#[tracing::instrument(skip_all, fields(actor = %actor.user_id, target = %id))]
 pub async fn set_pin_by_staff(
     state: &AppState,
     client: &ClientInfo,
@@ -162,6 +164,7 @@ async fn reserve_pin_attempt(
 /// Checks the PIN of the patron holding `card` (as typed). `pin` `None` or empty
 /// is a wrong PIN (and counts). `actor` is who asked (a SIP2 terminal), for the
 /// `auth.pin_locked` audit entry written when this attempt locks the PIN.
+#[tracing::instrument(skip_all, fields(actor = ?actor))]
 pub async fn check_pin(
     state: &AppState,
     client: &ClientInfo,
@@ -332,6 +335,7 @@ impl PinMemo {
 /// [`check_pin`] for one SIP2 connection: a PIN remembered by `memo` (see
 /// [`PinMemo`]) is accepted with one read instead of a hash; every other check
 /// is the full one, and a valid PIN is remembered.
+#[tracing::instrument(skip_all, fields(actor = ?actor))]
 pub async fn check_pin_remembered(
     state: &AppState,
     client: &ClientInfo,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{AccountError, NewAccount, check_new_password, link, validate_identity};
 use crate::audit;
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::outbox::messages as mail;
 use crate::state::AppState;
 
@@ -115,6 +115,7 @@ pub(crate) fn first_token(state: &AppState, email: &str, welcome: Welcome) -> Fi
 /// Self-registration. Validation and policy errors are reported (they concern
 /// what was typed, not who exists); a taken email or username is not: the
 /// request looks the same and the owner of the address is told by email.
+#[tracing::instrument(skip_all)]
 pub async fn register(
     state: &AppState,
     client: &ClientInfo,
@@ -194,6 +195,7 @@ pub async fn register(
 }
 
 /// Confirms an email address with the token from the verification email.
+#[tracing::instrument(skip_all)]
 pub async fn verify_email(
     state: &AppState,
     client: &ClientInfo,
@@ -223,6 +225,7 @@ pub async fn verify_email(
 }
 
 /// Sends a new verification email if the address belongs to an unverified account.
+#[tracing::instrument(skip_all)]
 pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), AccountError> {
     if let Some(user) = state
         .store
@@ -237,6 +240,7 @@ pub async fn resend_verification(state: &AppState, email: &str) -> Result<(), Ac
 }
 
 /// Emails a single-use reset link if the address belongs to a live account.
+#[tracing::instrument(skip_all)]
 pub async fn forgot_password(
     state: &AppState,
     client: &ClientInfo,
@@ -264,6 +268,7 @@ pub async fn forgot_password(
 
 /// Sets a new password with a reset or invitation token: single use, expiring;
 /// every session is revoked, a lockout is lifted and the email counts as verified.
+#[tracing::instrument(skip_all)]
 pub async fn reset_password(
     state: &AppState,
     client: &ClientInfo,
@@ -328,6 +333,7 @@ pub async fn reset_password(
 
 /// Changes the password of a signed-in user who re-enters the current one;
 /// every other session is revoked.
+#[tracing::instrument(skip_all, fields(user_id = %user_id, session_id = %session_id))]
 pub async fn change_password(
     state: &AppState,
     client: &ClientInfo,

@@ -66,6 +66,7 @@ pub fn checkout_request<'a>(
 
 /// What checking `barcode` out to `patron` would do (the rule, the due
 /// instant, every refusal), changing nothing. `at` defaults to now.
+#[tracing::instrument(skip_all, fields(barcode = %barcode, patron = %patron, branch_id = ?branch_id))]
 pub async fn simulate_checkout(
     state: &AppState,
     barcode: &str,
@@ -84,6 +85,7 @@ pub async fn simulate_checkout(
 
 /// Checks the copy with `barcode` out to `patron` at the desk of `branch`
 /// (None: the copy's home branch). The rules are the store's.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, barcode = %barcode, patron = %patron, branch = ?branch))]
 pub async fn checkout(
     state: &AppState,
     actor: &Actor,
@@ -102,7 +104,7 @@ pub async fn checkout(
                     "loan.checked_out",
                     Some(patron),
                     json!({"loan_id": loan.id, "copy_id": loan.copy_id, "item_id": loan.item_id, "barcode": barcode,
-                        "due_at": crate::http::rfc3339(loan.due_at), "due_date": loan.due_date.map(carrel_core::calendar::format_date),
+                        "due_at": carrel_core::clock::rfc3339(loan.due_at), "due_date": loan.due_date.map(carrel_core::calendar::format_date),
                         "branch_id": loan.branch_id, "hold_id": outcome.fulfilled_hold}),
                 )];
                 if let Some(hold_id) = outcome.fulfilled_hold {
@@ -132,6 +134,7 @@ pub enum ScanIn {
 /// A return scan of `barcode` at the desk of `branch` (None: the copy's
 /// home), as every front door does it (the API's `POST /loans/return`, a SIP2
 /// checkin): a copy in transit is received here, any other is returned.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, barcode = %barcode, branch = ?branch))]
 pub async fn scan_in(
     state: &AppState,
     actor: &Actor,
@@ -153,6 +156,7 @@ pub async fn scan_in(
 /// home): closes its loan, charges any overdue fine, passes the copy to the
 /// first waiting hold (and mails that patron) or sends it in transit to where
 /// it must go (`transit_to_branch_id` of the outcome).
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, barcode = %barcode, branch = ?branch))]
 pub async fn return_copy(
     state: &AppState,
     actor: &Actor,
@@ -206,6 +210,7 @@ pub async fn return_copy(
 
 /// Scans in a copy at `branch`, where it was travelling to: the hold it was
 /// sent for becomes ready there (pickup days start now), or it is shelved.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, copy_id = %copy_id, branch = %branch))]
 pub async fn receive(
     state: &AppState,
     actor: &Actor,
@@ -253,6 +258,7 @@ pub async fn receive(
 
 /// Renews a loan. `borrower`, when given, must be the loan's patron. Renewing
 /// an overdue loan charges the lateness so far (the fine is returned).
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, loan_id = %loan_id, borrower = ?borrower))]
 pub async fn renew(
     state: &AppState,
     actor: &Actor,

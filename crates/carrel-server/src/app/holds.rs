@@ -13,6 +13,7 @@ use crate::state::AppState;
 /// Places a hold on `item_id` for `patron` (who may be the actor), picked up
 /// at `pickup` (None: the patron's home branch, else MAIN). Ready at once when
 /// a copy is on the shelf. Who may place a hold for whom is the caller's check.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, item_id = %item_id, patron = %patron, pickup = ?pickup))]
 pub async fn place(
     state: &AppState,
     actor: &Actor,
@@ -48,6 +49,7 @@ pub async fn place(
 /// Cancels an open hold (the caller checked it may see it). Holds behind it
 /// move up; a copy on the hold shelf goes to the next in line (their mail is
 /// enqueued with the cancellation).
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, hold_id = %hold.id))]
 pub async fn cancel(state: &AppState, actor: &Actor, hold: &Hold) -> Result<(), StoreError> {
     state
         .store

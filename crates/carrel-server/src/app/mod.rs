@@ -12,7 +12,7 @@ pub mod outbox;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 /// Which front door a request came through.

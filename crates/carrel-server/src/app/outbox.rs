@@ -10,6 +10,7 @@ use crate::state::AppState;
 /// Requeues the dead message `id` (attempts start again from zero) and audits
 /// `outbox.retried` in the same transaction; the sender is woken at once.
 /// `NotFound` for an unknown id, `Refused` when the message is not dead.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, target = %id))]
 pub async fn retry_message(
     state: &AppState,
     actor: &Actor,

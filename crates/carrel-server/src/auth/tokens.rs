@@ -2,15 +2,27 @@
 
 use carrel_core::roles::Role;
 use carrel_crypto::{AccessClaims, OpaqueToken, TokenHash};
-use carrel_store::{NewSession, Refresh};
+use carrel_store::{NewSession, Refresh, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::accounts::AccountError;
 use crate::audit;
+use crate::client::ClientInfo;
 use crate::config::{TOKEN_AUDIENCE, to_time};
-use crate::http::client::ClientInfo;
 use crate::state::AppState;
+
+/// Why tokens could not be issued or exchanged (the account use cases map it
+/// into `AccountError`).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Every refresh failure alike: unknown, expired, revoked or reused.
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("cannot sign an access token: {0}")]
+    Signing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A session's fresh credentials.
 #[derive(Clone)]
@@ -38,7 +50,7 @@ pub fn sign_access_token(
     user_id: Uuid,
     session_id: Uuid,
     role: Role,
-) -> Result<(String, i64), AccountError> {
+) -> Result<(String, i64), TokenError> {
     let now = state.clock.now();
     let ttl = to_time(state.config.access_token_ttl);
     let claims = AccessClaims {
@@ -54,7 +66,7 @@ pub fn sign_access_token(
     let token = state
         .jwt
         .sign(&claims)
-        .map_err(|e| AccountError::Internal(format!("cannot sign an access token: {e}")))?;
+        .map_err(|e| TokenError::Signing(e.to_string()))?;
     Ok((token, ttl.whole_seconds()))
 }
 
@@ -66,7 +78,7 @@ pub async fn open_session(
     client: &ClientInfo,
     device_name: Option<String>,
     scope: Option<&str>,
-) -> Result<IssuedTokens, AccountError> {
+) -> Result<IssuedTokens, TokenError> {
     let now = state.clock.now();
     let refresh_ttl = to_time(state.config.refresh_token_ttl);
     let session_id = Uuid::now_v7();
@@ -101,7 +113,7 @@ pub async fn exchange_refresh_token(
     state: &AppState,
     presented: &str,
     client: &ClientInfo,
-) -> Result<IssuedTokens, AccountError> {
+) -> Result<IssuedTokens, TokenError> {
     let now = state.clock.now();
     let refresh_ttl = to_time(state.config.refresh_token_ttl);
     let replacement = OpaqueToken::generate();
@@ -141,9 +153,9 @@ pub async fn exchange_refresh_token(
                 json!({"session_id": session_id}),
             )
             .await;
-            Err(AccountError::Unauthorized)
+            Err(TokenError::Unauthorized)
         }
-        Refresh::Invalid => Err(AccountError::Unauthorized),
+        Refresh::Invalid => Err(TokenError::Unauthorized),
     }
 }
 

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::accounts::{self, AccountError, NewAccount};
-use crate::auth::passwords::is_supported_hash;
+use crate::passwords::is_supported_hash;
 use crate::state::AppState;
 
 /// Rows per transaction in an import.

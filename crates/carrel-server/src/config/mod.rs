@@ -357,17 +357,15 @@ impl Config {
                     .map_err(|_| format!("`{v}` is not an address like 127.0.0.1:8080"))
             },
         )?;
-        let public_url = r.parse(
-            "CARREL_PUBLIC_URL",
-            Url::parse("http://127.0.0.1:8080").expect("valid default"),
-            |v| {
-                let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL ({e})"))?;
-                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                    return Err(format!("`{v}` must be an http:// or https:// URL"));
-                }
-                Ok(url)
-            },
-        )?;
+        let default_public_url = Url::parse("http://127.0.0.1:8080")
+            .map_err(|e| ConfigError::new("CARREL_PUBLIC_URL", format!("default: {e}")))?;
+        let public_url = r.parse("CARREL_PUBLIC_URL", default_public_url, |v| {
+            let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL ({e})"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(format!("`{v}` must be an http:// or https:// URL"));
+            }
+            Ok(url)
+        })?;
         let data_dir = PathBuf::from(r.string("CARREL_DATA_DIR", "./data"));
         let database_url = match r.raw("CARREL_DATABASE_URL") {
             Some(url) => {

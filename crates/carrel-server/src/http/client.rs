@@ -10,7 +10,7 @@
 //! anything). Rate limits key IPv6 clients by their /64, the block one
 //! subscriber usually holds.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -18,41 +18,10 @@ use axum::http::request::Parts;
 use ipnet::IpNet;
 
 use super::context::RequestContext;
+// Who is calling is needed below the HTTP layer (audit, sessions, use cases, SIP2).
+pub use crate::client::{ClientInfo, rate_key};
 use crate::config::ClientIpHeader;
 use crate::state::AppState;
-
-/// Request metadata recorded with audit events and sessions.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    /// At most 256 characters.
-    pub user_agent: Option<String>,
-    pub request_id: String,
-}
-
-impl ClientInfo {
-    pub fn ip_string(&self) -> Option<String> {
-        self.ip.map(|ip| ip.to_string())
-    }
-
-    /// The rate-limit subject for per-IP limits.
-    pub fn ip_key(&self) -> String {
-        rate_key(self.ip)
-    }
-}
-
-/// The rate-limit subject of a client address: `ip:<IPv4>`, or `ip:<prefix>/64`
-/// for IPv6 (an IPv4-mapped IPv6 address counts as its IPv4 address).
-pub fn rate_key(ip: Option<IpAddr>) -> String {
-    match ip.map(|ip| ip.to_canonical()) {
-        None => "ip:unknown".to_owned(),
-        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
-        Some(IpAddr::V6(v6)) => {
-            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-            format!("ip:{}/64", Ipv6Addr::from(prefix))
-        }
-    }
-}
 
 /// The node of a `Forwarded` `for=` value, unquoted. `ip:port` and `[v6]:port`
 /// are left for the socket-address parse below; a bare `[v6]` loses its brackets.
@@ -169,6 +138,7 @@ impl FromRequestParts<AppState> for ClientInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv6Addr;
 
     const XFF: ClientIpHeader = ClientIpHeader::XForwardedFor;
 

@@ -65,6 +65,10 @@ pub async fn establish(
         Some(id) => id.into(),
         None => Uuid::now_v7().simple().to_string().into(),
     };
+    #[allow(
+        clippy::expect_used,
+        reason = "an accepted id is ASCII letters, digits, '.', '_' and '-'; a new one is a UUID"
+    )]
     let header =
         HeaderValue::from_str(&request_id).expect("request ids are header-safe by construction");
     request

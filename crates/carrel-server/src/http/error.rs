@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use carrel_ratelimit::Decision;
 use carrel_store::{Refusal, StoreError};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -12,7 +13,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::context;
 use crate::accounts::AccountError;
+use crate::auth::tokens::TokenError;
 use crate::catalog::CatalogError;
+use crate::limits::RateLimited;
 
 /// Every `error_code` of the API contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -256,7 +259,7 @@ fn refusal_error(refusal: Refusal) -> ApiError {
         Refusal::HoldLimitReached => ErrorCode::HoldLimitReached,
         Refusal::HoldsNotAllowed => ErrorCode::HoldsNotAllowed,
         Refusal::OwnFine => {
-            return crate::auth::principal::forbidden().with_message(refusal.to_string());
+            return crate::http::principal::forbidden().with_message(refusal.to_string());
         }
         Refusal::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
         Refusal::ExceedsBalance => {
@@ -324,8 +327,8 @@ pub fn account_error(error: AccountError) -> ApiError {
             ErrorCode::EmailNotVerified,
             "verify your email address before signing in",
         ),
-        AccountError::Unauthorized => crate::auth::principal::unauthorized(),
-        AccountError::Forbidden => crate::auth::principal::forbidden(),
+        AccountError::Unauthorized => crate::http::principal::unauthorized(),
+        AccountError::Forbidden => crate::http::principal::forbidden(),
         AccountError::NotFound => ApiError::not_found(),
         AccountError::Conflict(message) => ApiError::new(S::CONFLICT, ErrorCode::Conflict, message),
         AccountError::InvalidToken => {
@@ -347,6 +350,40 @@ pub fn account_error(error: AccountError) -> ApiError {
             )
         }
     }
+}
+
+/// 429 with `Retry-After` and the `RateLimit-*` headers of the refusing limit.
+impl From<RateLimited> for ApiError {
+    fn from(refused: RateLimited) -> Self {
+        let retry = refused
+            .decision
+            .retry_after
+            .map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimitExceeded,
+            "too many requests; slow down",
+        )
+        .with_detail("limit", serde_json::json!(refused.limit.label()))
+        .with_detail("retry_after_seconds", serde_json::json!(retry))
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry));
+        for (name, value) in rate_limit_headers(&refused.decision) {
+            error = error.with_header(HeaderName::from_static(name), value);
+        }
+        error
+    }
+}
+
+/// The `RateLimit-*` headers of a limiter decision.
+pub(crate) fn rate_limit_headers(d: &Decision) -> [(&'static str, HeaderValue); 3] {
+    [
+        ("ratelimit-limit", HeaderValue::from(d.limit)),
+        ("ratelimit-remaining", HeaderValue::from(d.remaining)),
+        (
+            "ratelimit-reset",
+            HeaderValue::from(d.reset_after.as_secs_f64().ceil() as u64),
+        ),
+    ]
 }
 
 impl From<CatalogError> for ApiError {
@@ -379,6 +416,12 @@ impl From<CatalogError> for ApiError {
                 )
             }
         }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        AccountError::from(error).into()
     }
 }
 

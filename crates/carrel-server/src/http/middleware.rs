@@ -9,9 +9,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+use super::client::{rate_key, request_client_ip};
 use super::context::RequestContext;
 use super::error::{ApiError, ContractErrorBody};
 use crate::config::Environment;
+use crate::limits::{self, Limit};
 use crate::state::AppState;
 
 /// The API serves JSON only: nothing may load, frame or run from its responses.
@@ -126,4 +128,27 @@ fn method_label(method: &Method) -> String {
         | Method::OPTIONS => method.as_str().to_owned(),
         _ => "OTHER".to_owned(),
     }
+}
+
+/// The catch-all limit per client IP, then the `RateLimit-*` headers of the
+/// tightest limit any handler checked (see [`crate::limits`]).
+pub async fn rate_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let subject = rate_key(request_client_ip(
+        request.extensions(),
+        request.headers(),
+        &state,
+    ));
+    let (mut response, tightest) = limits::collecting_decisions(async {
+        if let Err(refused) = limits::enforce(&state, Limit::Global, &subject).await {
+            return ApiError::from(refused).into_response();
+        }
+        next.run(request).await
+    })
+    .await;
+    if let Some(decision) = tightest {
+        for (name, value) in super::error::rate_limit_headers(&decision) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

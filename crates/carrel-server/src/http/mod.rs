@@ -8,6 +8,7 @@ pub mod extract;
 mod middleware;
 mod openapi;
 pub mod pagination;
+pub mod principal;
 pub mod routes;
 
 use std::any::Any;
@@ -68,19 +69,13 @@ pub fn openapi_document(env: Environment) -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// RFC 3339 text of a UTC timestamp.
-pub fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+/// RFC 3339 text of a UTC timestamp (the clock's; shared with the layers below HTTP).
+pub use carrel_core::clock::rfc3339;
 
-/// The complete application: routes, docs UI, fallback and the middleware stack.
-pub fn router(state: AppState) -> Router {
-    router_with(state, Router::new())
-}
-
-/// [`router`] plus `extra` routes, which get the same middleware stack (for
-/// embedding, and for tests that need a deliberately slow or failing route).
+/// The JSON API with its docs UI, the fallback and the middleware stack, around
+/// `extra` routes that get the same stack: the other front doors mounted beside
+/// the API (the web pages; see `startup::router`), and routes added for
+/// embedding or by tests that need a deliberately slow or failing route.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let env = state.config.env;
     let (routes, _) = documented_routes(env, state.config.upload_max_bytes).split_for_parts();
@@ -107,7 +102,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(axum::middleware::from_fn(middleware::normalize_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::limits::middleware,
+            middleware::rate_limits,
         ))
         .layer(cors(config))
         .layer(TimeoutLayer::with_status_code(
@@ -118,7 +113,6 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(CatchPanicLayer::custom(panic_response));
     routes
         .merge(docs)
-        .merge(crate::web::router())
         .merge(extra)
         .fallback(|| async { ApiError::not_found() })
         .layer(stack)

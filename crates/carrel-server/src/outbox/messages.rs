@@ -142,7 +142,7 @@ pub fn render(kind: &str, recipient: &str, payload: Option<&Value>) -> Result<Em
         "hold_ready" => messages::hold_ready(
             recipient,
             text("title")?,
-            &crate::http::rfc3339(instant("pickup_until")?),
+            &carrel_core::clock::rfc3339(instant("pickup_until")?),
         ),
         "due_soon" => messages::due_soon(
             recipient,

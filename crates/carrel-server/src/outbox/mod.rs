@@ -123,7 +123,7 @@ async fn deliver(state: &AppState, message: &ClaimedMessage) -> Result<Delivery,
     // The error text names the transport's complaint, never the body or link.
     Ok(match outcome {
         FailureOutcome::Retry(at) => {
-            tracing::info!(id = %message.id, kind, attempt = message.attempts, retry_at = %crate::http::rfc3339(at), %error, "outbox delivery failed; will retry");
+            tracing::info!(id = %message.id, kind, attempt = message.attempts, retry_at = %carrel_core::clock::rfc3339(at), %error, "outbox delivery failed; will retry");
             Delivery::Retry
         }
         FailureOutcome::Dead => {

@@ -24,7 +24,7 @@ use crate::accounts::pins;
 use crate::app::circulation::{self, ScanIn};
 use crate::app::fines;
 use crate::app::{Actor, Channel};
-use crate::http::client::ClientInfo;
+use crate::client::ClientInfo;
 use crate::state::AppState;
 
 /// One connection's view of the library.

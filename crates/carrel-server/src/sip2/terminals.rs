@@ -18,7 +18,7 @@ pub enum TerminalError {
     #[error("no terminal account has this login")]
     NotFound,
     #[error(transparent)]
-    Hash(#[from] crate::auth::passwords::HashError),
+    Hash(#[from] crate::passwords::HashError),
     #[error(transparent)]
     Store(StoreError),
 }

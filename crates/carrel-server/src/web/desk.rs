@@ -177,7 +177,7 @@ async fn desk_page(
 fn staff_only(web: &Web) -> Option<Response> {
     match &web.principal {
         Some(me) if me.is_staff() => None,
-        Some(_) => Some(web.api_problem(&crate::auth::principal::forbidden())),
+        Some(_) => Some(web.api_problem(&crate::http::principal::forbidden())),
         None => Some(web.to_login()),
     }
 }

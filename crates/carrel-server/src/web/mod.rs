@@ -12,7 +12,7 @@
 //!   signing in here starts the same session the JSON login does. Every form
 //!   carries the CSRF token in a hidden `csrf` field; every POST is refused
 //!   without it. For a signed-in caller the check is the API's own
-//!   ([`check_csrf`](crate::auth::principal::check_csrf)): the field must
+//!   ([`check_csrf`](crate::http::principal::check_csrf)): the field must
 //!   equal the cookie and be bound to the session, and a foreign `Origin` is
 //!   refused; before sign-in it is a double submit against the cookie.
 //! - Pages call the same use cases as the JSON handlers (`accounts::*`,

@@ -18,10 +18,10 @@ use super::{html, local_path, see_other};
 use crate::accounts::login::{self, LoginOutcome};
 use crate::accounts::{AccountError, mfa, recovery};
 use crate::auth::cookies::{self, CSRF_COOKIE, CSRF_HEADER};
-use crate::auth::principal::{Authenticated, Principal, origin_allowed};
 use crate::config::to_time;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::principal::{Authenticated, Principal, origin_allowed};
 use crate::limits::{self, Limit};
 use crate::state::AppState;
 
@@ -81,7 +81,7 @@ impl Web {
     /// For a GET: the caller is whoever the session cookie names (none if it
     /// is missing, expired or revoked).
     pub async fn load(state: &AppState, parts: &mut Parts) -> Web {
-        let principal = crate::auth::principal::optional(parts, state).await;
+        let principal = crate::http::principal::optional(parts, state).await;
         Self::with(state, parts, principal)
     }
 
@@ -194,7 +194,7 @@ impl Web {
                 let web = Self::with(state, &parts, None);
                 return Err(web.problem(StatusCode::FORBIDDEN, web.t().error_csrf));
             }
-            crate::auth::principal::optional(&mut parts, state).await
+            crate::http::principal::optional(&mut parts, state).await
         };
         let web = Self::with(state, &parts, principal);
         match serde_urlencoded::from_bytes::<T>(&bytes) {

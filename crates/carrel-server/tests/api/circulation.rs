@@ -578,7 +578,7 @@ async fn notices_are_sent_once(app: TestApp) {
     desk.item("Kim", "book", &["KIM"]).await;
     // Another instance does not run the jobs while this one holds the lease.
     desk.run_jobs().await;
-    let other = carrel_server::circulation::jobs::run_once(&desk.app.state, uuid::Uuid::new_v4())
+    let other = carrel_server::jobs::run_once(&desk.app.state, uuid::Uuid::new_v4())
         .await
         .unwrap();
     assert!(other.is_none(), "a second holder ran the jobs");

@@ -173,7 +173,7 @@ impl Desk {
     }
 
     pub async fn run_jobs(&self) {
-        carrel_server::circulation::jobs::run_once(&self.app.state, self.app.state.instance_id)
+        carrel_server::jobs::run_once(&self.app.state, self.app.state.instance_id)
             .await
             .expect("jobs run")
             .expect("this instance holds the lease");

@@ -857,7 +857,7 @@ async fn second_instance(app: &TestApp) -> (String, tokio::sync::oneshot::Sender
     let mut state = app.state.clone();
     state.key_locks = carrel_server::circulation::payments::KeyLocks::default();
     state.instance_id = uuid::Uuid::new_v4();
-    let router = carrel_server::http::router_with(state, axum::Router::new());
+    let router = carrel_server::startup::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

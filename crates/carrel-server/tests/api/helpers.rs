@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Router;
 use carrel_core::Clock;
 use carrel_server::config::Config;
+use carrel_server::startup;
 use carrel_server::state::AppState;
-use carrel_server::{http, startup};
 use carrel_store::Backend;
 use carrel_store::testing::TestDatabase;
 use serde_json::Value;
@@ -129,7 +129,7 @@ impl TestApp {
             .expect("application state");
         let outbox_sender =
             (!options.no_outbox_sender).then(|| carrel_server::outbox::spawn(state.clone()));
-        let router = http::router_with(state.clone(), options.extra_routes.unwrap_or_default());
+        let router = startup::router_with(state.clone(), options.extra_routes.unwrap_or_default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

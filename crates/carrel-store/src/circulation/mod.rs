@@ -27,9 +27,6 @@ pub use policies::PolicyRow;
 pub use rules::{CategoryChanges, DEFAULT_CATEGORY, ItemType, PatronCategory};
 pub use transit::{ReceiveOutcome, Transit};
 
-use time::OffsetDateTime;
-use uuid::Uuid;
-
 /// A circulation rule refused the request. Each maps to one error code of the
 /// contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -84,40 +81,5 @@ pub enum Refusal {
     IdempotencyKeyReused,
 }
 
-/// Appends a circulation entry to an item's history inside the caller's
-/// transaction. The patron goes into its own column, so anonymisation can
-/// remove it; `details` never names the patron.
-macro_rules! circulation_event {
-    ($tx:expr, $event:expr) => {{
-        let e: $crate::circulation::CirculationEvent<'_> = $event;
-        sqlx::query(
-            "INSERT INTO item_events (id, item_id, event_type, actor_id, at, details, loan_id, hold_id, patron_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(e.item_id)
-        .bind(e.event_type)
-        .bind(e.actor_id)
-        .bind(e.at)
-        .bind(sqlx::types::Json(e.details))
-        .bind(e.loan_id)
-        .bind(e.hold_id)
-        .bind(e.patron_id)
-        .execute(&mut *$tx)
-        .await?;
-    }};
-}
-pub(crate) use circulation_event;
-
-/// One circulation entry of an item's history.
-#[derive(Debug)]
-pub(crate) struct CirculationEvent<'a> {
-    pub item_id: Uuid,
-    pub event_type: &'static str,
-    pub actor_id: Option<Uuid>,
-    pub at: OffsetDateTime,
-    pub details: &'a serde_json::Value,
-    pub loan_id: Option<Uuid>,
-    pub hold_id: Option<Uuid>,
-    pub patron_id: Option<Uuid>,
-}
+// The item history's writer lives with the history, in the catalog.
+pub(crate) use crate::catalog::{CirculationEvent, circulation_event};

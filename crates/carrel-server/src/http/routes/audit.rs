@@ -10,10 +10,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::principal::RequireAdmin;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Query;
 use crate::http::pagination::{self, Page};
+use crate::http::principal::RequireAdmin;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -18,13 +18,13 @@ use crate::accounts::login::{self, LoginOutcome};
 use crate::accounts::{mfa, recovery};
 use crate::audit;
 use crate::auth::cookies::{self, REFRESH_COOKIE};
-use crate::auth::principal::{Authenticated, check_csrf, unauthorized};
 use crate::auth::tokens::{self, IssuedTokens};
 use crate::config::to_time;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Query, body_rejection, parse_json};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::{Authenticated, check_csrf, unauthorized};
 use crate::limits::{self, Limit};
 use crate::state::AppState;
 
@@ -544,7 +544,7 @@ async fn csrf(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, _) = request.into_parts();
-    let token = match crate::auth::principal::optional(&mut parts, &state).await {
+    let token = match crate::http::principal::optional(&mut parts, &state).await {
         Some(me) => carrel_crypto::csrf_token(&state.secrets, me.session_id),
         None => carrel_crypto::OpaqueToken::generate().as_str().to_owned(),
     };

@@ -16,11 +16,11 @@ use super::catalog::CopyView;
 use super::holds::HoldView;
 use crate::app::Actor;
 use crate::app::{admin, circulation};
-use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::{RequireAdmin, RequireLibrarian};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -18,12 +18,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::principal::RequireLibrarian;
 use crate::catalog::fields::{self, ItemInput};
 use crate::catalog::{CatalogError, search};
 use crate::http::error::{ApiError, ErrorBody, field_error};
 use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::RequireLibrarian;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

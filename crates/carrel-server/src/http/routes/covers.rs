@@ -17,10 +17,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::catalog::ItemView;
-use crate::auth::principal::RequireLibrarian;
 use crate::catalog::CatalogError;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::parse_id;
+use crate::http::principal::RequireLibrarian;
 use crate::limits::{self, Limit};
 use crate::state::AppState;
 

@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 use crate::app::Actor;
 use crate::app::fines::{self, PayRefusal};
-use crate::auth::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
 use crate::http::extract::{Json, Query, parse_id};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::{Authenticated, Principal, RequireLibrarian, forbidden};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

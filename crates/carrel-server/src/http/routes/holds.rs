@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::{Actor, holds};
-use crate::auth::principal::{Authenticated, RequireLibrarian, forbidden};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Query, parse_id};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::{Authenticated, RequireLibrarian, forbidden};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -183,7 +183,7 @@ async fn place_hold(
 /// The hold if the caller may see it: its holder or a librarian.
 pub async fn visible_hold(
     state: &AppState,
-    me: &crate::auth::principal::Principal,
+    me: &crate::http::principal::Principal,
     id: &str,
 ) -> Result<Hold, ApiError> {
     state

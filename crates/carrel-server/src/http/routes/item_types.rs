@@ -11,11 +11,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::audit;
-use crate::auth::principal::RequireAdmin;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Json;
 use crate::http::pagination::Page;
+use crate::http::principal::RequireAdmin;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -14,11 +14,11 @@ use super::fines::FineView;
 use super::holds::HoldView;
 use crate::app::Actor;
 use crate::app::circulation::{self, PatronRef};
-use crate::auth::principal::{Authenticated, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, field_error};
 use crate::http::extract::{Json, Query, parse_id};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::{Authenticated, RequireLibrarian};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -20,12 +20,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::principal::RequireLibrarian;
 use crate::catalog::marc::{self, Format, MatchMode, jobs};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
 use crate::http::extract::parse_id;
 use crate::http::pagination::{self, Page};
+use crate::http::principal::RequireLibrarian;
 use crate::state::AppState;
 
 /// Multipart framing and the small fields allowed on top of the file itself.

@@ -12,11 +12,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::Actor;
-use crate::auth::principal::RequireAdmin;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Query, parse_id};
 use crate::http::pagination::{self, Page};
+use crate::http::principal::RequireAdmin;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

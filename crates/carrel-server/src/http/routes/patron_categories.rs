@@ -13,11 +13,11 @@ use utoipa_axum::routes;
 
 use super::item_types::display_name;
 use crate::audit;
-use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, nullable};
 use crate::http::pagination::Page;
+use crate::http::principal::{RequireAdmin, RequireLibrarian};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

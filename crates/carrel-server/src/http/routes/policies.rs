@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use crate::app::Actor;
 use crate::app::admin::{self, PolicyRefusal};
-use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Json;
+use crate::http::principal::{RequireAdmin, RequireLibrarian};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -18,10 +18,10 @@ use uuid::Uuid;
 
 use crate::app::circulation::{self, PatronRef};
 use crate::audit;
-use crate::auth::principal::{RequireAdmin, RequireLibrarian};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode};
 use crate::http::extract::{Json, Query};
+use crate::http::principal::{RequireAdmin, RequireLibrarian};
 use crate::state::AppState;
 
 /// The most rows a matrix may have.

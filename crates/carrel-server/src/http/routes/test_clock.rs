@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::principal::RequireAdmin;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Json;
+use crate::http::principal::RequireAdmin;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -46,7 +46,7 @@ async fn advance_clock(
         .clock
         .advance(time::Duration::seconds(req.advance_seconds));
     // The background jobs see the new time at once, not a jobs interval later.
-    crate::circulation::jobs::run_once(&state, state.instance_id).await?;
+    crate::jobs::run_once(&state, state.instance_id).await?;
     Ok(axum::Json(ClockNow {
         now: crate::http::rfc3339(state.clock.now()),
     }))
