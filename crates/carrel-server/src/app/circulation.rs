@@ -278,7 +278,7 @@ pub async fn renew(
                     state,
                     "loan.renewed",
                     loan.user_id,
-                    json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": crate::http::rfc3339(loan.due_at)}),
+                    json!({"loan_id": loan.id, "renewals": loan.renewals, "due_at": carrel_core::clock::rfc3339(loan.due_at)}),
                 )];
                 events.extend(fine.iter().map(|fine| fine_created_event(state, actor, fine)));
                 events
