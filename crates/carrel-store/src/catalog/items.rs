@@ -346,6 +346,7 @@ impl Store {
                 barcode,
                 location: None,
                 call_number: None,
+                branch_id: crate::MAIN_BRANCH_ID,
             })
             .collect();
         crate::on_pool!(self, pool => {
