@@ -218,6 +218,13 @@ impl Store {
             .await?))
     }
 
+    /// Every branch's `(id, code)`: what a MARC import maps 952 $a codes
+    /// with and an export writes them from.
+    pub async fn branch_codes(&self) -> Result<Vec<(Uuid, String)>, StoreError> {
+        const SQL: &str = "SELECT id, code FROM branches ORDER BY code";
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await?))
+    }
+
     /// A branch by id.
     pub async fn find_branch(&self, id: Uuid) -> Result<Option<Branch>, StoreError> {
         const SQL: &str = concat!("SELECT ", branch_columns!(), " FROM branches WHERE id = $1");

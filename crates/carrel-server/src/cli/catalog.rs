@@ -386,13 +386,14 @@ pub async fn export(
         ExportFormat::Marc => Sink::Iso(Iso2709Writer::new(out)),
     };
     let (mut written, mut failed) = (0u64, 0u64);
+    let branches = marc::BranchCodes::load(store).await?;
     let mut after = None;
     loop {
         let page = store.export_page(after, 500).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.item.id);
         for entry in &page {
-            let outcome = match marc::export_entry(entry) {
+            let outcome = match marc::export_entry(entry, &branches) {
                 Ok(record) => match sink.write(&record) {
                     Err(carrel_marc::WriteError::Io(e)) => {
                         anyhow::bail!("cannot write the export: {e}")

@@ -19,6 +19,7 @@ backend_tests!(
     single_term_pages_cross_classes_exactly_once_while_items_are_added,
     multi_word_relevance_ranks_every_combination_best_first,
     multi_word_pages_are_exact_while_items_are_added,
+    multi_word_relevance_follows_edits_of_the_searched_fields,
     facets_count_every_matching_item,
     prefix_completes_the_last_word_typed,
 );
@@ -1388,4 +1389,70 @@ async fn prefix_completes_the_last_word_typed(app: TestApp) {
         "VALIDATION_ERROR",
     )
     .await;
+}
+
+/// SQLite keeps a search table per field group by triggers (migration 0016):
+/// an edit moves an item in a multi-word ranking (top class and tiers) as its
+/// new text says, on both backends.
+async fn multi_word_relevance_follows_edits_of_the_searched_fields(app: TestApp) {
+    let token = staff(&app).await;
+    let mut titled = Vec::new();
+    for n in 0..12 {
+        let body = json!({"title": format!("Lantern harbor {n}")});
+        titled.push(
+            create(&app, &token, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let body = json!({"title": "Plain", "description": "a lantern in the harbor"});
+    let plain = create(&app, &token, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut order = titled.clone();
+    order.push(plain.clone());
+    for limit in [1, 3, 100] {
+        assert_eq!(
+            walk(&app, &format!("?q=lantern%20harbor&limit={limit}")).await,
+            order,
+            "limit {limit}"
+        );
+    }
+    let patch = |id: String, body: Value| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let response = app
+                .authed(Method::PATCH, &format!("/api/v1/items/{id}"), token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    // Both words in its title and its subtitle now: the best score of all.
+    patch(
+        plain.clone(),
+        json!({"title": "Lantern harbor atlas", "subtitle": "the harbor lantern"}),
+    )
+    .await;
+    // Neither word in its title any more, one in its subjects and description.
+    patch(
+        titled[0].clone(),
+        json!({"title": "Quay", "subjects": ["Lanterns"], "description": "harbor lantern"}),
+    )
+    .await;
+    let mut order = vec![plain];
+    order.extend(titled[1..].iter().cloned());
+    order.push(titled[0].clone());
+    for limit in [1, 3, 100] {
+        assert_eq!(
+            walk(&app, &format!("?q=lantern%20harbor&limit={limit}")).await,
+            order,
+            "limit {limit}"
+        );
+    }
 }

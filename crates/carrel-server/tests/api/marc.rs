@@ -26,6 +26,8 @@ backend_tests!(
     an_interrupted_job_is_resumed_or_failed_after_a_restart,
     imported_records_are_found_by_search_and_counted_by_facets,
     a_large_batch_keeps_every_value_and_copy,
+    holdings_go_to_the_branch_their_952_a_names,
+    exports_write_each_copys_current_branch_and_round_trip,
 );
 backend_tests_with!(vec![("CARREL_IMPORT_MAX_BYTES", "2048".into())] => uploads_over_the_import_limit_are_413);
 
@@ -1038,4 +1040,266 @@ async fn a_large_batch_keeps_every_value_and_copy(app: TestApp) {
     // The stored records came back byte for byte: a re-run skips every record.
     let c = import(&app, std::slice::from_ref(&file), MatchMode::Isbn, None).await;
     assert_eq!(counts(&c), [0, 0, 10, 0]);
+}
+
+/// Creates a branch as an admin; returns its id.
+async fn create_branch(app: &TestApp, admin_token: &str, code: &str) -> String {
+    let response = app
+        .authed(reqwest::Method::POST, "/api/v1/branches", admin_token)
+        .json(&serde_json::json!({"code": code, "name": format!("{code} branch")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let branch: Value = response.json().await.unwrap();
+    branch["id"].as_str().unwrap().to_owned()
+}
+
+/// `(barcode, branch id)` of an item's copies, by barcode.
+async fn copy_branches(app: &TestApp, item_id: &str) -> Vec<(String, String)> {
+    let copies: Value = app
+        .get(&format!("/api/v1/items/{item_id}/copies"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    copies["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["barcode"].as_str().unwrap().to_owned(),
+                c["branch_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A record of test.dat without its holdings, with these 952s.
+fn with_holdings(index: usize, holdings: Vec<Field>) -> Record {
+    let mut record = read_records(&fixture("test.dat")).remove(index);
+    record
+        .fields
+        .retain(|f| !matches!(f.tag().as_str(), "952" | "852"));
+    record.fields.extend(holdings);
+    record
+}
+
+fn holding_without_branch(barcode: &str) -> Field {
+    Field::data(tag("952"), ' ', ' ', vec![Subfield::new('p', barcode)])
+}
+
+const MAIN: &str = "00000000-0000-7000-8000-000000000001";
+
+async fn holdings_go_to_the_branch_their_952_a_names(app: TestApp) {
+    let admin = app.create_user("branches-admin", Role::Admin).await;
+    let admin_token = app.access_token(&admin.username).await;
+    let east = create_branch(&app, &admin_token, "EAST").await;
+    let file = app.db.dir().join("branches.mrc");
+    write_records(
+        &file,
+        &[
+            with_holdings(
+                0,
+                vec![
+                    holding("BR-1", "A 1", "EAST"),
+                    holding("BR-2", "A 2", "MAIN"),
+                    holding_without_branch("BR-3"),
+                ],
+            ),
+            // Codes are case-sensitive: `east` is not EAST. The whole record
+            // fails, its EAST copy included (whole records, never half).
+            with_holdings(
+                1,
+                vec![
+                    holding("BR-4", "B 1", "east"),
+                    holding("BR-5", "B 2", "EAST"),
+                ],
+            ),
+        ],
+    );
+    let report = app.db.dir().join("report.jsonl");
+    let c = import(
+        &app,
+        std::slice::from_ref(&file),
+        MatchMode::Isbn,
+        Some(&report),
+    )
+    .await;
+    assert_eq!(counts(&c), [1, 0, 0, 1]);
+    let first = item_by_isbn(&app, "0471383147").await;
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        copy_branches(&app, &first_id).await,
+        [
+            ("BR-1".to_owned(), east.clone()),
+            ("BR-2".to_owned(), MAIN.to_owned()),
+            ("BR-3".to_owned(), MAIN.to_owned()),
+        ]
+    );
+    assert_eq!(
+        all_items(&app).await.len(),
+        1,
+        "the failed record made nothing"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["index"], 2);
+    let reason = lines[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("952 $a") && reason.contains("\"east\"") && reason.contains("BR-4"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("BR-5"),
+        "only the unknown code is named: {reason}"
+    );
+
+    // A dry run tells the same before anything is written.
+    let mut settings = Settings::new(Format::Auto, MatchMode::Isbn);
+    settings.dry_run = true;
+    let dry = import_files(
+        &app.state.store,
+        &app.clock,
+        std::slice::from_ref(&file),
+        &settings,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(counts(&dry), [0, 0, 1, 1]);
+
+    // Once the branch exists, a re-run brings in exactly the failed record.
+    let lower = create_branch(&app, &admin_token, "east").await;
+    let c = import(&app, &[file], MatchMode::Isbn, None).await;
+    assert_eq!(counts(&c), [1, 0, 1, 0]);
+    let items = all_items(&app).await;
+    assert_eq!(items.len(), 2);
+    let second = items.iter().find(|i| i["id"] != first["id"]).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        copy_branches(&app, &second).await,
+        [("BR-4".to_owned(), lower), ("BR-5".to_owned(), east)]
+    );
+}
+
+/// `(barcode, 952 $a)` of a record's holdings.
+fn record_holdings(record: &Record) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = record
+        .fields_tagged("952")
+        .map(|f| {
+            (
+                f.first('p').unwrap_or_default().to_owned(),
+                f.first('a').unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn exports_write_each_copys_current_branch_and_round_trip(app: TestApp) {
+    let admin = app.create_user("export-admin", Role::Admin).await;
+    let admin_token = app.access_token(&admin.username).await;
+    create_branch(&app, &admin_token, "EAST").await;
+    let west = create_branch(&app, &admin_token, "WEST").await;
+    let file = app.db.dir().join("moved.mrc");
+    write_records(
+        &file,
+        &[with_holdings(
+            0,
+            vec![
+                holding("MV-1", "A 1", "EAST"),
+                holding_without_branch("MV-2"),
+            ],
+        )],
+    );
+    let c = import(&app, std::slice::from_ref(&file), MatchMode::Isbn, None).await;
+    assert_eq!(counts(&c), [1, 0, 0, 0]);
+    let item = item_by_isbn(&app, "0471383147").await;
+    let id = item["id"].as_str().unwrap().to_owned();
+
+    // A librarian moves MV-1's home to WEST.
+    let librarian = app.create_user("mover", Role::Librarian).await;
+    let token = app.access_token(&librarian.username).await;
+    let copies: Value = app
+        .get(&format!("/api/v1/items/{id}/copies"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let moved = copies["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["barcode"] == "MV-1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = app
+        .authed(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/copies/{moved}"),
+            &token,
+        )
+        .json(&serde_json::json!({"branch_id": west}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // The export names each copy's branch now, not the one the record had.
+    let bytes = app
+        .client
+        .get(app.url(&format!("/api/v1/items/{id}/marc")))
+        .header("accept", "application/marc")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let exported: Vec<Record> = Iso2709Reader::new(&bytes[..])
+        .filter_map(Result::ok)
+        .collect();
+    let expected = vec![
+        ("MV-1".to_owned(), "WEST".to_owned()),
+        ("MV-2".to_owned(), "MAIN".to_owned()),
+    ];
+    assert_eq!(record_holdings(&exported[0]), expected);
+    let before = copy_branches(&app, &id).await;
+    assert_eq!(
+        before,
+        [
+            ("MV-1".to_owned(), west.clone()),
+            ("MV-2".to_owned(), MAIN.to_owned())
+        ]
+    );
+
+    // The whole-catalog export says the same, and importing it again (or the
+    // original file, which still says EAST) changes nothing: copies are only
+    // ever added, never moved by an import.
+    for format in [ExportFormat::Marc, ExportFormat::Marcxml] {
+        let out = app.db.dir().join("export.out");
+        assert_eq!(
+            export(&app.state.store, format, Some(&out)).await.unwrap(),
+            0
+        );
+        if matches!(format, ExportFormat::Marc) {
+            assert_eq!(record_holdings(&read_records(&out)[0]), expected);
+        }
+        let c = import(&app, &[out], MatchMode::ControlNumber, None).await;
+        assert_eq!(counts(&c), [0, 0, 1, 0], "{format:?}");
+    }
+    let c = import(&app, &[file], MatchMode::ControlNumber, None).await;
+    assert_eq!(counts(&c), [0, 0, 1, 0]);
+    assert_eq!(copy_branches(&app, &id).await, before);
 }

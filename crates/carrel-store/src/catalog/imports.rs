@@ -228,8 +228,8 @@ macro_rules! import_columns {
          created, updated, skipped, failed, error, created_by, created_at, started_at, finished_at, updated_at"
     };
 }
-const COPY_COLUMNS: &str =
-    "id, item_id, barcode, location, call_number, status, created_at, updated_at";
+const COPY_COLUMNS: &str = "id, item_id, barcode, location, call_number, status, created_at, updated_at, \
+     branch_id, transit_to_branch_id";
 
 impl Store {
     /// Looks up what the records of one batch may match (see [`ImportLookup`]).
@@ -348,6 +348,7 @@ impl Store {
             barcode: c.barcode.as_str(),
             location: c.location.as_deref(),
             call_number: c.call_number.as_deref(),
+            branch_id: c.branch_id.unwrap_or(crate::MAIN_BRANCH_ID),
         };
         for (id, item) in &creates {
             details.push((
@@ -499,8 +500,8 @@ impl Store {
             let (Some(first), Some(last)) = (items.first(), items.last()) else { return Ok(Vec::new()) };
             let (first, last) = (first.id, last.id);
             let copies: Vec<Copy> = sqlx::query_as(
-                "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at FROM copies \
-                 WHERE deleted_at IS NULL AND item_id >= $1 AND item_id <= $2 ORDER BY item_id, barcode"
+                "SELECT id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id, \
+                 transit_to_branch_id FROM copies WHERE deleted_at IS NULL AND item_id >= $1 AND item_id <= $2 ORDER BY item_id, barcode"
             ).bind(first).bind(last).fetch_all(pool).await?;
             let records: Vec<RecordRow> = sqlx::query_as(
                 "SELECT item_id, format, record, control_number, control_number_identifier, fingerprint FROM item_marc \

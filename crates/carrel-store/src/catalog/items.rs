@@ -353,6 +353,7 @@ impl Store {
                 barcode,
                 location: None,
                 call_number: None,
+                branch_id: crate::MAIN_BRANCH_ID,
             })
             .collect();
         crate::on_writer!(self, writer => {

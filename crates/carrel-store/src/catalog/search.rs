@@ -147,21 +147,16 @@ fn class_match(phrase: &str, mask: u8, present: u8) -> String {
     }
 }
 
-/// SQLite: the FTS5 column filter of the field groups in `mask`.
-fn group_columns(mask: u8) -> String {
-    let columns: Vec<&str> = FIELD_GROUPS
-        .iter()
-        .enumerate()
-        .filter(|(g, _)| mask & (8 >> g) != 0)
-        .map(|(_, (_, columns, _))| columns.trim_matches(|c| c == '{' || c == '}'))
-        .collect();
-    format!("{{{}}}", columns.join(" "))
-}
+/// SQLite: `SELECT rowid FROM <group table> WHERE <group table> MATCH `, per
+/// field group in the order of [`FIELD_GROUPS`]. Each group has its own FTS5
+/// table (migration 0016), whose posting lists hold that group only.
+const GROUP_MATCH: [&str; 4] = [
+    "SELECT rowid FROM items_fts_title WHERE items_fts_title MATCH ",
+    "SELECT rowid FROM items_fts_names WHERE items_fts_names MATCH ",
+    "SELECT rowid FROM items_fts_subjects WHERE items_fts_subjects MATCH ",
+    "SELECT rowid FROM items_fts_description WHERE items_fts_description MATCH ",
+];
 
-/// Does the term occur in a field group of any item? An FTS5 column filter
-/// (stops at the first hit; a full pass over the term's doclist only when the
-/// group holds none).
-const GROUP_PROBE_SQLITE: &str = "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ";
 /// `term` as one FTS5 string (quoted, so operators are just characters).
 fn fts_string(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
@@ -551,10 +546,12 @@ fn top_class_postgres(
     qb
 }
 
-/// Relevance order on SQLite. Scores come from the FTS5 index alone: one
-/// column-filtered match per term and field group, each a pass over one doclist
-/// (or, in a tier, over the tier's candidates: the match also requires each
-/// restricted term in its groups), summed per rowid (a row that lacks a term is
+/// Relevance order on SQLite. Scores come from the FTS5 indexes alone: one
+/// match per term and field group, summed per rowid. Without a tier it is a
+/// column-filtered match in `items_fts` that also requires every term (FTS5
+/// seeks to the rows the rarest term holds); in a tier it is a pass over the
+/// term's posting list in the group's own table (migration 0016), kept for the
+/// tier's candidates, which are found once (a row that lacks a term is
 /// dropped, as the full-text match would). With `floor`, only rows scoring at
 /// least the (limit + 1)-th best score are looked up in `items` (for their id,
 /// the tie-break, and the filters): those rows are a prefix of the full order,
@@ -570,18 +567,21 @@ fn relevance_sqlite(
     // rows the rarest word holds, where a column filter alone walks the word's
     // whole doclist. A tier's own column filters already restrict the branches,
     // and adding common words there only adds iterators (measured slower).
-    let mut candidates: Vec<String> = Vec::new();
-    if tier.is_none() {
-        candidates.extend((0..s.terms.len()).map(|t| s.fts_phrase(t)));
-    }
+    let mut qb = QueryBuilder::new("WITH ");
     if let Some(tier) = tier {
-        candidates.extend(tier.groups.iter().enumerate().filter_map(|(t, g)| {
-            g.map(|g| format!("({}: {})", group_columns(g), s.fts_phrase(t)))
-        }));
+        // A tier's candidates once, from the group tables; then each term's
+        // weight in each group is one pass over that group's posting list,
+        // kept for the candidates (`+rowid`: not a rowid look-up per candidate).
+        sql(&mut qb, "candidates AS MATERIALIZED (");
+        push_tier_candidates(&mut qb, s, tier);
+        sql(&mut qb, "), ");
     }
-    let candidates = candidates.join(" AND ");
-    let mut qb =
-        QueryBuilder::new("WITH scored AS MATERIALIZED (SELECT rowid, SUM(w) AS score FROM (");
+    sql(
+        &mut qb,
+        "scored AS MATERIALIZED (SELECT rowid, SUM(w) AS score FROM (",
+    );
+    let everywhere: Vec<String> = (0..s.terms.len()).map(|t| s.fts_phrase(t)).collect();
+    let everywhere = everywhere.join(" AND ");
     for i in 0..s.terms.len() {
         let phrase = s.fts_phrase(i);
         for (j, (weight, columns, _)) in FIELD_GROUPS.iter().enumerate() {
@@ -592,8 +592,15 @@ fn relevance_sqlite(
             sql(&mut qb, weight);
             sql(&mut qb, " AS w, ");
             qb.push_bind(i as i64);
-            sql(&mut qb, " AS term FROM items_fts WHERE items_fts MATCH ");
-            qb.push_bind(format!("({columns}: {phrase}) AND {candidates}"));
+            if tier.is_some() {
+                sql(&mut qb, " AS term FROM (");
+                sql(&mut qb, GROUP_MATCH[j]);
+                qb.push_bind(phrase.clone());
+                sql(&mut qb, " AND +rowid IN candidates)");
+            } else {
+                sql(&mut qb, " AS term FROM items_fts WHERE items_fts MATCH ");
+                qb.push_bind(format!("({columns}: {phrase}) AND {everywhere}"));
+            }
         }
     }
     sql(&mut qb, ") GROUP BY rowid");
@@ -666,18 +673,97 @@ fn class_query_sqlite(
     qb
 }
 
-/// SQLite: which field groups hold the term (an FTS5 phrase) in any item.
+/// SQLite: which field groups hold the term (an FTS5 phrase) in any item: the
+/// first entry of its posting list in each group's table, if any.
 fn probe_sqlite(phrase: &str) -> QueryBuilder<sqlx::Sqlite> {
     let mut qb = QueryBuilder::new("SELECT ");
-    for (g, (_, columns, _)) in FIELD_GROUPS.iter().enumerate() {
+    for (g, select) in GROUP_MATCH.iter().enumerate() {
         if g > 0 {
             sql(&mut qb, ", ");
         }
-        sql(&mut qb, GROUP_PROBE_SQLITE);
-        qb.push_bind(format!("{columns}: {phrase}"));
+        sql(&mut qb, "EXISTS (");
+        sql(&mut qb, select);
+        qb.push_bind(phrase.to_owned());
         sql(&mut qb, ")");
     }
     qb
+}
+
+/// SQLite: the top class of a multi-term relevance page (every term in every
+/// field group that holds it anywhere): per group, one MATCH of the terms it
+/// holds in that group's table, where FTS5 intersects their posting lists by
+/// seeking; in id order after `after_id`, at most `take`.
+fn top_class_sqlite(
+    s: &ItemSearch,
+    present: &[u8],
+    after_id: Option<Uuid>,
+    take: usize,
+) -> QueryBuilder<sqlx::Sqlite> {
+    let mut qb = QueryBuilder::new("SELECT i.id FROM items i WHERE TRUE");
+    for (g, select) in GROUP_MATCH.iter().enumerate() {
+        let phrases: Vec<String> = (0..s.terms.len())
+            .filter(|t| present[*t] & (8 >> g) != 0)
+            .map(|t| s.fts_phrase(t))
+            .collect();
+        if phrases.is_empty() {
+            continue;
+        }
+        sql(&mut qb, " AND i.rowid IN (");
+        sql(&mut qb, select);
+        qb.push_bind(phrases.join(" AND "));
+        sql(&mut qb, ")");
+    }
+    push_class_rest!(qb, s, after_id, take);
+    qb
+}
+
+/// SQLite: the candidates of a tier (see [`tiers`]), as a compound SELECT of
+/// rowids: each restricted term in one of its groups. Terms restricted to the
+/// same single group share one MATCH of that group's table (its posting lists
+/// intersected by seeking); a term allowed in several groups is the union of
+/// its lists there.
+fn push_tier_candidates(qb: &mut QueryBuilder<sqlx::Sqlite>, s: &ItemSearch, tier: &Tier) {
+    let mut first = true;
+    let mut intersect = |qb: &mut QueryBuilder<sqlx::Sqlite>| {
+        if !first {
+            sql(qb, " INTERSECT ");
+        }
+        first = false;
+    };
+    for (g, select) in GROUP_MATCH.iter().enumerate() {
+        let alone: Vec<String> = tier
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, groups)| **groups == Some(8 >> g))
+            .map(|(t, _)| s.fts_phrase(t))
+            .collect();
+        if !alone.is_empty() {
+            intersect(qb);
+            sql(qb, select);
+            qb.push_bind(alone.join(" AND "));
+        }
+    }
+    for (t, groups) in tier.groups.iter().enumerate() {
+        let Some(groups) = groups.filter(|g| g.count_ones() > 1) else {
+            continue;
+        };
+        intersect(qb);
+        sql(qb, "SELECT rowid FROM (");
+        let mut union = false;
+        for (g, select) in GROUP_MATCH.iter().enumerate() {
+            if groups & (8 >> g) == 0 {
+                continue;
+            }
+            if union {
+                sql(qb, " UNION ");
+            }
+            union = true;
+            sql(qb, select);
+            qb.push_bind(s.fts_phrase(t));
+        }
+        sql(qb, ")");
+    }
 }
 
 /// The field-group mask of a probe's four answers (title first).
@@ -1208,14 +1294,7 @@ async fn sqlite_search(
         search.terms.len(),
         |i: usize| probe_sqlite(&search.fts_phrase(i)),
         |cap| count_sqlite(search, cap),
-        |present: &[u8], after_id, take| {
-            let class: Vec<String> = present
-                .iter()
-                .enumerate()
-                .map(|(t, mask)| format!("({})", class_match(&search.fts_phrase(t), *mask, *mask)))
-                .collect();
-            class_query_sqlite(search, class.join(" AND "), after_id, take)
-        },
+        |present: &[u8], after_id, take| top_class_sqlite(search, present, after_id, take),
         |tier: &Tier| relevance_sqlite(search, true, Some(tier)),
         FlooredHit,
         true

@@ -31,6 +31,8 @@ pub(crate) struct CopyRow<'a> {
     pub barcode: &'a str,
     pub location: Option<&'a str>,
     pub call_number: Option<&'a str>,
+    /// The home branch.
+    pub branch_id: Uuid,
 }
 
 /// A new catalog history entry (no loan, hold or patron).
@@ -42,7 +44,7 @@ pub(crate) struct EventRow<'a> {
     pub details: &'a Value,
 }
 
-/// Rows per multi-row INSERT: 17 bind parameters a row stay far below every
+/// Rows per multi-row INSERT: at most 17 bind parameters a row stay far below every
 /// backend's limit (SQLite 32,766, PostgreSQL 65,535).
 const ROWS_PER_INSERT: usize = 200;
 
@@ -56,8 +58,8 @@ const ITEM_INSERT: &str = "INSERT INTO items (id, title, subtitle, authors, isbn
      language, subjects, description, title_key, authors_key, subjects_key, year_key, created_at, updated_at) ";
 const ITEM_COPY: &str = "COPY items (id, title, subtitle, authors, isbn, item_type, publisher, publication_year, \
      language, subjects, description, title_key, authors_key, subjects_key, year_key, created_at, updated_at) FROM STDIN";
-const COPY_INSERT: &str = "INSERT INTO copies (id, item_id, barcode, location, call_number, status, created_at, updated_at) ";
-const COPY_COPY: &str = "COPY copies (id, item_id, barcode, location, call_number, status, created_at, updated_at) FROM STDIN";
+const COPY_INSERT: &str = "INSERT INTO copies (id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id) ";
+const COPY_COPY: &str = "COPY copies (id, item_id, barcode, location, call_number, status, created_at, updated_at, branch_id) FROM STDIN";
 const EVENT_INSERT: &str =
     "INSERT INTO item_events (id, item_id, event_type, actor_id, at, details) ";
 const EVENT_COPY: &str =
@@ -132,7 +134,8 @@ macro_rules! push_copy {
             .push_bind(c.call_number)
             .push_bind("available")
             .push_bind($now)
-            .push_bind($now);
+            .push_bind($now)
+            .push_bind(c.branch_id);
     }};
 }
 
@@ -325,6 +328,7 @@ impl CatalogWrite for PgConnection {
                 Some("available"),
                 Some(&at),
                 Some(&at),
+                Some(&c.branch_id.to_string()),
             ])
             .await?;
         }

@@ -11,8 +11,16 @@
 //!
 //! Counting: `created`, `updated`, `skipped` (matched and nothing changed, or
 //! could not be created because its ISBN is taken), `failed` (unreadable,
-//! unmappable or invalid). Cuts and left-out copies are reported too, without
-//! changing the count.
+//! unmappable or invalid, or with a new copy whose 952 $a names no branch).
+//! Cuts and left-out copies are reported too, without changing the count.
+//!
+//! Branches: a 952 $a is matched exactly against the branch codes (read once
+//! when the import starts); a holding without one goes to MAIN. A record that
+//! would add a copy at an unknown code fails whole, with the code in its reason:
+//! placing the copy at MAIN would put it on the wrong shelf for holds and
+//! returns, and moving many copies by hand is worse than creating the branch
+//! and re-running the import (which only does the records that failed).
+//! `--dry-run` lists every unknown code before anything is written.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -28,7 +36,10 @@ use carrel_store::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{Format, LIMITS, MatchMode, control_value, export_item, iso2709_bytes, stored_record};
+use super::{
+    BranchCodes, Format, LIMITS, MatchMode, control_value, export_item, iso2709_bytes,
+    stored_record,
+};
 use crate::catalog::CatalogError;
 use crate::catalog::fields::{self, ItemInput, MIN_YEAR};
 
@@ -110,6 +121,8 @@ struct Prepared {
 struct Mapped {
     fields: ItemFields,
     copies: Vec<NewCopy>,
+    /// `(barcode, 952 $a)` of the copies whose branch code is unknown.
+    unknown_branches: Vec<(String, String)>,
     record: Record,
     stored: StoredRecord,
 }
@@ -216,7 +229,7 @@ fn read_records(
     format: Format,
     skip_through: u64,
     batch: usize,
-    max_year: i32,
+    rules: MapRules,
     read: Arc<AtomicU64>,
     tx: mpsc::Sender<Message>,
 ) {
@@ -244,7 +257,7 @@ fn read_records(
                 if index <= skip_through {
                     continue;
                 }
-                prepare(index, record, max_year)
+                prepare(index, record, &rules)
             }
             Err(error) => {
                 if let carrel_marc::ReadErrorKind::Io(io) = &error.kind {
@@ -281,8 +294,16 @@ fn read_records(
     }
 }
 
+/// What mapping a record needs besides the record.
+struct MapRules {
+    /// The latest publication year accepted.
+    max_year: i32,
+    branches: Arc<BranchCodes>,
+}
+
 /// Maps one record and validates it as the JSON API would.
-fn prepare(index: u64, record: Record, max_year: i32) -> Prepared {
+fn prepare(index: u64, record: Record, rules: &MapRules) -> Prepared {
+    let (max_year, branches) = (rules.max_year, &rules.branches);
     let control_number = control_value(&record, "001");
     let failed = |reason: String, notes| Prepared {
         index,
@@ -355,6 +376,7 @@ fn prepare(index: u64, record: Record, max_year: i32) -> Prepared {
         Err(e) => return failed(e.to_string(), notes),
     };
     let mut copies: Vec<NewCopy> = Vec::new();
+    let mut unknown_branches = Vec::new();
     for holding in m.holdings {
         let Some(barcode) = holding.barcode.filter(|b| !b.trim().is_empty()) else {
             notes.push("a holding without a barcode was not added as a copy".to_owned());
@@ -364,7 +386,16 @@ fn prepare(index: u64, record: Record, max_year: i32) -> Prepared {
             Ok(copy) if copies.iter().any(|c| c.barcode == copy.barcode) => {
                 notes.push(format!("barcode {:?} appears twice; one copy added", copy.barcode));
             }
-            Ok(copy) => copies.push(copy),
+            Ok(mut copy) => {
+                match holding.branch_code {
+                    None => {}
+                    Some(code) => match branches.id_of(&code) {
+                        Some(id) => copy.branch_id = Some(id),
+                        None => unknown_branches.push((copy.barcode.clone(), code)),
+                    },
+                }
+                copies.push(copy);
+            }
             Err(_) => notes.push(format!(
                 "barcode {barcode:?} is not 1–64 printable characters without spaces; copy not added"
             )),
@@ -381,6 +412,7 @@ fn prepare(index: u64, record: Record, max_year: i32) -> Prepared {
         body: Ok(Box::new(Mapped {
             fields,
             copies,
+            unknown_branches,
             record,
             stored,
         })),
@@ -398,6 +430,7 @@ pub async fn run(
     let read = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::channel(2);
     let max_year = clock.now().year() + 1;
+    let branches = Arc::new(BranchCodes::load(store).await?);
     let reader = {
         let (format, skip, batch, read) = (
             settings.format,
@@ -405,8 +438,12 @@ pub async fn run(
             settings.batch_size.max(1),
             read.clone(),
         );
+        let rules = MapRules {
+            max_year,
+            branches: branches.clone(),
+        };
         tokio::task::spawn_blocking(move || {
-            read_records(input, format, skip, batch, max_year, read, tx)
+            read_records(input, format, skip, batch, rules, read, tx)
         })
     };
     let mut counts = settings.resume;
@@ -417,7 +454,16 @@ pub async fn run(
                 Message::Fatal(reason) => return Err(ImportError::Read(reason)),
             };
             for group in split_on_repeats(batch) {
-                write_group(store, clock, settings, group, &mut counts, observer).await?;
+                write_group(
+                    store,
+                    clock,
+                    settings,
+                    &branches,
+                    group,
+                    &mut counts,
+                    observer,
+                )
+                .await?;
                 observer.progress(&counts, read.load(Ordering::Relaxed));
             }
         }
@@ -469,6 +515,7 @@ fn split_on_repeats(batch: Vec<Prepared>) -> Vec<Vec<Prepared>> {
 enum Decision {
     Write(Box<ImportWrite>),
     Skip(Option<String>),
+    Fail(String),
 }
 
 /// The catalog as one lookup saw it, indexed.
@@ -541,6 +588,7 @@ impl<'a> Seen<'a> {
 fn decide(
     mode: MatchMode,
     seen: &Seen<'_>,
+    branches: &BranchCodes,
     index: u64,
     m: &Mapped,
     notes: &mut Vec<String>,
@@ -562,6 +610,9 @@ fn decide(
             )));
         }
         let copies = new_copies(seen, None, &m.copies, notes);
+        if let Some(reason) = unknown_branch(m, &copies) {
+            return Decision::Fail(reason);
+        }
         return Decision::Write(Box::new(ImportWrite::Create {
             index,
             item: ImportedItem {
@@ -579,6 +630,9 @@ fn decide(
     }
     let changed = changed_fields(&m.fields, item);
     let copies = new_copies(seen, Some(item.id), &m.copies, notes);
+    if let Some(reason) = unknown_branch(m, &copies) {
+        return Decision::Fail(reason);
+    }
     let stored = seen.records.get(&item.id).copied();
     let same_record = match stored {
         Some(s) if s.format == m.stored.format && s.record == m.stored.record => true,
@@ -589,7 +643,7 @@ fn decide(
                 .get(&item.id)
                 .map(|c| c.iter().map(|c| (*c).clone()).collect())
                 .unwrap_or_default();
-            match export_item(item, &current, stored) {
+            match export_item(item, &current, stored, branches) {
                 Ok(exported) => {
                     let a = iso2709_bytes(&exported);
                     a.is_some() && a == iso2709_bytes(&m.record)
@@ -608,6 +662,23 @@ fn decide(
         copies,
         record: (!same_record).then(|| m.stored.clone()),
     }))
+}
+
+/// Why a record cannot be written: a copy it adds names an unknown branch.
+/// (A copy already there keeps its branch, so its 952 $a does not matter.)
+fn unknown_branch(m: &Mapped, new: &[NewCopy]) -> Option<String> {
+    let codes: Vec<String> = m
+        .unknown_branches
+        .iter()
+        .filter(|(barcode, _)| new.iter().any(|c| c.barcode == *barcode))
+        .map(|(barcode, code)| format!("{code:?} (copy {barcode:?})"))
+        .collect();
+    (!codes.is_empty()).then(|| {
+        format!(
+            "952 $a names no branch: {}; create the branch (codes are case-sensitive) and import again",
+            codes.join(", ")
+        )
+    })
 }
 
 /// The copies of a record that are not there yet. A barcode of another item
@@ -686,6 +757,7 @@ fn add(counts: &mut ImportCounts, index: u64, kind: Kind) {
 async fn plan(
     store: &Store,
     mode: MatchMode,
+    branches: &BranchCodes,
     group: &[Prepared],
 ) -> Result<Vec<Outcome>, StoreError> {
     let mut isbns = Vec::new();
@@ -714,7 +786,7 @@ async fn plan(
             let mut notes = p.notes.clone();
             let (write, kind, reason) = match &p.body {
                 Err(reason) => (None, Kind::Failed, Some(reason.clone())),
-                Ok(m) => match decide(mode, &seen, p.index, m, &mut notes) {
+                Ok(m) => match decide(mode, &seen, branches, p.index, m, &mut notes) {
                     Decision::Write(w) => {
                         let kind = match *w {
                             ImportWrite::Create { .. } => Kind::Created,
@@ -723,6 +795,7 @@ async fn plan(
                         (Some(*w), kind, None)
                     }
                     Decision::Skip(reason) => (None, Kind::Skipped, reason),
+                    Decision::Fail(reason) => (None, Kind::Failed, Some(reason)),
                 },
             };
             let issues = reason
@@ -783,11 +856,12 @@ async fn write_group(
     store: &Store,
     clock: &Clock,
     settings: &Settings,
+    branches: &BranchCodes,
     group: Vec<Prepared>,
     counts: &mut ImportCounts,
     observer: &mut dyn Observer,
 ) -> Result<(), ImportError> {
-    let outcomes = plan(store, settings.match_mode, &group).await?;
+    let outcomes = plan(store, settings.match_mode, branches, &group).await?;
     let mut after = *counts;
     let mut writes = Vec::new();
     let mut issues = Vec::new();
@@ -814,7 +888,7 @@ async fn write_group(
     }
     for p in group {
         let single = std::slice::from_ref(&p);
-        let mut outcome = plan(store, settings.match_mode, single)
+        let mut outcome = plan(store, settings.match_mode, branches, single)
             .await?
             .pop()
             .ok_or(ImportError::Read("empty plan".to_owned()))?;

@@ -10,8 +10,11 @@
 pub mod import;
 pub mod jobs;
 
+use std::collections::HashMap;
+
 use carrel_marc::{CatalogRecord, Holding, Limits, Record};
-use carrel_store::{Copy, ExportEntry, ItemRow, StoredRecord};
+use carrel_store::{Copy, ExportEntry, ItemRow, Store, StoreError, StoredRecord};
+use uuid::Uuid;
 
 /// Carrel's field limits, as `catalog::fields` enforces them for the JSON API
 /// (a unit test checks they agree).
@@ -26,6 +29,35 @@ pub const LIMITS: Limits = Limits {
     description: 5_000,
     call_number: 100,
 };
+
+/// The library's branch codes (952 $a), read once per import or export.
+#[derive(Debug, Clone, Default)]
+pub struct BranchCodes {
+    by_code: HashMap<String, Uuid>,
+    by_id: HashMap<Uuid, String>,
+}
+
+impl BranchCodes {
+    pub async fn load(store: &Store) -> Result<Self, StoreError> {
+        Ok(Self::new(store.branch_codes().await?))
+    }
+
+    pub fn new(branches: Vec<(Uuid, String)>) -> Self {
+        BranchCodes {
+            by_code: branches.iter().map(|(id, c)| (c.clone(), *id)).collect(),
+            by_id: branches.into_iter().collect(),
+        }
+    }
+
+    /// The branch with this code (codes are case-sensitive, as in the API).
+    pub fn id_of(&self, code: &str) -> Option<Uuid> {
+        self.by_code.get(code).copied()
+    }
+
+    pub fn code_of(&self, id: Uuid) -> Option<&str> {
+        self.by_id.get(&id).map(String::as_str)
+    }
+}
 
 /// The input format of an import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,23 +183,16 @@ pub fn parse_stored(stored: &StoredRecord) -> Result<Record, String> {
 pub fn current_fields(
     item: &ItemRow,
     copies: &[Copy],
-    stored: Option<&Record>,
     stored_meta: Option<&StoredRecord>,
+    branches: &BranchCodes,
 ) -> CatalogRecord {
-    let original_holdings: Vec<Holding> = stored
-        .and_then(|r| carrel_marc::map_record(r, &LIMITS).ok())
-        .map(|m| m.record.holdings)
-        .unwrap_or_default();
+    // 952 $a is the copy's home branch now (moves included).
     let holdings = copies
         .iter()
         .map(|c| Holding {
             barcode: Some(c.barcode.clone()),
             call_number: c.call_number.clone(),
-            // Branches do not exist yet: keep the home branch the record had.
-            branch_code: original_holdings
-                .iter()
-                .find(|h| h.barcode.as_deref() == Some(c.barcode.as_str()))
-                .and_then(|h| h.branch_code.clone()),
+            branch_code: branches.code_of(c.branch_id).map(str::to_owned),
         })
         .collect();
     let (control_number, control_number_identifier) = match stored_meta {
@@ -204,9 +229,10 @@ pub fn export_item(
     item: &ItemRow,
     copies: &[Copy],
     stored: Option<&StoredRecord>,
+    branches: &BranchCodes,
 ) -> Result<Record, String> {
     let original = stored.map(parse_stored).transpose()?;
-    let current = current_fields(item, copies, original.as_ref(), stored);
+    let current = current_fields(item, copies, stored, branches);
     Ok(carrel_marc::export_record(
         original.as_ref(),
         &current,
@@ -215,8 +241,8 @@ pub fn export_item(
 }
 
 /// [`export_item`] for an entry of a whole-catalog export.
-pub fn export_entry(entry: &ExportEntry) -> Result<Record, String> {
-    export_item(&entry.item, &entry.copies, entry.record.as_ref())
+pub fn export_entry(entry: &ExportEntry, branches: &BranchCodes) -> Result<Record, String> {
+    export_item(&entry.item, &entry.copies, entry.record.as_ref(), branches)
 }
 
 #[cfg(test)]

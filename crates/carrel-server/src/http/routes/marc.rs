@@ -367,7 +367,8 @@ async fn item_marc(
         .ok_or_else(ApiError::not_found)?;
     let copies = state.store.list_copies(id).await?;
     let stored = state.store.find_item_record(id).await?;
-    let record = marc::export_item(&item, &copies, stored.as_ref())
+    let branches = marc::BranchCodes::load(&state.store).await?;
+    let record = marc::export_item(&item, &copies, stored.as_ref(), &branches)
         .map_err(crate::catalog::CatalogError::Internal)?;
     let (content_type, body) = if wants_iso2709(&headers) {
         let mut out = Vec::new();
