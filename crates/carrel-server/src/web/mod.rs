@@ -72,6 +72,17 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::overview))
         .route("/account/loans/{id}/renew", post(account::renew))
         .route("/account/holds/{id}/cancel", post(account::cancel_hold))
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
+        .route("/account/pin", post(account::set_pin))
+        .route("/account/history", post(account::set_history))
+        .route("/account/export", get(account::export))
+        .route("/account/mfa", get(account::mfa_settings))
+        .route("/account/mfa/setup", post(account::mfa_setup))
+        .route("/account/mfa/confirm", post(account::mfa_confirm))
+        .route("/account/mfa/disable", post(account::mfa_disable))
         .route("/desk", get(desk::desk))
         .route("/desk/checkout", post(desk::checkout))
         .route("/desk/return", post(desk::return_copy))

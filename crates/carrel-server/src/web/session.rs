@@ -173,13 +173,7 @@ impl Web {
         let principal = if signed_in {
             match Authenticated::from_request_parts(&mut parts, state).await {
                 Ok(Authenticated(me)) => Some(me),
-                Err(error) => {
-                    let web = Self::with(state, &parts, None);
-                    return Err(match error.code() {
-                        ErrorCode::Unauthorized => web.to_login(),
-                        _ => web.api_problem(&error),
-                    });
-                }
+                Err(error) => return Err(Self::with(state, &parts, None).refused(&error)),
             }
         } else {
             let jar = CookieJar::from_headers(&parts.headers);
@@ -278,6 +272,19 @@ impl Web {
             return self.t().error_mfa_setup.to_owned();
         }
         text
+    }
+
+    /// A page refused by the session check: no session → the sign-in page;
+    /// a session that must enrol in two-step verification first → its setup
+    /// page; anything else → the problem.
+    fn refused(&self, error: &ApiError) -> Response {
+        if error.code() == ErrorCode::Unauthorized {
+            self.to_login()
+        } else if error.detail("mfa_enrolment_required").is_some() {
+            (self.jar.clone(), see_other("/account/mfa")).into_response()
+        } else {
+            self.api_problem(error)
+        }
     }
 
     /// Off to the sign-in page, coming back here afterwards.
@@ -789,13 +796,7 @@ pub async fn signed_in(state: &AppState, request: Request) -> Result<Web, Respon
     let (mut parts, _) = request.into_parts();
     match Authenticated::from_request_parts(&mut parts, state).await {
         Ok(Authenticated(me)) => Ok(Web::with(state, &parts, Some(me))),
-        Err(error) => {
-            let web = Web::with(state, &parts, None);
-            Err(match error.code() {
-                ErrorCode::Unauthorized => web.to_login(),
-                _ => web.api_problem(&error),
-            })
-        }
+        Err(error) => Err(Web::with(state, &parts, None).refused(&error)),
     }
 }
 
