@@ -413,6 +413,17 @@ catalog! {
     desk_received => en: "Received {} from transit.", fr: "{} reçu du transit.";
     desk_patron_loans => en: "Loans of this patron", fr: "Prêts de ce lecteur";
     desk_refused => en: "Refused: {}", fr: "Refusé : {}";
+    desk_branch => en: "This desk is at", fr: "Cette banque de prêt est à";
+    desk_branch_button => en: "Change branch", fr: "Changer de bibliothèque";
+    desk_shelf => en: "Hold shelf at {}", fr: "Réservations à retirer à {}";
+    desk_shelf_empty => en: "Nothing is waiting to be picked up.", fr: "Aucun document n'attend d'être retiré.";
+    desk_until => en: "Until", fr: "Jusqu'au";
+    desk_transits => en: "On their way to {}", fr: "En transit vers {}";
+    desk_transits_empty => en: "Nothing is in transit to this branch.", fr: "Aucun document n'est en transit vers cette bibliothèque.";
+    desk_from => en: "From", fr: "De";
+    desk_sent => en: "Sent on", fr: "Envoyé le";
+    desk_receive => en: "Receive", fr: "Réceptionner";
+    desk_receive_label => en: "Receive {}", fr: "Réceptionner {}";
 
     refused_copy_unavailable => en: "this copy is not available (on loan, on hold for someone else, or out of circulation).", fr: "cet exemplaire n'est pas disponible (en prêt, réservé pour un autre lecteur ou hors circulation).";
     refused_loan_limit => en: "the patron has reached the loan limit.", fr: "le lecteur a atteint le nombre maximal de prêts.";

@@ -86,6 +86,8 @@ pub fn router() -> Router<AppState> {
         .route("/desk", get(desk::desk))
         .route("/desk/checkout", post(desk::checkout))
         .route("/desk/return", post(desk::return_copy))
+        .route("/desk/branch", post(desk::choose_branch))
+        .route("/desk/receive", post(desk::receive))
         .layer(axum::middleware::from_fn(page_headers))
         .merge(assets::router())
 }

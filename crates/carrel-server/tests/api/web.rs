@@ -962,6 +962,134 @@ async fn required_enrolment_happens_on_the_web(app: TestApp) {
     assert_page(&again, "/desk after enrolment");
 }
 
+/// The rows of the table under the heading `id`, as text.
+fn section<'a>(body: &'a str, id: &str) -> &'a str {
+    let start = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id}: {body}"));
+    let end = body[start..].find("</section>").unwrap() + start;
+    &body[start..end]
+}
+
+async fn the_desk_works_at_a_branch_with_its_hold_shelf_and_transits(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    desk.patron("bob").await;
+    let admin = desk.app.access_token(crate::desk::ADMIN).await;
+    let east: serde_json::Value = desk
+        .app
+        .authed(reqwest::Method::POST, "/api/v1/branches", &admin)
+        .json(&serde_json::json!({"code": "EAST", "name": "East branch"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let east = east["id"].as_str().unwrap().to_owned();
+    let item = desk.item("Persuasion", "book", &["TR-1"]).await;
+    desk.lend("TR-1", ann.id).await;
+    // Bob will collect at East.
+    let held = desk
+        .as_user("bob", reqwest::Method::POST, "/api/v1/holds")
+        .await
+        .json(&serde_json::json!({"item_id": item, "pickup_branch_id": east}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 201);
+
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(LIBRARIAN).await;
+    let main = browser.get("/desk").await;
+    assert_page(&main, "/desk at the main library");
+    assert!(
+        main.body
+            .contains(&format!("<option value=\"{MAIN_BRANCH}\" selected>"))
+    );
+    assert!(section(&main.body, "shelf-heading").contains("Nothing is waiting"));
+    assert!(section(&main.body, "transit-heading").contains("Nothing is in transit"));
+
+    // Returned at the main library: it travels to East for Bob.
+    let back = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "TR-1")])
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(back.body.contains("in transit"), "{}", back.body);
+    assert!(
+        section(&back.body, "transit-heading").contains("Nothing is in transit"),
+        "not to here"
+    );
+
+    // A patron cannot choose a desk; an unknown branch is refused.
+    let mut patron = Browser::new(&desk.app);
+    let patron_csrf = patron.sign_in("ann").await;
+    let refused = patron
+        .post("/desk/branch", &[("csrf", &patron_csrf), ("branch", &east)])
+        .await;
+    assert_eq!(refused.status, 403);
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let refused = browser
+        .post("/desk/branch", &[("csrf", &csrf), ("branch", &unknown)])
+        .await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(
+        browser
+            .post("/desk/branch", &[("branch", &east)])
+            .await
+            .status,
+        403
+    );
+
+    // At East: the copy is on its way here; receiving it fills Bob's hold.
+    let moved = browser
+        .post("/desk/branch", &[("csrf", &csrf), ("branch", &east)])
+        .await;
+    assert_eq!(moved.status, 303);
+    assert_eq!(moved.location(), "/desk");
+    let at_east = browser.get("/desk").await;
+    assert!(
+        at_east
+            .body
+            .contains(&format!("<option value=\"{east}\" selected>"))
+    );
+    let transits = section(&at_east.body, "transit-heading");
+    assert!(
+        transits.contains("On their way to East branch"),
+        "{transits}"
+    );
+    assert!(
+        transits.contains("TR-1") && transits.contains("Main library"),
+        "{transits}"
+    );
+    let copy = field_value(transits, "copy").expect("a receive form");
+    let received = browser
+        .post("/desk/receive", &[("csrf", &csrf), ("copy", &copy)])
+        .await;
+    assert_eq!(received.status, 200, "{}", received.body);
+    assert!(
+        received.body.contains("Received TR-1 from transit."),
+        "{}",
+        received.body
+    );
+    assert!(received.body.contains("hold shelf"));
+    let shelf = section(&received.body, "shelf-heading");
+    assert!(shelf.contains("Hold shelf at East branch"), "{shelf}");
+    assert!(
+        shelf.contains("Persuasion") && shelf.contains("bob"),
+        "{shelf}"
+    );
+    assert!(section(&received.body, "transit-heading").contains("Nothing is in transit"));
+    assert_eq!(desk.copy_status(item, "TR-1").await, "on_hold_shelf");
+    assert_eq!(desk.app.audit_events("copy.received").await.len(), 1);
+    // Received twice: refused, explained.
+    let again = browser
+        .post("/desk/receive", &[("csrf", &csrf), ("copy", &copy)])
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("not in transit"), "{}", again.body);
+}
+
 backend_tests!(
     login_with_the_mfa_step,
     pages_render_with_the_pages_headers,
@@ -971,6 +1099,7 @@ backend_tests!(
     french_from_accept_language_and_the_switch,
     the_account_page_manages_devices_pin_history_and_export,
     two_step_verification_is_set_up_and_turned_off_on_the_account_page,
+    the_desk_works_at_a_branch_with_its_hold_shelf_and_transits,
 );
 
 backend_tests_with!(
