@@ -4,10 +4,12 @@ Playwright for Python; no browser download): a patron registers, confirms the em
 link, signs in with the keyboard, searches, places a hold (ready at once: the copy is
 on the shelf); a librarian checks out and
 returns at the desk with the keyboard alone (the scan field keeps the focus); the pages
-come in French for a French browser. CI runs it through scripts/web-browser-check.sh.
+come in French for a French browser; axe-core finds no serious or critical violation
+on any page. CI runs it through scripts/web-browser-check.sh. With
+CARREL_WEB_SCREENSHOTS=DIR it also saves a full-page screenshot of each page.
 
 Usage: scripts/web-browser-check.py [path/to/carrel]   (default: target/debug/carrel)
-Needs: apt-get install -y chromium chromium-driver; pip install playwright
+Needs: apt-get install -y chromium; pip install playwright axe-playwright-python
 Prints "N passed, N failed" and exits non-zero on any failure.
 """
 
@@ -25,7 +27,14 @@ import urllib.request
 
 from playwright.sync_api import sync_playwright
 
+try:  # axe-core 4, bundled in the PyPI package (no npm, no CDN)
+    from axe_playwright_python.sync_playwright import Axe
+except ImportError:  # pragma: no cover - the wrapper script installs it
+    Axe = None
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Where a screenshot of each page checked by axe goes (unset: none).
+SCREENSHOTS = os.environ.get("CARREL_WEB_SCREENSHOTS")
 ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "Brisk-Lantern-Orchard-42"
 PATRON_PASSWORD = "Quiet-Harbor-Willow-77"
@@ -80,6 +89,27 @@ def submit(page):
 
 def focused_id(page):
     return page.evaluate("document.activeElement && document.activeElement.id")
+
+
+def axe_check(tab, base, path, name=None):
+    """axe-core on one page: no serious or critical violation."""
+    name = name or path
+    if path is not None:
+        tab.goto(base + path)
+    if Axe is None:
+        check(f"axe: {name}", False, "axe-playwright-python is not installed")
+        return
+    results = Axe().run(tab)
+    bad = [
+        f"{v['id']} ({v['impact']}): {len(v['nodes'])} node(s)"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+    check(f"axe: {name} has no serious or critical violation", not bad, "; ".join(bad))
+    if SCREENSHOTS:
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        safe = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "home"
+        tab.screenshot(path=os.path.join(SCREENSHOTS, f"{safe}.png"), full_page=True)
 
 
 def main():
@@ -219,6 +249,34 @@ def run_browser(base, data, item):
         french = browser.new_context(locale="fr-FR").new_page()
         french.goto(base + "/")
         check("French: the search page", french.get_by_role("heading", name="Rechercher dans le catalogue").is_visible())
+
+        # Accessibility: axe-core on every page, signed out, as a patron and
+        # as staff, in both languages: no serious or critical violation.
+        anonymous = browser.new_context(locale="en-US").new_page()
+        pages = [
+            (anonymous, "/"),
+            (anonymous, "/?q=lighthouse"),
+            (anonymous, f"/items/{item['id']}"),
+            (anonymous, "/login"),
+            (anonymous, "/register"),
+            (anonymous, "/forgot-password"),
+            (anonymous, "/verify-email?token=not-a-token"),
+            (anonymous, "/reset-password?token=not-a-token"),
+            (anonymous, "/items/00000000-0000-7000-8000-00000000dead"),
+            (page, "/account"),
+            (page, "/account/mfa"),
+            (desk, "/desk"),
+            (desk, "/desk?find=Rita"),
+            (french, "/"),
+            (french, f"/items/{item['id']}"),
+        ]
+        for tab, path in pages:
+            axe_check(tab, base, path)
+        # The MFA enrolment page (the QR code) is reached by a form.
+        page.goto(base + "/account/mfa")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Turn on two-step verification").click()
+        axe_check(page, base, None, "/account/mfa/setup")
         browser.close()
 
 

@@ -48,7 +48,7 @@ pub use circulation::{
     CategoryChanges, Checkout, CheckoutOutcome, CopyState, DEFAULT_CATEGORY, DeskHold, DeskLoan,
     Fine, FineQuery, Hold, HoldQuery, ItemType, Loan, LoanQuery, NewFine, Notice, NoticeKind,
     PatronCategory, PatronSummary, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow,
-    ReceiveOutcome, Refusal, ReturnOutcome, Simulation, Transit, Waiver, WaiverRequest,
+    ReceiveOutcome, Refusal, ReturnOutcome, ShelfEntry, Simulation, Transit, Waiver, WaiverRequest,
 };
 pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;

@@ -41,6 +41,8 @@ pub struct ProfileUpdate {
     pub keep_loan_history: Option<bool>,
 }
 
+/// Updates the caller's own profile (the API's `PATCH /users/me` and the
+/// account page's loan-history choice), under the per-user profile limit.
 #[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn update_me(
     state: &AppState,
@@ -48,6 +50,13 @@ pub async fn update_me(
     principal: &Principal,
     update: ProfileUpdate,
 ) -> Result<User, AccountError> {
+    crate::limits::enforce(
+        state,
+        crate::limits::Limit::ProfileUpdate,
+        &format!("user:{}", principal.user_id),
+    )
+    .await
+    .map_err(AccountError::RateLimited)?;
     let mut bad = Vec::new();
     let mut changes = UserChanges {
         keep_loan_history: update.keep_loan_history,

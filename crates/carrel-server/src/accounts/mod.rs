@@ -8,6 +8,7 @@ pub mod manage;
 pub mod mfa;
 pub mod pins;
 pub mod recovery;
+pub mod sessions;
 mod view;
 
 use carrel_core::identity;

@@ -22,12 +22,17 @@ pub use crate::auth::principal::Principal;
 use crate::state::AppState;
 
 /// What a session that must enrol in MFA may reach.
-const MFA_SETUP_PATHS: [&str; 5] = [
+/// (The web pages' enrolment and sign-out are the same actions.)
+const MFA_SETUP_PATHS: [&str; 9] = [
     "/api/v1/auth/mfa/totp/setup",
     "/api/v1/auth/mfa/totp/confirm",
     "/api/v1/auth/logout",
     "/api/v1/auth/logout-all",
     "/api/v1/users/me",
+    "/account/mfa",
+    "/account/mfa/setup",
+    "/account/mfa/confirm",
+    "/logout",
 ];
 
 /// How stale `last_used_at` may get before a request refreshes it (a write).

@@ -1,15 +1,22 @@
-//! `/account`: the patron's loans (renew) and holds (cancel).
+//! `/account`: the patron's loans (renew), holds (cancel), fines, signed-in
+//! devices (sign out), PIN, loan-history choice, data export and two-step
+//! verification (`/account/mfa`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::i18n::Lang;
 use super::session::{EmptyForm, PageCtx, Web, signed_in};
+use crate::accounts::manage::{self, ProfileUpdate};
+use crate::accounts::{mfa, pins, sessions};
 use crate::app::{Actor, circulation, holds};
 use crate::http::client::ClientInfo;
 use crate::http::error::ApiError;
@@ -53,6 +60,16 @@ struct FineRow {
     balance: String,
 }
 
+#[derive(Debug)]
+struct SessionRow {
+    id: Uuid,
+    device: String,
+    address: String,
+    last_used: String,
+    current: bool,
+    revoke_label: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
@@ -62,6 +79,9 @@ struct AccountPage {
     holds: Vec<HoldRow>,
     fines: Vec<FineRow>,
     fines_total: Option<String>,
+    sessions: Vec<SessionRow>,
+    mfa_enabled: bool,
+    keep_history: bool,
     notice: Option<String>,
     problem: Option<String>,
 }
@@ -179,6 +199,35 @@ async fn fine_rows(
     Ok((rows, total))
 }
 
+/// The caller's live sessions (as `GET /api/v1/auth/sessions`), this one marked.
+async fn session_rows(
+    state: &AppState,
+    lang: Lang,
+    me: &Principal,
+) -> Result<Vec<SessionRow>, ApiError> {
+    let t = lang.texts();
+    let zone = &state.config.timezone;
+    Ok(sessions::list(state, me)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let last_used = lang.date_time(zone, s.last_used_at);
+            SessionRow {
+                id: s.id,
+                device: s
+                    .device_name
+                    .or(s.user_agent)
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or_else(|| t.session_unknown_device.to_owned()),
+                address: s.ip_address.unwrap_or_default(),
+                current: s.id == me.session_id,
+                revoke_label: Lang::fill(t.session_revoke_label, &last_used),
+                last_used,
+            }
+        })
+        .collect())
+}
+
 async fn account_page(
     state: &AppState,
     web: &Web,
@@ -191,9 +240,10 @@ async fn account_page(
         let loans = loan_rows(state, web.lang, me.user_id).await?;
         let holds = hold_rows(state, web.lang, me.user_id).await?;
         let fines = fine_rows(state, web.lang, me.user_id).await?;
-        Ok::<_, ApiError>((loans, holds, fines))
+        let sessions = session_rows(state, web.lang, me).await?;
+        Ok::<_, ApiError>((loans, holds, fines, sessions))
     };
-    let (loans, holds, (fines, fines_total)) = match lists.await {
+    let (loans, holds, (fines, fines_total), sessions) = match lists.await {
         Ok(lists) => lists,
         Err(error) => return web.api_problem(&error),
     };
@@ -207,6 +257,9 @@ async fn account_page(
             holds,
             fines,
             fines_total,
+            sessions,
+            mfa_enabled: me.user.mfa_enabled,
+            keep_history: me.user.keep_loan_history,
             notice,
             problem,
         },
@@ -284,5 +337,271 @@ pub async fn cancel_hold(
             account_page(&state, &web, &me, StatusCode::CONFLICT, None, Some(problem)).await
         }
         Err(error) => web.api_problem(&ApiError::from(error)),
+    }
+}
+
+/// The account page after a form: the notice on success, the refusal as
+/// the page's alert (with its status) otherwise.
+async fn after_form(
+    state: &AppState,
+    web: &Web,
+    me: &Principal,
+    outcome: Result<String, ApiError>,
+) -> Response {
+    match outcome {
+        Ok(notice) => account_page(state, web, me, StatusCode::OK, Some(notice), None).await,
+        Err(error) => {
+            let problem = web.describe(&error);
+            account_page(state, web, me, error.status(), None, Some(problem)).await
+        }
+    }
+}
+
+/// Signs out one of the caller's other devices (as `DELETE /api/v1/auth/sessions/{id}`).
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let (Some(me), Ok(id)) = (web.principal.clone(), Uuid::parse_str(&id)) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    let outcome = sessions::revoke(&state, &client, &me, id)
+        .await
+        .map(|()| web.t().session_revoked.to_owned())
+        .map_err(ApiError::from);
+    after_form(&state, &web, &me, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct PinForm {
+    pin: SecretString,
+    password: SecretString,
+}
+
+/// Sets the caller's self-check PIN (as `PUT /api/v1/users/me/pin`).
+pub async fn set_pin(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<PinForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let outcome = pins::set_own_pin(&state, &client, &me, form.password, form.pin)
+        .await
+        .map(|()| web.t().pin_saved.to_owned())
+        .map_err(ApiError::from);
+    after_form(&state, &web, &me, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct HistoryForm {
+    /// A checkbox: present when ticked.
+    keep: Option<String>,
+}
+
+/// Keeps or stops keeping the caller's loan history (as `PATCH
+/// /api/v1/users/me {keep_loan_history}`).
+pub async fn set_history(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<HistoryForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Some(mut me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let keep = form.keep.is_some();
+    let update = ProfileUpdate {
+        keep_loan_history: Some(keep),
+        ..Default::default()
+    };
+    let t = web.t();
+    let outcome = match manage::update_me(&state, &client, &me, update).await {
+        Ok(user) => {
+            // The page shows the account as it is now, not as read with the session.
+            me.user = Arc::new(user);
+            Ok(if keep { t.history_on } else { t.history_off }.to_owned())
+        }
+        Err(error) => Err(ApiError::from(error)),
+    };
+    after_form(&state, &web, &me, outcome).await
+}
+
+/// Everything stored about the caller as a JSON download (the document of
+/// `GET /api/v1/users/me/export`).
+pub async fn export(State(state): State<AppState>, request: Request) -> Response {
+    let web = match signed_in(&state, request).await {
+        Ok(web) => web,
+        Err(to_login) => return to_login,
+    };
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    match crate::http::routes::users::export_document(&state, &me).await {
+        Ok(document) => (
+            [(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"carrel-export.json\""),
+            )],
+            axum::Json(document),
+        )
+            .into_response(),
+        Err(error) => web.api_problem(&error),
+    }
+}
+
+/// A pending enrolment: the QR code to scan and the key to type.
+struct Enrolment {
+    secret: String,
+    qr_svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "account_mfa.html")]
+struct MfaSettingsPage {
+    page: PageCtx,
+    enabled: bool,
+    enrolment: Option<Enrolment>,
+    recovery_codes: Vec<String>,
+    notice: Option<String>,
+    problem: Option<String>,
+}
+
+impl MfaSettingsPage {
+    fn new(web: &Web, enabled: bool) -> Self {
+        Self {
+            page: web.page(),
+            enabled,
+            enrolment: None,
+            recovery_codes: Vec::new(),
+            notice: None,
+            problem: None,
+        }
+    }
+}
+
+/// `/account/mfa`: turn two-step verification on (QR code, then a code) or off.
+pub async fn mfa_settings(State(state): State<AppState>, request: Request) -> Response {
+    let web = match signed_in(&state, request).await {
+        Ok(web) => web,
+        Err(to_login) => return to_login,
+    };
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    web.render(
+        StatusCode::OK,
+        &MfaSettingsPage::new(&web, me.user.mfa_enabled),
+    )
+}
+
+/// Starts enrolment (as `POST /api/v1/auth/mfa/totp/setup`): a new key, shown
+/// as a QR code and as text, pending until a code confirms it.
+pub async fn mfa_setup(State(state): State<AppState>, request: Request) -> Response {
+    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let mut page = MfaSettingsPage::new(&web, me.user.mfa_enabled);
+    match mfa::setup(&state, &me).await {
+        Ok(setup) => {
+            page.enrolment = Some(Enrolment {
+                secret: setup.secret,
+                qr_svg: setup.qr_svg,
+            });
+            web.render(StatusCode::OK, &page)
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            page.problem = Some(web.describe(&error));
+            web.render(error.status(), &page)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MfaCodeForm {
+    code: String,
+}
+
+/// Confirms enrolment with a code (as `POST /api/v1/auth/mfa/totp/confirm`)
+/// and shows the recovery codes, once.
+pub async fn mfa_confirm(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<MfaCodeForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let mut page = MfaSettingsPage::new(&web, me.user.mfa_enabled);
+    match mfa::confirm(&state, &client, &me, form.code.trim()).await {
+        Ok(codes) => {
+            page.enabled = true;
+            page.recovery_codes = codes;
+            page.notice = Some(web.t().mfa_enabled_notice.to_owned());
+            web.render(StatusCode::OK, &page)
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            page.problem = Some(web.describe(&error));
+            web.render(error.status(), &page)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MfaDisableForm {
+    password: SecretString,
+    code: String,
+}
+
+/// Turns two-step verification off after the password and a code (as `POST
+/// /api/v1/auth/mfa/totp/disable`).
+pub async fn mfa_disable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<MfaDisableForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let mut page = MfaSettingsPage::new(&web, me.user.mfa_enabled);
+    match mfa::disable(&state, &client, &me, form.password, form.code.trim()).await {
+        Ok(()) => {
+            page.enabled = false;
+            page.notice = Some(web.t().mfa_disabled_notice.to_owned());
+            web.render(StatusCode::OK, &page)
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            page.problem = Some(web.describe(&error));
+            web.render(error.status(), &page)
+        }
     }
 }

@@ -3,12 +3,18 @@
 //! scan field has the focus on every page (autofocus), each scan submits with
 //! Enter, confirmations are in a `role=status` region and refusals, explained,
 //! in a `role=alert` region.
+//!
+//! The desk works at one branch, chosen on the page and remembered in a
+//! cookie (default: the librarian's home branch, else the main library):
+//! checkouts lend from it, returns are scanned in there (so a copy from
+//! elsewhere goes in transit), and the page lists its hold shelf and the
+//! copies on their way to it (receive with one button).
 
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use carrel_store::{StoreError, UserQuery, UserStatus};
+use carrel_store::{MAIN_BRANCH_ID, StoreError, UserQuery, UserStatus};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -24,6 +30,37 @@ use crate::state::AppState;
 
 /// How many patrons a name search lists.
 const MATCHES: u32 = 20;
+
+/// How many hold-shelf and in-transit rows the page lists (the first due).
+const LIST_ROWS: u32 = 100;
+
+/// The cookie that remembers which branch this desk is at.
+const DESK_BRANCH_COOKIE: &str = "carrel_desk_branch";
+
+#[derive(Debug)]
+struct BranchOption {
+    id: Uuid,
+    name: String,
+    selected: bool,
+}
+
+#[derive(Debug)]
+struct ShelfRow {
+    title: String,
+    barcode: String,
+    patron: String,
+    until: String,
+}
+
+#[derive(Debug)]
+struct TransitRow {
+    copy_id: Uuid,
+    title: String,
+    barcode: String,
+    from: String,
+    since: String,
+    receive_label: String,
+}
 
 #[derive(Debug)]
 struct PatronMatch {
@@ -51,6 +88,11 @@ enum Focus {
 #[template(path = "desk.html")]
 struct DeskPage {
     page: PageCtx,
+    branches: Vec<BranchOption>,
+    shelf_heading: String,
+    shelf: Vec<ShelfRow>,
+    transit_heading: String,
+    transits: Vec<TransitRow>,
     find: String,
     matches: Vec<PatronMatch>,
     no_match: bool,
@@ -146,6 +188,59 @@ async fn desk_page(
         }
         None => None,
     };
+    let branch = desk_branch(web);
+    let lists = async {
+        let names = super::public::branch_names(state).await?;
+        let shelf = state.store.hold_shelf(branch, LIST_ROWS).await?;
+        let transits = state
+            .store
+            .list_transits(Some(branch), None, LIST_ROWS)
+            .await?;
+        Ok::<_, ApiError>((names, shelf, transits))
+    };
+    let (names, shelf, transits) = match lists.await {
+        Ok(lists) => lists,
+        Err(error) => return web.api_problem(&error),
+    };
+    let zone = &state.config.timezone;
+    let name_of = |id: &Uuid| names.get(id).cloned().unwrap_or_default();
+    let branch_name = name_of(&branch);
+    let mut branches: Vec<BranchOption> = names
+        .iter()
+        .map(|(id, name)| BranchOption {
+            id: *id,
+            name: name.clone(),
+            selected: *id == branch,
+        })
+        .collect();
+    branches.sort_by(|a, b| a.name.cmp(&b.name));
+    let shelf = shelf
+        .into_iter()
+        .map(|entry| ShelfRow {
+            title: entry.title,
+            barcode: entry.barcode.unwrap_or_default(),
+            patron: match entry.card_number {
+                Some(card) => format!("{} ({} {card})", entry.patron, t.desk_card),
+                None => entry.patron,
+            },
+            until: entry
+                .expires_at
+                .map(|at| web.lang.date(zone.local_date(at)))
+                .unwrap_or_default(),
+        })
+        .collect();
+    let transits = transits
+        .into_iter()
+        .take(LIST_ROWS as usize)
+        .map(|transit| TransitRow {
+            copy_id: transit.copy_id,
+            receive_label: Lang::fill(t.desk_receive_label, &transit.barcode),
+            title: transit.title,
+            barcode: transit.barcode,
+            from: name_of(&transit.home_branch_id),
+            since: web.lang.date(zone.local_date(transit.since)),
+        })
+        .collect();
     // The scan goes where the desk is: a chosen patron's checkout, else find.
     let focus = match (view.focus, panel.is_some()) {
         (Focus::Return, _) => Focus::Return,
@@ -156,6 +251,11 @@ async fn desk_page(
         status,
         &DeskPage {
             page: web.page(),
+            shelf_heading: Lang::fill(t.desk_shelf, &branch_name),
+            transit_heading: Lang::fill(t.desk_transits, &branch_name),
+            branches,
+            shelf,
+            transits,
             find: if panel.is_some() {
                 String::new()
             } else {
@@ -171,6 +271,16 @@ async fn desk_page(
             problem: view.problem,
         },
     )
+}
+
+/// The branch this desk works at: the remembered choice, else the signed-in
+/// librarian's home branch, else the main library. A remembered id that is
+/// not a branch is refused when the store checks it (404 at the desk).
+fn desk_branch(web: &Web) -> Uuid {
+    web.cookie(DESK_BRANCH_COOKIE)
+        .and_then(|v| Uuid::parse_str(&v).ok())
+        .or_else(|| web.principal.as_ref().and_then(|p| p.user.home_branch_id))
+        .unwrap_or(MAIN_BRANCH_ID)
 }
 
 /// Refuses anyone but staff.
@@ -229,8 +339,8 @@ async fn title_of(state: &AppState, item_id: Uuid) -> String {
         .unwrap_or_default()
 }
 
-/// Checks a copy out to the chosen patron (as `POST /api/v1/loans`, at the
-/// copy's home branch).
+/// Checks a copy out to the chosen patron (as `POST /api/v1/loans`, lent
+/// from the desk's branch).
 pub async fn checkout(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -273,7 +383,8 @@ pub async fn checkout(
         .await;
     };
     let actor = Actor::api(me.user_id, &client);
-    match circulation::checkout(&state, &actor, barcode, patron, None).await {
+    let branch = Some(desk_branch(&web));
+    match circulation::checkout(&state, &actor, barcode, patron, branch).await {
         Ok(outcome) => {
             let title = title_of(&state, outcome.loan.item_id).await;
             let due = web.lang.date(outcome.loan.due_day());
@@ -309,8 +420,9 @@ pub async fn checkout(
     }
 }
 
-/// A return scan (as `POST /api/v1/loans/return`): returns a loaned copy, or
-/// receives one in transit to its home branch; says where the copy goes next.
+/// A return scan at the desk's branch (as `POST /api/v1/loans/return`):
+/// returns a loaned copy, or receives one in transit to this branch; says
+/// where the copy goes next.
 pub async fn return_copy(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -345,7 +457,7 @@ pub async fn return_copy(
         .await;
     };
     let actor = Actor::api(me.user_id, &client);
-    match circulation::scan_in(&state, &actor, barcode, None).await {
+    match circulation::scan_in(&state, &actor, barcode, Some(desk_branch(&web))).await {
         Ok(ScanIn::Returned(outcome)) => {
             let title = title_of(&state, outcome.loan.item_id).await;
             let mut notice = Lang::fill(t.desk_returned, title);
@@ -391,4 +503,84 @@ pub async fn return_copy(
         }
         Err(error) => web.api_problem(&ApiError::from(error)),
     }
+}
+
+#[derive(Deserialize)]
+pub struct BranchForm {
+    branch: Uuid,
+}
+
+/// Chooses the branch this desk works at (remembered in a cookie).
+pub async fn choose_branch(State(state): State<AppState>, request: Request) -> Response {
+    let (mut web, form) = match Web::form::<BranchForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    if let Some(refused) = staff_only(&web) {
+        return refused;
+    }
+    match state.store.find_branch(form.branch).await {
+        Ok(Some(branch)) => {
+            web.remember(DESK_BRANCH_COOKIE, branch.id.to_string());
+            web.redirect("/desk")
+        }
+        Ok(None) => web.api_problem(&ApiError::not_found()),
+        Err(error) => web.api_problem(&ApiError::from(error)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReceiveForm {
+    copy: Uuid,
+}
+
+/// Receives a copy in transit to this desk's branch (as `POST
+/// /api/v1/copies/{id}/receive`): it goes on the hold shelf, on the shelf
+/// here, or on to its home.
+pub async fn receive(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<ReceiveForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    if let Some(refused) = staff_only(&web) {
+        return refused;
+    }
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let t = web.t();
+    let actor = Actor::api(me.user_id, &client);
+    let (status, notice, problem) =
+        match circulation::receive(&state, &actor, form.copy, desk_branch(&web)).await {
+            Ok(outcome) => {
+                let mut notice = Lang::fill(t.desk_received, &outcome.copy.barcode);
+                if outcome.copy.transit_to_branch_id.is_some() {
+                    notice = format!("{notice} {}", t.desk_to_transit);
+                } else if outcome.hold.is_some() {
+                    notice = format!("{notice} {}", t.desk_to_hold_shelf);
+                }
+                (StatusCode::OK, Some(notice), None)
+            }
+            Err(StoreError::Circulation(refusal)) => {
+                let problem = Lang::fill(t.desk_refused, web.lang.refusal(&refusal));
+                (StatusCode::CONFLICT, None, Some(problem))
+            }
+            Err(StoreError::NotFound) => {
+                let problem = Lang::fill(t.desk_refused, t.error_not_found);
+                (StatusCode::NOT_FOUND, None, Some(problem))
+            }
+            Err(error) => return web.api_problem(&ApiError::from(error)),
+        };
+    let view = DeskView {
+        find: "",
+        patron: None,
+        focus: Focus::Return,
+        notice,
+        problem,
+    };
+    desk_page(&state, &web, status, view).await
 }

@@ -355,6 +355,43 @@ catalog! {
     fine_manual => en: "Charge", fr: "Frais";
     hold_cancelled => en: "The hold is cancelled.", fr: "La réservation est annulée.";
 
+    sessions => en: "Signed-in devices", fr: "Appareils connectés";
+    session_device => en: "Device", fr: "Appareil";
+    session_address => en: "Address", fr: "Adresse";
+    session_last_used => en: "Last used", fr: "Dernière utilisation";
+    session_this_device => en: "This device", fr: "Cet appareil";
+    session_unknown_device => en: "Unknown device", fr: "Appareil inconnu";
+    session_revoke => en: "Sign out", fr: "Déconnecter";
+    session_revoke_label => en: "Sign out the device last used {}", fr: "Déconnecter l'appareil utilisé le {}";
+    session_revoked => en: "That device is signed out.", fr: "Cet appareil est déconnecté.";
+    settings => en: "Settings", fr: "Paramètres";
+    pin_heading => en: "PIN for self-check machines", fr: "Code PIN pour les automates de prêt";
+    pin_help => en: "4 to 12 digits. Enter your password to confirm.", fr: "4 à 12 chiffres. Saisissez votre mot de passe pour confirmer.";
+    pin_new => en: "New PIN", fr: "Nouveau code PIN";
+    current_password => en: "Current password", fr: "Mot de passe actuel";
+    pin_save => en: "Set the PIN", fr: "Enregistrer le code PIN";
+    pin_saved => en: "Your PIN is set.", fr: "Votre code PIN est enregistré.";
+    history_heading => en: "Loan history", fr: "Historique des prêts";
+    history_keep => en: "Keep a list of the items I have returned", fr: "Conserver la liste des documents que j'ai rendus";
+    history_save => en: "Save", fr: "Enregistrer";
+    history_on => en: "Your loan history is kept.", fr: "Votre historique des prêts est conservé.";
+    history_off => en: "Your loan history is no longer kept.", fr: "Votre historique des prêts n'est plus conservé.";
+    export_heading => en: "Your data", fr: "Vos données";
+    export_link => en: "Download everything stored about you (JSON)", fr: "Télécharger toutes vos données enregistrées (JSON)";
+    mfa_is_on => en: "Two-step verification is on: signing in asks for a code from your authenticator app.", fr: "La vérification en deux étapes est activée : la connexion demande un code de votre application d'authentification.";
+    mfa_is_off => en: "Two-step verification is off. Turn it on to protect your account with a code from an authenticator app.", fr: "La vérification en deux étapes est désactivée. Activez-la pour protéger votre compte par un code d'une application d'authentification.";
+    mfa_manage => en: "Manage two-step verification", fr: "Gérer la vérification en deux étapes";
+    mfa_start => en: "Turn on two-step verification", fr: "Activer la vérification en deux étapes";
+    mfa_scan => en: "Scan this code with your authenticator app, or type the key below into it. Then enter the 6-digit code it shows.", fr: "Scannez ce code avec votre application d'authentification, ou saisissez-y la clé ci-dessous. Puis entrez le code à 6 chiffres affiché.";
+    mfa_qr_label => en: "QR code for your authenticator app", fr: "Code QR pour votre application d'authentification";
+    mfa_key => en: "Key", fr: "Clé";
+    mfa_confirm => en: "Confirm", fr: "Confirmer";
+    mfa_enabled_notice => en: "Two-step verification is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your device. They are shown only now.", fr: "La vérification en deux étapes est activée. Conservez ces codes de secours en lieu sûr : chacun permet une connexion si vous perdez votre appareil. Ils ne sont affichés qu'une fois.";
+    mfa_recovery_codes => en: "Recovery codes", fr: "Codes de secours";
+    mfa_disable => en: "Turn off two-step verification", fr: "Désactiver la vérification en deux étapes";
+    mfa_disabled_notice => en: "Two-step verification is off.", fr: "La vérification en deux étapes est désactivée.";
+    back_to_account => en: "Back to my account", fr: "Retour à mon compte";
+
     desk_title => en: "Circulation desk", fr: "Banque de prêt";
     desk_find => en: "Find a patron", fr: "Trouver un lecteur";
     desk_card_or_name => en: "Card number or name", fr: "Numéro de carte ou nom";
@@ -376,6 +413,17 @@ catalog! {
     desk_received => en: "Received {} from transit.", fr: "{} reçu du transit.";
     desk_patron_loans => en: "Loans of this patron", fr: "Prêts de ce lecteur";
     desk_refused => en: "Refused: {}", fr: "Refusé : {}";
+    desk_branch => en: "This desk is at", fr: "Cette banque de prêt est à";
+    desk_branch_button => en: "Change branch", fr: "Changer de bibliothèque";
+    desk_shelf => en: "Hold shelf at {}", fr: "Réservations à retirer à {}";
+    desk_shelf_empty => en: "Nothing is waiting to be picked up.", fr: "Aucun document n'attend d'être retiré.";
+    desk_until => en: "Until", fr: "Jusqu'au";
+    desk_transits => en: "On their way to {}", fr: "En transit vers {}";
+    desk_transits_empty => en: "Nothing is in transit to this branch.", fr: "Aucun document n'est en transit vers cette bibliothèque.";
+    desk_from => en: "From", fr: "De";
+    desk_sent => en: "Sent on", fr: "Envoyé le";
+    desk_receive => en: "Receive", fr: "Réceptionner";
+    desk_receive_label => en: "Receive {}", fr: "Réceptionner {}";
 
     refused_copy_unavailable => en: "this copy is not available (on loan, on hold for someone else, or out of circulation).", fr: "cet exemplaire n'est pas disponible (en prêt, réservé pour un autre lecteur ou hors circulation).";
     refused_loan_limit => en: "the patron has reached the loan limit.", fr: "le lecteur a atteint le nombre maximal de prêts.";
@@ -404,7 +452,7 @@ catalog! {
     error_rate_limited => en: "Too many attempts. Wait a moment and try again.", fr: "Trop de tentatives. Patientez un instant puis réessayez.";
     error_unavailable => en: "The service is busy or unavailable. Try again shortly.", fr: "Le service est occupé ou indisponible. Réessayez dans un instant.";
     error_token => en: "This link is invalid, expired or already used.", fr: "Ce lien est invalide, expiré ou déjà utilisé.";
-    error_mfa_setup => en: "Your role requires two-step verification: set it up through the API first.", fr: "Votre rôle exige la vérification en deux étapes : activez-la d'abord par l'API.";
+    error_mfa_setup => en: "Your role requires two-step verification: turn it on to continue.", fr: "Votre rôle exige la vérification en deux étapes : activez-la pour continuer.";
     back_to_catalog => en: "Back to the catalog", fr: "Retour au catalogue";
 }
 

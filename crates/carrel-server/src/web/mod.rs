@@ -72,9 +72,22 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::overview))
         .route("/account/loans/{id}/renew", post(account::renew))
         .route("/account/holds/{id}/cancel", post(account::cancel_hold))
+        .route(
+            "/account/sessions/{id}/revoke",
+            post(account::revoke_session),
+        )
+        .route("/account/pin", post(account::set_pin))
+        .route("/account/history", post(account::set_history))
+        .route("/account/export", get(account::export))
+        .route("/account/mfa", get(account::mfa_settings))
+        .route("/account/mfa/setup", post(account::mfa_setup))
+        .route("/account/mfa/confirm", post(account::mfa_confirm))
+        .route("/account/mfa/disable", post(account::mfa_disable))
         .route("/desk", get(desk::desk))
         .route("/desk/checkout", post(desk::checkout))
         .route("/desk/return", post(desk::return_copy))
+        .route("/desk/branch", post(desk::choose_branch))
+        .route("/desk/receive", post(desk::receive))
         .layer(axum::middleware::from_fn(page_headers))
         .merge(assets::router())
 }

@@ -60,6 +60,9 @@ pub struct Web {
     pub principal: Option<Principal>,
     pub csrf: String,
     pub here: String,
+    /// The cookies the request carried.
+    incoming: CookieJar,
+    /// The cookies the response sets.
     jar: CookieJar,
     secure: bool,
 }
@@ -86,8 +89,8 @@ impl Web {
     }
 
     fn with(state: &AppState, parts: &Parts, principal: Option<Principal>) -> Web {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let lang = language_of(parts, &jar);
+        let incoming = CookieJar::from_headers(&parts.headers);
+        let lang = language_of(parts, &incoming);
         let secure = state.config.secure_cookies();
         let here = parts
             .uri
@@ -99,7 +102,7 @@ impl Web {
                 carrel_crypto::csrf_token(&state.secrets, me.session_id),
                 CookieJar::new(),
             ),
-            None => match jar.get(CSRF_COOKIE).map(|c| c.value().to_owned()) {
+            None => match incoming.get(CSRF_COOKIE).map(|c| c.value().to_owned()) {
                 Some(token) if !token.is_empty() => (token, CookieJar::new()),
                 _ => {
                     let token = carrel_crypto::OpaqueToken::generate().as_str().to_owned();
@@ -118,6 +121,7 @@ impl Web {
             principal,
             csrf,
             here,
+            incoming,
             jar,
             secure,
         }
@@ -173,13 +177,7 @@ impl Web {
         let principal = if signed_in {
             match Authenticated::from_request_parts(&mut parts, state).await {
                 Ok(Authenticated(me)) => Some(me),
-                Err(error) => {
-                    let web = Self::with(state, &parts, None);
-                    return Err(match error.code() {
-                        ErrorCode::Unauthorized => web.to_login(),
-                        _ => web.api_problem(&error),
-                    });
-                }
+                Err(error) => return Err(Self::with(state, &parts, None).refused(&error)),
             }
         } else {
             let jar = CookieJar::from_headers(&parts.headers);
@@ -280,6 +278,19 @@ impl Web {
         text
     }
 
+    /// A page refused by the session check: no session → the sign-in page;
+    /// a session that must enrol in two-step verification first → its setup
+    /// page; anything else → the problem.
+    fn refused(&self, error: &ApiError) -> Response {
+        if error.code() == ErrorCode::Unauthorized {
+            self.to_login()
+        } else if error.detail("mfa_enrolment_required").is_some() {
+            (self.jar.clone(), see_other("/account/mfa")).into_response()
+        } else {
+            self.api_problem(error)
+        }
+    }
+
     /// Off to the sign-in page, coming back here afterwards.
     pub fn to_login(&self) -> Response {
         let next: String = form_urlencoded::byte_serialize(self.here.as_bytes()).collect();
@@ -289,6 +300,23 @@ impl Web {
     /// A redirect that keeps the cookies this request set.
     pub fn redirect(self, location: &str) -> Response {
         (self.jar, see_other(location)).into_response()
+    }
+
+    /// The value of a cookie the request carried.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.incoming.get(name).map(|c| c.value().to_owned())
+    }
+
+    /// A long-lived preference cookie of the pages (HttpOnly, SameSite=Lax).
+    pub fn remember(&mut self, name: &'static str, value: String) {
+        let cookie = Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .max_age(time::Duration::days(365))
+            .build();
+        self.add_cookie(cookie);
     }
 
     fn add_cookie(&mut self, cookie: Cookie<'static>) {
@@ -772,14 +800,7 @@ pub async fn set_language(State(state): State<AppState>, request: Request) -> Re
     let Some(lang) = Lang::from_code(&form.lang) else {
         return web.problem(StatusCode::BAD_REQUEST, web.t().error_invalid);
     };
-    let cookie = Cookie::build((LANG_COOKIE, lang.code()))
-        .path("/")
-        .http_only(true)
-        .secure(web.secure)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::days(365))
-        .build();
-    web.add_cookie(cookie);
+    web.remember(LANG_COOKIE, lang.code().to_owned());
     let next = local_path(&form.next);
     web.redirect(&next)
 }
@@ -789,13 +810,7 @@ pub async fn signed_in(state: &AppState, request: Request) -> Result<Web, Respon
     let (mut parts, _) = request.into_parts();
     match Authenticated::from_request_parts(&mut parts, state).await {
         Ok(Authenticated(me)) => Ok(Web::with(state, &parts, Some(me))),
-        Err(error) => {
-            let web = Web::with(state, &parts, None);
-            Err(match error.code() {
-                ErrorCode::Unauthorized => web.to_login(),
-                _ => web.api_problem(&error),
-            })
-        }
+        Err(error) => Err(Web::with(state, &parts, None).refused(&error)),
     }
 }
 

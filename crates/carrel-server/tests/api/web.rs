@@ -11,7 +11,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::redirect::Policy;
 
 use crate::desk::{Desk, LIBRARIAN};
-use crate::helpers::{PASSWORD, TestApp, backend_tests};
+use crate::helpers::{PASSWORD, TestApp, backend_tests, backend_tests_with};
 
 /// The pages' CSP, as the contract asks: nothing inline, no script at all.
 const WEB_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -683,6 +683,413 @@ async fn login_with_the_mfa_step(app: TestApp) {
     assert!(other.cookies.contains_key("carrel_access"));
 }
 
+/// `/account/sessions/{uuid}/revoke` forms on a page, in order.
+fn revoke_paths(body: &str) -> Vec<String> {
+    let marker = "action=\"/account/sessions/";
+    body.match_indices(marker)
+        .map(|(at, _)| {
+            let start = at + "action=\"".len();
+            body[start..start + "/account/sessions/".len() + 36].to_owned() + "/revoke"
+        })
+        .collect()
+}
+
+/// The text between `<title>` and `</title>`.
+fn title(body: &str) -> &str {
+    let start = body.find("<title>").unwrap() + "<title>".len();
+    &body[start..start + body[start..].find("</title>").unwrap()]
+}
+
+async fn the_account_page_manages_devices_pin_history_and_export(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let patron = desk.patron("reader").await;
+    desk.charge(patron.id, 250).await;
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in("reader").await;
+    let mut laptop = Browser::new(&desk.app);
+    laptop.sign_in("reader").await;
+
+    let account = browser.get("/account").await;
+    assert_page(&account, "/account");
+    // The fines are on the page, not in its title.
+    assert!(
+        !title(&account.body).contains('<'),
+        "{}",
+        title(&account.body)
+    );
+    let main = &account.body[account.body.find("<main").unwrap()..];
+    assert!(main.contains("id=\"fines-heading\""), "{main}");
+    assert!(main.contains("2.50"), "the fine's amount: {main}");
+    // Both devices listed; only the other one can be signed out from here.
+    assert!(main.contains("Signed-in devices"));
+    assert!(main.contains("(This device)"));
+    let revoke = revoke_paths(&account.body);
+    assert_eq!(revoke.len(), 1, "{main}");
+
+    // Someone else's session, an unknown one, a bad id: 404, nothing revoked.
+    desk.app
+        .create_user("other", carrel_core::roles::Role::Patron)
+        .await;
+    let other = desk.app.access_token("other").await;
+    let listed: serde_json::Value = desk
+        .app
+        .authed(reqwest::Method::GET, "/api/v1/auth/sessions", &other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other_session = listed["data"][0]["id"].as_str().unwrap().to_owned();
+    for id in [
+        other_session.as_str(),
+        &uuid::Uuid::now_v7().to_string(),
+        "x",
+    ] {
+        let refused = browser
+            .post(
+                &format!("/account/sessions/{id}/revoke"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(refused.status, 404, "{id}: {}", refused.body);
+    }
+    let still = desk
+        .app
+        .authed(reqwest::Method::GET, "/api/v1/users/me", &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), 200, "the other user's session lives");
+    assert!(
+        desk.app
+            .audit_events("auth.session_revoked")
+            .await
+            .is_empty()
+    );
+    // Without the token: refused, the laptop stays signed in.
+    assert_eq!(browser.post(&revoke[0], &[]).await.status, 403);
+    assert_eq!(laptop.get("/account").await.status, 200);
+
+    let done = browser.post(&revoke[0], &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("That device is signed out."));
+    assert!(revoke_paths(&done.body).is_empty());
+    assert_eq!(
+        laptop.get("/account").await.status,
+        303,
+        "the laptop is signed out"
+    );
+    assert_eq!(desk.app.audit_events("auth.session_revoked").await.len(), 1);
+
+    // The PIN: the password is checked, the PIN's shape too, then it is set.
+    let wrong = browser
+        .post(
+            "/account/pin",
+            &[("csrf", &csrf), ("pin", "4821"), ("password", "not-it")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(wrong.body.contains("role=\"alert\"><p>"));
+    let short = browser
+        .post(
+            "/account/pin",
+            &[("csrf", &csrf), ("pin", "12"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(short.status, 422, "{}", short.body);
+    assert!(desk.app.audit_events("user.pin_changed").await.is_empty());
+    let set = browser
+        .post(
+            "/account/pin",
+            &[("csrf", &csrf), ("pin", "4821"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert!(set.body.contains("Your PIN is set."));
+    assert_eq!(desk.app.audit_events("user.pin_changed").await.len(), 1);
+
+    // The loan-history choice, as GET /users/me sees it.
+    let token = desk.app.access_token("reader").await;
+    let me = |token: String| {
+        let request = desk
+            .app
+            .authed(reqwest::Method::GET, "/api/v1/users/me", &token);
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()["keep_loan_history"]
+                .clone()
+        }
+    };
+    assert_eq!(me(token.clone()).await, false);
+    let on = browser
+        .post("/account/history", &[("csrf", &csrf), ("keep", "true")])
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert!(
+        on.body
+            .contains("id=\"keep\" name=\"keep\" value=\"true\" checked")
+    );
+    assert_eq!(me(token.clone()).await, true);
+    let off = browser.post("/account/history", &[("csrf", &csrf)]).await;
+    assert_eq!(off.status, 200);
+    assert!(!off.body.contains("value=\"true\" checked"));
+    assert_eq!(me(token).await, false);
+
+    // The export: a JSON download of the caller's own data, no secrets.
+    let export = browser.get("/account/export").await;
+    assert_eq!(export.status, 200);
+    assert_eq!(
+        export.headers[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"carrel-export.json\""
+    );
+    assert_eq!(export.headers[header::CACHE_CONTROL], "no-store");
+    let document: serde_json::Value = serde_json::from_str(&export.body).unwrap();
+    assert_eq!(document["profile"]["username"], "reader");
+    assert_eq!(document["fines"].as_array().unwrap().len(), 1);
+    assert!(!export.body.contains("hash"), "no hash of anything");
+    let mut stranger = Browser::new(&desk.app);
+    let away = stranger.get("/account/export").await;
+    assert_eq!(away.status, 303);
+    assert_eq!(away.location(), "/login?next=%2Faccount%2Fexport");
+}
+
+/// The key shown under the QR code.
+fn shown_key(body: &str) -> String {
+    let marker = "Key: <code>";
+    let start = body.find(marker).expect("the key") + marker.len();
+    body[start..start + body[start..].find('<').unwrap()].to_owned()
+}
+
+async fn two_step_verification_is_set_up_and_turned_off_on_the_account_page(app: TestApp) {
+    app.create_user("guarded", carrel_core::roles::Role::Patron)
+        .await;
+    let mut browser = Browser::new(&app);
+    let csrf = browser.sign_in("guarded").await;
+    let settings = browser.get("/account/mfa").await;
+    assert_page(&settings, "/account/mfa");
+    assert!(settings.body.contains("action=\"/account/mfa/setup\""));
+    assert_eq!(browser.post("/account/mfa/setup", &[]).await.status, 403);
+
+    let setup = browser.post("/account/mfa/setup", &[("csrf", &csrf)]).await;
+    assert_page(&setup, "the enrolment page");
+    assert!(
+        setup
+            .body
+            .contains("<svg xmlns=\"http://www.w3.org/2000/svg\"")
+    );
+    assert!(
+        setup.body.contains("role=\"img\""),
+        "the QR code is labelled"
+    );
+    let key = shown_key(&setup.body);
+    let wrong = browser
+        .post(
+            "/account/mfa/confirm",
+            &[("csrf", &csrf), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(app.audit_events("auth.mfa_enabled").await.is_empty());
+    let code = crate::mfa::code(&key, &app, 0);
+    let confirmed = browser
+        .post("/account/mfa/confirm", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    let codes = confirmed.body.matches("<li><code>").count();
+    assert!(codes >= 8, "the recovery codes, once: {}", confirmed.body);
+    assert_eq!(app.audit_events("auth.mfa_enabled").await.len(), 1);
+    assert_eq!(
+        app.tokens("guarded", PASSWORD).await["mfa_required"],
+        true,
+        "signing in now asks for a code"
+    );
+    let page = browser.get("/account/mfa").await;
+    assert!(page.body.contains("action=\"/account/mfa/disable\""));
+    assert_eq!(
+        page.body.matches("<li><code>").count(),
+        0,
+        "shown only once"
+    );
+
+    // Off again: the password and a fresh code.
+    app.clock.advance(time::Duration::seconds(31));
+    let code = crate::mfa::code(&key, &app, 0);
+    let refused = browser
+        .post(
+            "/account/mfa/disable",
+            &[("csrf", &csrf), ("password", "not-it"), ("code", &code)],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    let off = browser
+        .post(
+            "/account/mfa/disable",
+            &[("csrf", &csrf), ("password", PASSWORD), ("code", &code)],
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert!(off.body.contains("action=\"/account/mfa/setup\""));
+    assert_eq!(app.audit_events("auth.mfa_disabled").await.len(), 1);
+}
+
+/// A role that must use two-step verification is sent to set it up, and
+/// reaches the desk once it has.
+async fn required_enrolment_happens_on_the_web(app: TestApp) {
+    app.create_user("desk", carrel_core::roles::Role::Librarian)
+        .await;
+    let mut browser = Browser::new(&app);
+    let csrf = browser.sign_in("desk").await;
+    let sent = browser.get("/account").await;
+    assert_eq!(sent.status, 303);
+    assert_eq!(sent.location(), "/account/mfa");
+    let desk = browser.get("/desk").await;
+    assert_eq!(desk.location(), "/account/mfa", "the desk waits too");
+    let setup = browser.post("/account/mfa/setup", &[("csrf", &csrf)]).await;
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let code = crate::mfa::code(&shown_key(&setup.body), &app, 0);
+    let confirmed = browser
+        .post("/account/mfa/confirm", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    // The same session is complete once enrolled.
+    let again = browser.get("/desk").await;
+    assert_page(&again, "/desk after enrolment");
+}
+
+/// The rows of the table under the heading `id`, as text.
+fn section<'a>(body: &'a str, id: &str) -> &'a str {
+    let start = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id}: {body}"));
+    let end = body[start..].find("</section>").unwrap() + start;
+    &body[start..end]
+}
+
+async fn the_desk_works_at_a_branch_with_its_hold_shelf_and_transits(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    desk.patron("bob").await;
+    let admin = desk.app.access_token(crate::desk::ADMIN).await;
+    let east: serde_json::Value = desk
+        .app
+        .authed(reqwest::Method::POST, "/api/v1/branches", &admin)
+        .json(&serde_json::json!({"code": "EAST", "name": "East branch"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let east = east["id"].as_str().unwrap().to_owned();
+    let item = desk.item("Persuasion", "book", &["TR-1"]).await;
+    desk.lend("TR-1", ann.id).await;
+    // Bob will collect at East.
+    let held = desk
+        .as_user("bob", reqwest::Method::POST, "/api/v1/holds")
+        .await
+        .json(&serde_json::json!({"item_id": item, "pickup_branch_id": east}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 201);
+
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(LIBRARIAN).await;
+    let main = browser.get("/desk").await;
+    assert_page(&main, "/desk at the main library");
+    assert!(
+        main.body
+            .contains(&format!("<option value=\"{MAIN_BRANCH}\" selected>"))
+    );
+    assert!(section(&main.body, "shelf-heading").contains("Nothing is waiting"));
+    assert!(section(&main.body, "transit-heading").contains("Nothing is in transit"));
+
+    // Returned at the main library: it travels to East for Bob.
+    let back = browser
+        .post("/desk/return", &[("csrf", &csrf), ("barcode", "TR-1")])
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(back.body.contains("in transit"), "{}", back.body);
+    assert!(
+        section(&back.body, "transit-heading").contains("Nothing is in transit"),
+        "not to here"
+    );
+
+    // A patron cannot choose a desk; an unknown branch is refused.
+    let mut patron = Browser::new(&desk.app);
+    let patron_csrf = patron.sign_in("ann").await;
+    let refused = patron
+        .post("/desk/branch", &[("csrf", &patron_csrf), ("branch", &east)])
+        .await;
+    assert_eq!(refused.status, 403);
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let refused = browser
+        .post("/desk/branch", &[("csrf", &csrf), ("branch", &unknown)])
+        .await;
+    assert_eq!(refused.status, 404);
+    assert_eq!(
+        browser
+            .post("/desk/branch", &[("branch", &east)])
+            .await
+            .status,
+        403
+    );
+
+    // At East: the copy is on its way here; receiving it fills Bob's hold.
+    let moved = browser
+        .post("/desk/branch", &[("csrf", &csrf), ("branch", &east)])
+        .await;
+    assert_eq!(moved.status, 303);
+    assert_eq!(moved.location(), "/desk");
+    let at_east = browser.get("/desk").await;
+    assert!(
+        at_east
+            .body
+            .contains(&format!("<option value=\"{east}\" selected>"))
+    );
+    let transits = section(&at_east.body, "transit-heading");
+    assert!(
+        transits.contains("On their way to East branch"),
+        "{transits}"
+    );
+    assert!(
+        transits.contains("TR-1") && transits.contains("Main library"),
+        "{transits}"
+    );
+    let copy = field_value(transits, "copy").expect("a receive form");
+    let received = browser
+        .post("/desk/receive", &[("csrf", &csrf), ("copy", &copy)])
+        .await;
+    assert_eq!(received.status, 200, "{}", received.body);
+    assert!(
+        received.body.contains("Received TR-1 from transit."),
+        "{}",
+        received.body
+    );
+    assert!(received.body.contains("hold shelf"));
+    let shelf = section(&received.body, "shelf-heading");
+    assert!(shelf.contains("Hold shelf at East branch"), "{shelf}");
+    assert!(
+        shelf.contains("Persuasion") && shelf.contains("bob"),
+        "{shelf}"
+    );
+    assert!(section(&received.body, "transit-heading").contains("Nothing is in transit"));
+    assert_eq!(desk.copy_status(item, "TR-1").await, "on_hold_shelf");
+    assert_eq!(desk.app.audit_events("copy.received").await.len(), 1);
+    // Received twice: refused, explained.
+    let again = browser
+        .post("/desk/receive", &[("csrf", &csrf), ("copy", &copy)])
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("not in transit"), "{}", again.body);
+}
+
 backend_tests!(
     login_with_the_mfa_step,
     pages_render_with_the_pages_headers,
@@ -690,4 +1097,12 @@ backend_tests!(
     login_form_opens_a_session_and_the_account_lists_loans_and_holds,
     the_desk_checks_out_and_returns_by_barcode,
     french_from_accept_language_and_the_switch,
+    the_account_page_manages_devices_pin_history_and_export,
+    two_step_verification_is_set_up_and_turned_off_on_the_account_page,
+    the_desk_works_at_a_branch_with_its_hold_shelf_and_transits,
+);
+
+backend_tests_with!(
+    vec![("CARREL_MFA_REQUIRED_ROLES", "librarian,admin".into())] =>
+    required_enrolment_happens_on_the_web,
 );

@@ -14,6 +14,7 @@ mod jobs;
 mod loans;
 mod policies;
 pub(crate) mod rules;
+mod shelf;
 mod transit;
 
 pub use desk::{CopyState, DeskHold, DeskLoan, PatronSummary};
@@ -25,6 +26,7 @@ pub use jobs::{Notice, NoticeKind};
 pub use loans::{Checkout, CheckoutOutcome, Loan, LoanQuery, ReturnOutcome, Simulation};
 pub use policies::PolicyRow;
 pub use rules::{CategoryChanges, DEFAULT_CATEGORY, ItemType, PatronCategory};
+pub use shelf::ShelfEntry;
 pub use transit::{ReceiveOutcome, Transit};
 
 /// A circulation rule refused the request. Each maps to one error code of the

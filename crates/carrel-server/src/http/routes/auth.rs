@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::accounts::login::{self, LoginOutcome};
-use crate::accounts::{mfa, recovery};
+use crate::accounts::{mfa, recovery, sessions};
 use crate::audit;
 use crate::auth::cookies::{self, REFRESH_COOKIE};
 use crate::auth::tokens::{self, IssuedTokens};
@@ -413,9 +413,7 @@ async fn list_sessions(
     let limit = pagination::limit(params.limit)?;
     let before = pagination::decode_cursor(params.cursor.as_deref())?;
     // Newest first by (created_at, id); a user has few live sessions.
-    let sessions: Vec<_> = state
-        .store
-        .list_sessions(me.user_id, state.clock.now())
+    let sessions: Vec<_> = sessions::list(&state, &me)
         .await?
         .into_iter()
         .filter(|s| before.is_none_or(|position| (s.created_at, s.id) < position))
@@ -447,22 +445,7 @@ async fn revoke_session(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    if !state
-        .store
-        .revoke_session(me.user_id, id, "revoked_by_user", state.clock.now())
-        .await?
-    {
-        return Err(ApiError::not_found());
-    }
-    audit::record(
-        &state,
-        &client,
-        "auth.session_revoked",
-        Some(me.user_id),
-        Some(me.user_id),
-        json!({"session_id": id}),
-    )
-    .await;
+    sessions::revoke(&state, &client, &me, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

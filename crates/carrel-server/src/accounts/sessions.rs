@@ -1,0 +1,47 @@
+//! A user's own sessions: listing them and signing one out (the API's
+//! `/auth/sessions` and the account page both call these).
+
+use carrel_store::Session;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::AccountError;
+use crate::audit;
+use crate::auth::principal::Principal;
+use crate::client::ClientInfo;
+use crate::state::AppState;
+
+/// The caller's live sessions, newest first by (created_at, id).
+pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<Session>, AccountError> {
+    Ok(state
+        .store
+        .list_sessions(principal.user_id, state.clock.now())
+        .await?)
+}
+
+/// Revokes one of the caller's own sessions; another user's (or an unknown
+/// or already ended one) is [`AccountError::NotFound`], so ids are not probed.
+pub async fn revoke(
+    state: &AppState,
+    client: &ClientInfo,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<(), AccountError> {
+    let revoked = state
+        .store
+        .revoke_session(principal.user_id, id, "revoked_by_user", state.clock.now())
+        .await?;
+    if !revoked {
+        return Err(AccountError::NotFound);
+    }
+    audit::record(
+        state,
+        client,
+        "auth.session_revoked",
+        Some(principal.user_id),
+        Some(principal.user_id),
+        json!({"session_id": id}),
+    )
+    .await;
+    Ok(())
+}
