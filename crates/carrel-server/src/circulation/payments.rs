@@ -66,7 +66,10 @@ pub enum ProviderError {
 /// implements these two calls against the processor's API.
 pub trait PaymentProvider: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Takes `charge`; called before anything is recorded. A key seen before
-    /// must return the earlier receipt without charging again.
+    /// must return the earlier receipt without charging again, unless that
+    /// charge was refunded: then it must decline ([`ProviderError::Declined`]),
+    /// since a refunded receipt is no money and Carrel would record a payment
+    /// on it (a retry after a payment that could not be recorded).
     fn charge<'a>(
         &'a self,
         charge: &'a Charge<'a>,
@@ -130,6 +133,9 @@ impl PaymentProvider for TestPaymentProvider {
                 .iter()
                 .find(|c| c.idempotency_key == charge.idempotency_key)
             {
+                if seen.refunded {
+                    return Err(ProviderError::Declined);
+                }
                 return Ok(Receipt {
                     reference: seen.reference.clone(),
                 });

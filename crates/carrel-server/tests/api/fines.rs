@@ -985,8 +985,13 @@ async fn money_never_moves_without_its_audit_entry(app: TestApp) {
     let paid = pay(&desk, LIBRARIAN, &fine, Some("k-1"), cash).await;
     assert_eq!(paid.status(), 201);
     assert_eq!(paid.headers()["idempotent-replayed"], "false");
-    // (A retry of the refunded online payment under its own key would get the
-    // provider's refunded receipt back: the patron starts a new payment.)
+    // A retry of the refunded online payment under its own key is declined
+    // (its charge was given back: recording it would be a payment without
+    // money); the patron starts a new payment.
+    let retried = pay(&desk, "ann", &fine, Some("k-2"), online.clone()).await;
+    assert_eq!(retried.status(), 402);
+    assert_eq!(fine_now(&desk, &fine).await["paid_cents"], 300);
+    assert_eq!(provider_charges(&desk.app).len(), 1, "no new charge");
     assert_eq!(
         pay(&desk, "ann", &fine, Some("k-3"), online).await.status(),
         201
