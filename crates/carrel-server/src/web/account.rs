@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::i18n::Lang;
+use super::i18n::{Lang, Texts};
 use super::session::{EmptyForm, PageCtx, Web, signed_in};
 use crate::accounts::manage::{self, ProfileUpdate};
 use crate::accounts::{mfa, pins, sessions};
@@ -168,6 +168,16 @@ async fn hold_rows(state: &AppState, lang: Lang, patron: Uuid) -> Result<Vec<Hol
         .collect())
 }
 
+/// A fine's reason, in words.
+pub(super) fn fine_reason(t: &'static Texts, reason: &str) -> &'static str {
+    match reason {
+        "overdue" => t.fine_overdue,
+        "lost" => t.fine_lost,
+        "damage" => t.fine_damage,
+        _ => t.fine_manual,
+    }
+}
+
 /// The patron's open fines (the API's `/users/me/fines`), with the total owed.
 async fn fine_rows(
     state: &AppState,
@@ -184,13 +194,7 @@ async fn fine_rows(
         .into_iter()
         .map(|fine| FineRow {
             date: lang.date(state.config.timezone.local_date(fine.created_at)),
-            reason: match fine.reason.as_str() {
-                "overdue" => t.fine_overdue,
-                "lost" => t.fine_lost,
-                "damage" => t.fine_damage,
-                _ => t.fine_manual,
-            }
-            .to_owned(),
+            reason: fine_reason(t, &fine.reason).to_owned(),
             amount: lang.money(fine.amount_cents, currency),
             balance: lang.money(fine.balance_cents, currency),
         })

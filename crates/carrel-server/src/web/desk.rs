@@ -11,7 +11,7 @@
 //! copies on their way to it (receive with one button).
 
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use carrel_store::{MAIN_BRANCH_ID, StoreError, UserQuery, UserStatus};
@@ -24,8 +24,10 @@ use super::session::{PageCtx, Web, signed_in};
 use crate::accounts::manage;
 use crate::app::Actor;
 use crate::app::circulation::{self, PatronRef, ScanIn};
+use crate::app::fines::{self, PayRefusal};
 use crate::http::client::ClientInfo;
 use crate::http::error::ApiError;
+use crate::http::routes::fines::{check_amount, check_idempotency_key, fine_page, short_text};
 use crate::state::AppState;
 
 /// How many patrons a name search lists.
@@ -74,6 +76,23 @@ struct PatronPanel {
     id: Uuid,
     checkout_heading: String,
     loans: Vec<LoanRow>,
+    fines: Vec<DeskFine>,
+}
+
+/// An open fine of the chosen patron, with its payment and waiver forms.
+#[derive(Debug)]
+struct DeskFine {
+    id: Uuid,
+    reason: String,
+    date: String,
+    balance: String,
+    /// The balance as the amount field's default ("2.50").
+    amount: String,
+    /// A fresh idempotency key per rendered form: a double submission (or
+    /// a resent form) records one payment.
+    key: String,
+    pay_label: String,
+    waive_label: String,
 }
 
 /// Which field has the focus.
@@ -176,6 +195,10 @@ async fn desk_page(
                 Ok(loans) => loans,
                 Err(error) => return web.api_problem(&error),
             };
+            let fines = match desk_fines(state, web, id).await {
+                Ok(fines) => fines,
+                Err(error) => return web.api_problem(&error),
+            };
             let mut name = display_name(&user);
             if let Some(card) = &user.card_number {
                 name = format!("{name} ({} {card})", t.desk_card);
@@ -184,6 +207,7 @@ async fn desk_page(
                 id,
                 checkout_heading: Lang::fill(t.desk_checkout_to, name),
                 loans,
+                fines,
             })
         }
         None => None,
@@ -281,6 +305,58 @@ fn desk_branch(web: &Web) -> Uuid {
         .and_then(|v| Uuid::parse_str(&v).ok())
         .or_else(|| web.principal.as_ref().and_then(|p| p.user.home_branch_id))
         .unwrap_or(MAIN_BRANCH_ID)
+}
+
+/// The patron's open fines (as `GET /api/v1/fines?user_id=`), with forms.
+async fn desk_fines(state: &AppState, web: &Web, patron: Uuid) -> Result<Vec<DeskFine>, ApiError> {
+    let t = web.t();
+    let currency = &state.config.currency;
+    let fines = fine_page(state, Some(patron), None, Some(LIST_ROWS), None)
+        .await?
+        .data;
+    Ok(fines
+        .into_iter()
+        .map(|fine| {
+            let balance = web.lang.money(fine.balance_cents, currency);
+            DeskFine {
+                id: fine.id,
+                reason: super::account::fine_reason(t, &fine.reason).to_owned(),
+                date: web
+                    .lang
+                    .date(state.config.timezone.local_date(fine.created_at)),
+                amount: format!(
+                    "{}.{:02}",
+                    fine.balance_cents / 100,
+                    fine.balance_cents % 100
+                ),
+                key: format!("desk-{}", Uuid::new_v4().simple()),
+                pay_label: Lang::fill(t.desk_take_payment_label, &balance),
+                waive_label: Lang::fill(t.desk_waive_label, &balance),
+                balance,
+            }
+        })
+        .collect())
+}
+
+/// An amount typed at the desk ("2.50", "2,50", "2") in cents, within the
+/// API's bounds; `None` for anything else.
+fn parse_amount(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (units, fraction) = match text.split_once(['.', ',']) {
+        Some((units, fraction)) => (units, fraction),
+        None => (text, ""),
+    };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(units) || !(fraction.is_empty() || (fraction.len() <= 2 && digits(fraction))) {
+        return None;
+    }
+    let cents = units.parse::<i64>().ok()? * 100
+        + match fraction.len() {
+            0 => 0,
+            1 => fraction.parse::<i64>().ok()? * 10,
+            _ => fraction.parse::<i64>().ok()?,
+        };
+    check_amount(cents).ok()
 }
 
 /// Refuses anyone but staff.
@@ -583,4 +659,190 @@ pub async fn receive(
         problem,
     };
     desk_page(&state, &web, status, view).await
+}
+
+#[derive(Deserialize)]
+pub struct PayForm {
+    patron: Uuid,
+    #[serde(default)]
+    amount: String,
+    method: String,
+    #[serde(default)]
+    key: String,
+}
+
+/// The desk page for a patron after a fine form: the notice, or the refusal
+/// explained (with its status).
+async fn after_fine_form(
+    state: &AppState,
+    web: &Web,
+    patron: Uuid,
+    outcome: Result<String, (StatusCode, String)>,
+) -> Response {
+    let t = web.t();
+    let (status, notice, problem) = match outcome {
+        Ok(notice) => (StatusCode::OK, Some(notice), None),
+        Err((status, why)) => (status, None, Some(Lang::fill(t.desk_refused, why))),
+    };
+    let view = DeskView {
+        find: "",
+        patron: Some(patron),
+        focus: Focus::Checkout,
+        notice,
+        problem,
+    };
+    desk_page(state, web, status, view).await
+}
+
+/// Takes a cash or card payment towards a fine (as `POST
+/// /api/v1/fines/{id}/pay` with the form's idempotency key).
+pub async fn pay_fine(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<PayForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    if let Some(refused) = staff_only(&web) {
+        return refused;
+    }
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let t = web.t();
+    let method = match form.method.as_str() {
+        "cash" => fines::Method::Cash,
+        "card" => fines::Method::Card,
+        _ => return web.problem(StatusCode::UNPROCESSABLE_ENTITY, t.error_invalid),
+    };
+    let (Some(amount), Ok(key)) = (parse_amount(&form.amount), check_idempotency_key(&form.key))
+    else {
+        let outcome = Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            t.desk_amount_invalid.to_owned(),
+        ));
+        return after_fine_form(&state, &web, form.patron, outcome).await;
+    };
+    let input = fines::PayInput {
+        fine_id: id,
+        amount_cents: amount,
+        method,
+        payment_token: None,
+        idempotency_key: key,
+        staff: true,
+    };
+    let actor = Actor::api(me.user_id, &client);
+    let outcome = match fines::pay(&state, &actor, input, |_, _| String::new()).await {
+        // A resent form replays: the payment was recorded once.
+        Ok(_) => Ok(Lang::fill(
+            t.desk_paid,
+            web.lang.money(amount, &state.config.currency),
+        )),
+        Err(PayRefusal::FineSettled) => {
+            Err((StatusCode::CONFLICT, t.refused_fine_settled.to_owned()))
+        }
+        Err(PayRefusal::Store(StoreError::Circulation(refusal))) => {
+            Err((StatusCode::CONFLICT, web.lang.refusal(&refusal).to_owned()))
+        }
+        Err(PayRefusal::Store(StoreError::NotFound)) => {
+            Err((StatusCode::NOT_FOUND, t.error_not_found.to_owned()))
+        }
+        Err(other) => return web.api_problem(&ApiError::from(other)),
+    };
+    after_fine_form(&state, &web, form.patron, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct WaiveForm {
+    patron: Uuid,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Waives (part of) a fine, with a reason (as `POST /api/v1/fines/{id}/waive`).
+pub async fn waive_fine(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (web, form) = match Web::form::<WaiveForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    if let Some(refused) = staff_only(&web) {
+        return refused;
+    }
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    let t = web.t();
+    let amount = match form.amount.trim() {
+        "" => None,
+        typed => match parse_amount(typed) {
+            Some(cents) => Some(cents),
+            None => {
+                let outcome = Err((
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    t.desk_amount_invalid.to_owned(),
+                ));
+                return after_fine_form(&state, &web, form.patron, outcome).await;
+            }
+        },
+    };
+    let reason = match short_text("reason", Some(form.reason), true) {
+        Ok(reason) => reason.unwrap_or_default(),
+        Err(error) => {
+            let outcome = Err((error.status(), web.describe(&error)));
+            return after_fine_form(&state, &web, form.patron, outcome).await;
+        }
+    };
+    let input = fines::WaiveInput {
+        fine_id: id,
+        amount_cents: amount,
+        reason,
+    };
+    let actor = Actor::api(me.user_id, &client);
+    let outcome = match fines::waive(&state, &actor, input).await {
+        Ok(fine) => Ok(Lang::fill(
+            t.desk_waived,
+            web.lang.money(fine.balance_cents(), &state.config.currency),
+        )),
+        Err(StoreError::Circulation(refusal)) => {
+            Err((StatusCode::CONFLICT, web.lang.refusal(&refusal).to_owned()))
+        }
+        Err(StoreError::NotFound) => Err((StatusCode::NOT_FOUND, t.error_not_found.to_owned())),
+        Err(error) => return web.api_problem(&ApiError::from(error)),
+    };
+    after_fine_form(&state, &web, form.patron, outcome).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_amount;
+
+    #[test]
+    fn desk_amounts_are_cents_within_bounds() {
+        assert_eq!(parse_amount("2.50"), Some(250));
+        assert_eq!(parse_amount(" 2,5 "), Some(250));
+        assert_eq!(parse_amount("7"), Some(700));
+        assert_eq!(parse_amount("0.01"), Some(1));
+        for bad in [
+            "", "0", "0.00", "-1", "2.505", "1e3", "2.", ".5", "€2", "100001",
+        ] {
+            assert_eq!(parse_amount(bad), None, "{bad}");
+        }
+        assert_eq!(parse_amount("100000"), Some(10_000_000));
+    }
 }

@@ -161,10 +161,10 @@ impl Lang {
             Refusal::NotOnLoan => t.refused_not_on_loan,
             Refusal::HoldClosed => t.refused_hold_closed,
             Refusal::NotInTransit => t.refused_not_in_transit,
-            Refusal::FineSettled
-            | Refusal::ExceedsBalance
-            | Refusal::OwnFine
-            | Refusal::IdempotencyKeyReused => t.error_generic,
+            Refusal::FineSettled => t.refused_fine_settled,
+            Refusal::ExceedsBalance => t.refused_exceeds_balance,
+            Refusal::OwnFine => t.refused_own_fine,
+            Refusal::IdempotencyKeyReused => t.error_generic,
         }
     }
 
@@ -413,6 +413,20 @@ catalog! {
     desk_received => en: "Received {} from transit.", fr: "{} reçu du transit.";
     desk_patron_loans => en: "Loans of this patron", fr: "Prêts de ce lecteur";
     desk_refused => en: "Refused: {}", fr: "Refusé : {}";
+    desk_patron_fines => en: "Fines of this patron", fr: "Amendes de ce lecteur";
+    desk_amount => en: "Amount", fr: "Montant";
+    desk_method => en: "Paid by", fr: "Mode de paiement";
+    desk_cash => en: "Cash", fr: "Espèces";
+    desk_card_payment => en: "Card", fr: "Carte bancaire";
+    desk_take_payment => en: "Take payment", fr: "Encaisser";
+    desk_take_payment_label => en: "Take a payment for the fine of {}", fr: "Encaisser l'amende de {}";
+    desk_waive => en: "Waive", fr: "Remettre";
+    desk_waive_label => en: "Waive the fine of {}", fr: "Remettre l'amende de {}";
+    desk_waive_reason => en: "Reason", fr: "Motif";
+    desk_waive_help => en: "Leave the amount empty to waive everything still owed.", fr: "Laissez le montant vide pour remettre tout ce qui reste dû.";
+    desk_paid => en: "Payment of {} recorded.", fr: "Paiement de {} enregistré.";
+    desk_waived => en: "Waived: {} still owed on this fine.", fr: "Remise accordée : il reste {} dû sur cette amende.";
+    desk_amount_invalid => en: "the amount is not valid (for example 2.50).", fr: "le montant n'est pas valide (par exemple 2,50).";
     desk_branch => en: "This desk is at", fr: "Cette banque de prêt est à";
     desk_branch_button => en: "Change branch", fr: "Changer de bibliothèque";
     desk_shelf => en: "Hold shelf at {}", fr: "Réservations à retirer à {}";
@@ -438,6 +452,9 @@ catalog! {
     refused_already_borrowed => en: "the patron already has this item on loan.", fr: "le lecteur a déjà ce document en prêt.";
     refused_not_on_loan => en: "this copy is not on loan.", fr: "cet exemplaire n'est pas en prêt.";
     refused_hold_closed => en: "the hold is no longer open.", fr: "la réservation n'est plus active.";
+    refused_fine_settled => en: "this fine is already paid or waived.", fr: "cette amende est déjà payée ou remise.";
+    refused_exceeds_balance => en: "the amount is more than what is still owed.", fr: "le montant dépasse ce qui reste dû.";
+    refused_own_fine => en: "staff cannot settle their own fines.", fr: "le personnel ne peut pas régler ses propres amendes.";
     refused_not_in_transit => en: "this copy is not in transit to this branch.", fr: "cet exemplaire n'est pas en transit vers cette bibliothèque.";
 
     error_title => en: "Something went wrong", fr: "Un problème est survenu";

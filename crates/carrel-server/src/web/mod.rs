@@ -88,6 +88,8 @@ pub fn router() -> Router<AppState> {
         .route("/desk/return", post(desk::return_copy))
         .route("/desk/branch", post(desk::choose_branch))
         .route("/desk/receive", post(desk::receive))
+        .route("/desk/fines/{id}/pay", post(desk::pay_fine))
+        .route("/desk/fines/{id}/waive", post(desk::waive_fine))
         .layer(axum::middleware::from_fn(page_headers))
         .merge(assets::router())
 }

@@ -1090,6 +1090,162 @@ async fn the_desk_works_at_a_branch_with_its_hold_shelf_and_transits(app: TestAp
     assert!(again.body.contains("not in transit"), "{}", again.body);
 }
 
+/// The value of field `name` in the first form whose action is `action`.
+fn form_field(body: &str, action: &str, name: &str) -> Option<String> {
+    let start = body.find(&format!("action=\"{action}\""))?;
+    let end = body[start..].find("</form>")? + start;
+    field_value(&body[start..end], name)
+}
+
+async fn the_desk_takes_payments_and_waives_fines(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let fine = desk.charge(ann.id, 500).await;
+    let fine_id = fine["id"].as_str().unwrap().to_owned();
+    let pay = format!("/desk/fines/{fine_id}/pay");
+    let waive = format!("/desk/fines/{fine_id}/waive");
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(LIBRARIAN).await;
+    let panel = browser.get(&format!("/desk?patron={}", ann.id)).await;
+    assert_page(&panel, "/desk with a patron's fines");
+    assert!(panel.body.contains("Fines of this patron"));
+    assert_eq!(
+        form_field(&panel.body, &pay, "amount").as_deref(),
+        Some("5.00")
+    );
+    let key = form_field(&panel.body, &pay, "key").expect("the form's idempotency key");
+    let patron = ann.id.to_string();
+    let form = |amount: &'static str, key: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("patron", patron.clone()),
+            ("amount", amount.to_owned()),
+            ("method", "cash".to_owned()),
+            ("key", key.to_owned()),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        fields
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect::<Vec<(&str, String)>>()
+    };
+
+    // Bad amounts and too much: refused, explained, nothing recorded.
+    for (amount, status) in [("abc", 422), ("0", 422), ("2.505", 422), ("6.00", 409)] {
+        let fields = send(form(amount, &key));
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = browser.post(&pay, &pairs).await;
+        assert_eq!(refused.status, status, "{amount}: {}", refused.body);
+        assert!(
+            refused.body.contains("role=\"alert\"><p>Refused:"),
+            "{amount}"
+        );
+    }
+    assert!(desk.app.audit_events("fine.paid").await.is_empty());
+
+    // €1.50 in cash; the same form sent twice records one payment.
+    for _ in 0..2 {
+        let fields = send(form("1,50", &key));
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let paid = browser.post(&pay, &pairs).await;
+        assert_eq!(paid.status, 200, "{}", paid.body);
+        assert!(
+            paid.body.contains("Payment of $1.50 recorded."),
+            "{}",
+            paid.body
+        );
+    }
+    assert_eq!(desk.app.audit_events("fine.paid").await.len(), 1);
+    let detail: serde_json::Value = desk
+        .staff(reqwest::Method::GET, &format!("/api/v1/fines/{fine_id}"))
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["paid_cents"], 150, "{detail}");
+    assert_eq!(detail["payments"][0]["method"], "cash");
+
+    // A waiver needs a reason; without an amount it waives the rest.
+    let no_reason = browser
+        .post(
+            &waive,
+            &[
+                ("csrf", &csrf),
+                ("patron", &patron),
+                ("amount", ""),
+                ("reason", " "),
+            ],
+        )
+        .await;
+    assert_eq!(no_reason.status, 422, "{}", no_reason.body);
+    let waived = browser
+        .post(
+            &waive,
+            &[
+                ("csrf", &csrf),
+                ("patron", &patron),
+                ("amount", "1"),
+                ("reason", "goodwill"),
+            ],
+        )
+        .await;
+    assert_eq!(waived.status, 200, "{}", waived.body);
+    assert!(waived.body.contains("$2.50 still owed"), "{}", waived.body);
+    let rest = browser
+        .post(
+            &waive,
+            &[
+                ("csrf", &csrf),
+                ("patron", &patron),
+                ("amount", ""),
+                ("reason", "closing the account"),
+            ],
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.body);
+    assert!(rest.body.contains("$0.00 still owed"), "{}", rest.body);
+    assert!(section(&rest.body, "fines-heading").contains("You owe nothing."));
+    assert_eq!(desk.app.audit_events("fine.waived").await.len(), 2);
+    // Settled: another payment is refused.
+    let fields = send(form("1", "another-key"));
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let settled = browser.post(&pay, &pairs).await;
+    assert_eq!(settled.status, 409);
+    assert!(
+        settled.body.contains("already paid or waived"),
+        "{}",
+        settled.body
+    );
+
+    // Staff never settle their own fines; a patron has no desk.
+    let own = desk.charge(desk.librarian.id, 300).await;
+    let own_pay = format!("/desk/fines/{}/pay", own["id"].as_str().unwrap());
+    let mut fields = send(form("3", "own-key"));
+    fields[1].1 = desk.librarian.id.to_string();
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = browser.post(&own_pay, &pairs).await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("their own fines"), "{}", refused.body);
+    let mut patron_browser = Browser::new(&desk.app);
+    let patron_csrf = patron_browser.sign_in("ann").await;
+    let refused = patron_browser
+        .post(
+            &waive,
+            &[
+                ("csrf", &patron_csrf),
+                ("patron", &patron),
+                ("reason", "me"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(desk.app.audit_events("fine.waived").await.len(), 2);
+}
+
 backend_tests!(
     login_with_the_mfa_step,
     pages_render_with_the_pages_headers,
@@ -1100,6 +1256,7 @@ backend_tests!(
     the_account_page_manages_devices_pin_history_and_export,
     two_step_verification_is_set_up_and_turned_off_on_the_account_page,
     the_desk_works_at_a_branch_with_its_hold_shelf_and_transits,
+    the_desk_takes_payments_and_waives_fines,
 );
 
 backend_tests_with!(

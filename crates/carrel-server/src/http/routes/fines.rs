@@ -244,7 +244,7 @@ pub struct NewFineRequest {
     pub note: Option<String>,
 }
 
-fn check_amount(amount: i64) -> Result<i64, ApiError> {
+pub(crate) fn check_amount(amount: i64) -> Result<i64, ApiError> {
     if (1..=MAX_CENTS).contains(&amount) {
         Ok(amount)
     } else {
@@ -256,7 +256,7 @@ fn check_amount(amount: i64) -> Result<i64, ApiError> {
 }
 
 /// Trimmed text of at most 500 characters; `required` refuses empty text.
-fn short_text(
+pub(crate) fn short_text(
     field: &str,
     text: Option<String>,
     required: bool,
@@ -378,8 +378,17 @@ fn idempotency_key(headers: &HeaderMap) -> Result<&str, ApiError> {
     let key = value
         .to_str()
         .map_err(|_| invalid("must be printable ASCII"))?;
+    check_idempotency_key(key).map_err(|_| invalid("must be 1 to 255 printable ASCII characters"))
+}
+
+/// An idempotency key: 1 to 255 printable ASCII characters (the API's
+/// header, the desk's hidden form field).
+pub(crate) fn check_idempotency_key(key: &str) -> Result<&str, ApiError> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-        return Err(invalid("must be 1 to 255 printable ASCII characters"));
+        return Err(field_error(
+            "idempotency_key",
+            "must be 1 to 255 printable ASCII characters",
+        ));
     }
     Ok(key)
 }
