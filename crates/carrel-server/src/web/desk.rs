@@ -212,7 +212,7 @@ async fn desk_page(
         }
         None => None,
     };
-    let branch = desk_branch(web);
+    let branch = desk_branch(state, web).await;
     let lists = async {
         let names = super::public::branch_names(state).await?;
         let shelf = state.store.hold_shelf(branch, LIST_ROWS).await?;
@@ -297,13 +297,21 @@ async fn desk_page(
     )
 }
 
-/// The branch this desk works at: the remembered choice, else the signed-in
-/// librarian's home branch, else the main library. A remembered id that is
-/// not a branch is refused when the store checks it (404 at the desk).
-fn desk_branch(web: &Web) -> Uuid {
-    web.cookie(DESK_BRANCH_COOKIE)
-        .and_then(|v| Uuid::parse_str(&v).ok())
-        .or_else(|| web.principal.as_ref().and_then(|p| p.user.home_branch_id))
+/// The branch this desk works at: the remembered choice (if it still names a
+/// branch: the cookie is the browser's), else the signed-in librarian's home
+/// branch, else the main library.
+async fn desk_branch(state: &AppState, web: &Web) -> Uuid {
+    let remembered = web
+        .cookie(DESK_BRANCH_COOKIE)
+        .and_then(|v| Uuid::parse_str(&v).ok());
+    if let Some(id) = remembered
+        && matches!(state.store.find_branch(id).await, Ok(Some(_)))
+    {
+        return id;
+    }
+    web.principal
+        .as_ref()
+        .and_then(|p| p.user.home_branch_id)
         .unwrap_or(MAIN_BRANCH_ID)
 }
 
@@ -459,7 +467,7 @@ pub async fn checkout(
         .await;
     };
     let actor = Actor::api(me.user_id, &client);
-    let branch = Some(desk_branch(&web));
+    let branch = Some(desk_branch(&state, &web).await);
     match circulation::checkout(&state, &actor, barcode, patron, branch).await {
         Ok(outcome) => {
             let title = title_of(&state, outcome.loan.item_id).await;
@@ -533,7 +541,14 @@ pub async fn return_copy(
         .await;
     };
     let actor = Actor::api(me.user_id, &client);
-    match circulation::scan_in(&state, &actor, barcode, Some(desk_branch(&web))).await {
+    match circulation::scan_in(
+        &state,
+        &actor,
+        barcode,
+        Some(desk_branch(&state, &web).await),
+    )
+    .await
+    {
         Ok(ScanIn::Returned(outcome)) => {
             let title = title_of(&state, outcome.loan.item_id).await;
             let mut notice = Lang::fill(t.desk_returned, title);
@@ -630,27 +645,33 @@ pub async fn receive(
     };
     let t = web.t();
     let actor = Actor::api(me.user_id, &client);
-    let (status, notice, problem) =
-        match circulation::receive(&state, &actor, form.copy, desk_branch(&web)).await {
-            Ok(outcome) => {
-                let mut notice = Lang::fill(t.desk_received, &outcome.copy.barcode);
-                if outcome.copy.transit_to_branch_id.is_some() {
-                    notice = format!("{notice} {}", t.desk_to_transit);
-                } else if outcome.hold.is_some() {
-                    notice = format!("{notice} {}", t.desk_to_hold_shelf);
-                }
-                (StatusCode::OK, Some(notice), None)
+    let (status, notice, problem) = match circulation::receive(
+        &state,
+        &actor,
+        form.copy,
+        desk_branch(&state, &web).await,
+    )
+    .await
+    {
+        Ok(outcome) => {
+            let mut notice = Lang::fill(t.desk_received, &outcome.copy.barcode);
+            if outcome.copy.transit_to_branch_id.is_some() {
+                notice = format!("{notice} {}", t.desk_to_transit);
+            } else if outcome.hold.is_some() {
+                notice = format!("{notice} {}", t.desk_to_hold_shelf);
             }
-            Err(StoreError::Circulation(refusal)) => {
-                let problem = Lang::fill(t.desk_refused, web.lang.refusal(&refusal));
-                (StatusCode::CONFLICT, None, Some(problem))
-            }
-            Err(StoreError::NotFound) => {
-                let problem = Lang::fill(t.desk_refused, t.error_not_found);
-                (StatusCode::NOT_FOUND, None, Some(problem))
-            }
-            Err(error) => return web.api_problem(&ApiError::from(error)),
-        };
+            (StatusCode::OK, Some(notice), None)
+        }
+        Err(StoreError::Circulation(refusal)) => {
+            let problem = Lang::fill(t.desk_refused, web.lang.refusal(&refusal));
+            (StatusCode::CONFLICT, None, Some(problem))
+        }
+        Err(StoreError::NotFound) => {
+            let problem = Lang::fill(t.desk_refused, t.error_not_found);
+            (StatusCode::NOT_FOUND, None, Some(problem))
+        }
+        Err(error) => return web.api_problem(&ApiError::from(error)),
+    };
     let view = DeskView {
         find: "",
         patron: None,

@@ -1040,6 +1040,18 @@ async fn the_desk_works_at_a_branch_with_its_hold_shelf_and_transits(app: TestAp
             .status,
         403
     );
+    // A remembered branch that names none (the cookie is the browser's):
+    // the desk works at the main library.
+    browser
+        .cookies
+        .insert("carrel_desk_branch".to_owned(), unknown.clone());
+    let fallback = browser.get("/desk").await;
+    assert_page(&fallback, "/desk with a stale branch cookie");
+    assert!(
+        fallback
+            .body
+            .contains(&format!("<option value=\"{MAIN_BRANCH}\" selected>"))
+    );
 
     // At East: the copy is on its way here; receiving it fills Bob's hold.
     let moved = browser
