@@ -44,6 +44,7 @@ AUTH_FILES=(
   crates/carrel-server/src/accounts/mfa.rs
   crates/carrel-server/src/accounts/pins.rs
   crates/carrel-server/src/accounts/recovery.rs
+  crates/carrel-server/src/accounts/sessions.rs
   crates/carrel-server/src/auth/cookies.rs
   crates/carrel-server/src/auth/passwords.rs
   crates/carrel-server/src/auth/principal.rs

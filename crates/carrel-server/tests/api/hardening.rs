@@ -649,4 +649,35 @@ async fn failed_checks_are_padded_to_the_legacy_hashes_stored(app: TestApp) {
     }
     calibrate_from_store(&app.state).await.unwrap();
     assert_eq!(app.state.hasher.failure_floor(), std::time::Duration::ZERO);
+
+    // The server's background task (`carrel serve` starts it) calibrates at
+    // once, then every five minutes: a legacy hash imported now is found.
+    app.state
+        .store
+        .create_user(&carrel_store::NewUser {
+            id: uuid::Uuid::now_v7(),
+            email: "legacy_d@example.org".into(),
+            email_key: "legacy_d@example.org".into(),
+            username: "legacy_d".into(),
+            username_key: "legacy_d".into(),
+            full_name: None,
+            role: "patron".into(),
+            password_hash: Some(bcrypt::hash(PASSWORD, 5).unwrap()),
+            email_verified: true,
+            card_number: None,
+            category: None,
+            now: app.clock.now(),
+        })
+        .await
+        .unwrap();
+    let task = carrel_server::auth::passwords::spawn_calibration(app.state.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.hasher.failure_floor() == std::time::Duration::ZERO {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background calibration never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
 }
