@@ -319,12 +319,9 @@ pub async fn cancel_hold(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
+    let (web, _, me) = match Web::signed_in_form::<EmptyForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let hold = match visible_hold(&state, &me, &id).await {
         Ok(hold) => hold,
@@ -394,12 +391,9 @@ pub async fn set_pin(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<PinForm>(&state, request, true).await {
+    let (web, form, me) = match Web::signed_in_form::<PinForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let outcome = pins::set_own_pin(&state, &client, &me, form.password, form.pin)
         .await
@@ -421,12 +415,9 @@ pub async fn set_history(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<HistoryForm>(&state, request, true).await {
+    let (web, form, mut me) = match Web::signed_in_form::<HistoryForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let Some(mut me) = web.principal.clone() else {
-        return web.to_login();
     };
     let keep = form.keep.is_some();
     let update = ProfileUpdate {
@@ -486,6 +477,12 @@ struct MfaSettingsPage {
 }
 
 impl MfaSettingsPage {
+    /// The page again with the refusal explained, under its status.
+    fn refused(mut self, web: &Web, error: &ApiError) -> Response {
+        self.problem = Some(web.describe(error));
+        web.render(error.status(), &self)
+    }
+
     fn new(web: &Web, enabled: bool) -> Self {
         Self {
             page: web.page(),
@@ -516,12 +513,9 @@ pub async fn mfa_settings(State(state): State<AppState>, request: Request) -> Re
 /// Starts enrolment (as `POST /api/v1/auth/mfa/totp/setup`): a new key, shown
 /// as a QR code and as text, pending until a code confirms it.
 pub async fn mfa_setup(State(state): State<AppState>, request: Request) -> Response {
-    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
+    let (web, _, me) = match Web::signed_in_form::<EmptyForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let mut page = MfaSettingsPage::new(&web, me.user.mfa_enabled);
     match mfa::setup(&state, &me).await {
@@ -532,11 +526,7 @@ pub async fn mfa_setup(State(state): State<AppState>, request: Request) -> Respo
             });
             web.render(StatusCode::OK, &page)
         }
-        Err(error) => {
-            let error = ApiError::from(error);
-            page.problem = Some(web.describe(&error));
-            web.render(error.status(), &page)
-        }
+        Err(error) => page.refused(&web, &ApiError::from(error)),
     }
 }
 
@@ -552,12 +542,9 @@ pub async fn mfa_confirm(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<MfaCodeForm>(&state, request, true).await {
+    let (web, form, me) = match Web::signed_in_form::<MfaCodeForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let mut page = MfaSettingsPage::new(&web, me.user.mfa_enabled);
     match mfa::confirm(&state, &client, &me, form.code.trim()).await {
@@ -567,11 +554,7 @@ pub async fn mfa_confirm(
             page.notice = Some(web.t().mfa_enabled_notice.to_owned());
             web.render(StatusCode::OK, &page)
         }
-        Err(error) => {
-            let error = ApiError::from(error);
-            page.problem = Some(web.describe(&error));
-            web.render(error.status(), &page)
-        }
+        Err(error) => page.refused(&web, &ApiError::from(error)),
     }
 }
 
@@ -588,12 +571,9 @@ pub async fn mfa_disable(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<MfaDisableForm>(&state, request, true).await {
+    let (web, form, me) = match Web::signed_in_form::<MfaDisableForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let mut page = MfaSettingsPage::new(&web, me.user.mfa_enabled);
     match mfa::disable(&state, &client, &me, form.password, form.code.trim()).await {
@@ -602,10 +582,6 @@ pub async fn mfa_disable(
             page.notice = Some(web.t().mfa_disabled_notice.to_owned());
             web.render(StatusCode::OK, &page)
         }
-        Err(error) => {
-            let error = ApiError::from(error);
-            page.problem = Some(web.describe(&error));
-            web.render(error.status(), &page)
-        }
+        Err(error) => page.refused(&web, &ApiError::from(error)),
     }
 }

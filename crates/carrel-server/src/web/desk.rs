@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use carrel_store::{MAIN_BRANCH_ID, StoreError, UserQuery, UserStatus};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::account::{LoanRow, loan_rows, titles};
@@ -27,6 +28,7 @@ use crate::app::circulation::{self, PatronRef, ScanIn};
 use crate::app::fines::{self, PayRefusal};
 use crate::http::client::ClientInfo;
 use crate::http::error::ApiError;
+use crate::http::principal::Principal;
 use crate::http::routes::fines::{check_amount, check_idempotency_key, fine_page, short_text};
 use crate::state::AppState;
 
@@ -367,6 +369,19 @@ fn parse_amount(text: &str) -> Option<i64> {
     check_amount(cents).ok()
 }
 
+/// A desk form POST: read with its CSRF check, staff only; the page, the
+/// form and the librarian.
+async fn staff_form<T: DeserializeOwned>(
+    state: &AppState,
+    request: Request,
+) -> Result<(Web, T, Principal), Response> {
+    let (web, form, me) = Web::signed_in_form::<T>(state, request).await?;
+    match staff_only(&web) {
+        Some(refused) => Err(refused),
+        None => Ok((web, form, me)),
+    }
+}
+
 /// Refuses anyone but staff.
 fn staff_only(web: &Web) -> Option<Response> {
     match &web.principal {
@@ -430,15 +445,9 @@ pub async fn checkout(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<ScanForm>(&state, request, true).await {
+    let (web, form, me) = match staff_form::<ScanForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    if let Some(refused) = staff_only(&web) {
-        return refused;
-    }
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let t = web.t();
     let refused = |text: &str| DeskView {
@@ -512,15 +521,9 @@ pub async fn return_copy(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<ScanForm>(&state, request, true).await {
+    let (web, form, me) = match staff_form::<ScanForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    if let Some(refused) = staff_only(&web) {
-        return refused;
-    }
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let t = web.t();
     let view = |notice: Option<String>, problem: Option<String>| DeskView {
@@ -603,13 +606,10 @@ pub struct BranchForm {
 
 /// Chooses the branch this desk works at (remembered in a cookie).
 pub async fn choose_branch(State(state): State<AppState>, request: Request) -> Response {
-    let (mut web, form) = match Web::form::<BranchForm>(&state, request, true).await {
+    let (mut web, form, _) = match staff_form::<BranchForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
-    if let Some(refused) = staff_only(&web) {
-        return refused;
-    }
     match state.store.find_branch(form.branch).await {
         Ok(Some(branch)) => {
             web.remember(DESK_BRANCH_COOKIE, branch.id.to_string());
@@ -633,15 +633,9 @@ pub async fn receive(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<ReceiveForm>(&state, request, true).await {
+    let (web, form, me) = match staff_form::<ReceiveForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
-    };
-    if let Some(refused) = staff_only(&web) {
-        return refused;
-    }
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let t = web.t();
     let actor = Actor::api(me.user_id, &client);
@@ -723,18 +717,12 @@ pub async fn pay_fine(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<PayForm>(&state, request, true).await {
+    let (web, form, me) = match staff_form::<PayForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
     let Ok(id) = Uuid::parse_str(&id) else {
         return web.api_problem(&ApiError::not_found());
-    };
-    if let Some(refused) = staff_only(&web) {
-        return refused;
-    }
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let t = web.t();
     let method = match form.method.as_str() {
@@ -795,18 +783,12 @@ pub async fn waive_fine(
     Path(id): Path<String>,
     request: Request,
 ) -> Response {
-    let (web, form) = match Web::form::<WaiveForm>(&state, request, true).await {
+    let (web, form, me) = match staff_form::<WaiveForm>(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
     let Ok(id) = Uuid::parse_str(&id) else {
         return web.api_problem(&ApiError::not_found());
-    };
-    if let Some(refused) = staff_only(&web) {
-        return refused;
-    }
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
     };
     let t = web.t();
     let amount = match form.amount.trim() {

@@ -127,6 +127,19 @@ impl Web {
         }
     }
 
+    /// A form POST of a signed-in caller ([`Web::form`] with `signed_in`):
+    /// the page, the form and the caller.
+    pub async fn signed_in_form<T: DeserializeOwned>(
+        state: &AppState,
+        request: Request,
+    ) -> Result<(Web, T, Principal), Response> {
+        let (web, form) = Self::form::<T>(state, request, true).await?;
+        match web.principal.clone() {
+            Some(me) => Ok((web, form, me)),
+            None => Err(web.to_login()),
+        }
+    }
+
     /// Reads a form POST and checks its CSRF token. With `signed_in`, the
     /// caller must have a live session and the token is checked by the API's
     /// own cookie-mode check (equal to the cookie, bound to the session, no
