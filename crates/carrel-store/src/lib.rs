@@ -88,10 +88,12 @@ macro_rules! on_pool {
         match &$store.pool {
             $crate::pool::DbPool::Sqlite(db) => {
                 let ($pool, $writer) = (&db.read, &db.write);
+                let _pages = $crate::session_cache::CatalogWrite(&$store.session_view);
                 $body
             }
             $crate::pool::DbPool::Postgres(db) => {
                 let ($pool, $writer) = (&db.read, &db.write);
+                let _pages = $crate::session_cache::CatalogWrite(&$store.session_view);
                 $body
             }
         }
@@ -106,10 +108,12 @@ macro_rules! on_writer {
         match &$store.pool {
             $crate::pool::DbPool::Sqlite(db) => {
                 let $writer = &db.write;
+                let _pages = $crate::session_cache::CatalogWrite(&$store.session_view);
                 $body
             }
             $crate::pool::DbPool::Postgres(db) => {
                 let $writer = &db.write;
+                let _pages = $crate::session_cache::CatalogWrite(&$store.session_view);
                 $body
             }
         }

@@ -32,6 +32,14 @@
 //! view is emptied (notifications sent while disconnected are lost) and trusted
 //! again only from the first heartbeat sent after that.
 //!
+//! **Rendered catalog pages** (lists without words, [`Store::list_items_page`])
+//! are kept by the same view, under the same trust: on SQLite any commit empties
+//! them; on PostgreSQL triggers on `items` and `copies` (migration 0017) send
+//! `c` on the same channel, and the pages are used only while the channel is
+//! proven fresh. In this process every write empties them when its transaction
+//! has finished (the guard in `on_writer!`), so a write is seen by the next read
+//! at once; the page generation drops a fill whose read may predate a write.
+//!
 //! The freshness window measures the channel's real elapsed time (a monotonic
 //! clock), not a business rule, so it deliberately does not read the injectable
 //! clock; session expiry does (callers pass `now`).
@@ -46,6 +54,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::catalog::{ItemPage, ItemSearch};
 use crate::revocation::AuthChange;
 use crate::sessions::SessionAuth;
 use crate::{Store, StoreError, User};
@@ -58,6 +67,8 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 pub const MAX_LAG: Duration = Duration::from_millis(500);
 /// At most this many sessions are held; a full view starts over.
 const CAPACITY: usize = 8192;
+/// At most this many bytes of rendered pages are held; a full view starts over.
+const PAGE_BYTES: usize = 32 << 20;
 
 /// A live session and its account, as one authenticated request needs them.
 #[derive(Debug, Clone)]
@@ -92,6 +103,9 @@ pub struct ViewStatus {
     /// Sessions answered from the view / read from the database, since start.
     pub hits: u64,
     pub misses: u64,
+    /// Catalog pages answered from the view / rendered by the database, since start.
+    pub page_hits: u64,
+    pub page_misses: u64,
     /// Successful (re)subscriptions of the listener.
     pub subscriptions: u64,
     /// The listener's PostgreSQL backend process id, while subscribed.
@@ -103,6 +117,12 @@ pub(crate) struct SessionCache {
     entries: RwLock<HashMap<Uuid, LiveSession>>,
     /// Bumped, under the write lock, by every invalidation.
     generation: AtomicU64,
+    /// Rendered catalog pages by their search, and the bytes they hold.
+    pages: RwLock<Pages>,
+    /// Bumped, under the pages' write lock, whenever they are emptied.
+    page_generation: AtomicU64,
+    page_hits: AtomicU64,
+    page_misses: AtomicU64,
     exact: bool,
     base: Instant,
     /// Nanoseconds since `base`: the view is used before this instant.
@@ -134,6 +154,10 @@ impl SessionCache {
         Self {
             entries: RwLock::default(),
             generation: AtomicU64::new(0),
+            pages: RwLock::default(),
+            page_generation: AtomicU64::new(0),
+            page_hits: AtomicU64::new(0),
+            page_misses: AtomicU64::new(0),
             exact,
             base: Instant::now(),
             fresh_until: AtomicU64::new(0),
@@ -254,6 +278,66 @@ impl SessionCache {
         let mut entries = self.write_entries();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
+        drop(entries);
+        self.clear_pages();
+    }
+
+    fn write_pages(&self) -> std::sync::RwLockWriteGuard<'_, Pages> {
+        self.pages
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The rendered page of `search` if the view may answer and holds it.
+    pub(crate) fn page(&self, search: &ItemSearch) -> Option<ItemPage> {
+        let found = if self.trusted() {
+            self.pages
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .by_search
+                .get(search)
+                .cloned()
+        } else {
+            None
+        };
+        let counter = if found.is_some() {
+            &self.page_hits
+        } else {
+            &self.page_misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Read before rendering a page that may fill the view.
+    pub(crate) fn page_generation(&self) -> u64 {
+        self.page_generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps a page the database rendered, unless the catalog may have changed
+    /// since `generation` was taken.
+    pub(crate) fn fill_page(&self, generation: u64, search: &ItemSearch, page: &ItemPage) {
+        let mut pages = self.write_pages();
+        if self.page_generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        let size = page.json.len();
+        if pages.bytes.saturating_add(size) > PAGE_BYTES {
+            pages.by_search.clear();
+            pages.bytes = 0;
+        }
+        if let Some(old) = pages.by_search.insert(search.clone(), page.clone()) {
+            pages.bytes = pages.bytes.saturating_sub(old.json.len());
+        }
+        pages.bytes = pages.bytes.saturating_add(size);
+    }
+
+    /// Forgets every rendered page.
+    pub(crate) fn clear_pages(&self) {
+        let mut pages = self.write_pages();
+        self.page_generation.fetch_add(1, Ordering::AcqRel);
+        pages.by_search.clear();
+        pages.bytes = 0;
     }
 
     /// Records a `last_used_at` the store has just written.
@@ -286,6 +370,10 @@ impl SessionCache {
         let change = match payload.split_once(':') {
             Some(("s", id)) => Uuid::parse_str(id).ok().map(AuthChange::Session),
             Some(("u", id)) => Uuid::parse_str(id).ok().map(AuthChange::User),
+            None if payload == "c" => {
+                self.clear_pages();
+                return;
+            }
             Some(("hb", rest)) => {
                 if let Some((id, sent)) = rest.split_once(':')
                     && Uuid::parse_str(id).ok() == Some(self.id)
@@ -314,6 +402,8 @@ impl SessionCache {
             exact: self.exact,
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            page_hits: self.page_hits.load(Ordering::Relaxed),
+            page_misses: self.page_misses.load(Ordering::Relaxed),
             subscriptions: self.subscriptions.load(Ordering::Relaxed),
             listener_pid: (pid != 0).then_some(pid),
         }
@@ -331,6 +421,23 @@ struct WriteGuard<'a> {
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         self.cache.invalidate(self.change);
+    }
+}
+
+/// Rendered catalog pages (see the module docs).
+#[derive(Debug, Default)]
+struct Pages {
+    by_search: HashMap<ItemSearch, ItemPage>,
+    bytes: usize,
+}
+
+/// Empties the rendered pages when dropped: held by every write (`on_writer!`)
+/// until its transaction has finished, whatever its outcome.
+pub(crate) struct CatalogWrite<'a>(pub(crate) &'a SessionCache);
+
+impl Drop for CatalogWrite<'_> {
+    fn drop(&mut self) {
+        self.0.clear_pages();
     }
 }
 
@@ -659,6 +766,95 @@ mod tests {
         assert!(view.get(s.session_id, now).is_some());
         view.invalidate(AuthChange::User(s.user.id));
         assert!(view.get(s.session_id, now).is_none());
+    }
+
+    fn search(limit: u32) -> ItemSearch {
+        ItemSearch {
+            terms: Vec::new(),
+            prefix: false,
+            author: None,
+            item_type: None,
+            subject: None,
+            isbn: None,
+            year_from: None,
+            year_to: None,
+            available_only: false,
+            branch_id: None,
+            sort: crate::catalog::ItemSort::Title { descending: false },
+            after: None,
+            limit,
+        }
+    }
+
+    fn rendered(json: &str) -> ItemPage {
+        ItemPage {
+            json: json.into(),
+            len: 0,
+            next: None,
+        }
+    }
+
+    #[test]
+    fn a_page_rendered_before_a_write_is_not_kept_and_writes_empty_the_pages() {
+        let (view, _shm) = exact();
+        assert!(view.trusted(), "reads the header a first time");
+        let before = view.page_generation();
+        // A write finishes while the page is being rendered: the page may predate it.
+        drop(CatalogWrite(&view));
+        view.fill_page(before, &search(20), &rendered("[1]"));
+        assert!(view.page(&search(20)).is_none());
+        view.fill_page(view.page_generation(), &search(20), &rendered("[2]"));
+        assert_eq!(&*view.page(&search(20)).unwrap().json, "[2]");
+        assert!(
+            view.page(&search(21)).is_none(),
+            "another search, another page"
+        );
+        drop(CatalogWrite(&view));
+        assert!(view.page(&search(20)).is_none());
+    }
+
+    #[test]
+    fn pages_follow_the_channel_and_a_commit_anywhere() {
+        let view = SessionCache::new();
+        view.channel_subscribed(7);
+        view.apply(&format!("hb:{}:{}", view.id, view.now_nanos()));
+        view.fill_page(view.page_generation(), &search(20), &rendered("[]"));
+        assert!(view.page(&search(20)).is_some());
+        // A session notice leaves the pages; a catalog notice empties them.
+        view.apply(&format!("s:{}", Uuid::new_v4()));
+        assert!(view.page(&search(20)).is_some());
+        view.apply("c");
+        assert!(view.page(&search(20)).is_none());
+        view.fill_page(view.page_generation(), &search(20), &rendered("[]"));
+        view.channel_lost();
+        assert!(
+            view.page(&search(20)).is_none(),
+            "a lost channel proves nothing"
+        );
+
+        // SQLite: any commit (a changed WAL-index header) empties them.
+        let (exact, shm) = exact();
+        assert!(exact.trusted());
+        exact.fill_page(exact.page_generation(), &search(20), &rendered("[]"));
+        assert!(exact.page(&search(20)).is_some());
+        let mut header = [0u8; WAL_HEADER];
+        header[8] = 1;
+        std::fs::write(&shm.0, header).unwrap();
+        assert!(exact.page(&search(20)).is_none());
+    }
+
+    #[test]
+    fn pages_are_bounded_in_bytes() {
+        let (view, _shm) = exact();
+        assert!(view.trusted(), "reads the header a first time");
+        let big = "x".repeat(PAGE_BYTES / 2 + 1);
+        view.fill_page(view.page_generation(), &search(1), &rendered(&big));
+        view.fill_page(view.page_generation(), &search(2), &rendered(&big));
+        assert!(
+            view.page(&search(1)).is_none(),
+            "the full view started over"
+        );
+        assert!(view.page(&search(2)).is_some());
     }
 
     #[test]

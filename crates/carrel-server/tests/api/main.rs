@@ -24,6 +24,7 @@ mod marc;
 mod mfa;
 mod openapi;
 mod outbox;
+mod page_view;
 mod platform;
 mod readiness;
 mod revocation;

@@ -35,7 +35,7 @@ use crate::users::like_pattern;
 use crate::{Store, StoreError};
 
 /// The sort orders of `GET /items`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ItemSort {
     Relevance,
     Title { descending: bool },
@@ -44,7 +44,7 @@ pub enum ItemSort {
 }
 
 /// A keyset position: the sort value of the last row of a page, and its id.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SortKey {
     Relevance(i64),
     Title(String),
@@ -53,7 +53,7 @@ pub enum SortKey {
 }
 
 /// A search; `terms` are already tokenised (lower-case words, stop words removed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ItemSearch {
     pub terms: Vec<String>,
     /// The last term also matches the words it begins (search-as-you-type).

@@ -30,8 +30,9 @@ use crate::{Store, StoreError};
 /// A rendered page of items.
 #[derive(Debug, Clone)]
 pub struct ItemPage {
-    /// A JSON array of the page's items, in order.
-    pub json: String,
+    /// A JSON array of the page's items, in order (shared with the view that
+    /// keeps the page).
+    pub json: std::sync::Arc<str>,
     /// How many items the page holds.
     pub len: usize,
     /// The keyset position of the page's last item when another page follows.
@@ -230,8 +231,24 @@ fn push_with_limit<DB: sqlx::Database>(
 impl Store {
     /// A page of items without words (every filter and sort of
     /// [`Store::search_items`] but relevance), rendered as the API's JSON.
+    ///
+    /// Pages are kept in the in-process view of `session_cache.rs`, which
+    /// every write (on PostgreSQL, every instance's write to `items` or
+    /// `copies`) empties; a page is rendered by the database only when the view
+    /// does not hold it or may not answer.
     pub async fn list_items_page(&self, search: &ItemSearch) -> Result<ItemPage, StoreError> {
         debug_assert!(search.terms.is_empty(), "a page with words is a search");
+        if let Some(page) = self.session_view.page(search) {
+            return Ok(page);
+        }
+        let generation = self.session_view.page_generation();
+        let page = self.render_items_page(search).await?;
+        self.session_view.fill_page(generation, search, &page);
+        Ok(page)
+    }
+
+    /// [`Store::list_items_page`] from the database.
+    async fn render_items_page(&self, search: &ItemSearch) -> Result<ItemPage, StoreError> {
         let row: PageRow = match &self.pool {
             DbPool::Sqlite(crate::pool::Db { read: pool, .. }) => {
                 let mut qb = QueryBuilder::<sqlx::Sqlite>::new("");
@@ -292,7 +309,7 @@ impl Store {
             None
         };
         Ok(ItemPage {
-            json: row.data,
+            json: row.data.into(),
             len: fetched.min(limit),
             next,
         })
