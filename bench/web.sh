@@ -48,7 +48,7 @@ STARTUP_TIMEOUT_MS=60000
 PAGE_LIMIT=100000
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 BASE="http://127.0.0.1:${PORT}"
-PASSWORD='Bench-Lantern-Orchard-42'
+PASSWORD='Quiet-Lantern-Orchard-42'
 
 # The fixed search queries (query strings of `/`): a common word, a rare one, two
 # words, a word with each filter, a word that matches nothing.
