@@ -146,7 +146,17 @@ def main():
         admin = api(base, "POST", "/api/v1/auth/login", {"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         token = admin["access_token"]
         item = api(base, "POST", "/api/v1/items",
-                   {"title": "The Lighthouse Keeper", "item_type": "book", "authors": ["Ada Shore"]}, token)
+                   {"title": "The Lighthouse Keeper", "item_type": "book", "authors": ["Ada Shore"],
+                    "publication_year": 1994, "language": "en", "subjects": ["Sea", "Lighthouses"]}, token)
+        # More lighthouse items (no copies) for the search page's facets.
+        for title, kind, year, language, subjects in [
+            ("Lighthouses of the North", "book", 1998, "en", ["Lighthouses", "Architecture"]),
+            ("Phares et balises", "ebook", 2011, "fr", ["Lighthouses"]),
+            ("The Lighthouse Hour", "audiobook", 2016, "en", ["Sea"]),
+        ]:
+            api(base, "POST", "/api/v1/items", {"title": title, "item_type": kind, "authors": ["Ada Shore"],
+                                                "publication_year": year, "language": language,
+                                                "subjects": subjects}, token)
         api(base, "POST", f"/api/v1/items/{item['id']}/copies", {"barcode": "LH-1"}, token)
         run_browser(base, data, item, token)
     finally:
@@ -203,7 +213,7 @@ def run_browser(base, data, item, token):
         submit(page)
         check("search: the facets count the matches",
               page.get_by_role("heading", name="Refine the results").is_visible()
-              and page.get_by_role("link", name="Book").is_visible())
+              and page.get_by_role("link", name="Book", exact=True).is_visible())
         with page.expect_navigation():
             page.get_by_role("link", name="The Lighthouse Keeper").click()
         check("item: availability per branch", "Main library" in page.content())
@@ -253,11 +263,16 @@ def run_browser(base, data, item, token):
         page.goto(base + "/account")
         check("account: nothing on loan after the return", "You have nothing on loan." in page.content())
 
-        # A fine, paid online with the test provider: declined, then approved.
+        # A fine to pay online with the test provider (declined, then approved),
+        # and a waiting hold (its item has no copy yet) to move to another branch.
         reader = api(base, "POST", "/api/v1/auth/login", {"username": "reader", "password": PATRON_PASSWORD})
         me = api(base, "GET", "/api/v1/users/me", token=reader["access_token"])
         api(base, "POST", "/api/v1/fines",
             {"user_id": me["id"], "amount_cents": 250, "reason": "manual", "note": "browser check"}, token)
+        api(base, "POST", "/api/v1/branches", {"code": "EAST", "name": "East branch"}, token)
+        waiting = api(base, "POST", "/api/v1/items",
+                      {"title": "The Harbour Map", "item_type": "book", "authors": ["Ada Shore"]}, token)
+        hold = api(base, "POST", "/api/v1/holds", {"item_id": waiting["id"]}, reader["access_token"])
         page.goto(base + "/account")
         axe_check(page, base, None, "/account with a fine to pay")
         page.get_by_label("Payment token").fill("tok_test_declined")
@@ -273,11 +288,7 @@ def run_browser(base, data, item, token):
         check("account: the online payment is recorded", "received" in status, status)
         check("account: nothing owed after paying", "You owe nothing." in page.content())
 
-        # A waiting hold (the item has no copy yet) moves to another branch.
-        api(base, "POST", "/api/v1/branches", {"code": "EAST", "name": "East branch"}, token)
-        waiting = api(base, "POST", "/api/v1/items",
-                      {"title": "The Harbour Map", "item_type": "book", "authors": ["Ada Shore"]}, token)
-        hold = api(base, "POST", "/api/v1/holds", {"item_id": waiting["id"]}, reader["access_token"])
+        # The waiting hold moves to the East branch.
         page.goto(base + "/account")
         page.get_by_label("Pick up The Harbour Map at").select_option(label="East branch")
         with page.expect_navigation():
@@ -315,7 +326,7 @@ def run_browser(base, data, item, token):
             (french, f"/items/{item['id']}"),
         ]
         for tab, path in pages:
-            axe_check(tab, base, path)
+            axe_check(tab, base, path, path + (" (fr)" if tab is french else ""))
         # The MFA enrolment page (the QR code) is reached by a form.
         page.goto(base + "/account/mfa")
         with page.expect_navigation():
