@@ -3,7 +3,9 @@
 Playwright for Python; no browser download): a patron registers, confirms the emailed
 link, signs in with the keyboard, searches, places a hold (ready at once: the copy is
 on the shelf); a librarian checks out and
-returns at the desk with the keyboard alone (the scan field keeps the focus); the pages
+returns at the desk with the keyboard alone (the scan field keeps the focus); the patron
+pays a fine online with the `test` payment provider (declined, then approved) and moves
+a waiting hold to another pickup branch; the search page shows its facets; the pages
 come in French for a French browser; axe-core finds no serious or critical violation
 on any page. CI runs it through scripts/web-browser-check.sh. With
 CARREL_WEB_SCREENSHOTS=DIR it also saves a full-page screenshot of each page.
@@ -119,7 +121,10 @@ def main():
     base = f"http://127.0.0.1:{port}"
     env = dict(
         os.environ,
-        CARREL_ENV="development",
+        # `test`: the only mode with the `test` payment provider (the online
+        # fine payment); it adds nothing else the pages see.
+        CARREL_ENV="test",
+        CARREL_PAYMENT_PROVIDER="test",
         CARREL_BIND=f"127.0.0.1:{port}",
         CARREL_PUBLIC_URL=base,
         CARREL_DATA_DIR=data,
@@ -141,9 +146,19 @@ def main():
         admin = api(base, "POST", "/api/v1/auth/login", {"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         token = admin["access_token"]
         item = api(base, "POST", "/api/v1/items",
-                   {"title": "The Lighthouse Keeper", "item_type": "book", "authors": ["Ada Shore"]}, token)
+                   {"title": "The Lighthouse Keeper", "item_type": "book", "authors": ["Ada Shore"],
+                    "publication_year": 1994, "language": "en", "subjects": ["Sea", "Lighthouses"]}, token)
+        # More lighthouse items (no copies) for the search page's facets.
+        for title, kind, year, language, subjects in [
+            ("Lighthouses of the North", "book", 1998, "en", ["Lighthouses", "Architecture"]),
+            ("Phares et balises", "ebook", 2011, "fr", ["Lighthouses"]),
+            ("The Lighthouse Hour", "audiobook", 2016, "en", ["Sea"]),
+        ]:
+            api(base, "POST", "/api/v1/items", {"title": title, "item_type": kind, "authors": ["Ada Shore"],
+                                                "publication_year": year, "language": language,
+                                                "subjects": subjects}, token)
         api(base, "POST", f"/api/v1/items/{item['id']}/copies", {"barcode": "LH-1"}, token)
-        run_browser(base, data, item)
+        run_browser(base, data, item, token)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -154,7 +169,7 @@ def main():
     return 1 if failed else 0
 
 
-def run_browser(base, data, item):
+def run_browser(base, data, item, token):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         patron = browser.new_context(locale="en-US")
@@ -196,6 +211,9 @@ def run_browser(base, data, item):
         page.goto(base + "/")
         page.get_by_label("Title, author, subject or words").fill("lighthouse")
         submit(page)
+        check("search: the facets count the matches",
+              page.get_by_role("heading", name="Refine the results").is_visible()
+              and page.get_by_role("link", name="Book", exact=True).is_visible())
         with page.expect_navigation():
             page.get_by_role("link", name="The Lighthouse Keeper").click()
         check("item: availability per branch", "Main library" in page.content())
@@ -245,6 +263,43 @@ def run_browser(base, data, item):
         page.goto(base + "/account")
         check("account: nothing on loan after the return", "You have nothing on loan." in page.content())
 
+        # A fine to pay online with the test provider (declined, then approved),
+        # and a waiting hold (its item has no copy yet) to move to another branch.
+        reader = api(base, "POST", "/api/v1/auth/login", {"username": "reader", "password": PATRON_PASSWORD})
+        me = api(base, "GET", "/api/v1/users/me", token=reader["access_token"])
+        api(base, "POST", "/api/v1/fines",
+            {"user_id": me["id"], "amount_cents": 250, "reason": "manual", "note": "browser check"}, token)
+        api(base, "POST", "/api/v1/branches", {"code": "EAST", "name": "East branch"}, token)
+        waiting = api(base, "POST", "/api/v1/items",
+                      {"title": "The Harbour Map", "item_type": "book", "authors": ["Ada Shore"]}, token)
+        hold = api(base, "POST", "/api/v1/holds", {"item_id": waiting["id"]}, reader["access_token"])
+        page.goto(base + "/account")
+        axe_check(page, base, None, "/account with a fine to pay")
+        page.get_by_label("Payment token").fill("tok_test_declined")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Pay online").click()
+        alert = page.get_by_role("alert").inner_text()
+        check("account: a declined payment is refused and explained", "declined" in alert, alert)
+        check("account: the declined fine is still owed", "Total owed" in page.content())
+        page.get_by_label("Payment token").fill("tok_test_ok")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Pay online").click()
+        status = page.get_by_role("status").inner_text()
+        check("account: the online payment is recorded", "received" in status, status)
+        check("account: nothing owed after paying", "You owe nothing." in page.content())
+
+        # The waiting hold moves to the East branch.
+        page.goto(base + "/account")
+        page.get_by_label("Pick up The Harbour Map at").select_option(label="East branch")
+        with page.expect_navigation():
+            page.locator(f"form[action='/account/holds/{hold['id']}/pickup'] button").click()
+        status = page.get_by_role("status").inner_text()
+        check("account: the pickup branch is changed", "East branch" in status, status)
+        after = api(base, "GET", f"/api/v1/holds/{hold['id']}", token=reader["access_token"])
+        east = [b for b in api(base, "GET", "/api/v1/branches", token=token)["data"] if b["code"] == "EAST"]
+        check("account: the hold is picked up at East now",
+              east and after["pickup_branch_id"] == east[0]["id"], after)
+
         # French for a French browser.
         french = browser.new_context(locale="fr-FR").new_page()
         french.goto(base + "/")
@@ -271,7 +326,7 @@ def run_browser(base, data, item):
             (french, f"/items/{item['id']}"),
         ]
         for tab, path in pages:
-            axe_check(tab, base, path)
+            axe_check(tab, base, path, path + (" (fr)" if tab is french else ""))
         # The MFA enrolment page (the QR code) is reached by a form.
         page.goto(base + "/account/mfa")
         with page.expect_navigation():

@@ -44,6 +44,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "fine.waived",
     "hold.cancelled",
     "hold.fulfilled",
+    "hold.pickup_changed",
     "hold.placed",
     "hold.ready",
     "item_type.created",

@@ -70,3 +70,67 @@ pub async fn cancel(state: &AppState, actor: &Actor, hold: &Hold) -> Result<(), 
         .await?;
     Ok(())
 }
+
+/// Why a pickup branch change was refused (nothing changed).
+#[derive(Debug, thiserror::Error)]
+pub enum PickupRefusal {
+    /// No such hold, or one the actor may not see (someone else's, for a
+    /// patron): the same answer, so ids of others' holds reveal nothing.
+    #[error("not found")]
+    HoldNotFound,
+    /// The branch does not exist (or was deleted).
+    #[error("no such branch")]
+    UnknownBranch,
+    /// Not waiting any more ([`carrel_store::Refusal::HoldNotWaiting`]),
+    /// holds not allowed at that branch, or a storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Moves a waiting hold's pickup to `branch`: its holder, or a librarian
+/// (`staff`) for anyone. The store refuses a hold that is no longer waiting
+/// (a ready hold's copy is on a hold shelf already) and a branch whose rules
+/// do not allow holds; `hold.pickup_changed` is committed with the change.
+/// The web account page calls this; the JSON API has no such route (the
+/// contract has none).
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, hold_id = %hold_id, branch = %branch))]
+pub async fn change_pickup(
+    state: &AppState,
+    actor: &Actor,
+    staff: bool,
+    hold_id: Uuid,
+    branch: Uuid,
+) -> Result<Hold, PickupRefusal> {
+    let hold = state
+        .store
+        .find_hold(hold_id)
+        .await?
+        .filter(|h| staff || h.user_id == Some(actor.id))
+        .ok_or(PickupRefusal::HoldNotFound)?;
+    if state.store.find_branch(branch).await?.is_none() {
+        return Err(PickupRefusal::UnknownBranch);
+    }
+    let changed = state
+        .store
+        .change_hold_pickup(
+            hold.id,
+            branch,
+            Some(actor.id),
+            state.clock.now(),
+            |before: &Hold| {
+                vec![actor.event(
+                    state,
+                    "hold.pickup_changed",
+                    before.user_id,
+                    json!({"hold_id": before.id, "item_id": before.item_id,
+                        "from": before.pickup_branch_id, "to": branch}),
+                )]
+            },
+        )
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => PickupRefusal::HoldNotFound,
+            other => PickupRefusal::Store(other),
+        })?;
+    Ok(changed)
+}

@@ -269,6 +269,7 @@ fn refusal_error(refusal: Refusal) -> ApiError {
         | Refusal::NotOnLoan
         | Refusal::NotInTransit
         | Refusal::HoldClosed
+        | Refusal::HoldNotWaiting
         | Refusal::FineSettled => ErrorCode::Conflict,
     };
     ApiError::new(StatusCode::CONFLICT, code, refusal.to_string())

@@ -108,6 +108,7 @@ impl Lang {
             | Refusal::OwnFine
             | Refusal::AlreadyBorrowed
             | Refusal::HoldClosed
+            | Refusal::HoldNotWaiting
             | Refusal::NotInTransit
             | Refusal::IdempotencyKeyReused => self.pick(
                 "Request refused. Please see staff.",

@@ -1,4 +1,5 @@
-//! `/account`: the patron's loans (renew), holds (cancel), fines, signed-in
+//! `/account`: the patron's loans (renew), holds (cancel, pickup branch),
+//! fines (pay online when a payment provider is configured), signed-in
 //! devices (sign out), PIN, loan-history choice, data export and two-step
 //! verification (`/account/mfa`).
 
@@ -9,6 +10,7 @@ use askama::Template;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use carrel_store::StoreError;
 use secrecy::SecretString;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -17,11 +19,13 @@ use super::i18n::{Lang, Texts};
 use super::session::{EmptyForm, PageCtx, Web, signed_in};
 use crate::accounts::manage::{self, ProfileUpdate};
 use crate::accounts::{mfa, pins, sessions};
+use crate::app::fines::{self, PayRefusal};
+use crate::app::holds::PickupRefusal;
 use crate::app::{Actor, circulation, holds};
 use crate::http::client::ClientInfo;
 use crate::http::error::ApiError;
 use crate::http::principal::Principal;
-use crate::http::routes::fines::fine_page;
+use crate::http::routes::fines::{check_idempotency_key, fine_page};
 use crate::http::routes::holds::{HoldView, hold_page, visible_hold};
 use crate::http::routes::loans::{LoanView, loan_page};
 use crate::state::AppState;
@@ -48,16 +52,27 @@ struct HoldRow {
     title: String,
     status: String,
     ready: bool,
+    /// Only a waiting hold's pickup branch can change.
+    waiting: bool,
     pickup: String,
+    pickup_id: Uuid,
+    pickup_label: String,
     cancel_label: String,
 }
 
 #[derive(Debug)]
 struct FineRow {
+    id: Uuid,
     date: String,
     reason: String,
     amount: String,
     balance: String,
+    /// The balance as the payment form's amount ("2.50").
+    pay_amount: String,
+    /// A fresh idempotency key per rendered form: a resent form (or a
+    /// double click) records one payment.
+    key: String,
+    pay_label: String,
 }
 
 #[derive(Debug)]
@@ -77,8 +92,12 @@ struct AccountPage {
     greeting: String,
     loans: Vec<LoanRow>,
     holds: Vec<HoldRow>,
+    /// (id, name) of every branch, by name: the pickup choices.
+    branches: Vec<(Uuid, String)>,
     fines: Vec<FineRow>,
     fines_total: Option<String>,
+    /// A payment provider is configured: each open fine has a pay form.
+    pay_online: bool,
     sessions: Vec<SessionRow>,
     mfa_enabled: bool,
     keep_history: bool,
@@ -134,13 +153,17 @@ pub(super) async fn loan_rows(
         .collect())
 }
 
-async fn hold_rows(state: &AppState, lang: Lang, patron: Uuid) -> Result<Vec<HoldRow>, ApiError> {
+async fn hold_rows(
+    state: &AppState,
+    lang: Lang,
+    patron: Uuid,
+    branches: &HashMap<Uuid, String>,
+) -> Result<Vec<HoldRow>, ApiError> {
     let t = lang.texts();
     let holds: Vec<HoldView> = hold_page(state, Some(patron), None, None, Some(LIST_LIMIT), None)
         .await?
         .data;
     let titles = titles(state, holds.iter().map(|h| h.item_id)).await?;
-    let branches = super::public::branch_names(state).await?;
     Ok(holds
         .into_iter()
         .map(|hold| {
@@ -157,10 +180,13 @@ async fn hold_rows(state: &AppState, lang: Lang, patron: Uuid) -> Result<Vec<Hol
                 item_id: hold.item_id,
                 status,
                 ready,
+                waiting: hold.status == "waiting",
                 pickup: branches
                     .get(&hold.pickup_branch_id)
                     .cloned()
                     .unwrap_or_default(),
+                pickup_id: hold.pickup_branch_id,
+                pickup_label: Lang::fill(t.change_pickup_label, &title),
                 cancel_label: Lang::fill(t.cancel_hold_label, &title),
                 title,
             }
@@ -192,11 +218,22 @@ async fn fine_rows(
     let total: i64 = fines.iter().map(|f| f.balance_cents).sum();
     let rows = fines
         .into_iter()
-        .map(|fine| FineRow {
-            date: lang.date(state.config.timezone.local_date(fine.created_at)),
-            reason: fine_reason(t, &fine.reason).to_owned(),
-            amount: lang.money(fine.amount_cents, currency),
-            balance: lang.money(fine.balance_cents, currency),
+        .map(|fine| {
+            let balance = lang.money(fine.balance_cents, currency);
+            FineRow {
+                id: fine.id,
+                date: lang.date(state.config.timezone.local_date(fine.created_at)),
+                reason: fine_reason(t, &fine.reason).to_owned(),
+                amount: lang.money(fine.amount_cents, currency),
+                pay_amount: format!(
+                    "{}.{:02}",
+                    fine.balance_cents / 100,
+                    fine.balance_cents % 100
+                ),
+                key: format!("web-{}", Uuid::new_v4().simple()),
+                pay_label: Lang::fill(t.pay_online_label, &balance),
+                balance,
+            }
         })
         .collect::<Vec<_>>();
     let total = (!rows.is_empty()).then(|| Lang::fill(t.fine_total, lang.money(total, currency)));
@@ -242,12 +279,15 @@ async fn account_page(
 ) -> Response {
     let lists = async {
         let loans = loan_rows(state, web.lang, me.user_id).await?;
-        let holds = hold_rows(state, web.lang, me.user_id).await?;
+        let names = super::public::branch_names(state).await?;
+        let holds = hold_rows(state, web.lang, me.user_id, &names).await?;
+        let mut branches: Vec<(Uuid, String)> = names.into_iter().collect();
+        branches.sort_by(|a, b| a.1.cmp(&b.1));
         let fines = fine_rows(state, web.lang, me.user_id).await?;
         let sessions = session_rows(state, web.lang, me).await?;
-        Ok::<_, ApiError>((loans, holds, fines, sessions))
+        Ok::<_, ApiError>((loans, holds, branches, fines, sessions))
     };
-    let (loans, holds, (fines, fines_total), sessions) = match lists.await {
+    let (loans, holds, branches, (fines, fines_total), sessions) = match lists.await {
         Ok(lists) => lists,
         Err(error) => return web.api_problem(&error),
     };
@@ -259,8 +299,10 @@ async fn account_page(
             page,
             loans,
             holds,
+            branches,
             fines,
             fines_total,
+            pay_online: state.payments.is_some(),
             sessions,
             mfa_enabled: me.user.mfa_enabled,
             keep_history: me.user.keep_loan_history,
@@ -338,6 +380,161 @@ pub async fn cancel_hold(
             account_page(&state, &web, &me, StatusCode::CONFLICT, None, Some(problem)).await
         }
         Err(error) => web.api_problem(&ApiError::from(error)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PickupForm {
+    #[serde(default)]
+    pickup: String,
+}
+
+/// Moves one of the caller's waiting holds to another pickup branch
+/// (`app::holds::change_pickup`; the API has no such route). Someone else's
+/// hold is "not found"; a ready or closed hold, or an unknown branch, is
+/// refused and explained.
+pub async fn change_pickup(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (web, form, me) = match Web::signed_in_form::<PickupForm>(&state, request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    let t = web.t();
+    let refused = |status: StatusCode, why: &str| Err((status, Lang::fill(t.desk_refused, why)));
+    let outcome = match Uuid::parse_str(form.pickup.trim()) {
+        Err(_) => refused(StatusCode::UNPROCESSABLE_ENTITY, t.refused_unknown_branch),
+        Ok(branch) => {
+            let actor = Actor::api(me.user_id, &client);
+            match holds::change_pickup(&state, &actor, me.is_staff(), id, branch).await {
+                Ok(hold) => {
+                    let name = state
+                        .store
+                        .find_branch(hold.pickup_branch_id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|b| b.name)
+                        .unwrap_or_default();
+                    Ok(Lang::fill(t.pickup_changed, name))
+                }
+                Err(PickupRefusal::HoldNotFound) => {
+                    return web.api_problem(&ApiError::not_found());
+                }
+                Err(PickupRefusal::UnknownBranch) => {
+                    refused(StatusCode::UNPROCESSABLE_ENTITY, t.refused_unknown_branch)
+                }
+                Err(PickupRefusal::Store(StoreError::Circulation(refusal))) => {
+                    refused(StatusCode::CONFLICT, web.lang.refusal(&refusal))
+                }
+                Err(PickupRefusal::Store(error)) => return web.api_problem(&ApiError::from(error)),
+            }
+        }
+    };
+    after_outcome(&state, &web, &me, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct PayOnlineForm {
+    #[serde(default)]
+    amount: String,
+    /// What the payment provider's client-side flow produced. With the `test`
+    /// provider (`CARREL_ENV=test` only) the patron types it (`tok_test_ok`
+    /// is approved, `tok_test_declined` declined). A real provider's adapter
+    /// fills this field from its own hosted card form (loaded from the
+    /// provider's origin, which the CSP then allows); Carrel never sees card
+    /// numbers, only the single-use token.
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    key: String,
+}
+
+/// Pays (part of) one of the caller's fines online (as `POST
+/// /api/v1/fines/{id}/payments` with `method: online` and the form's
+/// idempotency key): charged through the payment provider before anything is
+/// recorded. A declined charge records nothing; a resent form replays.
+pub async fn pay_fine(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (web, form, me) = match Web::signed_in_form::<PayOnlineForm>(&state, request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    let t = web.t();
+    let refused = |status: StatusCode, why: &str| Err((status, Lang::fill(t.desk_refused, why)));
+    let (Some(amount), Ok(key)) = (
+        super::desk::parse_amount(&form.amount),
+        check_idempotency_key(&form.key),
+    ) else {
+        let outcome = refused(StatusCode::UNPROCESSABLE_ENTITY, t.desk_amount_invalid);
+        return after_outcome(&state, &web, &me, outcome).await;
+    };
+    let token = form.token.trim();
+    let input = fines::PayInput {
+        fine_id: id,
+        amount_cents: amount,
+        method: fines::Method::Online,
+        payment_token: (!token.is_empty()).then_some(token),
+        idempotency_key: key,
+        staff: me.is_staff(),
+    };
+    let actor = Actor::api(me.user_id, &client);
+    let outcome = match fines::pay(&state, &actor, input, |_, _| String::new()).await {
+        // A resent form replays: the payment was recorded once.
+        Ok(_) => Ok(Lang::fill(
+            t.paid_online,
+            web.lang.money(amount, &state.config.currency),
+        )),
+        Err(PayRefusal::Declined) => refused(StatusCode::PAYMENT_REQUIRED, t.payment_declined),
+        Err(PayRefusal::OnlinePaymentsDisabled) => {
+            refused(StatusCode::FORBIDDEN, t.online_payments_disabled)
+        }
+        Err(PayRefusal::ProviderUnavailable) => refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            t.payment_provider_unavailable,
+        ),
+        Err(PayRefusal::PaymentToken(_)) => {
+            refused(StatusCode::UNPROCESSABLE_ENTITY, t.payment_token_invalid)
+        }
+        Err(PayRefusal::FineSettled) => refused(StatusCode::CONFLICT, t.refused_fine_settled),
+        Err(PayRefusal::Store(StoreError::Circulation(refusal))) => {
+            refused(StatusCode::CONFLICT, web.lang.refusal(&refusal))
+        }
+        Err(PayRefusal::Store(StoreError::NotFound)) => {
+            return web.api_problem(&ApiError::not_found());
+        }
+        Err(other) => {
+            let error = ApiError::from(other);
+            Err((error.status(), web.describe(&error)))
+        }
+    };
+    after_outcome(&state, &web, &me, outcome).await
+}
+
+/// The account page after a payment or pickup form: the notice, or the
+/// refusal explained under its status.
+async fn after_outcome(
+    state: &AppState,
+    web: &Web,
+    me: &Principal,
+    outcome: Result<String, (StatusCode, String)>,
+) -> Response {
+    match outcome {
+        Ok(notice) => account_page(state, web, me, StatusCode::OK, Some(notice), None).await,
+        Err((status, problem)) => account_page(state, web, me, status, None, Some(problem)).await,
     }
 }
 

@@ -350,7 +350,7 @@ async fn desk_fines(state: &AppState, web: &Web, patron: Uuid) -> Result<Vec<Des
 
 /// An amount typed at the desk ("2.50", "2,50", "2") in cents, within the
 /// API's bounds; `None` for anything else.
-fn parse_amount(text: &str) -> Option<i64> {
+pub(super) fn parse_amount(text: &str) -> Option<i64> {
     let text = text.trim();
     let (units, fraction) = match text.split_once(['.', ',']) {
         Some((units, fraction)) => (units, fraction),

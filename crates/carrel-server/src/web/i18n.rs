@@ -160,6 +160,7 @@ impl Lang {
             Refusal::AlreadyBorrowed => t.refused_already_borrowed,
             Refusal::NotOnLoan => t.refused_not_on_loan,
             Refusal::HoldClosed => t.refused_hold_closed,
+            Refusal::HoldNotWaiting => t.refused_hold_not_waiting,
             Refusal::NotInTransit => t.refused_not_in_transit,
             Refusal::FineSettled => t.refused_fine_settled,
             Refusal::ExceedsBalance => t.refused_exceeds_balance,
@@ -471,6 +472,33 @@ catalog! {
     error_token => en: "This link is invalid, expired or already used.", fr: "Ce lien est invalide, expiré ou déjà utilisé.";
     error_mfa_setup => en: "Your role requires two-step verification: turn it on to continue.", fr: "Votre rôle exige la vérification en deux étapes : activez-la pour continuer.";
     back_to_catalog => en: "Back to the catalog", fr: "Retour au catalogue";
+
+    // ---- Patron pages (issue 18, branch `patron`): online fine payment ----
+    pay_online => en: "Pay online", fr: "Payer en ligne";
+    pay_online_label => en: "Pay the fine of {} online", fr: "Payer en ligne l'amende de {}";
+    pay_online_help => en: "Pay all or part of a fine with the library's online payment service.", fr: "Payez tout ou partie d'une amende par le service de paiement en ligne de la bibliothèque.";
+    payment_token => en: "Payment token", fr: "Jeton de paiement";
+    paid_online => en: "Payment of {} received. Thank you.", fr: "Paiement de {} reçu. Merci.";
+    payment_declined => en: "the payment was declined; nothing was charged or recorded.", fr: "le paiement a été refusé ; rien n'a été débité ni enregistré.";
+    online_payments_disabled => en: "online payments are not available; pay at the desk.", fr: "le paiement en ligne n'est pas disponible ; réglez à la banque de prêt.";
+    payment_provider_unavailable => en: "the payment service is unavailable; nothing was charged. Try again later.", fr: "le service de paiement est indisponible ; rien n'a été débité. Réessayez plus tard.";
+    payment_token_invalid => en: "the payment token is missing or not valid.", fr: "le jeton de paiement est absent ou invalide.";
+
+    // ---- Patron pages (issue 18, branch `patron`): a hold's pickup branch ----
+    change_pickup => en: "Change", fr: "Modifier";
+    change_pickup_label => en: "Pick up {} at", fr: "Retirer {} à";
+    pickup_changed => en: "You will pick it up at {}.", fr: "Vous le retirerez à {}.";
+    pickup_fixed => en: "A copy is set aside at this branch: the pickup branch can no longer change.", fr: "Un exemplaire est mis de côté dans cette bibliothèque : le lieu de retrait ne peut plus changer.";
+    refused_hold_not_waiting => en: "the hold is no longer waiting: a copy is already set aside for it (or it is closed), so its pickup branch cannot change.", fr: "la réservation n'est plus en attente : un exemplaire lui est déjà réservé (ou elle est close), son lieu de retrait ne peut donc plus changer.";
+    refused_unknown_branch => en: "this branch does not exist (any more).", fr: "cette bibliothèque n'existe pas (ou plus).";
+
+    // ---- Patron pages (issue 18, branch `patron`): search facets ----
+    facets_heading => en: "Refine the results", fr: "Affiner les résultats";
+    facet_decades => en: "Published in", fr: "Publié dans les années";
+    facet_decade => en: "{}s", fr: "{}";
+    facet_no_year => en: "Year unknown", fr: "Année inconnue";
+    facet_none => en: "Not given", fr: "Non précisée";
+    facet_selected => en: "filter in force; follow the link to remove it", fr: "filtre appliqué ; suivez le lien pour le retirer";
 }
 
 #[cfg(test)]

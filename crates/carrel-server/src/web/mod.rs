@@ -72,6 +72,8 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account::overview))
         .route("/account/loans/{id}/renew", post(account::renew))
         .route("/account/holds/{id}/cancel", post(account::cancel_hold))
+        .route("/account/holds/{id}/pickup", post(account::change_pickup))
+        .route("/account/fines/{id}/pay", post(account::pay_fine))
         .route(
             "/account/sessions/{id}/revoke",
             post(account::revoke_session),

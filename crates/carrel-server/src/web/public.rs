@@ -68,10 +68,43 @@ impl SearchForm {
             branch_id: None,
             sort: None,
             prefix: None,
-            facets: None,
+            // Counted over every match when something is searched for; the
+            // bare catalog (every item) skips the pass over the whole table.
+            facets: self.has_criteria().then_some(true),
             limit: Some(PAGE_SIZE),
             cursor: self.cursor.clone().filter(|c| !c.is_empty()),
         })
+    }
+
+    /// Whether anything is searched for or filtered by.
+    fn has_criteria(&self) -> bool {
+        [
+            &self.q,
+            &self.author,
+            &self.subject,
+            &self.item_type,
+            &self.year_from,
+            &self.year_to,
+            &self.available,
+        ]
+        .iter()
+        .any(|v| !v.trim().is_empty())
+    }
+
+    /// This search, first page, with `change` applied to its filters.
+    fn refined(&self, change: impl FnOnce(&mut SearchForm)) -> String {
+        let mut form = SearchForm {
+            q: self.q.clone(),
+            author: self.author.clone(),
+            subject: self.subject.clone(),
+            item_type: self.item_type.clone(),
+            year_from: self.year_from.clone(),
+            year_to: self.year_to.clone(),
+            available: self.available.clone(),
+            cursor: None,
+        };
+        change(&mut form);
+        form.href(None)
     }
 
     /// This search's query string with another cursor (None: the first page).
@@ -109,6 +142,27 @@ struct ResultRow {
     availability: String,
 }
 
+/// One value of a facet: what it is, how many matching items have it, and
+/// the link that narrows the search to it (or, when it is the filter in
+/// force, the link that removes that filter). No link: the search has no
+/// filter for it (language; items without a year).
+#[derive(Debug)]
+struct FacetValue {
+    label: String,
+    count: i64,
+    href: Option<String>,
+    selected: bool,
+}
+
+/// One facet (item type, language, decade, subject) with its values.
+#[derive(Debug)]
+struct FacetGroup {
+    /// The element id of its heading (`facet-item_type`, …).
+    id: &'static str,
+    heading: &'static str,
+    values: Vec<FacetValue>,
+}
+
 #[derive(Template)]
 #[template(path = "search.html")]
 struct SearchPage {
@@ -123,6 +177,9 @@ struct SearchPage {
     item_types: Vec<String>,
     item_type_names: HashMap<String, String>,
     results: Vec<ResultRow>,
+    /// The counts over every match (`GET /api/v1/items?facets=true`), when
+    /// something was searched for.
+    facets: Vec<FacetGroup>,
     problem: Option<String>,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -161,14 +218,29 @@ pub async fn search(State(state): State<AppState>, request: Request) -> Response
         Ok(params) => catalog::search_page(&state, params).await,
         Err(error) => Err(error),
     };
-    let (status, results, next_cursor, problem) = match outcome {
-        Ok(found) => (StatusCode::OK, found.data, found.next_cursor, None),
-        Err(error) => (error.status(), Vec::new(), None, Some(web.describe(&error))),
+    let (status, results, next_cursor, facets, problem) = match outcome {
+        Ok(found) => (
+            StatusCode::OK,
+            found.data,
+            found.next_cursor,
+            found.facets,
+            None,
+        ),
+        Err(error) => (
+            error.status(),
+            Vec::new(),
+            None,
+            None,
+            Some(web.describe(&error)),
+        ),
     };
     let item_type_names: HashMap<String, String> = types
         .iter()
         .map(|t| (t.code.clone(), t.name.clone()))
         .collect();
+    let facets = facets
+        .map(|f| facet_groups(web.lang, &form, &item_type_names, f))
+        .unwrap_or_default();
     let results = results
         .into_iter()
         .map(|item| ResultRow {
@@ -196,11 +268,111 @@ pub async fn search(State(state): State<AppState>, request: Request) -> Response
         item_types: types.into_iter().map(|t| t.code).collect(),
         item_type_names,
         results,
+        facets,
         problem,
         next_href: next_cursor.as_deref().map(|c| form.href(Some(c))),
         first_href: form.cursor.as_ref().map(|_| form.href(None)),
     };
     web.render(status, &page)
+}
+
+/// The facets as groups of links: each value narrows this search to it (a
+/// first page), or removes the filter when it is the one in force.
+fn facet_groups(
+    lang: Lang,
+    form: &SearchForm,
+    type_names: &HashMap<String, String>,
+    facets: catalog::ItemFacetsView,
+) -> Vec<FacetGroup> {
+    let t = lang.texts();
+    let value = |label: String, count: i64, selected: bool, href: Option<String>| FacetValue {
+        label,
+        count,
+        href,
+        selected,
+    };
+    let item_type = facets
+        .item_type
+        .into_iter()
+        .filter_map(|f| {
+            let code = f.value?;
+            let selected = form.item_type.trim() == code;
+            let href = form.refined(|s| {
+                s.item_type = if selected {
+                    String::new()
+                } else {
+                    code.clone()
+                };
+            });
+            let label = type_names.get(&code).cloned().unwrap_or(code);
+            Some(value(label, f.count, selected, Some(href)))
+        })
+        .collect();
+    // The search has no language filter: counts only.
+    let language = facets
+        .language
+        .into_iter()
+        .map(|f| {
+            let label = f.value.unwrap_or_else(|| t.facet_none.to_owned());
+            value(label, f.count, false, None)
+        })
+        .collect();
+    let decade = facets
+        .decade
+        .into_iter()
+        .map(|f| match f.value {
+            Some(start) => {
+                let (from, to) = (start.to_string(), (start + 9).to_string());
+                let selected = form.year_from.trim() == from && form.year_to.trim() == to;
+                let href = form.refined(|s| {
+                    if selected {
+                        s.year_from.clear();
+                        s.year_to.clear();
+                    } else {
+                        s.year_from = from.clone();
+                        s.year_to = to.clone();
+                    }
+                });
+                value(
+                    Lang::fill(t.facet_decade, start),
+                    f.count,
+                    selected,
+                    Some(href),
+                )
+            }
+            None => value(t.facet_no_year.to_owned(), f.count, false, None),
+        })
+        .collect();
+    let subject = facets
+        .subject
+        .into_iter()
+        .filter_map(|f| {
+            let subject = f.value?;
+            let selected = form.subject.trim().to_lowercase() == subject.to_lowercase();
+            let href = form.refined(|s| {
+                s.subject = if selected {
+                    String::new()
+                } else {
+                    subject.clone()
+                };
+            });
+            Some(value(subject, f.count, selected, Some(href)))
+        })
+        .collect();
+    [
+        ("facet-item_type", t.filter_type, item_type),
+        ("facet-language", t.item_language, language),
+        ("facet-decade", t.facet_decades, decade),
+        ("facet-subject", t.filter_subject, subject),
+    ]
+    .into_iter()
+    .filter(|(_, _, values): &(_, _, Vec<FacetValue>)| !values.is_empty())
+    .map(|(id, heading, values)| FacetGroup {
+        id,
+        heading,
+        values,
+    })
+    .collect()
 }
 
 #[derive(Debug)]

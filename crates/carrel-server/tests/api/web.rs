@@ -1275,3 +1275,540 @@ backend_tests_with!(
     vec![("CARREL_MFA_REQUIRED_ROLES", "librarian,admin".into())] =>
     required_enrolment_happens_on_the_web,
 );
+
+// ---- Patron pages (issue 18, branch `patron`): online fine payment, a
+// hold's pickup branch, search facets ----
+
+backend_tests!(
+    no_pay_form_without_a_payment_provider,
+    the_account_page_changes_a_holds_pickup_branch,
+    the_search_page_shows_the_apis_facets,
+);
+
+backend_tests_with!(
+    vec![("CARREL_PAYMENT_PROVIDER", "test".into())] =>
+    the_account_page_pays_fines_online,
+);
+
+/// The charges the `test` payment provider took.
+fn provider_charges(app: &TestApp) -> Vec<carrel_server::circulation::payments::TestCharge> {
+    let provider = app.state.payments.as_ref().expect("a payment provider");
+    let any: &dyn std::any::Any = provider.as_ref();
+    any.downcast_ref::<carrel_server::circulation::payments::TestPaymentProvider>()
+        .expect("the test provider")
+        .charges()
+}
+
+async fn fine_detail(desk: &Desk, fine_id: &str) -> serde_json::Value {
+    desk.staff(reqwest::Method::GET, &format!("/api/v1/fines/{fine_id}"))
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn the_account_page_pays_fines_online(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let bob = desk.patron("bob").await;
+    let fine = desk.charge(ann.id, 500).await;
+    let fine_id = fine["id"].as_str().unwrap().to_owned();
+    let bobs = desk.charge(bob.id, 300).await;
+    let pay = format!("/account/fines/{fine_id}/pay");
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in("ann").await;
+    let account = browser.get("/account").await;
+    assert_page(&account, "/account with a pay form");
+    let fines = section(&account.body, "fines-heading");
+    assert!(fines.contains("Pay online"), "{fines}");
+    assert!(fines.contains("<label for=\"pay-token-"), "{fines}");
+    assert_eq!(
+        form_field(&account.body, &pay, "amount").as_deref(),
+        Some("5.00")
+    );
+    let key = form_field(&account.body, &pay, "key").expect("the form's idempotency key");
+    // Every rendering gets a fresh key.
+    let again = browser.get("/account").await;
+    assert_ne!(form_field(&again.body, &pay, "key").unwrap(), key);
+
+    // Declined: explained, nothing recorded or charged.
+    let declined = browser
+        .post(
+            &pay,
+            &[
+                ("csrf", &csrf),
+                ("amount", "5.00"),
+                ("token", "tok_test_declined"),
+                ("key", &key),
+            ],
+        )
+        .await;
+    assert_eq!(declined.status, 402, "{}", declined.body);
+    assert!(
+        declined
+            .body
+            .contains("role=\"alert\"><p>Refused: the payment was declined"),
+        "{}",
+        declined.body
+    );
+    assert!(desk.app.audit_events("fine.paid").await.is_empty());
+    assert!(provider_charges(&desk.app).is_empty());
+    assert_eq!(fine_detail(&desk, &fine_id).await["paid_cents"], 0);
+
+    // Without the CSRF token, or with another one: refused, nothing charged.
+    for token in ["", "forged"] {
+        let forged = browser
+            .post(
+                &pay,
+                &[
+                    ("csrf", token),
+                    ("amount", "5.00"),
+                    ("token", "tok_test_ok"),
+                    ("key", "k-forged"),
+                ],
+            )
+            .await;
+        assert_eq!(forged.status, 403, "{}", forged.body);
+    }
+    assert!(provider_charges(&desk.app).is_empty());
+
+    // No token, a bad amount: refused and explained.
+    let no_token = browser
+        .post(
+            &pay,
+            &[
+                ("csrf", &csrf),
+                ("amount", "5.00"),
+                ("token", " "),
+                ("key", &key),
+            ],
+        )
+        .await;
+    assert_eq!(no_token.status, 422, "{}", no_token.body);
+    assert!(
+        no_token.body.contains("payment token is missing"),
+        "{}",
+        no_token.body
+    );
+    let too_much = browser
+        .post(
+            &pay,
+            &[
+                ("csrf", &csrf),
+                ("amount", "9.00"),
+                ("token", "tok_test_ok"),
+                ("key", &key),
+            ],
+        )
+        .await;
+    assert_eq!(too_much.status, 409, "{}", too_much.body);
+
+    // Approved: €2 of the €5; the same form sent twice is one payment, one charge.
+    let approved_key = form_field(&again.body, &pay, "key").unwrap();
+    for _ in 0..2 {
+        let paid = browser
+            .post(
+                &pay,
+                &[
+                    ("csrf", &csrf),
+                    ("amount", "2,00"),
+                    ("token", "tok_test_ok"),
+                    ("key", &approved_key),
+                ],
+            )
+            .await;
+        assert_eq!(paid.status, 200, "{}", paid.body);
+        assert!(
+            paid.body.contains("Payment of $2.00 received."),
+            "{}",
+            paid.body
+        );
+        assert!(section(&paid.body, "fines-heading").contains("$3.00"));
+    }
+    assert_eq!(desk.app.audit_events("fine.paid").await.len(), 1);
+    let charges = provider_charges(&desk.app);
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0].amount_cents, 200);
+    let detail = fine_detail(&desk, &fine_id).await;
+    assert_eq!(detail["paid_cents"], 200, "{detail}");
+    assert_eq!(detail["payments"][0]["method"], "online");
+
+    // Someone else's fine: not found, nothing charged.
+    let other = browser
+        .post(
+            &format!("/account/fines/{}/pay", bobs["id"].as_str().unwrap()),
+            &[
+                ("csrf", &csrf),
+                ("amount", "3.00"),
+                ("token", "tok_test_ok"),
+                ("key", "k-bob"),
+            ],
+        )
+        .await;
+    assert_eq!(other.status, 404, "{}", other.body);
+    assert_eq!(provider_charges(&desk.app).len(), 1);
+
+    // The rest in French: the page and the notice are translated.
+    browser.language = Some("fr");
+    let french = browser.get("/account").await;
+    assert!(french.body.contains("Payer en ligne"), "{}", french.body);
+    let key = form_field(&french.body, &pay, "key").unwrap();
+    let paid = browser
+        .post(
+            &pay,
+            &[
+                ("csrf", &csrf),
+                ("amount", "3.00"),
+                ("token", "tok_test_ok"),
+                ("key", &key),
+            ],
+        )
+        .await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+    assert!(paid.body.contains("Paiement de 3,00"), "{}", paid.body);
+    assert!(section(&paid.body, "fines-heading").contains("Vous ne devez rien."));
+    assert_eq!(desk.app.audit_events("fine.paid").await.len(), 2);
+}
+
+async fn no_pay_form_without_a_payment_provider(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let fine = desk.charge(ann.id, 500).await;
+    let pay = format!("/account/fines/{}/pay", fine["id"].as_str().unwrap());
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in("ann").await;
+    let account = browser.get("/account").await;
+    assert_page(&account, "/account without a provider");
+    assert!(section(&account.body, "fines-heading").contains("$5.00"));
+    assert!(
+        !account.body.contains(&pay),
+        "no pay form without a provider"
+    );
+    assert!(!account.body.contains("Pay online"));
+    // A hand-made form is refused and explained; nothing is recorded.
+    let refused = browser
+        .post(
+            &pay,
+            &[
+                ("csrf", &csrf),
+                ("amount", "5.00"),
+                ("token", "tok_test_ok"),
+                ("key", "k-1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("online payments are not available"),
+        "{}",
+        refused.body
+    );
+    assert!(desk.app.audit_events("fine.paid").await.is_empty());
+}
+
+async fn the_account_page_changes_a_holds_pickup_branch(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let ann = desk.patron("ann").await;
+    let bob = desk.patron("bob").await;
+    let admin = desk.app.access_token(crate::desk::ADMIN).await;
+    let east: serde_json::Value = desk
+        .app
+        .authed(reqwest::Method::POST, "/api/v1/branches", &admin)
+        .json(&serde_json::json!({"code": "EAST", "name": "East branch"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let east = east["id"].as_str().unwrap().to_owned();
+    let item = desk.item("Persuasion", "book", &["PK-1"]).await;
+    let other_item = desk.item("Emma", "book", &["PK-2"]).await;
+    desk.lend("PK-1", bob.id).await;
+    desk.lend("PK-2", ann.id).await;
+    let held = desk.place_hold("ann", item).await;
+    assert_eq!(held.status(), 201);
+    let hold: serde_json::Value = held.json().await.unwrap();
+    let hold_id = hold["id"].as_str().unwrap().to_owned();
+    let bobs: serde_json::Value = desk
+        .place_hold("bob", other_item)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bobs_id = bobs["id"].as_str().unwrap().to_owned();
+    let pickup = format!("/account/holds/{hold_id}/pickup");
+
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in("ann").await;
+    let account = browser.get("/account").await;
+    assert_page(&account, "/account with a waiting hold");
+    let holds = section(&account.body, "holds-heading");
+    assert!(holds.contains(&format!("action=\"{pickup}\"")), "{holds}");
+    assert!(
+        holds.contains(&format!("<option value=\"{MAIN_BRANCH}\" selected>")),
+        "{holds}"
+    );
+    assert!(holds.contains(&format!("<label class=\"visually-hidden\" for=\"pickup-{hold_id}\">Pick up Persuasion at</label>")), "{holds}");
+
+    // Without the CSRF token: refused, unchanged.
+    let forged = browser.post(&pickup, &[("pickup", &east)]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    // An unknown branch, or not a branch id: refused and explained.
+    for bad in ["00000000-0000-7000-8000-0000000000ff", "east"] {
+        let refused = browser
+            .post(&pickup, &[("csrf", &csrf), ("pickup", bad)])
+            .await;
+        assert_eq!(refused.status, 422, "{bad}: {}", refused.body);
+        assert!(
+            refused.body.contains("this branch does not exist"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_eq!(
+        desk.hold(&hold["id"]).await["pickup_branch_id"],
+        MAIN_BRANCH
+    );
+    assert!(
+        desk.app
+            .audit_events("hold.pickup_changed")
+            .await
+            .is_empty()
+    );
+
+    // To East: changed, in the audit trail, shown on the page.
+    let moved = browser
+        .post(&pickup, &[("csrf", &csrf), ("pickup", &east)])
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert!(
+        moved.body.contains("You will pick it up at East branch."),
+        "{}",
+        moved.body
+    );
+    assert!(
+        section(&moved.body, "holds-heading")
+            .contains(&format!("<option value=\"{east}\" selected>"))
+    );
+    assert_eq!(
+        desk.hold(&hold["id"]).await["pickup_branch_id"],
+        east.as_str()
+    );
+    let audit = desk.app.audit_events("hold.pickup_changed").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].actor_id, Some(ann.id));
+    assert_eq!(audit[0].details["from"], MAIN_BRANCH);
+    assert_eq!(audit[0].details["to"], east.as_str());
+
+    // Someone else's hold: not found (no hint that it exists), unchanged.
+    let idor = browser
+        .post(
+            &format!("/account/holds/{bobs_id}/pickup"),
+            &[("csrf", &csrf), ("pickup", &east)],
+        )
+        .await;
+    assert_eq!(idor.status, 404, "{}", idor.body);
+    assert_eq!(
+        desk.hold(&bobs["id"]).await["pickup_branch_id"],
+        MAIN_BRANCH
+    );
+
+    // A librarian may move it (the use case's rule; the page is the same form).
+    let mut librarian = Browser::new(&desk.app);
+    let staff_csrf = librarian.sign_in(LIBRARIAN).await;
+    let by_staff = librarian
+        .post(&pickup, &[("csrf", &staff_csrf), ("pickup", MAIN_BRANCH)])
+        .await;
+    assert_eq!(by_staff.status, 200, "{}", by_staff.body);
+    assert_eq!(
+        desk.hold(&hold["id"]).await["pickup_branch_id"],
+        MAIN_BRANCH
+    );
+    assert_eq!(desk.app.audit_events("hold.pickup_changed").await.len(), 2);
+
+    // Ready (the copy came back at MAIN and waits on its hold shelf): fixed.
+    desk.returned("PK-1").await;
+    assert_eq!(desk.hold(&hold["id"]).await["status"], "ready");
+    let account = browser.get("/account").await;
+    let holds = section(&account.body, "holds-heading");
+    assert!(!holds.contains(&format!("action=\"{pickup}\"")), "{holds}");
+    assert!(holds.contains("can no longer change"), "{holds}");
+    let refused = browser
+        .post(&pickup, &[("csrf", &csrf), ("pickup", &east)])
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("Refused: the hold is no longer waiting"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        desk.hold(&hold["id"]).await["pickup_branch_id"],
+        MAIN_BRANCH
+    );
+    assert_eq!(desk.app.audit_events("hold.pickup_changed").await.len(), 2);
+    // Cancelled: still refused.
+    browser
+        .post(
+            &format!("/account/holds/{hold_id}/cancel"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let closed = browser
+        .post(&pickup, &[("csrf", &csrf), ("pickup", &east)])
+        .await;
+    assert_eq!(closed.status, 409, "{}", closed.body);
+}
+
+async fn the_search_page_shows_the_apis_facets(app: TestApp) {
+    let desk = Desk::open(app).await;
+    for (title, kind, year, language, subjects) in [
+        (
+            "Harbour lights",
+            "book",
+            Some(1994),
+            Some("en"),
+            vec!["Sea", "Ports"],
+        ),
+        (
+            "Harbour songs",
+            "audiobook",
+            Some(1998),
+            Some("fr"),
+            vec!["Sea"],
+        ),
+        ("Harbour maps", "book", Some(2003), None, vec!["Maps"]),
+        ("Harbour tides", "dvd", None, Some("en"), vec![]),
+        (
+            "Mountain paths",
+            "book",
+            Some(1994),
+            Some("en"),
+            vec!["Sea"],
+        ),
+    ] {
+        let created = desk
+            .staff(reqwest::Method::POST, "/api/v1/items")
+            .await
+            .json(
+                &serde_json::json!({"title": title, "item_type": kind, "publication_year": year,
+                "language": language, "subjects": subjects, "authors": ["A. Writer"]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let mut browser = Browser::new(&desk.app);
+    // The bare catalog lists everything and skips the counting.
+    let bare = browser.get("/").await;
+    assert_page(&bare, "/ without a search");
+    assert!(!bare.body.contains("facets-heading"));
+
+    let page = browser.get("/?q=harbour").await;
+    assert_page(&page, "/?q=harbour");
+    let api: serde_json::Value = desk
+        .app
+        .client
+        .get(format!(
+            "{}/api/v1/items?q=harbour&facets=true",
+            desk.app.address
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let facets = &api["facets"];
+    assert_eq!(facets["total"], 4, "{api}");
+    let type_names = [("book", "Book"), ("audiobook", "Audiobook"), ("dvd", "DVD")];
+    let mut shown = 0;
+    for (facet, section_id) in [
+        ("item_type", "facet-item_type"),
+        ("language", "facet-language"),
+        ("decade", "facet-decade"),
+        ("subject", "facet-subject"),
+    ] {
+        let start = page
+            .body
+            .find(&format!("id=\"{section_id}\""))
+            .expect(section_id);
+        let end = page.body[start..].find("</ul>").unwrap() + start;
+        let group = &page.body[start..end];
+        let values = facets[facet].as_array().unwrap();
+        assert!(!values.is_empty(), "{facet}");
+        // One entry per value, each with the API's count.
+        assert_eq!(
+            group.matches("<li>").count(),
+            values.len(),
+            "{facet}: {group}"
+        );
+        for v in values {
+            let count = v["count"].as_i64().unwrap();
+            let label = match (facet, &v["value"]) {
+                ("item_type", serde_json::Value::String(code)) => type_names
+                    .iter()
+                    .find(|(c, _)| c == code)
+                    .map(|(_, name)| (*name).to_owned())
+                    .unwrap_or_else(|| code.clone()),
+                ("decade", serde_json::Value::Number(n)) => format!("{n}s"),
+                ("decade", serde_json::Value::Null) => "Year unknown".to_owned(),
+                (_, serde_json::Value::Null) => "Not given".to_owned(),
+                (_, other) => other.as_str().unwrap().to_owned(),
+            };
+            let linked = format!("{label}</a> <span class=\"count\">({count})</span>");
+            let plain = format!("<li>{label} <span class=\"count\">({count})</span>");
+            assert!(
+                group.contains(&linked) || group.contains(&plain),
+                "{facet} {label} ({count}): {group}"
+            );
+            shown += 1;
+        }
+    }
+    assert!(shown >= 9, "{shown}");
+    // Languages are counted, not links (the search has no language filter).
+    let start = page.body.find("id=\"facet-language\"").unwrap();
+    let languages = &page.body[start..start + page.body[start..].find("</ul>").unwrap()];
+    assert!(!languages.contains("<a "), "{languages}");
+
+    // A facet link narrows the search; followed again, it removes the filter.
+    let narrow = "/?q=harbour&#38;item_type=book";
+    assert!(
+        page.body.contains(&format!(
+            "<a href=\"{narrow}\">Book</a> <span class=\"count\">(2)</span>"
+        )),
+        "{}",
+        page.body
+    );
+    let books = browser.get("/?q=harbour&item_type=book").await;
+    assert_page(&books, "a facet link");
+    assert!(books.body.contains("Harbour lights") && books.body.contains("Harbour maps"));
+    assert!(!books.body.contains("Harbour songs"));
+    assert!(books.body.contains("<a href=\"/?q=harbour\" class=\"selected\" aria-current=\"true\">Book<span class=\"visually-hidden\">"), "{}", books.body);
+    // The decade and subject links are the year and subject filters.
+    assert!(page.body.contains("href=\"/?q=harbour&#38;year_from=1990&#38;year_to=1999\">1990s</a> <span class=\"count\">(2)</span>"), "{}", page.body);
+    assert!(
+        page.body.contains(
+            "href=\"/?q=harbour&#38;subject=Sea\">Sea</a> <span class=\"count\">(2)</span>"
+        ),
+        "{}",
+        page.body
+    );
+    let nineties = browser.get("/?q=harbour&year_from=1990&year_to=1999").await;
+    assert!(nineties.body.contains("Harbour songs") && !nineties.body.contains("Harbour maps"));
+    // French headings.
+    browser.language = Some("fr");
+    let french = browser.get("/?q=harbour").await;
+    assert!(
+        french.body.contains("Affiner les résultats"),
+        "{}",
+        french.body
+    );
+}

@@ -438,6 +438,68 @@ impl Store {
         })
     }
 
+    /// Moves a waiting hold's pickup to `branch` (the holder or a librarian;
+    /// the caller checked who may). Only a waiting hold moves: a ready one's
+    /// copy is already on a hold shelf, a closed one is history
+    /// ([`Refusal::HoldNotWaiting`]). The rule matrix at the new branch must
+    /// allow holds for the patron's category and the item's type, as when
+    /// placing one. A branch that does not exist (or was deleted meanwhile)
+    /// is refused by the foreign key. `audit`'s entries (given the hold
+    /// before the change) are committed with the change; returns the hold
+    /// after it.
+    pub async fn change_hold_pickup(
+        &self,
+        id: Uuid,
+        branch: Uuid,
+        actor: Option<Uuid>,
+        now: OffsetDateTime,
+        audit: impl AuditTrail<Hold>,
+    ) -> Result<Hold, StoreError> {
+        const SELECT: &str = concat!(hold_select!(), "WHERE h.id = $1");
+        const KEY: &str =
+            "SELECT i.item_type, u.category FROM items i, users u WHERE i.id = $1 AND u.id = $2";
+        const MOVE: &str =
+            "UPDATE holds SET pickup_branch_id = $2 WHERE id = $1 AND status = 'waiting'";
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let before: Hold = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?
+                .ok_or(StoreError::NotFound)?;
+            if before.status != "waiting" {
+                return Err(Refusal::HoldNotWaiting.into());
+            }
+            if let Some(patron) = before.user_id {
+                let found: Option<(String, String)> =
+                    sqlx::query_as(KEY).bind(before.item_id).bind(patron).fetch_optional(&mut *tx).await?;
+                if let Some((item_type, category)) = found {
+                    let key = carrel_core::rules::RuleKey {
+                        branch_id: Some(branch),
+                        patron_category: Some(category.as_str()),
+                        item_type: Some(item_type.as_str()),
+                    };
+                    let (rule, _) = super::rules::resolve_rule!(tx, &key);
+                    if !rule.holds_allowed {
+                        return Err(Refusal::HoldsNotAllowed.into());
+                    }
+                }
+            }
+            // Guarded: a hold that became ready (or closed) since the read stays put.
+            let moved = sqlx::query(MOVE).bind(id).bind(branch).execute(&mut *tx).await?.rows_affected();
+            if moved != 1 {
+                return Err(Refusal::HoldNotWaiting.into());
+            }
+            circulation_event!(tx, CirculationEvent {
+                item_id: before.item_id, event_type: "hold_pickup_changed", actor_id: actor, at: now,
+                details: &json!({"hold_id": id, "from": before.pickup_branch_id, "to": branch}),
+                loan_id: None, hold_id: Some(id), patron_id: before.user_id,
+            });
+            let events = append_audit_trail!(tx, audit, &before);
+            let after: Hold = sqlx::query_as(SELECT).bind(id).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            crate::audit::log(&events);
+            Ok(after)
+        })
+    }
+
     /// Holds, newest first.
     pub async fn list_holds(&self, query: &HoldQuery) -> Result<Vec<Hold>, StoreError> {
         const LIST: &str = concat!(

@@ -66,6 +66,10 @@ pub enum Refusal {
     /// Cancelling a hold that is already fulfilled, cancelled or expired.
     #[error("the hold is no longer open")]
     HoldClosed,
+    /// Changing the pickup branch of a hold that is no longer waiting (its
+    /// copy is on a hold shelf already, or the hold is closed).
+    #[error("the hold is no longer waiting: its pickup branch cannot change")]
+    HoldNotWaiting,
     /// Paying or waiving a fine that is already settled.
     #[error("the fine is already settled")]
     FineSettled,
