@@ -658,7 +658,10 @@ fn relevance_sqlite(
 /// One class of a relevance search on SQLite: the ids of up to `take` live
 /// items matching the FTS5 query `class` (see [`class_match`]) and the filters,
 /// in id order (after `after_id` within the cursor's own class). The FTS5
-/// query finds the class's rowids; only those rows are read.
+/// query finds the class's rowids; only those rows are read. `CROSS JOIN`
+/// keeps the FTS5 table the outer loop: with a filter on an indexed column
+/// (`item_type`) SQLite otherwise walks that index and runs the MATCH once per
+/// row (`history` + `item_type=book` at 100k items: 2.3 s instead of ms).
 fn class_query_sqlite(
     s: &ItemSearch,
     class: String,
@@ -666,7 +669,7 @@ fn class_query_sqlite(
     take: usize,
 ) -> QueryBuilder<sqlx::Sqlite> {
     let mut qb = QueryBuilder::new(
-        "SELECT i.id FROM items_fts f JOIN items i ON i.rowid = f.rowid WHERE items_fts MATCH ",
+        "SELECT i.id FROM items_fts f CROSS JOIN items i ON i.rowid = f.rowid WHERE items_fts MATCH ",
     );
     qb.push_bind(class);
     push_class_rest!(qb, s, after_id, take);
