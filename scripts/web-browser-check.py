@@ -211,6 +211,8 @@ def run_browser(base, data, item, token):
         page.goto(base + "/")
         page.get_by_label("Title, author, subject or words").fill("lighthouse")
         submit(page)
+        with page.expect_navigation():
+            page.get_by_role("link", name="Refine by type, language, decade and subject").click()
         check("search: the facets count the matches",
               page.get_by_role("heading", name="Refine the results").is_visible()
               and page.get_by_role("link", name="Book", exact=True).is_visible())

@@ -494,6 +494,7 @@ catalog! {
 
     // ---- Patron pages (issue 18, branch `patron`): search facets ----
     facets_heading => en: "Refine the results", fr: "Affiner les résultats";
+    facets_show => en: "Refine by type, language, decade and subject", fr: "Affiner par type, langue, décennie et sujet";
     facet_decades => en: "Published in", fr: "Publié dans les années";
     facet_decade => en: "{}s", fr: "{}";
     facet_no_year => en: "Year unknown", fr: "Année inconnue";

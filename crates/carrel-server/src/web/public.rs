@@ -38,6 +38,10 @@ pub struct SearchForm {
     year_to: String,
     #[serde(default)]
     available: String,
+    /// `1`: count the matches by type, language, decade and subject (a pass
+    /// over every match, so only on request, as the API's `facets=true`).
+    #[serde(default)]
+    facets: String,
     cursor: Option<String>,
 }
 
@@ -68,12 +72,17 @@ impl SearchForm {
             branch_id: None,
             sort: None,
             prefix: None,
-            // Counted over every match when something is searched for; the
-            // bare catalog (every item) skips the pass over the whole table.
-            facets: self.has_criteria().then_some(true),
+            // Counted over every match, so only when asked for (a link on
+            // the page) and when something is searched for.
+            facets: self.wants_facets().then_some(true),
             limit: Some(PAGE_SIZE),
             cursor: self.cursor.clone().filter(|c| !c.is_empty()),
         })
+    }
+
+    /// Whether the counts were asked for, on a search.
+    fn wants_facets(&self) -> bool {
+        self.facets == "1" && self.has_criteria()
     }
 
     /// Whether anything is searched for or filtered by.
@@ -101,6 +110,7 @@ impl SearchForm {
             year_from: self.year_from.clone(),
             year_to: self.year_to.clone(),
             available: self.available.clone(),
+            facets: self.facets.clone(),
             cursor: None,
         };
         change(&mut form);
@@ -118,6 +128,7 @@ impl SearchForm {
             ("year_from", &self.year_from),
             ("year_to", &self.year_to),
             ("available", &self.available),
+            ("facets", &self.facets),
         ] {
             if !value.is_empty() {
                 query.append_pair(name, value);
@@ -180,6 +191,8 @@ struct SearchPage {
     /// The counts over every match (`GET /api/v1/items?facets=true`), when
     /// something was searched for.
     facets: Vec<FacetGroup>,
+    /// This search with the counts, when they were not asked for.
+    facets_href: Option<String>,
     problem: Option<String>,
     next_href: Option<String>,
     first_href: Option<String>,
@@ -269,6 +282,9 @@ pub async fn search(State(state): State<AppState>, request: Request) -> Response
         item_type_names,
         results,
         facets,
+        facets_href: (form.has_criteria() && !form.wants_facets()).then(|| {
+            form.refined(|f| f.facets = "1".to_owned())
+        }),
         problem,
         next_href: next_cursor.as_deref().map(|c| form.href(Some(c))),
         first_href: form.cursor.as_ref().map(|_| form.href(None)),

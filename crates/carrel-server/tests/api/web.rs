@@ -1711,8 +1711,20 @@ async fn the_search_page_shows_the_apis_facets(app: TestApp) {
     assert_page(&bare, "/ without a search");
     assert!(!bare.body.contains("facets-heading"));
 
-    let page = browser.get("/?q=harbour").await;
-    assert_page(&page, "/?q=harbour");
+    // A search offers the counts (a pass over every match) behind a link.
+    let plain = browser.get("/?q=harbour").await;
+    assert_page(&plain, "/?q=harbour");
+    assert!(!plain.body.contains("facets-heading"), "{}", plain.body);
+    assert!(
+        plain
+            .body
+            .contains("<a href=\"/?q=harbour&#38;facets=1\">Refine by type, language, decade and subject</a>"),
+        "{}",
+        plain.body
+    );
+    let page = browser.get("/?q=harbour&facets=1").await;
+    assert_page(&page, "/?q=harbour&facets=1");
+    assert!(!page.body.contains("Refine by type, language"), "{}", page.body);
     let api: serde_json::Value = desk
         .app
         .client
@@ -1779,7 +1791,7 @@ async fn the_search_page_shows_the_apis_facets(app: TestApp) {
     assert!(!languages.contains("<a "), "{languages}");
 
     // A facet link narrows the search; followed again, it removes the filter.
-    let narrow = "/?q=harbour&#38;item_type=book";
+    let narrow = "/?q=harbour&#38;item_type=book&#38;facets=1";
     assert!(
         page.body.contains(&format!(
             "<a href=\"{narrow}\">Book</a> <span class=\"count\">(2)</span>"
@@ -1787,16 +1799,16 @@ async fn the_search_page_shows_the_apis_facets(app: TestApp) {
         "{}",
         page.body
     );
-    let books = browser.get("/?q=harbour&item_type=book").await;
+    let books = browser.get("/?q=harbour&item_type=book&facets=1").await;
     assert_page(&books, "a facet link");
     assert!(books.body.contains("Harbour lights") && books.body.contains("Harbour maps"));
     assert!(!books.body.contains("Harbour songs"));
-    assert!(books.body.contains("<a href=\"/?q=harbour\" class=\"selected\" aria-current=\"true\">Book<span class=\"visually-hidden\">"), "{}", books.body);
+    assert!(books.body.contains("<a href=\"/?q=harbour&#38;facets=1\" class=\"selected\" aria-current=\"true\">Book<span class=\"visually-hidden\">"), "{}", books.body);
     // The decade and subject links are the year and subject filters.
-    assert!(page.body.contains("href=\"/?q=harbour&#38;year_from=1990&#38;year_to=1999\">1990s</a> <span class=\"count\">(2)</span>"), "{}", page.body);
+    assert!(page.body.contains("href=\"/?q=harbour&#38;year_from=1990&#38;year_to=1999&#38;facets=1\">1990s</a> <span class=\"count\">(2)</span>"), "{}", page.body);
     assert!(
         page.body.contains(
-            "href=\"/?q=harbour&#38;subject=Sea\">Sea</a> <span class=\"count\">(2)</span>"
+            "href=\"/?q=harbour&#38;subject=Sea&#38;facets=1\">Sea</a> <span class=\"count\">(2)</span>"
         ),
         "{}",
         page.body
@@ -1805,7 +1817,7 @@ async fn the_search_page_shows_the_apis_facets(app: TestApp) {
     assert!(nineties.body.contains("Harbour songs") && !nineties.body.contains("Harbour maps"));
     // French headings.
     browser.language = Some("fr");
-    let french = browser.get("/?q=harbour").await;
+    let french = browser.get("/?q=harbour&facets=1").await;
     assert!(
         french.body.contains("Affiner les résultats"),
         "{}",
