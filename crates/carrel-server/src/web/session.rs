@@ -37,6 +37,8 @@ pub struct PageCtx {
     /// The signed-in caller's name.
     pub user: Option<String>,
     pub staff: bool,
+    /// The caller is an administrator (the navigation links `/admin`).
+    pub admin: bool,
     pub css: String,
     /// This page's path and query (where the language switch comes back to).
     pub here: String,
@@ -232,6 +234,10 @@ impl Web {
                     .unwrap_or_else(|| p.user.username.clone())
             }),
             staff: self.principal.as_ref().is_some_and(Principal::is_staff),
+            admin: self
+                .principal
+                .as_ref()
+                .is_some_and(|p| p.role == carrel_core::roles::Role::Admin),
             css: super::assets::stylesheet_url(),
             here: self.here.clone(),
         }
