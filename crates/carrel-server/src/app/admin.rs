@@ -403,7 +403,12 @@ pub async fn delete_category(
     Ok(state
         .store
         .delete_patron_category(code, |c: &PatronCategory| {
-            vec![actor.event(state, "patron_category.deleted", None, json!({"code": c.code}))]
+            vec![actor.event(
+                state,
+                "patron_category.deleted",
+                None,
+                json!({"code": c.code}),
+            )]
         })
         .await?)
 }

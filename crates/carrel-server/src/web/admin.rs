@@ -539,9 +539,8 @@ pub async fn edit_rules(State(state): State<AppState>, request: Request) -> Resp
         Ok(web) => web,
         Err(refused) => return refused,
     };
-    let loaded = async {
-        Ok::<_, ApiError>((Names::load(&state).await?, state.store.list_rules().await?))
-    };
+    let loaded =
+        async { Ok::<_, ApiError>((Names::load(&state).await?, state.store.list_rules().await?)) };
     let (names, rules) = match loaded.await {
         Ok(loaded) => loaded,
         Err(error) => return web.api_problem(&error),
@@ -1114,11 +1113,7 @@ pub struct CategoryForm {
 
 /// A limit as typed: empty is "no limit"; anything but a number names its
 /// field as the API does.
-fn typed_limit(
-    text: &str,
-    field: &str,
-    bad: &mut Vec<(String, String)>,
-) -> Option<Option<u32>> {
+fn typed_limit(text: &str, field: &str, bad: &mut Vec<(String, String)>) -> Option<Option<u32>> {
     match text.trim() {
         "" => Some(None),
         text => match text.parse::<u32>() {

@@ -14,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::app::Actor;
 use crate::app::admin;
 use crate::app::circulation::{self, PatronRef};
-use crate::app::Actor;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode};
 use crate::http::extract::{Json, Query};
