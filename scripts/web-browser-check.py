@@ -255,7 +255,9 @@ def run_browser(base, data, item, token):
             desk.get_by_role("link", name="Circulation rules").click()
         with desk.expect_navigation():
             desk.get_by_role("link", name="Edit the rule matrix").click()
-        loan_days = desk.get_by_label(f"{default_row} Loan days", exact=True)
+        loan_days = desk.locator(f'input[name="r{default_row}.loan_days"]')
+        check("admin: the matrix form's fields are labelled by row and column",
+              loan_days.get_attribute("aria-labelledby") == f"row-{default_row} col-loan_days")
         loan_days.fill("12")
         loan_days.focus()
         submit(desk)
@@ -265,7 +267,7 @@ def run_browser(base, data, item, token):
         check("admin: the API shows the new default loan period", matrix[-1]["loan_days"] == 12, matrix[-1])
         # A matrix without its default row is refused, explained, unchanged.
         desk.goto(base + "/admin/rules/edit")
-        desk.get_by_label(f"{default_row} Remove", exact=True).check()
+        desk.locator(f'input[name="r{default_row}.remove"]').check()
         with desk.expect_navigation():
             desk.get_by_role("button", name="Save the rules").click()
         alert = desk.get_by_role("alert").inner_text()
