@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use carrel_core::calendar::{OpeningCalendar, WEEKDAY_NAMES};
+use carrel_core::calendar::{OpeningCalendar, WEEKDAY_NAMES, Zone};
 use carrel_core::circulation::LoanPolicy;
 use carrel_core::rules::{MAX_LIMIT, Rule, validate_matrix};
 use carrel_store::{
@@ -46,6 +46,101 @@ pub async fn update_branch(
             branch_event(state, actor, "branch.updated", branch)
         })
         .await
+}
+
+/// A new branch's fields, checked: the code (1–16 of `[A-Za-z0-9_-]`), the
+/// name (1–200 characters), an IANA zone (its canonical name; none: the
+/// library's) and an address (at most 1000 characters). Every problem is
+/// named by its field.
+pub fn check_new_branch(
+    code: String,
+    name: &str,
+    timezone: Option<&str>,
+    address: Option<&str>,
+) -> Result<NewBranch, Vec<(String, String)>> {
+    let mut bad = Vec::new();
+    check_branch_code(&code, &mut bad);
+    let name = check_name(name, &mut bad);
+    let timezone = check_timezone(timezone, &mut bad);
+    let address = check_address(address, &mut bad);
+    if bad.is_empty() {
+        Ok(NewBranch {
+            code,
+            name,
+            timezone,
+            address,
+        })
+    } else {
+        Err(bad)
+    }
+}
+
+/// Changes to a branch, checked as [`check_new_branch`] checks its fields;
+/// `Some(None)` clears the zone (the library's again) or the address.
+pub fn check_branch_changes(
+    code: Option<String>,
+    name: Option<&str>,
+    timezone: Option<Option<&str>>,
+    address: Option<Option<&str>>,
+) -> Result<BranchChanges, Vec<(String, String)>> {
+    let mut bad = Vec::new();
+    if let Some(code) = &code {
+        check_branch_code(code, &mut bad);
+    }
+    let name = name.map(|n| check_name(n, &mut bad));
+    let timezone = timezone.map(|z| check_timezone(z, &mut bad));
+    let address = address.map(|a| check_address(a, &mut bad));
+    if bad.is_empty() {
+        Ok(BranchChanges {
+            code,
+            name,
+            timezone,
+            address,
+        })
+    } else {
+        Err(bad)
+    }
+}
+
+fn check_branch_code(code: &str, bad: &mut Vec<(String, String)>) {
+    let ok = (1..=16).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        bad.push((
+            "code".into(),
+            "must be 1 to 16 of A-Z, a-z, 0-9, _ and -".into(),
+        ));
+    }
+}
+
+fn check_name(name: &str, bad: &mut Vec<(String, String)>) -> String {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        bad.push(("name".into(), "must be 1 to 200 characters".into()));
+    }
+    name.to_owned()
+}
+
+/// The zone's canonical name, or a field problem.
+fn check_timezone(zone: Option<&str>, bad: &mut Vec<(String, String)>) -> Option<String> {
+    let zone = zone?;
+    match Zone::named(zone) {
+        Ok(zone) => Some(zone.name().to_owned()),
+        Err(_) => {
+            bad.push(("timezone".into(), "is not an IANA time zone name".into()));
+            None
+        }
+    }
+}
+
+fn check_address(address: Option<&str>, bad: &mut Vec<(String, String)>) -> Option<String> {
+    let address = address.map(str::trim).filter(|a| !a.is_empty())?;
+    if address.chars().count() > 1000 {
+        bad.push(("address".into(), "must be at most 1000 characters".into()));
+    }
+    Some(address.to_owned())
 }
 
 fn branch_event(

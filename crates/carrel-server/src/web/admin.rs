@@ -1213,3 +1213,454 @@ pub async fn delete_category(
     let done = Lang::fill(t.types_deleted, &code);
     after_types_change(&state, &web, outcome, done, t.categories_in_use).await
 }
+
+// ---------------------------------------------------------------------------
+// Branches and their calendars.
+
+#[derive(Debug)]
+struct BranchRow {
+    id: Uuid,
+    code: String,
+    name: String,
+    timezone: String,
+    address: String,
+    calendar_set: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_branches.html")]
+struct BranchesPage {
+    page: PageCtx,
+    branches: Vec<BranchRow>,
+    library_zone: String,
+    /// The create form as sent (after a refusal).
+    form: BranchFields,
+    notice: Option<String>,
+    problem: Option<String>,
+}
+
+/// A branch's fields as the forms hold them.
+#[derive(Debug, Default, Deserialize)]
+pub struct BranchFields {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    timezone: String,
+    #[serde(default)]
+    address: String,
+}
+
+/// One weekday of the calendar form.
+#[derive(Debug)]
+struct DayField {
+    key: &'static str,
+    name: &'static str,
+    hours: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_branch.html")]
+struct BranchPage {
+    page: PageCtx,
+    id: Uuid,
+    heading: String,
+    form: BranchFields,
+    days: Vec<DayField>,
+    closed_dates: String,
+    library_zone: String,
+    notice: Option<String>,
+    problems: Vec<String>,
+}
+
+fn day_names(t: &Texts) -> [&'static str; 7] {
+    [
+        t.weekday_mon,
+        t.weekday_tue,
+        t.weekday_wed,
+        t.weekday_thu,
+        t.weekday_fri,
+        t.weekday_sat,
+        t.weekday_sun,
+    ]
+}
+
+async fn branches_page(
+    state: &AppState,
+    web: &Web,
+    status: StatusCode,
+    form: BranchFields,
+    notice: Option<String>,
+    problem: Option<String>,
+) -> Response {
+    let branches = match state.store.list_branches(None, 1_000).await {
+        Ok(branches) => branches,
+        Err(error) => return web.api_problem(&ApiError::from(error)),
+    };
+    let mut branches: Vec<BranchRow> = branches
+        .into_iter()
+        .map(|b| BranchRow {
+            id: b.id,
+            code: b.code,
+            name: b.name,
+            timezone: b.timezone.unwrap_or_default(),
+            address: b.address.unwrap_or_default(),
+            calendar_set: b.calendar_set_at.is_some(),
+        })
+        .collect();
+    branches.sort_by(|a, b| a.name.cmp(&b.name));
+    web.render(
+        status,
+        &BranchesPage {
+            page: web.page(),
+            branches,
+            library_zone: state.config.timezone.name().to_owned(),
+            form,
+            notice,
+            problem,
+        },
+    )
+}
+
+/// `/admin/branches`: every branch, and a form to add one.
+pub async fn branches(State(state): State<AppState>, request: Request) -> Response {
+    match admin_page(&state, request).await {
+        Ok(web) => {
+            branches_page(
+                &state,
+                &web,
+                StatusCode::OK,
+                BranchFields::default(),
+                None,
+                None,
+            )
+            .await
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// A branch refusal, explained: a taken code, or the fields at fault.
+fn branch_refusal(web: &Web, error: ApiError) -> (StatusCode, String) {
+    (error.status(), web.describe(&error))
+}
+
+fn text_or_none(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
+}
+
+/// Adds a branch (as `POST /api/v1/branches`).
+pub async fn create_branch(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, form, me) = match admin_form::<BranchFields>(&state, request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let t = web.t();
+    let checked = admin::check_new_branch(
+        form.code.trim().to_owned(),
+        &form.name,
+        text_or_none(&form.timezone),
+        text_or_none(&form.address),
+    );
+    let (status, why) = match checked {
+        Ok(branch) => {
+            let actor = Actor::api(me.user_id, &client);
+            match admin::create_branch(&state, &actor, &branch).await {
+                Ok(branch) => {
+                    return web.redirect(&format!("/admin/branches/{}?created=1", branch.id));
+                }
+                Err(StoreError::Conflict { .. }) => {
+                    (StatusCode::CONFLICT, t.types_code_taken.to_owned())
+                }
+                Err(error) => branch_refusal(&web, ApiError::from(error)),
+            }
+        }
+        Err(fields) => branch_refusal(&web, ApiError::invalid_fields(fields)),
+    };
+    let problem = Lang::fill(t.desk_refused, why);
+    branches_page(&state, &web, status, form, None, Some(problem)).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct BranchQuery {
+    created: Option<String>,
+    saved: Option<String>,
+}
+
+/// The page of one branch: its fields and its opening calendar.
+async fn branch_page(
+    state: &AppState,
+    web: &Web,
+    status: StatusCode,
+    id: Uuid,
+    sent: Option<(BranchFields, Vec<String>, String)>,
+    notice: Option<String>,
+    problems: Vec<String>,
+) -> Response {
+    let t = web.t();
+    let stored = match state.store.branch_calendar(id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return web.api_problem(&ApiError::not_found()),
+        Err(error) => return web.api_problem(&ApiError::from(error)),
+    };
+    let branch = match state.store.find_branch(id).await {
+        Ok(Some(branch)) => branch,
+        Ok(None) => return web.api_problem(&ApiError::not_found()),
+        Err(error) => return web.api_problem(&ApiError::from(error)),
+    };
+    let hours: Vec<String> = stored
+        .calendar
+        .weekly()
+        .iter()
+        .map(|day| {
+            day.iter()
+                .map(|h| {
+                    format!(
+                        "{}-{}",
+                        carrel_core::calendar::format_clock(h.opens),
+                        carrel_core::calendar::format_clock(h.closes)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    let closed: String = stored
+        .calendar
+        .closed_dates()
+        .map(carrel_core::calendar::format_date)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (form, hours, closed) = match sent {
+        Some(sent) => sent,
+        None => (
+            BranchFields {
+                code: branch.code.clone(),
+                name: branch.name.clone(),
+                timezone: branch.timezone.clone().unwrap_or_default(),
+                address: branch.address.clone().unwrap_or_default(),
+            },
+            hours,
+            closed,
+        ),
+    };
+    let days = carrel_core::calendar::WEEKDAY_NAMES
+        .iter()
+        .zip(day_names(t))
+        .zip(hours)
+        .map(|((key, name), hours)| DayField { key, name, hours })
+        .collect();
+    web.render(
+        status,
+        &BranchPage {
+            page: web.page(),
+            id,
+            heading: Lang::fill(t.branches_edit_heading, &branch.name),
+            form,
+            days,
+            closed_dates: closed,
+            library_zone: state.config.timezone.name().to_owned(),
+            notice,
+            problems,
+        },
+    )
+}
+
+/// `/admin/branches/{id}`: one branch's fields and calendar.
+pub async fn branch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let query: BranchQuery = query_of(&request);
+    let web = match admin_page(&state, request).await {
+        Ok(web) => web,
+        Err(refused) => return refused,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    let t = web.t();
+    let notice = if query.created.is_some() {
+        Some(t.branches_created.to_owned())
+    } else {
+        query.saved.map(|_| t.branches_saved.to_owned())
+    };
+    branch_page(&state, &web, StatusCode::OK, id, None, notice, Vec::new()).await
+}
+
+/// Changes a branch (as `PATCH /api/v1/branches/{id}`; an empty zone is the
+/// library's, an empty address none). Loans already made keep their dates.
+pub async fn update_branch(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (web, form, me) = match admin_form::<BranchFields>(&state, request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    let t = web.t();
+    let checked = admin::check_branch_changes(
+        Some(form.code.trim().to_owned()),
+        Some(&form.name),
+        Some(text_or_none(&form.timezone)),
+        Some(text_or_none(&form.address)),
+    );
+    let (status, why) = match checked {
+        Ok(changes) => {
+            let actor = Actor::api(me.user_id, &client);
+            match admin::update_branch(&state, &actor, id, &changes).await {
+                Ok(_) => return web.redirect(&format!("/admin/branches/{id}?saved=1")),
+                Err(StoreError::Conflict { .. }) => {
+                    (StatusCode::CONFLICT, t.types_code_taken.to_owned())
+                }
+                Err(error) => branch_refusal(&web, ApiError::from(error)),
+            }
+        }
+        Err(fields) => branch_refusal(&web, ApiError::invalid_fields(fields)),
+    };
+    let problem = Lang::fill(t.desk_refused, why);
+    branch_page(&state, &web, status, id, None, None, vec![problem]).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CalendarForm {
+    #[serde(default)]
+    mon: String,
+    #[serde(default)]
+    tue: String,
+    #[serde(default)]
+    wed: String,
+    #[serde(default)]
+    thu: String,
+    #[serde(default)]
+    fri: String,
+    #[serde(default)]
+    sat: String,
+    #[serde(default)]
+    sun: String,
+    #[serde(default)]
+    closed_dates: String,
+}
+
+/// A day's hours as typed ("09:00-12:00, 14:00-18:00"; empty: closed) as
+/// the API's intervals; a piece without a dash is an interval the
+/// calendar's own check refuses.
+fn typed_hours(text: &str) -> Vec<[String; 2]> {
+    text.split([',', ';'])
+        .map(str::trim)
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| match piece.split_once(['-', '–']) {
+            Some((opens, closes)) => [opens.trim().to_owned(), closes.trim().to_owned()],
+            None => [piece.to_owned(), String::new()],
+        })
+        .collect()
+}
+
+/// A calendar problem (`weekly.mon[0]`, `closed_dates[3]`, `closed_dates`)
+/// named by its day or date, in the page's language.
+fn calendar_problem(t: &Texts, field: &str, dates: &[String]) -> String {
+    if let Some(rest) = field.strip_prefix("weekly.") {
+        let key = rest.split('[').next().unwrap_or(rest);
+        let index = carrel_core::calendar::WEEKDAY_NAMES
+            .iter()
+            .position(|d| *d == key)
+            .unwrap_or(0);
+        return Lang::fill(t.branches_bad_hours, day_names(t)[index]);
+    }
+    match field
+        .strip_prefix("closed_dates[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(n) => Lang::fill(
+            t.branches_bad_date,
+            dates.get(n).map(String::as_str).unwrap_or_default(),
+        ),
+        None => t.branches_too_many_dates.to_owned(),
+    }
+}
+
+/// Replaces a branch's opening calendar (as `PUT
+/// /api/v1/branches/{id}/calendar`): weekly hours and closed dates. A
+/// refusal shows the form as sent, each problem named; nothing changes.
+pub async fn set_calendar(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let (web, form, me) = match admin_form::<CalendarForm>(&state, request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return web.api_problem(&ApiError::not_found());
+    };
+    let t = web.t();
+    let typed = [
+        &form.mon, &form.tue, &form.wed, &form.thu, &form.fri, &form.sat, &form.sun,
+    ];
+    let weekly: [Vec<[String; 2]>; 7] = typed.map(|day| typed_hours(day));
+    let dates: Vec<String> = form
+        .closed_dates
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let problems = match carrel_core::calendar::OpeningCalendar::parse(&weekly, &dates) {
+        Ok(calendar) => {
+            let actor = Actor::api(me.user_id, &client);
+            match admin::set_calendar(&state, &actor, id, &calendar).await {
+                Ok(_) => return web.redirect(&format!("/admin/branches/{id}?saved=1")),
+                Err(error) => return web.api_problem(&ApiError::from(error)),
+            }
+        }
+        Err(problems) => {
+            let mut named: Vec<String> = problems
+                .iter()
+                .map(|(field, _)| calendar_problem(t, field, &dates))
+                .collect();
+            named.dedup();
+            named
+        }
+    };
+    let branch = match state.store.find_branch(id).await {
+        Ok(Some(branch)) => branch,
+        Ok(None) => return web.api_problem(&ApiError::not_found()),
+        Err(error) => return web.api_problem(&ApiError::from(error)),
+    };
+    let fields = BranchFields {
+        code: branch.code,
+        name: branch.name,
+        timezone: branch.timezone.unwrap_or_default(),
+        address: branch.address.unwrap_or_default(),
+    };
+    let sent = (
+        fields,
+        typed.iter().map(|d| d.trim().to_owned()).collect(),
+        form.closed_dates.trim().to_owned(),
+    );
+    let mut explained = vec![t.branches_calendar_refused.to_owned()];
+    explained.extend(problems);
+    branch_page(
+        &state,
+        &web,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        id,
+        Some(sent),
+        None,
+        explained,
+    )
+    .await
+}

@@ -100,6 +100,15 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}/role", post(admin::set_role))
         .route("/admin/users/{id}/active", post(admin::set_active))
+        .route(
+            "/admin/branches",
+            get(admin::branches).post(admin::create_branch),
+        )
+        .route(
+            "/admin/branches/{id}",
+            get(admin::branch).post(admin::update_branch),
+        )
+        .route("/admin/branches/{id}/calendar", post(admin::set_calendar))
         .route("/admin/types", get(admin::types))
         .route("/admin/item-types", post(admin::create_type))
         .route("/admin/item-types/{code}", post(admin::rename_type))

@@ -1861,6 +1861,179 @@ async fn item_types_and_categories_on_the_web(app: TestApp) {
     );
 }
 
+/// A branch as `GET /api/v1/branches` lists it.
+async fn branch_of(desk: &Desk, id: &str) -> serde_json::Value {
+    let list = desk.get_json(LIBRARIAN, "/api/v1/branches?limit=100").await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == id)
+        .expect("the branch")
+        .clone()
+}
+
+/// Branches are added and changed, and their calendars set, through the
+/// API's use cases and checks; refusals are explained and change nothing.
+async fn branches_and_calendars_on_the_web(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let mut librarian = Browser::new(&desk.app);
+    let staff_csrf = librarian.sign_in(LIBRARIAN).await;
+    let refused = librarian
+        .post(
+            "/admin/branches",
+            &[("csrf", &staff_csrf), ("code", "EAST"), ("name", "East")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    assert_page(&browser.get("/admin/branches").await, "/admin/branches");
+
+    let created = browser
+        .post(
+            "/admin/branches",
+            &[
+                ("csrf", &csrf),
+                ("code", "EAST"),
+                ("name", " East branch "),
+                ("timezone", ""),
+                ("address", "1 Sea Road"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let location = created.location().to_owned();
+    let id = location
+        .strip_prefix("/admin/branches/")
+        .and_then(|rest| rest.strip_suffix("?created=1"))
+        .expect("the new branch's page")
+        .to_owned();
+    let page = browser.get(&location).await;
+    assert_page(&page, "/admin/branches/{id}");
+    assert!(page.body.contains("The branch is created."));
+    let branch = branch_of(&desk, &id).await;
+    assert_eq!(branch["code"], "EAST");
+    assert_eq!(branch["name"], "East branch");
+    assert_eq!(branch["address"], "1 Sea Road");
+    assert_eq!(desk.app.audit_events("branch.created").await.len(), 1);
+
+    let invalid = browser
+        .post(
+            "/admin/branches",
+            &[
+                ("csrf", &csrf),
+                ("code", "bad code!"),
+                ("name", "West"),
+                ("timezone", "Mars/Base"),
+            ],
+        )
+        .await;
+    assert_eq!(invalid.status, 422);
+    assert!(invalid.body.contains("code, timezone"), "{}", invalid.body);
+    assert!(
+        invalid.body.contains("value=\"Mars/Base\""),
+        "the form as sent"
+    );
+    let taken = browser
+        .post(
+            "/admin/branches",
+            &[("csrf", &csrf), ("code", "EAST"), ("name", "Again")],
+        )
+        .await;
+    assert_eq!(taken.status, 409);
+    assert!(taken.body.contains("this code is already used."));
+    assert_eq!(desk.app.audit_events("branch.created").await.len(), 1);
+
+    let updated = browser
+        .post(
+            &format!("/admin/branches/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("code", "EAST"),
+                ("name", "East library"),
+                ("timezone", "Europe/Paris"),
+                ("address", ""),
+            ],
+        )
+        .await;
+    assert_eq!(updated.status, 303, "{}", updated.body);
+    let branch = branch_of(&desk, &id).await;
+    assert_eq!(branch["name"], "East library");
+    assert_eq!(branch["timezone"], "Europe/Paris");
+    assert_eq!(branch["address"], serde_json::Value::Null);
+
+    let calendar_path = format!("/admin/branches/{id}/calendar");
+    let set = browser
+        .post(
+            &calendar_path,
+            &[
+                ("csrf", &csrf),
+                ("mon", "14:00-18:00, 09:00-12:00"),
+                ("tue", "09:00-17:00"),
+                ("wed", "09:00-17:00"),
+                ("thu", "09:00-17:00"),
+                ("fri", "09:00 - 17:00"),
+                ("sat", ""),
+                ("sun", ""),
+                ("closed_dates", "2026-12-25\r\n2027-01-01\r\n"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    let expected = serde_json::json!({
+        "weekly": {"mon": [["09:00", "12:00"], ["14:00", "18:00"]], "tue": [["09:00", "17:00"]],
+            "wed": [["09:00", "17:00"]], "thu": [["09:00", "17:00"]], "fri": [["09:00", "17:00"]],
+            "sat": [], "sun": []},
+        "closed_dates": ["2026-12-25", "2027-01-01"],
+    });
+    let calendar = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/branches/{id}/calendar"))
+        .await;
+    assert_eq!(calendar, expected);
+    let page = browser.get(&format!("/admin/branches/{id}")).await;
+    assert!(
+        page.body
+            .contains("name=\"mon\" value=\"09:00-12:00, 14:00-18:00\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("2026-12-25\n2027-01-01</textarea>"));
+
+    let bad = browser
+        .post(
+            &calendar_path,
+            &[
+                ("csrf", &csrf),
+                ("mon", "18:00-09:00"),
+                ("tue", "9am"),
+                ("closed_dates", "2026-13-45"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("The calendar was not changed:"));
+    assert!(
+        bad.body.contains("Monday: hours must be HH:MM-HH:MM"),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("Tuesday: hours must be"));
+    assert!(bad.body.contains("2026-13-45") && bad.body.contains("is not a date YYYY-MM-DD."));
+    assert!(
+        bad.body.contains("name=\"mon\" value=\"18:00-09:00\""),
+        "the form as sent"
+    );
+    let calendar = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/branches/{id}/calendar"))
+        .await;
+    assert_eq!(calendar, expected, "unchanged");
+    assert_eq!(
+        desk.app.audit_events("branch.calendar_updated").await.len(),
+        1
+    );
+}
+
 backend_tests!(
     login_with_the_mfa_step,
     pages_render_with_the_pages_headers,
@@ -1876,6 +2049,7 @@ backend_tests!(
     the_rule_matrix_is_edited_and_simulated_on_the_web,
     roles_change_on_the_web_as_through_the_api,
     item_types_and_categories_on_the_web,
+    branches_and_calendars_on_the_web,
 );
 
 backend_tests_with!(
