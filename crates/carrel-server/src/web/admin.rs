@@ -1664,3 +1664,136 @@ pub async fn set_calendar(
     )
     .await
 }
+
+// ---------------------------------------------------------------------------
+// MARC imports.
+
+/// How many import jobs the page lists (the newest).
+const IMPORT_ROWS: u32 = 50;
+
+#[derive(Debug)]
+struct ImportRowView {
+    file: String,
+    status: &'static str,
+    progress: String,
+    created: i64,
+    updated: i64,
+    skipped: i64,
+    failed: i64,
+    started: String,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_imports.html")]
+struct ImportsPage {
+    page: PageCtx,
+    imports: Vec<ImportRowView>,
+    max_mib: u64,
+    notice: Option<String>,
+    problem: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ImportsQuery {
+    started: Option<String>,
+}
+
+async fn imports_page(
+    state: &AppState,
+    web: &Web,
+    status: StatusCode,
+    notice: Option<String>,
+    problem: Option<String>,
+) -> Response {
+    let t = web.t();
+    let rows = match state.store.list_imports(IMPORT_ROWS).await {
+        Ok(rows) => rows,
+        Err(error) => return web.api_problem(&ApiError::from(error)),
+    };
+    let zone = &state.config.timezone;
+    let imports = rows
+        .into_iter()
+        .map(|r| ImportRowView {
+            file: r.file_name.clone().unwrap_or_default(),
+            status: match r.status.as_str() {
+                "queued" => t.imports_queued,
+                "running" => t.imports_running,
+                "done" => t.imports_done,
+                _ => t.imports_failed,
+            },
+            progress: match r.total {
+                Some(total) if total > 0 => Lang::fill(
+                    &Lang::fill(&Lang::fill(t.imports_progress, r.processed), total),
+                    r.processed.saturating_mul(100) / total,
+                ),
+                _ => r.processed.to_string(),
+            },
+            created: r.created,
+            updated: r.updated,
+            skipped: r.skipped,
+            failed: r.failed,
+            started: web
+                .lang
+                .date_time(zone, r.started_at.unwrap_or(r.created_at)),
+            error: r.error.unwrap_or_default(),
+        })
+        .collect();
+    web.render(
+        status,
+        &ImportsPage {
+            page: web.page(),
+            imports,
+            max_mib: state.config.import_max_bytes / (1024 * 1024),
+            notice,
+            problem,
+        },
+    )
+}
+
+/// `/admin/imports`: the newest MARC import jobs and their progress (as
+/// `GET /api/v1/imports/{id}` shows each), and a form to start one.
+pub async fn imports(State(state): State<AppState>, request: Request) -> Response {
+    let query: ImportsQuery = query_of(&request);
+    match admin_page(&state, request).await {
+        Ok(web) => {
+            let notice = query.started.map(|_| web.t().imports_started.to_owned());
+            imports_page(&state, &web, StatusCode::OK, notice, None).await
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// Starts a MARC import from an uploaded file (as `POST /api/v1/imports`:
+/// the same upload limit, fields, checks and audit entry); it runs in the
+/// background and the list shows its progress.
+pub async fn start_import(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let (web, me, mut multipart) = match Web::signed_in_multipart(&state, request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    if let Some(refused) = admin_only(&web) {
+        return refused;
+    }
+    let t = web.t();
+    match crate::http::routes::marc::receive_upload(
+        &state,
+        me.user_id,
+        &client,
+        &headers,
+        &mut multipart,
+    )
+    .await
+    {
+        Ok(row) => web.redirect(&format!("/admin/imports?started={}", row.id)),
+        Err(error) => {
+            let problem = Lang::fill(t.desk_refused, web.describe(&error));
+            imports_page(&state, &web, error.status(), None, Some(problem)).await
+        }
+    }
+}

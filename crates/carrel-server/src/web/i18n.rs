@@ -587,6 +587,34 @@ catalog! {
     weekday_sat => en: "Saturday", fr: "Samedi";
     weekday_sun => en: "Sunday", fr: "Dimanche";
 
+    admin_imports => en: "Catalog imports", fr: "Imports du catalogue";
+    admin_imports_hint => en: "Load MARC records (ISO 2709 or MARCXML) and follow their progress.", fr: "Charger des notices MARC (ISO 2709 ou MARCXML) et suivre leur progression.";
+    imports_new => en: "Start an import", fr: "Lancer un import";
+    imports_file => en: "File", fr: "Fichier";
+    imports_file_help => en: "ISO 2709 (.mrc) or MARCXML; at most", fr: "ISO 2709 (.mrc) ou MARCXML ; au plus";
+    imports_format => en: "Format", fr: "Format";
+    imports_format_auto => en: "Recognise it", fr: "Le reconnaître";
+    imports_match => en: "Existing records", fr: "Notices existantes";
+    imports_match_isbn => en: "Update the item with the same ISBN", fr: "Mettre à jour le document de même ISBN";
+    imports_match_control => en: "Update the item with the same control number (001)", fr: "Mettre à jour le document de même numéro de contrôle (001)";
+    imports_match_none => en: "Always create (an ISBN already there is skipped)", fr: "Toujours créer (un ISBN déjà présent est ignoré)";
+    imports_start => en: "Start the import", fr: "Lancer l'import";
+    imports_started => en: "The import has started; it runs in the background. Refresh this page to follow it.", fr: "L'import a commencé ; il se poursuit en arrière-plan. Actualisez cette page pour le suivre.";
+    imports_jobs => en: "Imports", fr: "Imports";
+    imports_refresh => en: "Refresh the progress", fr: "Actualiser la progression";
+    imports_none => en: "No import yet.", fr: "Aucun import pour l'instant.";
+    imports_processed => en: "Records handled", fr: "Notices traitées";
+    imports_progress => en: "{} of {} ({}%)", fr: "{} sur {} ({} %)";
+    imports_created => en: "Created", fr: "Créées";
+    imports_updated => en: "Updated", fr: "Mises à jour";
+    imports_skipped => en: "Skipped", fr: "Ignorées";
+    imports_failed_records => en: "Failed", fr: "En échec";
+    imports_started_at => en: "Started", fr: "Commencé";
+    imports_queued => en: "Waiting", fr: "En attente";
+    imports_running => en: "Running", fr: "En cours";
+    imports_done => en: "Done", fr: "Terminé";
+    imports_failed => en: "Failed", fr: "Échoué";
+
     refused_copy_unavailable => en: "this copy is not available (on loan, on hold for someone else, or out of circulation).", fr: "cet exemplaire n'est pas disponible (en prêt, réservé pour un autre lecteur ou hors circulation).";
     refused_loan_limit => en: "the patron has reached the loan limit.", fr: "le lecteur a atteint le nombre maximal de prêts.";
     refused_loan_type_limit => en: "the patron has reached the loan limit for this item type.", fr: "le lecteur a atteint le nombre maximal de prêts pour ce type de document.";

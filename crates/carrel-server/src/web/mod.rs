@@ -28,7 +28,7 @@ mod session;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -110,6 +110,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/admin/branches/{id}/calendar", post(admin::set_calendar))
         .route("/admin/types", get(admin::types))
+        .route(
+            "/admin/imports",
+            get(admin::imports)
+                .post(admin::start_import)
+                // The import's own limit applies while the file streams.
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/admin/item-types", post(admin::create_type))
         .route("/admin/item-types/{code}", post(admin::rename_type))
         .route("/admin/item-types/{code}/delete", post(admin::delete_type))

@@ -2034,6 +2034,100 @@ async fn branches_and_calendars_on_the_web(app: TestApp) {
     );
 }
 
+/// An import upload: the CSRF token first, then the API's fields.
+fn import_form(csrf: Option<&str>) -> reqwest::multipart::Form {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../carrel-marc/tests/fixtures/bad_records.mrc");
+    let bytes = std::fs::read(path).unwrap();
+    let form = reqwest::multipart::Form::new();
+    let form = match csrf {
+        Some(token) => form.text("csrf", token.to_owned()),
+        None => form,
+    };
+    form.part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("bad_records.mrc"),
+    )
+    .text("format", "auto")
+    .text("match", "isbn")
+}
+
+/// A MARC import starts from the page (as `POST /api/v1/imports`, CSRF
+/// checked on the multipart form) and the list shows its progress as the
+/// API's job does.
+async fn marc_imports_start_and_show_progress_on_the_web(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let mut librarian = Browser::new(&desk.app);
+    let staff_csrf = librarian.sign_in(LIBRARIAN).await;
+    assert_eq!(librarian.get("/admin/imports").await.status, 403);
+    let url = format!("{}/admin/imports", librarian.base);
+    let request = librarian
+        .client
+        .post(&url)
+        .multipart(import_form(Some(&staff_csrf)));
+    assert_eq!(
+        librarian.send(request).await.status,
+        403,
+        "librarians use the API"
+    );
+
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    let empty = browser.get("/admin/imports").await;
+    assert_page(&empty, "/admin/imports");
+    assert!(empty.body.contains("No import yet."));
+    assert!(empty.body.contains("enctype=\"multipart/form-data\""));
+    for form in [import_form(None), import_form(Some("not-the-token"))] {
+        let request = browser.client.post(&url).multipart(form);
+        assert_eq!(browser.send(request).await.status, 403);
+    }
+    assert!(
+        desk.app
+            .audit_events("catalog.import_started")
+            .await
+            .is_empty()
+    );
+
+    let request = browser
+        .client
+        .post(&url)
+        .multipart(import_form(Some(&csrf)));
+    let started = browser.send(request).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let id = started
+        .location()
+        .strip_prefix("/admin/imports?started=")
+        .expect("the started job")
+        .to_owned();
+    let mut job = serde_json::Value::Null;
+    for _ in 0..300 {
+        job = desk
+            .get_json(LIBRARIAN, &format!("/api/v1/imports/{id}"))
+            .await;
+        if job["status"] == "done" || job["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(job["status"], "done", "{job}");
+    let events = desk.app.audit_events("catalog.import_started").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].subject_id.map(|s| s.to_string()),
+        Some(id.clone())
+    );
+    let list = browser.get(&format!("/admin/imports?started={id}")).await;
+    assert_page(&list, "/admin/imports?started");
+    assert!(list.body.contains("The import has started"));
+    let row = section(&list.body, "imports-heading");
+    let total = job["total"].as_i64().unwrap();
+    let cells = format!(
+        "<th scope=\"row\">bad_records.mrc</th><td>Done</td><td>{total} of {total} (100%)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+        job["created"], job["updated"], job["skipped"], job["failed"]
+    );
+    assert!(row.contains(&cells), "{cells} in {row}");
+}
+
 backend_tests!(
     login_with_the_mfa_step,
     pages_render_with_the_pages_headers,
@@ -2050,6 +2144,7 @@ backend_tests!(
     roles_change_on_the_web_as_through_the_api,
     item_types_and_categories_on_the_web,
     branches_and_calendars_on_the_web,
+    marc_imports_start_and_show_progress_on_the_web,
 );
 
 backend_tests_with!(
