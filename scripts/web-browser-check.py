@@ -287,6 +287,14 @@ def run_browser(base, data, item, token):
         shown = desk.locator("#simulation time").get_attribute("datetime") if desk.locator("#simulation time").count() else None
         check("admin: the simulator shows the API's due date", shown == simulated["due_date"], (shown, simulated))
         check("admin: the checkout would be allowed", "would be allowed" in desk.content() and simulated["refusals"] == [])
+        # A MARC import started from the page (a real multipart upload).
+        desk.goto(base + "/admin/imports")
+        desk.set_input_files("#import-file", "crates/carrel-marc/tests/fixtures/bad_records.mrc")
+        with desk.expect_navigation():
+            desk.get_by_role("button", name="Start the import").click()
+        status = desk.get_by_role("status").inner_text()
+        check("admin: the import has started", "The import has started" in status, status)
+        check("admin: the import is listed", "bad_records.mrc" in desk.locator("#imports").inner_text())
 
         # French for a French browser.
         french = browser.new_context(locale="fr-FR").new_page()
@@ -319,6 +327,9 @@ def run_browser(base, data, item, token):
             (desk, "/admin/users"),
             (desk, "/admin/users?q=Rita"),
             (desk, "/admin/types"),
+            (desk, "/admin/branches"),
+            (desk, "/admin/branches/00000000-0000-7000-8000-000000000001"),
+            (desk, "/admin/imports"),
         ]
         for tab, path in pages:
             axe_check(tab, base, path)
@@ -332,7 +343,8 @@ def run_browser(base, data, item, token):
         french_admin.goto(base + "/admin/rules")
         check("French: the rules page", french_admin.get_by_role("heading", name="Règles de prêt").is_visible())
         for path in ["/admin", "/admin/rules", "/admin/rules?card=RC-1&barcode=LH-1", "/admin/rules/edit",
-                     "/admin/users?q=Rita", "/admin/types"]:
+                     "/admin/users?q=Rita", "/admin/types", "/admin/branches",
+                     "/admin/branches/00000000-0000-7000-8000-000000000001", "/admin/imports"]:
             axe_check(french_admin, base, path, f"{path} (fr)")
         # The MFA enrolment page (the QR code) is reached by a form.
         page.goto(base + "/account/mfa")
