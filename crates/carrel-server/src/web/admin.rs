@@ -598,9 +598,6 @@ pub async fn save_rules(
         else {
             continue;
         };
-        if row > MAX_RULE_ROWS + NEW_RULE_ROWS {
-            continue;
-        }
         by_row.entry(row).or_insert_with(|| RowValues {
             holds: false,
             ..Default::default()

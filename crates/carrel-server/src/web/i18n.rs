@@ -471,7 +471,7 @@ catalog! {
     rules_max_of_type_short => en: "Loans of this type", fr: "Prêts de ce type";
     rules_holds => en: "Holds allowed", fr: "Réservations permises";
     rules_remove => en: "Remove", fr: "Supprimer";
-    rules_any => en: "Any", fr: "Toutes";
+    rules_any => en: "Any", fr: "Indifférent";
     rules_no_limit => en: "No limit", fr: "Sans limite";
     rules_level_branch_category_type => en: "Branch, category and type", fr: "Bibliothèque, catégorie et type";
     rules_level_branch_category => en: "Branch and category", fr: "Bibliothèque et catégorie";
