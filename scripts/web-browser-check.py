@@ -5,7 +5,8 @@ link, signs in with the keyboard, searches, places a hold (ready at once: the co
 on the shelf); a librarian checks out and
 returns at the desk with the keyboard alone (the scan field keeps the focus); the patron
 pays a fine online with the `test` payment provider (declined, then approved) and moves
-a waiting hold to another pickup branch; the search page shows its facets; the pages
+a waiting hold to another pickup branch; the search page shows its facets; an
+administrator edits the rule matrix and simulates a checkout at /admin; the pages
 come in French for a French browser; axe-core finds no serious or critical violation
 on any page. CI runs it through scripts/web-browser-check.sh. With
 CARREL_WEB_SCREENSHOTS=DIR it also saves a full-page screenshot of each page.
@@ -302,6 +303,56 @@ def run_browser(base, data, item, token):
         check("account: the hold is picked up at East now",
               east and after["pickup_branch_id"] == east[0]["id"], after)
 
+        # Administration: the rule matrix is edited as a whole with the
+        # keyboard (Enter in a field saves it), then a checkout is simulated.
+        matrix = api(base, "GET", "/api/v1/circulation-rules", token=token)["data"]
+        default_row = len(matrix)  # the default row comes last (most specific first)
+        desk.goto(base + "/admin")
+        with desk.expect_navigation():
+            desk.get_by_role("link", name="Circulation rules").click()
+        with desk.expect_navigation():
+            desk.get_by_role("link", name="Edit the rule matrix").click()
+        loan_days = desk.locator(f'input[name="r{default_row}.loan_days"]')
+        check("admin: the matrix form's fields are labelled by row and column",
+              loan_days.get_attribute("aria-labelledby") == f"row-{default_row} col-loan_days")
+        loan_days.fill("12")
+        loan_days.focus()
+        submit(desk)
+        status = desk.get_by_role("status").inner_text()
+        check("admin: the matrix is saved", "The rules are saved." in status, status)
+        matrix = api(base, "GET", "/api/v1/circulation-rules", token=token)["data"]
+        check("admin: the API shows the new default loan period", matrix[-1]["loan_days"] == 12, matrix[-1])
+        # A matrix without its default row is refused, explained, unchanged.
+        desk.goto(base + "/admin/rules/edit")
+        desk.locator(f'input[name="r{default_row}.remove"]').check()
+        with desk.expect_navigation():
+            desk.get_by_role("button", name="Save the rules").click()
+        alert = desk.get_by_role("alert").inner_text()
+        check("admin: a matrix without a default row is refused", "needs a default row" in alert, alert)
+        axe_check(desk, base, None, "/admin/rules/edit (refused)")
+        after = api(base, "GET", "/api/v1/circulation-rules", token=token)["data"]
+        check("admin: the refused matrix changed nothing", after == matrix)
+        reader = api(base, "GET", "/api/v1/users?q=reader", token=token)["data"][0]
+        api(base, "PATCH", f"/api/v1/users/{reader['id']}", {"card_number": "RC-1"}, token)
+        desk.goto(base + "/admin/rules")
+        desk.get_by_label("Patron card number").fill("RC-1")
+        desk.get_by_label("Copy barcode").fill("LH-1")
+        desk.get_by_label("Copy barcode").focus()
+        submit(desk)
+        simulated = api(base, "POST", "/api/v1/circulation-rules/simulate",
+                        {"card_number": "RC-1", "copy_barcode": "LH-1"}, token)
+        shown = desk.locator("#simulation time").get_attribute("datetime") if desk.locator("#simulation time").count() else None
+        check("admin: the simulator shows the API's due date", shown == simulated["due_date"], (shown, simulated))
+        check("admin: the checkout would be allowed", "would be allowed" in desk.content() and simulated["refusals"] == [])
+        # A MARC import started from the page (a real multipart upload).
+        desk.goto(base + "/admin/imports")
+        desk.set_input_files("#import-file", "crates/carrel-marc/tests/fixtures/bad_records.mrc")
+        with desk.expect_navigation():
+            desk.get_by_role("button", name="Start the import").click()
+        status = desk.get_by_role("status").inner_text()
+        check("admin: the import has started", "The import has started" in status, status)
+        check("admin: the import is listed", "bad_records.mrc" in desk.locator("#imports").inner_text())
+
         # French for a French browser.
         french = browser.new_context(locale="fr-FR").new_page()
         french.goto(base + "/")
@@ -326,9 +377,32 @@ def run_browser(base, data, item, token):
             (desk, "/desk?find=Rita"),
             (french, "/"),
             (french, f"/items/{item['id']}"),
+            (desk, "/admin"),
+            (desk, "/admin/rules"),
+            (desk, "/admin/rules?card=RC-1&barcode=LH-1"),
+            (desk, "/admin/rules/edit"),
+            (desk, "/admin/users"),
+            (desk, "/admin/users?q=Rita"),
+            (desk, "/admin/types"),
+            (desk, "/admin/branches"),
+            (desk, "/admin/branches/00000000-0000-7000-8000-000000000001"),
+            (desk, "/admin/imports"),
         ]
         for tab, path in pages:
             axe_check(tab, base, path, path + (" (fr)" if tab is french else ""))
+        # The administration pages in French, for a French administrator.
+        french_admin = browser.new_context(locale="fr-FR").new_page()
+        french_admin.goto(base + "/login")
+        french_admin.keyboard.type(ADMIN_EMAIL)
+        french_admin.keyboard.press("Tab")
+        french_admin.keyboard.type(ADMIN_PASSWORD)
+        submit(french_admin)
+        french_admin.goto(base + "/admin/rules")
+        check("French: the rules page", french_admin.get_by_role("heading", name="Règles de prêt").is_visible())
+        for path in ["/admin", "/admin/rules", "/admin/rules?card=RC-1&barcode=LH-1", "/admin/rules/edit",
+                     "/admin/users?q=Rita", "/admin/types", "/admin/branches",
+                     "/admin/branches/00000000-0000-7000-8000-000000000001", "/admin/imports"]:
+            axe_check(french_admin, base, path, f"{path} (fr)")
         # The MFA enrolment page (the QR code) is reached by a form.
         page.goto(base + "/account/mfa")
         with page.expect_navigation():

@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::context;
 use crate::accounts::AccountError;
+use crate::app::admin::AdminRefusal;
 use crate::auth::tokens::TokenError;
 use crate::catalog::CatalogError;
 use crate::limits::RateLimited;
@@ -385,6 +386,15 @@ pub(crate) fn rate_limit_headers(d: &Decision) -> [(&'static str, HeaderValue); 
             HeaderValue::from(d.reset_after.as_secs_f64().ceil() as u64),
         ),
     ]
+}
+
+impl From<AdminRefusal> for ApiError {
+    fn from(error: AdminRefusal) -> Self {
+        match error {
+            AdminRefusal::Invalid(fields) => ApiError::invalid_fields(fields),
+            AdminRefusal::Store(error) => ApiError::from(error),
+        }
+    }
 }
 
 impl From<CatalogError> for ApiError {

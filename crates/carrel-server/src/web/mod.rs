@@ -19,6 +19,7 @@
 //!   `app::*`, the catalog's search), with the same rate limits and audit.
 
 mod account;
+mod admin;
 mod assets;
 mod desk;
 pub mod i18n;
@@ -27,7 +28,7 @@ mod session;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -92,6 +93,41 @@ pub fn router() -> Router<AppState> {
         .route("/desk/receive", post(desk::receive))
         .route("/desk/fines/{id}/pay", post(desk::pay_fine))
         .route("/desk/fines/{id}/waive", post(desk::waive_fine))
+        .route("/admin", get(admin::home))
+        .route("/admin/rules", get(admin::rules))
+        .route(
+            "/admin/rules/edit",
+            get(admin::edit_rules).post(admin::save_rules),
+        )
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}/role", post(admin::set_role))
+        .route("/admin/users/{id}/active", post(admin::set_active))
+        .route(
+            "/admin/branches",
+            get(admin::branches).post(admin::create_branch),
+        )
+        .route(
+            "/admin/branches/{id}",
+            get(admin::branch).post(admin::update_branch),
+        )
+        .route("/admin/branches/{id}/calendar", post(admin::set_calendar))
+        .route("/admin/types", get(admin::types))
+        .route(
+            "/admin/imports",
+            get(admin::imports)
+                .post(admin::start_import)
+                // The import's own limit applies while the file streams.
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/admin/item-types", post(admin::create_type))
+        .route("/admin/item-types/{code}", post(admin::rename_type))
+        .route("/admin/item-types/{code}/delete", post(admin::delete_type))
+        .route("/admin/categories", post(admin::create_category))
+        .route("/admin/categories/{code}", post(admin::update_category))
+        .route(
+            "/admin/categories/{code}/delete",
+            post(admin::delete_category),
+        )
         .layer(axum::middleware::from_fn(page_headers))
         .merge(assets::router())
 }

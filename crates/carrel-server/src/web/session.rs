@@ -37,6 +37,8 @@ pub struct PageCtx {
     /// The signed-in caller's name.
     pub user: Option<String>,
     pub staff: bool,
+    /// The caller is an administrator (the navigation links `/admin`).
+    pub admin: bool,
     pub css: String,
     /// This page's path and query (where the language switch comes back to).
     pub here: String,
@@ -140,6 +142,48 @@ impl Web {
         }
     }
 
+    /// A `multipart/form-data` POST of a signed-in caller (a file upload):
+    /// its first field must be the `csrf` token, checked as [`Web::form`]
+    /// checks it for a signed-in caller; the rest of the body is left to
+    /// read. The page, the caller and the remaining fields.
+    pub async fn signed_in_multipart(
+        state: &AppState,
+        request: Request,
+    ) -> Result<(Web, Principal, axum::extract::Multipart), Response> {
+        use axum::extract::FromRequest as _;
+        let (mut parts, body) = request.into_parts();
+        let mut upload = Request::new(body);
+        *upload.headers_mut() = parts.headers.clone();
+        // The route's body limit (the upload's own limit is enforced while
+        // the file streams).
+        *upload.extensions_mut() = parts.extensions.clone();
+        let refused = |parts: &Parts| {
+            let web = Self::with(state, parts, None);
+            web.problem(StatusCode::FORBIDDEN, web.t().error_csrf)
+        };
+        let Ok(mut multipart) = axum::extract::Multipart::from_request(upload, state).await else {
+            return Err(refused(&parts));
+        };
+        let token = match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("csrf") => {
+                field.text().await.unwrap_or_default()
+            }
+            _ => return Err(refused(&parts)),
+        };
+        match HeaderValue::from_str(&token) {
+            Ok(value) => {
+                parts.headers.insert(CSRF_HEADER, value);
+            }
+            Err(_) => return Err(refused(&parts)),
+        }
+        match Authenticated::from_request_parts(&mut parts, state).await {
+            Ok(Authenticated(me)) => {
+                Ok((Self::with(state, &parts, Some(me.clone())), me, multipart))
+            }
+            Err(error) => Err(Self::with(state, &parts, None).refused(&error)),
+        }
+    }
+
     /// Reads a form POST and checks its CSRF token. With `signed_in`, the
     /// caller must have a live session and the token is checked by the API's
     /// own cookie-mode check (equal to the cookie, bound to the session, no
@@ -232,6 +276,10 @@ impl Web {
                     .unwrap_or_else(|| p.user.username.clone())
             }),
             staff: self.principal.as_ref().is_some_and(Principal::is_staff),
+            admin: self
+                .principal
+                .as_ref()
+                .is_some_and(|p| p.role == carrel_core::roles::Role::Admin),
             css: super::assets::stylesheet_url(),
             here: self.here.clone(),
         }

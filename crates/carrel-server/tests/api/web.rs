@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use reqwest::header::{self, HeaderMap};
 use reqwest::redirect::Policy;
 
-use crate::desk::{Desk, LIBRARIAN};
+use crate::desk::{ADMIN, Desk, LIBRARIAN};
 use crate::helpers::{PASSWORD, TestApp, backend_tests, backend_tests_with};
 
 /// The pages' CSP, as the contract asks: nothing inline, no script at all.
@@ -1258,6 +1258,876 @@ async fn the_desk_takes_payments_and_waives_fines(app: TestApp) {
     assert_eq!(desk.app.audit_events("fine.waived").await.len(), 2);
 }
 
+/// The rule matrix as the API shows it.
+async fn api_matrix(desk: &Desk) -> serde_json::Value {
+    desk.get_json(LIBRARIAN, "/api/v1/circulation-rules").await["data"].clone()
+}
+
+/// `/admin` is for administrators: signed out → the sign-in page, a patron or
+/// a librarian → 403 on every page and every form (nothing changes), and
+/// every admin form needs the session's CSRF token.
+async fn admin_pages_are_for_administrators_only(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let reader = desk.patron("reader").await;
+    let pages = [
+        "/admin",
+        "/admin/rules",
+        "/admin/rules/edit",
+        "/admin/users",
+        "/admin/types",
+    ];
+    let mut anonymous = Browser::new(&desk.app);
+    let away = anonymous.get("/admin/rules").await;
+    assert_eq!(away.status, 303);
+    assert_eq!(away.location(), "/login?next=%2Fadmin%2Frules");
+
+    let before = api_matrix(&desk).await;
+    let default_row = [
+        ("r1.loan_days", "1"),
+        ("r1.max_renewals", "0"),
+        ("r1.daily_fine", "0"),
+        ("r1.max_fine", "0"),
+        ("r1.grace_days", "0"),
+        ("r1.replacement", "0"),
+    ];
+    for username in ["reader", LIBRARIAN] {
+        let mut browser = Browser::new(&desk.app);
+        let csrf = browser.sign_in(username).await;
+        for path in pages {
+            let page = browser.get(path).await;
+            assert_eq!(page.status, 403, "{username} {path}");
+            assert!(page.body.contains("role=\"alert\""));
+        }
+        let home = browser.get("/account").await;
+        assert!(!home.body.contains("href=\"/admin\""), "no admin link");
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(default_row);
+        let refused = browser.post("/admin/rules/edit", &form).await;
+        assert_eq!(refused.status, 403, "{username} edits the matrix");
+        let role = format!("/admin/users/{}/role", reader.id);
+        let refused = browser
+            .post(&role, &[("csrf", &csrf), ("role", "admin")])
+            .await;
+        assert_eq!(refused.status, 403, "{username} changes a role");
+        let refused = browser
+            .post(
+                "/admin/item-types",
+                &[("csrf", &csrf), ("code", "zine"), ("name", "Zine")],
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{username} defines a type");
+    }
+    assert_eq!(api_matrix(&desk).await, before, "the matrix is unchanged");
+    assert!(desk.app.audit_events("user.role_changed").await.is_empty());
+    assert!(desk.app.audit_events("item_type.created").await.is_empty());
+
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    for path in pages {
+        let page = browser.get(path).await;
+        assert_page(&page, path);
+        assert!(
+            page.body.contains("href=\"/admin\""),
+            "{path}: the admin link"
+        );
+    }
+    // Without the token, or with another one, nothing changes.
+    let mut form: Vec<(&str, &str)> = default_row.to_vec();
+    assert_eq!(browser.post("/admin/rules/edit", &form).await.status, 403);
+    form.push(("csrf", "not-the-token"));
+    assert_eq!(browser.post("/admin/rules/edit", &form).await.status, 403);
+    assert_eq!(
+        browser
+            .post("/admin/item-types", &[("code", "zine"), ("name", "Zine")])
+            .await
+            .status,
+        403
+    );
+    assert_eq!(api_matrix(&desk).await, before, "the matrix is unchanged");
+    assert!(desk.app.audit_events("rules.replaced").await.is_empty());
+    // With it, the change is made.
+    form.pop();
+    form.push(("csrf", &csrf));
+    let saved = browser.post("/admin/rules/edit", &form).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(api_matrix(&desk).await.as_array().unwrap().len(), 1);
+}
+
+/// The matrix form replaces the whole matrix as `PUT
+/// /api/v1/circulation-rules` does (same checks, same audit entry); a bad
+/// matrix is refused with its problems named by row and nothing changes; the
+/// simulator shows what the API's simulation says.
+async fn the_rule_matrix_is_edited_and_simulated_on_the_web(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let reader = desk.patron("reader").await;
+    let card = desk
+        .staff(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{}", reader.id),
+        )
+        .await
+        .json(&serde_json::json!({"card_number": "C-7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(card.status(), 200);
+    desk.item("Night Train", "dvd", &["SIM-1"]).await;
+    desk.item("Open Sea", "book", &["SIM-2"]).await;
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+
+    // The form shows the matrix as it is: one row per rule, then new rows.
+    let before = api_matrix(&desk).await;
+    let edit = browser.get("/admin/rules/edit").await;
+    assert_page(&edit, "/admin/rules/edit");
+    let rows = before.as_array().unwrap().len();
+    assert!(
+        edit.body
+            .contains(&format!("name=\"r{}.loan_days\"", rows + 3))
+    );
+    assert!(
+        !edit
+            .body
+            .contains(&format!("name=\"r{}.loan_days\"", rows + 4))
+    );
+    assert!(
+        edit.body
+            .contains("aria-labelledby=\"row-1 col-loan_days\"")
+    );
+
+    // A default row and a DVD row in the main library.
+    let matrix = [
+        ("csrf", csrf.as_str()),
+        ("r1.branch", ""),
+        ("r1.category", ""),
+        ("r1.item_type", ""),
+        ("r1.loan_days", "10"),
+        ("r1.max_renewals", "2"),
+        ("r1.daily_fine", "20"),
+        ("r1.max_fine", "500"),
+        ("r1.grace_days", "1"),
+        ("r1.replacement", "2000"),
+        ("r1.max_of_type", ""),
+        ("r1.holds", "on"),
+        ("r2.branch", MAIN_BRANCH),
+        ("r2.category", ""),
+        ("r2.item_type", "dvd"),
+        ("r2.loan_days", "3"),
+        ("r2.max_renewals", "0"),
+        ("r2.daily_fine", "100"),
+        ("r2.max_fine", "1500"),
+        ("r2.grace_days", "0"),
+        ("r2.replacement", "2500"),
+        ("r2.max_of_type", "2"),
+        // An empty new row adds nothing; a removed row is dropped.
+        ("r3.branch", ""),
+        ("r3.loan_days", ""),
+        ("r4.item_type", "book"),
+        ("r4.loan_days", "99"),
+        ("r4.max_renewals", "0"),
+        ("r4.daily_fine", "0"),
+        ("r4.max_fine", "0"),
+        ("r4.grace_days", "0"),
+        ("r4.replacement", "0"),
+        ("r4.remove", "on"),
+    ];
+    let saved = browser.post("/admin/rules/edit", &matrix).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(saved.location(), "/admin/rules?saved=1");
+    let after = api_matrix(&desk).await;
+    assert_eq!(
+        after,
+        serde_json::json!([
+            {"branch_id": MAIN_BRANCH, "patron_category": null, "item_type": "dvd", "loan_days": 3,
+             "max_renewals": 0, "daily_fine_cents": 100, "max_fine_cents": 1500, "grace_days": 0,
+             "replacement_cost_cents": 2500, "max_loans_of_type": 2, "holds_allowed": false},
+            {"branch_id": null, "patron_category": null, "item_type": null, "loan_days": 10,
+             "max_renewals": 2, "daily_fine_cents": 20, "max_fine_cents": 500, "grace_days": 1,
+             "replacement_cost_cents": 2000, "max_loans_of_type": null, "holds_allowed": true},
+        ])
+    );
+    let replaced = desk.app.audit_events("rules.replaced").await;
+    assert_eq!(replaced.len(), 1);
+    assert_eq!(replaced[0].details.0["rows"], 2);
+    let view = browser.get("/admin/rules?saved=1").await;
+    assert_page(&view, "/admin/rules");
+    assert!(view.body.contains("The rules are saved."));
+    assert!(view.body.contains("Branch and type"), "the DVD row's level");
+    assert!(view.body.contains("15.00<"), "money in the page's format");
+
+    // No default row: refused, explained, nothing changed.
+    let no_default: Vec<(&str, &str)> = matrix
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.starts_with("r1."))
+        .collect();
+    let refused = browser.post("/admin/rules/edit", &no_default).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("Nothing was changed."),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("The matrix needs a default row"));
+    // The form comes back as sent, to be corrected.
+    assert!(refused.body.contains("name=\"r1.loan_days\" value=\"3\""));
+    // Values out of range, text where a number goes, two rows with one key.
+    let mut bad: Vec<(&str, &str)> = matrix
+        .iter()
+        .copied()
+        .map(|(k, v)| match k {
+            "r1.loan_days" => (k, "400"),
+            "r2.daily_fine" => (k, "lots"),
+            _ => (k, v),
+        })
+        .collect();
+    let refused = browser.post("/admin/rules/edit", &bad).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Row 2: Daily fine (cents): a whole number of cents"),
+        "{}",
+        refused.body
+    );
+    bad.retain(|(k, _)| !k.starts_with("r2."));
+    bad.extend([
+        ("r2.loan_days", "5"),
+        ("r2.max_renewals", "0"),
+        ("r2.daily_fine", "0"),
+        ("r2.max_fine", "0"),
+        ("r2.grace_days", "0"),
+        ("r2.replacement", "0"),
+    ]);
+    let refused = browser.post("/admin/rules/edit", &bad).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Row 1: Loan days: a whole number from 1 to 365."),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("Row 2: another row has the same branch, category and type.")
+    );
+    assert_eq!(api_matrix(&desk).await, after, "nothing changed");
+    assert_eq!(desk.app.audit_events("rules.replaced").await.len(), 1);
+
+    // The simulator agrees with the API's simulation: due date and refusals.
+    let api_simulation = |barcode: &'static str| {
+        let desk = &desk;
+        async move {
+            let response = desk
+                .staff(reqwest::Method::POST, "/api/v1/circulation-rules/simulate")
+                .await
+                .json(&serde_json::json!({"card_number": "C-7", "copy_barcode": barcode}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    for (barcode, level, days) in [
+        ("SIM-1", "Branch and type", "3"),
+        ("SIM-2", "Default", "10"),
+    ] {
+        let api = api_simulation(barcode).await;
+        assert_eq!(api["refusals"], serde_json::json!([]));
+        let page = browser
+            .get(&format!("/admin/rules?card=c-7&barcode={barcode}"))
+            .await;
+        assert_page(&page, "the simulator");
+        let result = section(&page.body, "simulate-heading");
+        let due = api["due_date"].as_str().unwrap();
+        assert!(
+            result.contains(&format!("<time datetime=\"{due}\">")),
+            "{result}"
+        );
+        assert!(result.contains(&format!("<dd>{level}</dd>")), "{result}");
+        assert!(result.contains(&format!("<dd>{days}</dd>")), "{result}");
+        assert!(result.contains("The checkout would be allowed."));
+    }
+    desk.charge(reader.id, 1_000).await;
+    let api = api_simulation("SIM-1").await;
+    assert_eq!(api["refusals"], serde_json::json!(["PATRON_BLOCKED"]));
+    let page = browser.get("/admin/rules?card=C-7&barcode=SIM-1").await;
+    let result = section(&page.body, "simulate-heading");
+    assert!(
+        result.contains("<li>the patron owes too much in fines.</li>"),
+        "{result}"
+    );
+    assert!(result.contains(&format!(
+        "<time datetime=\"{}\">",
+        api["due_date"].as_str().unwrap()
+    )));
+    // Nothing was lent.
+    assert!(desk.app.audit_events("loan.created").await.is_empty());
+    // An unknown card or barcode is explained.
+    let unknown = browser.get("/admin/rules?card=NOPE&barcode=SIM-1").await;
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown
+            .body
+            .contains("No patron has this card number or name.")
+    );
+    let unknown = browser.get("/admin/rules?card=C-7&barcode=NOPE").await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("no copy has this barcode."));
+
+    // In French.
+    browser.language = Some("fr");
+    let french = browser.get("/admin/rules?card=C-7&barcode=SIM-1").await;
+    assert_page(&french, "/admin/rules in French");
+    assert!(french.body.contains("Bibliothèque et type"));
+    assert!(
+        french.body.contains("le lecteur doit trop d&#39;amendes."),
+        "{}",
+        french.body
+    );
+    let refused = browser.post("/admin/rules/edit", &no_default).await;
+    assert!(
+        refused
+            .body
+            .contains("La matrice doit avoir une ligne par défaut")
+    );
+}
+
+/// Roles change through the API's own use case: the same refusals (never
+/// one's own role or account) and the same audit entry.
+async fn roles_change_on_the_web_as_through_the_api(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let reader = desk.patron("reader").await;
+    let other = desk.patron("other").await;
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    let admin_id = desk.get_json(ADMIN, "/api/v1/users/me").await["id"].clone();
+
+    let found = browser.get("/admin/users?q=reader").await;
+    assert_page(&found, "/admin/users?q=reader");
+    assert!(
+        found
+            .body
+            .contains(&format!("/admin/users/{}/role", reader.id))
+    );
+    assert!(
+        !found
+            .body
+            .contains(&format!("/admin/users/{}/role", other.id))
+    );
+
+    let changed = browser
+        .post(
+            &format!("/admin/users/{}/role", reader.id),
+            &[("csrf", &csrf), ("role", "librarian"), ("q", "reader")],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert!(
+        changed.body.contains("reader is now: Librarian."),
+        "{}",
+        changed.body
+    );
+    let user = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/users/{}", reader.id))
+        .await;
+    assert_eq!(user["role"], "librarian");
+    // The same change through the API, for comparison.
+    let api = desk
+        .as_user(
+            ADMIN,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{}", other.id),
+        )
+        .await
+        .json(&serde_json::json!({"role": "librarian"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    let events = desk.app.audit_events("user.role_changed").await;
+    assert_eq!(events.len(), 2);
+    let web_event = events
+        .iter()
+        .find(|e| e.subject_id == Some(reader.id))
+        .unwrap();
+    let api_event = events
+        .iter()
+        .find(|e| e.subject_id == Some(other.id))
+        .unwrap();
+    assert_eq!(web_event.details, api_event.details);
+    assert_eq!(
+        web_event.details.0,
+        serde_json::json!({"from": "patron", "to": "librarian"})
+    );
+    assert_eq!(web_event.actor_id, api_event.actor_id);
+    assert_eq!(serde_json::json!(web_event.actor_id), admin_id);
+
+    // Not one's own role, not one's own account: refused and explained.
+    let me = admin_id.as_str().unwrap();
+    let refused = browser
+        .post(
+            &format!("/admin/users/{me}/role"),
+            &[("csrf", &csrf), ("role", "patron")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("you cannot change your own role"),
+        "{}",
+        refused.body
+    );
+    let refused = browser
+        .post(
+            &format!("/admin/users/{me}/active"),
+            &[("csrf", &csrf), ("active", "false")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(desk.app.audit_events("user.role_changed").await.len(), 2);
+    assert_eq!(
+        desk.get_json(ADMIN, "/api/v1/users/me").await["role"],
+        "admin"
+    );
+
+    // Deactivating ends the account's use; reactivating restores it.
+    let off = browser
+        .post(
+            &format!("/admin/users/{}/active", other.id),
+            &[("csrf", &csrf), ("active", "false")],
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert!(off.body.contains("The account of other is deactivated"));
+    let user = desk
+        .get_json(ADMIN, &format!("/api/v1/users/{}", other.id))
+        .await;
+    assert_eq!(user["is_active"], false);
+    assert_eq!(desk.app.login("other", PASSWORD).await.status(), 401);
+    let on = browser
+        .post(
+            &format!("/admin/users/{}/active", other.id),
+            &[("csrf", &csrf), ("active", "true")],
+        )
+        .await;
+    assert_eq!(on.status, 200);
+    let user = desk
+        .get_json(ADMIN, &format!("/api/v1/users/{}", other.id))
+        .await;
+    assert_eq!(user["is_active"], true);
+}
+
+/// Item types and patron categories are defined, renamed and deleted through
+/// the API's use cases; a type or category in use is refused, explained.
+async fn item_types_and_categories_on_the_web(app: TestApp) {
+    let desk = Desk::open(app).await;
+    desk.item("Paper Boats", "book", &["T-1"]).await;
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    let page = browser.get("/admin/types").await;
+    assert_page(&page, "/admin/types");
+
+    let created = browser
+        .post(
+            "/admin/item-types",
+            &[("csrf", &csrf), ("code", "zine"), ("name", " Zine ")],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("zine is created."));
+    let taken = browser
+        .post(
+            "/admin/item-types",
+            &[("csrf", &csrf), ("code", "zine"), ("name", "Again")],
+        )
+        .await;
+    assert_eq!(taken.status, 409);
+    assert!(taken.body.contains("this code is already used."));
+    let invalid = browser
+        .post(
+            "/admin/item-types",
+            &[("csrf", &csrf), ("code", "Bad Code"), ("name", "")],
+        )
+        .await;
+    assert_eq!(invalid.status, 422);
+    assert!(invalid.body.contains("(code, name)"), "{}", invalid.body);
+    let renamed = browser
+        .post(
+            "/admin/item-types/zine",
+            &[("csrf", &csrf), ("name", "Fanzine")],
+        )
+        .await;
+    assert_eq!(renamed.status, 200);
+    let types = desk
+        .app
+        .get("/api/v1/item-types")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert!(
+        types["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["code"] == "zine" && t["name"] == "Fanzine")
+    );
+    // A type items use: refused, explained, kept.
+    let in_use = browser
+        .post("/admin/item-types/book/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(in_use.status, 409);
+    assert!(
+        in_use
+            .body
+            .contains("items (deleted ones included) or circulation rules use this item type")
+    );
+    let deleted = browser
+        .post("/admin/item-types/zine/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(desk.app.audit_events("item_type.created").await.len(), 1);
+    assert_eq!(desk.app.audit_events("item_type.updated").await.len(), 1);
+    assert_eq!(desk.app.audit_events("item_type.deleted").await.len(), 1);
+
+    let created = browser
+        .post(
+            "/admin/categories",
+            &[
+                ("csrf", &csrf),
+                ("code", "teen"),
+                ("name", "Teen"),
+                ("max_loans", "3"),
+                ("max_holds", ""),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let updated = browser
+        .post(
+            "/admin/categories/teen",
+            &[
+                ("csrf", &csrf),
+                ("name", "Teenager"),
+                ("max_loans", ""),
+                ("max_holds", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    let categories = desk.get_json(LIBRARIAN, "/api/v1/patron-categories").await;
+    let teen = categories["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "teen")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        teen,
+        serde_json::json!({"code": "teen", "name": "Teenager", "max_active_loans": null, "max_active_holds": 2})
+    );
+    let too_many = browser
+        .post(
+            "/admin/categories/teen",
+            &[
+                ("csrf", &csrf),
+                ("name", "Teen"),
+                ("max_loans", "99999"),
+                ("max_holds", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(too_many.status, 422);
+    let default = browser
+        .post("/admin/categories/adult/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(default.status, 409);
+    assert!(default.body.contains("this is the default category"));
+    let deleted = browser
+        .post("/admin/categories/teen/delete", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(
+        desk.app.audit_events("patron_category.deleted").await.len(),
+        1
+    );
+    assert_eq!(
+        desk.app.audit_events("patron_category.updated").await.len(),
+        1
+    );
+}
+
+/// A branch as `GET /api/v1/branches` lists it.
+async fn branch_of(desk: &Desk, id: &str) -> serde_json::Value {
+    let list = desk.get_json(LIBRARIAN, "/api/v1/branches?limit=100").await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == id)
+        .expect("the branch")
+        .clone()
+}
+
+/// Branches are added and changed, and their calendars set, through the
+/// API's use cases and checks; refusals are explained and change nothing.
+async fn branches_and_calendars_on_the_web(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let mut librarian = Browser::new(&desk.app);
+    let staff_csrf = librarian.sign_in(LIBRARIAN).await;
+    let refused = librarian
+        .post(
+            "/admin/branches",
+            &[("csrf", &staff_csrf), ("code", "EAST"), ("name", "East")],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    assert_page(&browser.get("/admin/branches").await, "/admin/branches");
+
+    let created = browser
+        .post(
+            "/admin/branches",
+            &[
+                ("csrf", &csrf),
+                ("code", "EAST"),
+                ("name", " East branch "),
+                ("timezone", ""),
+                ("address", "1 Sea Road"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let location = created.location().to_owned();
+    let id = location
+        .strip_prefix("/admin/branches/")
+        .and_then(|rest| rest.strip_suffix("?created=1"))
+        .expect("the new branch's page")
+        .to_owned();
+    let page = browser.get(&location).await;
+    assert_page(&page, "/admin/branches/{id}");
+    assert!(page.body.contains("The branch is created."));
+    let branch = branch_of(&desk, &id).await;
+    assert_eq!(branch["code"], "EAST");
+    assert_eq!(branch["name"], "East branch");
+    assert_eq!(branch["address"], "1 Sea Road");
+    assert_eq!(desk.app.audit_events("branch.created").await.len(), 1);
+
+    let invalid = browser
+        .post(
+            "/admin/branches",
+            &[
+                ("csrf", &csrf),
+                ("code", "bad code!"),
+                ("name", "West"),
+                ("timezone", "Mars/Base"),
+            ],
+        )
+        .await;
+    assert_eq!(invalid.status, 422);
+    assert!(invalid.body.contains("code, timezone"), "{}", invalid.body);
+    assert!(
+        invalid.body.contains("value=\"Mars/Base\""),
+        "the form as sent"
+    );
+    let taken = browser
+        .post(
+            "/admin/branches",
+            &[("csrf", &csrf), ("code", "EAST"), ("name", "Again")],
+        )
+        .await;
+    assert_eq!(taken.status, 409);
+    assert!(taken.body.contains("this code is already used."));
+    assert_eq!(desk.app.audit_events("branch.created").await.len(), 1);
+
+    let updated = browser
+        .post(
+            &format!("/admin/branches/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("code", "EAST"),
+                ("name", "East library"),
+                ("timezone", "Europe/Paris"),
+                ("address", ""),
+            ],
+        )
+        .await;
+    assert_eq!(updated.status, 303, "{}", updated.body);
+    let branch = branch_of(&desk, &id).await;
+    assert_eq!(branch["name"], "East library");
+    assert_eq!(branch["timezone"], "Europe/Paris");
+    assert_eq!(branch["address"], serde_json::Value::Null);
+
+    let calendar_path = format!("/admin/branches/{id}/calendar");
+    let set = browser
+        .post(
+            &calendar_path,
+            &[
+                ("csrf", &csrf),
+                ("mon", "14:00-18:00, 09:00-12:00"),
+                ("tue", "09:00-17:00"),
+                ("wed", "09:00-17:00"),
+                ("thu", "09:00-17:00"),
+                ("fri", "09:00 - 17:00"),
+                ("sat", ""),
+                ("sun", ""),
+                ("closed_dates", "2026-12-25\r\n2027-01-01\r\n"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    let expected = serde_json::json!({
+        "weekly": {"mon": [["09:00", "12:00"], ["14:00", "18:00"]], "tue": [["09:00", "17:00"]],
+            "wed": [["09:00", "17:00"]], "thu": [["09:00", "17:00"]], "fri": [["09:00", "17:00"]],
+            "sat": [], "sun": []},
+        "closed_dates": ["2026-12-25", "2027-01-01"],
+    });
+    let calendar = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/branches/{id}/calendar"))
+        .await;
+    assert_eq!(calendar, expected);
+    let page = browser.get(&format!("/admin/branches/{id}")).await;
+    assert!(
+        page.body
+            .contains("name=\"mon\" value=\"09:00-12:00, 14:00-18:00\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("2026-12-25\n2027-01-01</textarea>"));
+
+    let bad = browser
+        .post(
+            &calendar_path,
+            &[
+                ("csrf", &csrf),
+                ("mon", "18:00-09:00"),
+                ("tue", "9am"),
+                ("closed_dates", "2026-13-45"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("The calendar was not changed:"));
+    assert!(
+        bad.body.contains("Monday: hours must be HH:MM-HH:MM"),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("Tuesday: hours must be"));
+    assert!(bad.body.contains("2026-13-45") && bad.body.contains("is not a date YYYY-MM-DD."));
+    assert!(
+        bad.body.contains("name=\"mon\" value=\"18:00-09:00\""),
+        "the form as sent"
+    );
+    let calendar = desk
+        .get_json(LIBRARIAN, &format!("/api/v1/branches/{id}/calendar"))
+        .await;
+    assert_eq!(calendar, expected, "unchanged");
+    assert_eq!(
+        desk.app.audit_events("branch.calendar_updated").await.len(),
+        1
+    );
+}
+
+/// An import upload: the CSRF token first, then the API's fields.
+fn import_form(csrf: Option<&str>) -> reqwest::multipart::Form {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../carrel-marc/tests/fixtures/bad_records.mrc");
+    let bytes = std::fs::read(path).unwrap();
+    let form = reqwest::multipart::Form::new();
+    let form = match csrf {
+        Some(token) => form.text("csrf", token.to_owned()),
+        None => form,
+    };
+    form.part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("bad_records.mrc"),
+    )
+    .text("format", "auto")
+    .text("match", "isbn")
+}
+
+/// A MARC import starts from the page (as `POST /api/v1/imports`, CSRF
+/// checked on the multipart form) and the list shows its progress as the
+/// API's job does.
+async fn marc_imports_start_and_show_progress_on_the_web(app: TestApp) {
+    let desk = Desk::open(app).await;
+    let mut librarian = Browser::new(&desk.app);
+    let staff_csrf = librarian.sign_in(LIBRARIAN).await;
+    assert_eq!(librarian.get("/admin/imports").await.status, 403);
+    let url = format!("{}/admin/imports", librarian.base);
+    let request = librarian
+        .client
+        .post(&url)
+        .multipart(import_form(Some(&staff_csrf)));
+    assert_eq!(
+        librarian.send(request).await.status,
+        403,
+        "librarians use the API"
+    );
+
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in(ADMIN).await;
+    let empty = browser.get("/admin/imports").await;
+    assert_page(&empty, "/admin/imports");
+    assert!(empty.body.contains("No import yet."));
+    assert!(empty.body.contains("enctype=\"multipart/form-data\""));
+    for form in [import_form(None), import_form(Some("not-the-token"))] {
+        let request = browser.client.post(&url).multipart(form);
+        assert_eq!(browser.send(request).await.status, 403);
+    }
+    assert!(
+        desk.app
+            .audit_events("catalog.import_started")
+            .await
+            .is_empty()
+    );
+
+    let request = browser
+        .client
+        .post(&url)
+        .multipart(import_form(Some(&csrf)));
+    let started = browser.send(request).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let id = started
+        .location()
+        .strip_prefix("/admin/imports?started=")
+        .expect("the started job")
+        .to_owned();
+    let mut job = serde_json::Value::Null;
+    for _ in 0..300 {
+        job = desk
+            .get_json(LIBRARIAN, &format!("/api/v1/imports/{id}"))
+            .await;
+        if job["status"] == "done" || job["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(job["status"], "done", "{job}");
+    let events = desk.app.audit_events("catalog.import_started").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].subject_id.map(|s| s.to_string()),
+        Some(id.clone())
+    );
+    let list = browser.get(&format!("/admin/imports?started={id}")).await;
+    assert_page(&list, "/admin/imports?started");
+    assert!(list.body.contains("The import has started"));
+    let row = section(&list.body, "imports-heading");
+    let total = job["total"].as_i64().unwrap();
+    let cells = format!(
+        "<th scope=\"row\">bad_records.mrc</th><td>Done</td><td>{total} of {total} (100%)</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+        job["created"], job["updated"], job["skipped"], job["failed"]
+    );
+    assert!(row.contains(&cells), "{cells} in {row}");
+}
+
 backend_tests!(
     login_with_the_mfa_step,
     pages_render_with_the_pages_headers,
@@ -1269,6 +2139,12 @@ backend_tests!(
     two_step_verification_is_set_up_and_turned_off_on_the_account_page,
     the_desk_works_at_a_branch_with_its_hold_shelf_and_transits,
     the_desk_takes_payments_and_waives_fines,
+    admin_pages_are_for_administrators_only,
+    the_rule_matrix_is_edited_and_simulated_on_the_web,
+    roles_change_on_the_web_as_through_the_api,
+    item_types_and_categories_on_the_web,
+    branches_and_calendars_on_the_web,
+    marc_imports_start_and_show_progress_on_the_web,
 );
 
 backend_tests_with!(

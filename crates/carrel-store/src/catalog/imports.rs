@@ -565,6 +565,19 @@ impl Store {
         )
     }
 
+    /// The newest import jobs first (at most `limit`).
+    pub async fn list_imports(&self, limit: u32) -> Result<Vec<ImportRow>, StoreError> {
+        const LIST: &str = concat!(
+            "SELECT ",
+            import_columns!(),
+            " FROM imports ORDER BY created_at DESC, id DESC LIMIT $1"
+        );
+        Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?))
+    }
+
     /// Takes the lease of a queued or running job for `ttl`, unless another
     /// instance holds a live one (the same instance does not take it twice
     /// either). Marks it `running`.

@@ -3,8 +3,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_core::calendar::{OpeningCalendar, Zone, format_clock, format_date};
-use carrel_store::{Branch, BranchChanges, NewBranch, StoreError, Transit};
+use carrel_core::calendar::{OpeningCalendar, format_clock, format_date};
+use carrel_store::{Branch, StoreError, Transit};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -120,47 +120,6 @@ pub struct BranchPatch {
     pub address: Option<Option<String>>,
 }
 
-fn check_code(code: &str, bad: &mut Vec<(String, String)>) {
-    let ok = (1..=16).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !ok {
-        bad.push((
-            "code".into(),
-            "must be 1 to 16 of A-Z, a-z, 0-9, _ and -".into(),
-        ));
-    }
-}
-
-fn check_name(name: &str, bad: &mut Vec<(String, String)>) -> String {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        bad.push(("name".into(), "must be 1 to 200 characters".into()));
-    }
-    name.to_owned()
-}
-
-/// The zone's canonical name, or a field problem.
-fn check_timezone(zone: Option<&str>, bad: &mut Vec<(String, String)>) -> Option<String> {
-    let zone = zone?;
-    match Zone::named(zone) {
-        Ok(zone) => Some(zone.name().to_owned()),
-        Err(_) => {
-            bad.push(("timezone".into(), "is not an IANA time zone name".into()));
-            None
-        }
-    }
-}
-
-fn check_address(address: Option<&str>, bad: &mut Vec<(String, String)>) -> Option<String> {
-    let address = address.map(str::trim).filter(|a| !a.is_empty())?;
-    if address.chars().count() > 1000 {
-        bad.push(("address".into(), "must be at most 1000 characters".into()));
-    }
-    Some(address.to_owned())
-}
-
 fn conflict_on_code(error: StoreError) -> ApiError {
     match error {
         StoreError::Conflict { .. } => ApiError::new(
@@ -182,20 +141,13 @@ async fn create_branch(
     RequireAdmin(admin): RequireAdmin,
     Json(req): Json<BranchRequest>,
 ) -> Result<(StatusCode, axum::Json<BranchView>), ApiError> {
-    let mut bad = Vec::new();
-    check_code(&req.code, &mut bad);
-    let name = check_name(&req.name, &mut bad);
-    let timezone = check_timezone(req.timezone.as_deref(), &mut bad);
-    let address = check_address(req.address.as_deref(), &mut bad);
-    if !bad.is_empty() {
-        return Err(ApiError::invalid_fields(bad));
-    }
-    let branch = NewBranch {
-        code: req.code,
-        name,
-        timezone,
-        address,
-    };
+    let branch = admin::check_new_branch(
+        req.code,
+        &req.name,
+        req.timezone.as_deref(),
+        req.address.as_deref(),
+    )
+    .map_err(ApiError::invalid_fields)?;
     let actor = Actor::api(admin.user_id, &client);
     let branch = admin::create_branch(&state, &actor, &branch)
         .await
@@ -216,28 +168,13 @@ async fn update_branch(
     Json(req): Json<BranchPatch>,
 ) -> Result<axum::Json<BranchView>, ApiError> {
     let id = parse_id(&id)?;
-    let mut bad = Vec::new();
-    if let Some(code) = &req.code {
-        check_code(code, &mut bad);
-    }
-    let name = req.name.as_deref().map(|n| check_name(n, &mut bad));
-    let timezone = req
-        .timezone
-        .as_ref()
-        .map(|z| check_timezone(z.as_deref(), &mut bad));
-    let address = req
-        .address
-        .as_ref()
-        .map(|a| check_address(a.as_deref(), &mut bad));
-    if !bad.is_empty() {
-        return Err(ApiError::invalid_fields(bad));
-    }
-    let changes = BranchChanges {
-        code: req.code,
-        name,
-        timezone,
-        address,
-    };
+    let changes = admin::check_branch_changes(
+        req.code,
+        req.name.as_deref(),
+        req.timezone.as_ref().map(Option::as_deref),
+        req.address.as_ref().map(Option::as_deref),
+    )
+    .map_err(ApiError::invalid_fields)?;
     let actor = Actor::api(admin.user_id, &client);
     let branch = admin::update_branch(&state, &actor, id, &changes)
         .await

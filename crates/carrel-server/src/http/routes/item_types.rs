@@ -5,12 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use carrel_store::ItemType;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit;
+use crate::app::Actor;
+use crate::app::admin;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Json;
@@ -38,16 +38,6 @@ impl From<ItemType> for ItemTypeView {
             code: t.code,
             name: t.name,
         }
-    }
-}
-
-/// A display name: trimmed, 1–100 characters.
-pub(crate) fn display_name(raw: &str) -> Result<String, (String, String)> {
-    let name = raw.trim();
-    if (1..=100).contains(&name.chars().count()) {
-        Ok(name.to_owned())
-    } else {
-        Err(("name".to_owned(), "must be 1-100 characters".to_owned()))
     }
 }
 
@@ -80,36 +70,11 @@ pub struct ItemTypeRequest {
 async fn create_item_type(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireAdmin(admin): RequireAdmin,
+    RequireAdmin(me): RequireAdmin,
     Json(req): Json<ItemTypeRequest>,
 ) -> Result<(StatusCode, axum::Json<ItemTypeView>), ApiError> {
-    let mut bad = Vec::new();
-    if !carrel_core::rules::is_valid_code(&req.code) {
-        bad.push(("code".to_owned(), carrel_core::rules::CODE_RULE.to_owned()));
-    }
-    let name = display_name(&req.name).map_err(|e| bad.push(e)).ok();
-    let (true, Some(name)) = (bad.is_empty(), name) else {
-        return Err(ApiError::invalid_fields(bad));
-    };
-    let created = state
-        .store
-        .create_item_type(
-            &ItemType {
-                code: req.code,
-                name,
-            },
-            |t: &ItemType| {
-                vec![audit::event(
-                    &state,
-                    &client,
-                    "item_type.created",
-                    Some(admin.user_id),
-                    None,
-                    json!({"code": t.code, "name": t.name}),
-                )]
-            },
-        )
-        .await?;
+    let actor = Actor::api(me.user_id, &client);
+    let created = admin::create_item_type(&state, &actor, req.code, &req.name).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
@@ -128,24 +93,12 @@ pub struct ItemTypeUpdate {
 async fn update_item_type(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireAdmin(admin): RequireAdmin,
+    RequireAdmin(me): RequireAdmin,
     Path(code): Path<String>,
     Json(req): Json<ItemTypeUpdate>,
 ) -> Result<axum::Json<ItemTypeView>, ApiError> {
-    let name = display_name(&req.name).map_err(|e| ApiError::invalid_fields([e]))?;
-    let updated = state
-        .store
-        .rename_item_type(&code, &name, |t: &ItemType| {
-            vec![audit::event(
-                &state,
-                &client,
-                "item_type.updated",
-                Some(admin.user_id),
-                None,
-                json!({"code": t.code, "name": t.name}),
-            )]
-        })
-        .await?;
+    let actor = Actor::api(me.user_id, &client);
+    let updated = admin::rename_item_type(&state, &actor, &code, &req.name).await?;
     Ok(axum::Json(updated.into()))
 }
 
@@ -157,21 +110,10 @@ async fn update_item_type(
 async fn delete_item_type(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireAdmin(admin): RequireAdmin,
+    RequireAdmin(me): RequireAdmin,
     Path(code): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .delete_item_type(&code, |t: &ItemType| {
-            vec![audit::event(
-                &state,
-                &client,
-                "item_type.deleted",
-                Some(admin.user_id),
-                None,
-                json!({"code": t.code}),
-            )]
-        })
-        .await?;
+    let actor = Actor::api(me.user_id, &client);
+    admin::delete_item_type(&state, &actor, &code).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -128,6 +128,21 @@ async fn create_import(
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, axum::Json<ImportView>), ApiError> {
+    let row = receive_upload(&state, staff.user_id, &client, &headers, &mut multipart).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(row.into())))
+}
+
+/// Receives an import upload (the fields `file`, `format`, `match` of
+/// `multipart`, whatever came before them already read), records the job for
+/// `staff` and starts it: `POST /api/v1/imports` and the administration page
+/// both start imports here.
+pub(crate) async fn receive_upload(
+    state: &AppState,
+    staff: Uuid,
+    client: &ClientInfo,
+    headers: &HeaderMap,
+    multipart: &mut Multipart,
+) -> Result<ImportRow, ApiError> {
     let max = state.config.import_max_bytes;
     if headers
         .get(header::CONTENT_LENGTH)
@@ -138,7 +153,7 @@ async fn create_import(
         return Err(too_large(max));
     }
     let id = Uuid::now_v7();
-    let dir = jobs::upload_dir(&state);
+    let dir = jobs::upload_dir(state);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| ApiError::internal(&e))?;
@@ -197,23 +212,23 @@ async fn create_import(
                 file_name,
                 file_path: path.display().to_string(),
                 file_bytes: i64::try_from(file_bytes).unwrap_or(i64::MAX),
-                created_by: Some(staff.user_id),
+                created_by: Some(staff),
             },
             state.clock.now(),
         )
         .await?;
     partial.0 = None;
     crate::audit::record(
-        &state,
-        &client,
+        state,
+        client,
         "catalog.import_started",
-        Some(staff.user_id),
+        Some(staff),
         Some(id),
         json!({"format": row.format, "match": row.match_mode, "file_name": row.file_name, "bytes": file_bytes}),
     )
     .await;
     jobs::spawn(state.clone(), id);
-    Ok((StatusCode::ACCEPTED, axum::Json(row.into())))
+    Ok(row)
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {

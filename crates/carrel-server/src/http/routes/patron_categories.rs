@@ -3,16 +3,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use carrel_core::rules::MAX_LIMIT;
-use carrel_store::{CategoryChanges, PatronCategory};
+use carrel_store::PatronCategory;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::item_types::display_name;
-use crate::audit;
+use crate::app::Actor;
+use crate::app::admin;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, nullable};
@@ -50,20 +48,6 @@ impl From<PatronCategory> for PatronCategoryView {
     }
 }
 
-fn check_limit(field: &str, value: Option<u32>, bad: &mut Vec<(String, String)>) -> Option<i32> {
-    match value {
-        Some(n) if n <= MAX_LIMIT => i32::try_from(n).ok(),
-        Some(_) => {
-            bad.push((
-                field.to_owned(),
-                format!("must be between 0 and {MAX_LIMIT}"),
-            ));
-            None
-        }
-        None => None,
-    }
-}
-
 /// Every patron category, by code (librarian; one page holds them all).
 #[utoipa::path(get, path = "/patron-categories", tag = "rules", security(("bearer" = [])),
     responses((status = 200, body = Page<PatronCategoryView>), (status = 403, body = ErrorBody)))]
@@ -98,32 +82,17 @@ pub struct PatronCategoryRequest {
 async fn create_category(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireAdmin(admin): RequireAdmin,
+    RequireAdmin(me): RequireAdmin,
     Json(req): Json<PatronCategoryRequest>,
 ) -> Result<(StatusCode, axum::Json<PatronCategoryView>), ApiError> {
-    let mut bad = Vec::new();
-    if !carrel_core::rules::is_valid_code(&req.code) {
-        bad.push(("code".to_owned(), carrel_core::rules::CODE_RULE.to_owned()));
-    }
-    let name = display_name(&req.name).map_err(|e| bad.push(e)).ok();
-    let max_active_loans = check_limit("max_active_loans", req.max_active_loans, &mut bad);
-    let max_active_holds = check_limit("max_active_holds", req.max_active_holds, &mut bad);
-    let (true, Some(name)) = (bad.is_empty(), name) else {
-        return Err(ApiError::invalid_fields(bad));
-    };
-    let category = PatronCategory {
+    let actor = Actor::api(me.user_id, &client);
+    let new = admin::NewCategory {
         code: req.code,
-        name,
-        max_active_loans,
-        max_active_holds,
+        name: req.name,
+        max_active_loans: req.max_active_loans,
+        max_active_holds: req.max_active_holds,
     };
-    let created = state
-        .store
-        .create_patron_category(&category, |c: &PatronCategory| {
-            vec![audit::event(&state, &client, "patron_category.created", Some(admin.user_id), None,
-                json!({"code": c.code, "max_active_loans": c.max_active_loans, "max_active_holds": c.max_active_holds}))]
-        })
-        .await?;
+    let created = admin::create_category(&state, &actor, new).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
@@ -150,41 +119,17 @@ pub struct PatronCategoryUpdate {
 async fn update_category(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireAdmin(admin): RequireAdmin,
+    RequireAdmin(me): RequireAdmin,
     Path(code): Path<String>,
     Json(req): Json<PatronCategoryUpdate>,
 ) -> Result<axum::Json<PatronCategoryView>, ApiError> {
-    let mut bad = Vec::new();
-    let name = req
-        .name
-        .as_deref()
-        .map(display_name)
-        .transpose()
-        .map_err(|e| bad.push(e))
-        .ok()
-        .flatten();
-    let mut changes = CategoryChanges {
-        name,
-        ..Default::default()
+    let actor = Actor::api(me.user_id, &client);
+    let update = admin::CategoryUpdate {
+        name: req.name,
+        max_active_loans: req.max_active_loans,
+        max_active_holds: req.max_active_holds,
     };
-    if let Some(limit) = req.max_active_loans {
-        check_limit("max_active_loans", limit, &mut bad);
-        changes.max_active_loans = Some(limit);
-    }
-    if let Some(limit) = req.max_active_holds {
-        check_limit("max_active_holds", limit, &mut bad);
-        changes.max_active_holds = Some(limit);
-    }
-    if !bad.is_empty() {
-        return Err(ApiError::invalid_fields(bad));
-    }
-    let updated = state
-        .store
-        .update_patron_category(&code, &changes, |c: &PatronCategory| {
-            vec![audit::event(&state, &client, "patron_category.updated", Some(admin.user_id), None,
-                json!({"code": c.code, "max_active_loans": c.max_active_loans, "max_active_holds": c.max_active_holds}))]
-        })
-        .await?;
+    let updated = admin::update_category(&state, &actor, &code, update).await?;
     Ok(axum::Json(updated.into()))
 }
 
@@ -197,21 +142,10 @@ async fn update_category(
 async fn delete_category(
     State(state): State<AppState>,
     client: ClientInfo,
-    RequireAdmin(admin): RequireAdmin,
+    RequireAdmin(me): RequireAdmin,
     Path(code): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .delete_patron_category(&code, |c: &PatronCategory| {
-            vec![audit::event(
-                &state,
-                &client,
-                "patron_category.deleted",
-                Some(admin.user_id),
-                None,
-                json!({"code": c.code}),
-            )]
-        })
-        .await?;
+    let actor = Actor::api(me.user_id, &client);
+    admin::delete_category(&state, &actor, &code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
