@@ -30,6 +30,10 @@ pub enum StoreError {
     /// Anything else: a bug or a broken database. Logged, never shown to clients.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A stored status, reason or method is not one of its known words: a
+    /// broken database, never guessed at. Logged, never shown to clients.
+    #[error("invalid stored value: {0}")]
+    InvalidStored(#[from] carrel_core::statuses::UnknownValue),
     /// Applying migrations failed.
     #[error("migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -123,15 +123,16 @@ pub async fn pay(
         .await?
         .filter(|f| input.staff || f.user_id == actor.id)
         .ok_or(StoreError::NotFound)?;
-    if input.staff && fine.user_id == actor.id {
-        return Err(StoreError::Circulation(Refusal::OwnFine).into());
-    }
-    if fine.status != "open" {
-        return Err(PayRefusal::FineSettled);
-    }
-    if amount > fine.balance_cents() {
-        return Err(StoreError::Circulation(Refusal::ExceedsBalance).into());
-    }
+    carrel_core::decide::decide_payment(&carrel_core::decide::PaymentFacts {
+        fine: fine.facts()?,
+        payer: actor.id,
+        staff: input.staff,
+        amount_cents: amount,
+    })
+    .map_err(|refusal| match refusal {
+        Refusal::FineSettled => PayRefusal::FineSettled,
+        other => StoreError::Circulation(other).into(),
+    })?;
     // Terminals are trusted desk devices; people are limited per account.
     if actor.channel == Channel::Api {
         limits::enforce(state, Limit::Payments, &actor.id.to_string())

@@ -5,6 +5,9 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use carrel_core::decide::{FineFacts, PaymentFacts, WaiverFacts, decide_payment, decide_waiver};
+use carrel_core::statuses::FineStatus;
+
 use super::Refusal;
 use crate::audit::append_audit_trail;
 use crate::{AuditTrail, Store, StoreError};
@@ -55,6 +58,16 @@ impl Fine {
     /// What is still owed.
     pub fn balance_cents(&self) -> i64 {
         self.amount_cents - self.paid_cents - self.waived_cents
+    }
+
+    /// What paying or waiving it decides on; a status that is not one of
+    /// the known words is an error.
+    pub fn facts(&self) -> Result<FineFacts, StoreError> {
+        Ok(FineFacts {
+            owner: self.user_id,
+            status: self.status.parse::<FineStatus>()?,
+            balance_cents: self.balance_cents(),
+        })
     }
 }
 
@@ -293,13 +306,18 @@ impl Store {
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?
                 .filter(|f: &Fine| r.staff || f.user_id == r.caller)
                 .ok_or(StoreError::NotFound)?;
-            if r.staff && before.user_id == r.caller {
-                return Err(Refusal::OwnFine.into());
-            }
-            // A settled fine's balance is zero: any amount exceeds it.
-            if before.status != "open" {
-                return Err(Refusal::ExceedsBalance.into());
-            }
+            decide_payment(&PaymentFacts {
+                fine: before.facts()?,
+                payer: r.caller,
+                staff: r.staff,
+                amount_cents: r.amount_cents,
+            })
+            .map_err(|refusal| match refusal {
+                // A settled fine's balance is zero: any amount exceeds it.
+                Refusal::FineSettled => Refusal::ExceedsBalance,
+                other => other,
+            })?;
+            // The compare-and-set keeps a concurrent payment from overdrawing it.
             let fine: Fine = sqlx::query_as(PAY).bind(r.fine_id).bind(r.amount_cents).bind(r.now)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
             let payment: Payment = sqlx::query_as(INSERT)
@@ -364,16 +382,8 @@ impl Store {
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if before.user_id == r.actor {
-                return Err(Refusal::OwnFine.into());
-            }
-            if before.status != "open" {
-                return Err(Refusal::FineSettled.into());
-            }
-            let amount = r.amount_cents.unwrap_or_else(|| before.balance_cents());
-            if amount <= 0 || amount > before.balance_cents() {
-                return Err(Refusal::ExceedsBalance.into());
-            }
+            let plan = decide_waiver(&WaiverFacts { fine: before.facts()?, actor: r.actor, amount_cents: r.amount_cents })?;
+            let amount = plan.amount_cents;
             let fine: Fine = sqlx::query_as(WAIVE).bind(r.fine_id).bind(amount).bind(r.now)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
             sqlx::query(INSERT).bind(Uuid::now_v7()).bind(r.fine_id).bind(amount).bind(&r.reason).bind(r.actor).bind(r.now)
