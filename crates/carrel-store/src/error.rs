@@ -49,6 +49,15 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
+            // A status, reason or method column holding an unknown word.
+            sqlx::Error::ColumnDecode { ref source, .. }
+                if source.is::<carrel_core::statuses::UnknownValue>() =>
+            {
+                match source.downcast_ref::<carrel_core::statuses::UnknownValue>() {
+                    Some(unknown) => StoreError::InvalidStored(*unknown),
+                    None => StoreError::Database(error),
+                }
+            }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use carrel_core::decide::{FineFacts, PaymentFacts, WaiverFacts, decide_payment, decide_waiver};
-use carrel_core::statuses::FineStatus;
+use carrel_core::statuses::{FineReason, FineStatus, PaymentMethod};
 
 use super::Refusal;
 use crate::audit::append_audit_trail;
@@ -34,13 +34,13 @@ pub struct Fine {
     pub id: Uuid,
     pub user_id: Uuid,
     pub loan_id: Option<Uuid>,
-    /// `overdue`, `lost`, `damage` or `manual`.
-    pub reason: String,
+    #[sqlx(try_from = "String")]
+    pub reason: FineReason,
     pub amount_cents: i64,
     pub paid_cents: i64,
     pub waived_cents: i64,
-    /// `open`, `paid` or `waived`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: FineStatus,
     pub note: Option<String>,
     pub days_late: Option<i32>,
     pub grace_days: Option<i32>,
@@ -60,14 +60,13 @@ impl Fine {
         self.amount_cents - self.paid_cents - self.waived_cents
     }
 
-    /// What paying or waiving it decides on; a status that is not one of
-    /// the known words is an error.
-    pub fn facts(&self) -> Result<FineFacts, StoreError> {
-        Ok(FineFacts {
+    /// What paying or waiving it decides on.
+    pub fn facts(&self) -> FineFacts {
+        FineFacts {
             owner: self.user_id,
-            status: self.status.parse::<FineStatus>()?,
+            status: self.status,
             balance_cents: self.balance_cents(),
-        })
+        }
     }
 }
 
@@ -76,8 +75,8 @@ impl Fine {
 pub struct NewFine {
     pub user_id: Uuid,
     pub amount_cents: i64,
-    /// `manual` or `damage`.
-    pub reason: &'static str,
+    /// `Manual` or `Damage`.
+    pub reason: FineReason,
     pub note: Option<String>,
     pub actor: Option<Uuid>,
     pub now: OffsetDateTime,
@@ -90,8 +89,8 @@ pub struct Payment {
     pub fine_id: Uuid,
     pub user_id: Uuid,
     pub amount_cents: i64,
-    /// `cash`, `card` or `online`.
-    pub method: String,
+    #[sqlx(try_from = "String")]
+    pub method: PaymentMethod,
     /// The payment provider's reference.
     pub reference: Option<String>,
     pub created_by: Uuid,
@@ -117,7 +116,7 @@ pub struct PaymentRequest<'a> {
     pub caller: Uuid,
     pub staff: bool,
     pub amount_cents: i64,
-    pub method: &'static str,
+    pub method: PaymentMethod,
     pub reference: Option<String>,
     /// The `Idempotency-Key`, scoped to `caller`.
     pub key: &'a str,
@@ -154,8 +153,8 @@ pub struct WaiverRequest {
 #[derive(Debug, Clone)]
 pub struct FineQuery {
     pub user_id: Option<Uuid>,
-    /// `open`, `paid`, `waived`, or None for `open`.
-    pub status: Option<&'static str>,
+    /// None: `Open`.
+    pub status: Option<FineStatus>,
     pub after: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
 }
@@ -182,7 +181,7 @@ impl Store {
             let created: Fine = sqlx::query_as(INSERT)
                 .bind(Uuid::now_v7())
                 .bind(fine.user_id)
-                .bind(fine.reason)
+                .bind(fine.reason.as_str())
                 .bind(fine.amount_cents)
                 .bind(fine.note.as_deref())
                 .bind(fine.actor)
@@ -215,7 +214,7 @@ impl Store {
         );
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.user_id)
-            .bind(query.status.unwrap_or("open"))
+            .bind(query.status.unwrap_or(FineStatus::Open).as_str())
             .bind(query.after.map(|(at, _)| at))
             .bind(query.after.map(|(_, id)| id))
             .bind(i64::from(query.limit) + 1)
@@ -307,7 +306,7 @@ impl Store {
                 .filter(|f: &Fine| r.staff || f.user_id == r.caller)
                 .ok_or(StoreError::NotFound)?;
             decide_payment(&PaymentFacts {
-                fine: before.facts()?,
+                fine: before.facts(),
                 payer: r.caller,
                 staff: r.staff,
                 amount_cents: r.amount_cents,
@@ -325,7 +324,7 @@ impl Store {
                 .bind(r.fine_id)
                 .bind(fine.user_id)
                 .bind(r.amount_cents)
-                .bind(r.method)
+                .bind(r.method.as_str())
                 .bind(r.reference.as_deref())
                 .bind(r.caller)
                 .bind(r.now)
@@ -382,7 +381,7 @@ impl Store {
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            let plan = decide_waiver(&WaiverFacts { fine: before.facts()?, actor: r.actor, amount_cents: r.amount_cents })?;
+            let plan = decide_waiver(&WaiverFacts { fine: before.facts(), actor: r.actor, amount_cents: r.amount_cents })?;
             let amount = plan.amount_cents;
             let fine: Fine = sqlx::query_as(WAIVE).bind(r.fine_id).bind(amount).bind(r.now)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
