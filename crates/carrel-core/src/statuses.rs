@@ -174,6 +174,17 @@ stored_words!(
     }
 );
 
+impl CopyStatus {
+    /// Whether circulation holds the copy (on loan, on a hold shelf or in
+    /// transit): its status is circulation's to change, not the catalog's.
+    pub fn in_circulation(self) -> bool {
+        matches!(
+            self,
+            CopyStatus::OnLoan | CopyStatus::OnHoldShelf | CopyStatus::InTransit
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -225,6 +236,22 @@ mod tests {
         assert_eq!(
             UnknownValue("fine status").to_string(),
             "not a known fine status"
+        );
+    }
+
+    #[test]
+    fn copies_in_circulation() {
+        let held: Vec<_> = CopyStatus::ALL
+            .iter()
+            .filter(|s| s.in_circulation())
+            .collect();
+        assert_eq!(
+            held,
+            [
+                &CopyStatus::OnLoan,
+                &CopyStatus::OnHoldShelf,
+                &CopyStatus::InTransit
+            ]
         );
     }
 

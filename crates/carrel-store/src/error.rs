@@ -122,3 +122,30 @@ fn unique_constraint_name(db: &dyn sqlx::error::DatabaseError) -> Cow<'static, s
         None => Cow::Borrowed("unknown"),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use carrel_core::statuses::{LoanStatus, UnknownValue};
+
+    #[test]
+    fn an_unknown_stored_word_is_a_typed_error_not_a_guess() {
+        // What a row decoder reports for a status column it cannot read.
+        let source = "borrowed".parse::<LoanStatus>().unwrap_err();
+        let error = sqlx::Error::ColumnDecode {
+            index: "\"status\"".to_owned(),
+            source: Box::new(source),
+        };
+        assert!(matches!(
+            StoreError::from(error),
+            StoreError::InvalidStored(UnknownValue("loan status"))
+        ));
+        // Any other decoding failure stays a database error.
+        let other = sqlx::Error::ColumnDecode {
+            index: "\"n\"".to_owned(),
+            source: "not a number".into(),
+        };
+        assert!(matches!(StoreError::from(other), StoreError::Database(_)));
+    }
+}

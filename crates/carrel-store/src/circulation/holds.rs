@@ -1,6 +1,7 @@
 //! Holds: a first-come, first-served queue per item, and the hold shelf.
 
 use carrel_core::decide::{HoldFacts, decide_hold_placement};
+use carrel_core::statuses::HoldStatus;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -29,8 +30,8 @@ pub struct Hold {
     pub item_id: Uuid,
     /// None once the hold has been anonymised.
     pub user_id: Option<Uuid>,
-    /// `waiting`, `ready`, `fulfilled`, `cancelled` or `expired`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: HoldStatus,
     pub created_at: OffsetDateTime,
     pub ready_at: Option<OffsetDateTime>,
     /// The last moment a ready hold may be collected.
@@ -69,7 +70,7 @@ pub struct HoldQuery {
     pub user_id: Option<Uuid>,
     pub item_id: Option<Uuid>,
     /// One status, or None for the open ones (`waiting` and `ready`).
-    pub status: Option<&'static str>,
+    pub status: Option<HoldStatus>,
     /// Keyset position (created_at, id) of the last row of the previous page.
     pub after: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
@@ -449,7 +450,7 @@ impl Store {
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.user_id)
             .bind(query.item_id)
-            .bind(query.status)
+            .bind(query.status.map(HoldStatus::as_str))
             .bind(query.after.map(|(at, _)| at))
             .bind(query.after.map(|(_, id)| id))
             .bind(i64::from(query.limit) + 1)

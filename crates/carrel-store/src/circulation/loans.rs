@@ -6,6 +6,7 @@ use carrel_core::decide::{
     ReturnRoute,
 };
 use carrel_core::rules::{Rule, RuleKey, Specificity};
+use carrel_core::statuses::{CopyStatus, LoanStatus};
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -38,8 +39,9 @@ pub struct Loan {
     pub item_id: Uuid,
     /// None once the loan has been anonymised.
     pub user_id: Option<Uuid>,
-    /// `active`, `overdue`, `returned` or `lost` as stored; see [`Loan::status_at`].
-    pub status: String,
+    /// As stored; see [`Loan::status_at`].
+    #[sqlx(try_from = "String")]
+    pub status: LoanStatus,
     pub checked_out_at: OffsetDateTime,
     pub due_at: OffsetDateTime,
     pub returned_at: Option<OffsetDateTime>,
@@ -78,17 +80,17 @@ impl Loan {
 
     /// The status at `now`: an active loan past its due instant is `overdue`
     /// even before the background job has marked it.
-    pub fn status_at(&self, now: OffsetDateTime) -> &str {
-        if self.status == "active" && now > self.due_at {
-            "overdue"
+    pub fn status_at(&self, now: OffsetDateTime) -> LoanStatus {
+        if self.status == LoanStatus::Active && now > self.due_at {
+            LoanStatus::Overdue
         } else {
-            &self.status
+            self.status
         }
     }
 
     /// Whether the loan is out (active or overdue).
     pub fn is_open(&self) -> bool {
-        matches!(self.status.as_str(), "active" | "overdue")
+        self.status.is_open()
     }
 }
 
@@ -164,8 +166,8 @@ pub struct ReturnOutcome {
 #[derive(Debug, Clone)]
 pub struct LoanQuery {
     pub user_id: Option<Uuid>,
-    /// `active`, `overdue`, `returned`, `lost`, or None for the open ones.
-    pub status: Option<&'static str>,
+    /// One status, or None for the open ones.
+    pub status: Option<LoanStatus>,
     /// Keyset position (checked_out_at, id) of the last row of the previous page.
     pub after: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
@@ -220,7 +222,8 @@ const CHECKOUT_LOCK_PG: &str = "SELECT 1 FROM users u CROSS JOIN copies c JOIN i
 struct CheckoutLookup {
     copy_id: Uuid,
     item_id: Uuid,
-    copy_status: String,
+    #[sqlx(try_from = "String")]
+    copy_status: CopyStatus,
     home_branch_id: Uuid,
     item_type: String,
     patron_active: bool,
@@ -283,9 +286,9 @@ macro_rules! load_checkout {
             balance_cents: found.balance_cents,
             open_loans: u64::try_from(found.open_loans).unwrap_or(0),
             open_loans_of_type: u64::try_from(found.open_loans_of_type).unwrap_or(0),
-            copy: match found.copy_status.as_str() {
-                "available" => CopyAvailability::OnShelf,
-                "on_hold_shelf" if found.held_for_patron => CopyAvailability::HeldForPatron,
+            copy: match found.copy_status {
+                CopyStatus::Available => CopyAvailability::OnShelf,
+                CopyStatus::OnHoldShelf if found.held_for_patron => CopyAvailability::HeldForPatron,
                 _ => CopyAvailability::Unavailable,
             },
             queues_for_item: found.queues_for_item,
@@ -739,7 +742,7 @@ impl Store {
         );
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.user_id)
-            .bind(query.status.unwrap_or("open"))
+            .bind(query.status.map_or("open", LoanStatus::as_str))
             .bind(query.now)
             .bind(query.after.map(|(at, _)| at))
             .bind(query.after.map(|(_, id)| id))
