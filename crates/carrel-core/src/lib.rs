@@ -13,14 +13,17 @@ pub mod calendar;
 pub mod cards;
 pub mod circulation;
 pub mod clock;
+pub mod decide;
 pub mod identity;
 pub mod isbn;
 pub mod lockout;
 pub mod password_policy;
 pub mod roles;
 pub mod rules;
+pub mod statuses;
 
 pub use clock::Clock;
+pub use decide::Refusal;
 pub use lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 pub use password_policy::{PasswordPolicy, PasswordViolation};
 pub use roles::{Role, UnknownRole};

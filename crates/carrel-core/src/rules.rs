@@ -1,4 +1,4 @@
-//! The circulation rule matrix a library writes, and the checkout decision.
+//! The circulation rule matrix a library writes.
 //!
 //! # The matrix
 //!
@@ -15,15 +15,12 @@
 //! default row (all `None`) matches everything, so a valid matrix
 //! ([`validate_matrix`]) always resolves.
 //!
-//! # The checkout decision
-//!
-//! [`checkout_refusals`] is the one place that decides whether a checkout may
-//! happen, from facts the store loads in its transaction. Real checkout refuses
-//! with the first refusal; the rule simulation lists them all.
+//! The checkout decision that applies the rule in force is
+//! [`crate::decide::decide_checkout`].
 
 use uuid::Uuid;
 
-use crate::circulation::{LoanPolicy, is_blocked};
+use crate::circulation::LoanPolicy;
 
 /// The largest per-patron limit a rule or a category may name.
 pub const MAX_LIMIT: u32 = 10_000;
@@ -225,84 +222,6 @@ pub fn validate_matrix(rules: &[Rule]) -> Result<(), Vec<(String, String)>> {
     } else {
         Err(errors)
     }
-}
-
-/// Where the copy to check out is, as far as this patron is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyAvailability {
-    /// On the shelf.
-    OnShelf,
-    /// On the hold shelf for this patron's ready hold.
-    HeldForPatron,
-    /// On loan, on the hold shelf for someone else, lost, damaged, withdrawn…
-    Unavailable,
-}
-
-/// What a checkout decides on, as loaded in the checkout's transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckoutFacts {
-    /// The patron's account is active.
-    pub patron_active: bool,
-    /// What the patron owes in open fines.
-    pub balance_cents: i64,
-    /// The patron's open loans.
-    pub open_loans: u64,
-    /// The patron's open loans of the copy's item type.
-    pub open_loans_of_type: u64,
-    /// The copy's state for this patron.
-    pub copy: CopyAvailability,
-}
-
-/// The limits in force for one checkout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CheckoutLimits {
-    /// Open fines of at least this much block (0 disables the block).
-    pub block_threshold_cents: i64,
-    /// The patron category's loan limit, else the global one.
-    pub max_active_loans: u32,
-    /// The rule's per-type limit, if any.
-    pub max_loans_of_type: Option<u32>,
-}
-
-/// Why a checkout is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CheckoutRefusal {
-    /// The account is deactivated.
-    PatronInactive,
-    /// The patron owes at least the block threshold.
-    PatronBlocked,
-    /// The patron has the most open loans their category allows.
-    LoanLimitReached,
-    /// The patron has the most open loans of this item type the rule allows.
-    LoanTypeLimitReached,
-    /// The copy is not on the shelf, nor on the hold shelf for this patron.
-    CopyUnavailable,
-}
-
-/// Every refusal a checkout on `facts` under `limits` meets, in the order
-/// real checkout checks them (it refuses with the first; an empty list means
-/// the checkout goes ahead).
-pub fn checkout_refusals(facts: &CheckoutFacts, limits: &CheckoutLimits) -> Vec<CheckoutRefusal> {
-    let mut refusals = Vec::new();
-    if !facts.patron_active {
-        refusals.push(CheckoutRefusal::PatronInactive);
-    }
-    if is_blocked(facts.balance_cents, limits.block_threshold_cents) {
-        refusals.push(CheckoutRefusal::PatronBlocked);
-    }
-    if facts.open_loans >= u64::from(limits.max_active_loans) {
-        refusals.push(CheckoutRefusal::LoanLimitReached);
-    }
-    if limits
-        .max_loans_of_type
-        .is_some_and(|max| facts.open_loans_of_type >= u64::from(max))
-    {
-        refusals.push(CheckoutRefusal::LoanTypeLimitReached);
-    }
-    if facts.copy == CopyAvailability::Unavailable {
-        refusals.push(CheckoutRefusal::CopyUnavailable);
-    }
-    refusals
 }
 
 #[cfg(test)]
@@ -532,99 +451,6 @@ mod tests {
                 "data[2].daily_fine_cents",
                 "data[5].max_loans_of_type"
             ]
-        );
-    }
-
-    fn facts() -> CheckoutFacts {
-        CheckoutFacts {
-            patron_active: true,
-            balance_cents: 0,
-            open_loans: 0,
-            open_loans_of_type: 0,
-            copy: CopyAvailability::OnShelf,
-        }
-    }
-
-    fn limits() -> CheckoutLimits {
-        CheckoutLimits {
-            block_threshold_cents: 1_000,
-            max_active_loans: 10,
-            max_loans_of_type: None,
-        }
-    }
-
-    #[test]
-    fn a_clean_checkout_has_no_refusal() {
-        assert_eq!(checkout_refusals(&facts(), &limits()), []);
-        let held = CheckoutFacts {
-            copy: CopyAvailability::HeldForPatron,
-            ..facts()
-        };
-        assert_eq!(checkout_refusals(&held, &limits()), []);
-    }
-
-    #[test]
-    fn every_refusal_in_checkout_order() {
-        let all = CheckoutFacts {
-            patron_active: false,
-            balance_cents: 1_000,
-            open_loans: 10,
-            open_loans_of_type: 2,
-            copy: CopyAvailability::Unavailable,
-        };
-        let l = CheckoutLimits {
-            max_loans_of_type: Some(2),
-            ..limits()
-        };
-        assert_eq!(
-            checkout_refusals(&all, &l),
-            [
-                CheckoutRefusal::PatronInactive,
-                CheckoutRefusal::PatronBlocked,
-                CheckoutRefusal::LoanLimitReached,
-                CheckoutRefusal::LoanTypeLimitReached,
-                CheckoutRefusal::CopyUnavailable,
-            ]
-        );
-    }
-
-    #[test]
-    fn limits_refuse_at_the_limit_not_below() {
-        let l = CheckoutLimits {
-            max_active_loans: 3,
-            max_loans_of_type: Some(2),
-            ..limits()
-        };
-        let below = CheckoutFacts {
-            open_loans: 2,
-            open_loans_of_type: 1,
-            ..facts()
-        };
-        assert_eq!(checkout_refusals(&below, &l), []);
-        let at_type = CheckoutFacts {
-            open_loans_of_type: 2,
-            ..below
-        };
-        assert_eq!(
-            checkout_refusals(&at_type, &l),
-            [CheckoutRefusal::LoanTypeLimitReached]
-        );
-        let at_total = CheckoutFacts {
-            open_loans: 3,
-            ..below
-        };
-        assert_eq!(
-            checkout_refusals(&at_total, &l),
-            [CheckoutRefusal::LoanLimitReached]
-        );
-        // A zero limit refuses everyone.
-        let none_of_type = CheckoutLimits {
-            max_loans_of_type: Some(0),
-            ..l
-        };
-        assert_eq!(
-            checkout_refusals(&facts(), &none_of_type),
-            [CheckoutRefusal::LoanTypeLimitReached]
         );
     }
 }

@@ -30,6 +30,10 @@ pub enum StoreError {
     /// Anything else: a bug or a broken database. Logged, never shown to clients.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A stored status, reason or method is not one of its known words: a
+    /// broken database, never guessed at. Logged, never shown to clients.
+    #[error("invalid stored value: {0}")]
+    InvalidStored(#[from] carrel_core::statuses::UnknownValue),
     /// Applying migrations failed.
     #[error("migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -45,6 +49,15 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
+            // A status, reason or method column holding an unknown word.
+            sqlx::Error::ColumnDecode { ref source, .. }
+                if source.is::<carrel_core::statuses::UnknownValue>() =>
+            {
+                match source.downcast_ref::<carrel_core::statuses::UnknownValue>() {
+                    Some(unknown) => StoreError::InvalidStored(*unknown),
+                    None => StoreError::Database(error),
+                }
+            }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
@@ -107,5 +120,32 @@ fn unique_constraint_name(db: &dyn sqlx::error::DatabaseError) -> Cow<'static, s
     match message.split_once("failed: ") {
         Some((_, columns)) => Cow::Owned(columns.trim().replace('.', "_").replace(", ", "+")),
         None => Cow::Borrowed("unknown"),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use carrel_core::statuses::{LoanStatus, UnknownValue};
+
+    #[test]
+    fn an_unknown_stored_word_is_a_typed_error_not_a_guess() {
+        // What a row decoder reports for a status column it cannot read.
+        let source = "borrowed".parse::<LoanStatus>().unwrap_err();
+        let error = sqlx::Error::ColumnDecode {
+            index: "\"status\"".to_owned(),
+            source: Box::new(source),
+        };
+        assert!(matches!(
+            StoreError::from(error),
+            StoreError::InvalidStored(UnknownValue("loan status"))
+        ));
+        // Any other decoding failure stays a database error.
+        let other = sqlx::Error::ColumnDecode {
+            index: "\"n\"".to_owned(),
+            source: "not a number".into(),
+        };
+        assert!(matches!(StoreError::from(other), StoreError::Database(_)));
     }
 }

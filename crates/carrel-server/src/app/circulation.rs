@@ -2,6 +2,7 @@
 //! renewal and loss, each with its audit entries committed in the same
 //! transaction as the change.
 
+use carrel_core::statuses::{CopyStatus, HoldStatus};
 use carrel_store::{CheckoutOutcome, Fine, Loan, ReceiveOutcome, ReturnOutcome, StoreError};
 use serde_json::json;
 use uuid::Uuid;
@@ -142,7 +143,7 @@ pub async fn scan_in(
     branch: Option<Uuid>,
 ) -> Result<ScanIn, StoreError> {
     if let Some(copy) = state.store.find_copy_by_barcode(barcode).await?
-        && copy.status == "in_transit"
+        && copy.status == CopyStatus::InTransit
     {
         let here = branch.unwrap_or(copy.branch_id);
         let received = receive(state, actor, copy.id, here).await?;
@@ -194,7 +195,7 @@ pub async fn return_copy(
                             "to_branch_id": to, "hold_id": outcome.hold.as_ref().map(|h| h.id)}),
                     ));
                 }
-                if let Some(hold) = outcome.hold.as_ref().filter(|h| h.status == "ready") {
+                if let Some(hold) = outcome.hold.as_ref().filter(|h| h.status == HoldStatus::Ready) {
                     events.push(actor.event(
                         state,
                         "hold.ready",

@@ -3,6 +3,7 @@
 //! commits its audit entry in the same transaction as the change, so money
 //! never moves without its `fine.*` entry.
 
+use carrel_core::statuses::FineReason;
 use carrel_store::{
     Fine, NewFine, Payment, PaymentOutcome, PaymentRequest, Refusal, StoreError, WaiverRequest,
 };
@@ -14,27 +15,8 @@ use crate::circulation::payments::{Charge, PaymentProvider, ProviderError, Recei
 use crate::limits::{self, Limit, RateLimited};
 use crate::state::AppState;
 
-/// How a payment is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// Taken at the desk (staff and terminals only).
-    Cash,
-    /// Taken by the desk's card reader (staff and terminals only).
-    Card,
-    /// Charged through the configured payment provider.
-    Online,
-}
-
-impl Method {
-    /// The method as stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Cash => "cash",
-            Method::Card => "card",
-            Method::Online => "online",
-        }
-    }
-}
+/// How a payment is made (cash and card: staff and terminals only).
+pub use carrel_core::statuses::PaymentMethod as Method;
 
 /// A payment request, as a front door parsed it.
 #[derive(Debug, Clone, Copy)]
@@ -123,15 +105,16 @@ pub async fn pay(
         .await?
         .filter(|f| input.staff || f.user_id == actor.id)
         .ok_or(StoreError::NotFound)?;
-    if input.staff && fine.user_id == actor.id {
-        return Err(StoreError::Circulation(Refusal::OwnFine).into());
-    }
-    if fine.status != "open" {
-        return Err(PayRefusal::FineSettled);
-    }
-    if amount > fine.balance_cents() {
-        return Err(StoreError::Circulation(Refusal::ExceedsBalance).into());
-    }
+    carrel_core::decide::decide_payment(&carrel_core::decide::PaymentFacts {
+        fine: fine.facts(),
+        payer: actor.id,
+        staff: input.staff,
+        amount_cents: amount,
+    })
+    .map_err(|refusal| match refusal {
+        Refusal::FineSettled => PayRefusal::FineSettled,
+        other => StoreError::Circulation(other).into(),
+    })?;
     // Terminals are trusted desk devices; people are limited per account.
     if actor.channel == Channel::Api {
         limits::enforce(state, Limit::Payments, &actor.id.to_string())
@@ -165,7 +148,7 @@ pub async fn pay(
         caller: actor.id,
         staff: input.staff,
         amount_cents: amount,
-        method: input.method.as_str(),
+        method: input.method,
         reference: receipt.as_ref().map(|r| r.reference.clone()),
         key,
         request_hash: &request_hash,
@@ -280,8 +263,8 @@ pub async fn charge(
                 user_id: input.user_id,
                 amount_cents: input.amount_cents,
                 reason: match input.reason {
-                    ManualReason::Manual => "manual",
-                    ManualReason::Damage => "damage",
+                    ManualReason::Manual => FineReason::Manual,
+                    ManualReason::Damage => FineReason::Damage,
                 },
                 note: input.note,
                 actor: Some(actor.id),

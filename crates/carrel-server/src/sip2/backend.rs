@@ -2,6 +2,7 @@
 //! as the JSON API (`crate::app`, `crate::accounts::pins`) and maps their
 //! outcomes and refusals to SIP2 fields and screen messages.
 
+use carrel_core::statuses::{CopyStatus, HoldStatus};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -434,13 +435,13 @@ impl Sip2Backend for Sip2Library {
         let ready: Vec<String> = summary
             .holds
             .iter()
-            .filter(|h| h.status == "ready")
+            .filter(|h| h.status == HoldStatus::Ready)
             .map(|h| h.title.clone())
             .collect();
         let waiting: Vec<String> = summary
             .holds
             .iter()
-            .filter(|h| h.status == "waiting")
+            .filter(|h| h.status == HoldStatus::Waiting)
             .map(|h| h.title.clone())
             .collect();
         let counts = ItemCounts {
@@ -635,13 +636,13 @@ impl Sip2Backend for Sip2Library {
             };
         };
         let now = self.state.clock.now();
-        let circulation_status = match copy.status.as_str() {
-            "available" => CirculationStatus::Available,
-            "on_loan" => CirculationStatus::Charged,
-            "on_hold_shelf" => CirculationStatus::WaitingOnHoldShelf,
-            "lost" => CirculationStatus::Lost,
-            "withdrawn" => CirculationStatus::Missing,
-            _ => CirculationStatus::OtherStatus,
+        let circulation_status = match copy.status {
+            CopyStatus::Available => CirculationStatus::Available,
+            CopyStatus::OnLoan => CirculationStatus::Charged,
+            CopyStatus::OnHoldShelf => CirculationStatus::WaitingOnHoldShelf,
+            CopyStatus::Lost => CirculationStatus::Lost,
+            CopyStatus::Withdrawn => CirculationStatus::Missing,
+            CopyStatus::InTransit | CopyStatus::Damaged => CirculationStatus::OtherStatus,
         };
         ItemInformationOutcome {
             circulation_status,

@@ -561,7 +561,11 @@ pub async fn return_copy(
             }
             if outcome.transit_to_branch_id.is_some() {
                 notice = format!("{notice} {}", t.desk_to_transit);
-            } else if outcome.hold.as_ref().is_some_and(|h| h.status == "ready") {
+            } else if outcome
+                .hold
+                .as_ref()
+                .is_some_and(|h| h.status == carrel_core::statuses::HoldStatus::Ready)
+            {
                 notice = format!("{notice} {}", t.desk_to_hold_shelf);
             }
             desk_page(&state, &web, StatusCode::OK, view(Some(notice), None)).await

@@ -551,7 +551,7 @@ pub async fn place_hold(
     .await
     {
         Ok(hold) => {
-            let notice = if hold.status == "ready" {
+            let notice = if hold.status == carrel_core::statuses::HoldStatus::Ready {
                 format!("{} {}", t.hold_placed, t.hold_ready_now)
             } else {
                 t.hold_placed.to_owned()

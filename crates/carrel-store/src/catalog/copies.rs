@@ -1,5 +1,6 @@
 //! Copies: the physical pieces of an item, each with a unique barcode.
 
+use carrel_core::statuses::CopyStatus;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,8 +16,8 @@ pub struct Copy {
     pub barcode: String,
     pub location: Option<String>,
     pub call_number: Option<String>,
-    /// `available`, `on_loan`, `on_hold_shelf`, `in_transit`, `lost`, `damaged` or `withdrawn`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CopyStatus,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     /// The home branch (where it is shelved when available).
@@ -157,7 +158,7 @@ impl Store {
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             let before: Copy = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if changes.status.as_ref().is_some_and(|s| *s != before.status) && matches!(before.status.as_str(), "on_loan" | "on_hold_shelf" | "in_transit") {
+            if changes.status.as_ref().is_some_and(|s| s != before.status.as_str()) && before.status.in_circulation() {
                 return Err(StoreError::Refused(IN_CIRCULATION));
             }
             let after: Copy = sqlx::query_as(UPDATE)
@@ -199,7 +200,7 @@ impl Store {
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             let copy: Copy = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if matches!(copy.status.as_str(), "on_loan" | "on_hold_shelf" | "in_transit") {
+            if copy.status.in_circulation() {
                 return Err(StoreError::Refused(IN_CIRCULATION));
             }
             if sqlx::query(DELETE).bind(id).bind(now).execute(&mut *tx).await?.rows_affected() == 0 {

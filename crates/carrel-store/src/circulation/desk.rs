@@ -1,6 +1,7 @@
 //! Read models for self-check desks (SIP2): a copy's circulation state by
 //! barcode, and a patron's loans, holds and fines with titles and barcodes.
 
+use carrel_core::statuses::{CopyStatus, HoldStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -15,8 +16,8 @@ pub struct CopyState {
     pub barcode: String,
     pub title: String,
     pub item_type: String,
-    /// `available`, `on_loan`, `on_hold_shelf`, `lost`, `damaged` or `withdrawn`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CopyStatus,
     pub location: Option<String>,
     pub call_number: Option<String>,
     /// The open loan's due instant and borrower.
@@ -42,8 +43,9 @@ pub struct DeskLoan {
 pub struct DeskHold {
     pub hold_id: Uuid,
     pub title: String,
-    /// `waiting` or `ready`.
-    pub status: String,
+    /// `Waiting` or `Ready`.
+    #[sqlx(try_from = "String")]
+    pub status: HoldStatus,
 }
 
 /// A patron's open loans, holds and fines, oldest first, and the limits of

@@ -5,6 +5,9 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use carrel_core::decide::{FineFacts, PaymentFacts, WaiverFacts, decide_payment, decide_waiver};
+use carrel_core::statuses::{FineReason, FineStatus, PaymentMethod};
+
 use super::Refusal;
 use crate::audit::append_audit_trail;
 use crate::{AuditTrail, Store, StoreError};
@@ -31,13 +34,13 @@ pub struct Fine {
     pub id: Uuid,
     pub user_id: Uuid,
     pub loan_id: Option<Uuid>,
-    /// `overdue`, `lost`, `damage` or `manual`.
-    pub reason: String,
+    #[sqlx(try_from = "String")]
+    pub reason: FineReason,
     pub amount_cents: i64,
     pub paid_cents: i64,
     pub waived_cents: i64,
-    /// `open`, `paid` or `waived`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: FineStatus,
     pub note: Option<String>,
     pub days_late: Option<i32>,
     pub grace_days: Option<i32>,
@@ -56,6 +59,15 @@ impl Fine {
     pub fn balance_cents(&self) -> i64 {
         self.amount_cents - self.paid_cents - self.waived_cents
     }
+
+    /// What paying or waiving it decides on.
+    pub fn facts(&self) -> FineFacts {
+        FineFacts {
+            owner: self.user_id,
+            status: self.status,
+            balance_cents: self.balance_cents(),
+        }
+    }
 }
 
 /// A manual or damage fine.
@@ -63,8 +75,8 @@ impl Fine {
 pub struct NewFine {
     pub user_id: Uuid,
     pub amount_cents: i64,
-    /// `manual` or `damage`.
-    pub reason: &'static str,
+    /// `Manual` or `Damage`.
+    pub reason: FineReason,
     pub note: Option<String>,
     pub actor: Option<Uuid>,
     pub now: OffsetDateTime,
@@ -77,8 +89,8 @@ pub struct Payment {
     pub fine_id: Uuid,
     pub user_id: Uuid,
     pub amount_cents: i64,
-    /// `cash`, `card` or `online`.
-    pub method: String,
+    #[sqlx(try_from = "String")]
+    pub method: PaymentMethod,
     /// The payment provider's reference.
     pub reference: Option<String>,
     pub created_by: Uuid,
@@ -104,7 +116,7 @@ pub struct PaymentRequest<'a> {
     pub caller: Uuid,
     pub staff: bool,
     pub amount_cents: i64,
-    pub method: &'static str,
+    pub method: PaymentMethod,
     pub reference: Option<String>,
     /// The `Idempotency-Key`, scoped to `caller`.
     pub key: &'a str,
@@ -141,8 +153,8 @@ pub struct WaiverRequest {
 #[derive(Debug, Clone)]
 pub struct FineQuery {
     pub user_id: Option<Uuid>,
-    /// `open`, `paid`, `waived`, or None for `open`.
-    pub status: Option<&'static str>,
+    /// None: `Open`.
+    pub status: Option<FineStatus>,
     pub after: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
 }
@@ -169,7 +181,7 @@ impl Store {
             let created: Fine = sqlx::query_as(INSERT)
                 .bind(Uuid::now_v7())
                 .bind(fine.user_id)
-                .bind(fine.reason)
+                .bind(fine.reason.as_str())
                 .bind(fine.amount_cents)
                 .bind(fine.note.as_deref())
                 .bind(fine.actor)
@@ -202,7 +214,7 @@ impl Store {
         );
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.user_id)
-            .bind(query.status.unwrap_or("open"))
+            .bind(query.status.unwrap_or(FineStatus::Open).as_str())
             .bind(query.after.map(|(at, _)| at))
             .bind(query.after.map(|(_, id)| id))
             .bind(i64::from(query.limit) + 1)
@@ -293,13 +305,18 @@ impl Store {
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?
                 .filter(|f: &Fine| r.staff || f.user_id == r.caller)
                 .ok_or(StoreError::NotFound)?;
-            if r.staff && before.user_id == r.caller {
-                return Err(Refusal::OwnFine.into());
-            }
-            // A settled fine's balance is zero: any amount exceeds it.
-            if before.status != "open" {
-                return Err(Refusal::ExceedsBalance.into());
-            }
+            decide_payment(&PaymentFacts {
+                fine: before.facts(),
+                payer: r.caller,
+                staff: r.staff,
+                amount_cents: r.amount_cents,
+            })
+            .map_err(|refusal| match refusal {
+                // A settled fine's balance is zero: any amount exceeds it.
+                Refusal::FineSettled => Refusal::ExceedsBalance,
+                other => other,
+            })?;
+            // The compare-and-set keeps a concurrent payment from overdrawing it.
             let fine: Fine = sqlx::query_as(PAY).bind(r.fine_id).bind(r.amount_cents).bind(r.now)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
             let payment: Payment = sqlx::query_as(INSERT)
@@ -307,7 +324,7 @@ impl Store {
                 .bind(r.fine_id)
                 .bind(fine.user_id)
                 .bind(r.amount_cents)
-                .bind(r.method)
+                .bind(r.method.as_str())
                 .bind(r.reference.as_deref())
                 .bind(r.caller)
                 .bind(r.now)
@@ -364,16 +381,8 @@ impl Store {
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             let before: Fine = sqlx::query_as(FINE).bind(r.fine_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if before.user_id == r.actor {
-                return Err(Refusal::OwnFine.into());
-            }
-            if before.status != "open" {
-                return Err(Refusal::FineSettled.into());
-            }
-            let amount = r.amount_cents.unwrap_or_else(|| before.balance_cents());
-            if amount <= 0 || amount > before.balance_cents() {
-                return Err(Refusal::ExceedsBalance.into());
-            }
+            let plan = decide_waiver(&WaiverFacts { fine: before.facts(), actor: r.actor, amount_cents: r.amount_cents })?;
+            let amount = plan.amount_cents;
             let fine: Fine = sqlx::query_as(WAIVE).bind(r.fine_id).bind(amount).bind(r.now)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::ExceedsBalance))?;
             sqlx::query(INSERT).bind(Uuid::now_v7()).bind(r.fine_id).bind(amount).bind(&r.reason).bind(r.actor).bind(r.now)

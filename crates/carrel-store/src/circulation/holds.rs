@@ -1,5 +1,7 @@
 //! Holds: a first-come, first-served queue per item, and the hold shelf.
 
+use carrel_core::decide::{HoldFacts, decide_hold_placement};
+use carrel_core::statuses::HoldStatus;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -28,8 +30,8 @@ pub struct Hold {
     pub item_id: Uuid,
     /// None once the hold has been anonymised.
     pub user_id: Option<Uuid>,
-    /// `waiting`, `ready`, `fulfilled`, `cancelled` or `expired`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: HoldStatus,
     pub created_at: OffsetDateTime,
     pub ready_at: Option<OffsetDateTime>,
     /// The last moment a ready hold may be collected.
@@ -68,7 +70,7 @@ pub struct HoldQuery {
     pub user_id: Option<Uuid>,
     pub item_id: Option<Uuid>,
     /// One status, or None for the open ones (`waiting` and `ready`).
-    pub status: Option<&'static str>,
+    pub status: Option<HoldStatus>,
     /// Keyset position (created_at, id) of the last row of the previous page.
     pub after: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
@@ -236,9 +238,11 @@ macro_rules! fill_waiting_holds {
             .fetch_optional(&mut *$tx)
             .await?;
             let Some((copy_id, home)) = copy else { break };
-            let here = if Some(copy_id) == prefer { prefer_at.unwrap_or(home) } else { home };
-            if here != pickup {
-                if !$crate::circulation::holds::start_transit!($tx, item_id, copy_id, here, pickup, Some(hold_id), now, $actor) {
+            let fill = carrel_core::decide::decide_hold_fill(&carrel_core::decide::HoldFillFacts {
+                copy: copy_id, copy_home: home, prefer, prefer_at, pickup,
+            });
+            if let carrel_core::decide::HoldFill::Transit { from, to } = fill {
+                if !$crate::circulation::holds::start_transit!($tx, item_id, copy_id, from, to, Some(hold_id), now, $actor) {
                     continue;
                 }
                 let assigned = sqlx::query("UPDATE holds SET copy_id = $2 WHERE id = $1 AND status = 'waiting' AND copy_id IS NULL")
@@ -305,6 +309,7 @@ impl Store {
         const OPEN_HOLDS: &str =
             "SELECT COUNT(*) FROM holds WHERE user_id = $1 AND status IN ('waiting', 'ready')";
         const BORROWED: &str = "SELECT COUNT(*) FROM loans WHERE item_id = $1 AND user_id = $2 AND status IN ('active', 'overdue')";
+        const HELD: &str = "SELECT COUNT(*) FROM holds WHERE item_id = $1 AND user_id = $2 AND status IN ('waiting', 'ready')";
         const INSERT: &str = "INSERT INTO holds (id, item_id, user_id, status, created_at, pickup_branch_id) VALUES ($1, $2, $3, 'waiting', $4, $5)";
         const HOME: &str = "SELECT home_branch_id FROM users WHERE id = $1";
         const SELECT: &str = concat!(hold_select!(), "WHERE h.id = $1");
@@ -322,13 +327,7 @@ impl Store {
                 .ok_or(StoreError::NotFound)?;
             let (active, category, category_max_holds): (bool, String, Option<i32>) = sqlx::query_as(patron_sql)
                 .bind(user_id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if !active {
-                return Err(Refusal::PatronInactive.into());
-            }
             let owed: i64 = sqlx::query_scalar(super::loans::BALANCE).bind(user_id).fetch_one(&mut *tx).await?;
-            if carrel_core::circulation::is_blocked(owed, r.block_threshold_cents) {
-                return Err(Refusal::PatronBlocked.into());
-            }
             // The pickup branch's rows of the rule matrix apply.
             let pickup = match r.pickup_branch_id {
                 Some(branch) => branch,
@@ -343,18 +342,19 @@ impl Store {
                 item_type: Some(item_type.as_str()),
             };
             let (rule, _) = super::rules::resolve_rule!(tx, &key);
-            if !rule.holds_allowed {
-                return Err(Refusal::HoldsNotAllowed.into());
-            }
-            let max_holds = category_max_holds.map_or(i64::from(r.max_active_holds), i64::from);
             let open: i64 = sqlx::query_scalar(OPEN_HOLDS).bind(user_id).fetch_one(&mut *tx).await?;
-            if open >= max_holds {
-                return Err(Refusal::HoldLimitReached.into());
-            }
             let borrowed: i64 = sqlx::query_scalar(BORROWED).bind(item_id).bind(user_id).fetch_one(&mut *tx).await?;
-            if borrowed > 0 {
-                return Err(Refusal::AlreadyBorrowed.into());
-            }
+            let held: i64 = sqlx::query_scalar(HELD).bind(item_id).bind(user_id).fetch_one(&mut *tx).await?;
+            decide_hold_placement(&HoldFacts {
+                patron_active: active,
+                balance_cents: owed,
+                block_threshold_cents: r.block_threshold_cents,
+                holds_allowed: rule.holds_allowed,
+                open_holds: u64::try_from(open).unwrap_or(0),
+                max_holds: category_max_holds.map_or(u64::from(r.max_active_holds), |n| u64::try_from(n).unwrap_or(0)),
+                borrowed: borrowed > 0,
+                already_holds: held > 0,
+            })?;
             let id = Uuid::now_v7();
             sqlx::query(INSERT).bind(id).bind(item_id).bind(user_id).bind(now).bind(pickup).execute(&mut *tx).await
                 .map_err(|e| match StoreError::from(e) {
@@ -512,7 +512,7 @@ impl Store {
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.user_id)
             .bind(query.item_id)
-            .bind(query.status)
+            .bind(query.status.map(HoldStatus::as_str))
             .bind(query.after.map(|(at, _)| at))
             .bind(query.after.map(|(_, id)| id))
             .bind(i64::from(query.limit) + 1)

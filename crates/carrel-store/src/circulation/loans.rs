@@ -1,9 +1,12 @@
 //! Loans: checkout, return, renewal and loss.
 
 use carrel_core::circulation::{self, LoanPolicy};
-use carrel_core::rules::{
-    CheckoutFacts, CheckoutLimits, CheckoutRefusal, CopyAvailability, Rule, RuleKey, Specificity,
+use carrel_core::decide::{
+    self, CheckoutFacts, CheckoutLimits, CheckoutPlan, CopyAvailability, RenewalFacts, ReturnFacts,
+    ReturnRoute,
 };
+use carrel_core::rules::{Rule, RuleKey, Specificity};
+use carrel_core::statuses::{CopyStatus, LoanStatus};
 use serde_json::json;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -36,8 +39,9 @@ pub struct Loan {
     pub item_id: Uuid,
     /// None once the loan has been anonymised.
     pub user_id: Option<Uuid>,
-    /// `active`, `overdue`, `returned` or `lost` as stored; see [`Loan::status_at`].
-    pub status: String,
+    /// As stored; see [`Loan::status_at`].
+    #[sqlx(try_from = "String")]
+    pub status: LoanStatus,
     pub checked_out_at: OffsetDateTime,
     pub due_at: OffsetDateTime,
     pub returned_at: Option<OffsetDateTime>,
@@ -76,17 +80,17 @@ impl Loan {
 
     /// The status at `now`: an active loan past its due instant is `overdue`
     /// even before the background job has marked it.
-    pub fn status_at(&self, now: OffsetDateTime) -> &str {
-        if self.status == "active" && now > self.due_at {
-            "overdue"
+    pub fn status_at(&self, now: OffsetDateTime) -> LoanStatus {
+        if self.status == LoanStatus::Active && now > self.due_at {
+            LoanStatus::Overdue
         } else {
-            &self.status
+            self.status
         }
     }
 
     /// Whether the loan is out (active or overdue).
     pub fn is_open(&self) -> bool {
-        matches!(self.status.as_str(), "active" | "overdue")
+        self.status.is_open()
     }
 }
 
@@ -118,18 +122,6 @@ pub struct Simulation {
     pub lending_branch_id: Uuid,
     /// Every refusal checkout would meet, in checkout's order (it gives the first).
     pub refusals: Vec<Refusal>,
-}
-
-impl From<CheckoutRefusal> for Refusal {
-    fn from(refusal: CheckoutRefusal) -> Self {
-        match refusal {
-            CheckoutRefusal::PatronInactive => Refusal::PatronInactive,
-            CheckoutRefusal::PatronBlocked => Refusal::PatronBlocked,
-            CheckoutRefusal::LoanLimitReached => Refusal::LoanLimitReached,
-            CheckoutRefusal::LoanTypeLimitReached => Refusal::LoanTypeLimitReached,
-            CheckoutRefusal::CopyUnavailable => Refusal::CopyUnavailable,
-        }
-    }
 }
 
 /// A completed checkout.
@@ -174,8 +166,8 @@ pub struct ReturnOutcome {
 #[derive(Debug, Clone)]
 pub struct LoanQuery {
     pub user_id: Option<Uuid>,
-    /// `active`, `overdue`, `returned`, `lost`, or None for the open ones.
-    pub status: Option<&'static str>,
+    /// One status, or None for the open ones.
+    pub status: Option<LoanStatus>,
     /// Keyset position (checked_out_at, id) of the last row of the previous page.
     pub after: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
@@ -230,7 +222,8 @@ const CHECKOUT_LOCK_PG: &str = "SELECT 1 FROM users u CROSS JOIN copies c JOIN i
 struct CheckoutLookup {
     copy_id: Uuid,
     item_id: Uuid,
-    copy_status: String,
+    #[sqlx(try_from = "String")]
+    copy_status: CopyStatus,
     home_branch_id: Uuid,
     item_type: String,
     patron_active: bool,
@@ -254,21 +247,24 @@ impl CheckoutLookup {
     }
 }
 
-/// A checkout's decision: what was loaded, the rule in force and the refusals.
-struct CheckoutDecision {
+/// The facts of a checkout: what was loaded, the rule in force and the
+/// facts and limits [`decide::decide_checkout`] decides on.
+struct CheckoutLoaded {
     found: CheckoutLookup,
     /// The desk's branch, else the copy's home.
     lending_branch: Uuid,
     rule: Rule,
     matched: Specificity,
-    refusals: Vec<CheckoutRefusal>,
+    facts: CheckoutFacts,
+    limits: CheckoutLimits,
 }
 
 /// Loads the facts of checking `$request` (a [`Checkout`]) out with `$lookup`
-/// (locking or not), resolves the rule in force and decides, inside the
-/// caller's transaction; evaluates to a [`CheckoutDecision`]. Real checkout
-/// and the simulation both decide here, so they cannot disagree.
-macro_rules! decide_checkout {
+/// (locking or not) and resolves the rule in force, inside the caller's
+/// transaction; evaluates to a [`CheckoutLoaded`]. Real checkout and the
+/// simulation both load here and decide in `carrel_core::decide`, so they
+/// cannot disagree.
+macro_rules! load_checkout {
     ($tx:expr, $lookup:expr, $request:expr) => {{
         let r: &Checkout<'_> = $request;
         let found: CheckoutLookup = sqlx::query_as($lookup)
@@ -290,11 +286,12 @@ macro_rules! decide_checkout {
             balance_cents: found.balance_cents,
             open_loans: u64::try_from(found.open_loans).unwrap_or(0),
             open_loans_of_type: u64::try_from(found.open_loans_of_type).unwrap_or(0),
-            copy: match found.copy_status.as_str() {
-                "available" => CopyAvailability::OnShelf,
-                "on_hold_shelf" if found.held_for_patron => CopyAvailability::HeldForPatron,
+            copy: match found.copy_status {
+                CopyStatus::Available => CopyAvailability::OnShelf,
+                CopyStatus::OnHoldShelf if found.held_for_patron => CopyAvailability::HeldForPatron,
                 _ => CopyAvailability::Unavailable,
             },
+            queues_for_item: found.queues_for_item,
         };
         let limits = CheckoutLimits {
             block_threshold_cents: r.block_threshold_cents,
@@ -303,13 +300,13 @@ macro_rules! decide_checkout {
                 .map_or(r.max_active_loans, |n| u32::try_from(n).unwrap_or(0)),
             max_loans_of_type: rule.max_loans_of_type,
         };
-        let refusals = carrel_core::rules::checkout_refusals(&facts, &limits);
-        CheckoutDecision {
+        CheckoutLoaded {
             found,
             lending_branch,
             rule,
             matched,
-            refusals,
+            facts,
+            limits,
         }
     }};
 }
@@ -402,25 +399,24 @@ impl Store {
             if lock {
                 sqlx::query(CHECKOUT_LOCK_PG).bind(r.copy_barcode).bind(r.user_id).execute(&mut *tx).await?;
             }
-            let CheckoutDecision { found, rule, refusals, lending_branch, .. } = decide_checkout!(tx, LOOKUP, r);
-            if let Some(&refusal) = refusals.first() {
-                return Err(Refusal::from(refusal).into());
-            }
+            let CheckoutLoaded { found, rule, facts, limits, lending_branch, .. } = load_checkout!(tx, LOOKUP, r);
+            let plan = decide::decide_checkout(&facts, &limits)?;
             let (copy_id, item_id) = (found.copy_id, found.item_id);
             let policy = rule.policy;
-            let fulfilled_hold: Option<Uuid> = match found.copy_status.as_str() {
-                "available" => {
+            // The compare-and-set claims settle races with other desks.
+            let fulfilled_hold: Option<Uuid> = match plan {
+                CheckoutPlan::FromShelf { fulfil_waiting_hold } => {
                     if sqlx::query(TAKE_FROM_SHELF).bind(copy_id).bind(r.now).execute(&mut *tx).await?.rows_affected() == 0 {
                         return Err(Refusal::CopyUnavailable.into());
                     }
-                    if found.queues_for_item {
+                    if fulfil_waiting_hold {
                         sqlx::query_scalar(FULFIL_WAITING).bind(item_id).bind(r.user_id).bind(r.now).bind(copy_id)
                             .fetch_optional(&mut *tx).await?
                     } else {
                         None
                     }
                 }
-                "on_hold_shelf" => {
+                CheckoutPlan::FromHoldShelf => {
                     // Only the holder's ready hold on this very copy releases it.
                     let hold: Option<Uuid> = sqlx::query_scalar(FULFIL_READY).bind(copy_id).bind(r.user_id).bind(r.now)
                         .fetch_optional(&mut *tx).await?;
@@ -431,7 +427,6 @@ impl Store {
                     }
                     hold
                 }
-                _ => return Err(Refusal::CopyUnavailable.into()),
             };
             // The one due-date rule, in the lending branch's local days.
             let due = loan_due!(tx, &library, lending_branch, found.lending_clock(), r.now, &policy);
@@ -484,7 +479,8 @@ impl Store {
         let library = self.library_time.clone();
         crate::on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let CheckoutDecision { found, rule, matched, refusals, lending_branch } = decide_checkout!(tx, LOOKUP, request);
+            let CheckoutLoaded { found, rule, matched, facts, limits, lending_branch } = load_checkout!(tx, LOOKUP, request);
+            let refusals = decide::checkout_refusals(&facts, &limits);
             let due = loan_due!(tx, &library, lending_branch, found.lending_clock(), request.now, &rule.policy);
             tx.rollback().await?;
             Ok(Simulation {
@@ -493,7 +489,7 @@ impl Store {
                 lending_branch_id: lending_branch,
                 rule,
                 matched,
-                refusals: refusals.into_iter().map(Refusal::from).collect(),
+                refusals,
             })
         })
     }
@@ -545,35 +541,48 @@ impl Store {
                 return Err(if copies == 0 { StoreError::NotFound } else { Refusal::NotOnLoan.into() });
             };
             let (copy_id, item_id) = (loan.copy_id, loan.item_id);
-            let mut fine = None;
-            if let Some(patron) = loan.user_id {
-                let clock = BranchClock { timezone: lending_timezone, calendar_set_at: lending_calendar_set_at };
-                let days = branch_days_of!(tx, loan.branch_id, clock, &library, loan.due_day());
-                if let Some(calc) = circulation::overdue_fine_for(&loan.policy(), &days, loan.due_day(), now, library.count_closed_days) {
-                    fine = Some(insert_overdue_fine!(tx, patron, loan.id, calc, actor, now));
-                }
-            }
-            let here = desk.unwrap_or(home);
+            let clock = BranchClock { timezone: lending_timezone, calendar_set_at: lending_calendar_set_at };
+            let lending = branch_days_of!(tx, loan.branch_id, clock, &library, loan.due_day());
             let shelved = sqlx::query(SHELVE).bind(copy_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            let plan = decide::decide_return(&ReturnFacts {
+                patron_known: loan.user_id.is_some(),
+                policy: loan.policy(),
+                due_day: loan.due_day(),
+                now,
+                lending,
+                count_closed_days: library.count_closed_days,
+                copy_shelved: shelved,
+                holds_waiting,
+                home_branch: home,
+                desk,
+            });
+            let mut fine = None;
+            if let (Some(patron), Some(calc)) = (loan.user_id, plan.fine) {
+                fine = Some(insert_overdue_fine!(tx, patron, loan.id, calc, actor, now));
+            }
+            let here = plan.here;
             let details = json!({"loan_id": loan.id, "copy_id": copy_id, "barcode": barcode, "branch_id": here, "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
             circulation_event!(tx, CirculationEvent {
                 item_id, event_type: "returned", actor_id: actor, at: now, details: &details,
                 loan_id: Some(loan.id), hold_id: None, patron_id: loan.user_id,
             });
-            let (ready, hold, transit_to_branch_id) = if shelved && !holds_waiting {
-                // Nobody queues and the copy is on the shelf here: it stays, or goes home.
-                let sent = home != here && start_transit!(tx, item_id, copy_id, here, home, None, now, actor);
-                (Vec::new(), None, sent.then_some(home))
-            } else {
-                let ready = if holds_waiting {
-                    fill_waiting_holds!(tx, &library, item_id, Some(copy_id), Some(here), now, pickup_days, actor)
-                } else {
-                    Vec::new()
-                };
-                send_home_if_away!(tx, item_id, copy_id, here, now, actor);
-                let hold: Option<Hold> = sqlx::query_as(FILLED).bind(copy_id).fetch_optional(&mut *tx).await?;
-                let destination: Option<Uuid> = sqlx::query_scalar(DESTINATION).bind(copy_id).fetch_one(&mut *tx).await?;
-                (ready, hold, destination)
+            let (ready, hold, transit_to_branch_id) = match plan.route {
+                ReturnRoute::Stays => (Vec::new(), None, None),
+                ReturnRoute::GoesHome(home) => {
+                    let sent = start_transit!(tx, item_id, copy_id, here, home, None, now, actor);
+                    (Vec::new(), None, sent.then_some(home))
+                }
+                ReturnRoute::ServesQueue { fill_holds } => {
+                    let ready = if fill_holds {
+                        fill_waiting_holds!(tx, &library, item_id, Some(copy_id), Some(here), now, pickup_days, actor)
+                    } else {
+                        Vec::new()
+                    };
+                    send_home_if_away!(tx, item_id, copy_id, here, now, actor);
+                    let hold: Option<Hold> = sqlx::query_as(FILLED).bind(copy_id).fetch_optional(&mut *tx).await?;
+                    let destination: Option<Uuid> = sqlx::query_scalar(DESTINATION).bind(copy_id).fetch_one(&mut *tx).await?;
+                    (ready, hold, destination)
+                }
             };
             let mailed = !ready.is_empty();
             let outcome = ReturnOutcome { loan, fine, hold, transit_to_branch_id, branch_id: here };
@@ -619,28 +628,34 @@ impl Store {
             if borrower.is_some() && loan.user_id != borrower {
                 return Err(StoreError::NotFound);
             }
-            let Some(patron) = loan.user_id.filter(|_| loan.is_open()) else {
+            // The facts: the queue, the balance and the lending branch's local days.
+            let waiting: i64 = sqlx::query_scalar(WAITING).bind(loan.item_id).fetch_one(&mut *tx).await?;
+            let balance: i64 = match loan.user_id {
+                Some(patron) => sqlx::query_scalar(BALANCE).bind(patron).fetch_one(&mut *tx).await?,
+                None => 0,
+            };
+            let lending = load_branch_days!(tx, loan.branch_id, &library, loan.due_day().min(library.zone.local_date(now)));
+            let plan = decide::decide_renewal(&RenewalFacts {
+                loan_open: loan.user_id.is_some() && loan.is_open(),
+                renewals: u32::try_from(loan.renewals).unwrap_or(u32::MAX),
+                policy: loan.policy(),
+                due_day: loan.due_day(),
+                holds_waiting: u64::try_from(waiting).unwrap_or(0),
+                balance_cents: balance,
+                block_threshold_cents,
+                now,
+                lending,
+                count_closed_days: library.count_closed_days,
+            })?;
+            let Some(patron) = loan.user_id else {
                 return Err(Refusal::NotOnLoan.into());
             };
-            if loan.renewals >= loan.max_renewals {
-                return Err(Refusal::RenewalLimitReached.into());
-            }
-            let waiting: i64 = sqlx::query_scalar(WAITING).bind(loan.item_id).fetch_one(&mut *tx).await?;
-            if waiting > 0 {
-                return Err(Refusal::HoldPending.into());
-            }
-            let balance: i64 = sqlx::query_scalar(BALANCE).bind(patron).fetch_one(&mut *tx).await?;
-            if circulation::is_blocked(balance, block_threshold_cents) {
-                return Err(Refusal::PatronBlocked.into());
-            }
-            // The one due-date rule, in the lending branch's local days.
-            let days = load_branch_days!(tx, loan.branch_id, &library, loan.due_day().min(library.zone.local_date(now)));
-            let due = circulation::due_date(&days, loan.policy().loan_days, now, Some(loan.due_day()));
+            let due = plan.due;
             let due_at = due.due_at;
             let renewed: Loan = sqlx::query_as(RENEW).bind(id).bind(due_at).bind(loan.renewals).bind(due.due_date)
                 .fetch_optional(&mut *tx).await?.ok_or(StoreError::Circulation(Refusal::NotOnLoan))?;
             let mut fine = None;
-            if let Some(calc) = circulation::overdue_fine_for(&loan.policy(), &days, loan.due_day(), now, library.count_closed_days) {
+            if let Some(calc) = plan.fine {
                 fine = Some(insert_overdue_fine!(tx, patron, id, calc, actor, now));
             }
             let details = json!({"loan_id": id, "copy_id": loan.copy_id, "renewals": renewed.renewals, "due_at": due_at.unix_timestamp(), "fine_id": fine.as_ref().map(|f: &Fine| f.id)});
@@ -727,7 +742,7 @@ impl Store {
         );
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.user_id)
-            .bind(query.status.unwrap_or("open"))
+            .bind(query.status.map_or("open", LoanStatus::as_str))
             .bind(query.now)
             .bind(query.after.map(|(at, _)| at))
             .bind(query.after.map(|(_, id)| id))

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use carrel_core::lockout::LockoutPolicy;
+use carrel_core::statuses::{CopyStatus, FineReason, FineStatus, HoldStatus, PaymentMethod};
 use carrel_store::{
     AttemptResult, Checkout, CheckoutOutcome, Copy, HoldQuery, ItemFields, ItemRow, LoanQuery,
     NewAuditEvent, NewCopy, NewFine, NewSession, NewUser, PaymentOutcome, PaymentRequest,
@@ -410,7 +411,7 @@ async fn fine_of(store: &Store, user_id: Uuid, cents: i64) -> carrel_store::Fine
             &NewFine {
                 user_id,
                 amount_cents: cents,
-                reason: "manual",
+                reason: FineReason::Manual,
                 note: None,
                 actor: None,
                 now: NOW,
@@ -436,7 +437,7 @@ async fn pay(
                 caller,
                 staff: false,
                 amount_cents: cents,
-                method: "online",
+                method: PaymentMethod::Online,
                 reference: None,
                 key,
                 request_hash,
@@ -543,7 +544,7 @@ async fn concurrent_payments_never_exceed_the_balance(store: Store) {
     );
     let after = store.find_fine(fine.id).await.unwrap().unwrap();
     assert_eq!(after.paid_cents, 900);
-    assert_eq!(after.status, "open");
+    assert_eq!(after.status, FineStatus::Open);
     assert_eq!(store.user_payments(user.id).await.unwrap().len(), 3);
 }
 
@@ -575,7 +576,7 @@ async fn parallel_checkouts_of_one_copy_make_one_loan(store: Store) {
     assert_eq!(open, 1, "one open loan for the copy");
     assert_eq!(
         store.find_copy(copy.id).await.unwrap().unwrap().status,
-        "on_loan"
+        CopyStatus::OnLoan
     );
     assert_eq!(won[0].loan.copy_id, copy.id);
 }
@@ -636,9 +637,12 @@ async fn check_queue(store: &Store, item_id: Uuid) -> (Vec<carrel_store::Hold>, 
     let copies = store.list_copies(item_id).await.unwrap();
     let waiting_without_copy = holds
         .iter()
-        .filter(|h| h.status == "waiting" && h.copy_id.is_none())
+        .filter(|h| h.status == HoldStatus::Waiting && h.copy_id.is_none())
         .count();
-    let on_shelf = copies.iter().filter(|c| c.status == "available").count();
+    let on_shelf = copies
+        .iter()
+        .filter(|c| c.status == CopyStatus::Available)
+        .count();
     assert!(
         waiting_without_copy == 0 || on_shelf == 0,
         "a copy is on the shelf while {waiting_without_copy} patrons wait: {holds:?} {copies:?}"
@@ -648,10 +652,13 @@ async fn check_queue(store: &Store, item_id: Uuid) -> (Vec<carrel_store::Hold>, 
     let before = served.len();
     served.dedup();
     assert_eq!(before, served.len(), "one copy serves two holds: {holds:?}");
-    for c in copies.iter().filter(|c| c.status == "on_hold_shelf") {
+    for c in copies
+        .iter()
+        .filter(|c| c.status == CopyStatus::OnHoldShelf)
+    {
         let ready = holds
             .iter()
-            .filter(|h| h.status == "ready" && h.copy_id == Some(c.id))
+            .filter(|h| h.status == HoldStatus::Ready && h.copy_id == Some(c.id))
             .count();
         assert_eq!(
             ready, 1,
@@ -659,9 +666,9 @@ async fn check_queue(store: &Store, item_id: Uuid) -> (Vec<carrel_store::Hold>, 
             c.id
         );
     }
-    for h in holds.iter().filter(|h| h.status == "ready") {
+    for h in holds.iter().filter(|h| h.status == HoldStatus::Ready) {
         let copy = copies.iter().find(|c| Some(c.id) == h.copy_id).unwrap();
-        assert_eq!(copy.status, "on_hold_shelf");
+        assert_eq!(copy.status, CopyStatus::OnHoldShelf);
     }
     (holds, copies)
 }
@@ -685,7 +692,7 @@ async fn concurrent_returns_fill_the_hold_queue_in_order(store: Store) {
             .place_hold(&place(item.id, user.id, at), |_: &_| Vec::new())
             .await
             .unwrap();
-        assert_eq!(hold.status, "waiting");
+        assert_eq!(hold.status, HoldStatus::Waiting);
         queue.push(hold.id);
     }
     let later = NOW + time::Duration::hours(1);
@@ -697,12 +704,12 @@ async fn concurrent_returns_fill_the_hold_queue_in_order(store: Store) {
     let (holds, copies_after) = check_queue(&store, item.id).await;
     let ready: Vec<Uuid> = holds
         .iter()
-        .filter(|h| h.status == "ready")
+        .filter(|h| h.status == HoldStatus::Ready)
         .map(|h| h.id)
         .collect();
     let mut waiting: Vec<Uuid> = holds
         .iter()
-        .filter(|h| h.status == "waiting")
+        .filter(|h| h.status == HoldStatus::Waiting)
         .map(|h| h.id)
         .collect();
     waiting.sort();
@@ -714,7 +721,11 @@ async fn concurrent_returns_fill_the_hold_queue_in_order(store: Store) {
     ready_sorted.sort();
     assert_eq!(ready_sorted, first, "the first in line are served first");
     assert_eq!(waiting, rest, "the rest still wait");
-    assert!(copies_after.iter().all(|c| c.status == "on_hold_shelf"));
+    assert!(
+        copies_after
+            .iter()
+            .all(|c| c.status == CopyStatus::OnHoldShelf)
+    );
 }
 
 async fn returns_racing_new_holds_leave_no_copy_on_the_shelf(store: Store) {
@@ -754,12 +765,18 @@ async fn returns_racing_new_holds_leave_no_copy_on_the_shelf(store: Store) {
         }
         let (holds, copies_after) = check_queue(&store, item.id).await;
         assert_eq!(
-            holds.iter().filter(|h| h.status == "ready").count(),
+            holds
+                .iter()
+                .filter(|h| h.status == HoldStatus::Ready)
+                .count(),
             COPIES,
             "round {round}: every returned copy serves a hold: {holds:?} {copies_after:?}"
         );
         assert_eq!(
-            holds.iter().filter(|h| h.status == "waiting").count(),
+            holds
+                .iter()
+                .filter(|h| h.status == HoldStatus::Waiting)
+                .count(),
             HOLDS - COPIES
         );
     }
@@ -803,9 +820,9 @@ async fn deleting_a_patron_racing_a_checkout_stays_consistent(store: Store) {
         assert_eq!(
             store.find_copy(copies[0].id).await.unwrap().unwrap().status,
             if loans.is_empty() {
-                "available"
+                CopyStatus::Available
             } else {
-                "on_loan"
+                CopyStatus::OnLoan
             }
         );
     }

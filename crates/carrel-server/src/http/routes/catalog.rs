@@ -786,7 +786,7 @@ impl From<Copy> for CopyView {
             barcode: c.barcode,
             location: c.location,
             call_number: c.call_number,
-            status: c.status,
+            status: c.status.to_string(),
             created_at: c.created_at,
             branch_id: c.branch_id,
             transit_to_branch_id: c.transit_to_branch_id,

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use carrel_core::statuses::FineStatus;
 use carrel_store::{Fine, FineQuery, Payment, PaymentOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -59,11 +60,11 @@ impl FineView {
             id: f.id,
             user_id: f.user_id,
             loan_id: f.loan_id,
-            reason: f.reason,
+            reason: f.reason.to_string(),
             amount_cents: f.amount_cents,
             paid_cents: f.paid_cents,
             waived_cents: f.waived_cents,
-            status: f.status,
+            status: f.status.to_string(),
             currency: currency.to_owned(),
             note: f.note,
             created_at: f.created_at,
@@ -131,7 +132,7 @@ impl From<&Payment> for PaymentView {
             id: p.id,
             fine_id: p.fine_id,
             amount_cents: p.amount_cents,
-            method: p.method.clone(),
+            method: p.method.to_string(),
             created_at: p.created_at,
         }
     }
@@ -168,11 +169,11 @@ pub enum FineStatusParam {
 }
 
 impl FineStatusParam {
-    pub fn as_str(self) -> &'static str {
+    pub fn status(self) -> FineStatus {
         match self {
-            FineStatusParam::Open => "open",
-            FineStatusParam::Paid => "paid",
-            FineStatusParam::Waived => "waived",
+            FineStatusParam::Open => FineStatus::Open,
+            FineStatusParam::Paid => FineStatus::Paid,
+            FineStatusParam::Waived => FineStatus::Waived,
         }
     }
 }
@@ -200,7 +201,7 @@ pub async fn fine_page(
         .store
         .list_fines(&FineQuery {
             user_id,
-            status: status.map(FineStatusParam::as_str),
+            status: status.map(FineStatusParam::status),
             after: pagination::decode_cursor(cursor)?,
             limit,
         })

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use carrel_core::statuses::HoldStatus;
 use carrel_store::{Hold, HoldQuery};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -54,7 +55,7 @@ impl From<Hold> for HoldView {
             id: h.id,
             item_id: h.item_id,
             user_id: h.user_id,
-            status: h.status,
+            status: h.status.to_string(),
             position: h.position,
             created_at: h.created_at,
             ready_at: h.ready_at,
@@ -76,13 +77,13 @@ pub enum HoldStatusParam {
 }
 
 impl HoldStatusParam {
-    pub fn as_str(self) -> &'static str {
+    pub fn status(self) -> HoldStatus {
         match self {
-            HoldStatusParam::Waiting => "waiting",
-            HoldStatusParam::Ready => "ready",
-            HoldStatusParam::Fulfilled => "fulfilled",
-            HoldStatusParam::Cancelled => "cancelled",
-            HoldStatusParam::Expired => "expired",
+            HoldStatusParam::Waiting => HoldStatus::Waiting,
+            HoldStatusParam::Ready => HoldStatus::Ready,
+            HoldStatusParam::Fulfilled => HoldStatus::Fulfilled,
+            HoldStatusParam::Cancelled => HoldStatus::Cancelled,
+            HoldStatusParam::Expired => HoldStatus::Expired,
         }
     }
 }
@@ -113,7 +114,7 @@ pub async fn hold_page(
         .list_holds(&HoldQuery {
             user_id,
             item_id,
-            status: status.map(HoldStatusParam::as_str),
+            status: status.map(HoldStatusParam::status),
             after: pagination::decode_cursor(cursor)?,
             limit,
         })

@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use carrel_core::statuses::LoanStatus;
 use carrel_store::{Loan, LoanQuery};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -60,7 +61,7 @@ pub struct LoanView {
 impl LoanView {
     pub fn new(loan: Loan, now: OffsetDateTime) -> Self {
         Self {
-            status: loan.status_at(now).to_owned(),
+            status: loan.status_at(now).to_string(),
             id: loan.id,
             copy_id: loan.copy_id,
             item_id: loan.item_id,
@@ -86,12 +87,12 @@ pub enum LoanStatusParam {
 }
 
 impl LoanStatusParam {
-    pub fn as_str(self) -> &'static str {
+    pub fn status(self) -> LoanStatus {
         match self {
-            LoanStatusParam::Active => "active",
-            LoanStatusParam::Overdue => "overdue",
-            LoanStatusParam::Returned => "returned",
-            LoanStatusParam::Lost => "lost",
+            LoanStatusParam::Active => LoanStatus::Active,
+            LoanStatusParam::Overdue => LoanStatus::Overdue,
+            LoanStatusParam::Returned => LoanStatus::Returned,
+            LoanStatusParam::Lost => LoanStatus::Lost,
         }
     }
 }
@@ -120,7 +121,7 @@ pub async fn loan_page(
         .store
         .list_loans(&LoanQuery {
             user_id,
-            status: status.map(LoanStatusParam::as_str),
+            status: status.map(LoanStatusParam::status),
             after: pagination::decode_cursor(cursor)?,
             limit,
             now,
