@@ -3,9 +3,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::append_audit_trail;
 use crate::revocation::{AuthChange, REVOKE_ALL};
 use crate::users::user_columns;
-use crate::{Store, StoreError, User};
+use crate::{AuditTrail, Store, StoreError, User};
 
 /// A stored session.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -78,27 +79,43 @@ const SESSION_AUTH: &str = concat!(
     " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
 );
 
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, device_name, user_agent, ip_address, scope, \
+     created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
+pub(crate) const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
+
+/// Inserts a [`NewSession`] and its first refresh token on the transaction
+/// `$tx` (so a sign-in can open its session in the transaction that settles it).
+macro_rules! insert_session {
+    ($tx:expr, $new:expr) => {{
+        let new: &$crate::NewSession = $new;
+        sqlx::query($crate::sessions::INSERT_SESSION)
+            .bind(new.id)
+            .bind(new.user_id)
+            .bind(new.device_name.as_deref())
+            .bind(new.user_agent.as_deref())
+            .bind(new.ip_address.as_deref())
+            .bind(new.scope.as_deref())
+            .bind(new.now)
+            .bind(new.expires_at)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query($crate::sessions::INSERT_REFRESH_TOKEN)
+            .bind(&new.refresh_hash[..])
+            .bind(new.id)
+            .bind(new.now)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use insert_session;
+
 impl Store {
     /// Opens a session and stores its first refresh token (hashed).
     pub async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
-        const INSERT: &str = "INSERT INTO sessions (id, user_id, device_name, user_agent, ip_address, scope, \
-             created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
-        const TOKEN: &str =
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
-            sqlx::query(INSERT)
-                .bind(new.id)
-                .bind(new.user_id)
-                .bind(new.device_name.as_deref())
-                .bind(new.user_agent.as_deref())
-                .bind(new.ip_address.as_deref())
-                .bind(new.scope.as_deref())
-                .bind(new.now)
-                .bind(new.expires_at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(TOKEN).bind(&new.refresh_hash[..]).bind(new.id).bind(new.now).execute(&mut *tx).await?;
+            insert_session!(tx, new);
             tx.commit().await?;
         });
         Ok(())
@@ -199,13 +216,37 @@ impl Store {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.revoke_session_audited(user_id, session_id, reason, now, |_: &bool| Vec::new())
+            .await
+    }
+
+    /// [`Store::revoke_session`] with the audit events `audit` builds from
+    /// whether a session was revoked, committed in the same transaction.
+    pub async fn revoke_session_audited(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        reason: &str,
+        now: OffsetDateTime,
+        audit: impl AuditTrail<bool>,
+    ) -> Result<bool, StoreError> {
         const UPDATE: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
-        let done = self.auth_write(AuthChange::Session(session_id), async {
-            Ok(crate::on_writer!(self, writer => sqlx::query(UPDATE)
-                .bind(session_id).bind(user_id).bind(now).bind(reason).execute(&mut *writer.turn().await?).await?.rows_affected()))
-        }).await?;
-        Ok(done > 0)
+        let (done, events) = self
+            .auth_write(AuthChange::Session(session_id), async {
+                crate::on_writer!(self, writer => {
+                    let mut tx = writer.begin_write().await?;
+                    let done = sqlx::query(UPDATE)
+                        .bind(session_id).bind(user_id).bind(now).bind(reason)
+                        .execute(&mut *tx).await?.rows_affected() > 0;
+                    let events = append_audit_trail!(tx, audit, &done);
+                    tx.commit().await?;
+                    Ok((done, events))
+                })
+            })
+            .await?;
+        crate::audit::log(&events);
+        Ok(done)
     }
 
     /// Revokes every session of `user_id`, except `keep` when given.
