@@ -3,7 +3,10 @@
 //! change. Who may call them (admins) is the front door's check.
 
 use carrel_core::calendar::{OpeningCalendar, WEEKDAY_NAMES};
+use std::collections::HashSet;
+
 use carrel_core::circulation::LoanPolicy;
+use carrel_core::rules::{Rule, validate_matrix};
 use carrel_store::{Branch, BranchChanges, NewBranch, PolicyRow, StoreError, StoredCalendar};
 use serde_json::json;
 use uuid::Uuid;
@@ -116,4 +119,102 @@ pub async fn put_policy(
             |_: &PolicyRow| vec![actor.event(state, "policy.updated", None, details)],
         )
         .await?)
+}
+
+/// The most rows a rule matrix may have.
+pub const MAX_RULE_ROWS: usize = 2_000;
+
+/// Why a rule matrix was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesRefusal {
+    /// The fields at fault (`data[i].field`), with why.
+    #[error("invalid rule matrix")]
+    Invalid(Vec<(String, String)>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Replaces the whole rule matrix: every row must be well formed (see
+/// `carrel_core::rules::validate_matrix`) and name only defined item types,
+/// patron categories and branches; `rules.replaced` is audited with it.
+pub async fn replace_rules(
+    state: &AppState,
+    actor: &Actor,
+    rules: Vec<Rule>,
+) -> Result<Vec<Rule>, RulesRefusal> {
+    if rules.len() > MAX_RULE_ROWS {
+        return Err(RulesRefusal::Invalid(vec![(
+            "data".to_owned(),
+            format!("must have at most {MAX_RULE_ROWS} rows"),
+        )]));
+    }
+    let mut bad = validate_matrix(&rules).err().unwrap_or_default();
+    bad.extend(undefined_references(state, &rules).await?);
+    if !bad.is_empty() {
+        return Err(RulesRefusal::Invalid(bad));
+    }
+    Ok(state
+        .store
+        .replace_rules(
+            &rules,
+            Some(actor.id),
+            state.clock.now(),
+            |stored: &Vec<Rule>| {
+                vec![actor.event(state, "rules.replaced", None, json!({"rows": stored.len()}))]
+            },
+        )
+        .await?)
+}
+
+/// The rows' branches, item types and patron categories that are not defined.
+async fn undefined_references(
+    state: &AppState,
+    rules: &[Rule],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let types: HashSet<String> = state
+        .store
+        .list_item_types()
+        .await?
+        .into_iter()
+        .map(|t| t.code)
+        .collect();
+    let categories: HashSet<String> = state
+        .store
+        .list_patron_categories()
+        .await?
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    let mut branches: HashSet<Uuid> = HashSet::new();
+    for id in rules.iter().filter_map(|r| r.branch_id) {
+        if !branches.contains(&id) && state.store.find_branch(id).await?.is_some() {
+            branches.insert(id);
+        }
+    }
+    let mut bad = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.branch_id.is_some_and(|b| !branches.contains(&b)) {
+            bad.push((
+                format!("data[{i}].branch_id"),
+                "must be a branch".to_owned(),
+            ));
+        }
+        if rule.item_type.as_ref().is_some_and(|t| !types.contains(t)) {
+            bad.push((
+                format!("data[{i}].item_type"),
+                "must be a defined item type".to_owned(),
+            ));
+        }
+        if rule
+            .patron_category
+            .as_ref()
+            .is_some_and(|c| !categories.contains(c))
+        {
+            bad.push((
+                format!("data[{i}].patron_category"),
+                "must be a defined patron category".to_owned(),
+            ));
+        }
+    }
+    Ok(bad)
 }

@@ -2,11 +2,9 @@
 //! admin, the whole matrix at once), which row applies to a case and why, and
 //! a dry run of checkout.
 
-use std::collections::HashSet;
-
 use axum::extract::State;
 use carrel_core::circulation::LoanPolicy;
-use carrel_core::rules::{Rule, RuleKey, validate_matrix};
+use carrel_core::rules::{Rule, RuleKey};
 use carrel_store::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,16 +14,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::app::Actor;
+use crate::app::admin::{self, RulesRefusal};
 use crate::app::circulation::{self, PatronRef};
-use crate::audit;
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode};
 use crate::http::extract::{Json, Query};
 use crate::http::principal::{RequireAdmin, RequireLibrarian};
 use crate::state::AppState;
-
-/// The most rows a matrix may have.
-const MAX_ROWS: usize = 2_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -144,82 +140,21 @@ async fn replace_rules(
     RequireAdmin(admin): RequireAdmin,
     Json(req): Json<RuleMatrix>,
 ) -> Result<axum::Json<RuleMatrix>, ApiError> {
-    if req.data.len() > MAX_ROWS {
-        return Err(ApiError::invalid_fields([(
-            "data".to_owned(),
-            format!("must have at most {MAX_ROWS} rows"),
-        )]));
-    }
     let rules: Vec<Rule> = req.data.into_iter().map(Into::into).collect();
-    let mut bad = validate_matrix(&rules).err().unwrap_or_default();
-    let types: HashSet<String> = state
-        .store
-        .list_item_types()
-        .await?
-        .into_iter()
-        .map(|t| t.code)
-        .collect();
-    let categories: HashSet<String> = state
-        .store
-        .list_patron_categories()
-        .await?
-        .into_iter()
-        .map(|c| c.code)
-        .collect();
-    let mut branches: HashSet<Uuid> = HashSet::new();
-    for id in rules.iter().filter_map(|r| r.branch_id) {
-        if !branches.contains(&id) && state.store.find_branch(id).await?.is_some() {
-            branches.insert(id);
-        }
-    }
-    for (i, rule) in rules.iter().enumerate() {
-        if rule.branch_id.is_some_and(|b| !branches.contains(&b)) {
-            bad.push((
-                format!("data[{i}].branch_id"),
-                "must be a branch".to_owned(),
-            ));
-        }
-        if rule.item_type.as_ref().is_some_and(|t| !types.contains(t)) {
-            bad.push((
-                format!("data[{i}].item_type"),
-                "must be a defined item type".to_owned(),
-            ));
-        }
-        if rule
-            .patron_category
-            .as_ref()
-            .is_some_and(|c| !categories.contains(c))
-        {
-            bad.push((
-                format!("data[{i}].patron_category"),
-                "must be a defined patron category".to_owned(),
-            ));
-        }
-    }
-    if !bad.is_empty() {
-        return Err(ApiError::invalid_fields(bad));
-    }
-    let stored = state
-        .store
-        .replace_rules(
-            &rules,
-            Some(admin.user_id),
-            state.clock.now(),
-            |stored: &Vec<Rule>| {
-                vec![audit::event(
-                    &state,
-                    &client,
-                    "rules.replaced",
-                    Some(admin.user_id),
-                    None,
-                    json!({"rows": stored.len()}),
-                )]
-            },
-        )
-        .await?;
+    let actor = Actor::api(admin.user_id, &client);
+    let stored = admin::replace_rules(&state, &actor, rules).await?;
     Ok(axum::Json(RuleMatrix {
         data: stored.into_iter().map(Into::into).collect(),
     }))
+}
+
+impl From<RulesRefusal> for ApiError {
+    fn from(refusal: RulesRefusal) -> Self {
+        match refusal {
+            RulesRefusal::Invalid(fields) => ApiError::invalid_fields(fields),
+            RulesRefusal::Store(error) => error.into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
