@@ -8,8 +8,54 @@ use carrel_core::lockout::{AttemptDecision, LockoutPolicy, LockoutState};
 use crate::audit::append_audit_trail;
 use crate::outbox::enqueue_messages;
 use crate::revocation::AuthChange;
-use crate::sessions::insert_session;
-use crate::{AuditTrail, NewOutboxMessage, NewSession, Store, StoreError};
+use crate::{AuditTrail, NewOutboxMessage, Store, StoreError};
+
+/// A session to open, with its first refresh token (declared here, where a
+/// sign-in opens it, so that `sessions` may import this module and not the reverse).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+    pub scope: Option<String>,
+    pub refresh_hash: [u8; 32],
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, device_name, user_agent, ip_address, scope, \
+     created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
+pub(crate) const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
+
+/// Inserts a [`NewSession`] and its first refresh token on the transaction
+/// (here rather than in `sessions`, which imports `users`, which imports this module)
+/// `$tx` (so a sign-in can open its session in the transaction that settles it).
+macro_rules! insert_session {
+    ($tx:expr, $new:expr) => {{
+        let new: &$crate::NewSession = $new;
+        sqlx::query($crate::credentials::INSERT_SESSION)
+            .bind(new.id)
+            .bind(new.user_id)
+            .bind(new.device_name.as_deref())
+            .bind(new.user_agent.as_deref())
+            .bind(new.ip_address.as_deref())
+            .bind(new.scope.as_deref())
+            .bind(new.now)
+            .bind(new.expires_at)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query($crate::credentials::INSERT_REFRESH_TOKEN)
+            .bind(&new.refresh_hash[..])
+            .bind(new.id)
+            .bind(new.now)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use insert_session;
 
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

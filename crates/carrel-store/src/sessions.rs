@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::append_audit_trail;
+use crate::credentials::{NewSession, insert_session};
 use crate::revocation::{AuthChange, REVOKE_ALL};
 use crate::users::user_columns;
 use crate::{AuditTrail, Store, StoreError, User};
@@ -47,20 +48,6 @@ impl SessionAuth {
     }
 }
 
-/// A session to open, with its first refresh token.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub device_name: Option<String>,
-    pub user_agent: Option<String>,
-    pub ip_address: Option<String>,
-    pub scope: Option<String>,
-    pub refresh_hash: [u8; 32],
-    pub now: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
-}
-
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone)]
 pub enum Refresh {
@@ -78,37 +65,6 @@ const SESSION_AUTH: &str = concat!(
     user_columns!("u."),
     " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
 );
-
-pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, device_name, user_agent, ip_address, scope, \
-     created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
-pub(crate) const INSERT_REFRESH_TOKEN: &str =
-    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
-
-/// Inserts a [`NewSession`] and its first refresh token on the transaction
-/// `$tx` (so a sign-in can open its session in the transaction that settles it).
-macro_rules! insert_session {
-    ($tx:expr, $new:expr) => {{
-        let new: &$crate::NewSession = $new;
-        sqlx::query($crate::sessions::INSERT_SESSION)
-            .bind(new.id)
-            .bind(new.user_id)
-            .bind(new.device_name.as_deref())
-            .bind(new.user_agent.as_deref())
-            .bind(new.ip_address.as_deref())
-            .bind(new.scope.as_deref())
-            .bind(new.now)
-            .bind(new.expires_at)
-            .execute(&mut *$tx)
-            .await?;
-        sqlx::query($crate::sessions::INSERT_REFRESH_TOKEN)
-            .bind(&new.refresh_hash[..])
-            .bind(new.id)
-            .bind(new.now)
-            .execute(&mut *$tx)
-            .await?;
-    }};
-}
-pub(crate) use insert_session;
 
 impl Store {
     /// Opens a session and stores its first refresh token (hashed).
