@@ -10,6 +10,53 @@ use crate::outbox::enqueue_messages;
 use crate::revocation::AuthChange;
 use crate::{AuditTrail, NewOutboxMessage, Store, StoreError};
 
+/// A session to open, with its first refresh token (declared here, where a
+/// sign-in opens it, so that `sessions` may import this module and not the reverse).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub device_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+    pub scope: Option<String>,
+    pub refresh_hash: [u8; 32],
+    pub now: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions (id, user_id, device_name, user_agent, ip_address, scope, \
+     created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
+pub(crate) const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
+
+/// Inserts a [`NewSession`] and its first refresh token on the transaction
+/// (here rather than in `sessions`, which imports `users`, which imports this module)
+/// `$tx` (so a sign-in can open its session in the transaction that settles it).
+macro_rules! insert_session {
+    ($tx:expr, $new:expr) => {{
+        let new: &$crate::NewSession = $new;
+        sqlx::query($crate::credentials::INSERT_SESSION)
+            .bind(new.id)
+            .bind(new.user_id)
+            .bind(new.device_name.as_deref())
+            .bind(new.user_agent.as_deref())
+            .bind(new.ip_address.as_deref())
+            .bind(new.scope.as_deref())
+            .bind(new.now)
+            .bind(new.expires_at)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query($crate::credentials::INSERT_REFRESH_TOKEN)
+            .bind(&new.refresh_hash[..])
+            .bind(new.id)
+            .bind(new.now)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use insert_session;
+
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
@@ -74,6 +121,13 @@ pub enum AttemptResult<'a> {
         signed_in: bool,
         /// A current hash of the same password (legacy or outdated costs).
         upgraded_hash: Option<&'a str>,
+    },
+    /// The secret was right and completes a sign-in: the count goes back to
+    /// zero and `session` is opened in the same transaction (an account gone
+    /// meanwhile is `NotFound`, and no session is opened).
+    SignedIn {
+        upgraded_hash: Option<&'a str>,
+        session: &'a NewSession,
     },
 }
 
@@ -174,11 +228,38 @@ impl Store {
         now: OffsetDateTime,
         lock_notice: impl FnOnce(OffsetDateTime) -> Option<NewOutboxMessage> + Send,
     ) -> Result<bool, StoreError> {
+        self.finish_sign_in_attempt_audited(
+            user_id,
+            attempt,
+            result,
+            policy,
+            now,
+            lock_notice,
+            |_: &bool| Vec::new(),
+        )
+        .await
+    }
+
+    /// [`Store::finish_sign_in_attempt`] with the attempt's audit events,
+    /// built from whether it locked the account and committed with it (and,
+    /// for [`AttemptResult::SignedIn`], with the session it opens): a login is
+    /// one write after its reservation.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_sign_in_attempt_audited(
+        &self,
+        user_id: Uuid,
+        attempt: Uuid,
+        result: AttemptResult<'_>,
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+        lock_notice: impl FnOnce(OffsetDateTime) -> Option<NewOutboxMessage> + Send,
+        audit: impl AuditTrail<bool>,
+    ) -> Result<bool, StoreError> {
         const RELEASE: &str = "DELETE FROM sign_in_attempts WHERE id = $1";
         const SET: &str = "UPDATE users SET failed_logins = $2, locked_until = $3, \
              password_hash = COALESCE($4, password_hash) WHERE id = $1";
         let select = lockout_select(self.backend());
-        self.auth_write(AuthChange::User(user_id), async {
+        let (locked, events) = self.auth_write(AuthChange::User(user_id), async {
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             let Some((failed, locked_until)): Option<(i32, Option<OffsetDateTime>)> = sqlx::query_as(select)
@@ -187,7 +268,10 @@ impl Store {
                 .await?
             else {
                 // The account is gone (and its reservations with it).
-                return Ok(false);
+                if matches!(result, AttemptResult::SignedIn { .. }) {
+                    return Err(StoreError::NotFound);
+                }
+                return Ok((false, Vec::new()));
             };
             sqlx::query(RELEASE).bind(attempt).execute(&mut *tx).await?;
             let state = LockoutState {
@@ -200,7 +284,8 @@ impl Store {
                     let (next, locked) = policy.after_failure(&state, now);
                     (next, locked, None)
                 }
-                AttemptResult::Passed { signed_in: true, upgraded_hash } => {
+                AttemptResult::Passed { signed_in: true, upgraded_hash }
+                | AttemptResult::SignedIn { upgraded_hash, .. } => {
                     (policy.after_success(&state), false, upgraded_hash)
                 }
                 AttemptResult::Passed { signed_in: false, upgraded_hash } => {
@@ -214,19 +299,25 @@ impl Store {
                 .bind(upgraded)
                 .execute(&mut *tx)
                 .await?;
+            if let AttemptResult::SignedIn { session, .. } = result {
+                insert_session!(tx, session);
+            }
             // The owner's "account locked" mail commits with the lock itself.
             let notice = match next.locked_until {
                 Some(until) if locked => lock_notice(until),
                 _ => None,
             };
             enqueue_messages!(tx, notice.iter(), now);
+            let events = append_audit_trail!(tx, audit, &locked);
             tx.commit().await?;
             if notice.is_some() {
                 self.wake_outbox();
             }
-            Ok(locked)
+            Ok((locked, events))
         })
-        }).await
+        }).await?;
+        crate::audit::log(&events);
+        Ok(locked)
     }
 
     /// One stored password hash per kind other than `current_kind` (kinds as

@@ -50,7 +50,7 @@ pub use circulation::{
     PatronCategory, PatronSummary, Payment, PaymentOutcome, PaymentRequest, PlaceHold, PolicyRow,
     ReceiveOutcome, Refusal, ReturnOutcome, ShelfEntry, Simulation, Transit, Waiver, WaiverRequest,
 };
-pub use credentials::{AttemptResult, PasswordChange, Reservation, TokenPurpose};
+pub use credentials::{AttemptResult, NewSession, PasswordChange, Reservation, TokenPurpose};
 pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
 pub use outbox::{
@@ -62,7 +62,7 @@ pub use pool::{Backend, PoolStatus, Store, StoreOptions};
 pub use session_cache::{
     CHANNEL as REVOCATION_CHANNEL, HEARTBEAT_EVERY, LiveSession, MAX_LAG, ViewStatus,
 };
-pub use sessions::{NewSession, Refresh, Session, SessionAuth};
+pub use sessions::{Refresh, Session, SessionAuth};
 pub use sip2_terminals::Sip2Terminal;
 pub use users::{FirstToken, NewUser, User, UserChanges, UserQuery, UserStatus};
 

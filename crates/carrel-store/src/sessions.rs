@@ -3,9 +3,11 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::append_audit_trail;
+use crate::credentials::{NewSession, insert_session};
 use crate::revocation::{AuthChange, REVOKE_ALL};
 use crate::users::user_columns;
-use crate::{Store, StoreError, User};
+use crate::{AuditTrail, Store, StoreError, User};
 
 /// A stored session.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,20 +48,6 @@ impl SessionAuth {
     }
 }
 
-/// A session to open, with its first refresh token.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub device_name: Option<String>,
-    pub user_agent: Option<String>,
-    pub ip_address: Option<String>,
-    pub scope: Option<String>,
-    pub refresh_hash: [u8; 32],
-    pub now: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
-}
-
 /// The result of presenting a refresh token.
 #[derive(Debug, Clone)]
 pub enum Refresh {
@@ -81,24 +69,9 @@ const SESSION_AUTH: &str = concat!(
 impl Store {
     /// Opens a session and stores its first refresh token (hashed).
     pub async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
-        const INSERT: &str = "INSERT INTO sessions (id, user_id, device_name, user_agent, ip_address, scope, \
-             created_at, last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
-        const TOKEN: &str =
-            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)";
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
-            sqlx::query(INSERT)
-                .bind(new.id)
-                .bind(new.user_id)
-                .bind(new.device_name.as_deref())
-                .bind(new.user_agent.as_deref())
-                .bind(new.ip_address.as_deref())
-                .bind(new.scope.as_deref())
-                .bind(new.now)
-                .bind(new.expires_at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(TOKEN).bind(&new.refresh_hash[..]).bind(new.id).bind(new.now).execute(&mut *tx).await?;
+            insert_session!(tx, new);
             tx.commit().await?;
         });
         Ok(())
@@ -199,13 +172,37 @@ impl Store {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.revoke_session_audited(user_id, session_id, reason, now, |_: &bool| Vec::new())
+            .await
+    }
+
+    /// [`Store::revoke_session`] with the audit events `audit` builds from
+    /// whether a session was revoked, committed in the same transaction.
+    pub async fn revoke_session_audited(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        reason: &str,
+        now: OffsetDateTime,
+        audit: impl AuditTrail<bool>,
+    ) -> Result<bool, StoreError> {
         const UPDATE: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL";
-        let done = self.auth_write(AuthChange::Session(session_id), async {
-            Ok(crate::on_writer!(self, writer => sqlx::query(UPDATE)
-                .bind(session_id).bind(user_id).bind(now).bind(reason).execute(&mut *writer.turn().await?).await?.rows_affected()))
-        }).await?;
-        Ok(done > 0)
+        let (done, events) = self
+            .auth_write(AuthChange::Session(session_id), async {
+                crate::on_writer!(self, writer => {
+                    let mut tx = writer.begin_write().await?;
+                    let done = sqlx::query(UPDATE)
+                        .bind(session_id).bind(user_id).bind(now).bind(reason)
+                        .execute(&mut *tx).await?.rows_affected() > 0;
+                    let events = append_audit_trail!(tx, audit, &done);
+                    tx.commit().await?;
+                    Ok((done, events))
+                })
+            })
+            .await?;
+        crate::audit::log(&events);
+        Ok(done)
     }
 
     /// Revokes every session of `user_id`, except `keep` when given.

@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 
 use carrel_core::identity;
 use carrel_core::lockout::AttemptDecision;
-use carrel_store::{AttemptResult, Reservation, User};
+use carrel_store::{AttemptResult, NewAuditEvent, NewSession, Reservation, User};
 use secrecy::SecretString;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{AccountError, role_of};
 use crate::audit;
-use crate::auth::tokens::{self, IssuedTokens};
+use crate::auth::tokens::{IssuedTokens, PendingSession};
 use crate::client::ClientInfo;
 use crate::passwords::Verification;
 use crate::state::AppState;
@@ -145,9 +145,45 @@ impl Attempt {
 
     /// The secret was wrong: one more failure. When it locks the account,
     /// `auth.locked` is audited and the owner emailed.
-    pub(crate) async fn failed(mut self) -> Result<(), AccountError> {
+    pub(crate) async fn failed(self) -> Result<(), AccountError> {
+        self.failed_with(Vec::new()).await
+    }
+
+    /// [`Attempt::failed`], with the caller's audit `events` committed in the
+    /// same transaction.
+    pub(crate) async fn failed_with(
+        mut self,
+        events: Vec<NewAuditEvent>,
+    ) -> Result<(), AccountError> {
         self.finished = true;
-        settle_failure(&self.state, &self.client, &self.user, self.id).await
+        settle_failure(&self.state, &self.client, &self.user, self.id, events).await
+    }
+
+    /// The password was right and completes a sign-in: in one transaction the
+    /// count goes back to zero, `session` is opened and `events` are written.
+    pub(crate) async fn signed_in(
+        mut self,
+        upgraded_hash: Option<&str>,
+        session: &NewSession,
+        events: Vec<NewAuditEvent>,
+    ) -> Result<(), AccountError> {
+        self.finished = true;
+        self.state
+            .store
+            .finish_sign_in_attempt_audited(
+                self.user.id,
+                self.id,
+                AttemptResult::SignedIn {
+                    upgraded_hash,
+                    session,
+                },
+                &self.state.lockout,
+                self.state.clock.now(),
+                |_| None,
+                move |_: &bool| events,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Nothing was checked: release the reservation, counting nothing.
@@ -194,7 +230,7 @@ impl Drop for Attempt {
         );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(error) = settle_failure(&state, &client, &user, id).await {
+                if let Err(error) = settle_failure(&state, &client, &user, id, Vec::new()).await {
                     tracing::warn!(%error, "could not record an abandoned sign-in attempt");
                 }
             });
@@ -202,49 +238,80 @@ impl Drop for Attempt {
     }
 }
 
+/// Records a failed attempt with `events`; when it locks the account,
+/// `auth.locked` is written first, and the owner's mail enqueued, in the same
+/// transaction.
 async fn settle_failure(
     state: &AppState,
     client: &ClientInfo,
     user: &User,
     attempt: Uuid,
+    events: Vec<NewAuditEvent>,
 ) -> Result<(), AccountError> {
-    // The owner's mail is enqueued with the lock, in its transaction.
     let email = user.email.clone();
-    let locked = state
+    let now = state.clock.now();
+    let locked_event = audit::event(
+        state,
+        client,
+        "auth.locked",
+        None,
+        Some(user.id),
+        json!({"locked_until": (now + state.lockout.duration).format(&Rfc3339).ok()}),
+    );
+    state
         .store
-        .finish_sign_in_attempt(
+        .finish_sign_in_attempt_audited(
             user.id,
             attempt,
             AttemptResult::Failed,
             &state.lockout,
-            state.clock.now(),
+            now,
             move |until| {
                 let until = until.format(&Rfc3339).unwrap_or_default();
                 Some(crate::outbox::messages::account_locked(&email, &until))
             },
+            move |locked: &bool| {
+                let mut trail = Vec::with_capacity(events.len() + 1);
+                if *locked {
+                    trail.push(locked_event);
+                }
+                trail.extend(events);
+                trail
+            },
         )
         .await?;
-    if locked {
-        on_locked(state, client, user).await;
-    }
     Ok(())
 }
 
-/// Checks `password` for `user`, counting the attempt toward lockout.
-/// `completes_sign_in`: a right password completes a sign-in (no second factor
-/// follows), so it clears the failure count; otherwise the count is left as
-/// it is. An outdated hash is upgraded either way.
+/// How a right password settles its attempt.
+pub(crate) enum OnPass<'a> {
+    /// The failure count stays (a re-authentication).
+    Keep,
+    /// A sign-in completes: the count is cleared and `session` opened, with
+    /// `events`, in the same transaction.
+    SignIn {
+        session: &'a NewSession,
+        events: Vec<NewAuditEvent>,
+    },
+}
+
+/// Checks `password` for `user`, counting the attempt toward lockout. A
+/// wrong password's audit event (`on_failure`, built from why it failed) is
+/// written with the failure, in its transaction. An outdated hash is upgraded
+/// when the password is right.
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-pub async fn check_password(
+pub(crate) async fn check_password(
     state: &AppState,
     client: &ClientInfo,
     user: &User,
     password: SecretString,
-    completes_sign_in: bool,
+    on_pass: OnPass<'_>,
+    on_failure: impl FnOnce(Failure) -> NewAuditEvent,
 ) -> Result<Result<(), Failure>, AccountError> {
     let Some(attempt) = Attempt::begin(state, client, user).await? else {
         // Locked: same work, same answer.
         state.hasher.verify(password, None).await?;
+        audit::record_event(state, &on_failure(Failure::Locked)).await;
         return Ok(Err(Failure::Locked));
     };
     let verification = match state
@@ -276,29 +343,23 @@ pub async fn check_password(
             } else {
                 None
             };
-            attempt
-                .passed(completes_sign_in, upgraded.as_deref())
-                .await?;
+            match on_pass {
+                OnPass::Keep => attempt.passed(false, upgraded.as_deref()).await?,
+                OnPass::SignIn { session, events } => {
+                    attempt
+                        .signed_in(upgraded.as_deref(), session, events)
+                        .await?;
+                }
+            }
             Ok(Ok(()))
         }
         Verification::Invalid => {
-            attempt.failed().await?;
+            attempt
+                .failed_with(vec![on_failure(Failure::WrongPassword)])
+                .await?;
             Ok(Err(Failure::WrongPassword))
         }
     }
-}
-
-async fn on_locked(state: &AppState, client: &ClientInfo, user: &User) {
-    let until = state.clock.now() + state.lockout.duration;
-    audit::record(
-        state,
-        client,
-        "auth.locked",
-        None,
-        Some(user.id),
-        json!({"locked_until": until.format(&Rfc3339).ok()}),
-    )
-    .await;
 }
 
 /// What a successful password step leads to.
@@ -328,17 +389,53 @@ pub fn identifier_subject(state: &AppState, typed: &str) -> String {
     )
 }
 
-/// Logs in with a username or email and a password.
+/// Proof that a login request passed the per-address login limit
+/// (`CARREL_RATE_LIMIT_LOGIN`). The API checks it before reading the body,
+/// the web page after reading its form; [`login`] cannot run without it.
+#[derive(Debug)]
+pub struct Admitted(());
+
+/// The per-address login limit, the first step of every login.
+pub async fn admit(state: &AppState, client: &ClientInfo) -> Result<Admitted, AccountError> {
+    crate::limits::enforce(state, crate::limits::Limit::Login, &client.ip_key())
+        .await
+        .map_err(AccountError::RateLimited)?;
+    Ok(Admitted(()))
+}
+
+/// A login as the front doors read it.
+#[derive(Debug)]
+pub struct LoginInput {
+    /// A username or an email address, as typed.
+    pub identifier: String,
+    pub password: SecretString,
+    /// A label for the session (trimmed, at most 100 characters kept).
+    pub device_name: Option<String>,
+    /// The session's tokens will travel in cookies (the MFA step keeps this).
+    pub use_cookies: bool,
+}
+
+/// Logs in with a username or email and a password: the one login every
+/// front door (the API's `POST /auth/login`, the web sign-in page) calls.
+///
+/// Database round trips of a login that opens a session: the account lookup,
+/// the attempt's reservation, and one transaction that settles the attempt,
+/// opens the session and writes `auth.login_succeeded` (a wrong password: the
+/// lookup, the reservation, and one transaction with the failure, its
+/// `auth.login_failed` and, when it locks, `auth.locked` and the owner's mail).
 #[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     client: &ClientInfo,
-    identifier: &str,
-    password: SecretString,
-    device_name: Option<String>,
-    use_cookies: bool,
+    _admitted: Admitted,
+    input: LoginInput,
 ) -> Result<LoginOutcome, AccountError> {
-    let typed: String = identifier.trim().chars().take(254).collect();
+    let typed: String = input.identifier.trim().chars().take(254).collect();
+    let device_name = input
+        .device_name
+        .map(|d| d.trim().chars().take(100).collect::<String>())
+        .filter(|d| !d.is_empty());
+    let password = input.password;
     let key = identity::email_key(&typed);
     // One identifier cannot be hammered from many addresses: a budget per
     // identifier typed, checked before anything is looked up.
@@ -370,11 +467,48 @@ pub async fn login(
     let usable = user.deleted_at.is_none()
         && user.is_active
         && (user.email_verified || !state.config.require_email_verification);
-    // A right password completes the sign-in only when no second factor follows.
-    let completes = usable && !user.mfa_enabled;
-    if let Err(failure) = check_password(state, client, &user, password, completes).await? {
-        fail(state, client, Some(user.id), &typed, failure.as_str()).await;
+    // A right password completes the sign-in only when no second factor
+    // follows; then the session is opened with the attempt's settlement.
+    let role = role_of(&user);
+    let session = (usable && !user.mfa_enabled).then(|| {
+        // Roles that must use MFA get a session that can only enrol until they do.
+        let scope = state
+            .config
+            .mfa_required_roles
+            .iter()
+            .any(|r| r == role.as_str())
+            .then_some(super::mfa::SCOPE_MFA_SETUP);
+        PendingSession::new(state, user.id, client, device_name.clone(), scope)
+    });
+    let on_pass = match &session {
+        Some(session) => OnPass::SignIn {
+            session: &session.new,
+            events: vec![audit::event(
+                state,
+                client,
+                "auth.login_succeeded",
+                Some(user.id),
+                Some(user.id),
+                json!({"identifier": typed, "session_id": session.new.id}),
+            )],
+        },
+        None => OnPass::Keep,
+    };
+    let on_failure =
+        |failure: Failure| failed_event(state, client, Some(user.id), &typed, failure.as_str());
+    if check_password(state, client, &user, password, on_pass, on_failure)
+        .await?
+        .is_err()
+    {
+        count_login(false);
         return Err(AccountError::InvalidCredentials);
+    }
+    if let Some(session) = session {
+        count_login(true);
+        return Ok(LoginOutcome::Tokens {
+            tokens: session.issue(state, role)?,
+            user_id: user.id,
+        });
     }
     // Checked after the password so that timing and answers are the same as a wrong password.
     if user.deleted_at.is_some() || !user.is_active {
@@ -390,43 +524,18 @@ pub async fn login(
         fail(state, client, Some(user.id), &typed, "email_not_verified").await;
         return Err(AccountError::EmailNotVerified);
     }
-    if user.mfa_enabled {
-        let mfa_token =
-            super::mfa::challenge(state, &user, device_name.as_deref(), use_cookies).await?;
-        audit::record(
-            state,
-            client,
-            "auth.mfa_challenged",
-            None,
-            Some(user.id),
-            json!({"identifier": typed}),
-        )
-        .await;
-        return Ok(LoginOutcome::MfaRequired { mfa_token });
-    }
-    // Roles that must use MFA get a session that can only enrol until they do.
-    let role = role_of(&user);
-    let scope = state
-        .config
-        .mfa_required_roles
-        .iter()
-        .any(|r| r == role.as_str())
-        .then_some(super::mfa::SCOPE_MFA_SETUP);
-    let tokens = tokens::open_session(state, user.id, role, client, device_name, scope).await?;
+    let mfa_token =
+        super::mfa::challenge(state, &user, device_name.as_deref(), input.use_cookies).await?;
     audit::record(
         state,
         client,
-        "auth.login_succeeded",
+        "auth.mfa_challenged",
+        None,
         Some(user.id),
-        Some(user.id),
-        json!({"identifier": typed, "session_id": tokens.session_id}),
+        json!({"identifier": typed}),
     )
     .await;
-    count_login(true);
-    Ok(LoginOutcome::Tokens {
-        tokens,
-        user_id: user.id,
-    })
+    Ok(LoginOutcome::MfaRequired { mfa_token })
 }
 
 /// `auth_logins_total{outcome}`: only `success` or `failure`, never why a
@@ -446,7 +555,18 @@ async fn fail(
     reason: &'static str,
 ) {
     count_login(false);
-    audit::record(
+    audit::record_event(state, &failed_event(state, client, subject, typed, reason)).await;
+}
+
+/// `auth.login_failed` with its reason.
+fn failed_event(
+    state: &AppState,
+    client: &ClientInfo,
+    subject: Option<Uuid>,
+    typed: &str,
+    reason: &'static str,
+) -> NewAuditEvent {
+    audit::event(
         state,
         client,
         "auth.login_failed",
@@ -454,7 +574,6 @@ async fn fail(
         subject,
         json!({"identifier": typed, "reason": reason}),
     )
-    .await;
 }
 
 /// Re-authentication for sensitive actions (password change, account deletion):
@@ -473,20 +592,19 @@ pub async fn reauthenticate(
         .filter(|u| u.deleted_at.is_none())
         .ok_or(AccountError::Unauthorized)?;
     // Not a sign-in: a right password leaves the failure count as it is.
-    match check_password(state, client, &user, password, false).await? {
+    let on_failure = |failure: Failure| {
+        audit::event(
+            state,
+            client,
+            "auth.reauthentication_failed",
+            Some(user.id),
+            Some(user.id),
+            json!({"reason": failure.as_str()}),
+        )
+    };
+    match check_password(state, client, &user, password, OnPass::Keep, on_failure).await? {
         Ok(()) => Ok(user),
-        Err(failure) => {
-            audit::record(
-                state,
-                client,
-                "auth.reauthentication_failed",
-                Some(user.id),
-                Some(user.id),
-                json!({"reason": failure.as_str()}),
-            )
-            .await;
-            Err(AccountError::InvalidCredentials)
-        }
+        Err(_) => Err(AccountError::InvalidCredentials),
     }
 }
 
@@ -499,18 +617,23 @@ pub async fn logout(
     client: &ClientInfo,
     me: &crate::auth::principal::Principal,
 ) -> Result<(), carrel_store::StoreError> {
-    state
-        .store
-        .revoke_session(me.user_id, me.session_id, "logout", state.clock.now())
-        .await?;
-    crate::audit::record(
+    let event = audit::event(
         state,
         client,
         "auth.logout",
         Some(me.user_id),
         Some(me.user_id),
-        serde_json::json!({"session_id": me.session_id}),
-    )
-    .await;
+        json!({"session_id": me.session_id}),
+    );
+    state
+        .store
+        .revoke_session_audited(
+            me.user_id,
+            me.session_id,
+            "logout",
+            state.clock.now(),
+            move |_: &bool| vec![event],
+        )
+        .await?;
     Ok(())
 }

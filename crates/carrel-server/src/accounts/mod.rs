@@ -3,6 +3,7 @@
 //! layer maps to the contract in one place.
 
 mod error;
+pub mod export;
 pub mod login;
 pub mod manage;
 pub mod mfa;

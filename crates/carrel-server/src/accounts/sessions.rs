@@ -27,21 +27,26 @@ pub async fn revoke(
     principal: &Principal,
     id: Uuid,
 ) -> Result<(), AccountError> {
-    let revoked = state
-        .store
-        .revoke_session(principal.user_id, id, "revoked_by_user", state.clock.now())
-        .await?;
-    if !revoked {
-        return Err(AccountError::NotFound);
-    }
-    audit::record(
+    let event = audit::event(
         state,
         client,
         "auth.session_revoked",
         Some(principal.user_id),
         Some(principal.user_id),
         json!({"session_id": id}),
-    )
-    .await;
+    );
+    let revoked = state
+        .store
+        .revoke_session_audited(
+            principal.user_id,
+            id,
+            "revoked_by_user",
+            state.clock.now(),
+            move |revoked: &bool| if *revoked { vec![event] } else { Vec::new() },
+        )
+        .await?;
+    if !revoked {
+        return Err(AccountError::NotFound);
+    }
     Ok(())
 }

@@ -5,8 +5,10 @@
 
 pub mod admin;
 pub mod circulation;
+pub mod covers;
 pub mod fines;
 pub mod holds;
+pub mod imports;
 pub mod outbox;
 
 use serde_json::Value;

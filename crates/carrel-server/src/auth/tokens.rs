@@ -79,14 +79,41 @@ pub async fn open_session(
     device_name: Option<String>,
     scope: Option<&str>,
 ) -> Result<IssuedTokens, TokenError> {
-    let now = state.clock.now();
-    let refresh_ttl = to_time(state.config.refresh_token_ttl);
-    let session_id = Uuid::now_v7();
-    let refresh = OpaqueToken::generate();
-    state
-        .store
-        .create_session(&NewSession {
-            id: session_id,
+    let session = PendingSession::new(state, user_id, client, device_name, scope);
+    state.store.create_session(&session.new).await?;
+    session.issue(state, role)
+}
+
+/// A session prepared but not yet stored: the caller stores `new` (alone with
+/// [`carrel_store::Store::create_session`], or inside the transaction that
+/// completes a sign-in) and then [`PendingSession::issue`]s its tokens.
+pub struct PendingSession {
+    pub new: NewSession,
+    refresh: OpaqueToken,
+    refresh_ttl: time::Duration,
+}
+
+impl std::fmt::Debug for PendingSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSession")
+            .field("session_id", &self.new.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingSession {
+    pub fn new(
+        state: &AppState,
+        user_id: Uuid,
+        client: &ClientInfo,
+        device_name: Option<String>,
+        scope: Option<&str>,
+    ) -> Self {
+        let now = state.clock.now();
+        let refresh_ttl = to_time(state.config.refresh_token_ttl);
+        let refresh = OpaqueToken::generate();
+        let new = NewSession {
+            id: Uuid::now_v7(),
             user_id,
             device_name,
             user_agent: client.user_agent.clone(),
@@ -95,16 +122,26 @@ pub async fn open_session(
             refresh_hash: *refresh.hash().as_bytes(),
             now,
             expires_at: now + refresh_ttl,
+        };
+        Self {
+            new,
+            refresh,
+            refresh_ttl,
+        }
+    }
+
+    /// The stored session's tokens: its refresh token and a signed access token.
+    pub fn issue(self, state: &AppState, role: Role) -> Result<IssuedTokens, TokenError> {
+        let (access_token, expires_in) =
+            sign_access_token(state, self.new.user_id, self.new.id, role)?;
+        Ok(IssuedTokens {
+            access_token,
+            expires_in,
+            refresh_token: self.refresh.as_str().to_owned(),
+            refresh_expires_in: self.refresh_ttl.whole_seconds(),
+            session_id: self.new.id,
         })
-        .await?;
-    let (access_token, expires_in) = sign_access_token(state, user_id, session_id, role)?;
-    Ok(IssuedTokens {
-        access_token,
-        expires_in,
-        refresh_token: refresh.as_str().to_owned(),
-        refresh_expires_in: refresh_ttl.whole_seconds(),
-        session_id,
-    })
+    }
 }
 
 /// Exchanges a refresh token. Reuse of an already-exchanged token revokes the

@@ -26,6 +26,9 @@ pub enum CatalogError {
     /// The cover store has no space left (507).
     #[error("cover storage full")]
     StorageFull,
+    /// A resource the request needs is not available now (503).
+    #[error("{0}")]
+    Unavailable(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]

@@ -113,6 +113,63 @@ pub fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// A whole number within `range`.
+pub fn number<T>(range: std::ops::RangeInclusive<T>) -> impl Fn(&str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    move |v| {
+        let value = v
+            .parse::<T>()
+            .map_err(|_| format!("`{v}` is not a whole number"))?;
+        if !range.contains(&value) {
+            return Err(format!(
+                "{value} is out of range ({}..={})",
+                range.start(),
+                range.end()
+            ));
+        }
+        Ok(value)
+    }
+}
+
+/// Any text, as it is.
+pub fn text(value: &str) -> Result<String, String> {
+    Ok(value.to_owned())
+}
+
+/// A path, as it is.
+pub fn path(value: &str) -> Result<std::path::PathBuf, String> {
+    Ok(std::path::PathBuf::from(value))
+}
+
+/// A comma-separated list of paths.
+pub fn paths(value: &str) -> Result<Vec<std::path::PathBuf>, String> {
+    Ok(list(value)
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .collect())
+}
+
+/// A socket address; `example` shows the expected form in the message.
+pub fn address(example: &'static str) -> impl Fn(&str) -> Result<std::net::SocketAddr, String> {
+    move |v| {
+        v.parse()
+            .map_err(|_| format!("`{v}` is not an address like {example}"))
+    }
+}
+
+/// A duration of at least `min` (`message` otherwise).
+pub fn at_least(min: Duration, message: &'static str) -> impl Fn(&Duration) -> Result<(), String> {
+    move |d| {
+        if *d < min {
+            Err(message.to_owned())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Renders a duration in the same syntax [`duration`] reads.
 pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();

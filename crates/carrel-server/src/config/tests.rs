@@ -207,3 +207,171 @@ fn the_library_time_zone_is_an_iana_name() {
     assert_eq!(err.variable, "CARREL_TIMEZONE");
     assert!(err.message.contains("unknown time zone"), "{}", err.message);
 }
+
+/// Every `CARREL_*` name in `text` is declared, a prefix of a declared one
+/// (`CARREL_PASSWORD_*`, `CARREL_RATE_LIMIT_<NAME>`), or one of `not_ours`.
+fn undeclared_names(text: &str, not_ours: &[&str]) -> Vec<String> {
+    let declared: Vec<String> = Config::declared().into_iter().map(|d| d.var).collect();
+    let mut missing = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("CARREL_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        let known = if name.ends_with('_') {
+            declared.iter().any(|d| d.starts_with(&name))
+        } else {
+            declared.contains(&name)
+        };
+        if !known && !not_ours.contains(&name.as_str()) && !missing.contains(&name) {
+            missing.push(name);
+        }
+    }
+    missing
+}
+
+/// Variables the documents name that are not server settings: the config
+/// file's own path, and the test and tooling switches of the README.
+const NOT_OURS: &[&str] = &[
+    "CARREL_CONFIG",
+    "CARREL_TEST_POSTGRES_URL",
+    "CARREL_TEST_REDIS_URL",
+    "CARREL_CI_COVERAGE",
+    "CARREL_BIN",
+    "CARREL_FUZZ_MAX_TIME",
+    "CARREL_FUZZ_SEED",
+    "CARREL_FUZZ_KEEP",
+    "CARREL_FUZZ_SECONDS",
+    "CARREL_HARNESS_PORTS",
+    "CARREL_COVERAGE_MIN_TOTAL",
+    "CARREL_COVERAGE_MIN_AUTH",
+    "CARREL_WEB_SCREENSHOTS",
+    "CARREL_CONTRACT_DIR",
+    "CARREL_SIP2_PYTHON",
+];
+
+#[test]
+fn the_docs_table_lists_every_declared_setting_and_is_committed() {
+    let declared = Config::declared();
+    let table = Config::docs_table();
+    let mut seen = std::collections::HashSet::new();
+    for d in &declared {
+        assert!(seen.insert(d.var.clone()), "{} is declared twice", d.var);
+        assert!(
+            table.contains(&format!("| `{}` | {} |", d.var, d.default)),
+            "{} is missing from the docs table",
+            d.var
+        );
+        assert!(!d.doc.is_empty(), "{} has no doc line", d.var);
+    }
+    assert_eq!(table.lines().count(), declared.len() + 2);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = format!("{DOCS_HEADER}{table}");
+    if std::env::var_os("CARREL_UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    } else {
+        assert!(
+            committed == generated,
+            "docs/configuration.md is stale: run CARREL_UPDATE_DOCS=1 cargo test -p carrel-server --lib config"
+        );
+    }
+}
+
+const DOCS_HEADER: &str = "# Configuration reference\n\n\
+Generated from the settings declared in `crates/carrel-server/src/config/mod.rs` (a test fails when this \
+file is stale; `CARREL_UPDATE_DOCS=1 cargo test -p carrel-server --lib config` rewrites it). Secret settings \
+are redacted by `carrel config check`.\n\n";
+
+#[test]
+fn every_carrel_variable_the_documents_name_is_declared() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert_eq!(undeclared_names(&readme, NOT_OURS), Vec::<String>::new());
+    // The contract lives outside the repository; checked wherever it is.
+    let contract = std::env::var("CARREL_CONTRACT_DIR").unwrap_or_else(|_| "/work/shared".into());
+    match std::fs::read_to_string(Path::new(&contract).join("CONFIG.md")) {
+        Ok(text) => assert_eq!(undeclared_names(&text, NOT_OURS), Vec::<String>::new()),
+        Err(_) => eprintln!("NOTE: {contract}/CONFIG.md not found: contract names not checked"),
+    }
+    let interop =
+        std::fs::read_to_string(Path::new(&contract).join("INTEROP.md")).unwrap_or_default();
+    assert_eq!(undeclared_names(&interop, NOT_OURS), Vec::<String>::new());
+    assert!(undeclared_names("CARREL_NO_SUCH_THING", NOT_OURS) == ["CARREL_NO_SUCH_THING"]);
+}
+
+#[test]
+fn every_secret_setting_is_redacted() {
+    // A value for each secret, holding the sentinel where a secret would be.
+    let samples = [
+        (
+            "CARREL_DATABASE_URL",
+            "postgres://carrel:SENTINEL@db:5432/carrel",
+        ),
+        ("CARREL_REDIS_URL", "redis://:SENTINEL@cache:6379"),
+        ("CARREL_SMTP_URL", "smtp://mailer:SENTINEL@mail:587"),
+        ("CARREL_STORAGE_URL", "s3://key:SENTINEL@bucket/prefix"),
+        ("CARREL_BOOTSTRAP_ADMIN_PASSWORD", "SENTINEL-Pw-123!"),
+    ];
+    let secrets: Vec<String> = Config::declared()
+        .into_iter()
+        .filter(|d| d.secret)
+        .map(|d| d.var)
+        .collect();
+    for var in &secrets {
+        let Some((_, value)) = samples.iter().find(|(name, _)| name == var) else {
+            panic!("{var} is secret: give it a sample value here");
+        };
+        let mut pairs = vec![(var.as_str(), *value)];
+        if var == "CARREL_BOOTSTRAP_ADMIN_PASSWORD" {
+            pairs.push(("CARREL_BOOTSTRAP_ADMIN_EMAIL", "admin@example.org"));
+        }
+        let c = config(&pairs).expect(var);
+        let printed = c.redacted();
+        let (_, shown) = printed.iter().find(|(name, _)| name == var).expect(var);
+        assert!(!shown.contains("SENTINEL"), "{var} leaked: {shown}");
+        assert!(shown.contains("redacted"), "{var}: {shown}");
+    }
+    assert_eq!(secrets.len(), samples.len());
+    // Every declared setting is printed, once, in declaration order.
+    let printed: Vec<String> = config(&[])
+        .unwrap()
+        .redacted()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let declared: Vec<String> = Config::declared().into_iter().map(|d| d.var).collect();
+    assert_eq!(printed, declared);
+}
+
+#[test]
+fn documented_defaults_are_the_defaults() {
+    let c = config(&[]).unwrap();
+    for (var, shown) in c.redacted() {
+        let d = Config::declared()
+            .into_iter()
+            .find(|d| d.var == var)
+            .unwrap();
+        // A literal default is written `value` and parsed like a set value.
+        let literal = d
+            .default
+            .strip_prefix('`')
+            .and_then(|s| s.strip_suffix('`'))
+            .filter(|l| !l.contains('<'));
+        if let Some(literal) = literal {
+            let again = config(&[(var.as_str(), literal)]).expect(&var);
+            let again = again
+                .redacted()
+                .into_iter()
+                .find(|(n, _)| *n == var)
+                .unwrap()
+                .1;
+            assert_eq!(again, shown, "{var}");
+        }
+    }
+    assert_eq!(c.argon2.memory_kib, Argon2Config::DEFAULT.memory_kib);
+    assert_eq!(c.argon2.iterations, Argon2Config::DEFAULT.iterations);
+    assert_eq!(c.argon2.parallelism, Argon2Config::DEFAULT.parallelism);
+}

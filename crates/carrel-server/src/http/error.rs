@@ -417,6 +417,7 @@ impl From<CatalogError> for ApiError {
                 "the image is too large",
             ),
             CatalogError::StorageFull => ApiError::insufficient_storage("cover storage"),
+            CatalogError::Unavailable(message) => ApiError::unavailable(message),
             CatalogError::Store(error) => ApiError::from(error),
             CatalogError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::i18n::{Lang, Texts};
 use super::{html, local_path, see_other};
-use crate::accounts::login::{self, LoginOutcome};
+use crate::accounts::login::{self, LoginInput, LoginOutcome};
 use crate::accounts::{AccountError, mfa, recovery};
 use crate::auth::cookies::{self, CSRF_COOKIE, CSRF_HEADER};
 use crate::config::to_time;
@@ -460,12 +460,17 @@ pub async fn login(
         Err(refused) => return refused,
     };
     let next = after_sign_in(&form.next);
-    let outcome = match limits::enforce(&state, Limit::Login, &client.ip_key()).await {
-        Ok(()) => login::login(&state, &client, &form.username, form.password, None, true)
-            .await
-            .map_err(ApiError::from),
-        Err(refused) => Err(ApiError::from(refused)),
+    let input = LoginInput {
+        identifier: form.username.clone(),
+        password: form.password,
+        device_name: None,
+        use_cookies: true,
     };
+    let outcome = match login::admit(&state, &client).await {
+        Ok(admitted) => login::login(&state, &client, admitted, input).await,
+        Err(refused) => Err(refused),
+    }
+    .map_err(ApiError::from);
     match outcome {
         Ok(LoginOutcome::Tokens { tokens, .. }) => {
             let (jar, _) = cookies::start_session(&state, std::mem::take(&mut web.jar), tokens);

@@ -165,6 +165,8 @@ backend_tests!(
     parallel_rotations_within_the_grace_window_keep_the_session,
     parallel_failed_sign_ins_are_all_counted,
     parallel_failed_sign_ins_lock_at_the_threshold,
+    parallel_audited_failures_write_one_lock_event,
+    a_sign_in_opens_its_session_and_audits_in_its_settlement,
     concurrent_duplicate_payments_make_one_payment,
     concurrent_payments_never_exceed_the_balance,
     parallel_checkouts_of_one_copy_make_one_loan,
@@ -403,6 +405,179 @@ async fn parallel_failed_sign_ins_lock_at_the_threshold(store: Store) {
             .unwrap(),
         Reservation::Locked
     ));
+}
+
+fn sign_in_event(event_type: &'static str, user_id: Uuid) -> NewAuditEvent {
+    NewAuditEvent {
+        event_type,
+        actor_id: None,
+        subject_id: Some(user_id),
+        ip_address: None,
+        user_agent: None,
+        request_id: None,
+        at: NOW,
+        details: json!({}),
+    }
+}
+
+async fn events_of(store: &Store, event_type: &str, user_id: Uuid) -> usize {
+    store
+        .list_audit_events(&carrel_store::AuditQuery {
+            actor_id: None,
+            subject_id: Some(user_id),
+            event_type: Some(event_type.to_owned()),
+            since: None,
+            until: None,
+            before: None,
+            limit: 1000,
+        })
+        .await
+        .expect("audit events")
+        .len()
+}
+
+/// Parallel wrong passwords, each settled with its audit event and, for the
+/// one that locks, `auth.locked`: the trail learns exactly which one locked.
+async fn parallel_audited_failures_write_one_lock_event(store: Store) {
+    let user = patron(&store, "lockaudit").await;
+    let policy = LockoutPolicy {
+        threshold: 5,
+        duration: time::Duration::minutes(15),
+    };
+    let results = in_parallel(3 * TASKS, |_| {
+        let (store, policy) = (store.clone(), policy);
+        async move {
+            for _ in 0..2000 {
+                match store
+                    .reserve_sign_in_attempt(
+                        user.id,
+                        &policy,
+                        NOW,
+                        NOW + time::Duration::minutes(1),
+                    )
+                    .await
+                    .expect("reserve")
+                {
+                    Reservation::Reserved(attempt) => {
+                        let trail = move |locked: &bool| {
+                            let mut events = vec![sign_in_event("auth.login_failed", user.id)];
+                            if *locked {
+                                events.push(sign_in_event("auth.locked", user.id));
+                            }
+                            events
+                        };
+                        return Some(
+                            store
+                                .finish_sign_in_attempt_audited(
+                                    user.id,
+                                    attempt,
+                                    AttemptResult::Failed,
+                                    &policy,
+                                    NOW,
+                                    |_| None,
+                                    trail,
+                                )
+                                .await
+                                .expect("finish"),
+                        );
+                    }
+                    Reservation::Wait => tokio::time::sleep(Duration::from_millis(2)).await,
+                    Reservation::Locked => return None,
+                }
+            }
+            panic!("an attempt waited for ever");
+        }
+    })
+    .await;
+    assert_eq!(results.iter().filter(|r| **r == Some(true)).count(), 1);
+    assert_eq!(events_of(&store, "auth.login_failed", user.id).await, 5);
+    assert_eq!(events_of(&store, "auth.locked", user.id).await, 1);
+}
+
+/// A completed sign-in settles its attempt (the count back to zero), opens
+/// its session and writes its audit event in one transaction; parallel ones
+/// each get theirs.
+async fn a_sign_in_opens_its_session_and_audits_in_its_settlement(store: Store) {
+    let user = patron(&store, "signin").await;
+    let policy = LockoutPolicy {
+        threshold: 5,
+        duration: time::Duration::minutes(15),
+    };
+    for _ in 0..2 {
+        assert_eq!(fail_sign_in(&store, user.id, &policy).await, Some(false));
+    }
+    let sessions = in_parallel(TASKS, |i| {
+        let (store, policy) = (store.clone(), policy);
+        async move {
+            let mut refresh_hash = [0u8; 32];
+            refresh_hash[..16].copy_from_slice(Uuid::now_v7().as_bytes());
+            refresh_hash[16] = u8::try_from(i).unwrap();
+            let session = NewSession {
+                id: Uuid::now_v7(),
+                user_id: user.id,
+                device_name: Some(format!("device {i}")),
+                user_agent: None,
+                ip_address: None,
+                scope: None,
+                refresh_hash,
+                now: NOW,
+                expires_at: NOW + time::Duration::days(30),
+            };
+            let attempt = loop {
+                match store
+                    .reserve_sign_in_attempt(
+                        user.id,
+                        &policy,
+                        NOW,
+                        NOW + time::Duration::minutes(1),
+                    )
+                    .await
+                    .expect("reserve")
+                {
+                    Reservation::Reserved(attempt) => break attempt,
+                    Reservation::Wait => tokio::time::sleep(Duration::from_millis(2)).await,
+                    Reservation::Locked => panic!("two failures do not lock"),
+                }
+            };
+            let event = sign_in_event("auth.login_succeeded", user.id);
+            let locked = store
+                .finish_sign_in_attempt_audited(
+                    user.id,
+                    attempt,
+                    AttemptResult::SignedIn {
+                        upgraded_hash: None,
+                        session: &session,
+                    },
+                    &policy,
+                    NOW,
+                    |_| None,
+                    move |_: &bool| vec![event],
+                )
+                .await
+                .expect("sign in");
+            assert!(!locked);
+            session.id
+        }
+    })
+    .await;
+    for id in &sessions {
+        let auth = store
+            .session_auth(*id)
+            .await
+            .unwrap()
+            .expect("session opened");
+        assert!(auth.is_live(NOW));
+        assert_eq!(auth.user.id, user.id);
+    }
+    assert_eq!(
+        events_of(&store, "auth.login_succeeded", user.id).await,
+        TASKS
+    );
+    let after = store.find_user(user.id).await.unwrap().unwrap();
+    assert_eq!(
+        after.failed_logins, 0,
+        "a completed sign-in clears the count"
+    );
 }
 
 async fn fine_of(store: &Store, user_id: Uuid, cents: i64) -> carrel_store::Fine {

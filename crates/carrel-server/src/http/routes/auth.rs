@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::accounts::login::{self, LoginOutcome};
+use crate::accounts::login::{self, LoginInput, LoginOutcome};
 use crate::accounts::{mfa, recovery, sessions};
 use crate::audit;
 use crate::auth::cookies::{self, REFRESH_COOKIE};
@@ -256,23 +256,17 @@ async fn login(
     jar: CookieJar,
     request: Request,
 ) -> Result<Response, ApiError> {
-    limits::enforce(&state, Limit::Login, &client.ip_key()).await?;
+    let admitted = login::admit(&state, &client).await?;
     let req = login_request(request, &state).await?;
-    let device_name = req
-        .device_name
-        .map(|d| d.trim().chars().take(100).collect::<String>())
-        .filter(|d| !d.is_empty());
-    match login::login(
-        &state,
-        &client,
-        &req.username,
-        req.password,
-        device_name,
-        req.use_cookies,
-    )
-    .await?
-    {
-        LoginOutcome::Tokens { tokens, .. } if req.use_cookies => {
+    let use_cookies = req.use_cookies;
+    let input = LoginInput {
+        identifier: req.username,
+        password: req.password,
+        device_name: req.device_name,
+        use_cookies,
+    };
+    match login::login(&state, &client, admitted, input).await? {
+        LoginOutcome::Tokens { tokens, .. } if use_cookies => {
             Ok(cookie_response(&state, jar, tokens))
         }
         LoginOutcome::Tokens { tokens, .. } => Ok(token_response(tokens)),

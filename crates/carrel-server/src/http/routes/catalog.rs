@@ -352,22 +352,74 @@ async fn prepare_search(state: &AppState, p: SearchParams) -> Result<PreparedSea
     let has_text = p.q.as_deref().is_some_and(|q| !q.trim().is_empty());
     let want_facets = p.facets.unwrap_or(false);
     if has_text && terms.is_empty() {
-        return Ok(PreparedSearch::Nothing(ItemSearchPage {
+        return Ok(PreparedSearch::nothing(want_facets));
+    }
+    let completes = |q: &str| search::completes_last_word(q, &terms);
+    let prefix = p.prefix.unwrap_or(false) && p.q.as_deref().is_some_and(completes);
+    let sort = item_sort(p.sort, !terms.is_empty())?;
+    let isbn = isbn_filter(p.isbn.as_deref())?;
+    check_years(p.year_from, p.year_to)?;
+    let item_type = item_type_filter(state, p.item_type).await?;
+    let after = p
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(sort, c))
+        .transpose()?;
+    let query = ItemSearch {
+        terms,
+        prefix,
+        author: short_filter("author", p.author)?,
+        item_type,
+        subject: short_filter("subject", p.subject)?,
+        isbn,
+        year_from: p.year_from,
+        year_to: p.year_to,
+        available_only: p.available.unwrap_or(false),
+        branch_id: p.branch_id,
+        sort,
+        after,
+        limit,
+    };
+    Ok(PreparedSearch::Run { query, want_facets })
+}
+
+impl PreparedSearch {
+    /// Text that holds no searchable word finds nothing.
+    fn nothing(want_facets: bool) -> Self {
+        PreparedSearch::Nothing(ItemSearchPage {
             data: Vec::new(),
             next_cursor: None,
             facets: want_facets.then(|| ItemFacets::default().into()),
-        }));
+        })
     }
-    let prefix = p.prefix.unwrap_or(false)
-        && p.q
-            .as_deref()
-            .is_some_and(|q| search::completes_last_word(q, &terms));
-    let sort = match p.sort.unwrap_or(if terms.is_empty() {
-        SortParam::Title
-    } else {
+}
+
+/// `year_from` must not be after `year_to`.
+fn check_years<T: PartialOrd>(from: Option<T>, to: Option<T>) -> Result<(), ApiError> {
+    if from.zip(to).is_some_and(|(from, to)| from > to) {
+        return Err(bad_query("year_from", "must not be after year_to"));
+    }
+    Ok(())
+}
+
+/// The `item_type` filter: a defined item type.
+async fn item_type_filter(state: &AppState, t: Option<String>) -> Result<Option<String>, ApiError> {
+    match t {
+        Some(t) if state.store.item_type_exists(&t).await? => Ok(Some(t)),
+        Some(_) => Err(bad_query("item_type", "must be a defined item type")),
+        None => Ok(None),
+    }
+}
+
+/// The sort asked for; without one, relevance when there are terms, else title.
+fn item_sort(sort: Option<SortParam>, has_terms: bool) -> Result<ItemSort, ApiError> {
+    let default = if has_terms {
         SortParam::Relevance
-    }) {
-        SortParam::Relevance if terms.is_empty() => {
+    } else {
+        SortParam::Title
+    };
+    Ok(match sort.unwrap_or(default) {
+        SortParam::Relevance if !has_terms => {
             return Err(bad_query("sort", "relevance needs q"));
         }
         SortParam::Relevance => ItemSort::Relevance,
@@ -377,53 +429,30 @@ async fn prepare_search(state: &AppState, p: SearchParams) -> Result<PreparedSea
         SortParam::YearDesc => ItemSort::Year { descending: true },
         SortParam::Created => ItemSort::Created { descending: false },
         SortParam::CreatedDesc => ItemSort::Created { descending: true },
-    };
-    let isbn = match p.isbn.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(raw) => Some(
+    })
+}
+
+/// The `isbn` filter, normalised (blank is none).
+fn isbn_filter(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(raw) => Ok(Some(
             carrel_core::isbn::normalize_isbn(raw)
                 .map_err(|e| bad_query("isbn", &e.to_string()))?,
-        ),
-        None => None,
-    };
-    if let (Some(from), Some(to)) = (p.year_from, p.year_to)
-        && from > to
-    {
-        return Err(bad_query("year_from", "must not be after year_to"));
+        )),
+        None => Ok(None),
     }
-    let short = |field: &str, v: Option<String>| -> Result<Option<String>, ApiError> {
-        match v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
-            Some(s) if s.chars().count() > 200 => {
-                Err(bad_query(field, "must be at most 200 characters"))
-            }
-            // `|` delimits list entries in the filter keys; no author or subject contains it.
-            Some(s) if s.contains('|') => Err(bad_query(field, "must not contain '|'")),
-            other => Ok(other),
+}
+
+/// An author or subject filter: trimmed, blank is none, at most 200 characters.
+fn short_filter(field: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        Some(s) if s.chars().count() > 200 => {
+            Err(bad_query(field, "must be at most 200 characters"))
         }
-    };
-    let query = ItemSearch {
-        terms,
-        prefix,
-        author: short("author", p.author)?,
-        item_type: match p.item_type {
-            Some(t) if state.store.item_type_exists(&t).await? => Some(t),
-            Some(_) => return Err(bad_query("item_type", "must be a defined item type")),
-            None => None,
-        },
-        subject: short("subject", p.subject)?,
-        isbn,
-        year_from: p.year_from,
-        year_to: p.year_to,
-        available_only: p.available.unwrap_or(false),
-        branch_id: p.branch_id,
-        sort,
-        after: p
-            .cursor
-            .as_deref()
-            .map(|c| decode_cursor(sort, c))
-            .transpose()?,
-        limit,
-    };
-    Ok(PreparedSearch::Run { query, want_facets })
+        // `|` delimits list entries in the filter keys; no author or subject contains it.
+        Some(s) if s.contains('|') => Err(bad_query(field, "must not contain '|'")),
+        other => Ok(other),
+    }
 }
 
 async fn facets_of(
@@ -638,25 +667,7 @@ async fn update_item(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let mut input = fields::input_from(&current);
-    let mut changed = Vec::new();
-    macro_rules! merge {
-        ($field:ident, $value:expr) => {
-            if let Some(v) = $value {
-                input.$field = v;
-                changed.push(stringify!($field));
-            }
-        };
-    }
-    merge!(title, patch.title.map(Some));
-    merge!(subtitle, patch.subtitle);
-    merge!(authors, patch.authors.map(Some));
-    merge!(isbn, patch.isbn);
-    merge!(item_type, patch.item_type.map(Some));
-    merge!(publisher, patch.publisher);
-    merge!(publication_year, patch.publication_year);
-    merge!(language, patch.language);
-    merge!(subjects, patch.subjects.map(Some));
-    merge!(description, patch.description);
+    let changed = patch.apply(&mut input);
     let fields = validated_item(&state, input).await?;
     let row = state
         .store
@@ -670,6 +681,32 @@ async fn update_item(
         .await
         .map_err(CatalogError::from_write)?;
     Ok(axum::Json(item_view(&state, row).await?))
+}
+
+impl ItemPatch {
+    /// Sets the given fields on `input`; the names of those it set.
+    fn apply(self, input: &mut fields::ItemInput) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        macro_rules! merge {
+            ($field:ident, $value:expr) => {
+                if let Some(v) = $value {
+                    input.$field = v;
+                    changed.push(stringify!($field));
+                }
+            };
+        }
+        merge!(title, self.title.map(Some));
+        merge!(subtitle, self.subtitle);
+        merge!(authors, self.authors.map(Some));
+        merge!(isbn, self.isbn);
+        merge!(item_type, self.item_type.map(Some));
+        merge!(publisher, self.publisher);
+        merge!(publication_year, self.publication_year);
+        merge!(language, self.language);
+        merge!(subjects, self.subjects.map(Some));
+        merge!(description, self.description);
+        changed
+    }
 }
 
 /// Removes an item (soft delete, librarian); refused with 409 while copies are on loan.

@@ -10,14 +10,15 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use carrel_media::{CoverError, CoverLimits, CoverStore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::catalog::ItemView;
+use crate::app::{Actor, covers};
 use crate::catalog::CatalogError;
+use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::parse_id;
 use crate::http::principal::RequireLibrarian;
@@ -44,10 +45,11 @@ pub struct CoverResponse {
     responses((status = 200, body = CoverResponse), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn put_cover(
     State(state): State<AppState>,
+    client: ClientInfo,
     RequireLibrarian(staff): RequireLibrarian,
     Path(id): Path<String>,
     headers: HeaderMap,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<axum::Json<CoverResponse>, ApiError> {
     limits::enforce(
         &state,
@@ -58,20 +60,27 @@ async fn put_cover(
     let id = parse_id(&id)?;
     let max = state.config.upload_max_bytes;
     // A declared length over the limit is refused before anything is read.
-    if headers
+    if declared_length(&headers).is_some_and(|n| n > max + MULTIPART_OVERHEAD) {
+        return Err(CatalogError::ImageTooLarge.into());
+    }
+    covers::item(&state, id).await?;
+    let bytes = read_file_field(multipart, max).await?;
+    let actor = Actor::api(staff.user_id, &client);
+    let row = covers::upload(&state, &actor, id, bytes).await?;
+    let cover_url = ItemView::from(row).cover_url.unwrap_or_default();
+    Ok(axum::Json(CoverResponse { cover_url }))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > max + MULTIPART_OVERHEAD)
-    {
-        return Err(CatalogError::ImageTooLarge.into());
-    }
-    state
-        .store
-        .find_item(id, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let mut bytes: Option<Vec<u8>> = None;
+}
+
+/// The bytes of the multipart field `file`, read as a stream and abandoned as
+/// soon as they pass `max`.
+async fn read_file_field(mut multipart: Multipart, max: usize) -> Result<Vec<u8>, ApiError> {
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             continue;
@@ -83,61 +92,12 @@ async fn put_cover(
             }
             buffer.extend_from_slice(&chunk);
         }
-        bytes = Some(buffer);
-        break;
+        return Ok(buffer);
     }
-    let bytes = bytes.ok_or_else(|| {
-        crate::http::error::field_error("file", "a multipart field named file is required")
-    })?;
-    let limits = CoverLimits {
-        max_bytes: max,
-        ..CoverLimits::default()
-    };
-    let _slot = state
-        .image_slots
-        .acquire()
-        .await
-        .map_err(|_| ApiError::unavailable("image processing is unavailable"))?;
-    let processed =
-        tokio::task::spawn_blocking(move || carrel_media::process_cover(&bytes, &limits))
-            .await
-            .map_err(|e| CatalogError::Internal(format!("cover processing failed: {e}")))?
-            .map_err(|e| match e {
-                CoverError::TooLarge => CatalogError::ImageTooLarge,
-                CoverError::Unsupported | CoverError::Corrupt => CatalogError::UnsupportedImage,
-            })?;
-    let format = processed.format;
-    let full = state
-        .covers
-        .put(processed.full, format)
-        .await
-        .map_err(CatalogError::from_storage)?;
-    let thumb = match state.covers.put(processed.thumb, format).await {
-        Ok(thumb) => thumb,
-        Err(error) => {
-            // Best effort: no orphan full-size image when the thumbnail fails.
-            let _ = state.covers.delete(&full).await;
-            return Err(CatalogError::from_storage(error).into());
-        }
-    };
-    let previous = state
-        .store
-        .set_item_cover(
-            id,
-            Some((&full, &thumb, format.content_type())),
-            Some(staff.user_id),
-            state.clock.now(),
-        )
-        .await
-        .map_err(CatalogError::from_write)?;
-    remove_files(&state.covers, previous).await;
-    let row = state
-        .store
-        .find_item(id, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let cover_url = ItemView::from(row).cover_url.unwrap_or_default();
-    Ok(axum::Json(CoverResponse { cover_url }))
+    Err(crate::http::error::field_error(
+        "file",
+        "a multipart field named file is required",
+    ))
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {
@@ -145,14 +105,6 @@ fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError 
         CatalogError::ImageTooLarge.into()
     } else {
         ApiError::bad_request("malformed multipart body")
-    }
-}
-
-async fn remove_files(store: &CoverStore, (full, thumb): (Option<String>, Option<String>)) {
-    for name in [full, thumb].into_iter().flatten() {
-        if let Err(error) = store.delete(&name).await {
-            tracing::warn!(%error, "could not delete a replaced cover file");
-        }
     }
 }
 
@@ -181,28 +133,18 @@ async fn get_cover(
     Query(params): Query<CoverParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let row = state
-        .store
-        .find_item(parse_id(&id)?, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let name = match params.size.unwrap_or(CoverSize::Full) {
-        CoverSize::Full => row.cover_name,
-        CoverSize::Thumb => row.cover_thumb_name,
-    }
-    .ok_or_else(ApiError::not_found)?;
-    let content_type = CoverStore::format_of(&name)
-        .map(|f| f.content_type())
-        .ok_or_else(ApiError::not_found)?;
-    // Names are random per upload, so the name is a strong validator.
-    let etag = format!("\"{}\"", name.split('.').next().unwrap_or(&name));
-    let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
+    let thumb = matches!(params.size, Some(CoverSize::Thumb));
+    let cover = covers::find(&state, parse_id(&id)?, thumb).await?;
+    let etag = cover.etag();
     let common = [
         (
             header::ETAG,
             HeaderValue::from_str(&etag).map_err(|_| ApiError::not_found())?,
         ),
-        (header::CACHE_CONTROL, cache),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        ),
         (
             header::HeaderName::from_static("cross-origin-resource-policy"),
             HeaderValue::from_static("cross-origin"),
@@ -215,15 +157,11 @@ async fn get_cover(
     {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
-    let bytes = state
-        .covers
-        .get(&name)
-        .await
-        .map_err(|e| CatalogError::Internal(e.to_string()))?
-        .ok_or_else(ApiError::not_found)?;
+    let bytes = covers::read(&state, &cover).await?;
+    let content_type = HeaderValue::from_static(cover.content_type);
     Ok((
         common,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        [(header::CONTENT_TYPE, content_type)],
         Body::from(bytes),
     )
         .into_response())
@@ -234,17 +172,11 @@ async fn get_cover(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_cover(
     State(state): State<AppState>,
+    client: ClientInfo,
     RequireLibrarian(staff): RequireLibrarian,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let previous = state
-        .store
-        .set_item_cover(parse_id(&id)?, None, Some(staff.user_id), state.clock.now())
-        .await
-        .map_err(CatalogError::from_write)?;
-    if previous.0.is_none() {
-        return Err(ApiError::not_found());
-    }
-    remove_files(&state.covers, previous).await;
+    let actor = Actor::api(staff.user_id, &client);
+    covers::remove(&state, &actor, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

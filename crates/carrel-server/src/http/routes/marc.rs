@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use carrel_store::{ImportErrorRow, ImportRow, NewImport};
+use carrel_store::{ImportErrorRow, ImportRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -20,6 +20,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::app::Actor;
+use crate::app::imports::{self, ImportUpload};
 use crate::catalog::marc::{self, Format, MatchMode, jobs};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody, ErrorCode, field_error};
@@ -144,91 +146,95 @@ pub(crate) async fn receive_upload(
     multipart: &mut Multipart,
 ) -> Result<ImportRow, ApiError> {
     let max = state.config.import_max_bytes;
-    if headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|n| n > max.saturating_add(MULTIPART_OVERHEAD))
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max.saturating_add(MULTIPART_OVERHEAD)) {
         return Err(too_large(max));
     }
+    let mut partial = PartialUpload(None);
+    let upload = read_import_form(state, multipart, max, &mut partial).await?;
+    let actor = Actor::api(staff, client);
+    let row = imports::start(state, &actor, upload).await?;
+    partial.0 = None;
+    Ok(row)
+}
+
+/// Reads the import form: the file (streamed to the upload dir, the path kept
+/// in `partial` so a failed request removes it), `format` and `match`.
+async fn read_import_form(
+    state: &AppState,
+    multipart: &mut Multipart,
+    max: u64,
+    partial: &mut PartialUpload,
+) -> Result<ImportUpload, ApiError> {
     let id = Uuid::now_v7();
     let dir = jobs::upload_dir(state);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     let path = dir.join(format!("{id}.upload"));
-    let mut partial = PartialUpload(None);
     let (mut format, mut match_mode) = (Format::Auto, MatchMode::Isbn);
     let mut file: Option<(Option<String>, u64)> = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") if file.is_none() => {
                 let name = field.file_name().map(|n| n.chars().take(255).collect());
-                let mut out = tokio::fs::File::create(&path)
-                    .await
-                    .map_err(|e| ApiError::internal(&e))?;
                 partial.0 = Some(path.clone());
-                let mut written = 0u64;
-                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                    written += chunk.len() as u64;
-                    if written > max {
-                        return Err(too_large(max));
-                    }
-                    out.write_all(&chunk)
-                        .await
-                        .map_err(|e| ApiError::internal(&e))?;
-                }
-                out.flush().await.map_err(|e| ApiError::internal(&e))?;
-                file = Some((name, written));
+                file = Some((name, write_field(field, &path, max).await?));
             }
-            Some("format") => {
-                let text = field.text().await.map_err(multipart_error)?;
-                format = Format::parse(text.trim())
-                    .ok_or_else(|| field_error("format", "must be one of auto, marc, marcxml"))?;
-            }
-            Some("match") => {
-                let text = field.text().await.map_err(multipart_error)?;
-                match_mode = MatchMode::parse(text.trim()).ok_or_else(|| {
-                    field_error("match", "must be one of isbn, control-number, none")
-                })?;
-            }
+            Some("format") => format = choice(field, Format::parse, FORMATS).await?,
+            Some("match") => match_mode = choice(field, MatchMode::parse, MATCH_MODES).await?,
             _ => {}
         }
     }
-    let Some((file_name, file_bytes)) = file else {
-        return Err(field_error(
-            "file",
-            "a multipart field named file is required",
-        ));
-    };
-    let row = state
-        .store
-        .create_import(
-            &NewImport {
-                id,
-                format: format.as_str().to_owned(),
-                match_mode: match_mode.as_str().to_owned(),
-                file_name,
-                file_path: path.display().to_string(),
-                file_bytes: i64::try_from(file_bytes).unwrap_or(i64::MAX),
-                created_by: Some(staff),
-            },
-            state.clock.now(),
-        )
-        .await?;
-    partial.0 = None;
-    crate::audit::record(
-        state,
-        client,
-        "catalog.import_started",
-        Some(staff),
-        Some(id),
-        json!({"format": row.format, "match": row.match_mode, "file_name": row.file_name, "bytes": file_bytes}),
-    )
-    .await;
-    jobs::spawn(state.clone(), id);
-    Ok(row)
+    let (file_name, file_bytes) =
+        file.ok_or_else(|| field_error("file", "a multipart field named file is required"))?;
+    Ok(ImportUpload {
+        id,
+        path,
+        file_name,
+        file_bytes,
+        format,
+        match_mode,
+    })
+}
+
+const FORMATS: (&str, &str) = ("format", "must be one of auto, marc, marcxml");
+const MATCH_MODES: (&str, &str) = ("match", "must be one of isbn, control-number, none");
+
+/// A text field naming one of a set of choices (`(field, message)` when it names none).
+async fn choice<T>(
+    field: axum::extract::multipart::Field<'_>,
+    parse: fn(&str) -> Option<T>,
+    (name, message): (&str, &str),
+) -> Result<T, ApiError> {
+    let text = field.text().await.map_err(multipart_error)?;
+    parse(text.trim()).ok_or_else(|| field_error(name, message))
+}
+
+/// Streams one multipart field into a new file at `path`, at most `max` bytes.
+async fn write_field(
+    mut field: axum::extract::multipart::Field<'_>,
+    path: &std::path::Path,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let mut out = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let mut written = 0u64;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        written += chunk.len() as u64;
+        if written > max {
+            return Err(too_large(max));
+        }
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    out.flush().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(written)
 }
 
 fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {

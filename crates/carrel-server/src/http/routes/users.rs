@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use carrel_core::roles::Role;
-use carrel_store::{AuditQuery, UserQuery, UserStatus};
+use carrel_store::{UserQuery, UserStatus};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,6 +15,7 @@ use super::fines::{FineStatusParam, FineView, PaymentView, fine_json, fine_page}
 use super::holds::{HoldStatusParam, HoldView, hold_page};
 use super::loans::{LoanStatusParam, LoanView, loan_page};
 use crate::accounts::UserView;
+use crate::accounts::export;
 use crate::accounts::manage::{self, ProfileUpdate, StaffCreate, StaffUpdate};
 use crate::http::client::ClientInfo;
 use crate::http::error::{ApiError, ErrorBody};
@@ -167,52 +168,20 @@ async fn export_me(
 /// The export document of `GET /users/me/export` (the account page offers the
 /// same document as a download).
 pub(crate) async fn export_document(state: &AppState, me: &Principal) -> Result<Value, ApiError> {
-    let now = state.clock.now();
-    let user = manage::me(me);
-    let sessions = state.store.list_sessions(me.user_id, now).await?;
-    let mut events = Vec::new();
-    for query in [
-        AuditQuery {
-            subject_id: Some(me.user_id),
-            limit: 10_000,
-            ..Default::default()
-        },
-        AuditQuery {
-            actor_id: Some(me.user_id),
-            limit: 10_000,
-            ..Default::default()
-        },
-    ] {
-        events.extend(state.store.list_audit_events(&query).await?);
-    }
-    let loans = state.store.user_loans(me.user_id).await?;
-    let holds = state.store.user_holds(me.user_id).await?;
-    let fines = state.store.user_fines(me.user_id).await?;
-    let payments = state.store.user_payments(me.user_id).await?;
-    let currency = &state.config.currency;
-    events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
-    events.dedup_by_key(|e| e.id);
-    // The network details of an event belong to whoever caused it: events
-    // that staff (or anyone else, or nobody signed in) caused keep their
-    // actor_id and lose the IP address and user agent.
-    for event in &mut events {
-        if event.actor_id != Some(me.user_id) {
-            event.ip_address = None;
-            event.user_agent = None;
-        }
-    }
+    let r = export::records(state, me).await?;
+    let (now, currency) = (r.exported_at, &state.config.currency);
     Ok(json!({
         "exported_at": crate::http::rfc3339(now),
-        "profile": UserView::new(user, now),
-        "sessions": sessions.into_iter().map(|s| json!({
+        "profile": UserView::new(r.user, now),
+        "sessions": r.sessions.into_iter().map(|s| json!({
             "id": s.id, "device_name": s.device_name, "user_agent": s.user_agent, "ip_address": s.ip_address,
             "created_at": crate::http::rfc3339(s.created_at), "last_used_at": crate::http::rfc3339(s.last_used_at),
         })).collect::<Vec<_>>(),
-        "audit_events": events.into_iter().map(super::audit::event_json).collect::<Vec<_>>(),
-        "loans": loans.into_iter().map(|l| LoanView::new(l, now)).collect::<Vec<_>>(),
-        "holds": holds.into_iter().map(HoldView::from).collect::<Vec<_>>(),
-        "fines": fines.into_iter().map(|f| fine_json(f, currency)).collect::<Vec<_>>(),
-        "payments": payments.iter().map(PaymentView::from).collect::<Vec<_>>(),
+        "audit_events": r.audit_events.into_iter().map(super::audit::event_json).collect::<Vec<_>>(),
+        "loans": r.loans.into_iter().map(|l| LoanView::new(l, now)).collect::<Vec<_>>(),
+        "holds": r.holds.into_iter().map(HoldView::from).collect::<Vec<_>>(),
+        "fines": r.fines.into_iter().map(|f| fine_json(f, currency)).collect::<Vec<_>>(),
+        "payments": r.payments.iter().map(PaymentView::from).collect::<Vec<_>>(),
     }))
 }
 
