@@ -464,7 +464,7 @@ impl Store {
             let mut tx = writer.begin_write().await?;
             let before: Hold = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?
                 .ok_or(StoreError::NotFound)?;
-            if before.status != "waiting" {
+            if before.status != HoldStatus::Waiting {
                 return Err(Refusal::HoldNotWaiting.into());
             }
             if let Some(patron) = before.user_id {
