@@ -1,5 +1,6 @@
-//! A user's own sessions: listing them and signing one out (the API's
-//! `/auth/sessions` and the account page both call these).
+//! A user's own sessions: listing them, signing one out, signing out
+//! everywhere (the API's `/auth/sessions` and `/auth/logout-all` and the
+//! account page all call these).
 
 use carrel_store::Session;
 use serde_json::json;
@@ -49,4 +50,27 @@ pub async fn revoke(
         return Err(AccountError::NotFound);
     }
     Ok(())
+}
+
+/// Ends every session of the caller (this one included) and audits
+/// `auth.logout` with `all: true`; returns how many were live.
+pub async fn revoke_all(
+    state: &AppState,
+    client: &ClientInfo,
+    principal: &Principal,
+) -> Result<u64, AccountError> {
+    let revoked = state
+        .store
+        .revoke_all_sessions(principal.user_id, "logout_all", state.clock.now(), None)
+        .await?;
+    audit::record(
+        state,
+        client,
+        "auth.logout",
+        Some(principal.user_id),
+        Some(principal.user_id),
+        json!({"all": true, "sessions": revoked}),
+    )
+    .await;
+    Ok(revoked)
 }

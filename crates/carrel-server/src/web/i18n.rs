@@ -363,6 +363,7 @@ catalog! {
     session_this_device => en: "This device", fr: "Cet appareil";
     session_unknown_device => en: "Unknown device", fr: "Appareil inconnu";
     session_revoke => en: "Sign out", fr: "Déconnecter";
+    sign_out_everywhere => en: "Sign out everywhere (every device, this one too)", fr: "Se déconnecter partout (tous les appareils, celui-ci aussi)";
     session_revoke_label => en: "Sign out the device last used {}", fr: "Déconnecter l'appareil utilisé le {}";
     session_revoked => en: "That device is signed out.", fr: "Cet appareil est déconnecté.";
     settings => en: "Settings", fr: "Paramètres";

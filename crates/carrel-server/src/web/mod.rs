@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/login/mfa", post(session::login_mfa))
         .route("/logout", post(session::logout))
+        .route("/logout-all", post(session::logout_all))
         .route(
             "/register",
             get(session::register_page).post(session::register),

@@ -282,9 +282,8 @@ pub async fn search(State(state): State<AppState>, request: Request) -> Response
         item_type_names,
         results,
         facets,
-        facets_href: (form.has_criteria() && !form.wants_facets()).then(|| {
-            form.refined(|f| f.facets = "1".to_owned())
-        }),
+        facets_href: (form.has_criteria() && !form.wants_facets())
+            .then(|| form.refined(|f| f.facets = "1".to_owned())),
         problem,
         next_href: next_cursor.as_deref().map(|c| form.href(Some(c))),
         first_href: form.cursor.as_ref().map(|_| form.href(None)),

@@ -587,6 +587,27 @@ pub async fn logout(
     (jar, see_other("/")).into_response()
 }
 
+/// `POST /logout-all`: ends every session of the account, on every device
+/// (`POST /api/v1/auth/logout-all`), then signs this browser out.
+pub async fn logout_all(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    request: Request,
+) -> Response {
+    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Some(me) = web.principal.clone() else {
+        return web.to_login();
+    };
+    if let Err(error) = crate::accounts::sessions::revoke_all(&state, &client, &me).await {
+        return web.api_problem(&ApiError::from(error));
+    }
+    let jar = cookies::clear_session_cookies(CookieJar::new(), web.secure);
+    (jar, see_other("/")).into_response()
+}
+
 #[derive(Template)]
 #[template(path = "register.html")]
 struct RegisterPage {

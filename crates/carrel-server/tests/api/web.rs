@@ -2592,15 +2592,19 @@ async fn the_search_page_shows_the_apis_facets(app: TestApp) {
     assert_page(&plain, "/?q=harbour");
     assert!(!plain.body.contains("facets-heading"), "{}", plain.body);
     assert!(
-        plain
-            .body
-            .contains("<a href=\"/?q=harbour&#38;facets=1\">Refine by type, language, decade and subject</a>"),
+        plain.body.contains(
+            "<a href=\"/?q=harbour&#38;facets=1\">Refine by type, language, decade and subject</a>"
+        ),
         "{}",
         plain.body
     );
     let page = browser.get("/?q=harbour&facets=1").await;
     assert_page(&page, "/?q=harbour&facets=1");
-    assert!(!page.body.contains("Refine by type, language"), "{}", page.body);
+    assert!(
+        !page.body.contains("Refine by type, language"),
+        "{}",
+        page.body
+    );
     let api: serde_json::Value = desk
         .app
         .client
@@ -2699,4 +2703,63 @@ async fn the_search_page_shows_the_apis_facets(app: TestApp) {
         "{}",
         french.body
     );
+}
+
+// ---- Signing out everywhere ----
+backend_tests!(signing_out_everywhere_ends_every_session_of_the_account);
+
+/// `/account`'s "Sign out everywhere" ends every session of the account (the
+/// other browser's, an API token's, this one's), as `POST /auth/logout-all`;
+/// without the CSRF token nothing ends, and another account is untouched.
+async fn signing_out_everywhere_ends_every_session_of_the_account(app: TestApp) {
+    let desk = Desk::open(app).await;
+    desk.patron("reader").await;
+    let mut browser = Browser::new(&desk.app);
+    let csrf = browser.sign_in("reader").await;
+    let mut laptop = Browser::new(&desk.app);
+    laptop.sign_in("reader").await;
+    let api_token = desk.app.access_token("reader").await;
+    desk.app
+        .create_user("bystander", carrel_core::roles::Role::Patron)
+        .await;
+    let bystander = desk.app.access_token("bystander").await;
+    let me = |token: String| {
+        let app = &desk.app;
+        async move {
+            app.authed(reqwest::Method::GET, "/api/v1/users/me", &token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    let account = browser.get("/account").await;
+    assert!(
+        account
+            .body
+            .contains("<form method=\"post\" action=\"/logout-all\">"),
+        "{}",
+        account.body
+    );
+    // Without the token: refused, everyone stays signed in.
+    assert_eq!(browser.post("/logout-all", &[]).await.status, 403);
+    assert_eq!(laptop.get("/account").await.status, 200);
+    assert_eq!(me(api_token.clone()).await, 200);
+
+    let done = browser.post("/logout-all", &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location(), "/");
+    assert!(!browser.cookies.contains_key("carrel_access"));
+    assert_eq!(browser.get("/account").await.status, 303, "this browser");
+    assert_eq!(
+        laptop.get("/account").await.status,
+        303,
+        "the other browser"
+    );
+    assert_eq!(me(api_token).await, 401, "an API token of the account");
+    assert_eq!(me(bystander).await, 200, "another account");
+    let events = desk.app.audit_events("auth.logout").await;
+    assert_eq!(events.len(), 1, "{events:?}");
 }

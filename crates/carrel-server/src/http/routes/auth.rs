@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use crate::accounts::login::{self, LoginInput, LoginOutcome};
 use crate::accounts::{mfa, recovery, sessions};
-use crate::audit;
 use crate::auth::cookies::{self, REFRESH_COOKIE};
 use crate::auth::tokens::{self, IssuedTokens};
 use crate::config::to_time;
@@ -353,19 +352,7 @@ async fn logout_all(
     jar: CookieJar,
     Authenticated(me): Authenticated,
 ) -> Result<Response, ApiError> {
-    let revoked = state
-        .store
-        .revoke_all_sessions(me.user_id, "logout_all", state.clock.now(), None)
-        .await?;
-    audit::record(
-        &state,
-        &client,
-        "auth.logout",
-        Some(me.user_id),
-        Some(me.user_id),
-        json!({"all": true, "sessions": revoked}),
-    )
-    .await;
+    crate::accounts::sessions::revoke_all(&state, &client, &me).await?;
     Ok((
         cookies::clear_session_cookies(jar, state.config.secure_cookies()),
         StatusCode::NO_CONTENT,
