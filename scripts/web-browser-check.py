@@ -548,6 +548,12 @@ def run_browser(base, data, item, tide, token):
             (desk, "/desk?find=Rita"),
             (french, "/"),
             (french, f"/items/{item['id']}"),
+            (french, "/login"),
+            (french, "/register"),
+            (french, "/forgot-password"),
+            (french, "/verify-email?token=not-a-token"),
+            (french, "/reset-password?token=not-a-token"),
+            (french, "/items/00000000-0000-7000-8000-00000000dead"),
             (desk, "/admin"),
             (desk, "/admin/rules"),
             (desk, "/admin/rules?card=RC-1&barcode=LH-1"),
@@ -571,7 +577,9 @@ def run_browser(base, data, item, tide, token):
         submit(french_admin)
         french_admin.goto(base + "/admin/rules")
         check("French: the rules page", french_admin.get_by_role("heading", name="Règles de prêt").is_visible())
-        for path in ["/admin", "/admin/rules", "/admin/rules?card=RC-1&barcode=LH-1", "/admin/rules/edit",
+        # Every other signed-in page in French too (an administrator is staff).
+        for path in ["/account", "/account/mfa", "/desk", "/desk?find=Rita",
+                     "/admin", "/admin/rules", "/admin/rules?card=RC-1&barcode=LH-1", "/admin/rules/edit",
                      "/admin/users?q=Rita", "/admin/types", "/admin/branches",
                      "/admin/branches/00000000-0000-7000-8000-000000000001", "/admin/imports"]:
             axe_check(french_admin, base, path, f"{path} (fr)")

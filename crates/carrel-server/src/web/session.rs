@@ -572,38 +572,48 @@ pub async fn logout(
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
-        Ok(read) => read,
-        Err(refused) => return refused,
-    };
-    let Some(me) = web.principal.clone() else {
-        return web.to_login();
-    };
-    if let Err(error) = login::logout(&state, &client, &me).await {
-        return web.api_problem(&ApiError::from(error));
-    }
-    // Every session cookie expires; the next page hands out a fresh CSRF cookie.
-    let jar = cookies::clear_session_cookies(CookieJar::new(), web.secure);
-    (jar, see_other("/")).into_response()
+    sign_out(&state, &client, request, false).await
 }
 
 /// `POST /logout-all`: ends every session of the account, on every device
-/// (`POST /api/v1/auth/logout-all`), then signs this browser out.
+/// (as `POST /api/v1/auth/logout-all`), then signs this browser out.
 pub async fn logout_all(
     State(state): State<AppState>,
     client: ClientInfo,
     request: Request,
 ) -> Response {
-    let (web, _) = match Web::form::<EmptyForm>(&state, request, true).await {
+    sign_out(&state, &client, request, true).await
+}
+
+/// Ends this session (or, `everywhere`, every session of the account) and
+/// clears the cookies.
+async fn sign_out(
+    state: &AppState,
+    client: &ClientInfo,
+    request: Request,
+    everywhere: bool,
+) -> Response {
+    let (web, _) = match Web::form::<EmptyForm>(state, request, true).await {
         Ok(read) => read,
         Err(refused) => return refused,
     };
     let Some(me) = web.principal.clone() else {
         return web.to_login();
     };
-    if let Err(error) = crate::accounts::sessions::revoke_all(&state, &client, &me).await {
-        return web.api_problem(&ApiError::from(error));
+    let ended = if everywhere {
+        crate::accounts::sessions::revoke_all(state, client, &me)
+            .await
+            .map(drop)
+            .map_err(ApiError::from)
+    } else {
+        login::logout(state, client, &me)
+            .await
+            .map_err(ApiError::from)
+    };
+    if let Err(error) = ended {
+        return web.api_problem(&error);
     }
+    // Every session cookie expires; the next page hands out a fresh CSRF cookie.
     let jar = cookies::clear_session_cookies(CookieJar::new(), web.secure);
     (jar, see_other("/")).into_response()
 }
