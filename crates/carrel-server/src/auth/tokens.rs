@@ -201,6 +201,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pending_session_debugs_without_its_refresh_token() {
+        let refresh = OpaqueToken::generate();
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let pending = PendingSession {
+            new: NewSession {
+                id: Uuid::nil(),
+                user_id: Uuid::nil(),
+                device_name: None,
+                user_agent: None,
+                ip_address: None,
+                scope: None,
+                refresh_hash: *refresh.hash().as_bytes(),
+                now,
+                expires_at: now,
+            },
+            refresh_ttl: time::Duration::hours(1),
+            refresh,
+        };
+        let shown = format!("{pending:?}");
+        assert!(shown.contains(&Uuid::nil().to_string()), "{shown}");
+        assert!(!shown.contains(pending.refresh.as_str()), "{shown}");
+    }
+
+    #[test]
     fn debug_shows_the_session_not_the_tokens() {
         let tokens = IssuedTokens {
             access_token: "eyJhbGciOiJFZERTQSJ9.access-secret.sig".to_owned(),

@@ -16,6 +16,7 @@ backend_tests!(
     cookie_mode_with_csrf,
     jwks_publishes_the_signing_key,
     account_state_is_read_on_every_request,
+    a_device_name_is_trimmed_capped_and_listed,
 );
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -573,4 +574,42 @@ async fn account_state_is_read_on_every_request(app: TestApp) {
     .await;
     assert_eq!(me_json(&app, &token).await.1["role"], "librarian");
     assert_eq!(staff_only().await.unwrap().status(), 200);
+}
+
+/// `device_name` at login names the session in `GET /auth/sessions`: trimmed,
+/// cut to 100 characters, and none when blank.
+async fn a_device_name_is_trimmed_capped_and_listed(app: TestApp) {
+    app.create_user("named", Role::Patron).await;
+    let long = "x".repeat(150);
+    let mut token = String::new();
+    for name in ["  Front desk PC  ", long.as_str(), "   "] {
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"username": "named", "password": PASSWORD, "device_name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        token = body["access_token"].as_str().unwrap().to_owned();
+    }
+    let listed: Value = app
+        .authed(Method::GET, "/api/v1/auth/sessions", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut names: Vec<Value> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["device_name"].clone())
+        .collect();
+    let mut expected = vec![json!("Front desk PC"), json!("x".repeat(100)), Value::Null];
+    names.sort_by_key(|v| v.to_string());
+    expected.sort_by_key(|v| v.to_string());
+    assert_eq!(names, expected, "{listed}");
 }
