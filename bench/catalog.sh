@@ -56,8 +56,8 @@
 #   BENCH_PG_SOCKET_DIR (unset): postgres only; when set (e.g. /var/run/postgresql) the
 #   seeder and the server connect through the Unix socket in that directory instead of
 #   TCP to $PGHOST:$PGPORT (psql itself still uses PGHOST). For comparison runs: sqlx
-#   0.9.0 does not set TCP_NODELAY, which stalls large statements over TCP (the
-#   PostgreSQL bulk load streams COPY data to avoid it).
+#   0.9.0 did not set TCP_NODELAY, which stalled large statements over TCP (fixed
+#   in 0.9.1, which Carrel requires).
 #
 # The server runs with CARREL_ENV=development, CARREL_LOG_FORMAT=json, RUST_LOG=warn and
 # CARREL_RATE_LIMITS_ENABLED=false (all the load comes from one address); everything
