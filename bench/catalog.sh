@@ -45,6 +45,11 @@
 #   or MISSED:
 #     every shape p99 < 50 ms at <= 100,000 items, < 150 ms above (1,000,000)
 #     seeding 1,000,000 items < 120 s wall time (only judged at >= 1,000,000 items)
+#   5. Then, one client at a time (bench/search_shapes.sh: 5 warm-up and 200 measured
+#      curl requests each), the shapes of $BENCH_WORD_SHAPES (default
+#      bench/synthetic-queries.tsv: two and three common words, a deep page of two,
+#      completion), each judged against issue 16's p99 < 100 ms. BENCH_WORD_SHAPES=""
+#      skips them.
 #   A missed target does not fail the script; any non-2xx response or socket error
 #   (timeouts included) reported by wrk does (exit 1, after the numbers are printed).
 #
@@ -83,6 +88,7 @@ WARMUP=${BENCH_WARMUP:-2}
 CURSOR_PAGES=${BENCH_CURSOR_PAGES:-50}
 SEED_TIMEOUT=${BENCH_SEED_TIMEOUT:-1800}
 PG_SOCKET_DIR=${BENCH_PG_SOCKET_DIR:-}
+WORD_SHAPES=${BENCH_WORD_SHAPES-$(dirname "${BASH_SOURCE[0]}")/synthetic-queries.tsv}
 STARTUP_TIMEOUT_MS=60000
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 
@@ -313,11 +319,30 @@ for shape in "${SHAPES[@]}"; do
     [[ -z "$sockerr" ]] || FAILURES+=("$shape: $sockerr")
 done
 
+# --- 3b. Several words, sequential requests ------------------------------------------
+# Two and three common words (issue 16), one client: the latency of one search, as
+# marc.sh measures the LC shapes.
+declare -A WORD_P99=()
+if [[ -n "$WORD_SHAPES" ]]; then
+    words_out="$WORK/words.txt"
+    run "$(dirname "${BASH_SOURCE[0]}")/search_shapes.sh" "$BASE" "$WORD_SHAPES" >"$words_out" \
+        || { cat "$words_out" >&2; die "search_shapes.sh failed"; }
+    printf '%-20s %s (sequential curl requests)\n' "word shapes:" "$WORD_SHAPES"
+    sed 's/^/  /' "$words_out"
+    while read -r name _ _ _ p99 _; do
+        WORD_P99[$name]=$p99
+    done < <(awk 'NR > 2 && $1 != "load" { print }' "$words_out")
+fi
+
 # --- 4. Targets ---------------------------------------------------------------------
 for shape in "${SHAPES[@]}"; do
     printf '%-20s %s (p99 %s ms; target < %s ms at %s items)\n' "target $shape:" \
         "$(awk -v v="${P99[$shape]}" -v t="$p99_target" 'BEGIN { print (v < t) ? "MET" : "MISSED" }')" \
         "${P99[$shape]}" "$p99_target" "$ITEMS"
+done
+for name in "${!WORD_P99[@]}"; do
+    printf '%-20s %s (p99 %s ms; target < 100 ms)\n' "target $name:" \
+        "$(awk -v v="${WORD_P99[$name]}" 'BEGIN { print (v < 100) ? "MET" : "MISSED" }')" "${WORD_P99[$name]}"
 done
 if (( ITEMS >= 1000000 )); then
     printf '%-20s %s (%s s wall time for %s items; target < 120 s for 1,000,000)\n' "target seeding:" \

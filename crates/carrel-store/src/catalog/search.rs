@@ -612,9 +612,22 @@ fn relevance_sqlite(
     sql(&mut qb, "), bound AS (SELECT ");
     if floor {
         sql(&mut qb, "COALESCE((SELECT score FROM scored");
-        if let Some((key, _)) = &s.after {
-            sql(&mut qb, " WHERE score <= ");
+        if let Some((key, id)) = &s.after {
+            // Only rows after the cursor: the rows of the cursor's own score
+            // before it (earlier pages) would otherwise take places below the
+            // offset, and a floor set too high leaves the page short, which
+            // costs a second, unfloored ranking. Only rows of the cursor's
+            // score are looked up for their id.
+            sql(&mut qb, " WHERE score < ");
             bind_key!(qb, key);
+            sql(&mut qb, " OR (score = ");
+            bind_key!(qb, key);
+            sql(
+                &mut qb,
+                " AND (SELECT c.id FROM items c WHERE c.rowid = scored.rowid) > ",
+            );
+            qb.push_bind(*id);
+            sql(&mut qb, ")");
         }
         sql(&mut qb, " ORDER BY score DESC LIMIT 1 OFFSET ");
         qb.push_bind(i64::from(s.limit));
@@ -1052,29 +1065,27 @@ pub struct ItemFacets {
 /// One counted facet inside [`facets_query!`]: the `$value` of each matching
 /// item (read from the materialized `m`, joined by `$from`), most items first,
 /// then values without one, then by value, at most [`FACET_VALUES`]; `r` is
-/// that rank.
+/// that rank. The top values are picked by a top-N sort of the groups; only
+/// those few are ranked.
 macro_rules! push_facet {
-    ($qb:ident, $facet:literal, $value:literal, $count:literal, $from:literal) => {{
+    ($qb:ident, $facet:literal, $value:literal, $from:literal) => {{
         sql(
             &mut $qb,
             concat!(
-                " UNION ALL SELECT * FROM (SELECT CAST(",
+                " UNION ALL SELECT facet, value, n, ROW_NUMBER() OVER (ORDER BY n DESC, value IS NULL, value) \
+                 FROM (SELECT CAST(",
                 $facet,
                 " AS BIGINT) AS facet, ",
                 $value,
-                " AS value, ",
-                $count,
-                " AS n, ROW_NUMBER() OVER (ORDER BY ",
-                $count,
-                " DESC, ",
-                $value,
-                " IS NULL, ",
-                $value,
-                ") AS r FROM m",
+                " AS value, COUNT(*) AS n FROM m",
                 $from,
                 " GROUP BY ",
                 $value,
-                " ORDER BY r LIMIT "
+                " ORDER BY COUNT(*) DESC, ",
+                $value,
+                " IS NULL, ",
+                $value,
+                " LIMIT "
             ),
         );
         $qb.push_bind(FACET_VALUES);
@@ -1087,9 +1098,12 @@ macro_rules! push_facet {
 /// four ways, plus the total. Rows are `(facet, value, items)`: facet 0 is the
 /// total, then item type, language, decade (as text) and subject, each in its
 /// order. One pass over the matches instead of five: the text match and the
-/// row look-ups are most of a facet query's cost.
+/// row look-ups are most of a facet query's cost. `$subject` is the subject
+/// value and `$subjects` what joins each item's distinct subjects (an item
+/// counts once per subject even if it lists one twice, and a per-item
+/// de-duplication keeps the count a hash aggregate).
 macro_rules! facets_query {
-    ($qb:ident, $s:expr, $subject_from:literal, $push_text:expr) => {{
+    ($qb:ident, $s:expr, $subject:literal, $subjects:literal, $push_text:expr) => {{
         let mut $qb = QueryBuilder::new(
             "SELECT facet, value, n FROM (WITH m AS MATERIALIZED (SELECT i.id, i.item_type, \
              i.language, CAST(CAST(i.publication_year / 10 * 10 AS INTEGER) AS TEXT) AS decade, \
@@ -1102,11 +1116,10 @@ macro_rules! facets_query {
             ") SELECT CAST(0 AS BIGINT) AS facet, CAST(NULL AS TEXT) AS value, COUNT(*) AS n, \
              CAST(0 AS BIGINT) AS r FROM m",
         );
-        push_facet!($qb, "1", "item_type", "COUNT(*)", "");
-        push_facet!($qb, "2", "language", "COUNT(*)", "");
-        push_facet!($qb, "3", "decade", "COUNT(*)", "");
-        // An item counts once per subject, even if it lists one twice.
-        push_facet!($qb, "4", "s.value", "COUNT(DISTINCT m.id)", $subject_from);
+        push_facet!($qb, "1", "item_type", "");
+        push_facet!($qb, "2", "language", "");
+        push_facet!($qb, "3", "decade", "");
+        push_facet!($qb, "4", $subject, $subjects);
         sql(&mut $qb, ") u ORDER BY facet, r");
         $qb
     }};
@@ -1209,7 +1222,9 @@ impl Store {
                 facets_query!(
                     qb,
                     search,
-                    " CROSS JOIN json_each(m.subjects) s",
+                    "s.value",
+                    " CROSS JOIN json_each(m.subjects) s WHERE NOT EXISTS (SELECT 1 \
+                     FROM json_each(m.subjects) e WHERE e.key < s.key AND e.value = s.value)",
                     |qb: &mut QueryBuilder<sqlx::Sqlite>| push_fts_match(qb, search)
                 )
                 .build_query_as()
@@ -1223,7 +1238,11 @@ impl Store {
                 facets_query!(
                     qb,
                     search,
-                    " CROSS JOIN LATERAL jsonb_array_elements_text(m.subjects) AS s(value)",
+                    // Byte order, as SQLite's: faster to group than the
+                    // database's linguistic collation, and the same ties.
+                    "s.value COLLATE \"C\"",
+                    " CROSS JOIN LATERAL (SELECT DISTINCT value \
+                     FROM jsonb_array_elements_text(m.subjects)) AS s(value)",
                     |qb: &mut QueryBuilder<sqlx::Postgres>| push_key_match(qb, &terms)
                 )
                 .build_query_as()
