@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::accounts::{self, NewAccount};
 use crate::app::{self, catalog::NewCopyInput};
-use crate::catalog::fields::{self, ItemInput};
+use crate::catalog::fields::ItemInput;
 use crate::state::AppState;
 
 const CATALOG: &str = include_str!("../../data/demo-catalog.json");
@@ -156,7 +156,10 @@ mod tests {
                 subjects: Some(item.subjects),
                 description: item.description,
             };
-            assert!(fields::validate_item(input, 2030).is_ok(), "item {n}");
+            assert!(
+                crate::catalog::fields::validate_item(input, 2030).is_ok(),
+                "item {n}"
+            );
             assert!((1..=4).contains(&item.copies));
         }
     }
