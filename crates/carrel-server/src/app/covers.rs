@@ -7,6 +7,7 @@ use carrel_store::ItemRow;
 use uuid::Uuid;
 
 use super::Actor;
+use super::catalog::CatalogRefusal;
 use crate::catalog::CatalogError;
 use crate::state::AppState;
 
@@ -21,6 +22,7 @@ pub async fn item(state: &AppState, item_id: Uuid) -> Result<ItemRow, CatalogErr
 
 /// Stores `bytes` (at most `CARREL_UPLOAD_MAX_BYTES`) as the item's cover,
 /// replacing (and deleting) any previous one; the item as it is now.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, item_id = %item_id, bytes = bytes.len()))]
 pub async fn upload(
     state: &AppState,
     actor: &Actor,
@@ -67,18 +69,19 @@ pub async fn upload(
             state.clock.now(),
         )
         .await
-        .map_err(CatalogError::from_write)?;
+        .map_err(|e| CatalogError::from(CatalogRefusal::from(e)))?;
     remove_files(&state.covers, previous).await;
     item(state, item_id).await
 }
 
 /// Removes the item's cover; `NotFound` when it has none.
+#[tracing::instrument(skip_all, fields(actor = %actor.id, channel = ?actor.channel, item_id = %item_id))]
 pub async fn remove(state: &AppState, actor: &Actor, item_id: Uuid) -> Result<(), CatalogError> {
     let previous = state
         .store
         .set_item_cover(item_id, None, Some(actor.id), state.clock.now())
         .await
-        .map_err(CatalogError::from_write)?;
+        .map_err(|e| CatalogError::from(CatalogRefusal::from(e)))?;
     if previous.0.is_none() {
         return Err(CatalogError::NotFound);
     }

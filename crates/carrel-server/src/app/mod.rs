@@ -1,9 +1,19 @@
-//! Use cases shared by the front doors (the JSON API and SIP2): typed input and
-//! an [`Actor`] in, one store transaction (audit entries included) out, and the
-//! store's typed refusal on failure. A front door only parses and answers, so a
-//! rule is never written twice ("behaves differently at the kiosk").
+//! Use cases shared by the front doors (the JSON API, the web pages, SIP2 and
+//! the CLI): typed input and an [`Actor`] in, one store transaction (audit
+//! entries and item history included) out, and a typed refusal on failure. A
+//! front door only parses and answers, so a rule is never written twice
+//! ("behaves differently at the kiosk").
+//!
+//! Layering: front doors (`http`, `web`, `sip2`, `cli`) → `app` → `carrel-core`,
+//! `carrel-store`, `audit` and the helpers below (`catalog` for the catalog's
+//! field rules, search terms and MARC). Nothing here imports a front door. For
+//! the catalog: `app::catalog` checks items and copies with
+//! `catalog::fields` (pure rules, shared with the MARC importer) plus what
+//! needs the database, and writes them with their `item_events` history;
+//! `app::covers` stores cover images; `app::imports` starts MARC imports.
 
 pub mod admin;
+pub mod catalog;
 pub mod circulation;
 pub mod covers;
 pub mod fines;

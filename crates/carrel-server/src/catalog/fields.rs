@@ -1,10 +1,14 @@
 //! Validation of item and copy fields: trimmed, length-bounded strings, ISBN
 //! checksums, year bounds, well-formed item type codes and copy statuses as closed sets.
+//! Pure rules without the database: the use cases in `app::catalog` call them
+//! (and add the checks that need the database), and so does the MARC importer.
 
 use carrel_core::isbn::normalize_isbn;
 use carrel_store::{CopyChanges, ItemFields, ItemRow, NewCopy};
 
-use super::CatalogError;
+/// Every bad field of an input, each with its reason (in the order checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidFields(pub Vec<(String, String)>);
 
 /// Copy statuses staff may set (circulation owns `on_loan` and `on_hold_shelf`).
 pub const SETTABLE_COPY_STATUSES: [&str; 4] = ["available", "lost", "damaged", "withdrawn"];
@@ -81,7 +85,7 @@ impl Check {
 }
 
 /// Validates a whole item. `max_year` is next year by the server clock.
-pub fn validate_item(input: ItemInput, max_year: i32) -> Result<ItemFields, CatalogError> {
+pub fn validate_item(input: ItemInput, max_year: i32) -> Result<ItemFields, InvalidFields> {
     let mut c = Check { bad: Vec::new() };
     let title = c.text("title", input.title, 500);
     if title.is_none() && !c.bad.iter().any(|(f, _)| f == "title") {
@@ -142,7 +146,7 @@ pub fn validate_item(input: ItemInput, max_year: i32) -> Result<ItemFields, Cata
             subjects,
             description,
         }),
-        _ => Err(CatalogError::InvalidFields(c.bad)),
+        _ => Err(InvalidFields(c.bad)),
     }
 }
 
@@ -179,7 +183,7 @@ pub fn validate_new_copy(
     raw_barcode: &str,
     location: Option<String>,
     call_number: Option<String>,
-) -> Result<NewCopy, CatalogError> {
+) -> Result<NewCopy, InvalidFields> {
     let mut c = Check { bad: Vec::new() };
     let barcode = barcode(&mut c, raw_barcode);
     let location = c.text("location", location, 200);
@@ -191,7 +195,7 @@ pub fn validate_new_copy(
             location,
             call_number,
         }),
-        _ => Err(CatalogError::InvalidFields(c.bad)),
+        _ => Err(InvalidFields(c.bad)),
     }
 }
 
@@ -200,7 +204,7 @@ pub fn validate_copy_changes(
     location: Option<Option<String>>,
     call_number: Option<Option<String>>,
     status: Option<String>,
-) -> Result<CopyChanges, CatalogError> {
+) -> Result<CopyChanges, InvalidFields> {
     let mut c = Check { bad: Vec::new() };
     let barcode = raw_barcode.and_then(|b| barcode(&mut c, &b));
     let location = location.map(|l| c.text("location", l, 200));
@@ -222,7 +226,7 @@ pub fn validate_copy_changes(
             branch_id: None,
         })
     } else {
-        Err(CatalogError::InvalidFields(c.bad))
+        Err(InvalidFields(c.bad))
     }
 }
 
@@ -255,7 +259,7 @@ mod tests {
             subjects: Some(vec!["a|b".into()]),
             ..Default::default()
         };
-        let Err(CatalogError::InvalidFields(fields)) = validate_item(bad, 2027) else {
+        let Err(InvalidFields(fields)) = validate_item(bad, 2027) else {
             panic!("expected invalid fields")
         };
         let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();

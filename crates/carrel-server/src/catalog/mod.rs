@@ -1,5 +1,7 @@
-//! The catalog service: validation of items and copies, search terms, and the
-//! rules around them. Storage is in `carrel-store`; HTTP in `http::routes::catalog`.
+//! Catalog helpers below the use cases: the field rules of items and copies
+//! (`fields`), search terms (`search`) and MARC import and export (`marc`).
+//! Catalog writes are use cases in `app::catalog` (items and copies) and
+//! `app::covers`; storage is in `carrel-store`; HTTP in `http::routes::catalog`.
 
 pub mod fields;
 pub mod marc;
@@ -42,24 +44,6 @@ impl CatalogError {
             CatalogError::StorageFull
         } else {
             CatalogError::Internal(error.to_string())
-        }
-    }
-
-    /// Maps store errors on writes: unique ISBN/barcode and refused rules are 409.
-    pub fn from_write(error: StoreError) -> Self {
-        match error {
-            StoreError::Conflict { constraint } if constraint.contains("isbn") => {
-                CatalogError::Conflict("an item with this ISBN already exists")
-            }
-            StoreError::Conflict { constraint } if constraint.contains("barcode") => {
-                CatalogError::Conflict("a copy with this barcode already exists")
-            }
-            StoreError::Conflict { .. } => {
-                CatalogError::Conflict("conflicts with an existing resource")
-            }
-            StoreError::Refused(reason) => CatalogError::Conflict(reason),
-            StoreError::NotFound => CatalogError::NotFound,
-            other => CatalogError::Store(other),
         }
     }
 }

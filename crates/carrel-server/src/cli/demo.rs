@@ -4,12 +4,13 @@
 
 use anyhow::{Context as _, bail};
 use carrel_core::roles::Role;
-use carrel_store::{ItemSearch, ItemSort, NewCopy};
+use carrel_store::{ItemSearch, ItemSort};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::accounts::{self, NewAccount};
-use crate::catalog::fields::{self, ItemInput};
+use crate::app::{self, catalog::NewCopyInput};
+use crate::catalog::fields::ItemInput;
 use crate::state::AppState;
 
 const CATALOG: &str = include_str!("../../data/demo-catalog.json");
@@ -74,7 +75,6 @@ pub async fn load(state: &AppState) -> anyhow::Result<DemoReport> {
         bail!("the catalog is not empty: demo data is only loaded into an empty catalog");
     }
     let mut report = DemoReport::default();
-    let max_year = state.clock.now().year() + 1;
     for (n, item) in demo_items()?.into_iter().enumerate() {
         let copies = item.copies;
         let input = ItemInput {
@@ -89,25 +89,22 @@ pub async fn load(state: &AppState) -> anyhow::Result<DemoReport> {
             subjects: Some(item.subjects),
             description: item.description,
         };
-        let fields = fields::validate_item(input, max_year)
+        // No person acts: the items and copies are recorded without an actor.
+        let row = app::catalog::create_item(state, None, input)
+            .await
             .map_err(|e| anyhow::anyhow!("demo item {n}: {e:?}"))?;
-        let row = state
-            .store
-            .create_item(&fields, None, state.clock.now())
-            .await?;
         report.items += 1;
         for c in 0..copies {
             report.copies += 1;
-            let copy = NewCopy {
+            let copy = NewCopyInput {
                 branch_id: None,
                 barcode: format!("DEMO-{:05}", report.copies),
                 location: Some(LOCATIONS[(n + usize::from(c)) % LOCATIONS.len()].to_owned()),
                 call_number: None,
             };
-            state
-                .store
-                .add_copy(row.id, &copy, None, state.clock.now())
-                .await?;
+            app::catalog::add_copy(state, None, row.id, copy)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo item {n}, copy {c}: {e:?}"))?;
         }
     }
     for (username, name) in PATRONS {
@@ -159,7 +156,10 @@ mod tests {
                 subjects: Some(item.subjects),
                 description: item.description,
             };
-            assert!(fields::validate_item(input, 2030).is_ok(), "item {n}");
+            assert!(
+                crate::catalog::fields::validate_item(input, 2030).is_ok(),
+                "item {n}"
+            );
             assert!((1..=4).contains(&item.copies));
         }
     }

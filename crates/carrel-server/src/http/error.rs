@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use super::context;
 use crate::accounts::AccountError;
 use crate::app::admin::AdminRefusal;
+use crate::app::catalog::CatalogRefusal;
 use crate::auth::tokens::TokenError;
 use crate::catalog::CatalogError;
 use crate::limits::RateLimited;
@@ -394,6 +395,13 @@ impl From<AdminRefusal> for ApiError {
             AdminRefusal::Invalid(fields) => ApiError::invalid_fields(fields),
             AdminRefusal::Store(error) => ApiError::from(error),
         }
+    }
+}
+
+impl From<CatalogRefusal> for ApiError {
+    /// As the catalog's errors: 422 naming the fields, 404, or 409 with the reason.
+    fn from(refusal: CatalogRefusal) -> Self {
+        CatalogError::from(refusal).into()
     }
 }
 

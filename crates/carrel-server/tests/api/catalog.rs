@@ -22,6 +22,7 @@ backend_tests!(
     multi_word_relevance_follows_edits_of_the_searched_fields,
     facets_count_every_matching_item,
     prefix_completes_the_last_word_typed,
+    copy_patch_checks_the_body_before_the_id,
 );
 
 async fn staff(app: &TestApp) -> String {
@@ -1454,5 +1455,26 @@ async fn multi_word_relevance_follows_edits_of_the_searched_fields(app: TestApp)
             order,
             "limit {limit}"
         );
+    }
+}
+
+/// `PATCH /copies/{id}` checks the body first: a malformed id with a bad body
+/// is a 422 naming the field, with a good body (or an unknown branch) a 404
+/// (as before the use case layer).
+async fn copy_patch_checks_the_body_before_the_id(app: TestApp) {
+    let token = staff(&app).await;
+    let patch = |id: &str, body: Value| {
+        app.authed(Method::PATCH, &format!("/api/v1/copies/{id}"), &token)
+            .json(&body)
+            .send()
+    };
+    for id in ["not-a-uuid", "00000000-0000-0000-0000-000000000000"] {
+        let bad = patch(id, json!({"status": "on_loan"})).await.unwrap();
+        let body = assert_error(bad, 422, "VALIDATION_ERROR").await;
+        assert!(body["details"]["fields"]["status"].is_string(), "{body}");
+        let good = patch(id, json!({"status": "damaged"})).await.unwrap();
+        assert_error(good, 404, "RESOURCE_NOT_FOUND").await;
+        let branch = json!({"branch_id": "00000000-0000-0000-0000-0000000000aa"});
+        assert_error(patch(id, branch).await.unwrap(), 404, "RESOURCE_NOT_FOUND").await;
     }
 }

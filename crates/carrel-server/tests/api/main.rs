@@ -9,6 +9,7 @@ mod backup;
 mod branches;
 mod cards;
 mod catalog;
+mod catalog_use_cases;
 mod circulation;
 mod cli;
 mod covers;

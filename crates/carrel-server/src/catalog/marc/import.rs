@@ -40,7 +40,6 @@ use super::{
     BranchCodes, Format, LIMITS, MatchMode, control_value, export_item, iso2709_bytes,
     stored_record,
 };
-use crate::catalog::CatalogError;
 use crate::catalog::fields::{self, ItemInput, MIN_YEAR};
 
 /// Records per transaction.
@@ -369,11 +368,10 @@ fn prepare(index: u64, record: Record, rules: &MapRules) -> Prepared {
     };
     let fields = match fields::validate_item(input, max_year) {
         Ok(f) => f,
-        Err(CatalogError::InvalidFields(bad)) => {
+        Err(fields::InvalidFields(bad)) => {
             let list: Vec<String> = bad.iter().map(|(f, r)| format!("{f} {r}")).collect();
             return failed(format!("invalid fields: {}", list.join("; ")), notes);
         }
-        Err(e) => return failed(e.to_string(), notes),
     };
     let mut copies: Vec<NewCopy> = Vec::new();
     let mut unknown_branches = Vec::new();

@@ -7,8 +7,7 @@ use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use carrel_store::{
-    Copy, FacetCounts, ItemFacets, ItemFields, ItemHit, ItemPage, ItemRow, ItemSearch, ItemSort,
-    SortKey,
+    Copy, FacetCounts, ItemFacets, ItemHit, ItemPage, ItemRow, ItemSearch, ItemSort, SortKey,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -18,9 +17,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::catalog::fields::{self, ItemInput};
-use crate::catalog::{CatalogError, search};
-use crate::http::error::{ApiError, ErrorBody, field_error};
+use crate::app::Actor;
+use crate::app::catalog::{self, CopyChangesInput, ItemChanges, NewCopyInput};
+use crate::catalog::fields::ItemInput;
+use crate::catalog::search;
+use crate::http::client::ClientInfo;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Query, nullable, parse_id};
 use crate::http::pagination::{self, Page};
 use crate::http::principal::RequireLibrarian;
@@ -541,58 +543,35 @@ pub struct ItemRequest {
     pub description: Option<String>,
 }
 
-/// Validates an item's fields, its type included: one the library defines
-/// (else a 422 naming `item_type`, with every other bad field).
-async fn validated_item(state: &AppState, input: ItemInput) -> Result<ItemFields, ApiError> {
-    const UNKNOWN: &str = "must be a defined item type (see /api/v1/item-types)";
-    let unknown_type = match input.item_type.as_deref().map(str::trim) {
-        Some(t) if carrel_core::rules::is_valid_code(t) => !state.store.item_type_exists(t).await?,
-        _ => false,
-    };
-    match fields::validate_item(input, max_year(state)) {
-        Ok(fields) if !unknown_type => Ok(fields),
-        Ok(_) => Err(field_error("item_type", UNKNOWN)),
-        Err(CatalogError::InvalidFields(mut bad)) => {
-            if unknown_type {
-                bad.push(("item_type".to_owned(), UNKNOWN.to_owned()));
-            }
-            Err(CatalogError::InvalidFields(bad).into())
-        }
-        Err(other) => Err(other.into()),
-    }
-}
-
-fn max_year(state: &AppState) -> i32 {
-    state.clock.now().year() + 1
-}
-
 /// Adds an item to the catalog (librarian).
 #[utoipa::path(post, path = "/items", tag = "catalog", security(("bearer" = [])), request_body = ItemRequest,
     responses((status = 201, body = ItemView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_item(
     State(state): State<AppState>,
     RequireLibrarian(staff): RequireLibrarian,
+    client: ClientInfo,
     Json(req): Json<ItemRequest>,
 ) -> Result<(StatusCode, axum::Json<ItemView>), ApiError> {
-    let input = ItemInput {
-        title: req.title,
-        subtitle: req.subtitle,
-        authors: req.authors,
-        isbn: req.isbn,
-        item_type: req.item_type,
-        publisher: req.publisher,
-        publication_year: req.publication_year,
-        language: req.language,
-        subjects: req.subjects,
-        description: req.description,
-    };
-    let fields = validated_item(&state, input).await?;
-    let row = state
-        .store
-        .create_item(&fields, Some(staff.user_id), state.clock.now())
-        .await
-        .map_err(CatalogError::from_write)?;
+    let actor = Actor::api(staff.user_id, &client);
+    let row = catalog::create_item(&state, Some(&actor), req.into()).await?;
     Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+impl From<ItemRequest> for ItemInput {
+    fn from(req: ItemRequest) -> Self {
+        ItemInput {
+            title: req.title,
+            subtitle: req.subtitle,
+            authors: req.authors,
+            isbn: req.isbn,
+            item_type: req.item_type,
+            publisher: req.publisher,
+            publication_year: req.publication_year,
+            language: req.language,
+            subjects: req.subjects,
+            description: req.description,
+        }
+    }
 }
 
 /// One item (no login needed).
@@ -657,55 +636,30 @@ pub struct ItemPatch {
 async fn update_item(
     State(state): State<AppState>,
     RequireLibrarian(staff): RequireLibrarian,
+    client: ClientInfo,
     Path(id): Path<String>,
     Json(patch): Json<ItemPatch>,
 ) -> Result<axum::Json<ItemView>, ApiError> {
     let id = parse_id(&id)?;
-    let current = state
-        .store
-        .find_item(id, false)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let mut input = fields::input_from(&current);
-    let changed = patch.apply(&mut input);
-    let fields = validated_item(&state, input).await?;
-    let row = state
-        .store
-        .update_item(
-            id,
-            &fields,
-            &changed,
-            Some(staff.user_id),
-            state.clock.now(),
-        )
-        .await
-        .map_err(CatalogError::from_write)?;
+    let actor = Actor::api(staff.user_id, &client);
+    let row = catalog::update_item(&state, &actor, id, patch.into()).await?;
     Ok(axum::Json(item_view(&state, row).await?))
 }
 
-impl ItemPatch {
-    /// Sets the given fields on `input`; the names of those it set.
-    fn apply(self, input: &mut fields::ItemInput) -> Vec<&'static str> {
-        let mut changed = Vec::new();
-        macro_rules! merge {
-            ($field:ident, $value:expr) => {
-                if let Some(v) = $value {
-                    input.$field = v;
-                    changed.push(stringify!($field));
-                }
-            };
+impl From<ItemPatch> for ItemChanges {
+    fn from(p: ItemPatch) -> Self {
+        ItemChanges {
+            title: p.title,
+            subtitle: p.subtitle,
+            authors: p.authors,
+            isbn: p.isbn,
+            item_type: p.item_type,
+            publisher: p.publisher,
+            publication_year: p.publication_year,
+            language: p.language,
+            subjects: p.subjects,
+            description: p.description,
         }
-        merge!(title, self.title.map(Some));
-        merge!(subtitle, self.subtitle);
-        merge!(authors, self.authors.map(Some));
-        merge!(isbn, self.isbn);
-        merge!(item_type, self.item_type.map(Some));
-        merge!(publisher, self.publisher);
-        merge!(publication_year, self.publication_year);
-        merge!(language, self.language);
-        merge!(subjects, self.subjects.map(Some));
-        merge!(description, self.description);
-        changed
     }
 }
 
@@ -715,13 +669,11 @@ impl ItemPatch {
 async fn delete_item(
     State(state): State<AppState>,
     RequireLibrarian(staff): RequireLibrarian,
+    client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .soft_delete_item(parse_id(&id)?, Some(staff.user_id), state.clock.now())
-        .await
-        .map_err(CatalogError::from_write)?;
+    let actor = Actor::api(staff.user_id, &client);
+    catalog::delete_item(&state, &actor, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -731,13 +683,11 @@ async fn delete_item(
 async fn restore_item(
     State(state): State<AppState>,
     RequireLibrarian(staff): RequireLibrarian,
+    client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ItemView>, ApiError> {
-    let row = state
-        .store
-        .restore_item(parse_id(&id)?, Some(staff.user_id), state.clock.now())
-        .await
-        .map_err(CatalogError::from_write)?;
+    let actor = Actor::api(staff.user_id, &client);
+    let row = catalog::restore_item(&state, &actor, parse_id(&id)?).await?;
     Ok(axum::Json(item_view(&state, row).await?))
 }
 
@@ -867,20 +817,19 @@ pub struct NewCopyRequest {
 async fn add_copy(
     State(state): State<AppState>,
     RequireLibrarian(staff): RequireLibrarian,
+    client: ClientInfo,
     Path(id): Path<String>,
     Json(req): Json<NewCopyRequest>,
 ) -> Result<(StatusCode, axum::Json<CopyView>), ApiError> {
     let id = parse_id(&id)?;
-    let mut copy = fields::validate_new_copy(&req.barcode, req.location, req.call_number)?;
-    if let Some(branch) = req.branch_id {
-        super::branches::require_branch(&state, branch).await?;
-        copy.branch_id = Some(branch);
-    }
-    let created = state
-        .store
-        .add_copy(id, &copy, Some(staff.user_id), state.clock.now())
-        .await
-        .map_err(CatalogError::from_write)?;
+    let input = NewCopyInput {
+        barcode: req.barcode,
+        location: req.location,
+        call_number: req.call_number,
+        branch_id: req.branch_id,
+    };
+    let actor = Actor::api(staff.user_id, &client);
+    let created = catalog::add_copy(&state, Some(&actor), id, input).await?;
     Ok((StatusCode::CREATED, axum::Json(created.into())))
 }
 
@@ -906,25 +855,23 @@ pub struct CopyPatch {
 async fn update_copy(
     State(state): State<AppState>,
     RequireLibrarian(staff): RequireLibrarian,
+    client: ClientInfo,
     Path(id): Path<String>,
     Json(req): Json<CopyPatch>,
 ) -> Result<axum::Json<CopyView>, ApiError> {
-    let mut changes =
-        fields::validate_copy_changes(req.barcode, req.location, req.call_number, req.status)?;
-    if let Some(branch) = req.branch_id {
-        super::branches::require_branch(&state, branch).await?;
-        changes.branch_id = Some(branch);
-    }
-    let copy = state
-        .store
-        .update_copy(
-            parse_id(&id)?,
-            &changes,
-            Some(staff.user_id),
-            state.clock.now(),
-        )
-        .await
-        .map_err(CatalogError::from_write)?;
+    let input = CopyChangesInput {
+        barcode: req.barcode,
+        location: req.location,
+        call_number: req.call_number,
+        status: req.status,
+        branch_id: req.branch_id,
+    };
+    // The body is checked before the copy is looked for (as always): a
+    // malformed id names no copy, and neither does the nil id, so it is a 404
+    // once the body passes.
+    let id = Uuid::parse_str(&id).unwrap_or_default();
+    let actor = Actor::api(staff.user_id, &client);
+    let copy = catalog::update_copy(&state, &actor, id, input).await?;
     Ok(axum::Json(copy.into()))
 }
 
@@ -934,13 +881,11 @@ async fn update_copy(
 async fn delete_copy(
     State(state): State<AppState>,
     RequireLibrarian(staff): RequireLibrarian,
+    client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .delete_copy(parse_id(&id)?, Some(staff.user_id), state.clock.now())
-        .await
-        .map_err(CatalogError::from_write)?;
+    let actor = Actor::api(staff.user_id, &client);
+    catalog::delete_copy(&state, &actor, parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
