@@ -253,7 +253,11 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            for call in ["audit::record(", "audit::record_event(", "record_audit_event("] {
+            for call in [
+                "audit::record(",
+                "audit::record_event(",
+                "record_audit_event(",
+            ] {
                 for (at, _) in text.match_indices(call) {
                     let open = at + call.len() - 1;
                     out.push((
@@ -325,11 +329,14 @@ mod tests {
             .map(|(at, _)| {
                 let rest = &login[at..];
                 let statement = &rest[..rest.find(";\n").unwrap()];
-                event_literals(statement).into_iter().chain(
-                    statement
-                        .contains("failed_event(")
-                        .then_some("auth.login_failed"),
-                ).collect::<Vec<_>>()
+                event_literals(statement)
+                    .into_iter()
+                    .chain(
+                        statement
+                            .contains("failed_event(")
+                            .then_some("auth.login_failed"),
+                    )
+                    .collect::<Vec<_>>()
             })
             .map(|events| {
                 assert_eq!(events.len(), 1, "{events:?}");

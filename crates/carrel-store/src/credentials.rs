@@ -474,9 +474,15 @@ impl Store {
         expires_at: OffsetDateTime,
         mail: &[NewOutboxMessage],
     ) -> Result<(), StoreError> {
-        self.create_one_time_token_audited(hash, purpose, user_id, now, expires_at, mail, |_: &()| {
-            Vec::new()
-        })
+        self.create_one_time_token_audited(
+            hash,
+            purpose,
+            user_id,
+            now,
+            expires_at,
+            mail,
+            |_: &()| Vec::new(),
+        )
         .await
     }
 

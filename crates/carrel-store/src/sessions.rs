@@ -111,9 +111,14 @@ impl Store {
         grace: time::Duration,
         expires_at: OffsetDateTime,
     ) -> Result<Refresh, StoreError> {
-        self.rotate_refresh_token_audited(presented, replacement, now, grace, expires_at, |_: &(Uuid, Uuid)| {
-            Vec::new()
-        })
+        self.rotate_refresh_token_audited(
+            presented,
+            replacement,
+            now,
+            grace,
+            expires_at,
+            |_: &(Uuid, Uuid)| Vec::new(),
+        )
         .await
     }
 

@@ -336,8 +336,7 @@ mod server_failures_are_classified {
 mod audit_entries_commit_with_their_change {
     use carrel_store::testing::TestDatabase;
     use carrel_store::{
-        AuditQuery, Backend, NewAuditEvent, NewSession, NewUser, Store, StoreOptions,
-        TokenPurpose,
+        AuditQuery, Backend, NewAuditEvent, NewSession, NewUser, Store, StoreOptions, TokenPurpose,
     };
     use serde_json::json;
     use sqlx::Connection as _;
@@ -382,9 +381,7 @@ mod audit_entries_commit_with_their_change {
                 "ALTER TABLE audit_events ADD CONSTRAINT refuse_entry \
                  CHECK (event_type NOT IN ('auth.logout', 'user.email_verified'))"
             }
-            (Backend::Postgres, false) => {
-                "ALTER TABLE audit_events DROP CONSTRAINT refuse_entry"
-            }
+            (Backend::Postgres, false) => "ALTER TABLE audit_events DROP CONSTRAINT refuse_entry",
         };
         execute(backend, url, sql).await;
     }

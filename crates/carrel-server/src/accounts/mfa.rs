@@ -179,9 +179,7 @@ async fn check_second_factor(
             );
             state
                 .store
-                .use_recovery_code(user.id, hash, state.clock.now(), move |_: &()| {
-                    vec![used]
-                })
+                .use_recovery_code(user.id, hash, state.clock.now(), move |_: &()| vec![used])
                 .await?
         }
         (None, None) => false,

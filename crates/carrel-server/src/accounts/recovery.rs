@@ -6,7 +6,9 @@
 use carrel_core::identity;
 use carrel_core::roles::Role;
 use carrel_crypto::{OpaqueToken, TokenHash};
-use carrel_store::{FirstToken, NewAuditEvent, NewOutboxMessage, PasswordChange, TokenPurpose, User};
+use carrel_store::{
+    FirstToken, NewAuditEvent, NewOutboxMessage, PasswordChange, TokenPurpose, User,
+};
 use secrecy::SecretString;
 use serde_json::json;
 use time::Duration;

@@ -47,7 +47,9 @@ async fn refuse_entries(app: &TestApp, event_type: &'static str) {
         ),
         other => panic!("no refusal for {other}"),
     };
-    try_sql(app, sqlite, postgres).await.expect("refusal set up");
+    try_sql(app, sqlite, postgres)
+        .await
+        .expect("refusal set up");
 }
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
@@ -106,7 +108,10 @@ async fn a_password_change_commits_its_entry(app: TestApp) {
         (Some(user.id), Some(user.id))
     );
     assert_eq!(entry.details.0, json!({}));
-    assert_eq!(app.login("changer", "Brand-New-Secret-88").await.status(), 200);
+    assert_eq!(
+        app.login("changer", "Brand-New-Secret-88").await.status(),
+        200
+    );
 }
 
 async fn logout_all_commits_its_entry_with_the_count(app: TestApp) {
@@ -249,16 +254,17 @@ async fn refresh_reuse_commits_the_revocation_with_its_entry(app: TestApp) {
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let rotated: Value = refresh(first.clone()).await.unwrap().json().await.unwrap();
     let access = rotated["access_token"].as_str().unwrap();
-    assert!(app.audit_events("auth.refresh_reuse_detected").await.is_empty());
+    assert!(
+        app.audit_events("auth.refresh_reuse_detected")
+            .await
+            .is_empty()
+    );
     // Well past the grace window, the spent token comes back.
     app.clock.advance(time::Duration::minutes(5));
     assert_error(refresh(first).await.unwrap(), 401, "UNAUTHORIZED").await;
     let entry = only(&app, "auth.refresh_reuse_detected").await;
     assert_eq!((entry.actor_id, entry.subject_id), (None, Some(user.id)));
-    assert_eq!(
-        entry.details.0,
-        json!({"session_id": tokens["session_id"]})
-    );
+    assert_eq!(entry.details.0, json!({"session_id": tokens["session_id"]}));
     assert_eq!(me_status(&app, access).await, 401, "the session is revoked");
 }
 
