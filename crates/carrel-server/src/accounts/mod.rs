@@ -175,6 +175,7 @@ pub(crate) struct PatronFields {
 
 /// Inserts a validated account, with the entries `registered` builds. A
 /// generated card number that happens to be taken is drawn again.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_user(
     state: &AppState,
     id: Identity,
