@@ -523,6 +523,86 @@ mod audit_entries_commit_with_their_change {
             .unwrap();
         assert_eq!(again, None);
         assert_eq!(entries(&store, "user.email_verified").await, 1);
+
+        // A login's second step: the challenge is spent, the session opened
+        // and the entry appended once; a twin finds it spent and writes nothing.
+        let new_session = |id: Uuid, refresh_hash: [u8; 32]| NewSession {
+            id,
+            user_id: user,
+            device_name: None,
+            user_agent: None,
+            ip_address: None,
+            scope: None,
+            refresh_hash,
+            now,
+            expires_at: now + time::Duration::days(1),
+        };
+        let challenge = [5; 32];
+        store
+            .create_mfa_challenge(
+                challenge,
+                user,
+                None,
+                false,
+                now,
+                now + time::Duration::minutes(5),
+                |_: &()| vec![event("auth.mfa_challenged", user, now)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries(&store, "auth.mfa_challenged").await, 1);
+        let (first, twin) = (Uuid::now_v7(), Uuid::now_v7());
+        let signed_in = || vec![event("auth.login_succeeded", user, now)];
+        assert!(
+            store
+                .complete_mfa_challenge(challenge, now, &new_session(first, [11; 32]), |_: &()| {
+                    signed_in()
+                })
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .complete_mfa_challenge(challenge, now, &new_session(twin, [12; 32]), |_: &()| {
+                    signed_in()
+                })
+                .await
+                .unwrap()
+        );
+        assert!(store.session_auth(first).await.unwrap().is_some());
+        assert!(store.session_auth(twin).await.unwrap().is_none());
+        assert_eq!(entries(&store, "auth.login_succeeded").await, 1);
+
+        // Without a trail, refresh reuse still revokes the session.
+        let grace = time::Duration::ZERO;
+        let later = now + time::Duration::minutes(1);
+        let rotated = store
+            .rotate_refresh_token(
+                [11; 32],
+                [13; 32],
+                later,
+                grace,
+                now + time::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(rotated, carrel_store::Refresh::Rotated(_)));
+        let reused = store
+            .rotate_refresh_token(
+                [11; 32],
+                [14; 32],
+                later,
+                grace,
+                now + time::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            reused,
+            carrel_store::Refresh::ReuseDetected { session_id, .. } if session_id == first
+        ));
+        let auth = store.session_auth(first).await.unwrap().unwrap();
+        assert!(auth.revoked_at.is_some());
         store.close().await;
     }
 }
