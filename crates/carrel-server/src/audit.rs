@@ -97,8 +97,38 @@ pub fn event(
     }
 }
 
-/// Records one event on its own. A failure to store it is logged, not
-/// returned: the action it describes has already happened.
+/// The only events recorded on their own with [`record`] / [`record_event`]
+/// instead of inside a use case's transaction: each records a refusal that
+/// changes nothing (or nothing but the sign-in attempt's failure count, which
+/// is settled before), so there is no change for it to commit with. Every
+/// other event goes into its store method as an [`carrel_store::AuditTrail`];
+/// a test scans the source for standalone call sites to keep it that way.
+pub const STANDALONE_EVENTS: &[&str] = &[
+    // A wrong, locked-out, unknown or unusable login (nothing opened).
+    "auth.login_failed",
+    // The per-identifier login budget refused the request.
+    "auth.login_rate_limited",
+    // A wrong second factor or enrolment code (its failure count is settled
+    // by the attempt before the entry is written).
+    "auth.mfa_failed",
+    // A wrong password when re-authenticating for a sensitive action.
+    "auth.reauthentication_failed",
+    // Self-registration with a taken email or username: no account is made.
+    "user.registration_refused",
+    // Only when no account matches the address (nothing is written); for an
+    // account the entry commits with the reset link.
+    "auth.password_reset_requested",
+    // The exception that is not a refusal: a SIP2 PIN attempt is counted as a
+    // failure (compare-and-swap, which sets the lock when it is the last one
+    // allowed) before the PIN is checked, and a right PIN clears it again; the
+    // lock stands only once the check failed, when no write remains for the
+    // entry to join.
+    "auth.pin_locked",
+];
+
+/// Records one event on its own, for the refusals in [`STANDALONE_EVENTS`].
+/// A failure to store it is logged, not returned: the action it describes
+/// has already happened.
 pub async fn record(
     state: &AppState,
     client: &ClientInfo,
@@ -126,7 +156,7 @@ pub async fn record_event(state: &AppState, event: &carrel_store::NewAuditEvent)
 mod tests {
     use std::path::Path;
 
-    use super::EVENT_TYPES;
+    use super::{EVENT_TYPES, STANDALONE_EVENTS};
 
     /// The dotted string literals of the given prefixes in every `.rs` file under `dir`.
     fn literals(dir: &Path, out: &mut Vec<String>) {
@@ -160,6 +190,178 @@ mod tests {
                     out.push(piece.to_owned());
                 }
             }
+        }
+    }
+
+    /// Builders of events that [`super::record_event`] may be handed, with the
+    /// only event types they build (checked against their source below).
+    const REFUSAL_BUILDERS: &[(&str, &[&str])] = &[
+        // `login::failed_event`: `auth.login_failed`.
+        ("failed_event(", &["auth.login_failed"]),
+        // `check_password`'s `on_failure` closures: `login::login` passes one
+        // building `auth.login_failed`, `reauthenticate` one building
+        // `auth.reauthentication_failed`.
+        (
+            "on_failure(",
+            &["auth.login_failed", "auth.reauthentication_failed"],
+        ),
+    ];
+
+    /// The argument text of the call whose `(` is at `open` (strings aware).
+    fn call_arguments(text: &str, open: usize) -> &str {
+        let mut depth = 0usize;
+        let mut in_string = false;
+        let mut escaped = false;
+        for (i, c) in text[open..].char_indices() {
+            if in_string {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' => in_string = true,
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return &text[open + 1..open + i];
+                    }
+                }
+                _ => {}
+            }
+        }
+        &text[open..]
+    }
+
+    /// Every standalone audit call in the `.rs` files under `dir` (this file
+    /// excepted): (file, the call as written, its arguments).
+    fn standalone_calls(dir: &Path, out: &mut Vec<(String, String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                standalone_calls(&path, out);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("src/audit.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for call in [
+                "audit::record(",
+                "audit::record_event(",
+                "record_audit_event(",
+            ] {
+                for (at, _) in text.match_indices(call) {
+                    let open = at + call.len() - 1;
+                    out.push((
+                        path.display().to_string(),
+                        call.to_owned(),
+                        call_arguments(&text, open).to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The event-type literals (`"area.name"`) in `text`.
+    fn event_literals(text: &str) -> Vec<&str> {
+        text.split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|piece| EVENT_TYPES.contains(piece))
+            .collect()
+    }
+
+    #[test]
+    fn only_refusals_are_recorded_outside_a_transaction() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut calls = Vec::new();
+        standalone_calls(&root.join("src"), &mut calls);
+        assert!(calls.len() >= 5, "the scan found the call sites: {calls:?}");
+        for (file, call, arguments) in &calls {
+            let where_ = format!("{call}{arguments}) in {file}");
+            match call.as_str() {
+                "audit::record(" => {
+                    let events = event_literals(arguments);
+                    assert_eq!(events.len(), 1, "one literal event type: {where_}");
+                    assert!(
+                        STANDALONE_EVENTS.contains(&events[0]),
+                        "{} is recorded outside its use case's transaction (pass it to \
+                         the store method as an AuditTrail): {where_}",
+                        events[0]
+                    );
+                }
+                "audit::record_event(" => assert!(
+                    REFUSAL_BUILDERS
+                        .iter()
+                        .any(|(builder, _)| arguments.contains(builder)),
+                    "an event not built by a known refusal builder is recorded \
+                     outside a transaction: {where_}"
+                ),
+                // The command-line import (`carrel catalog import`) writes many
+                // batch transactions and no job row; its start and end markers
+                // are its only writes of their own.
+                _ => assert!(
+                    file.ends_with("cli/catalog.rs"),
+                    "record_audit_event outside audit.rs: {where_}"
+                ),
+            }
+        }
+        // Each builder builds only the refusals it is listed with.
+        let login = std::fs::read_to_string(root.join("src/accounts/login.rs")).unwrap();
+        let failed_event = &login[login.find("fn failed_event(").unwrap()..];
+        let failed_event = &failed_event[..failed_event.find("\n}\n").unwrap()];
+        assert_eq!(event_literals(failed_event), ["auth.login_failed"]);
+        for (_, events) in REFUSAL_BUILDERS {
+            for event in *events {
+                assert!(STANDALONE_EVENTS.contains(event), "{event}");
+            }
+        }
+        let on_failure: Vec<&str> = login
+            .match_indices("let on_failure")
+            .map(|(at, _)| {
+                let rest = &login[at..];
+                let statement = &rest[..rest.find(";\n").unwrap()];
+                event_literals(statement)
+                    .into_iter()
+                    .chain(
+                        statement
+                            .contains("failed_event(")
+                            .then_some("auth.login_failed"),
+                    )
+                    .collect::<Vec<_>>()
+            })
+            .map(|events| {
+                assert_eq!(events.len(), 1, "{events:?}");
+                events[0]
+            })
+            .collect();
+        assert_eq!(
+            on_failure,
+            ["auth.login_failed", "auth.reauthentication_failed"]
+        );
+        // The list holds refusals, and no event a use case commits itself.
+        for event in STANDALONE_EVENTS {
+            assert!(EVENT_TYPES.contains(event), "{event}");
+        }
+        for committed in [
+            "auth.mfa_enabled",
+            "auth.mfa_disabled",
+            "auth.password_changed",
+            "auth.password_reset",
+            "auth.logout",
+            "auth.login_succeeded",
+            "user.email_verified",
+            "user.registered",
+        ] {
+            assert!(!STANDALONE_EVENTS.contains(&committed), "{committed}");
         }
     }
 

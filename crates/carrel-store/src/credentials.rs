@@ -395,8 +395,12 @@ impl Store {
     /// Replaces the password in one transaction: consumes the token if any,
     /// stores the hash, appends it to the history (pruned to `history`), revokes
     /// sessions, retires every unused reset or invitation link of the account and
-    /// optionally unlocks and verifies the account.
-    pub async fn change_password(&self, change: &PasswordChange<'_>) -> Result<(), StoreError> {
+    /// optionally unlocks and verifies the account, with `audit`'s entries.
+    pub async fn change_password(
+        &self,
+        change: &PasswordChange<'_>,
+        audit: impl AuditTrail<()>,
+    ) -> Result<(), StoreError> {
         const CONSUME: &str = "UPDATE one_time_tokens SET used_at = $3 \
              WHERE token_hash = $1 AND purpose = $2 AND user_id = $4 AND used_at IS NULL AND expires_at > $3";
         const SET: &str = "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3, \
@@ -449,7 +453,9 @@ impl Store {
                 .bind(change.keep_session)
                 .execute(&mut *tx)
                 .await?;
+            let events = append_audit_trail!(tx, audit, &());
             tx.commit().await?;
+            crate::audit::log(&events);
         });
         Ok(())
         }).await
@@ -468,13 +474,40 @@ impl Store {
         expires_at: OffsetDateTime,
         mail: &[NewOutboxMessage],
     ) -> Result<(), StoreError> {
+        self.create_one_time_token_audited(
+            hash,
+            purpose,
+            user_id,
+            now,
+            expires_at,
+            mail,
+            |_: &()| Vec::new(),
+        )
+        .await
+    }
+
+    /// [`Store::create_one_time_token`] with `audit`'s entries, committed
+    /// with the token and its mail.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_one_time_token_audited(
+        &self,
+        hash: [u8; 32],
+        purpose: TokenPurpose,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        mail: &[NewOutboxMessage],
+        audit: impl AuditTrail<()>,
+    ) -> Result<(), StoreError> {
         const RETIRE: &str = "UPDATE one_time_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL";
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             sqlx::query(RETIRE).bind(user_id).bind(purpose.as_str()).bind(now).execute(&mut *tx).await?;
             sqlx::query(INSERT_TOKEN).bind(&hash[..]).bind(purpose.as_str()).bind(user_id).bind(now).bind(expires_at).execute(&mut *tx).await?;
             enqueue_messages!(tx, mail, now);
+            let events = append_audit_trail!(tx, audit, &());
             tx.commit().await?;
+            crate::audit::log(&events);
         });
         if !mail.is_empty() {
             self.wake_outbox();

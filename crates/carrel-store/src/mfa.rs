@@ -4,8 +4,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::revocation::AuthChange;
-use crate::{Store, StoreError};
+use crate::audit::append_audit_trail;
+use crate::credentials::{NewSession, insert_session};
+use crate::revocation::{AuthChange, REVOKE_ALL};
+use crate::{AuditTrail, Store, StoreError};
 
 /// A TOTP enrolment, pending until confirmed.
 #[derive(Clone, sqlx::FromRow)]
@@ -67,14 +69,16 @@ impl Store {
 
     /// Confirms a pending enrolment with the step of a valid code (which counts
     /// as used), stores the recovery-code hashes, enables MFA on the account and
-    /// lifts any enrolment-only restriction from its sessions. False if the
-    /// enrolment was not pending or the step was already used.
+    /// lifts any enrolment-only restriction from its sessions, with `audit`'s
+    /// entries. False (nothing written, no entry) if the enrolment was not
+    /// pending or the step was already used.
     pub async fn confirm_totp(
         &self,
         user_id: Uuid,
         step: i64,
         recovery_hashes: &[[u8; 32]],
         now: OffsetDateTime,
+        audit: impl AuditTrail<()>,
     ) -> Result<bool, StoreError> {
         const CONFIRM: &str = "UPDATE user_mfa SET confirmed_at = $3, last_used_step = $2 \
              WHERE user_id = $1 AND confirmed_at IS NULL AND last_used_step < $2";
@@ -95,7 +99,9 @@ impl Store {
             }
             sqlx::query(ENABLE).bind(user_id).bind(now).execute(&mut *tx).await?;
             sqlx::query(UNSCOPE).bind(user_id).execute(&mut *tx).await?;
+            let events = append_audit_trail!(tx, audit, &());
             tx.commit().await?;
+            crate::audit::log(&events);
             Ok(true)
         })
         }).await
@@ -112,22 +118,38 @@ impl Store {
         )
     }
 
-    /// Spends a recovery code; false if unknown or already used.
+    /// Spends a recovery code, with `audit`'s entries; false (no entry) if
+    /// unknown or already used.
     pub async fn use_recovery_code(
         &self,
         user_id: Uuid,
         hash: [u8; 32],
         now: OffsetDateTime,
+        audit: impl AuditTrail<()>,
     ) -> Result<bool, StoreError> {
         const USE: &str = "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
-        Ok(
-            crate::on_writer!(self, writer => sqlx::query(USE).bind(user_id).bind(&hash[..]).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected())
-                == 1,
-        )
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            if sqlx::query(USE).bind(user_id).bind(&hash[..]).bind(now).execute(&mut *tx).await?.rows_affected() != 1 {
+                return Ok(false);
+            }
+            let events = append_audit_trail!(tx, audit, &());
+            tx.commit().await?;
+            crate::audit::log(&events);
+            Ok(true)
+        })
     }
 
-    /// Removes MFA from an account (enrolment, recovery codes, open challenges).
-    pub async fn disable_mfa(&self, user_id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+    /// Removes MFA from an account (enrolment, recovery codes, open challenges)
+    /// with `audit`'s entries; with `revoke_reason`, every session of the
+    /// account is revoked (for that reason) in the same transaction.
+    pub async fn disable_mfa(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        revoke_reason: Option<&str>,
+        audit: impl AuditTrail<()>,
+    ) -> Result<(), StoreError> {
         const STATEMENTS: [&str; 3] = [
             "DELETE FROM user_mfa WHERE user_id = $1",
             "DELETE FROM recovery_codes WHERE user_id = $1",
@@ -141,14 +163,20 @@ impl Store {
                     sqlx::query(statement).bind(user_id).execute(&mut *tx).await?;
                 }
                 sqlx::query(DISABLE).bind(user_id).bind(now).execute(&mut *tx).await?;
+                if let Some(reason) = revoke_reason {
+                    sqlx::query(REVOKE_ALL).bind(user_id).bind(now).bind(reason).bind(None::<Uuid>).execute(&mut *tx).await?;
+                }
+                let events = append_audit_trail!(tx, audit, &());
                 tx.commit().await?;
+                crate::audit::log(&events);
             });
             Ok(())
         })
         .await
     }
 
-    /// Records the second step of a login for `user_id`.
+    /// Records the second step of a login for `user_id`, with `audit`'s entries.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_mfa_challenge(
         &self,
         hash: [u8; 32],
@@ -157,11 +185,16 @@ impl Store {
         use_cookies: bool,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
+        audit: impl AuditTrail<()>,
     ) -> Result<(), StoreError> {
         const INSERT: &str = "INSERT INTO mfa_challenges (token_hash, user_id, device_name, use_cookies, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)";
         crate::on_writer!(self, writer => {
-            sqlx::query(INSERT).bind(&hash[..]).bind(user_id).bind(device_name).bind(use_cookies).bind(now).bind(expires_at).execute(&mut *writer.turn().await?).await?;
+            let mut tx = writer.begin_write().await?;
+            sqlx::query(INSERT).bind(&hash[..]).bind(user_id).bind(device_name).bind(use_cookies).bind(now).bind(expires_at).execute(&mut *tx).await?;
+            let events = append_audit_trail!(tx, audit, &());
+            tx.commit().await?;
+            crate::audit::log(&events);
         });
         Ok(())
     }
@@ -182,17 +215,28 @@ impl Store {
         )
     }
 
-    /// Marks a challenge used; false if it already was (a concurrent twin won).
+    /// Completes a login's second step in one transaction: marks the challenge
+    /// used, opens `session` and appends `audit`'s entries. False (nothing
+    /// written) if the challenge already was used (a concurrent twin won).
     pub async fn complete_mfa_challenge(
         &self,
         hash: [u8; 32],
         now: OffsetDateTime,
+        session: &NewSession,
+        audit: impl AuditTrail<()>,
     ) -> Result<bool, StoreError> {
         const COMPLETE: &str =
             "UPDATE mfa_challenges SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL";
-        Ok(
-            crate::on_writer!(self, writer => sqlx::query(COMPLETE).bind(&hash[..]).bind(now).execute(&mut *writer.turn().await?).await?.rows_affected())
-                == 1,
-        )
+        crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            if sqlx::query(COMPLETE).bind(&hash[..]).bind(now).execute(&mut *tx).await?.rows_affected() != 1 {
+                return Ok(false);
+            }
+            insert_session!(tx, session);
+            let events = append_audit_trail!(tx, audit, &());
+            tx.commit().await?;
+            crate::audit::log(&events);
+            Ok(true)
+        })
     }
 }

@@ -111,6 +111,30 @@ impl Store {
         grace: time::Duration,
         expires_at: OffsetDateTime,
     ) -> Result<Refresh, StoreError> {
+        self.rotate_refresh_token_audited(
+            presented,
+            replacement,
+            now,
+            grace,
+            expires_at,
+            |_: &(Uuid, Uuid)| Vec::new(),
+        )
+        .await
+    }
+
+    /// [`Store::rotate_refresh_token`] with the audit events `audit` builds
+    /// on a [`Refresh::ReuseDetected`] outcome from its `(session_id,
+    /// user_id)`, committed with the session's revocation (`audit` is not
+    /// called for the other outcomes).
+    pub async fn rotate_refresh_token_audited(
+        &self,
+        presented: [u8; 32],
+        replacement: [u8; 32],
+        now: OffsetDateTime,
+        grace: time::Duration,
+        expires_at: OffsetDateTime,
+        audit: impl AuditTrail<(Uuid, Uuid)>,
+    ) -> Result<Refresh, StoreError> {
         const CLAIM: &str = "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL RETURNING session_id";
         const LOOKUP: &str = "SELECT r.session_id, s.user_id, r.rotated_at FROM refresh_tokens r \
              JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1";
@@ -131,9 +155,11 @@ impl Store {
                         Some((session_id, _, Some(rotated_at))) if now - rotated_at <= grace && !grace.is_zero() => session_id,
                         Some((session_id, user_id, _)) => {
                             sqlx::query(REVOKE).bind(session_id).bind(now).execute(&mut *tx).await?;
+                            let events = append_audit_trail!(tx, audit, &(session_id, user_id));
                             self.auth_write(AuthChange::Session(session_id), async {
                                 Ok(tx.commit().await?)
                             }).await?;
+                            crate::audit::log(&events);
                             return Ok(Refresh::ReuseDetected { session_id, user_id });
                         }
                         None => return Ok(Refresh::Invalid),
@@ -205,18 +231,32 @@ impl Store {
         Ok(done)
     }
 
-    /// Revokes every session of `user_id`, except `keep` when given.
+    /// Revokes every session of `user_id`, except `keep` when given, with the
+    /// audit events `audit` builds from how many were revoked, committed in the
+    /// same transaction.
     pub async fn revoke_all_sessions(
         &self,
         user_id: Uuid,
         reason: &str,
         now: OffsetDateTime,
         keep: Option<Uuid>,
+        audit: impl AuditTrail<u64>,
     ) -> Result<u64, StoreError> {
-        self.auth_write(AuthChange::User(user_id), async {
-            Ok(crate::on_writer!(self, writer => sqlx::query(REVOKE_ALL)
-                .bind(user_id).bind(now).bind(reason).bind(keep).execute(&mut *writer.turn().await?).await?.rows_affected()))
-        }).await
+        let (revoked, events) = self
+            .auth_write(AuthChange::User(user_id), async {
+                crate::on_writer!(self, writer => {
+                    let mut tx = writer.begin_write().await?;
+                    let revoked = sqlx::query(REVOKE_ALL)
+                        .bind(user_id).bind(now).bind(reason).bind(keep)
+                        .execute(&mut *tx).await?.rows_affected();
+                    let events = append_audit_trail!(tx, audit, &revoked);
+                    tx.commit().await?;
+                    Ok((revoked, events))
+                })
+            })
+            .await?;
+        crate::audit::log(&events);
+        Ok(revoked)
     }
 
     /// The live sessions of `user_id`, newest first.

@@ -232,6 +232,18 @@ impl Store {
         user: &NewUser,
         first_token: Option<&FirstToken>,
     ) -> Result<User, StoreError> {
+        self.create_user_with_token_audited(user, first_token, |_: &User| Vec::new())
+            .await
+    }
+
+    /// [`create_user_with_token`](Self::create_user_with_token) with the audit
+    /// events `audit` builds from the new account, committed with it.
+    pub async fn create_user_with_token_audited(
+        &self,
+        user: &NewUser,
+        first_token: Option<&FirstToken>,
+        audit: impl AuditTrail<User>,
+    ) -> Result<User, StoreError> {
         const INSERT: &str = concat!(
             "INSERT INTO users (id, email, email_key, username, username_key, full_name, role, password_hash, \
              email_verified, is_active, password_changed_at, created_at, updated_at, card_number, category) \
@@ -268,7 +280,9 @@ impl Store {
                     .execute(&mut *tx).await?;
                 enqueue_messages!(tx, [&first.mail], user.now);
             }
+            let events = append_audit_trail!(tx, audit, &created);
             tx.commit().await?;
+            crate::audit::log(&events);
             if first_token.is_some() {
                 self.wake_outbox();
             }
@@ -491,21 +505,38 @@ impl Store {
         }).await
     }
 
-    /// Marks the email address as verified.
-    pub async fn mark_email_verified(
+    /// Consumes a usable email-verification token and marks its account's
+    /// address as verified, with the audit events `audit` builds from the
+    /// account's id, in one transaction. `None` (nothing written) if the token
+    /// was unknown, used (also by a concurrent request) or expired.
+    pub async fn verify_email_with_token(
         &self,
-        id: Uuid,
+        hash: [u8; 32],
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+        audit: impl AuditTrail<Uuid>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        const CONSUME: &str = "UPDATE one_time_tokens SET used_at = $3 \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id";
         const UPDATE: &str =
             "UPDATE users SET email_verified = TRUE, updated_at = $2 WHERE id = $1";
-        self.auth_write(AuthChange::User(id), async {
-            crate::on_writer!(self, writer => {
-                sqlx::query(UPDATE).bind(id).bind(now).execute(&mut *writer.turn().await?).await?;
-            });
-            Ok(())
-        })
-        .await
+        let (user, events) = crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let user: Option<Uuid> = sqlx::query_scalar(CONSUME)
+                .bind(&hash[..]).bind(TokenPurpose::VerifyEmail.as_str()).bind(now)
+                .fetch_optional(&mut *tx).await?;
+            let Some(user) = user else {
+                return Ok(None);
+            };
+            self.auth_write(AuthChange::User(user), async {
+                sqlx::query(UPDATE).bind(user).bind(now).execute(&mut *tx).await?;
+                let events = append_audit_trail!(tx, audit, &user);
+                tx.commit().await?;
+                Ok((user, events))
+            })
+            .await?
+        });
+        crate::audit::log(&events);
+        Ok(Some(user))
     }
 
     /// Staff listing, newest first, `limit + 1` rows (the extra one signals another page).

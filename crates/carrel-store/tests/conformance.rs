@@ -328,3 +328,281 @@ mod server_failures_are_classified {
         );
     }
 }
+
+/// A use case and its audit entries commit together: when the database
+/// refuses the entry (here a trigger or CHECK constraint added for the
+/// test), the change is rolled back with it; once entries are accepted
+/// again, the same call commits both.
+mod audit_entries_commit_with_their_change {
+    use carrel_store::testing::TestDatabase;
+    use carrel_store::{
+        AuditQuery, Backend, NewAuditEvent, NewSession, NewUser, Store, StoreOptions, TokenPurpose,
+    };
+    use serde_json::json;
+    use sqlx::Connection as _;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await;
+    }
+
+    /// Runs one statement on the test database, outside the store.
+    async fn execute(backend: Backend, url: &str, sql: &'static str) {
+        match backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
+    async fn refuse_entries(backend: Backend, url: &str, refuse: bool) {
+        let sql = match (backend, refuse) {
+            (Backend::Sqlite, true) => {
+                "CREATE TRIGGER refuse_entry BEFORE INSERT ON audit_events \
+                 WHEN NEW.event_type IN ('auth.logout', 'user.email_verified') \
+                 BEGIN SELECT RAISE(ABORT, 'refused for the test'); END"
+            }
+            (Backend::Sqlite, false) => "DROP TRIGGER refuse_entry",
+            (Backend::Postgres, true) => {
+                "ALTER TABLE audit_events ADD CONSTRAINT refuse_entry \
+                 CHECK (event_type NOT IN ('auth.logout', 'user.email_verified'))"
+            }
+            (Backend::Postgres, false) => "ALTER TABLE audit_events DROP CONSTRAINT refuse_entry",
+        };
+        execute(backend, url, sql).await;
+    }
+
+    fn event(event_type: &'static str, user: Uuid, now: time::OffsetDateTime) -> NewAuditEvent {
+        NewAuditEvent {
+            event_type,
+            actor_id: Some(user),
+            subject_id: Some(user),
+            ip_address: None,
+            user_agent: None,
+            request_id: Some("req-atomic".into()),
+            at: now,
+            details: json!({}),
+        }
+    }
+
+    async fn entries(store: &Store, event_type: &str) -> usize {
+        store
+            .list_audit_events(&AuditQuery {
+                event_type: Some(event_type.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    }
+
+    async fn run(backend: Backend) {
+        let Some(db) = TestDatabase::create(backend).await else {
+            return;
+        };
+        let store = Store::connect(db.url(), &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = datetime!(2026-03-01 10:00:00 UTC);
+        let user = store
+            .create_user(&NewUser {
+                id: Uuid::now_v7(),
+                email: "atomic@example.org".into(),
+                email_key: "atomic@example.org".into(),
+                username: "atomic".into(),
+                username_key: "atomic".into(),
+                full_name: None,
+                role: "patron".into(),
+                password_hash: None,
+                email_verified: false,
+                card_number: None,
+                category: None,
+                now,
+            })
+            .await
+            .unwrap()
+            .id;
+        let session = Uuid::now_v7();
+        store
+            .create_session(&NewSession {
+                id: session,
+                user_id: user,
+                device_name: None,
+                user_agent: None,
+                ip_address: None,
+                scope: None,
+                refresh_hash: [7; 32],
+                now,
+                expires_at: now + time::Duration::days(1),
+            })
+            .await
+            .unwrap();
+        let token = [9; 32];
+        store
+            .create_one_time_token(
+                token,
+                TokenPurpose::VerifyEmail,
+                user,
+                now,
+                now + time::Duration::days(1),
+                &[],
+            )
+            .await
+            .unwrap();
+
+        refuse_entries(backend, db.url(), true).await;
+        let revoked = store
+            .revoke_all_sessions(user, "logout_all", now, None, |_: &u64| {
+                vec![event("auth.logout", user, now)]
+            })
+            .await;
+        assert!(revoked.is_err(), "the refused entry fails the call");
+        let auth = store.session_auth(session).await.unwrap().unwrap();
+        assert!(auth.revoked_at.is_none(), "the session was not revoked");
+        let verified = store
+            .verify_email_with_token(token, now, |&u: &Uuid| {
+                vec![event("user.email_verified", u, now)]
+            })
+            .await;
+        assert!(verified.is_err(), "the refused entry fails the call");
+        let found = store.find_user(user).await.unwrap().unwrap();
+        assert!(!found.email_verified, "the address was not verified");
+        assert_eq!(
+            store
+                .peek_one_time_token(token, TokenPurpose::VerifyEmail, now)
+                .await
+                .unwrap(),
+            Some(user),
+            "the token was not spent"
+        );
+        assert_eq!(entries(&store, "auth.logout").await, 0);
+        assert_eq!(entries(&store, "user.email_verified").await, 0);
+
+        refuse_entries(backend, db.url(), false).await;
+        let revoked = store
+            .revoke_all_sessions(user, "logout_all", now, None, |_: &u64| {
+                vec![event("auth.logout", user, now)]
+            })
+            .await
+            .unwrap();
+        assert_eq!(revoked, 1);
+        let auth = store.session_auth(session).await.unwrap().unwrap();
+        assert!(auth.revoked_at.is_some());
+        let verified = store
+            .verify_email_with_token(token, now, |&u: &Uuid| {
+                vec![event("user.email_verified", u, now)]
+            })
+            .await
+            .unwrap();
+        assert_eq!(verified, Some(user));
+        assert!(store.find_user(user).await.unwrap().unwrap().email_verified);
+        assert_eq!(entries(&store, "auth.logout").await, 1);
+        assert_eq!(entries(&store, "user.email_verified").await, 1);
+        // A spent token verifies nothing and appends nothing.
+        let again = store
+            .verify_email_with_token(token, now, |&u: &Uuid| {
+                vec![event("user.email_verified", u, now)]
+            })
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+        assert_eq!(entries(&store, "user.email_verified").await, 1);
+
+        // A login's second step: the challenge is spent, the session opened
+        // and the entry appended once; a twin finds it spent and writes nothing.
+        let new_session = |id: Uuid, refresh_hash: [u8; 32]| NewSession {
+            id,
+            user_id: user,
+            device_name: None,
+            user_agent: None,
+            ip_address: None,
+            scope: None,
+            refresh_hash,
+            now,
+            expires_at: now + time::Duration::days(1),
+        };
+        let challenge = [5; 32];
+        store
+            .create_mfa_challenge(
+                challenge,
+                user,
+                None,
+                false,
+                now,
+                now + time::Duration::minutes(5),
+                |_: &()| vec![event("auth.mfa_challenged", user, now)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(entries(&store, "auth.mfa_challenged").await, 1);
+        let (first, twin) = (Uuid::now_v7(), Uuid::now_v7());
+        let signed_in = || vec![event("auth.login_succeeded", user, now)];
+        assert!(
+            store
+                .complete_mfa_challenge(challenge, now, &new_session(first, [11; 32]), |_: &()| {
+                    signed_in()
+                })
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .complete_mfa_challenge(challenge, now, &new_session(twin, [12; 32]), |_: &()| {
+                    signed_in()
+                })
+                .await
+                .unwrap()
+        );
+        assert!(store.session_auth(first).await.unwrap().is_some());
+        assert!(store.session_auth(twin).await.unwrap().is_none());
+        assert_eq!(entries(&store, "auth.login_succeeded").await, 1);
+
+        // Without a trail, refresh reuse still revokes the session.
+        let grace = time::Duration::ZERO;
+        let later = now + time::Duration::minutes(1);
+        let rotated = store
+            .rotate_refresh_token(
+                [11; 32],
+                [13; 32],
+                later,
+                grace,
+                now + time::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(rotated, carrel_store::Refresh::Rotated(_)));
+        let reused = store
+            .rotate_refresh_token(
+                [11; 32],
+                [14; 32],
+                later,
+                grace,
+                now + time::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            reused,
+            carrel_store::Refresh::ReuseDetected { session_id, .. } if session_id == first
+        ));
+        let auth = store.session_auth(first).await.unwrap().unwrap();
+        assert!(auth.revoked_at.is_some());
+        store.close().await;
+    }
+}

@@ -526,17 +526,22 @@ pub async fn login(
         fail(state, client, Some(user.id), &typed, "email_not_verified").await;
         return Err(AccountError::EmailNotVerified);
     }
-    let mfa_token =
-        super::mfa::challenge(state, &user, device_name.as_deref(), input.use_cookies).await?;
-    audit::record(
+    let challenged = audit::event(
         state,
         client,
         "auth.mfa_challenged",
         None,
         Some(user.id),
         json!({"identifier": typed}),
+    );
+    let mfa_token = super::mfa::challenge(
+        state,
+        &user,
+        device_name.as_deref(),
+        input.use_cookies,
+        vec![challenged],
     )
-    .await;
+    .await?;
     Ok(LoginOutcome::MfaRequired { mfa_token })
 }
 

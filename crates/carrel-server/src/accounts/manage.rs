@@ -171,17 +171,17 @@ pub async fn create_by_staff(
     };
     // An invited account and its invitation mail are committed together.
     let welcome = invite.then_some(super::recovery::Welcome::Invitation);
-    let user = super::create_account_with(state, new, welcome).await?;
-    audit::record(
-        state,
-        client,
-        "user.registered",
-        Some(actor.user_id),
-        Some(user.id),
-        json!({"by_staff": true, "role": role.as_str(), "invited": invite}),
-    )
-    .await;
-    Ok(user)
+    let registered = |user: &User| {
+        vec![audit::event(
+            state,
+            client,
+            "user.registered",
+            Some(actor.user_id),
+            Some(user.id),
+            json!({"by_staff": true, "role": role.as_str(), "invited": invite}),
+        )]
+    };
+    super::create_account_with(state, new, welcome, &registered).await
 }
 
 /// A staff member's view of one account (deleted ones included).

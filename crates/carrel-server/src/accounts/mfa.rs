@@ -18,7 +18,7 @@ use super::manage::may_manage;
 use super::{AccountError, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
-use crate::auth::tokens::{self, IssuedTokens};
+use crate::auth::tokens::{IssuedTokens, PendingSession};
 use crate::client::ClientInfo;
 use crate::state::AppState;
 
@@ -169,22 +169,18 @@ async fn check_second_factor(
                 "recovery",
                 carrel_crypto::normalize_recovery_code(recovery).as_bytes(),
             );
-            let used = state
+            let used = audit::event(
+                state,
+                client,
+                "auth.recovery_code_used",
+                Some(user.id),
+                Some(user.id),
+                json!({}),
+            );
+            state
                 .store
-                .use_recovery_code(user.id, hash, state.clock.now())
-                .await?;
-            if used {
-                audit::record(
-                    state,
-                    client,
-                    "auth.recovery_code_used",
-                    Some(user.id),
-                    Some(user.id),
-                    json!({}),
-                )
-                .await;
-            }
-            used
+                .use_recovery_code(user.id, hash, state.clock.now(), move |_: &()| vec![used])
+                .await?
         }
         (None, None) => false,
     };
@@ -233,6 +229,14 @@ pub async fn confirm(
             )
         })
         .collect();
+    let enabled = audit::event(
+        state,
+        client,
+        "auth.mfa_enabled",
+        Some(user.id),
+        Some(user.id),
+        json!({}),
+    );
     let confirmed = match totp.check(code.trim(), now_secs(state)) {
         Some(step) => {
             state
@@ -242,6 +246,7 @@ pub async fn confirm(
                     i64::try_from(step).unwrap_or(i64::MAX),
                     &hashes,
                     state.clock.now(),
+                    move |_: &()| vec![enabled],
                 )
                 .await?
         }
@@ -262,25 +267,18 @@ pub async fn confirm(
     }
     // A right code here is not a sign-in: the failure count stays as it is.
     attempt.passed(false, None).await?;
-    audit::record(
-        state,
-        client,
-        "auth.mfa_enabled",
-        Some(user.id),
-        Some(user.id),
-        json!({}),
-    )
-    .await;
     Ok(codes)
 }
 
-/// Starts the second step of a login: a short-lived, single-use challenge.
+/// Starts the second step of a login: a short-lived, single-use challenge,
+/// stored with `events` (the login's `auth.mfa_challenged`).
 #[tracing::instrument(skip_all, fields(user_id = %user.id))]
 pub async fn challenge(
     state: &AppState,
     user: &User,
     device_name: Option<&str>,
     use_cookies: bool,
+    events: Vec<carrel_store::NewAuditEvent>,
 ) -> Result<String, AccountError> {
     let token = OpaqueToken::generate();
     let now = state.clock.now();
@@ -293,6 +291,7 @@ pub async fn challenge(
             use_cookies,
             now,
             now + CHALLENGE_TTL,
+            move |_: &()| events,
         )
         .await?;
     Ok(token.as_str().to_owned())
@@ -321,31 +320,27 @@ pub async fn verify(
         super::login::count_login(false);
         return Err(error);
     }
-    if !state
-        .store
-        .complete_mfa_challenge(hash, state.clock.now())
-        .await?
-    {
-        return Err(AccountError::Unauthorized);
-    }
-    let tokens = tokens::open_session(
-        state,
-        user.id,
-        role_of(&user),
-        client,
-        challenge.device_name,
-        None,
-    )
-    .await?;
-    audit::record(
+    // The challenge is spent, the session opened and the sign-in audited in
+    // one transaction.
+    let session = PendingSession::new(state, user.id, client, challenge.device_name, None);
+    let succeeded = audit::event(
         state,
         client,
         "auth.login_succeeded",
         Some(user.id),
         Some(user.id),
-        json!({"session_id": tokens.session_id, "mfa": true}),
-    )
-    .await;
+        json!({"session_id": session.new.id, "mfa": true}),
+    );
+    if !state
+        .store
+        .complete_mfa_challenge(hash, state.clock.now(), &session.new, move |_: &()| {
+            vec![succeeded]
+        })
+        .await?
+    {
+        return Err(AccountError::Unauthorized);
+    }
+    let tokens = session.issue(state, role_of(&user))?;
     super::login::count_login(true);
     Ok((tokens, challenge.use_cookies))
 }
@@ -366,16 +361,20 @@ pub async fn disable(
         ));
     }
     check_second_factor(state, client, &user, Some(code), None, false).await?;
-    state.store.disable_mfa(user.id, state.clock.now()).await?;
-    audit::record(
+    let disabled = audit::event(
         state,
         client,
         "auth.mfa_disabled",
         Some(user.id),
         Some(user.id),
         json!({}),
-    )
-    .await;
+    );
+    state
+        .store
+        .disable_mfa(user.id, state.clock.now(), None, move |_: &()| {
+            vec![disabled]
+        })
+        .await?;
     Ok(())
 }
 
@@ -396,21 +395,23 @@ pub async fn reset_by_staff(
     if !may_manage(actor, &user) {
         return Err(AccountError::Forbidden);
     }
-    let now = state.clock.now();
-    state.store.disable_mfa(user.id, now).await?;
-    state
-        .store
-        .revoke_all_sessions(user.id, "mfa_reset", now, None)
-        .await?;
-    audit::record(
+    let disabled = audit::event(
         state,
         client,
         "auth.mfa_disabled",
         Some(actor.user_id),
         Some(user.id),
         json!({"by_staff": true}),
-    )
-    .await;
+    );
+    state
+        .store
+        .disable_mfa(
+            user.id,
+            state.clock.now(),
+            Some("mfa_reset"),
+            move |_: &()| vec![disabled],
+        )
+        .await?;
     Ok(())
 }
 

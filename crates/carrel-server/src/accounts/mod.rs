@@ -15,7 +15,7 @@ mod view;
 use carrel_core::identity;
 use carrel_core::password_policy::PasswordViolation;
 use carrel_core::roles::Role;
-use carrel_store::{NewUser, StoreError, User};
+use carrel_store::{NewAuditEvent, NewUser, StoreError, User};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -111,15 +111,21 @@ pub(crate) async fn check_new_password(
 /// A taken email or username is [`AccountError::Conflict`].
 #[tracing::instrument(skip_all)]
 pub async fn create_account(state: &AppState, new: NewAccount) -> Result<User, AccountError> {
-    create_account_with(state, new, None).await
+    create_account_with(state, new, None, &|_| Vec::new()).await
 }
 
+/// The audit entries of a new account, built from it and committed with it.
+/// Not generic: one compiled body (see `login::check_password`).
+pub(crate) type Registered<'a> = &'a (dyn Fn(&User) -> Vec<NewAuditEvent> + Send + Sync);
+
 /// Like [`create_account`]; with `welcome`, the account's first link
-/// (verification or invitation) and its email are committed with the account.
+/// (verification or invitation) and its email are committed with the account,
+/// and so are the entries `registered` builds.
 pub(crate) async fn create_account_with(
     state: &AppState,
     new: NewAccount,
     welcome: Option<recovery::Welcome>,
+    registered: Registered<'_>,
 ) -> Result<User, AccountError> {
     let id = validate_identity(&new.email, &new.username, new.full_name.as_deref())?;
     let card_number = new.card_number.as_deref().map(normalize_card).transpose()?;
@@ -141,6 +147,7 @@ pub(crate) async fn create_account_with(
             category: new.category,
         },
         welcome,
+        registered,
     )
     .await
 }
@@ -166,8 +173,9 @@ pub(crate) struct PatronFields {
     pub category: Option<String>,
 }
 
-/// Inserts a validated account. A generated card number that happens to be
-/// taken is drawn again.
+/// Inserts a validated account, with the entries `registered` builds. A
+/// generated card number that happens to be taken is drawn again.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_user(
     state: &AppState,
     id: Identity,
@@ -176,6 +184,7 @@ pub(crate) async fn insert_user(
     email_verified: bool,
     patron: PatronFields,
     welcome: Option<recovery::Welcome>,
+    registered: Registered<'_>,
 ) -> Result<User, AccountError> {
     let PatronFields {
         card_number,
@@ -200,7 +209,9 @@ pub(crate) async fn insert_user(
     for _ in 0..3 {
         match state
             .store
-            .create_user_with_token(&user, first_token.as_ref())
+            .create_user_with_token_audited(&user, first_token.as_ref(), |created: &User| {
+                registered(created)
+            })
             .await
         {
             Err(StoreError::Conflict { constraint })

@@ -6,7 +6,9 @@
 use carrel_core::identity;
 use carrel_core::roles::Role;
 use carrel_crypto::{OpaqueToken, TokenHash};
-use carrel_store::{FirstToken, NewOutboxMessage, PasswordChange, TokenPurpose, User};
+use carrel_store::{
+    FirstToken, NewAuditEvent, NewOutboxMessage, PasswordChange, TokenPurpose, User,
+};
 use secrecy::SecretString;
 use serde_json::json;
 use time::Duration;
@@ -32,19 +34,21 @@ async fn issue_token(
     ttl: Duration,
     page: &str,
     mail: impl FnOnce(&str) -> NewOutboxMessage,
+    events: Vec<NewAuditEvent>,
 ) -> Result<(), AccountError> {
     let token = OpaqueToken::generate();
     let message = mail(&link(state, page, token.as_str()));
     let now = state.clock.now();
     state
         .store
-        .create_one_time_token(
+        .create_one_time_token_audited(
             *token.hash().as_bytes(),
             purpose,
             user,
             now,
             now + ttl,
             std::slice::from_ref(&message),
+            move |_: &()| events,
         )
         .await?;
     Ok(())
@@ -58,11 +62,17 @@ pub(crate) async fn send_verification(state: &AppState, user: &User) -> Result<(
         VERIFY_EMAIL_TTL,
         "verify-email",
         |link| mail::verify_email(&user.email, link),
+        Vec::new(),
     )
     .await
 }
 
-async fn send_reset(state: &AppState, user: &User) -> Result<(), AccountError> {
+/// Mails `user` a reset link; `events` commit with the link.
+async fn send_reset(
+    state: &AppState,
+    user: &User,
+    events: Vec<NewAuditEvent>,
+) -> Result<(), AccountError> {
     let minutes = u32::try_from(RESET_TTL.whole_minutes()).unwrap_or(30);
     issue_token(
         state,
@@ -71,6 +81,7 @@ async fn send_reset(state: &AppState, user: &User) -> Result<(), AccountError> {
         RESET_TTL,
         "reset-password",
         |link| mail::password_reset(&user.email, link, minutes),
+        events,
     )
     .await
 }
@@ -136,19 +147,19 @@ pub async fn register(
         card_number: None,
         category: None,
     };
-    match super::create_account_with(state, new, Some(Welcome::Verification)).await {
-        Ok(user) => {
-            audit::record(
-                state,
-                client,
-                "user.registered",
-                Some(user.id),
-                Some(user.id),
-                json!({"username": user.username}),
-            )
-            .await;
-            Ok(())
-        }
+    let registered = |user: &User| {
+        vec![audit::event(
+            state,
+            client,
+            "user.registered",
+            Some(user.id),
+            Some(user.id),
+            json!({"username": user.username}),
+        )]
+    };
+    let welcome = Some(Welcome::Verification);
+    match super::create_account_with(state, new, welcome, &registered).await {
+        Ok(_) => Ok(()),
         Err(AccountError::Conflict(_)) => {
             match state
                 .store
@@ -163,6 +174,7 @@ pub async fn register(
                         RESET_TTL,
                         "reset-password",
                         |link| mail::registration_attempt(&owner.email, link),
+                        Vec::new(),
                     )
                     .await?;
                 }
@@ -201,26 +213,27 @@ pub async fn verify_email(
     client: &ClientInfo,
     token: &str,
 ) -> Result<(), AccountError> {
-    let now = state.clock.now();
-    let user = state
+    // The token is spent, the address verified and the change audited in one
+    // transaction.
+    let verified = |&user: &Uuid| {
+        vec![audit::event(
+            state,
+            client,
+            "user.email_verified",
+            Some(user),
+            Some(user),
+            json!({}),
+        )]
+    };
+    state
         .store
-        .consume_one_time_token(
+        .verify_email_with_token(
             *TokenHash::of(token).as_bytes(),
-            TokenPurpose::VerifyEmail,
-            now,
+            state.clock.now(),
+            verified,
         )
         .await?
         .ok_or(AccountError::InvalidToken)?;
-    state.store.mark_email_verified(user, now).await?;
-    audit::record(
-        state,
-        client,
-        "user.email_verified",
-        Some(user),
-        Some(user),
-        json!({}),
-    )
-    .await;
     Ok(())
 }
 
@@ -251,18 +264,31 @@ pub async fn forgot_password(
         .find_user_by_email(&identity::email_key(email.trim()))
         .await?
         .filter(|u| u.deleted_at.is_none() && u.is_active);
-    if let Some(user) = &user {
-        send_reset(state, user).await?;
+    match &user {
+        Some(user) => {
+            let requested = audit::event(
+                state,
+                client,
+                "auth.password_reset_requested",
+                None,
+                Some(user.id),
+                json!({}),
+            );
+            send_reset(state, user, vec![requested]).await?;
+        }
+        // No account: nothing is written but the request itself.
+        None => {
+            audit::record(
+                state,
+                client,
+                "auth.password_reset_requested",
+                None,
+                None,
+                json!({}),
+            )
+            .await;
+        }
     }
-    audit::record(
-        state,
-        client,
-        "auth.password_reset_requested",
-        None,
-        user.as_ref().map(|u| u.id),
-        json!({}),
-    )
-    .await;
     Ok(())
 }
 
@@ -310,24 +336,23 @@ pub async fn reset_password(
         verify_email: true,
         token: Some((hash, purpose)),
     };
-    state
-        .store
-        .change_password(&change)
-        .await
-        .map_err(|e| match e {
-            // Used by a concurrent request between the check and now.
-            carrel_store::StoreError::NotFound => AccountError::InvalidToken,
-            other => AccountError::Store(other),
-        })?;
-    audit::record(
+    let reset = audit::event(
         state,
         client,
         "auth.password_reset",
         Some(user.id),
         Some(user.id),
         json!({}),
-    )
-    .await;
+    );
+    state
+        .store
+        .change_password(&change, move |_: &()| vec![reset])
+        .await
+        .map_err(|e| match e {
+            // Used by a concurrent request between the check and now.
+            carrel_store::StoreError::NotFound => AccountError::InvalidToken,
+            other => AccountError::Store(other),
+        })?;
     Ok(())
 }
 
@@ -352,27 +377,27 @@ pub async fn change_password(
     )
     .await?;
     let password_hash = state.hasher.hash(new_password).await?;
-    state
-        .store
-        .change_password(&PasswordChange {
-            user_id: user.id,
-            hash: &password_hash,
-            now: state.clock.now(),
-            history: state.config.password.history,
-            keep_session: Some(session_id),
-            unlock: false,
-            verify_email: false,
-            token: None,
-        })
-        .await?;
-    audit::record(
+    let changed = audit::event(
         state,
         client,
         "auth.password_changed",
         Some(user.id),
         Some(user.id),
         json!({}),
-    )
-    .await;
+    );
+    let change = PasswordChange {
+        user_id: user.id,
+        hash: &password_hash,
+        now: state.clock.now(),
+        history: state.config.password.history,
+        keep_session: Some(session_id),
+        unlock: false,
+        verify_email: false,
+        token: None,
+    };
+    state
+        .store
+        .change_password(&change, move |_: &()| vec![changed])
+        .await?;
     Ok(())
 }

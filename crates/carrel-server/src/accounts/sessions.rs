@@ -59,18 +59,24 @@ pub async fn revoke_all(
     client: &ClientInfo,
     principal: &Principal,
 ) -> Result<u64, AccountError> {
-    let revoked = state
+    let logout = |revoked: &u64| {
+        vec![audit::event(
+            state,
+            client,
+            "auth.logout",
+            Some(principal.user_id),
+            Some(principal.user_id),
+            json!({"all": true, "sessions": revoked}),
+        )]
+    };
+    Ok(state
         .store
-        .revoke_all_sessions(principal.user_id, "logout_all", state.clock.now(), None)
-        .await?;
-    audit::record(
-        state,
-        client,
-        "auth.logout",
-        Some(principal.user_id),
-        Some(principal.user_id),
-        json!({"all": true, "sessions": revoked}),
-    )
-    .await;
-    Ok(revoked)
+        .revoke_all_sessions(
+            principal.user_id,
+            "logout_all",
+            state.clock.now(),
+            None,
+            logout,
+        )
+        .await?)
 }

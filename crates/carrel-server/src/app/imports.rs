@@ -29,31 +29,31 @@ pub async fn start(
     actor: &Actor,
     upload: ImportUpload,
 ) -> Result<ImportRow, StoreError> {
+    // The job and its `catalog.import_started` entry commit together.
+    let started = |row: &ImportRow| {
+        vec![actor.event(
+            state,
+            "catalog.import_started",
+            Some(row.id),
+            json!({"format": row.format, "match": row.match_mode, "file_name": row.file_name, "bytes": upload.file_bytes}),
+        )]
+    };
     let row = state
         .store
-        .create_import(
+        .create_import_audited(
             &NewImport {
                 id: upload.id,
                 format: upload.format.as_str().to_owned(),
                 match_mode: upload.match_mode.as_str().to_owned(),
-                file_name: upload.file_name,
+                file_name: upload.file_name.clone(),
                 file_path: upload.path.display().to_string(),
                 file_bytes: i64::try_from(upload.file_bytes).unwrap_or(i64::MAX),
                 created_by: Some(actor.id),
             },
             state.clock.now(),
+            started,
         )
         .await?;
-    crate::audit::record_event(
-        state,
-        &actor.event(
-            state,
-            "catalog.import_started",
-            Some(upload.id),
-            json!({"format": row.format, "match": row.match_mode, "file_name": row.file_name, "bytes": upload.file_bytes}),
-        ),
-    )
-    .await;
     jobs::spawn(state.clone(), upload.id);
     Ok(row)
 }

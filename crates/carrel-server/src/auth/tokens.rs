@@ -70,23 +70,9 @@ pub fn sign_access_token(
     Ok((token, ttl.whole_seconds()))
 }
 
-/// Opens a session for a user who has just proven who they are.
-pub async fn open_session(
-    state: &AppState,
-    user_id: Uuid,
-    role: Role,
-    client: &ClientInfo,
-    device_name: Option<String>,
-    scope: Option<&str>,
-) -> Result<IssuedTokens, TokenError> {
-    let session = PendingSession::new(state, user_id, client, device_name, scope);
-    state.store.create_session(&session.new).await?;
-    session.issue(state, role)
-}
-
-/// A session prepared but not yet stored: the caller stores `new` (alone with
-/// [`carrel_store::Store::create_session`], or inside the transaction that
-/// completes a sign-in) and then [`PendingSession::issue`]s its tokens.
+/// A session prepared but not yet stored: the caller stores `new` inside the
+/// transaction that completes a sign-in (with its audit entry) and then
+/// [`PendingSession::issue`]s its tokens.
 pub struct PendingSession {
     pub new: NewSession,
     refresh: OpaqueToken,
@@ -154,14 +140,26 @@ pub async fn exchange_refresh_token(
     let now = state.clock.now();
     let refresh_ttl = to_time(state.config.refresh_token_ttl);
     let replacement = OpaqueToken::generate();
+    // Reuse revokes the session; its audit entry commits with the revocation.
+    let on_reuse = |&(session_id, user_id): &(Uuid, Uuid)| {
+        vec![audit::event(
+            state,
+            client,
+            "auth.refresh_reuse_detected",
+            None,
+            Some(user_id),
+            json!({"session_id": session_id}),
+        )]
+    };
     let outcome = state
         .store
-        .rotate_refresh_token(
+        .rotate_refresh_token_audited(
             *TokenHash::of(presented).as_bytes(),
             *replacement.hash().as_bytes(),
             now,
             to_time(state.config.refresh_reuse_grace),
             now + refresh_ttl,
+            on_reuse,
         )
         .await?;
     match outcome {
@@ -177,22 +175,7 @@ pub async fn exchange_refresh_token(
                 session_id: session.session_id,
             })
         }
-        Refresh::ReuseDetected {
-            session_id,
-            user_id,
-        } => {
-            audit::record(
-                state,
-                client,
-                "auth.refresh_reuse_detected",
-                None,
-                Some(user_id),
-                json!({"session_id": session_id}),
-            )
-            .await;
-            Err(TokenError::Unauthorized)
-        }
-        Refresh::Invalid => Err(TokenError::Unauthorized),
+        Refresh::ReuseDetected { .. } | Refresh::Invalid => Err(TokenError::Unauthorized),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod audit_trail;
 mod auth_flows;
 mod auth_refusals;
 mod backup;

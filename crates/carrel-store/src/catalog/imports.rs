@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::items::{FTS_DELETE, FTS_INSERT, UNKNOWN_YEAR, bind_fields, item_columns};
 use super::write::{CatalogWrite as _, CopyRow, EventRow};
 use super::{Copy, ItemFields, ItemRow, NewCopy};
-use crate::{Backend, Store, StoreError};
+use crate::audit::append_audit_trail;
+use crate::{AuditTrail, Backend, Store, StoreError};
 
 /// SQLite: the page cache of the importing connection (KiB, negative).
 const IMPORT_CACHE_SQLITE: &str = "PRAGMA cache_size = -65536";
@@ -536,14 +537,26 @@ impl Store {
         new: &NewImport,
         now: OffsetDateTime,
     ) -> Result<ImportRow, StoreError> {
+        self.create_import_audited(new, now, |_: &ImportRow| Vec::new())
+            .await
+    }
+
+    /// [`Store::create_import`] with the audit events `audit` builds from the
+    /// new job, committed with it.
+    pub async fn create_import_audited(
+        &self,
+        new: &NewImport,
+        now: OffsetDateTime,
+        audit: impl AuditTrail<ImportRow>,
+    ) -> Result<ImportRow, StoreError> {
         const INSERT: &str = concat!(
             "INSERT INTO imports (id, status, format, match_mode, file_name, file_path, file_bytes, created_by, created_at, updated_at) \
              VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
             import_columns!()
         );
-        Ok(crate::on_writer!(self, writer => {
-            let mut conn = writer.turn().await?;
-            sqlx::query_as(INSERT)
+        let (row, events) = crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let row: ImportRow = sqlx::query_as(INSERT)
                 .bind(new.id)
                 .bind(&new.format)
                 .bind(&new.match_mode)
@@ -552,9 +565,14 @@ impl Store {
                 .bind(new.file_bytes)
                 .bind(new.created_by)
                 .bind(now)
-                .fetch_one(&mut *conn)
-                .await?
-        }))
+                .fetch_one(&mut *tx)
+                .await?;
+            let events = append_audit_trail!(tx, audit, &row);
+            tx.commit().await?;
+            (row, events)
+        });
+        crate::audit::log(&events);
+        Ok(row)
     }
 
     /// An import job.
@@ -636,19 +654,44 @@ impl Store {
         failed_with: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        const UPDATE: &str = "UPDATE imports SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
+        self.finish_import_audited(id, holder, failed_with, now, |_: &ImportRow| Vec::new())
+            .await
+    }
+
+    /// [`Store::finish_import`] with the audit events `audit` builds from the
+    /// finished job (its final counts), committed with its end; no events when
+    /// the job was not finished here.
+    pub async fn finish_import_audited(
+        &self,
+        id: Uuid,
+        holder: Option<Uuid>,
+        failed_with: Option<&str>,
+        now: OffsetDateTime,
+        audit: impl AuditTrail<ImportRow>,
+    ) -> Result<bool, StoreError> {
+        const UPDATE: &str = concat!(
+            "UPDATE imports SET status = $3, error = $4, finished_at = $5, updated_at = $5, \
              lease_holder = NULL, lease_expires_at = NULL \
-             WHERE id = $1 AND status IN ('queued', 'running') AND ($2 IS NULL OR lease_holder = $2)";
+             WHERE id = $1 AND status IN ('queued', 'running') AND ($2 IS NULL OR lease_holder = $2) RETURNING ",
+            import_columns!()
+        );
         let status = if failed_with.is_some() {
             "failed"
         } else {
             "done"
         };
-        let done = crate::on_writer!(self, writer => {
-            let mut conn = writer.turn().await?;
-            sqlx::query(UPDATE).bind(id).bind(holder).bind(status).bind(failed_with).bind(now).execute(&mut *conn).await?.rows_affected()
+        let events = crate::on_writer!(self, writer => {
+            let mut tx = writer.begin_write().await?;
+            let done: Option<ImportRow> = sqlx::query_as(UPDATE).bind(id).bind(holder).bind(status).bind(failed_with).bind(now).fetch_optional(&mut *tx).await?;
+            let Some(done) = done else {
+                return Ok(false);
+            };
+            let events = append_audit_trail!(tx, audit, &done);
+            tx.commit().await?;
+            events
         });
-        Ok(done == 1)
+        crate::audit::log(&events);
+        Ok(true)
     }
 
     /// The records a job reported, in record order, `limit + 1` after the cursor.

@@ -55,9 +55,27 @@ pub async fn run(state: &AppState, id: Uuid) {
         }
         Err(error) => Some(error.to_string()),
     };
+    // The job's end and its `catalog.import_finished` entry (with the final
+    // counts) commit together.
+    let finished = |done: &ImportRow| {
+        vec![event(
+            state,
+            done,
+            "catalog.import_finished",
+            json!({
+                "status": done.status,
+                "error": done.error,
+                "processed": done.processed,
+                "created": done.created,
+                "updated": done.updated,
+                "skipped": done.skipped,
+                "failed": done.failed,
+            }),
+        )]
+    };
     match state
         .store
-        .finish_import(id, Some(holder), failure.as_deref(), now)
+        .finish_import_audited(id, Some(holder), failure.as_deref(), now, finished)
         .await
     {
         Ok(true) => {}
@@ -72,23 +90,6 @@ pub async fn run(state: &AppState, id: Uuid) {
         && error.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(%error, import_id = %id, "cannot remove an import's file");
-    }
-    if let Ok(Some(done)) = state.store.find_import(id).await {
-        audit(
-            state,
-            &done,
-            "catalog.import_finished",
-            json!({
-                "status": done.status,
-                "error": done.error,
-                "processed": done.processed,
-                "created": done.created,
-                "updated": done.updated,
-                "skipped": done.skipped,
-                "failed": done.failed,
-            }),
-        )
-        .await;
     }
 }
 
@@ -147,13 +148,14 @@ async fn execute(state: &AppState, row: &ImportRow, holder: Uuid) -> Result<(), 
     Ok(())
 }
 
-async fn audit(
+/// An event about job `row`, by whoever started it.
+fn event(
     state: &AppState,
     row: &ImportRow,
     event_type: &'static str,
     details: serde_json::Value,
-) {
-    let event = carrel_store::NewAuditEvent {
+) -> carrel_store::NewAuditEvent {
+    carrel_store::NewAuditEvent {
         event_type,
         actor_id: row.created_by,
         subject_id: Some(row.id),
@@ -162,8 +164,7 @@ async fn audit(
         request_id: None,
         at: state.clock.now(),
         details,
-    };
-    crate::audit::record_event(state, &event).await;
+    }
 }
 
 /// Picks up every job whose lease is free or has run out, and waits for them.
