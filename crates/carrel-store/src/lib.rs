@@ -55,7 +55,7 @@ pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
 pub use outbox::{
     ClaimedMessage, FailureOutcome, NewOutboxMessage, OutboxCounts, OutboxEntry, OutboxPriority,
-    OutboxQuery,
+    OutboxQuery, StoredKind,
 };
 pub use pins::{PinCounter, PinHolder};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};

@@ -1,5 +1,6 @@
 //! User accounts: creation, lookup, profile changes, soft delete and restore.
 
+use carrel_core::roles::Role;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -68,8 +69,10 @@ pub struct User {
     pub email: String,
     pub username: String,
     pub full_name: Option<String>,
-    /// `patron`, `librarian` or `admin` (a CHECK constraint guarantees it).
-    pub role: String,
+    /// Stored as `patron`, `librarian` or `admin` (a CHECK constraint
+    /// guarantees it); any other text is [`StoreError::InvalidStored`].
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     /// PHC string (argon2id, or a legacy bcrypt hash until the next login);
     /// `None` for invited users who have not set a password yet.
     pub password_hash: Option<String>,
@@ -114,7 +117,7 @@ pub struct NewUser {
     pub username: String,
     pub username_key: String,
     pub full_name: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub password_hash: Option<String>,
     pub email_verified: bool,
     /// Normalised card number; unique.
@@ -156,7 +159,7 @@ pub struct UserChanges {
     pub email: Option<(String, String)>,
     pub username: Option<(String, String)>,
     pub full_name: Option<Option<String>>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub is_active: Option<bool>,
     pub keep_loan_history: Option<bool>,
     /// `Some(None)` removes the card.
@@ -170,7 +173,7 @@ pub struct UserChanges {
 impl UserChanges {
     /// Role changes and deactivation end every session of the account.
     fn revokes_sessions(&self, before: &User) -> bool {
-        self.role.as_deref().is_some_and(|r| r != before.role)
+        self.role.is_some_and(|r| r != before.role)
             || self.is_active == Some(false) && before.is_active
     }
 }
@@ -188,7 +191,7 @@ pub enum UserStatus {
 pub struct UserQuery {
     /// Case-insensitive substring of email, username or full name.
     pub q: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub status: Option<UserStatus>,
     /// Keyset cursor: users strictly before `(created_at, id)` in newest-first order.
     pub before: Option<(OffsetDateTime, Uuid)>,
@@ -250,7 +253,7 @@ impl Store {
                 .bind(&user.username)
                 .bind(&user.username_key)
                 .bind(user.full_name.as_deref())
-                .bind(&user.role)
+                .bind(user.role.as_str())
                 .bind(user.password_hash.as_deref())
                 .bind(user.email_verified)
                 .bind(changed_at)
@@ -296,7 +299,7 @@ impl Store {
                     .bind(&user.username)
                     .bind(&user.username_key)
                     .bind(user.full_name.as_deref())
-                    .bind(&user.role)
+                    .bind(user.role.as_str())
                     .bind(user.password_hash.as_deref())
                     .bind(user.email_verified)
                     .bind(user.now)
@@ -398,7 +401,7 @@ impl Store {
                 .bind(changes.username.as_ref().map(|(_, k)| k.as_str()))
                 .bind(changes.full_name.is_some())
                 .bind(changes.full_name.clone().flatten())
-                .bind(changes.role.as_deref())
+                .bind(changes.role.map(Role::as_str))
                 .bind(changes.is_active)
                 .bind(changes.keep_loan_history)
                 .bind(now)
@@ -536,7 +539,7 @@ impl Store {
         let now = query.now.unwrap_or(OffsetDateTime::UNIX_EPOCH);
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.q.as_deref().map(like_pattern))
-            .bind(query.role.as_deref())
+            .bind(query.role.map(Role::as_str))
             .bind(status.unwrap_or("default"))
             .bind(now)
             .bind(query.before.map(|(at, _)| at))

@@ -328,3 +328,112 @@ mod server_failures_are_classified {
         );
     }
 }
+
+/// A user row whose role is not a role is corrupt: the CHECK constraint
+/// refuses to write one, and a row that got past it anyway (here: with the
+/// check bypassed) is a typed `InvalidStored` error on every read, never an
+/// account read as a patron.
+mod a_role_that_is_not_a_role_is_refused {
+    use carrel_core::roles::Role;
+    use carrel_core::statuses::UnknownValue;
+    use carrel_store::testing::TestDatabase;
+    use carrel_store::{Backend, NewUser, Store, StoreError, StoreOptions, UserQuery};
+    use sqlx::Connection as _;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        check(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        check(Backend::Postgres).await;
+    }
+
+    const CORRUPT: &str = "UPDATE users SET role = 'superuser' WHERE id = $1";
+
+    async fn check(backend: Backend) {
+        let Some(db) = TestDatabase::create(backend).await else {
+            return;
+        };
+        let store = Store::connect(db.url(), &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let user = store
+            .create_user(&NewUser {
+                id: Uuid::now_v7(),
+                email: "eve@example.org".into(),
+                email_key: "eve@example.org".into(),
+                username: "eve".into(),
+                username_key: "eve".into(),
+                full_name: None,
+                role: Role::Librarian,
+                password_hash: None,
+                email_verified: true,
+                card_number: None,
+                category: None,
+                now: datetime!(2026-03-01 10:00 UTC),
+            })
+            .await
+            .unwrap();
+        assert_eq!(user.role, Role::Librarian);
+
+        // The constraint refuses the write on both backends.
+        let refused = match backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+                let refused = sqlx::query(CORRUPT).bind(user.id).execute(&mut conn).await;
+                // Past the check (as a hand edit or an old bug could be).
+                sqlx::query("PRAGMA ignore_check_constraints = ON")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::query(CORRUPT)
+                    .bind(user.id)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                refused
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                let refused = sqlx::query(CORRUPT).bind(user.id).execute(&mut conn).await;
+                sqlx::query("ALTER TABLE users DROP CONSTRAINT users_role_check")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::query(CORRUPT)
+                    .bind(user.id)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                refused
+            }
+        };
+        let refused = refused.expect_err("the CHECK constraint refuses an unknown role");
+        assert!(
+            refused.to_string().to_lowercase().contains("check"),
+            "{refused}"
+        );
+
+        // Every read of the row is a typed error naming the set.
+        let is_invalid_role =
+            |e: &StoreError| matches!(e, StoreError::InvalidStored(UnknownValue("role")));
+        let by_id = store.find_user(user.id).await.unwrap_err();
+        assert!(is_invalid_role(&by_id), "{by_id:?}");
+        let by_login = store.find_user_by_login("eve").await.unwrap_err();
+        assert!(is_invalid_role(&by_login), "{by_login:?}");
+        let listed = store
+            .list_users(&UserQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(is_invalid_role(&listed), "{listed:?}");
+        store.close().await;
+    }
+}

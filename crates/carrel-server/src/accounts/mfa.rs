@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::login::Attempt;
 use super::manage::may_manage;
-use super::{AccountError, role_of};
+use super::AccountError;
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::auth::tokens::{self, IssuedTokens};
@@ -331,7 +331,7 @@ pub async fn verify(
     let tokens = tokens::open_session(
         state,
         user.id,
-        role_of(&user),
+        user.role,
         client,
         challenge.device_name,
         None,

@@ -2,12 +2,18 @@
 //! checksums, year bounds, well-formed item type codes and copy statuses as closed sets.
 
 use carrel_core::isbn::normalize_isbn;
+use carrel_core::statuses::CopyStatus;
 use carrel_store::{CopyChanges, ItemFields, ItemRow, NewCopy};
 
 use super::CatalogError;
 
 /// Copy statuses staff may set (circulation owns `on_loan` and `on_hold_shelf`).
-pub const SETTABLE_COPY_STATUSES: [&str; 4] = ["available", "lost", "damaged", "withdrawn"];
+pub const SETTABLE_COPY_STATUSES: [CopyStatus; 4] = [
+    CopyStatus::Available,
+    CopyStatus::Lost,
+    CopyStatus::Damaged,
+    CopyStatus::Withdrawn,
+];
 /// Oldest publication year accepted (antiquity in translation is dated by the translation).
 pub const MIN_YEAR: i32 = -3000;
 
@@ -205,8 +211,8 @@ pub fn validate_copy_changes(
     let barcode = raw_barcode.and_then(|b| barcode(&mut c, &b));
     let location = location.map(|l| c.text("location", l, 200));
     let call_number = call_number.map(|n| c.text("call_number", n, 100));
-    let status = match status {
-        Some(s) if SETTABLE_COPY_STATUSES.contains(&s.as_str()) => Some(s),
+    let status = match status.map(|s| s.parse::<CopyStatus>()) {
+        Some(Ok(s)) if SETTABLE_COPY_STATUSES.contains(&s) => Some(s),
         Some(_) => {
             c.fail("status", "must be one of available, lost, damaged, withdrawn (circulation sets on_loan and on_hold_shelf)");
             None
@@ -285,6 +291,17 @@ mod tests {
     fn copy_statuses_owned_by_circulation_cannot_be_set() {
         assert!(validate_copy_changes(None, None, None, Some("on_loan".into())).is_err());
         assert!(validate_copy_changes(None, None, None, Some("damaged".into())).is_ok());
+        for settable in SETTABLE_COPY_STATUSES {
+            let changes =
+                validate_copy_changes(None, None, None, Some(settable.as_str().into())).unwrap();
+            assert_eq!(changes.status, Some(settable));
+        }
+        for refused in ["on_hold_shelf", "in_transit", "Damaged", "broken", ""] {
+            assert!(
+                validate_copy_changes(None, None, None, Some(refused.into())).is_err(),
+                "{refused:?}"
+            );
+        }
         assert!(validate_new_copy("has space", None, None).is_err());
         assert!(validate_new_copy("BC-0001", Some("Stacks".into()), None).is_ok());
     }

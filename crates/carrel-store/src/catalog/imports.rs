@@ -13,6 +13,7 @@
 //! behind `create_item` and `bulk_create_items`): fixed-size multi-row INSERTs
 //! on SQLite, `COPY` on PostgreSQL.
 
+use carrel_core::statuses::ImportStatus;
 use serde_json::json;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -170,8 +171,9 @@ pub struct NewImport {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ImportRow {
     pub id: Uuid,
-    /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
+    /// A CHECK constraint holds it to the four statuses.
+    #[sqlx(try_from = "String")]
+    pub status: ImportStatus,
     pub format: String,
     pub match_mode: String,
     pub file_name: Option<String>,
@@ -640,13 +642,13 @@ impl Store {
              lease_holder = NULL, lease_expires_at = NULL \
              WHERE id = $1 AND status IN ('queued', 'running') AND ($2 IS NULL OR lease_holder = $2)";
         let status = if failed_with.is_some() {
-            "failed"
+            ImportStatus::Failed
         } else {
-            "done"
+            ImportStatus::Done
         };
         let done = crate::on_writer!(self, writer => {
             let mut conn = writer.turn().await?;
-            sqlx::query(UPDATE).bind(id).bind(holder).bind(status).bind(failed_with).bind(now).execute(&mut *conn).await?.rows_affected()
+            sqlx::query(UPDATE).bind(id).bind(holder).bind(status.as_str()).bind(failed_with).bind(now).execute(&mut *conn).await?.rows_affected()
         });
         Ok(done == 1)
     }

@@ -126,7 +126,7 @@ macro_rules! ready_hold {
             .await?;
             if let Some((email, title)) = addressee {
                 let mail = $crate::NewOutboxMessage {
-                    kind: "hold_ready",
+                    kind: carrel_core::statuses::MessageKind::HoldReady,
                     recipient: email,
                     priority: $crate::OutboxPriority::Normal,
                     payload: serde_json::json!({"hold_id": hold_id, "title": title, "pickup_until": expires_at.unix_timestamp()}),
