@@ -287,7 +287,11 @@ mod tests {
             assert_eq!(T::try_from((*word).to_owned()), Ok(*value));
         }
         for bad in ["", "unknown", "Pending", "DONE", "hold-ready"] {
-            assert_eq!(T::try_from(bad.to_owned()), Err(UnknownValue(what)), "{bad:?}");
+            assert_eq!(
+                T::try_from(bad.to_owned()),
+                Err(UnknownValue(what)),
+                "{bad:?}"
+            );
         }
     }
 
@@ -302,7 +306,11 @@ mod tests {
 
     #[test]
     fn outbox_states() {
-        stores_exactly(OutboxState::ALL, &["pending", "sent", "dead"], "outbox state");
+        stores_exactly(
+            OutboxState::ALL,
+            &["pending", "sent", "dead"],
+            "outbox state",
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod revocation;
 mod session_cache;
 mod sessions;
 mod sip2_terminals;
+mod stored;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;

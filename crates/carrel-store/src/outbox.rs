@@ -16,6 +16,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{AuditTrail, append_audit_trail};
+use crate::stored::Stored;
 use crate::{Backend, Store, StoreError};
 
 /// Longest `last_error` kept (characters).
@@ -124,7 +125,7 @@ pub struct OutboxEntry {
     pub recipient: String,
     pub priority: i32,
     /// A CHECK constraint holds it to the three states.
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<OutboxState>")]
     pub state: OutboxState,
     pub attempts: i32,
     pub last_error: Option<String>,

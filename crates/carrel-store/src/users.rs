@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::audit::append_audit_trail;
 use crate::outbox::enqueue_messages;
 use crate::revocation::AuthChange;
+use crate::stored::Stored;
 use crate::{AuditTrail, NewOutboxMessage, Store, StoreError, TokenPurpose};
 
 /// The columns of [`User`], for `concat!` into static SQL; `user_columns!("u.")`
@@ -71,7 +72,7 @@ pub struct User {
     pub full_name: Option<String>,
     /// Stored as `patron`, `librarian` or `admin` (a CHECK constraint
     /// guarantees it); any other text is [`StoreError::InvalidStored`].
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<Role>")]
     pub role: Role,
     /// PHC string (argon2id, or a legacy bcrypt hash until the next login);
     /// `None` for invited users who have not set a password yet.

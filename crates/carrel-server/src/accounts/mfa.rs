@@ -13,9 +13,9 @@ use serde_json::json;
 use totp_rs::{Algorithm, Builder, Totp};
 use uuid::Uuid;
 
+use super::AccountError;
 use super::login::Attempt;
 use super::manage::may_manage;
-use super::AccountError;
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::auth::tokens::{self, IssuedTokens};

@@ -166,8 +166,12 @@ pub async fn exchange_refresh_token(
         .await?;
     match outcome {
         Refresh::Rotated(session) => {
-            let (access_token, expires_in) =
-                sign_access_token(state, session.user.id, session.session_id, session.user.role)?;
+            let (access_token, expires_in) = sign_access_token(
+                state,
+                session.user.id,
+                session.session_id,
+                session.user.role,
+            )?;
             Ok(IssuedTokens {
                 access_token,
                 expires_in,

@@ -136,8 +136,7 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
                     continue;
                 }
                 if user.card_number.is_none() {
-                    user.card_number =
-                        accounts::generated_card(state, user.role);
+                    user.card_number = accounts::generated_card(state, user.role);
                 }
                 batch.push((line, user));
             }

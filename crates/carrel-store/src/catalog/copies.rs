@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{EventRecord, append_event};
+use crate::stored::Stored;
 use crate::{Store, StoreError};
 
 /// A stored copy.
@@ -16,7 +17,7 @@ pub struct Copy {
     pub barcode: String,
     pub location: Option<String>,
     pub call_number: Option<String>,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<CopyStatus>")]
     pub status: CopyStatus,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,

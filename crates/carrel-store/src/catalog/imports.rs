@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::items::{FTS_DELETE, FTS_INSERT, UNKNOWN_YEAR, bind_fields, item_columns};
 use super::write::{CatalogWrite as _, CopyRow, EventRow};
 use super::{Copy, ItemFields, ItemRow, NewCopy};
+use crate::stored::Stored;
 use crate::{Backend, Store, StoreError};
 
 /// SQLite: the page cache of the importing connection (KiB, negative).
@@ -172,7 +173,7 @@ pub struct NewImport {
 pub struct ImportRow {
     pub id: Uuid,
     /// A CHECK constraint holds it to the four statuses.
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<ImportStatus>")]
     pub status: ImportStatus,
     pub format: String,
     pub match_mode: String,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
+use crate::stored::Stored;
 use crate::{AuditTrail, Backend, Store, StoreError};
 
 /// Hold columns plus `position`: 1-based among the item's waiting holds
@@ -30,7 +31,7 @@ pub struct Hold {
     pub item_id: Uuid,
     /// None once the hold has been anonymised.
     pub user_id: Option<Uuid>,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<HoldStatus>")]
     pub status: HoldStatus,
     pub created_at: OffsetDateTime,
     pub ready_at: Option<OffsetDateTime>,
