@@ -193,7 +193,8 @@ mod tests {
         assert_eq!(kinds, MessageKind::ALL);
         for m in &stored {
             let kind = StoredKind::Known(m.kind);
-            let email = render(&kind, &m.recipient, Some(&m.payload)).expect(m.kind.as_str());
+            let email = render(&kind, &m.recipient, Some(&m.payload))
+                .unwrap_or_else(|e| panic!("{}: {e}", m.kind));
             assert_eq!(email.to, to);
             let security = matches!(
                 m.kind,
