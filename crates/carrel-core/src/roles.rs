@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::statuses::UnknownValue;
+
 /// What an account may do. The derived order (`Patron < Librarian < Admin`) is
 /// the privilege order; do not reorder the variants.
 ///
@@ -73,6 +75,23 @@ impl FromStr for Role {
     }
 }
 
+impl TryFrom<String> for Role {
+    type Error = UnknownValue;
+
+    /// Decodes a stored role (exactly as [`FromStr`]); anything else is an
+    /// [`UnknownValue`] naming the set, so a store reports it like any other
+    /// stored word it cannot read.
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse().map_err(|UnknownRole| UnknownValue("role"))
+    }
+}
+
+impl From<Role> for String {
+    fn from(role: Role) -> String {
+        role.as_str().to_owned()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -122,6 +141,21 @@ mod tests {
         }
         let err: Box<dyn std::error::Error> = Box::new(UnknownRole);
         assert!(err.to_string().contains("unknown role"));
+    }
+
+    #[test]
+    fn stored_text_round_trips_and_unknown_text_is_refused() {
+        for role in Role::ALL {
+            assert_eq!(Role::try_from(String::from(role)), Ok(role));
+        }
+        for bad in ["", "Patron", "superuser", " patron"] {
+            assert_eq!(
+                Role::try_from(bad.to_owned()),
+                Err(UnknownValue("role")),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(UnknownValue("role").to_string(), "not a known role");
     }
 
     #[test]

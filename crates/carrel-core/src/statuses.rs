@@ -1,5 +1,6 @@
-//! The closed sets of words circulation stores as text: the statuses of
-//! loans, holds, fines and copies, why a fine is owed and how it was paid.
+//! The closed sets of words the store keeps as text: the statuses of loans,
+//! holds, fines and copies, why a fine is owed and how it was paid, where an
+//! import job and an outgoing message stand, and which message a row is.
 //!
 //! Each is an enum with `as_str` (the stored and serialised form) and
 //! [`FromStr`] accepting exactly that form: a value read back that is not one
@@ -185,6 +186,56 @@ impl CopyStatus {
     }
 }
 
+stored_words!(
+    /// Where a MARC import job stands.
+    ImportStatus, "import status", {
+        /// Uploaded, waiting for a worker.
+        Queued => "queued",
+        /// Being imported (a worker holds its lease).
+        Running => "running",
+        /// Every record handled.
+        Done => "done",
+        /// Stopped by an error (the job's `error` says which).
+        Failed => "failed",
+    }
+);
+
+stored_words!(
+    /// Where an outgoing message stands in the outbox.
+    OutboxState, "outbox state", {
+        /// Waiting to be sent (or to be retried).
+        Pending => "pending",
+        /// Delivered.
+        Sent => "sent",
+        /// Given up on (dead-lettered); an admin may requeue it.
+        Dead => "dead",
+    }
+);
+
+stored_words!(
+    /// Which message an outbox row is: the template it is rendered with.
+    MessageKind, "message kind", {
+        /// "Confirm your email address".
+        VerifyEmail => "verify_email",
+        /// "Reset your password" (security).
+        PasswordReset => "password_reset",
+        /// "You have been invited" (security).
+        Invitation => "invitation",
+        /// "Your account was locked" (security).
+        AccountLocked => "account_locked",
+        /// "Someone tried to register with your email".
+        RegistrationAttempt => "registration_attempt",
+        /// "The username you asked for is taken".
+        UsernameTaken => "username_taken",
+        /// A hold is ready for pickup.
+        HoldReady => "hold_ready",
+        /// A loan is due soon.
+        DueSoon => "due_soon",
+        /// A loan is overdue.
+        Overdue => "overdue",
+    }
+);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -212,6 +263,73 @@ mod tests {
         round_trips(FineReason::ALL);
         round_trips(PaymentMethod::ALL);
         round_trips(CopyStatus::ALL);
+        round_trips(ImportStatus::ALL);
+        round_trips(OutboxState::ALL);
+        round_trips(MessageKind::ALL);
+    }
+
+    /// Every variant of `all` survives the trip through its stored text (and
+    /// `String`), the words are the ones given, and other text is refused
+    /// with the set's name.
+    fn stores_exactly<T>(all: &[T], words: &[&str], what: &'static str)
+    where
+        T: Copy
+            + PartialEq
+            + fmt::Debug
+            + fmt::Display
+            + FromStr<Err = UnknownValue>
+            + TryFrom<String, Error = UnknownValue>
+            + Into<String>,
+    {
+        let stored: Vec<String> = all.iter().map(|v| (*v).into()).collect();
+        assert_eq!(stored, words);
+        for (value, word) in all.iter().zip(words) {
+            assert_eq!(T::try_from((*word).to_owned()), Ok(*value));
+        }
+        for bad in ["", "unknown", "Pending", "DONE", "hold-ready"] {
+            assert_eq!(
+                T::try_from(bad.to_owned()),
+                Err(UnknownValue(what)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn import_statuses() {
+        stores_exactly(
+            ImportStatus::ALL,
+            &["queued", "running", "done", "failed"],
+            "import status",
+        );
+    }
+
+    #[test]
+    fn outbox_states() {
+        stores_exactly(
+            OutboxState::ALL,
+            &["pending", "sent", "dead"],
+            "outbox state",
+        );
+    }
+
+    #[test]
+    fn message_kinds() {
+        stores_exactly(
+            MessageKind::ALL,
+            &[
+                "verify_email",
+                "password_reset",
+                "invitation",
+                "account_locked",
+                "registration_attempt",
+                "username_taken",
+                "hold_ready",
+                "due_soon",
+                "overdue",
+            ],
+            "message kind",
+        );
     }
 
     #[test]

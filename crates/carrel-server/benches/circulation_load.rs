@@ -110,7 +110,7 @@ async fn seed(patron_file: &str) -> Result<(), Box<dyn std::error::Error>> {
                 username: format!("patron{n}"),
                 username_key: format!("patron{n}"),
                 full_name: Some(format!("Patron {n}")),
-                role: "patron".into(),
+                role: carrel_core::roles::Role::Patron,
                 password_hash: None,
                 email_verified: true,
                 card_number: Some(card_of(n)),

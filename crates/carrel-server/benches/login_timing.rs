@@ -110,7 +110,7 @@ async fn main() {
                 username: name.into(),
                 username_key: name.into(),
                 full_name: None,
-                role: "patron".into(),
+                role: carrel_core::roles::Role::Patron,
                 password_hash: Some(hash),
                 email_verified: true,
                 card_number: None,

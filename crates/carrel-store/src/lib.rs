@@ -28,6 +28,7 @@ mod revocation;
 mod session_cache;
 mod sessions;
 mod sip2_terminals;
+mod stored;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod users;
@@ -55,7 +56,7 @@ pub use error::StoreError;
 pub use mfa::{MfaChallenge, TotpEnrolment};
 pub use outbox::{
     ClaimedMessage, FailureOutcome, NewOutboxMessage, OutboxCounts, OutboxEntry, OutboxPriority,
-    OutboxQuery,
+    OutboxQuery, StoredKind,
 };
 pub use pins::{PinCounter, PinHolder};
 pub use pool::{Backend, PoolStatus, Store, StoreOptions};

@@ -9,12 +9,14 @@
 //! listed, set to NULL as soon as the message is sent, and deleted with the row
 //! after the retention period.
 
+use carrel_core::statuses::{MessageKind, OutboxState};
 use serde_json::Value;
 use sqlx::types::Json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::audit::{AuditTrail, append_audit_trail};
+use crate::stored::Stored;
 use crate::{Backend, Store, StoreError};
 
 /// Longest `last_error` kept (characters).
@@ -42,8 +44,8 @@ impl OutboxPriority {
 /// contain a single-use link: never log it.
 #[derive(Clone)]
 pub struct NewOutboxMessage {
-    /// Template name, e.g. `hold_ready` or `password_reset`.
-    pub kind: &'static str,
+    /// The template, e.g. `hold_ready` or `password_reset`.
+    pub kind: MessageKind,
     pub recipient: String,
     pub priority: OutboxPriority,
     pub payload: Value,
@@ -58,11 +60,43 @@ impl std::fmt::Debug for NewOutboxMessage {
     }
 }
 
+/// A stored message's template. The column has no CHECK constraint (a newer
+/// version may enqueue a kind this one does not know), so a word that is not
+/// a [`MessageKind`] is kept as it is: the sender dead-letters such a message
+/// instead of failing every claim on it, and an admin still sees it listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredKind {
+    /// A template this version renders.
+    Known(MessageKind),
+    /// Any other word, as stored.
+    Unknown(String),
+}
+
+impl StoredKind {
+    /// The stored word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            StoredKind::Known(kind) => kind.as_str(),
+            StoredKind::Unknown(word) => word,
+        }
+    }
+}
+
+impl From<String> for StoredKind {
+    fn from(word: String) -> Self {
+        match word.parse() {
+            Ok(kind) => StoredKind::Known(kind),
+            Err(_) => StoredKind::Unknown(word),
+        }
+    }
+}
+
 /// A message claimed for delivery, with what the sender needs to render it.
 #[derive(Clone, sqlx::FromRow)]
 pub struct ClaimedMessage {
     pub id: Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: StoredKind,
     pub recipient: String,
     pub priority: i32,
     /// The template's parameters (None only if a row was damaged).
@@ -86,11 +120,13 @@ impl std::fmt::Debug for ClaimedMessage {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboxEntry {
     pub id: Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: StoredKind,
     pub recipient: String,
     pub priority: i32,
-    /// `pending`, `sent` or `dead`.
-    pub state: String,
+    /// A CHECK constraint holds it to the three states.
+    #[sqlx(try_from = "Stored<OutboxState>")]
+    pub state: OutboxState,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub next_attempt_at: OffsetDateTime,
@@ -102,8 +138,8 @@ pub struct OutboxEntry {
 /// Filters of the admin listing (newest first).
 #[derive(Debug, Clone, Default)]
 pub struct OutboxQuery {
-    /// `pending`, `sent` or `dead`; None for all.
-    pub state: Option<&'static str>,
+    /// None for all.
+    pub state: Option<OutboxState>,
     /// Keyset cursor: rows strictly older than `(created_at, id)`.
     pub before: Option<(OffsetDateTime, Uuid)>,
     pub limit: u32,
@@ -143,7 +179,7 @@ macro_rules! enqueue_messages {
             let message: &$crate::NewOutboxMessage = message;
             sqlx::query($crate::outbox::INSERT_MESSAGE)
                 .bind(uuid::Uuid::now_v7())
-                .bind(message.kind)
+                .bind(message.kind.as_str())
                 .bind(message.recipient.as_str())
                 .bind(message.priority.as_i32())
                 .bind(sqlx::types::Json(&message.payload))
@@ -327,11 +363,10 @@ impl Store {
             crate::on_pool!(self, pool => sqlx::query_as(COUNTS).fetch_all(pool).await?);
         let mut counts = OutboxCounts::default();
         for (state, n) in rows {
-            match state.as_str() {
-                "pending" => counts.pending = n,
-                "sent" => counts.sent = n,
-                "dead" => counts.dead = n,
-                _ => {}
+            match OutboxState::try_from(state)? {
+                OutboxState::Pending => counts.pending = n,
+                OutboxState::Sent => counts.sent = n,
+                OutboxState::Dead => counts.dead = n,
             }
         }
         Ok(counts)
@@ -348,7 +383,7 @@ impl Store {
              ORDER BY created_at DESC, id DESC LIMIT $4"
         );
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
-            .bind(query.state)
+            .bind(query.state.map(OutboxState::as_str))
             .bind(query.before.map(|(at, _)| carrel_core::clock::truncate_to_seconds(at)))
             .bind(query.before.map(|(_, id)| id))
             .bind(i64::from(query.limit) + 1)

@@ -713,7 +713,7 @@ mod tests {
                 email: "a@example.com".into(),
                 username: "a".into(),
                 full_name: None,
-                role: "patron".into(),
+                role: carrel_core::roles::Role::Patron,
                 password_hash: None,
                 email_verified: true,
                 is_active: true,

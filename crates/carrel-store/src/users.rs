@@ -1,11 +1,13 @@
 //! User accounts: creation, lookup, profile changes, soft delete and restore.
 
+use carrel_core::roles::Role;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::append_audit_trail;
 use crate::outbox::enqueue_messages;
 use crate::revocation::AuthChange;
+use crate::stored::Stored;
 use crate::{AuditTrail, NewOutboxMessage, Store, StoreError, TokenPurpose};
 
 /// The columns of [`User`], for `concat!` into static SQL; `user_columns!("u.")`
@@ -68,8 +70,10 @@ pub struct User {
     pub email: String,
     pub username: String,
     pub full_name: Option<String>,
-    /// `patron`, `librarian` or `admin` (a CHECK constraint guarantees it).
-    pub role: String,
+    /// Stored as `patron`, `librarian` or `admin` (a CHECK constraint
+    /// guarantees it); any other text is [`StoreError::InvalidStored`].
+    #[sqlx(try_from = "Stored<Role>")]
+    pub role: Role,
     /// PHC string (argon2id, or a legacy bcrypt hash until the next login);
     /// `None` for invited users who have not set a password yet.
     pub password_hash: Option<String>,
@@ -114,7 +118,7 @@ pub struct NewUser {
     pub username: String,
     pub username_key: String,
     pub full_name: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub password_hash: Option<String>,
     pub email_verified: bool,
     /// Normalised card number; unique.
@@ -156,7 +160,7 @@ pub struct UserChanges {
     pub email: Option<(String, String)>,
     pub username: Option<(String, String)>,
     pub full_name: Option<Option<String>>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub is_active: Option<bool>,
     pub keep_loan_history: Option<bool>,
     /// `Some(None)` removes the card.
@@ -170,7 +174,7 @@ pub struct UserChanges {
 impl UserChanges {
     /// Role changes and deactivation end every session of the account.
     fn revokes_sessions(&self, before: &User) -> bool {
-        self.role.as_deref().is_some_and(|r| r != before.role)
+        self.role.is_some_and(|r| r != before.role)
             || self.is_active == Some(false) && before.is_active
     }
 }
@@ -188,7 +192,7 @@ pub enum UserStatus {
 pub struct UserQuery {
     /// Case-insensitive substring of email, username or full name.
     pub q: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub status: Option<UserStatus>,
     /// Keyset cursor: users strictly before `(created_at, id)` in newest-first order.
     pub before: Option<(OffsetDateTime, Uuid)>,
@@ -262,7 +266,7 @@ impl Store {
                 .bind(&user.username)
                 .bind(&user.username_key)
                 .bind(user.full_name.as_deref())
-                .bind(&user.role)
+                .bind(user.role.as_str())
                 .bind(user.password_hash.as_deref())
                 .bind(user.email_verified)
                 .bind(changed_at)
@@ -310,7 +314,7 @@ impl Store {
                     .bind(&user.username)
                     .bind(&user.username_key)
                     .bind(user.full_name.as_deref())
-                    .bind(&user.role)
+                    .bind(user.role.as_str())
                     .bind(user.password_hash.as_deref())
                     .bind(user.email_verified)
                     .bind(user.now)
@@ -412,7 +416,7 @@ impl Store {
                 .bind(changes.username.as_ref().map(|(_, k)| k.as_str()))
                 .bind(changes.full_name.is_some())
                 .bind(changes.full_name.clone().flatten())
-                .bind(changes.role.as_deref())
+                .bind(changes.role.map(Role::as_str))
                 .bind(changes.is_active)
                 .bind(changes.keep_loan_history)
                 .bind(now)
@@ -567,7 +571,7 @@ impl Store {
         let now = query.now.unwrap_or(OffsetDateTime::UNIX_EPOCH);
         Ok(crate::on_pool!(self, pool => sqlx::query_as(LIST)
             .bind(query.q.as_deref().map(like_pattern))
-            .bind(query.role.as_deref())
+            .bind(query.role.map(Role::as_str))
             .bind(status.unwrap_or("default"))
             .bind(now)
             .bind(query.before.map(|(at, _)| at))

@@ -428,7 +428,7 @@ mod audit_entries_commit_with_their_change {
                 username: "atomic".into(),
                 username_key: "atomic".into(),
                 full_name: None,
-                role: "patron".into(),
+                role: carrel_core::roles::Role::Patron,
                 password_hash: None,
                 email_verified: false,
                 card_number: None,
@@ -603,6 +603,212 @@ mod audit_entries_commit_with_their_change {
         ));
         let auth = store.session_auth(first).await.unwrap().unwrap();
         assert!(auth.revoked_at.is_some());
+        store.close().await;
+    }
+}
+
+/// A user row whose role is not a role is corrupt: the CHECK constraint
+/// refuses to write one, and a row that got past it anyway (here: with the
+/// check bypassed) is a typed `InvalidStored` error on every read, never an
+/// account read as a patron. The same holds for the other stored words (an
+/// outbox state here); an outbox kind, which has no constraint, is kept as an
+/// unknown word instead.
+mod stored_words_that_are_not_words_are_refused {
+    use carrel_core::roles::Role;
+    use carrel_core::statuses::{OutboxState, UnknownValue};
+    use carrel_store::testing::TestDatabase;
+    use carrel_store::{
+        Backend, NewOutboxMessage, NewUser, OutboxPriority, OutboxQuery, Store, StoreError,
+        StoreOptions, StoredKind, UserQuery,
+    };
+    use sqlx::Connection as _;
+    use time::Duration;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        check(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        check(Backend::Postgres).await;
+    }
+
+    /// Runs `sql` (with `id` bound) on a connection of its own; with
+    /// `past_checks`, SQLite's CHECK constraints are ignored on it (PostgreSQL's
+    /// are dropped by the test instead). Returns the database's answer.
+    async fn raw(
+        db: &TestDatabase,
+        sql: &'static str,
+        id: Uuid,
+        past_checks: bool,
+    ) -> Result<(), sqlx::Error> {
+        match Backend::from_url(db.url()).unwrap() {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+                if past_checks {
+                    sqlx::query("PRAGMA ignore_check_constraints = ON")
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                }
+                sqlx::query(sql)
+                    .bind(id)
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+                sqlx::query(sql)
+                    .bind(id)
+                    .execute(&mut conn)
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+
+    /// PostgreSQL: drops a CHECK constraint (SQLite ignores them per connection).
+    async fn drop_check(db: &TestDatabase, sql: &'static str) {
+        if Backend::from_url(db.url()) == Some(Backend::Postgres) {
+            let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+    }
+
+    async fn check(backend: Backend) {
+        let Some(db) = TestDatabase::create(backend).await else {
+            return;
+        };
+        let store = Store::connect(db.url(), &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let now = datetime!(2026-03-01 10:00 UTC);
+        let user = store
+            .create_user(&NewUser {
+                id: Uuid::now_v7(),
+                email: "eve@example.org".into(),
+                email_key: "eve@example.org".into(),
+                username: "eve".into(),
+                username_key: "eve".into(),
+                full_name: None,
+                role: Role::Librarian,
+                password_hash: None,
+                email_verified: true,
+                card_number: None,
+                category: None,
+                now,
+            })
+            .await
+            .unwrap();
+        assert_eq!(user.role, Role::Librarian);
+
+        // The constraint refuses the write on both backends.
+        const CORRUPT_ROLE: &str = "UPDATE users SET role = 'superuser' WHERE id = $1";
+        let refused = raw(&db, CORRUPT_ROLE, user.id, false).await;
+        let refused = refused.expect_err("the CHECK constraint refuses an unknown role");
+        assert!(
+            refused.to_string().to_lowercase().contains("check"),
+            "{refused}"
+        );
+        assert_eq!(
+            store.find_user(user.id).await.unwrap().unwrap().role,
+            Role::Librarian
+        );
+
+        // Past the check (as a hand edit or an old bug could leave it), every
+        // read of the row is a typed error naming the set.
+        drop_check(&db, "ALTER TABLE users DROP CONSTRAINT users_role_check").await;
+        raw(&db, CORRUPT_ROLE, user.id, true).await.unwrap();
+        let is_invalid_role =
+            |e: &StoreError| matches!(e, StoreError::InvalidStored(UnknownValue("role")));
+        let by_id = store.find_user(user.id).await.unwrap_err();
+        assert!(is_invalid_role(&by_id), "{by_id:?}");
+        let by_login = store.find_user_by_login("eve").await.unwrap_err();
+        assert!(is_invalid_role(&by_login), "{by_login:?}");
+        let listed = store
+            .list_users(&UserQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(is_invalid_role(&listed), "{listed:?}");
+
+        // An outbox kind this version does not know is listed and claimed as
+        // such (the sender dead-letters it), not an error.
+        let message = NewOutboxMessage {
+            kind: carrel_core::statuses::MessageKind::VerifyEmail,
+            recipient: "ann@example.org".into(),
+            priority: OutboxPriority::Normal,
+            payload: serde_json::json!({"link": "https://lib.example/verify"}),
+        };
+        store.enqueue_outbox(&[message], now).await.unwrap();
+        let query = OutboxQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        let listed = store.list_outbox(&query).await.unwrap();
+        let id = listed[0].id;
+        assert_eq!(
+            listed[0].kind,
+            StoredKind::Known(carrel_core::statuses::MessageKind::VerifyEmail)
+        );
+        assert_eq!(listed[0].state, OutboxState::Pending);
+        raw(
+            &db,
+            "UPDATE outbox_messages SET kind = 'from_the_future' WHERE id = $1",
+            id,
+            false,
+        )
+        .await
+        .unwrap();
+        let listed = store.list_outbox(&query).await.unwrap();
+        assert_eq!(
+            listed[0].kind,
+            StoredKind::Unknown("from_the_future".into())
+        );
+        assert_eq!(listed[0].kind.as_str(), "from_the_future");
+        let holder = Uuid::now_v7();
+        let claimed = store
+            .claim_outbox(holder, now, Duration::minutes(1), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(
+            claimed[0].kind,
+            StoredKind::Unknown("from_the_future".into())
+        );
+        store
+            .outbox_failed(id, holder, now, "the kind is unknown", None)
+            .await
+            .unwrap();
+        assert_eq!(store.outbox_counts().await.unwrap().dead, 1);
+
+        // A state that is not a state is a typed error, for the listing and the counts.
+        drop_check(
+            &db,
+            "ALTER TABLE outbox_messages DROP CONSTRAINT outbox_messages_state_check",
+        )
+        .await;
+        raw(
+            &db,
+            "UPDATE outbox_messages SET state = 'lost' WHERE id = $1",
+            id,
+            true,
+        )
+        .await
+        .unwrap();
+        let is_invalid_state =
+            |e: &StoreError| matches!(e, StoreError::InvalidStored(UnknownValue("outbox state")));
+        let listed = store.list_outbox(&query).await.unwrap_err();
+        assert!(is_invalid_state(&listed), "{listed:?}");
+        let counted = store.outbox_counts().await.unwrap_err();
+        assert!(is_invalid_state(&counted), "{counted:?}");
         store.close().await;
     }
 }

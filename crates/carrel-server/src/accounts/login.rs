@@ -21,7 +21,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use super::{AccountError, role_of};
+use super::AccountError;
 use crate::audit;
 use crate::auth::tokens::{IssuedTokens, PendingSession};
 use crate::client::ClientInfo;
@@ -471,7 +471,7 @@ pub async fn login(
         && (user.email_verified || !state.config.require_email_verification);
     // A right password completes the sign-in only when no second factor
     // follows; then the session is opened with the attempt's settlement.
-    let role = role_of(&user);
+    let role = user.role;
     let session = (usable && !user.mfa_enabled).then(|| {
         // Roles that must use MFA get a session that can only enrol until they do.
         let scope = state

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{AccountError, NewAccount, conflict_from, role_of};
+use super::{AccountError, NewAccount, conflict_from};
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::client::ClientInfo;
@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub fn may_manage(actor: &Principal, target: &User) -> bool {
     match actor.role {
         Role::Admin => true,
-        Role::Librarian => role_of(target) == Role::Patron,
+        Role::Librarian => target.role == Role::Patron,
         Role::Patron => false,
     }
 }
@@ -240,14 +240,14 @@ pub async fn update_by_staff(
     }
     // Staff cannot demote or deactivate themselves through the staff endpoint: a
     // stolen staff token must not be able to lock the last admin out silently.
-    let demotes_self = update.role.is_some_and(|r| r.as_str() != target.role);
+    let demotes_self = update.role.is_some_and(|r| r != target.role);
     if id == actor.user_id && (demotes_self || update.is_active == Some(false)) {
         return Err(AccountError::Forbidden);
     }
     let mut bad = Vec::new();
     let mut changes = UserChanges {
         is_active: update.is_active,
-        role: update.role.map(|r| r.as_str().to_owned()),
+        role: update.role,
         home_branch_id: update.home_branch_id,
         ..Default::default()
     };
@@ -288,14 +288,14 @@ pub async fn update_by_staff(
         return Err(AccountError::InvalidFields(bad));
     }
     let mut events = Vec::new();
-    if let Some(role) = update.role.filter(|r| r.as_str() != target.role) {
+    if let Some(role) = update.role.filter(|r| *r != target.role) {
         events.push(audit::event(
             state,
             client,
             "user.role_changed",
             Some(actor.user_id),
             Some(id),
-            json!({"from": target.role, "to": role.as_str()}),
+            json!({"from": target.role.as_str(), "to": role.as_str()}),
         ));
     }
     let fields: Vec<&str> = [

@@ -13,9 +13,9 @@ use serde_json::json;
 use totp_rs::{Algorithm, Builder, Totp};
 use uuid::Uuid;
 
+use super::AccountError;
 use super::login::Attempt;
 use super::manage::may_manage;
-use super::{AccountError, role_of};
 use crate::audit;
 use crate::auth::principal::Principal;
 use crate::auth::tokens::{IssuedTokens, PendingSession};
@@ -340,7 +340,7 @@ pub async fn verify(
     {
         return Err(AccountError::Unauthorized);
     }
-    let tokens = session.issue(state, role_of(&user))?;
+    let tokens = session.issue(state, user.role)?;
     super::login::count_login(true);
     Ok((tokens, challenge.use_cookies))
 }

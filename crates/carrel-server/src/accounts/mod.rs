@@ -199,7 +199,7 @@ pub(crate) async fn insert_user(
         email: id.email,
         username: id.username,
         full_name: id.full_name,
-        role: role.as_str().to_owned(),
+        role,
         password_hash,
         email_verified,
         card_number: card_number.or_else(|| generated_card(state, role)),
@@ -239,11 +239,6 @@ pub(crate) fn conflict_from(error: StoreError) -> AccountError {
         StoreError::Refused(reason) => AccountError::Conflict(reason),
         other => AccountError::Store(other),
     }
-}
-
-/// The account's role (a CHECK constraint guarantees a valid value).
-pub fn role_of(user: &User) -> Role {
-    user.role.parse().unwrap_or(Role::Patron)
 }
 
 /// A link in an email: `{CARREL_PUBLIC_URL}/{path}?token=…`.

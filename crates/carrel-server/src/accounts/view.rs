@@ -42,7 +42,7 @@ impl UserView {
             email: user.email,
             username: user.username,
             full_name: user.full_name,
-            role: user.role,
+            role: user.role.into(),
             email_verified: user.email_verified,
             is_active: user.is_active,
             mfa_enabled: user.mfa_enabled,

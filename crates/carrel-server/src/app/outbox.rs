@@ -23,7 +23,7 @@ pub async fn retry_message(
                 state,
                 "outbox.retried",
                 None,
-                json!({"message_id": entry.id, "kind": entry.kind}),
+                json!({"message_id": entry.id, "kind": entry.kind.as_str()}),
             )]
         })
         .await

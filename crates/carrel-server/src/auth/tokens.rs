@@ -164,9 +164,12 @@ pub async fn exchange_refresh_token(
         .await?;
     match outcome {
         Refresh::Rotated(session) => {
-            let role = session.user.role.parse().unwrap_or(Role::Patron);
-            let (access_token, expires_in) =
-                sign_access_token(state, session.user.id, session.session_id, role)?;
+            let (access_token, expires_in) = sign_access_token(
+                state,
+                session.user.id,
+                session.session_id,
+                session.user.role,
+            )?;
             Ok(IssuedTokens {
                 access_token,
                 expires_in,

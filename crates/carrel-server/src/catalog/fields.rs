@@ -4,6 +4,7 @@
 //! (and add the checks that need the database), and so does the MARC importer.
 
 use carrel_core::isbn::normalize_isbn;
+use carrel_core::statuses::CopyStatus;
 use carrel_store::{CopyChanges, ItemFields, ItemRow, NewCopy};
 
 /// Every bad field of an input, each with its reason (in the order checked).
@@ -11,7 +12,12 @@ use carrel_store::{CopyChanges, ItemFields, ItemRow, NewCopy};
 pub struct InvalidFields(pub Vec<(String, String)>);
 
 /// Copy statuses staff may set (circulation owns `on_loan` and `on_hold_shelf`).
-pub const SETTABLE_COPY_STATUSES: [&str; 4] = ["available", "lost", "damaged", "withdrawn"];
+pub const SETTABLE_COPY_STATUSES: [CopyStatus; 4] = [
+    CopyStatus::Available,
+    CopyStatus::Lost,
+    CopyStatus::Damaged,
+    CopyStatus::Withdrawn,
+];
 /// Oldest publication year accepted (antiquity in translation is dated by the translation).
 pub const MIN_YEAR: i32 = -3000;
 
@@ -209,8 +215,8 @@ pub fn validate_copy_changes(
     let barcode = raw_barcode.and_then(|b| barcode(&mut c, &b));
     let location = location.map(|l| c.text("location", l, 200));
     let call_number = call_number.map(|n| c.text("call_number", n, 100));
-    let status = match status {
-        Some(s) if SETTABLE_COPY_STATUSES.contains(&s.as_str()) => Some(s),
+    let status = match status.map(|s| s.parse::<CopyStatus>()) {
+        Some(Ok(s)) if SETTABLE_COPY_STATUSES.contains(&s) => Some(s),
         Some(_) => {
             c.fail("status", "must be one of available, lost, damaged, withdrawn (circulation sets on_loan and on_hold_shelf)");
             None
@@ -289,6 +295,17 @@ mod tests {
     fn copy_statuses_owned_by_circulation_cannot_be_set() {
         assert!(validate_copy_changes(None, None, None, Some("on_loan".into())).is_err());
         assert!(validate_copy_changes(None, None, None, Some("damaged".into())).is_ok());
+        for settable in SETTABLE_COPY_STATUSES {
+            let changes =
+                validate_copy_changes(None, None, None, Some(settable.as_str().into())).unwrap();
+            assert_eq!(changes.status, Some(settable));
+        }
+        for refused in ["on_hold_shelf", "in_transit", "Damaged", "broken", ""] {
+            assert!(
+                validate_copy_changes(None, None, None, Some(refused.into())).is_err(),
+                "{refused:?}"
+            );
+        }
         assert!(validate_new_copy("has space", None, None).is_err());
         assert!(validate_new_copy("BC-0001", Some("Stacks".into()), None).is_ok());
     }

@@ -136,8 +136,7 @@ pub async fn import(state: &AppState, path: &Path) -> anyhow::Result<ImportRepor
                     continue;
                 }
                 if user.card_number.is_none() {
-                    user.card_number =
-                        accounts::generated_card(state, user.role.parse().unwrap_or(Role::Patron));
+                    user.card_number = accounts::generated_card(state, user.role);
                 }
                 batch.push((line, user));
             }
@@ -325,7 +324,7 @@ fn parse_row(
         email,
         username,
         full_name,
-        role: role.as_str().to_owned(),
+        role,
         password_hash: Some(hash.to_owned()),
         email_verified: true,
         card_number,
@@ -470,7 +469,7 @@ mod tests {
                 let name = if has("full_name") { identity::normalize_full_name(&row.full_name).unwrap() } else { None };
                 prop_assert_eq!(user.full_name, name);
                 let role = if has("role") && !row.role.is_empty() { row.role.to_ascii_lowercase() } else { "patron".into() };
-                prop_assert_eq!(user.role, role);
+                prop_assert_eq!(user.role.as_str(), role);
                 prop_assert_eq!(user.password_hash.as_deref(), Some(row.hash.as_str()));
             }
         }

@@ -181,12 +181,10 @@ impl FromRequestParts<AppState> for Authenticated {
         if now - session.last_used_at > TOUCH_AFTER {
             state.store.touch_session(session.session_id, now).await?;
         }
-        // A CHECK constraint guarantees the value; least privilege if it ever did not parse.
-        let role = session.user.role.parse().unwrap_or(Role::Patron);
         let principal = Principal {
             user_id: session.user.id,
             session_id: session.session_id,
-            role,
+            role: session.user.role,
             via_cookie,
             user: session.user,
         };

@@ -4,26 +4,13 @@
 //! A payload may hold a single-use link; it is only ever rendered into the
 //! email itself, never logged or listed.
 
+use carrel_core::statuses::MessageKind;
 use carrel_mail::{Email, messages};
-use carrel_store::{NewOutboxMessage, OutboxPriority};
+use carrel_store::{NewOutboxMessage, OutboxPriority, StoredKind};
 use serde_json::{Value, json};
 
-/// Every kind the sender can render (the store's circulation notices are
-/// `hold_ready`, `due_soon` and `overdue`).
-pub const KINDS: &[&str] = &[
-    "verify_email",
-    "password_reset",
-    "invitation",
-    "account_locked",
-    "registration_attempt",
-    "username_taken",
-    "hold_ready",
-    "due_soon",
-    "overdue",
-];
-
 fn message(
-    kind: &'static str,
+    kind: MessageKind,
     to: &str,
     priority: OutboxPriority,
     payload: Value,
@@ -39,7 +26,7 @@ fn message(
 /// "Confirm your email address".
 pub fn verify_email(to: &str, link: &str) -> NewOutboxMessage {
     message(
-        "verify_email",
+        MessageKind::VerifyEmail,
         to,
         OutboxPriority::Normal,
         json!({"link": link}),
@@ -49,7 +36,7 @@ pub fn verify_email(to: &str, link: &str) -> NewOutboxMessage {
 /// "Reset your password" (security).
 pub fn password_reset(to: &str, link: &str, valid_minutes: u32) -> NewOutboxMessage {
     message(
-        "password_reset",
+        MessageKind::PasswordReset,
         to,
         OutboxPriority::Security,
         json!({"link": link, "valid_minutes": valid_minutes}),
@@ -59,7 +46,7 @@ pub fn password_reset(to: &str, link: &str, valid_minutes: u32) -> NewOutboxMess
 /// "You have been invited to Carrel" (security).
 pub fn invitation(to: &str, link: &str, valid_hours: u32) -> NewOutboxMessage {
     message(
-        "invitation",
+        MessageKind::Invitation,
         to,
         OutboxPriority::Security,
         json!({"link": link, "valid_hours": valid_hours}),
@@ -69,7 +56,7 @@ pub fn invitation(to: &str, link: &str, valid_hours: u32) -> NewOutboxMessage {
 /// "Your account was locked" (security).
 pub fn account_locked(to: &str, until_rfc3339: &str) -> NewOutboxMessage {
     message(
-        "account_locked",
+        MessageKind::AccountLocked,
         to,
         OutboxPriority::Security,
         json!({"until": until_rfc3339}),
@@ -79,7 +66,7 @@ pub fn account_locked(to: &str, until_rfc3339: &str) -> NewOutboxMessage {
 /// "Someone tried to register with your email" (with a reset link).
 pub fn registration_attempt(to: &str, reset_link: &str) -> NewOutboxMessage {
     message(
-        "registration_attempt",
+        MessageKind::RegistrationAttempt,
         to,
         OutboxPriority::Normal,
         json!({"link": reset_link}),
@@ -89,7 +76,7 @@ pub fn registration_attempt(to: &str, reset_link: &str) -> NewOutboxMessage {
 /// "Your Carrel registration": the username asked for is taken.
 pub fn username_taken(to: &str, username: &str) -> NewOutboxMessage {
     message(
-        "username_taken",
+        MessageKind::UsernameTaken,
         to,
         OutboxPriority::Normal,
         json!({"username": username}),
@@ -106,12 +93,19 @@ pub struct RenderError {
 }
 
 /// The email a stored message stands for.
-pub fn render(kind: &str, recipient: &str, payload: Option<&Value>) -> Result<Email, RenderError> {
+pub fn render(
+    kind: &StoredKind,
+    recipient: &str,
+    payload: Option<&Value>,
+) -> Result<Email, RenderError> {
     let fail = |reason| RenderError {
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         reason,
     };
     let payload = payload.ok_or_else(|| fail("its payload is gone"))?;
+    let StoredKind::Known(kind) = *kind else {
+        return Err(fail("the kind is unknown"));
+    };
     let text = |field: &str| {
         payload
             .get(field)
@@ -131,30 +125,33 @@ pub fn render(kind: &str, recipient: &str, payload: Option<&Value>) -> Result<Em
         })
     };
     Ok(match kind {
-        "verify_email" => messages::verify_email(recipient, text("link")?),
-        "password_reset" => {
+        MessageKind::VerifyEmail => messages::verify_email(recipient, text("link")?),
+        MessageKind::PasswordReset => {
             messages::password_reset(recipient, text("link")?, small("valid_minutes")?)
         }
-        "invitation" => messages::invitation(recipient, text("link")?, small("valid_hours")?),
-        "account_locked" => messages::account_locked(recipient, text("until")?),
-        "registration_attempt" => messages::registration_attempt(recipient, text("link")?),
-        "username_taken" => messages::username_taken(recipient, text("username")?),
-        "hold_ready" => messages::hold_ready(
+        MessageKind::Invitation => {
+            messages::invitation(recipient, text("link")?, small("valid_hours")?)
+        }
+        MessageKind::AccountLocked => messages::account_locked(recipient, text("until")?),
+        MessageKind::RegistrationAttempt => {
+            messages::registration_attempt(recipient, text("link")?)
+        }
+        MessageKind::UsernameTaken => messages::username_taken(recipient, text("username")?),
+        MessageKind::HoldReady => messages::hold_ready(
             recipient,
             text("title")?,
             &carrel_core::clock::rfc3339(instant("pickup_until")?),
         ),
-        "due_soon" => messages::due_soon(
+        MessageKind::DueSoon => messages::due_soon(
             recipient,
             text("title")?,
             &instant("due_at")?.date().to_string(),
         ),
-        "overdue" => messages::overdue(
+        MessageKind::Overdue => messages::overdue(
             recipient,
             text("title")?,
             &instant("due_at")?.date().to_string(),
         ),
-        _ => return Err(fail("the kind is unknown")),
     })
 }
 
@@ -174,30 +171,35 @@ mod tests {
             registration_attempt(to, link),
             username_taken(to, "ada"),
             message(
-                "hold_ready",
+                MessageKind::HoldReady,
                 to,
                 OutboxPriority::Normal,
                 json!({"title": "Dune", "pickup_until": 1_800_000_000}),
             ),
             message(
-                "due_soon",
+                MessageKind::DueSoon,
                 to,
                 OutboxPriority::Normal,
                 json!({"title": "Dune", "due_at": 1_800_000_000}),
             ),
             message(
-                "overdue",
+                MessageKind::Overdue,
                 to,
                 OutboxPriority::Normal,
                 json!({"title": "Dune", "due_at": 1_800_000_000}),
             ),
         ];
-        assert_eq!(stored.len(), KINDS.len());
+        let kinds: Vec<MessageKind> = stored.iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, MessageKind::ALL);
         for m in &stored {
-            assert!(KINDS.contains(&m.kind));
-            let email = render(m.kind, &m.recipient, Some(&m.payload)).expect(m.kind);
+            let kind = StoredKind::Known(m.kind);
+            let email = render(&kind, &m.recipient, Some(&m.payload))
+                .unwrap_or_else(|e| panic!("{}: {e}", m.kind));
             assert_eq!(email.to, to);
-            let security = matches!(m.kind, "password_reset" | "invitation" | "account_locked");
+            let security = matches!(
+                m.kind,
+                MessageKind::PasswordReset | MessageKind::Invitation | MessageKind::AccountLocked
+            );
             assert_eq!(
                 m.priority == OutboxPriority::Security,
                 security,
@@ -211,8 +213,16 @@ mod tests {
                 m.kind
             );
         }
-        assert!(render("nonsense", to, Some(&json!({}))).is_err());
-        assert!(render("verify_email", to, None).is_err());
-        assert!(render("verify_email", to, Some(&json!({}))).is_err());
+        let unknown = StoredKind::from("nonsense".to_owned());
+        assert_eq!(unknown, StoredKind::Unknown("nonsense".to_owned()));
+        let refused = render(&unknown, to, Some(&json!({}))).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "cannot render a `nonsense` message: the kind is unknown"
+        );
+        let verify = StoredKind::from("verify_email".to_owned());
+        assert_eq!(verify, StoredKind::Known(MessageKind::VerifyEmail));
+        assert!(render(&verify, to, None).is_err());
+        assert!(render(&verify, to, Some(&json!({}))).is_err());
     }
 }

@@ -82,7 +82,7 @@ async fn deliver(state: &AppState, message: &ClaimedMessage) -> Result<Delivery,
     let holder = state.instance_id;
     let kind = message.kind.as_str();
     let rendered = messages::render(
-        kind,
+        &message.kind,
         &message.recipient,
         message.payload.as_ref().map(|p| &p.0),
     );

@@ -10,6 +10,7 @@ use askama::Template;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use carrel_core::statuses::FineReason;
 use carrel_store::StoreError;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -195,12 +196,12 @@ async fn hold_rows(
 }
 
 /// A fine's reason, in words.
-pub(super) fn fine_reason(t: &'static Texts, reason: &str) -> &'static str {
+pub(super) fn fine_reason(t: &'static Texts, reason: FineReason) -> &'static str {
     match reason {
-        "overdue" => t.fine_overdue,
-        "lost" => t.fine_lost,
-        "damage" => t.fine_damage,
-        _ => t.fine_manual,
+        FineReason::Overdue => t.fine_overdue,
+        FineReason::Lost => t.fine_lost,
+        FineReason::Damage => t.fine_damage,
+        FineReason::Manual => t.fine_manual,
     }
 }
 
@@ -223,7 +224,7 @@ async fn fine_rows(
             FineRow {
                 id: fine.id,
                 date: lang.date(state.config.timezone.local_date(fine.created_at)),
-                reason: fine_reason(t, &fine.reason).to_owned(),
+                reason: fine_reason(t, fine.reason).to_owned(),
                 amount: lang.money(fine.amount_cents, currency),
                 pay_amount: format!(
                     "{}.{:02}",

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use carrel_core::roles::Role;
 use carrel_core::rules::{Rule, Specificity};
+use carrel_core::statuses::ImportStatus;
 use carrel_store::{StoreError, UserQuery};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -722,11 +723,11 @@ struct UsersQuery {
     q: String,
 }
 
-fn role_name(t: &Texts, role: &str) -> &'static str {
+fn role_name(t: &Texts, role: Role) -> &'static str {
     match role {
-        "admin" => t.role_admin,
-        "librarian" => t.role_librarian,
-        _ => t.role_patron,
+        Role::Admin => t.role_admin,
+        Role::Librarian => t.role_librarian,
+        Role::Patron => t.role_patron,
     }
 }
 
@@ -764,8 +765,8 @@ async fn users_page(
                     .iter()
                     .map(|r| Choice {
                         value: r.as_str().to_owned(),
-                        name: role_name(t, r.as_str()).to_owned(),
-                        selected: r.as_str() == u.role,
+                        name: role_name(t, *r).to_owned(),
+                        selected: *r == u.role,
                     })
                     .collect(),
                 role_label: Lang::fill(t.users_role_of, &name),
@@ -874,7 +875,7 @@ pub async fn set_role(
         .map(|user| {
             Lang::fill(
                 &Lang::fill(t.users_role_changed, &user.username),
-                role_name(t, role.as_str()),
+                role_name(t, role),
             )
         });
     after_user_change(&state, &web, &me, id, &form.q, outcome).await
@@ -1713,11 +1714,11 @@ async fn imports_page(
         .into_iter()
         .map(|r| ImportRowView {
             file: r.file_name.clone().unwrap_or_default(),
-            status: match r.status.as_str() {
-                "queued" => t.imports_queued,
-                "running" => t.imports_running,
-                "done" => t.imports_done,
-                _ => t.imports_failed,
+            status: match r.status {
+                ImportStatus::Queued => t.imports_queued,
+                ImportStatus::Running => t.imports_running,
+                ImportStatus::Done => t.imports_done,
+                ImportStatus::Failed => t.imports_failed,
             },
             progress: match r.total {
                 Some(total) if total > 0 => Lang::fill(

@@ -330,7 +330,7 @@ async fn desk_fines(state: &AppState, web: &Web, patron: Uuid) -> Result<Vec<Des
             let balance = web.lang.money(fine.balance_cents, currency);
             DeskFine {
                 id: fine.id,
-                reason: super::account::fine_reason(t, &fine.reason).to_owned(),
+                reason: super::account::fine_reason(t, fine.reason).to_owned(),
                 date: web
                     .lang
                     .date(state.config.timezone.local_date(fine.created_at)),

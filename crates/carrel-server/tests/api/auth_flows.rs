@@ -568,7 +568,7 @@ async fn legacy_bcrypt_hashes_are_upgraded_on_login(app: TestApp) {
             username: "oldtimer".into(),
             username_key: "oldtimer".into(),
             full_name: None,
-            role: "patron".into(),
+            role: carrel_core::roles::Role::Patron,
             password_hash: Some(legacy.clone()),
             email_verified: true,
             card_number: None,

@@ -69,7 +69,7 @@ async fn import_keeps_legacy_hashes_and_reports_bad_rows(app: TestApp) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(two.role, "librarian");
+    assert_eq!(two.role, carrel_core::roles::Role::Librarian);
 }
 
 fn carrel(dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {

@@ -18,6 +18,7 @@ backend_tests!(
     export_drops_other_peoples_network_details,
     every_audit_filter_filters,
     staff_cannot_delete_demote_or_deactivate_themselves,
+    a_corrupt_role_is_a_server_error_never_a_patron,
 );
 
 async fn profile_updates_refuse_mass_assignment(app: TestApp) {
@@ -864,4 +865,68 @@ async fn staff_cannot_delete_demote_or_deactivate_themselves(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
+}
+
+/// Sets `username`'s role to a word that is not a role, past the CHECK
+/// constraint (SQLite: ignored on this connection; PostgreSQL: dropped), as a
+/// hand edit or an old bug could leave it.
+async fn corrupt_role(app: &TestApp, username: &str) {
+    use sqlx::Connection as _;
+    const CORRUPT: &str = "UPDATE users SET role = 'superuser' WHERE username = $1";
+    match app.state.store.backend() {
+        carrel_store::Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query("PRAGMA ignore_check_constraints = ON")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query(CORRUPT)
+                .bind(username)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+        carrel_store::Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(app.db.url()).await.unwrap();
+            sqlx::query("ALTER TABLE users DROP CONSTRAINT users_role_check")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query(CORRUPT)
+                .bind(username)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+            assert!(
+                app.state
+                    .store
+                    .revocations_caught_up(std::time::Duration::from_secs(2))
+                    .await
+            );
+        }
+    }
+}
+
+/// An account whose stored role is not a role is refused with a 500 (the row
+/// is corrupt) on every way in: its live session and a new login. It is never
+/// let in with a patron's rights.
+async fn a_corrupt_role_is_a_server_error_never_a_patron(app: TestApp) {
+    app.create_user("eve", Role::Librarian).await;
+    app.create_user("ann", Role::Patron).await;
+    let token = app.access_token("eve").await;
+    let me = app.authed(Method::GET, "/api/v1/users/me", &token);
+    assert_eq!(me.send().await.unwrap().status(), 200);
+    corrupt_role(&app, "eve").await;
+
+    let me = app.authed(Method::GET, "/api/v1/users/me", &token);
+    assert_error(me.send().await.unwrap(), 500, "INTERNAL_ERROR").await;
+    let patrons_only = app.authed(Method::GET, "/api/v1/users/me/loans", &token);
+    assert_error(patrons_only.send().await.unwrap(), 500, "INTERNAL_ERROR").await;
+    assert_error(app.login("eve", PASSWORD).await, 500, "INTERNAL_ERROR").await;
+    // Other accounts are unaffected.
+    let ann = app.access_token("ann").await;
+    let me = app.authed(Method::GET, "/api/v1/users/me", &ann);
+    assert_eq!(me.send().await.unwrap().status(), 200);
 }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{EventRecord, append_event};
+use crate::stored::Stored;
 use crate::{Store, StoreError};
 
 /// A stored copy.
@@ -16,7 +17,7 @@ pub struct Copy {
     pub barcode: String,
     pub location: Option<String>,
     pub call_number: Option<String>,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<CopyStatus>")]
     pub status: CopyStatus,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -57,7 +58,7 @@ pub struct CopyChanges {
     pub barcode: Option<String>,
     pub location: Option<Option<String>>,
     pub call_number: Option<Option<String>>,
-    pub status: Option<String>,
+    pub status: Option<CopyStatus>,
     /// A new home branch.
     pub branch_id: Option<Uuid>,
 }
@@ -158,7 +159,7 @@ impl Store {
         crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
             let before: Copy = sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-            if changes.status.as_ref().is_some_and(|s| s != before.status.as_str()) && before.status.in_circulation() {
+            if changes.status.is_some_and(|s| s != before.status) && before.status.in_circulation() {
                 return Err(StoreError::Refused(IN_CIRCULATION));
             }
             let after: Copy = sqlx::query_as(UPDATE)
@@ -168,7 +169,7 @@ impl Store {
                 .bind(changes.location.clone().flatten())
                 .bind(changes.call_number.is_some())
                 .bind(changes.call_number.clone().flatten())
-                .bind(changes.status.as_deref())
+                .bind(changes.status.map(CopyStatus::as_str))
                 .bind(now)
                 .bind(changes.branch_id)
                 .fetch_one(&mut *tx)

@@ -13,6 +13,7 @@
 //! behind `create_item` and `bulk_create_items`): fixed-size multi-row INSERTs
 //! on SQLite, `COPY` on PostgreSQL.
 
+use carrel_core::statuses::ImportStatus;
 use serde_json::json;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -22,6 +23,7 @@ use super::items::{FTS_DELETE, FTS_INSERT, UNKNOWN_YEAR, bind_fields, item_colum
 use super::write::{CatalogWrite as _, CopyRow, EventRow};
 use super::{Copy, ItemFields, ItemRow, NewCopy};
 use crate::audit::append_audit_trail;
+use crate::stored::Stored;
 use crate::{AuditTrail, Backend, Store, StoreError};
 
 /// SQLite: the page cache of the importing connection (KiB, negative).
@@ -171,8 +173,9 @@ pub struct NewImport {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ImportRow {
     pub id: Uuid,
-    /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
+    /// A CHECK constraint holds it to the four statuses.
+    #[sqlx(try_from = "Stored<ImportStatus>")]
+    pub status: ImportStatus,
     pub format: String,
     pub match_mode: String,
     pub file_name: Option<String>,
@@ -676,13 +679,13 @@ impl Store {
             import_columns!()
         );
         let status = if failed_with.is_some() {
-            "failed"
+            ImportStatus::Failed
         } else {
-            "done"
+            ImportStatus::Done
         };
         let events = crate::on_writer!(self, writer => {
             let mut tx = writer.begin_write().await?;
-            let done: Option<ImportRow> = sqlx::query_as(UPDATE).bind(id).bind(holder).bind(status).bind(failed_with).bind(now).fetch_optional(&mut *tx).await?;
+            let done: Option<ImportRow> = sqlx::query_as(UPDATE).bind(id).bind(holder).bind(status.as_str()).bind(failed_with).bind(now).fetch_optional(&mut *tx).await?;
             let Some(done) = done else {
                 return Ok(false);
             };

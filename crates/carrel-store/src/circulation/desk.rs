@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::fines::{Fine, fine_select};
+use crate::stored::Stored;
 use crate::{Store, StoreError};
 
 /// A copy by barcode, with its item, open loan and hold queue.
@@ -16,7 +17,7 @@ pub struct CopyState {
     pub barcode: String,
     pub title: String,
     pub item_type: String,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<CopyStatus>")]
     pub status: CopyStatus,
     pub location: Option<String>,
     pub call_number: Option<String>,
@@ -44,7 +45,7 @@ pub struct DeskHold {
     pub hold_id: Uuid,
     pub title: String,
     /// `Waiting` or `Ready`.
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<HoldStatus>")]
     pub status: HoldStatus,
 }
 

@@ -10,6 +10,7 @@ use carrel_core::statuses::{FineReason, FineStatus, PaymentMethod};
 
 use super::Refusal;
 use crate::audit::append_audit_trail;
+use crate::stored::Stored;
 use crate::{AuditTrail, Store, StoreError};
 
 macro_rules! fine_select {
@@ -34,12 +35,12 @@ pub struct Fine {
     pub id: Uuid,
     pub user_id: Uuid,
     pub loan_id: Option<Uuid>,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<FineReason>")]
     pub reason: FineReason,
     pub amount_cents: i64,
     pub paid_cents: i64,
     pub waived_cents: i64,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<FineStatus>")]
     pub status: FineStatus,
     pub note: Option<String>,
     pub days_late: Option<i32>,
@@ -89,7 +90,7 @@ pub struct Payment {
     pub fine_id: Uuid,
     pub user_id: Uuid,
     pub amount_cents: i64,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<PaymentMethod>")]
     pub method: PaymentMethod,
     /// The payment provider's reference.
     pub reference: Option<String>,

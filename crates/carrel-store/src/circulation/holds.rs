@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
+use crate::stored::Stored;
 use crate::{AuditTrail, Backend, Store, StoreError};
 
 /// Hold columns plus `position`: 1-based among the item's waiting holds
@@ -30,7 +31,7 @@ pub struct Hold {
     pub item_id: Uuid,
     /// None once the hold has been anonymised.
     pub user_id: Option<Uuid>,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<HoldStatus>")]
     pub status: HoldStatus,
     pub created_at: OffsetDateTime,
     pub ready_at: Option<OffsetDateTime>,
@@ -126,7 +127,7 @@ macro_rules! ready_hold {
             .await?;
             if let Some((email, title)) = addressee {
                 let mail = $crate::NewOutboxMessage {
-                    kind: "hold_ready",
+                    kind: carrel_core::statuses::MessageKind::HoldReady,
                     recipient: email,
                     priority: $crate::OutboxPriority::Normal,
                     payload: serde_json::json!({"hold_id": hold_id, "title": title, "pickup_until": expires_at.unix_timestamp()}),

@@ -3,6 +3,7 @@
 //! anonymisation of old loans.
 
 use carrel_core::calendar::{is_due_soon, retention_cutoff};
+use carrel_core::statuses::MessageKind;
 use serde_json::json;
 use time::{Date, Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -24,12 +25,17 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    /// The notice's name, also its outbox `kind`.
+    /// The notice's name, as `notices_sent` stores it.
     pub fn as_str(self) -> &'static str {
+        self.message_kind().as_str()
+    }
+
+    /// The message that carries the notice (same name).
+    pub fn message_kind(self) -> MessageKind {
         match self {
-            NoticeKind::HoldReady => "hold_ready",
-            NoticeKind::DueSoon => "due_soon",
-            NoticeKind::Overdue => "overdue",
+            NoticeKind::HoldReady => MessageKind::HoldReady,
+            NoticeKind::DueSoon => MessageKind::DueSoon,
+            NoticeKind::Overdue => MessageKind::Overdue,
         }
     }
 }
@@ -205,7 +211,7 @@ impl Store {
                     .execute(&mut *tx).await?.rows_affected();
                 if inserted == 1 {
                     let mail = NewOutboxMessage {
-                        kind: kind.as_str(),
+                        kind: kind.message_kind(),
                         recipient: notice.email.clone(),
                         priority: OutboxPriority::Normal,
                         payload: json!({"loan_id": notice.subject_id, "title": notice.title, "due_at": notice.at.unix_timestamp()}),

@@ -17,6 +17,7 @@ use super::rules::resolve_rule;
 use super::{CirculationEvent, Refusal, circulation_event};
 use crate::audit::append_audit_trail;
 use crate::branches::{BranchClock, branch_days_of, load_branch_days};
+use crate::stored::Stored;
 use crate::{AuditTrail, Backend, Store, StoreError};
 
 macro_rules! loan_columns {
@@ -40,7 +41,7 @@ pub struct Loan {
     /// None once the loan has been anonymised.
     pub user_id: Option<Uuid>,
     /// As stored; see [`Loan::status_at`].
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<LoanStatus>")]
     pub status: LoanStatus,
     pub checked_out_at: OffsetDateTime,
     pub due_at: OffsetDateTime,
@@ -222,7 +223,7 @@ const CHECKOUT_LOCK_PG: &str = "SELECT 1 FROM users u CROSS JOIN copies c JOIN i
 struct CheckoutLookup {
     copy_id: Uuid,
     item_id: Uuid,
-    #[sqlx(try_from = "String")]
+    #[sqlx(try_from = "Stored<CopyStatus>")]
     copy_status: CopyStatus,
     home_branch_id: Uuid,
     item_type: String,

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use carrel_core::statuses::FineStatus;
+use carrel_core::statuses::{FineReason, FineStatus};
 use carrel_store::{Fine, FineQuery, Payment, PaymentOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -40,13 +40,15 @@ pub struct FineView {
     pub user_id: Uuid,
     pub loan_id: Option<Uuid>,
     /// `overdue`, `lost`, `damage` or `manual`.
-    pub reason: String,
+    #[schema(value_type = String)]
+    pub reason: FineReason,
     pub amount_cents: i64,
     pub paid_cents: i64,
     pub waived_cents: i64,
     pub balance_cents: i64,
     /// `open`, `paid` or `waived`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: FineStatus,
     pub currency: String,
     pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -60,11 +62,11 @@ impl FineView {
             id: f.id,
             user_id: f.user_id,
             loan_id: f.loan_id,
-            reason: f.reason.to_string(),
+            reason: f.reason,
             amount_cents: f.amount_cents,
             paid_cents: f.paid_cents,
             waived_cents: f.waived_cents,
-            status: f.status.to_string(),
+            status: f.status,
             currency: currency.to_owned(),
             note: f.note,
             created_at: f.created_at,

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use carrel_core::statuses::ImportStatus;
 use carrel_store::{ImportErrorRow, ImportRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -48,7 +49,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ImportView {
     pub id: Uuid,
     /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ImportStatus,
     /// `auto`, `marc` or `marcxml`.
     pub format: String,
     /// `isbn`, `control-number` or `none`.

@@ -3,6 +3,7 @@
 //! its link: recipient, kind, state, attempts, last error and times only.
 
 use axum::extract::{Path, State};
+use carrel_core::statuses::OutboxState;
 use carrel_store::{OutboxEntry, OutboxQuery};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -56,14 +57,14 @@ impl From<OutboxEntry> for OutboxMessageView {
     fn from(e: OutboxEntry) -> Self {
         Self {
             id: e.id,
-            kind: e.kind,
+            kind: e.kind.as_str().to_owned(),
             recipient: e.recipient,
             priority: if e.priority == 0 {
                 "security"
             } else {
                 "normal"
             },
-            state: e.state,
+            state: e.state.as_str().to_owned(),
             attempts: e.attempts,
             last_error: e.last_error,
             next_attempt_at: e.next_attempt_at,
@@ -83,11 +84,11 @@ pub enum OutboxStateParam {
 }
 
 impl OutboxStateParam {
-    pub fn as_str(self) -> &'static str {
+    pub fn state(self) -> OutboxState {
         match self {
-            OutboxStateParam::Pending => "pending",
-            OutboxStateParam::Sent => "sent",
-            OutboxStateParam::Dead => "dead",
+            OutboxStateParam::Pending => OutboxState::Pending,
+            OutboxStateParam::Sent => OutboxState::Sent,
+            OutboxStateParam::Dead => OutboxState::Dead,
         }
     }
 }
@@ -113,7 +114,7 @@ async fn list_messages(
     let rows = state
         .store
         .list_outbox(&OutboxQuery {
-            state: params.state.map(OutboxStateParam::as_str),
+            state: params.state.map(OutboxStateParam::state),
             before: pagination::decode_cursor(params.cursor.as_deref())?,
             limit,
         })

@@ -314,7 +314,7 @@ async fn list_users(
             .q
             .map(|q| q.trim().chars().take(100).collect())
             .filter(|q: &String| !q.is_empty()),
-        role: params.role.map(|r| r.as_str().to_owned()),
+        role: params.role,
         status: params.status.map(|s| match s {
             StatusParam::Active => UserStatus::Active,
             StatusParam::Locked => UserStatus::Locked,
