@@ -8,7 +8,8 @@
 
 use std::path::PathBuf;
 
-use carrel_store::ImportRow;
+use carrel_core::statuses::UnknownValue;
+use carrel_store::{ImportRow, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -94,8 +95,12 @@ pub async fn run(state: &AppState, id: Uuid) {
 }
 
 async fn execute(state: &AppState, row: &ImportRow, holder: Uuid) -> Result<(), ImportError> {
-    let format = Format::parse(&row.format).unwrap_or(Format::Auto);
-    let match_mode = MatchMode::parse(&row.match_mode).unwrap_or(MatchMode::Isbn);
+    // The columns' CHECK constraints allow only known words; anything else is
+    // a broken row, failed as such rather than guessed at.
+    let unknown = |what| ImportError::Store(StoreError::InvalidStored(UnknownValue(what)));
+    let format = Format::parse(&row.format).ok_or_else(|| unknown("import format"))?;
+    let match_mode =
+        MatchMode::parse(&row.match_mode).ok_or_else(|| unknown("import match mode"))?;
     let path = PathBuf::from(&row.file_path);
     let file = match std::fs::File::open(&path) {
         Ok(file) => file,
