@@ -20,34 +20,7 @@ type Graph = BTreeMap<String, BTreeSet<String>>;
 /// Imports that still close a cycle, each with why it is left: (crate, from, to, reason). The
 /// test fails when any other import closes a cycle, and when one of these no longer does (then
 /// delete its line), so this list only shrinks.
-const KNOWN: &[(&str, &str, &str, &str)] = &[
-    (
-        "carrel-store",
-        "pool",
-        "session_cache",
-        "`Store` holds the live-session view; goes when pool.rs (being reworked for the single \
-         SQLite writer) takes the view's type from a module below it",
-    ),
-    (
-        "carrel-store",
-        "pool",
-        "branches",
-        "`Store` holds the library's `LibraryTime`; same pool.rs rework",
-    ),
-    (
-        "carrel-store",
-        "pool",
-        "migrations",
-        "migrations take `pool::Backend`; same pool.rs rework (move `Backend` below both)",
-    ),
-    (
-        "carrel-store",
-        "error",
-        "circulation",
-        "`StoreError::Circulation` wraps `circulation::Refusal`; goes when refusals become \
-         carrel-core enums (issue 13, decisions in core)",
-    ),
-];
+const KNOWN: &[(&str, &str, &str, &str)] = &[];
 
 #[test]
 fn no_crate_has_a_cycle_among_its_top_level_modules() {

@@ -18,7 +18,7 @@ pub enum StoreError {
     Refused(&'static str),
     /// A circulation rule refused the request (each maps to its own error code).
     #[error("refused: {0}")]
-    Circulation(crate::circulation::Refusal),
+    Circulation(carrel_core::decide::Refusal),
     /// The database could not be reached in time (pool timeout, I/O, closed pool),
     /// or it is shutting down, starting up or dropped the connection.
     #[error("database unavailable")]
@@ -39,8 +39,8 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-impl From<crate::circulation::Refusal> for StoreError {
-    fn from(refusal: crate::circulation::Refusal) -> Self {
+impl From<carrel_core::decide::Refusal> for StoreError {
+    fn from(refusal: carrel_core::decide::Refusal) -> Self {
         StoreError::Circulation(refusal)
     }
 }

@@ -33,6 +33,8 @@ mod stored;
 pub mod testing;
 mod users;
 
+use std::sync::Arc;
+
 pub use audit::{AuditEvent, AuditQuery, AuditTrail, NewAuditEvent, log as log_audit_events};
 pub use backup::{
     BackupError, check_sqlite_snapshot, sqlite_file, sqlite_vacuum_into, verify_sqlite_backup,
@@ -59,13 +61,45 @@ pub use outbox::{
     OutboxQuery, StoredKind,
 };
 pub use pins::{PinCounter, PinHolder};
-pub use pool::{Backend, PoolStatus, Store, StoreOptions};
+pub use pool::{Backend, PoolStatus, StoreOptions};
 pub use session_cache::{
     CHANNEL as REVOCATION_CHANNEL, HEARTBEAT_EVERY, LiveSession, MAX_LAG, ViewStatus,
 };
 pub use sessions::{Refresh, Session, SessionAuth};
 pub use sip2_terminals::Sip2Terminal;
 pub use users::{FirstToken, NewUser, User, UserChanges, UserQuery, UserStatus};
+
+/// A handle to the database; cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: pool::DbPool,
+    /// Live sessions held in memory (see [`crate::session_cache`]).
+    pub(crate) session_view: Arc<session_cache::SessionCache>,
+    /// Raised after a commit that enqueued outbox messages (see
+    /// [`Store::wake_outbox`]); shared by clones, so one process's sender hears
+    /// every handle.
+    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
+    /// The library's zone and closed-day rule (see [`Store::with_library_time`]).
+    pub(crate) library_time: Arc<LibraryTime>,
+}
+
+// `Store` is defined at the crate root, above every module: each module adds
+// its use cases in an `impl Store` block and the fields' types come from the
+// modules, so the modules form a DAG (the server's `tests/module_graph.rs`).
+impl Store {
+    /// Opens a pool for `url` (`sqlite://…` or `postgres://…`). SQLite files and
+    /// their directory are created when missing.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let pool = pool::open_pool(url, options).await?;
+        let session_view = session_cache::SessionCache::for_pool(&pool);
+        Ok(Store {
+            pool,
+            session_view,
+            outbox_signal: Arc::default(),
+            library_time: Arc::default(),
+        })
+    }
+}
 
 /// Runs `$body` with `$pool` bound to the concrete *read* pool of whichever
 /// backend the store uses. The body is expanded (and type-checked) once per

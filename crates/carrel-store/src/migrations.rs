@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::pool::Backend;
+use crate::{Store, StoreError};
 
 /// One migration file compiled into the binary by `build.rs`.
 #[derive(Debug)]
@@ -76,5 +77,30 @@ mod tests {
             latest_version(Backend::Sqlite),
             *sqlite.last().unwrap_or(&0)
         );
+    }
+}
+
+impl Store {
+    /// Applies every pending embedded migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = migrator(self.backend());
+        crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            migrator.run(&mut *conn).await?;
+        });
+        Ok(())
+    }
+
+    /// The highest migration version this binary embeds.
+    pub fn latest_migration(&self) -> i64 {
+        latest_version(self.backend())
+    }
+
+    /// True when every migration this binary embeds has been applied successfully.
+    pub async fn schema_is_current(&self) -> Result<bool, StoreError> {
+        const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
+        let applied: Vec<i64> =
+            crate::on_pool!(self, pool => sqlx::query_scalar(APPLIED).fetch_all(pool).await?);
+        Ok(versions(self.backend()).all(|v| applied.contains(&v)))
     }
 }

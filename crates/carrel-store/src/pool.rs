@@ -1,4 +1,4 @@
-//! Connecting to either backend, applying migrations, and health checks.
+//! Connecting to either backend, the SQLite writer's turns, and health checks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::Store;
 use crate::error::StoreError;
-use crate::migrations;
 
 /// A PostgreSQL connection idle at least this long is pinged before it is used.
 pub(crate) const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -83,20 +83,6 @@ pub(crate) struct Db<DB: sqlx::Database> {
     pub(crate) write: Writer<DB>,
 }
 
-/// A handle to the database; cheap to clone (the pool is shared).
-#[derive(Debug, Clone)]
-pub struct Store {
-    pub(crate) pool: DbPool,
-    /// Live sessions held in memory (see [`crate::session_cache`]).
-    pub(crate) session_view: Arc<crate::session_cache::SessionCache>,
-    /// Raised after a commit that enqueued outbox messages (see
-    /// [`Store::wake_outbox`]); shared by clones, so one process's sender hears
-    /// every handle.
-    pub(crate) outbox_signal: Arc<tokio::sync::Notify>,
-    /// The library's zone and closed-day rule (see [`Store::with_library_time`]).
-    pub(crate) library_time: Arc<crate::LibraryTime>,
-}
-
 /// A snapshot of the connection pool, for metrics.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolStatus {
@@ -108,93 +94,82 @@ pub struct PoolStatus {
     pub max: u32,
 }
 
-impl Store {
-    /// Opens a pool for `url` (`sqlite://…` or `postgres://…`). SQLite files and
-    /// their directory are created when missing.
-    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
-        let backend = Backend::from_url(url).ok_or_else(|| {
-            StoreError::Database(sqlx::Error::Configuration(
-                "database URL must start with sqlite:// or postgres://".into(),
-            ))
-        })?;
-        let pool = match backend {
-            Backend::Sqlite => {
-                let connect = SqliteConnectOptions::from_str(url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                let file = connect.get_filename().to_path_buf();
-                if let Some(parent) = file.parent()
-                    && !parent.as_os_str().is_empty()
-                {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
-                }
-                // Writers take turns, so one connection serves them all (and
-                // creates the file and switches it to WAL before any reader opens it).
-                let write = sqlite_pool_options(1, options.acquire_timeout)
-                    .connect_with(connect.clone())
-                    .await?;
-                let read = sqlite_pool_options(options.max_connections, options.acquire_timeout)
-                    .connect_with(connect.create_if_missing(false).read_only(true))
-                    .await?;
-                DbPool::Sqlite(Db {
-                    read,
-                    write: Writer {
-                        pool: write,
-                        turns: Some(sqlite_turns(file)),
-                        begin: Some("BEGIN IMMEDIATE"),
-                    },
-                })
+/// Opens a pool for `url` (`sqlite://…` or `postgres://…`). SQLite files and
+/// their directory are created when missing.
+pub(crate) async fn open_pool(url: &str, options: &StoreOptions) -> Result<DbPool, StoreError> {
+    let backend = Backend::from_url(url).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Configuration(
+            "database URL must start with sqlite:// or postgres://".into(),
+        ))
+    })?;
+    let pool = match backend {
+        Backend::Sqlite => {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let file = connect.get_filename().to_path_buf();
+            if let Some(parent) = file.parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
             }
-            Backend::Postgres => {
-                let connect = PgConnectOptions::from_str(url)?.application_name("carrel");
-                let pool = PgPoolOptions::new()
-                    .max_connections(options.max_connections)
-                    .acquire_timeout(options.acquire_timeout)
-                    // sqlx pings every connection before handing it out: a round trip
-                    // to the server per query. Only a connection that sat idle for
-                    // [`PING_IDLE_AFTER`] is checked now (the server or a proxy may
-                    // have dropped it meanwhile); a busy one proved itself moments ago,
-                    // and if it broke since, its query fails and sqlx discards it.
-                    .test_before_acquire(false)
-                    .before_acquire(|conn, meta| {
-                        Box::pin(async move {
-                            if meta.idle_for >= PING_IDLE_AFTER {
-                                conn.ping().await?;
-                            }
-                            Ok(true)
-                        })
+            // Writers take turns, so one connection serves them all (and
+            // creates the file and switches it to WAL before any reader opens it).
+            let write = sqlite_pool_options(1, options.acquire_timeout)
+                .connect_with(connect.clone())
+                .await?;
+            let read = sqlite_pool_options(options.max_connections, options.acquire_timeout)
+                .connect_with(connect.create_if_missing(false).read_only(true))
+                .await?;
+            DbPool::Sqlite(Db {
+                read,
+                write: Writer {
+                    pool: write,
+                    turns: Some(sqlite_turns(file)),
+                    begin: Some("BEGIN IMMEDIATE"),
+                },
+            })
+        }
+        Backend::Postgres => {
+            let connect = PgConnectOptions::from_str(url)?.application_name("carrel");
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                // sqlx pings every connection before handing it out: a round trip
+                // to the server per query. Only a connection that sat idle for
+                // [`PING_IDLE_AFTER`] is checked now (the server or a proxy may
+                // have dropped it meanwhile); a busy one proved itself moments ago,
+                // and if it broke since, its query fails and sqlx discards it.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_AFTER {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
                     })
-                    .connect_with(connect)
-                    .await?;
-                // PostgreSQL locks rows, not the database: one pool, no turns.
-                DbPool::Postgres(Db {
-                    read: pool.clone(),
-                    write: Writer {
-                        pool,
-                        turns: None,
-                        begin: None,
-                    },
                 })
-            }
-        };
-        let session_view = match &pool {
-            DbPool::Sqlite(db) => crate::session_cache::SessionCache::for_sqlite_file(
-                db.read.connect_options().get_filename().to_path_buf(),
-            ),
-            DbPool::Postgres(_) => Arc::new(crate::session_cache::SessionCache::new()),
-        };
-        Ok(Store {
-            pool,
-            session_view,
-            outbox_signal: Arc::default(),
-            library_time: Arc::default(),
-        })
-    }
+                .connect_with(connect)
+                .await?;
+            // PostgreSQL locks rows, not the database: one pool, no turns.
+            DbPool::Postgres(Db {
+                read: pool.clone(),
+                write: Writer {
+                    pool,
+                    turns: None,
+                    begin: None,
+                },
+            })
+        }
+    };
+    Ok(pool)
+}
 
+impl Store {
     /// The backend this store talks to.
     pub fn backend(&self) -> Backend {
         match self.pool {
@@ -203,35 +178,12 @@ impl Store {
         }
     }
 
-    /// Applies every pending embedded migration.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = migrations::migrator(self.backend());
-        crate::on_writer!(self, writer => {
-            let mut conn = writer.turn().await?;
-            migrator.run(&mut *conn).await?;
-        });
-        Ok(())
-    }
-
-    /// The highest migration version this binary embeds.
-    pub fn latest_migration(&self) -> i64 {
-        migrations::latest_version(self.backend())
-    }
-
     /// A round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         crate::on_pool!(self, pool => {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
-    }
-
-    /// True when every migration this binary embeds has been applied successfully.
-    pub async fn schema_is_current(&self) -> Result<bool, StoreError> {
-        const APPLIED: &str = "SELECT version FROM _sqlx_migrations WHERE success";
-        let applied: Vec<i64> =
-            crate::on_pool!(self, pool => sqlx::query_scalar(APPLIED).fetch_all(pool).await?);
-        Ok(migrations::versions(self.backend()).all(|v| applied.contains(&v)))
     }
 
     /// Connection-pool occupancy, for the metrics endpoint.

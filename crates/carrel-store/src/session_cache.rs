@@ -174,6 +174,17 @@ impl SessionCache {
         }
     }
 
+    /// The view a store on `pool` keeps: SQLite's shares the file's
+    /// process-wide view; PostgreSQL's is its own (kept by notifications).
+    pub(crate) fn for_pool(pool: &crate::pool::DbPool) -> Arc<Self> {
+        match pool {
+            crate::pool::DbPool::Sqlite(db) => {
+                Self::for_sqlite_file(db.read.connect_options().get_filename().to_path_buf())
+            }
+            crate::pool::DbPool::Postgres(_) => Arc::new(Self::new()),
+        }
+    }
+
     /// The view shared by every store on one SQLite file in this process.
     pub(crate) fn for_sqlite_file(file: PathBuf) -> Arc<Self> {
         static VIEWS: LazyLock<Mutex<HashMap<PathBuf, Weak<SessionCache>>>> =
