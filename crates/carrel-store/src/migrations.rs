@@ -60,26 +60,6 @@ pub(crate) fn versions(backend: Backend) -> impl Iterator<Item = i64> {
     embedded(backend).iter().map(|m| m.version)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn both_backends_have_the_same_versions() {
-        let sqlite: Vec<_> = versions(Backend::Sqlite).collect();
-        let postgres: Vec<_> = versions(Backend::Postgres).collect();
-        assert!(!sqlite.is_empty());
-        assert_eq!(
-            sqlite, postgres,
-            "every migration needs a twin in the other backend"
-        );
-        assert_eq!(
-            latest_version(Backend::Sqlite),
-            *sqlite.last().unwrap_or(&0)
-        );
-    }
-}
-
 impl Store {
     /// Applies every pending embedded migration.
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -102,5 +82,25 @@ impl Store {
         let applied: Vec<i64> =
             crate::on_pool!(self, pool => sqlx::query_scalar(APPLIED).fetch_all(pool).await?);
         Ok(versions(self.backend()).all(|v| applied.contains(&v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_have_the_same_versions() {
+        let sqlite: Vec<_> = versions(Backend::Sqlite).collect();
+        let postgres: Vec<_> = versions(Backend::Postgres).collect();
+        assert!(!sqlite.is_empty());
+        assert_eq!(
+            sqlite, postgres,
+            "every migration needs a twin in the other backend"
+        );
+        assert_eq!(
+            latest_version(Backend::Sqlite),
+            *sqlite.last().unwrap_or(&0)
+        );
     }
 }
