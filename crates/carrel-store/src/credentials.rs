@@ -527,20 +527,4 @@ impl Store {
         Ok(crate::on_pool!(self, pool => sqlx::query_scalar(SELECT)
             .bind(&hash[..]).bind(purpose.as_str()).bind(now).fetch_optional(pool).await?))
     }
-
-    /// Consumes a usable token atomically and returns its user; `None` if it was
-    /// unknown, used (also by a concurrent request) or expired.
-    pub async fn consume_one_time_token(
-        &self,
-        hash: [u8; 32],
-        purpose: TokenPurpose,
-        now: OffsetDateTime,
-    ) -> Result<Option<Uuid>, StoreError> {
-        const CONSUME: &str = "UPDATE one_time_tokens SET used_at = $3 \
-             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id";
-        Ok(
-            crate::on_writer!(self, writer => sqlx::query_scalar(CONSUME)
-            .bind(&hash[..]).bind(purpose.as_str()).bind(now).fetch_optional(&mut *writer.turn().await?).await?),
-        )
-    }
 }

@@ -648,22 +648,10 @@ impl Store {
         Ok(())
     }
 
-    /// Ends a job as `done` or `failed` (with `error`) and releases its lease.
-    /// Returns false when `holder` no longer holds it.
-    pub async fn finish_import(
-        &self,
-        id: Uuid,
-        holder: Option<Uuid>,
-        failed_with: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.finish_import_audited(id, holder, failed_with, now, |_: &ImportRow| Vec::new())
-            .await
-    }
-
-    /// [`Store::finish_import`] with the audit events `audit` builds from the
-    /// finished job (its final counts), committed with its end; no events when
-    /// the job was not finished here.
+    /// Ends a job as `done` or `failed` (with `error`) and releases its lease,
+    /// with the audit events `audit` builds from the finished job (its final
+    /// counts), committed with its end. Returns false (and writes no events)
+    /// when `holder` no longer holds it.
     pub async fn finish_import_audited(
         &self,
         id: Uuid,
