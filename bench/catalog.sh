@@ -323,6 +323,7 @@ done
 # Two and three common words (issue 16), one client: the latency of one search, as
 # marc.sh measures the LC shapes.
 declare -A WORD_P99=()
+WORD_NAMES=()
 if [[ -n "$WORD_SHAPES" ]]; then
     words_out="$WORK/words.txt"
     run "$(dirname "${BASH_SOURCE[0]}")/search_shapes.sh" "$BASE" "$WORD_SHAPES" >"$words_out" \
@@ -331,6 +332,7 @@ if [[ -n "$WORD_SHAPES" ]]; then
     sed 's/^/  /' "$words_out"
     while read -r name _ _ _ p99 _; do
         WORD_P99[$name]=$p99
+        WORD_NAMES+=("$name")
     done < <(awk 'NR > 2 && $1 != "load" { print }' "$words_out")
 fi
 
@@ -340,7 +342,7 @@ for shape in "${SHAPES[@]}"; do
         "$(awk -v v="${P99[$shape]}" -v t="$p99_target" 'BEGIN { print (v < t) ? "MET" : "MISSED" }')" \
         "${P99[$shape]}" "$p99_target" "$ITEMS"
 done
-for name in "${!WORD_P99[@]}"; do
+for name in "${WORD_NAMES[@]}"; do
     printf '%-20s %s (p99 %s ms; target < 100 ms)\n' "target $name:" \
         "$(awk -v v="${WORD_P99[$name]}" 'BEGIN { print (v < 100) ? "MET" : "MISSED" }')" "${WORD_P99[$name]}"
 done
