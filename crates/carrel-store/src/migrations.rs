@@ -71,6 +71,27 @@ impl Store {
         Ok(())
     }
 
+    /// Applies the pending embedded migrations up to `version` only, so that a
+    /// test can write data under an older schema and then upgrade it with
+    /// [`Store::migrate`]. Not for production use.
+    #[doc(hidden)]
+    pub async fn migrate_up_to(&self, version: i64) -> Result<(), StoreError> {
+        let mut migrator = migrator(self.backend());
+        migrator.migrations = Cow::Owned(
+            migrator
+                .migrations
+                .iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        );
+        crate::on_writer!(self, writer => {
+            let mut conn = writer.turn().await?;
+            migrator.run(&mut *conn).await?;
+        });
+        Ok(())
+    }
+
     /// The highest migration version this binary embeds.
     pub fn latest_migration(&self) -> i64 {
         latest_version(self.backend())

@@ -187,6 +187,102 @@ mod concurrency;
 
 backend_tests!(bulk_loaded_items_are_searchable_and_counted);
 
+/// Items written before migration 0018 (which rebuilds SQLite's full-text
+/// tables with prefix indexes) are found afterwards by whole words, by several
+/// words in their field groups, and by two- and three-letter completions; and
+/// items written afterwards as well. Runs on a store of its own, migrated in
+/// two steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_written_before_the_prefix_index_are_found_after_it() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDatabase::create(backend).await else {
+            continue;
+        };
+        let store = Store::connect(db.url(), &StoreOptions::default())
+            .await
+            .expect("connect");
+        store.migrate_up_to(17).await.expect("migrate to 0017");
+        assert!(!store.schema_is_current().await.unwrap());
+        let item = |title: &str, description: &str| carrel_store::ItemFields {
+            title: title.to_owned(),
+            subtitle: None,
+            authors: vec!["Muller, Anna".to_owned()],
+            isbn: None,
+            item_type: "book".to_owned(),
+            publisher: None,
+            publication_year: Some(1990),
+            language: Some("en".to_owned()),
+            subjects: vec!["Mountains".to_owned()],
+            description: Some(description.to_owned()),
+        };
+        let now = datetime!(2026-01-01 00:00:00 UTC);
+        let before = store
+            .bulk_create_items(
+                &[
+                    item("Mule trains of the Andes", "pack animals"),
+                    item("Harbour lights", "a mule in the harbour"),
+                    item("Quiet rivers", "nothing here"),
+                ],
+                1,
+                "PRE-",
+                0,
+                now,
+            )
+            .await
+            .unwrap();
+        store.migrate().await.expect("migrate the rest");
+        assert!(store.schema_is_current().await.unwrap());
+        let after = store
+            .bulk_create_items(&[item("Mulberry harbour", "trees")], 1, "POST-", 0, now)
+            .await
+            .unwrap();
+        let found = |terms: &[&str], prefix: bool| {
+            let store = store.clone();
+            let search = carrel_store::ItemSearch {
+                terms: terms.iter().map(|t| (*t).to_owned()).collect(),
+                prefix,
+                author: None,
+                item_type: None,
+                subject: None,
+                isbn: None,
+                year_from: None,
+                year_to: None,
+                available_only: false,
+                branch_id: None,
+                sort: carrel_store::ItemSort::Relevance,
+                after: None,
+                limit: 100,
+            };
+            async move {
+                let hits = store.search_items(&search).await.unwrap();
+                hits.into_iter().map(|h| h.item.id).collect::<Vec<_>>()
+            }
+        };
+        // Whole words: the title match (weight 10) before the description's.
+        assert_eq!(found(&["mule"], false).await, vec![before[0], before[1]]);
+        assert_eq!(
+            found(&["harbour", "mule"], false).await,
+            vec![before[1]],
+            "{backend:?}"
+        );
+        // Completions of two and three letters, old rows and new.
+        let mut mu = found(&["mu"], true).await;
+        mu.sort();
+        let mut expected = before.clone();
+        expected.push(after[0]);
+        expected.sort();
+        assert_eq!(mu, expected, "{backend:?}: every item has `Muller`");
+        assert_eq!(
+            found(&["harbour", "mul"], true).await.len(),
+            2,
+            "{backend:?}: `mule` and `mulberry` with `harbour`"
+        );
+        assert_eq!(found(&["quiet", "riv"], true).await, vec![before[2]]);
+        assert!(found(&["zz"], true).await.is_empty());
+        store.close().await;
+    }
+}
+
 async fn bulk_loaded_items_are_searchable_and_counted(store: Store) {
     use carrel_store::{ItemFields, ItemSearch, ItemSort};
     let items: Vec<ItemFields> = (0..450)

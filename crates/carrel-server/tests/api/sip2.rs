@@ -47,6 +47,7 @@ sip2_tests!(Vec::new() =>
 sip2_tests!(Vec::new() =>
     a_remembered_pin_never_outlives_a_lock_or_a_change,
     summary_lists_and_their_bp_bq_window,
+    a_legacy_pin_hash_is_upgraded_by_the_first_valid_pin,
 );
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "cp850".to_owned())] => diacritics_in_cp850);
 sip2_tests!(vec![("CARREL_SIP2_ENCODING", "latin1".to_owned())] => diacritics_in_latin1);
@@ -1125,6 +1126,57 @@ async fn stalled_tls_handshake_is_closed_by_the_idle_timeout(desk: Desk) {
     let mut c = Sip2Client::connect_tls(&desk.app).await;
     c.login().await;
     assert!(c.call("9900302.00").await.starts_with("98"));
+}
+
+/// A PIN hash migrated from an older system (bcrypt) still verifies at the
+/// kiosk; the first valid PIN replaces it with an Argon2id hash of the same PIN
+/// (not a PIN change: no audit entry), and a wrong PIN leaves it alone.
+async fn a_legacy_pin_hash_is_upgraded_by_the_first_valid_pin(desk: Desk) {
+    let state = &desk.app.state;
+    let ann = state
+        .store
+        .find_user_by_card("ANN-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let legacy = bcrypt::hash("1357", 4).unwrap();
+    state
+        .store
+        .set_pin(ann.id, &legacy, state.clock.now(), |_: &()| Vec::new())
+        .await
+        .unwrap();
+    let changes_before = desk.app.audit_events("user.pin_changed").await.len();
+    let mut c = Sip2Client::connect(&desk.app).await;
+    c.login().await;
+    let summary = "          ";
+    let wrong = c
+        .call(&patron_information("001", "ANN-1", "2468", summary))
+        .await;
+    assert_eq!(field(&wrong, "CQ"), Some("N"), "{wrong}");
+    let holder = state.store.find_pin_holder("ANN-1").await.unwrap().unwrap();
+    assert_eq!(holder.pin_hash.as_deref(), Some(legacy.as_str()));
+    assert_eq!(holder.counter.failed_attempts, 1);
+
+    let right = c
+        .call(&patron_information("001", "ANN-1", "1357", summary))
+        .await;
+    assert_eq!(field(&right, "CQ"), Some("Y"), "{right}");
+    let holder = state.store.find_pin_holder("ANN-1").await.unwrap().unwrap();
+    let upgraded = holder.pin_hash.expect("a PIN");
+    assert!(upgraded.starts_with("$argon2id$"), "upgraded: {upgraded}");
+    assert_eq!(holder.counter.failed_attempts, 0);
+    assert_eq!(
+        desk.app.audit_events("user.pin_changed").await.len(),
+        changes_before
+    );
+
+    // The new hash is the same PIN: a fresh connection (nothing remembered) takes it.
+    let mut fresh = Sip2Client::connect(&desk.app).await;
+    fresh.login().await;
+    let again = fresh
+        .call(&patron_information("001", "ANN-1", "1357", summary))
+        .await;
+    assert_eq!(field(&again, "CQ"), Some("Y"), "{again}");
 }
 
 async fn a_remembered_pin_never_outlives_a_lock_or_a_change(desk: Desk) {

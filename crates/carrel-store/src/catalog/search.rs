@@ -234,6 +234,28 @@ fn push_in_some(qb: &mut QueryBuilder<sqlx::Postgres>, term: &PgTerm, mask: u8) 
     sql(qb, ")");
 }
 
+/// PostgreSQL: " + (…)", the score of a completed prefix in one row: the
+/// weights of the field groups holding one of its alternatives. One pass over
+/// the row's keys, each looked up in the alternatives of every group (a
+/// constant array of nine or more, which PostgreSQL hashes): `search_keys &&`
+/// per group compares every key with every alternative, and with 64
+/// completions that was most of a tier's time (`united sta`, 250,000 records).
+fn push_completed_score(qb: &mut QueryBuilder<sqlx::Postgres>, term: &PgTerm) {
+    sql(qb, " + (SELECT COALESCE(SUM(DISTINCT CASE left(k, 2)");
+    for (weight, _, prefix) in FIELD_GROUPS {
+        sql(qb, " WHEN '");
+        sql(qb, prefix);
+        sql(qb, "' THEN ");
+        sql(qb, weight);
+    }
+    sql(
+        qb,
+        " END), 0) FROM unnest(i.search_keys) AS k WHERE k = ANY(",
+    );
+    qb.push_bind(group_keys(&term.lexemes, 0b1111));
+    sql(qb, "))");
+}
+
 /// PostgreSQL: the lexemes the 'english' configuration makes of each term, in
 /// term order (none for its stop words, several for e.g. "e-mail").
 const TERM_LEXEMES: &str = "SELECT tsvector_to_array(to_tsvector('english', t)) \
@@ -416,9 +438,13 @@ fn relevance_postgres(
         ", hits.score AS score FROM (SELECT scored.id, scored.score FROM (SELECT i.id, CAST(0"
     ));
     for term in terms {
+        if term.any {
+            push_completed_score(&mut qb, term);
+            continue;
+        }
         for (g, (weight, _, _)) in FIELD_GROUPS.iter().enumerate() {
             // A term is in a group when all its lexemes are (as a weight-labelled
-            // tsquery of the term would say), or one completion of a prefix.
+            // tsquery of the term would say).
             sql(&mut qb, " + (CASE WHEN");
             push_in_every(&mut qb, term, 8 >> g);
             sql(&mut qb, " THEN ");
@@ -430,17 +456,28 @@ fn relevance_postgres(
         &mut qb,
         " AS BIGINT) AS score FROM items i WHERE i.deleted_at IS NULL",
     );
-    push_key_match(&mut qb, terms);
-    if let Some(tier) = tier {
-        for (term, groups) in terms.iter().zip(&tier.groups) {
-            if let Some(groups) = groups {
-                sql(&mut qb, " AND");
-                push_in_some(&mut qb, term, *groups);
+    match tier {
+        None => push_key_match(&mut qb, terms),
+        Some(tier) => {
+            for (term, groups) in terms.iter().zip(&tier.groups) {
+                match groups {
+                    // Being in one of these groups implies being somewhere:
+                    // the tier's condition replaces the match's (one array
+                    // comparison less per candidate; a completed prefix's
+                    // alternatives in every group are a long array).
+                    Some(groups) => {
+                        sql(&mut qb, " AND");
+                        push_in_some(&mut qb, term, *groups);
+                    }
+                    None => push_key_match(&mut qb, std::slice::from_ref(term)),
+                }
             }
         }
     }
     push_filters!(qb, s);
-    sql(&mut qb, ") scored WHERE TRUE");
+    // OFFSET 0 keeps the subquery whole, so each row's score is computed once
+    // (flattened, the score condition below repeats the whole expression).
+    sql(&mut qb, " OFFSET 0) scored WHERE TRUE");
     if let Some(tier) = tier {
         sql(&mut qb, " AND scored.score >= ");
         qb.push_bind(tier.min_score);
@@ -553,7 +590,9 @@ fn top_class_postgres(
 /// seeks to the rows the rarest term holds); in a tier it is a pass over the
 /// term's posting list in the group's own table (migration 0016), kept for the
 /// tier's candidates, which are found once (a row that lacks a term is
-/// dropped, as the full-text match would). With `floor`, only rows scoring at
+/// dropped, as the full-text match would); a term the tier holds in one group
+/// only is in that group for every candidate, so its weight there needs no
+/// pass. With `floor`, only rows scoring at
 /// least the (limit + 1)-th best score are looked up in `items` (for their id,
 /// the tie-break, and the filters): those rows are a prefix of the full order,
 /// so if they fill the page the page is exact, and [`Store::search_items`]
@@ -593,7 +632,11 @@ fn relevance_sqlite(
             sql(&mut qb, weight);
             sql(&mut qb, " AS w, ");
             qb.push_bind(i as i64);
-            if tier.is_some() {
+            if tier.is_some_and(|tier| tier.groups[i] == Some(8 >> j)) {
+                // The tier holds this term in this one group for every
+                // candidate: its weight needs no pass over the posting list.
+                sql(&mut qb, " AS term FROM candidates");
+            } else if tier.is_some() {
                 sql(&mut qb, " AS term FROM (");
                 sql(&mut qb, GROUP_MATCH[j]);
                 qb.push_bind(phrase.clone());
@@ -707,20 +750,26 @@ fn probe_sqlite(phrase: &str) -> QueryBuilder<sqlx::Sqlite> {
 }
 
 /// SQLite: the top class of a multi-term relevance page (every term in every
-/// field group that holds it anywhere): per group, one MATCH of the terms it
-/// holds in that group's table, where FTS5 intersects their posting lists by
-/// seeking; in id order after `after_id`, at most `take`. The groups' row sets
-/// are intersected from the shortest lists (titles first) to the longest
-/// (descriptions last): the last one is not materialised but read once as a
-/// pass over its posting list, kept for the others' rows (`+rowid`), so a
-/// description list of a very common pair (400,000 rows at 1,000,000 items)
-/// costs its pass, not a temporary b-tree of all its rows.
-fn top_class_sqlite(
+/// field group that holds it anywhere), in id order after `after_id`, at most
+/// `take`. Per group, one MATCH of the terms it holds in that group's table,
+/// where FTS5 intersects their posting lists by seeking.
+///
+/// The groups other than the last (descriptions, the longest lists) are
+/// chained, shortest lists first (titles, names, subjects): the first group's
+/// rows are materialised, and each next group is one pass over its list, kept
+/// for the rows so far (`+rowid`); an `INTERSECT` of the groups' row sets
+/// sorted every set into a temporary b-tree (`hiza mule` at 1,000,000 items:
+/// 40,188 title rows, 14,265 names; about twice the time). If the chain leaves
+/// at most [`LOOKUP_CANDIDATES`] rows, the last group is asked about each of
+/// them (a rowid look-up in its posting lists); otherwise it is one pass over
+/// its list kept for them, as the look-ups would cost more than the pass.
+async fn top_class_sqlite(
+    conn: &mut sqlx::SqliteConnection,
     s: &ItemSearch,
     present: &[u8],
     after_id: Option<Uuid>,
     take: usize,
-) -> QueryBuilder<sqlx::Sqlite> {
+) -> Result<Vec<Uuid>, StoreError> {
     let groups: Vec<(usize, String)> = GROUP_MATCH
         .iter()
         .enumerate()
@@ -732,32 +781,83 @@ fn top_class_sqlite(
             (!phrases.is_empty()).then(|| (g, phrases.join(" AND ")))
         })
         .collect();
-    let mut qb = QueryBuilder::new("");
     let Some(((last, last_match), others)) = groups.split_last() else {
         // No group holds every term (the caller sends such searches nowhere).
-        sql(&mut qb, "SELECT i.id FROM items i WHERE FALSE");
-        return qb;
+        return Ok(Vec::new());
     };
+    let mut few: Option<Vec<i64>> = None;
     if !others.is_empty() {
-        sql(&mut qb, "WITH candidates AS MATERIALIZED (");
-        for (n, (g, phrases)) in others.iter().enumerate() {
-            if n > 0 {
-                sql(&mut qb, " INTERSECT ");
-            }
-            sql(&mut qb, GROUP_MATCH[*g]);
-            qb.push_bind(phrases.clone());
+        let mut qb = QueryBuilder::new("WITH ");
+        push_chain(&mut qb, others);
+        sql(&mut qb, " SELECT rowid FROM chain LIMIT ");
+        qb.push_bind(LOOKUP_CANDIDATES + 1);
+        let rowids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+        if rowids.is_empty() {
+            return Ok(Vec::new());
         }
-        sql(&mut qb, ") ");
+        if rowids.len() as i64 <= LOOKUP_CANDIDATES {
+            few = Some(rowids);
+        }
     }
-    sql(&mut qb, "SELECT i.id FROM items i WHERE i.rowid IN (");
-    sql(&mut qb, GROUP_MATCH[*last]);
-    qb.push_bind(last_match.clone());
-    if !others.is_empty() {
-        sql(&mut qb, " AND +rowid IN candidates");
+    let mut qb = QueryBuilder::new("");
+    match &few {
+        Some(rowids) => {
+            sql(&mut qb, "SELECT i.id FROM items i WHERE i.rowid IN (");
+            sql(&mut qb, GROUP_MATCH[*last]);
+            qb.push_bind(last_match.clone());
+            // No `+`: FTS5 looks each rowid up instead of walking the list.
+            sql(&mut qb, " AND rowid IN (SELECT value FROM json_each(");
+            qb.push_bind(serde_json::to_string(rowids).unwrap_or_default());
+            sql(&mut qb, ")))");
+        }
+        None => {
+            if !others.is_empty() {
+                sql(&mut qb, "WITH ");
+                push_chain(&mut qb, others);
+                sql(&mut qb, " ");
+            }
+            sql(&mut qb, "SELECT i.id FROM items i WHERE i.rowid IN (");
+            sql(&mut qb, GROUP_MATCH[*last]);
+            qb.push_bind(last_match.clone());
+            if !others.is_empty() {
+                sql(&mut qb, " AND +rowid IN chain");
+            }
+            sql(&mut qb, ")");
+        }
     }
-    sql(&mut qb, ")");
     push_class_rest!(qb, s, after_id, take);
-    qb
+    Ok(qb.build_query_scalar().fetch_all(&mut *conn).await?)
+}
+
+/// SQLite: the top class asks the last field group about each candidate
+/// rowid when the other groups leave at most this many (see
+/// [`top_class_sqlite`]). A look-up costs tens of microseconds, a pass over a
+/// long description list tens of milliseconds.
+const LOOKUP_CANDIDATES: i64 = 1_000;
+
+/// SQLite: the CTEs `link0 … chain` of [`top_class_sqlite`]: each group's
+/// MATCH (`(group, phrases)`), kept for the rows of the one before.
+fn push_chain(qb: &mut QueryBuilder<sqlx::Sqlite>, groups: &[(usize, String)]) {
+    const LINKS: [&str; 3] = ["link0", "link1", "link2"];
+    for (n, (g, phrases)) in groups.iter().enumerate() {
+        if n > 0 {
+            sql(qb, ", ");
+        }
+        // The last link is not materialised: read with a limit, it stops early.
+        if n + 1 == groups.len() {
+            sql(qb, "chain AS (");
+        } else {
+            sql(qb, LINKS[n]);
+            sql(qb, " AS MATERIALIZED (");
+        }
+        sql(qb, GROUP_MATCH[*g]);
+        qb.push_bind(phrases.clone());
+        if n > 0 {
+            sql(qb, " AND +rowid IN ");
+            sql(qb, LINKS[n - 1]);
+        }
+        sql(qb, ")");
+    }
 }
 
 /// SQLite: the candidates of a tier (see [`tiers`]), as a compound SELECT of
@@ -898,7 +998,8 @@ macro_rules! single_term_page {
 ///    so a tier that returns a whole page (plus one) returned exactly the top of
 ///    the full order.
 ///
-/// `$probe(i)`, `$count(cap)`, `$top(present, after_id, take)` and
+/// `$probe(i)`, `$count(cap)`, `$top(connection, present, after_id, take)` (an
+/// async closure giving the top class's ids) and
 /// `$tier(&tier)` build the backend's queries.
 macro_rules! multi_term_page {
     ($tx:expr, $s:expr, $terms:expr, $probe:expr, $count:expr, $top:expr, $tier:expr, $tier_row:ty, $persistent:expr) => {{
@@ -939,11 +1040,7 @@ macro_rules! multi_term_page {
             let after_id = ceiling
                 .filter(|(score, _)| *score == best)
                 .map(|(_, id)| id);
-            let ids: Vec<Uuid> = $top(&present, after_id, want)
-                .build_query_scalar()
-                .persistent($persistent)
-                .fetch_all(&mut *tx)
-                .await?;
+            let ids: Vec<Uuid> = $top(&mut *tx, &present, after_id, want).await?;
             if ids.len() >= want {
                 let ranked: Vec<(i64, Uuid)> = ids.into_iter().map(|id| (best, id)).collect();
                 page = Some(load_ranked!(tx, &ranked));
@@ -1213,9 +1310,13 @@ impl Store {
                     terms.len(),
                     |i: usize| probe_postgres(&terms[i]),
                     |cap| count_postgres(&terms, cap),
-                    |present: &[u8], after_id, take| top_class_postgres(
-                        search, &terms, present, after_id, take
-                    ),
+                    async |conn: &mut sqlx::PgConnection, present: &[u8], after_id, take| {
+                        top_class_postgres(search, &terms, present, after_id, take)
+                            .build_query_scalar()
+                            .persistent(false)
+                            .fetch_all(conn)
+                            .await
+                    },
                     |tier: &Tier| relevance_postgres(search, &terms, Some(tier)),
                     ItemHit,
                     false
@@ -1358,7 +1459,9 @@ async fn sqlite_search(
         search.terms.len(),
         |i: usize| probe_sqlite(&search.fts_phrase(i)),
         |cap| count_sqlite(search, cap),
-        |present: &[u8], after_id, take| top_class_sqlite(search, present, after_id, take),
+        async |conn: &mut sqlx::SqliteConnection, present: &[u8], after_id, take| {
+            top_class_sqlite(conn, search, present, after_id, take).await
+        },
         |tier: &Tier| relevance_sqlite(search, true, Some(tier)),
         FlooredHit,
         true
