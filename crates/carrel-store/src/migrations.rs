@@ -63,12 +63,7 @@ pub(crate) fn versions(backend: Backend) -> impl Iterator<Item = i64> {
 impl Store {
     /// Applies every pending embedded migration.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = migrator(self.backend());
-        crate::on_writer!(self, writer => {
-            let mut conn = writer.turn().await?;
-            migrator.run(&mut *conn).await?;
-        });
-        Ok(())
+        self.run_migrator(migrator(self.backend())).await
     }
 
     /// Applies the pending embedded migrations up to `version` only, so that a
@@ -85,6 +80,10 @@ impl Store {
                 .cloned()
                 .collect(),
         );
+        self.run_migrator(migrator).await
+    }
+
+    async fn run_migrator(&self, migrator: Migrator) -> Result<(), StoreError> {
         crate::on_writer!(self, writer => {
             let mut conn = writer.turn().await?;
             migrator.run(&mut *conn).await?;
